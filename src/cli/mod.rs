@@ -1,0 +1,193 @@
+//! Command-line definitions (clap) and the settings they resolve to.
+//!
+//! This module only describes arguments. Each subcommand's behaviour lives in `commands/`; the
+//! environment variables the tool reads are named in [`env_vars`].
+
+pub mod env_vars;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Examples:
+  tokensmith validate -f tokensmith.yaml
+  tokensmith plan -f examples/quickstart.yaml
+  tokensmith plan --format markdown --out plan.json --detailed-exitcode
+  tokensmith apply plan.json
+  tokensmith apply -f tokensmith.yaml --auto-approve
+  tokensmith drift --format json
+  tokensmith inventory --env prod
+  tokensmith sandbox --listen 127.0.0.1:8080 --seed seed.yaml
+
+Exit codes: 0 success and nothing to do, 1 error, 2 changes pending (plan --detailed-exitcode) or drift found.";
+
+/// GitOps for Dynatrace access tokens: plan, apply, rotate and deliver tokens from a desired-state file.
+#[derive(Debug, Parser)]
+#[command(name = "tokensmith", version, about, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// When to use colour: auto (only on a terminal, never with NO_COLOR), always or never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a desired-state file offline and report every problem with its file:line:column.
+    #[command(
+        after_help = "Examples:\n  tokensmith validate\n  tokensmith validate -f examples/operator.yaml"
+    )]
+    Validate(SpecArgs),
+
+    /// Print the JSON Schema of the desired-state file, or check a committed copy.
+    #[command(
+        after_help = "Examples:\n  tokensmith schema > schemas/tokensmith.schema.json\n  tokensmith schema --check schemas/tokensmith.schema.json"
+    )]
+    Schema(SchemaArgs),
+
+    /// Compare the desired state with live Dynatrace and print an ordered plan.
+    #[command(
+        after_help = "Examples:\n  tokensmith plan -f examples/quickstart.yaml\n  tokensmith plan --format markdown --out plan.json --detailed-exitcode\n  tokensmith plan --fail-on-expiry-within 7d"
+    )]
+    Plan(PlanArgs),
+
+    /// Execute a saved plan, or plan and execute the desired state.
+    #[command(
+        after_help = "Examples:\n  tokensmith apply plan.json\n  tokensmith apply -f tokensmith.yaml --auto-approve"
+    )]
+    Apply(ApplyArgs),
+
+    /// Report what changed outside git (exit 2 when drift is found).
+    #[command(after_help = "Examples:\n  tokensmith drift\n  tokensmith drift --format markdown")]
+    Drift(ReportArgs),
+
+    /// List every live token, classified: managed, unused, expiring, over-privileged.
+    #[command(
+        after_help = "Examples:\n  tokensmith inventory\n  tokensmith inventory --env prod --format json"
+    )]
+    Inventory(ReportArgs),
+
+    /// Serve the Dynatrace emulator over HTTP on loopback.
+    #[command(
+        after_help = "Examples:\n  tokensmith sandbox\n  tokensmith sandbox --listen 127.0.0.1:8080 --seed seed.yaml --state sandbox-state.json"
+    )]
+    Sandbox(SandboxArgs),
+
+    /// Release an apply lock left behind by a crashed run.
+    #[command(
+        name = "force-unlock",
+        after_help = "Examples:\n  tokensmith force-unlock prod 6f1c2a"
+    )]
+    ForceUnlock(ForceUnlockArgs),
+}
+
+/// Where the desired-state file is.
+#[derive(Debug, Clone, Args)]
+pub struct SpecArgs {
+    /// The desired-state file.
+    #[arg(
+        short = 'f',
+        long = "file",
+        default_value = "tokensmith.yaml",
+        value_name = "FILE"
+    )]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SchemaArgs {
+    /// Compare this file with the current schema instead of printing it; exit 1 when it differs.
+    #[arg(long, value_name = "PATH")]
+    pub check: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Only these environments (repeatable).
+    #[arg(long = "env", value_name = "NAME")]
+    pub envs: Vec<String>,
+    /// Save the plan (with the fingerprint of its inputs) for `apply PLAN`.
+    #[arg(long, value_name = "PLAN")]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Fail (exit 1) when a managed token expires within this duration (e.g. `7d`).
+    #[arg(long, value_name = "DURATION")]
+    pub fail_on_expiry_within: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// A plan saved with `plan --out`; without it, plan the desired state first.
+    #[arg(value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Only these environments (repeatable).
+    #[arg(long = "env", value_name = "NAME")]
+    pub envs: Vec<String>,
+    /// Do not ask for confirmation (for CI).
+    #[arg(long)]
+    pub auto_approve: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+    /// Where to write the JSON-lines journal (default under `.tokensmith/` next to the spec).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Only these environments (repeatable).
+    #[arg(long = "env", value_name = "NAME")]
+    pub envs: Vec<String>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// A seed file declaring environments, tokens, tenant tokens, accounts and OAuth clients.
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+    /// Persist the emulator's state in this file (loaded at start if present).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ForceUnlockArgs {
+    /// The environment whose lock to release.
+    pub env: String,
+    /// The lock id printed by the apply that holds it.
+    pub lock_id: String,
+    #[command(flatten)]
+    pub spec: SpecArgs,
+}

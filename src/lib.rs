@@ -1,0 +1,38 @@
+//! # tokensmith
+//!
+//! GitOps for Dynatrace access tokens. A desired-state YAML file says which tokens exist, with
+//! which scopes, how long they live, when they rotate and where their values are delivered.
+//!
+//! ## Architecture tour
+//!
+//! ```text
+//! tokensmith.yaml ──spec (load, template, validate)──▶ model::Desired ─┐
+//!                                                                      ├─▶ plan (pure) ─▶ Plan ─▶ render
+//! Dynatrace ──live (client)──▶ model::LiveSnapshot ────────────────────┤                    │
+//! targets ──deliver (read holder)──▶ model::TargetSnapshot ────────────┘                    ▼
+//!                                                                   apply ─▶ live (write), deliver
+//! ```
+//!
+//! - [`model`]: the shared vocabulary (token ids, keys, markers, scopes, secrets, targets).
+//! - [`spec`]: the desired-state language: serde/schemars types, loading with locations,
+//!   templates, validation.
+//! - [`live`]: the Dynatrace client behind read and write traits.
+//! - [`plan`]: the pure planner. [`render`]: human, JSON and markdown output.
+//! - [`apply`]: the executor. [`deliver`]: one file per target kind.
+//! - [`sandbox`]: the Dynatrace emulator, served over HTTP or embedded for `sandbox://` URLs.
+//! - [`cli`] and [`commands`]: argument parsing and thin per-subcommand adapters; [`output`]:
+//!   the printer and exit status.
+//!
+//! Dependencies point one way: commands → apply/plan/render → spec/model/live traits.
+
+pub mod apply;
+pub mod cli;
+pub mod commands;
+pub mod deliver;
+pub mod live;
+pub mod model;
+pub mod output;
+pub mod plan;
+pub mod render;
+pub mod sandbox;
+pub mod spec;

@@ -1,0 +1,19 @@
+//! The `tokensmith` binary: parse arguments, run the command, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokensmith::cli::Cli;
+use tokensmith::output::Printer;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut printer = Printer::stdio(cli.color);
+    match tokensmith::commands::run(cli, &mut printer) {
+        Ok(status) => ExitCode::from(status.code()),
+        Err(err) => {
+            let _ = writeln!(printer.err(), "error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

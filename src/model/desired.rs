@@ -1,0 +1,148 @@
+//! The desired state: what the spec declares, after `for_each` expansion, templating, presets
+//! and defaults. This is what the planner consumes; it holds no secret and no spec syntax.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::SpecDuration;
+use super::policy::Policy;
+use super::preset::Preset;
+use super::scope::Scope;
+use super::target::Target;
+use super::token::{EnvName, TokenId, TokenKey, TokenKind};
+
+/// Everything the spec asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Desired {
+    pub environments: BTreeMap<EnvName, Environment>,
+    pub accounts: BTreeMap<AccountName, Account>,
+    /// API, ActiveGate and platform tokens, one entry per (key, home).
+    pub tokens: Vec<DesiredToken>,
+    /// At most one per environment.
+    pub tenant_tokens: Vec<DesiredTenantToken>,
+    pub unmanaged: UnmanagedPolicy,
+}
+
+/// The name of an account as declared in the spec.
+pub type AccountName = String;
+
+/// A Dynatrace environment and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    pub name: EnvName,
+    pub endpoint: Endpoint,
+    /// The environment variable holding the management token (never the token itself).
+    /// `None` only for sandbox environments, whose management token comes from the sandbox seed.
+    pub token_env: Option<String>,
+}
+
+/// Where an environment's API lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Endpoint {
+    /// A SaaS (`https://{id}.live.dynatrace.com`) or Managed (`https://{host}/e/{env-id}`) base
+    /// URL, without a trailing slash; API paths (`/api/v2/...`) are appended to it.
+    Url { base: String },
+    /// The embedded emulator (`sandbox://NAME`), state kept under `.tokensmith/` next to the spec.
+    Sandbox { name: String },
+}
+
+/// A Dynatrace account, for platform tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub name: AccountName,
+    pub uuid: String,
+    pub client_id_env: String,
+    pub client_secret_env: String,
+    /// Account Management API base, default `https://api.dynatrace.com`.
+    pub api_base: String,
+    /// OAuth token endpoint, default `https://sso.dynatrace.com/sso/oauth2/token`.
+    pub token_url: String,
+}
+
+/// Where a token lives: an environment (API and ActiveGate tokens) or an account (platform tokens).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "name")]
+pub enum Home {
+    Environment(EnvName),
+    Account(AccountName),
+}
+
+/// One token the spec wants to exist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredToken {
+    pub kind: TokenKind,
+    pub key: TokenKey,
+    pub home: Home,
+    /// The human part of the name; the marker is appended when the token is created.
+    pub display_name: String,
+    /// For API and platform tokens; empty for ActiveGate tokens.
+    pub scopes: BTreeSet<Scope>,
+    pub details: TokenDetails,
+    pub policy: Policy,
+    /// An existing unmanaged token to take over (by id) instead of creating a new one.
+    pub adopt: Option<TokenId>,
+    pub deliver: Vec<Target>,
+}
+
+/// Kind-specific settings of a desired token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum TokenDetails {
+    Api {
+        personal_access_token: bool,
+        preset: Option<Preset>,
+    },
+    Activegate {
+        activegate_type: ActiveGateType,
+        seed: bool,
+    },
+    Platform {
+        /// `urn:dtenvironment:<id>` or `urn:dtaccount:<uuid>` entries.
+        resources: Vec<String>,
+        /// The owner (a user or service user UUID); `None` = the OAuth client's user.
+        owner: Option<String>,
+    },
+}
+
+/// ActiveGate token type.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ActiveGateType {
+    Environment,
+    Cluster,
+}
+
+/// The tenant token of one environment and where it must be delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredTenantToken {
+    pub environment: EnvName,
+    /// Rotate when the last rotation is this old; `None` = only on demand.
+    pub rotate_every: Option<SpecDuration>,
+    /// Delivered first, in order.
+    pub activegates: Vec<Target>,
+    /// Delivered after every ActiveGate target holds the new token.
+    pub oneagents: Vec<Target>,
+}
+
+/// What to do about tokens the spec does not manage.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UnmanagedPolicy {
+    /// Report unmanaged tokens not used for this long as deletion candidates.
+    pub report_unused_after: Option<SpecDuration>,
+    /// Delete such tokens (only when explicitly enabled).
+    pub prune: bool,
+}

@@ -1,0 +1,71 @@
+//! What was read from Dynatrace and from the targets: the planner's view of the world.
+//!
+//! A snapshot holds metadata only, never a secret. The tenant token is represented by its
+//! fingerprint. Fields Dynatrace may omit are `Option`s.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::desired::{AccountName, ActiveGateType};
+use super::scope::Scope;
+use super::target::{Holder, TargetAddress};
+use super::token::{EnvName, TokenId, TokenKind};
+
+/// Live state of every environment and account the spec names.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LiveSnapshot {
+    pub environments: BTreeMap<EnvName, LiveEnvironment>,
+    pub accounts: BTreeMap<AccountName, LiveAccount>,
+}
+
+/// One environment's tokens.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LiveEnvironment {
+    /// The id of the management token tokensmith authenticates with (from `apiTokens/lookup`).
+    /// The planner never revokes, disables or narrows it.
+    pub caller: Option<TokenId>,
+    pub api_tokens: Vec<LiveToken>,
+    pub activegate_tokens: Vec<LiveToken>,
+    /// Fingerprint of the active tenant token from `connectioninfo`, when readable.
+    pub tenant_token: Option<String>,
+}
+
+/// One account's platform tokens.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LiveAccount {
+    pub platform_tokens: Vec<LiveToken>,
+}
+
+/// Metadata of one live token of any kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveToken {
+    pub kind: TokenKind,
+    pub id: TokenId,
+    pub name: String,
+    /// API tokens: `enabled`; platform tokens: status ACTIVE; ActiveGate tokens: always true.
+    pub enabled: bool,
+    pub owner: Option<String>,
+    pub personal_access_token: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub modified: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires: Option<OffsetDateTime>,
+    /// Volatile: excluded from plan fingerprints.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used: Option<OffsetDateTime>,
+    pub scopes: BTreeSet<Scope>,
+    pub activegate_type: Option<ActiveGateType>,
+    pub seed: bool,
+    /// Platform tokens: `urn:dtenvironment:…` / `urn:dtaccount:…`.
+    pub resources: Vec<String>,
+}
+
+/// Which token each target holds.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TargetSnapshot {
+    pub holders: BTreeMap<TargetAddress, Holder>,
+}

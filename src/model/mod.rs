@@ -1,0 +1,28 @@
+//! The shared vocabulary: token identity, scopes, durations, secrets, targets, and the desired
+//! and live views of the world. Every other module speaks in these types; this module does no
+//! I/O and depends on nothing else in the crate.
+
+pub mod desired;
+pub mod duration;
+pub mod live;
+pub mod policy;
+pub mod preset;
+pub mod scope;
+pub mod secret;
+pub mod target;
+pub mod token;
+
+pub use desired::{
+    Account, AccountName, ActiveGateType, Desired, DesiredTenantToken, DesiredToken, Endpoint,
+    Environment, Home, TokenDetails, UnmanagedPolicy,
+};
+pub use duration::SpecDuration;
+pub use live::{LiveAccount, LiveEnvironment, LiveSnapshot, LiveToken, TargetSnapshot};
+pub use policy::{Policy, Revoke, Rotation};
+pub use preset::Preset;
+pub use scope::Scope;
+pub use secret::Secret;
+pub use target::{
+    ExecTarget, FileFormat, FileTarget, Holder, KubernetesSecretTarget, Target, TargetAddress,
+};
+pub use token::{EnvName, Generation, Marker, TokenId, TokenKey, TokenKind};

@@ -1,0 +1,219 @@
+//! Delivery targets: where a token's secret value must be written.
+//!
+//! These types are both the spec syntax (`deliver:` entries, parsed with serde and described by
+//! schemars) and the resolved form the applier uses: templating happens on the string fields
+//! before a target reaches the planner. A target is an externally tagged enum with one variant per
+//! kind (`kubernetes_secret: {...}`, `file: {...}`, `exec: {...}`), so new kinds slot in as new
+//! variants without touching the others.
+//!
+//! Every target records which token it holds (by token id) where its format allows, so that the
+//! targets are the ledger DESIGN.md describes; a target that cannot be read back is write-only
+//! and delivery is confirmed another way (a verify command, the token's `lastUsedDate`).
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::duration::SpecDuration;
+
+/// One place a token's value is delivered to.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Target {
+    /// A key of a Kubernetes Secret, such as the Dynatrace Operator's `dynakube` Secret.
+    KubernetesSecret(KubernetesSecretTarget),
+    /// A file on this machine: the whole file, or one key of a properties/env/json/yaml file.
+    File(FileTarget),
+    /// A command that receives the value (for `oneagentctl` over ssh or ansible).
+    Exec(ExecTarget),
+}
+
+impl Target {
+    /// The kind of target, as written in the spec.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::KubernetesSecret(_) => "kubernetes_secret",
+            Target::File(_) => "file",
+            Target::Exec(_) => "exec",
+        }
+    }
+
+    /// A stable, secret-free identity of the place written to. Two tokens must never share one;
+    /// the validator checks that, and plans and journals use it to name targets.
+    pub fn address(&self) -> TargetAddress {
+        TargetAddress(match self {
+            Target::KubernetesSecret(k) => format!(
+                "kubernetes_secret:{}/{}/{}#{}",
+                k.context.as_deref().unwrap_or("(current)"),
+                k.namespace,
+                k.name,
+                k.key
+            ),
+            Target::File(f) => match &f.key {
+                Some(key) => format!("file:{}#{}", f.path, key),
+                None => format!("file:{}", f.path),
+            },
+            Target::Exec(e) => format!("exec:{}", e.command.join(" ")),
+        })
+    }
+}
+
+/// A secret-free, human-readable identity of a target (`kubernetes_secret:prod/dynatrace/dynakube#apiToken`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct TargetAddress(pub String);
+
+impl fmt::Display for TargetAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for TargetAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// A key in a Kubernetes Secret.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSecretTarget {
+    /// The kubeconfig context; omitted means the current context, or the in-cluster config when
+    /// running inside a pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    pub namespace: String,
+    /// The Secret's name (the operator's default is the DynaKube's name, e.g. `dynakube`).
+    pub name: String,
+    /// The key inside the Secret (`apiToken`, `dataIngestToken`, `paasToken`).
+    pub key: String,
+    /// A DynaKube to annotate after writing, so the operator reconciles at once instead of at
+    /// its next 15-minute period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub touch_dynakube: Option<String>,
+    /// Workloads to restart after writing (`deployment/name`, `statefulset/name`,
+    /// `daemonset/name`), for consumers that read the value only at start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restart: Vec<String>,
+}
+
+/// A file on the machine running tokensmith.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct FileTarget {
+    pub path: String,
+    /// How the value sits in the file. `raw` replaces the whole file; the other formats update
+    /// one key and keep everything else byte for byte.
+    #[serde(default)]
+    pub format: FileFormat,
+    /// The key to update (required for every format except `raw`). For `json` and `yaml`, a
+    /// dotted path (`auth.token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// For `properties` files with `[sections]` (ActiveGate `authorization.properties`): the
+    /// section holding the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// File mode for a file tokensmith creates, in octal (`"0600"`). Existing files keep theirs.
+    #[serde(default = "default_file_mode")]
+    pub mode: String,
+}
+
+fn default_file_mode() -> String {
+    "0600".to_owned()
+}
+
+/// The layout of a [`FileTarget`].
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    /// The whole file is the value, with no trailing newline.
+    #[default]
+    Raw,
+    /// `KEY=value` lines (a dotenv or systemd environment file).
+    Env,
+    /// `key = value` lines, optionally in `[section]`s (Java properties, ActiveGate config).
+    Properties,
+    /// A JSON document; `key` is a dotted path.
+    Json,
+    /// A YAML document; `key` is a dotted path.
+    Yaml,
+}
+
+/// A command that receives the value.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct ExecTarget {
+    /// The program and its arguments, run without a shell.
+    pub command: Vec<String>,
+    /// Pass the value in this environment variable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+    /// Pass the value on standard input (with no trailing newline).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret_stdin: bool,
+    /// Substitute the value for the literal `{{ secret }}` in an argument. Values in argv are
+    /// visible to every user of the machine (`ps`), so this must be chosen explicitly and
+    /// `validate` warns about it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret_in_argv: bool,
+    /// A command whose standard output is the token id the target holds (or the tenant token
+    /// fingerprint); without it the target is write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_command: Option<Vec<String>>,
+    /// A command run after delivery; a non-zero exit fails the delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_command: Option<Vec<String>>,
+    /// How long the command may run (default 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<SpecDuration>,
+}
+
+/// What a target reported when asked which token it holds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Holder {
+    /// The target holds this token (its id was recorded next to the value).
+    Token { id: super::token::TokenId },
+    /// The target holds a tenant token with this fingerprint (see [`tenant_fingerprint`]).
+    TenantToken { fingerprint: String },
+    /// The target exists but holds no value, or a value with no recorded id.
+    Unknown,
+    /// The target does not exist yet (no Secret, no file).
+    Absent,
+    /// The target cannot be read back (exec without `read_command`).
+    WriteOnly,
+    /// Reading failed; the reason is secret-free.
+    Unreadable { reason: String },
+}
+
+/// A short, non-reversible fingerprint of a tenant token, safe to print and store:
+/// the first 12 hex digits of its SHA-256.
+pub fn tenant_fingerprint(tenant_token: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(tenant_token.as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}

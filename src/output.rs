@@ -1,0 +1,88 @@
+//! The one door for output: a [`Printer`] over any `io::Write` for stdout and stderr, the colour
+//! decision, and the process [`ExitStatus`].
+//!
+//! Library code never calls `println!`; it writes to a `Printer` (or any `io::Write`), so every
+//! output is testable in memory.
+
+use std::io::{self, IsTerminal, Write};
+
+use crate::cli::env_vars;
+use crate::cli::ColorChoice;
+
+/// How the process ends (DESIGN.md: 0 success and nothing to do, 1 error, 2 changes or drift).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    Failure,
+    /// Changes pending (`plan --detailed-exitcode`) or drift found (`drift`).
+    Changes,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Changes => 2,
+        }
+    }
+}
+
+/// Where output goes, and whether it may be coloured.
+pub struct Printer {
+    out: Box<dyn Write + Send>,
+    err: Box<dyn Write + Send>,
+    color: bool,
+    interactive: bool,
+}
+
+impl Printer {
+    /// Standard output and error, coloured per `choice`: `auto` colours only when stdout is a
+    /// terminal and `NO_COLOR` is unset or empty; `always` colours unless `NO_COLOR` is set.
+    pub fn stdio(choice: ColorChoice) -> Self {
+        let no_color = std::env::var_os(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty());
+        let terminal = io::stdout().is_terminal();
+        let color = !no_color
+            && match choice {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => terminal,
+            };
+        let interactive = terminal
+            && io::stdin().is_terminal()
+            && std::env::var_os(env_vars::CI).is_none_or(|v| v.is_empty() || v == "false");
+        Printer {
+            out: Box::new(io::stdout()),
+            err: Box::new(io::stderr()),
+            color,
+            interactive,
+        }
+    }
+
+    /// A printer over the given writers, for tests; never coloured, never interactive.
+    pub fn new(out: Box<dyn Write + Send>, err: Box<dyn Write + Send>) -> Self {
+        Printer {
+            out,
+            err,
+            color: false,
+            interactive: false,
+        }
+    }
+
+    pub fn out(&mut self) -> &mut dyn Write {
+        &mut self.out
+    }
+
+    pub fn err(&mut self) -> &mut dyn Write {
+        &mut self.err
+    }
+
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    /// Whether a human is at a terminal and may be asked to confirm.
+    pub fn interactive(&self) -> bool {
+        self.interactive
+    }
+}
