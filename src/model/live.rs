@@ -30,6 +30,10 @@ pub struct LiveEnvironment {
     pub activegate_tokens: Vec<LiveToken>,
     /// Fingerprint of the active tenant token from `connectioninfo`, when readable.
     pub tenant_token: Option<String>,
+    /// The environment's clock, from the `Date` header of its responses. The planner's "now"
+    /// comes from here when present, so a sandbox whose clock was advanced plans accordingly.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub server_time: Option<OffsetDateTime>,
 }
 
 /// One account's platform tokens.

@@ -198,8 +198,14 @@ pub struct ExecTarget {
 pub enum Holder {
     /// The target holds this token (its id was recorded next to the value).
     Token { id: super::token::TokenId },
-    /// The target holds a tenant token with this fingerprint (see [`tenant_fingerprint`]).
-    TenantToken { fingerprint: String },
+    /// The target holds a tenant token with this fingerprint (see [`tenant_fingerprint`]),
+    /// written at `since` when the target recorded it (the API has no "last rotated" date, so
+    /// the targets' records are what tells when the tenant token was last rotated).
+    TenantToken {
+        fingerprint: String,
+        #[serde(default, with = "time::serde::rfc3339::option")]
+        since: Option<time::OffsetDateTime>,
+    },
     /// The target exists but holds no value, or a value with no recorded id.
     Unknown,
     /// The target does not exist yet (no Secret, no file).
