@@ -1,0 +1,329 @@
+//! Apply locks: one per environment, so two pipelines never apply to the same environment at
+//! once.
+//!
+//! A lock is a JSON file `<dir>/<environment>.lock` created with `O_EXCL` (create-new), holding
+//! who took it, from which commit, when, and a random id. Taking a lock that is held waits up to
+//! a timeout, then fails with an error that names the holder and the `force-unlock` command.
+//! A lock is never broken automatically, however old: an apply that died half-way may have left
+//! work that its lock protects, and a human decides (as with Terraform's `force-unlock`). The
+//! error does say when the holder was a process on this machine that no longer runs.
+//!
+//! Not here: locks kept in a git remote for runners that share no disk (see the GitOps issue).
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::model::EnvName;
+
+/// What a lock file says about its holder. Secret-free by construction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// Random id, quoted by `force-unlock`.
+    pub id: String,
+    pub environment: EnvName,
+    /// `user@host`.
+    pub holder: String,
+    pub host: String,
+    pub pid: u32,
+    /// The git commit of the spec being applied, when known.
+    pub commit: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Why a lock could not be taken or released.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("environment `{env}` is locked by {holder} (lock {id}, taken {created_at}{commit}){dead}; wait for that apply to finish, or if it died run `tokensmith force-unlock {env} {id}`",
+        env = .0.environment,
+        holder = .0.holder,
+        id = .0.id,
+        created_at = .0.created_at,
+        commit = .0.commit.as_deref().map(|c| format!(", commit {c}")).unwrap_or_default(),
+        dead = if *.1 { ", and that process no longer runs on this machine" } else { "" })]
+    Held(Box<LockInfo>, bool),
+    #[error("environment `{env}` has no lock to release")]
+    NotLocked { env: EnvName },
+    #[error("environment `{env}` is locked by lock {actual}, not {given}; nothing was released")]
+    WrongId {
+        env: EnvName,
+        given: String,
+        actual: String,
+    },
+    #[error("lock file {path} is not readable: {source}; inspect and delete it by hand")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("lock file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The lock directory of one spec (`.tokensmith/locks/` next to it).
+#[derive(Debug, Clone)]
+pub struct LocalLocks {
+    dir: PathBuf,
+}
+
+impl LocalLocks {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        LocalLocks { dir: dir.into() }
+    }
+
+    fn path(&self, env: &EnvName) -> PathBuf {
+        self.dir.join(format!("{}.lock", file_safe(env.as_str())))
+    }
+
+    /// Take the lock of `env`, waiting up to `wait` while another run holds it.
+    pub fn acquire(
+        &self,
+        env: &EnvName,
+        commit: Option<String>,
+        wait: Duration,
+    ) -> Result<LockGuard, LockError> {
+        let path = self.path(env);
+        fs::create_dir_all(&self.dir).map_err(|source| LockError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let info = LockInfo {
+            id: lock_id(),
+            environment: env.clone(),
+            holder: format!("{}@{}", user(), host()),
+            host: host(),
+            pid: std::process::id(),
+            commit,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        let deadline = Instant::now() + wait;
+        loop {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut file) => {
+                    let json = serde_json::to_vec_pretty(&info).expect("lock info serializes");
+                    file.write_all(&json)
+                        .and_then(|()| file.sync_all())
+                        .map_err(|source| LockError::Io {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    return Ok(LockGuard {
+                        path,
+                        info,
+                        released: false,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let held = match read(&path)? {
+                        Some(held) => held,
+                        // Released between our attempt and the read: try again at once.
+                        None => continue,
+                    };
+                    if Instant::now() >= deadline {
+                        let dead = held.host == host() && !process_alive(held.pid);
+                        return Err(LockError::Held(Box::new(held), dead));
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(source) => return Err(LockError::Io { path, source }),
+            }
+        }
+    }
+
+    /// The current holder of `env`'s lock, if any.
+    pub fn current(&self, env: &EnvName) -> Result<Option<LockInfo>, LockError> {
+        read(&self.path(env))
+    }
+
+    /// Remove `env`'s lock if its id is `id` (what `tokensmith force-unlock ENV ID` does).
+    pub fn force_unlock(&self, env: &EnvName, id: &str) -> Result<LockInfo, LockError> {
+        let path = self.path(env);
+        let held = read(&path)?.ok_or_else(|| LockError::NotLocked { env: env.clone() })?;
+        if held.id != id {
+            return Err(LockError::WrongId {
+                env: env.clone(),
+                given: id.to_owned(),
+                actual: held.id,
+            });
+        }
+        fs::remove_file(&path).map_err(|source| LockError::Io { path, source })?;
+        Ok(held)
+    }
+}
+
+/// A held lock; released when dropped (only if the file is still ours).
+#[derive(Debug)]
+pub struct LockGuard {
+    path: PathBuf,
+    info: LockInfo,
+    released: bool,
+}
+
+impl LockGuard {
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    /// Release now, reporting errors (dropping releases silently).
+    pub fn release(mut self) -> Result<(), LockError> {
+        self.released = true;
+        release(&self.path, &self.info.id)
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if !self.released {
+            let _ = release(&self.path, &self.info.id);
+        }
+    }
+}
+
+fn release(path: &Path, id: &str) -> Result<(), LockError> {
+    match read(path)? {
+        // Someone force-unlocked us and another run took the lock: leave theirs alone.
+        Some(held) if held.id != id => Ok(()),
+        Some(_) => fs::remove_file(path).map_err(|source| LockError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn read(path: &Path) -> Result<Option<LockInfo>, LockError> {
+    match fs::read(path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| LockError::Corrupt {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LockError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Environment names come from YAML keys; keep lock file names to a safe alphabet.
+fn file_safe(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn lock_id() -> String {
+    let n: u64 = rand::rng().random();
+    format!("{:012x}", n & 0xffff_ffff_ffff)
+}
+
+fn user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn host() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_owned())
+}
+
+fn process_alive(pid: u32) -> bool {
+    // Linux: a running process has a /proc entry. Elsewhere assume alive (the safe answer).
+    if Path::new("/proc/self").exists() {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_acquire_fails_with_holder_and_hint_then_succeeds_after_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = LocalLocks::new(dir.path());
+        let env = EnvName::new("prod");
+        let guard = locks
+            .acquire(&env, Some("abc123".into()), Duration::ZERO)
+            .unwrap();
+        let err = locks.acquire(&env, None, Duration::ZERO).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&guard.info().id), "{msg}");
+        assert!(msg.contains("commit abc123"), "{msg}");
+        assert!(msg.contains("tokensmith force-unlock prod"), "{msg}");
+        guard.release().unwrap();
+        locks.acquire(&env, None, Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn waiting_acquire_gets_the_lock_when_the_holder_releases() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = LocalLocks::new(dir.path());
+        let env = EnvName::new("prod");
+        let guard = locks.acquire(&env, None, Duration::ZERO).unwrap();
+        let waiter = {
+            let locks = locks.clone();
+            let env = env.clone();
+            std::thread::spawn(move || locks.acquire(&env, None, Duration::from_secs(10)))
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        drop(guard);
+        let second = waiter.join().unwrap().unwrap();
+        assert_eq!(locks.current(&env).unwrap().unwrap().id, second.info().id);
+    }
+
+    #[test]
+    fn force_unlock_needs_the_right_id_and_a_dead_holder_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = LocalLocks::new(dir.path());
+        let env = EnvName::new("eu/managed");
+        let guard = locks.acquire(&env, None, Duration::ZERO).unwrap();
+        let id = guard.info().id.clone();
+        // Simulate a crashed holder: forget the guard, rewrite the pid to one that cannot run.
+        std::mem::forget(guard);
+        let path = locks.path(&env);
+        let mut info: LockInfo = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        info.pid = u32::MAX - 1;
+        fs::write(&path, serde_json::to_vec(&info).unwrap()).unwrap();
+        let msg = locks
+            .acquire(&env, None, Duration::ZERO)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("no longer runs"), "{msg}");
+        assert!(matches!(
+            locks.force_unlock(&env, "000000000000"),
+            Err(LockError::WrongId { .. })
+        ));
+        locks.force_unlock(&env, &id).unwrap();
+        assert!(locks.current(&env).unwrap().is_none());
+        assert!(path.file_name().unwrap().to_str().unwrap().contains("%2F"));
+    }
+}
