@@ -54,11 +54,11 @@ mod tests {
     fn last_used_and_server_time_do_not_change_the_live_fingerprint() {
         let mut live = LiveSnapshot::default();
         live.environments.insert(
-            "prod".into(),
+            crate::plan::testing::env("prod"),
             env_live(vec![api("dt0c01.A", "a [ts:a#1]").created(t0()).build()]),
         );
         let before = live_fingerprint(&live);
-        let env = live.environments.get_mut(&"prod".into()).unwrap();
+        let env = live.environments.get_mut(&crate::plan::testing::env("prod")).unwrap();
         env.api_tokens[0].last_used = Some(t0());
         env.server_time = Some(t0());
         assert_eq!(live_fingerprint(&live), before);
@@ -72,9 +72,9 @@ mod tests {
         let b = api("dt0c01.B", "b").build();
         let mut one = LiveSnapshot::default();
         one.environments
-            .insert("prod".into(), env_live(vec![a.clone(), b.clone()]));
+            .insert(crate::plan::testing::env("prod"), env_live(vec![a.clone(), b.clone()]));
         let mut two = LiveSnapshot::default();
-        two.environments.insert("prod".into(), env_live(vec![b, a]));
+        two.environments.insert(crate::plan::testing::env("prod"), env_live(vec![b, a]));
         assert_eq!(live_fingerprint(&one), live_fingerprint(&two));
     }
 }
