@@ -101,11 +101,12 @@ pub fn drift(
                 Some(&current.id),
                 None,
                 Reason::ScopesChanged,
-                format!(
-                    "live has extra [{}], lacks [{}]",
-                    added.join(", "),
-                    removed.join(", ")
-                ),
+                [("live has extra", added), ("live lacks", removed)]
+                    .into_iter()
+                    .filter(|(_, list)| !list.is_empty())
+                    .map(|(what, list)| format!("{what} [{}]", list.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ));
         }
         if let Some(change) = &facts.name_change {

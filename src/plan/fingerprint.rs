@@ -58,10 +58,17 @@ mod tests {
             env_live(vec![api("dt0c01.A", "a [ts:a#1]").created(t0()).build()]),
         );
         let before = live_fingerprint(&live);
-        let env = live.environments.get_mut(&crate::plan::testing::env("prod")).unwrap();
+        let env = live
+            .environments
+            .get_mut(&crate::plan::testing::env("prod"))
+            .unwrap();
         env.api_tokens[0].last_used = Some(t0());
         env.server_time = Some(t0());
         assert_eq!(live_fingerprint(&live), before);
+        let env = live
+            .environments
+            .get_mut(&crate::plan::testing::env("prod"))
+            .unwrap();
         env.api_tokens[0].enabled = false;
         assert_ne!(live_fingerprint(&live), before);
     }
@@ -71,10 +78,13 @@ mod tests {
         let a = api("dt0c01.A", "a").build();
         let b = api("dt0c01.B", "b").build();
         let mut one = LiveSnapshot::default();
-        one.environments
-            .insert(crate::plan::testing::env("prod"), env_live(vec![a.clone(), b.clone()]));
+        one.environments.insert(
+            crate::plan::testing::env("prod"),
+            env_live(vec![a.clone(), b.clone()]),
+        );
         let mut two = LiveSnapshot::default();
-        two.environments.insert(crate::plan::testing::env("prod"), env_live(vec![b, a]));
+        two.environments
+            .insert(crate::plan::testing::env("prod"), env_live(vec![b, a]));
         assert_eq!(live_fingerprint(&one), live_fingerprint(&two));
     }
 }

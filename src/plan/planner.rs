@@ -63,8 +63,21 @@ pub(crate) struct Draft {
     pub pending: Vec<Pending>,
     pub warnings: Vec<Warning>,
     pub checks: Vec<Check>,
-    /// Platform token creates: (account, owner, key, step id).
-    platform_creates: Vec<(String, Option<String>, crate::model::TokenKey, StepId)>,
+    /// Platform token creates, checked against the per-owner limit at the end.
+    platform_creates: Vec<PlatformCreate>,
+}
+
+/// A planned platform token create, with what to restore if the limit blocks it.
+#[derive(Debug)]
+struct PlatformCreate {
+    account: String,
+    owner: Option<String>,
+    key: crate::model::TokenKey,
+    step: StepId,
+    /// The generation it replaces, whose pending revoke goes away with it.
+    replaces: Option<TokenId>,
+    /// The forecast entry of the current generation, if there is one.
+    fallback: Option<ForecastEntry>,
 }
 
 impl Draft {
@@ -320,9 +333,27 @@ fn create_generation(
                 .rev()
                 .find_map(|(_, t)| t.owner.clone())
         });
-        draft
-            .platform_creates
-            .push((account.clone(), owner, d.key.clone(), create_id.clone()));
+        let replaces = match &draft.steps.last().map(|s| &s.action) {
+            Some(Action::Create { replaces, .. }) => replaces.clone(),
+            _ => None,
+        };
+        let fallback = facts.current.map(|c| ForecastEntry {
+            home: d.home.clone(),
+            kind: d.kind,
+            key: Some(d.key.clone()),
+            token: Some(c.id.clone()),
+            expires: c.expires,
+            rotation_due: next_rotation(d.policy.rotation, c),
+            changed_by_plan: false,
+        });
+        draft.platform_creates.push(PlatformCreate {
+            account: account.clone(),
+            owner,
+            key: d.key.clone(),
+            step: create_id.clone(),
+            replaces,
+            fallback,
+        });
     }
     let mut delivers = Vec::new();
     for t in &facts.targets {
@@ -673,10 +704,12 @@ fn retire_superseded(
 /// overlap of a rotation. Creates that would exceed it are removed with everything that depends
 /// on them, and a blocking check names each token.
 fn enforce_platform_limit(draft: &mut Draft, live: &LiveSnapshot) {
-    type Group = Vec<(crate::model::TokenKey, StepId)>;
-    let mut groups: BTreeMap<(String, Option<String>), Group> = BTreeMap::new();
-    for (account, owner, key, id) in std::mem::take(&mut draft.platform_creates) {
-        groups.entry((account, owner)).or_default().push((key, id));
+    let mut groups: BTreeMap<(String, Option<String>), Vec<PlatformCreate>> = BTreeMap::new();
+    for c in std::mem::take(&mut draft.platform_creates) {
+        groups
+            .entry((c.account.clone(), c.owner.clone()))
+            .or_default()
+            .push(c);
     }
     let mut removed: BTreeSet<StepId> = BTreeSet::new();
     for ((account, owner), creates) in groups {
@@ -696,8 +729,23 @@ fn enforce_platform_limit(draft: &mut Draft, live: &LiveSnapshot) {
         if total <= PLATFORM_TOKEN_LIMIT {
             continue;
         }
-        for (key, id) in creates {
-            removed.insert(id);
+        for c in creates {
+            let key = c.key.clone();
+            removed.insert(c.step.clone());
+            draft.pending.retain(|p| {
+                !(p.home == home && p.key == key && Some(&p.token) == c.replaces.as_ref())
+            });
+            let slot = draft
+                .forecast
+                .iter()
+                .position(|f| f.home == home && f.key.as_ref() == Some(&key));
+            match (slot, c.fallback) {
+                (Some(i), Some(entry)) => draft.forecast[i] = entry,
+                (Some(i), None) => {
+                    draft.forecast.remove(i);
+                }
+                _ => {}
+            }
             draft.checks.push(Check {
                 code: Reason::PlatformTokenLimit,
                 blocking: true,

@@ -444,10 +444,22 @@ impl fmt::Display for Summary {
             "Plan: {} to create, {} to update, {} to rotate, {} to revoke.",
             self.create, self.update, self.rotate, self.revoke
         )?;
+        let plural =
+            |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
         if self.deliver > 0 || self.tenant > 0 {
-            write!(f, " {} deliveries", self.deliver)?;
+            write!(
+                f,
+                " {} {}",
+                self.deliver,
+                plural(self.deliver, "delivery", "deliveries")
+            )?;
             if self.tenant > 0 {
-                write!(f, ", {} tenant token steps", self.tenant)?;
+                write!(
+                    f,
+                    ", {} tenant token {}",
+                    self.tenant,
+                    plural(self.tenant, "step", "steps")
+                )?;
             }
             f.write_str(".")?;
         }

@@ -17,7 +17,11 @@ fn ts(t: time::OffsetDateTime) -> String {
 pub fn plan_human(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Result<()> {
     let st = Style { color };
     if plan.steps.is_empty() {
-        writeln!(out, "No changes. Live tokens and targets match the spec.")?;
+        if plan.checks.is_empty() && plan.pending.is_empty() && plan.warnings.is_empty() {
+            writeln!(out, "No changes. Live tokens and targets match the spec.")?;
+        } else {
+            writeln!(out, "No changes.")?;
+        }
     } else {
         writeln!(out, "tokensmith will perform the following actions:")?;
     }
