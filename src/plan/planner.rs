@@ -206,6 +206,28 @@ fn step(d: &DesiredToken, id: String, reason: Reason, action: Action) -> Step {
 }
 
 fn plan_token(draft: &mut Draft, facts: &TokenFacts<'_>, live: &LiveSnapshot) {
+    let first = draft.steps.len();
+    plan_token_steps(draft, facts, live);
+    // Whatever this plan revokes or deletes for the key waits for every delivery of the key in
+    // the same plan (generations that never reached a target are the exception: nothing holds
+    // them).
+    let delivers: Vec<StepId> = draft.steps[first..]
+        .iter()
+        .filter(|s| matches!(s.action, Action::Deliver { .. }))
+        .map(|s| s.id.clone())
+        .collect();
+    for s in &mut draft.steps[first..] {
+        if s.action.is_destructive() && s.reason != Reason::NeverDelivered {
+            for d in &delivers {
+                if !s.depends_on.contains(d) {
+                    s.depends_on.push(d.clone());
+                }
+            }
+        }
+    }
+}
+
+fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>, live: &LiveSnapshot) {
     let d = facts.desired;
     match facts.current {
         None => {
