@@ -1,1 +1,25 @@
-//! (under construction)
+//! The pure planner and its outputs: [`Plan`] (what `apply` executes), [`DriftReport`] (what
+//! changed outside git) and [`Inventory`] (every live token, classified), plus the
+//! fingerprints `apply` uses to refuse a stale plan.
+//!
+//! Everything here is a function of values: the desired state, the live snapshot, the target
+//! holders and a clock. No I/O, no secrets; rendering lives in [`crate::render`].
+
+mod analysis;
+pub mod drift;
+mod fingerprint;
+pub mod inventory;
+mod order;
+mod planner;
+mod prune;
+mod tenant;
+#[doc(hidden)]
+pub mod testing;
+mod types;
+
+pub use analysis::{home_label, EXPIRY_TOLERANCE};
+pub use drift::{drift, DriftItem, DriftReport};
+pub use fingerprint::{live_fingerprint, sha256_hex, targets_fingerprint};
+pub use inventory::{inventory, Inventory, InventoryCounts, InventoryEntry, TokenClass, TokenFlag};
+pub use planner::{plan, CALLER_EXPIRY_WARNING, PLATFORM_TOKEN_LIMIT};
+pub use types::*;

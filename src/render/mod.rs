@@ -1,1 +1,68 @@
-//! (under construction)
+//! Renderers: the plan, the drift report and the inventory as human text (Terraform-like,
+//! optionally coloured), JSON (the serde form of the versioned types) and markdown for
+//! pull-request comments (never over [`MARKDOWN_LIMIT`] bytes).
+//!
+//! Every renderer writes to a `&mut dyn io::Write` and prints only what the values hold:
+//! ids, names, scopes, target addresses, never a secret (the values contain none).
+
+mod drift;
+mod human;
+mod inventory;
+mod json;
+mod limit;
+mod markdown;
+mod style;
+
+use std::io;
+
+pub use drift::{drift_human, drift_markdown};
+pub use human::plan_human;
+pub use inventory::{inventory_human, inventory_markdown};
+pub use json::{drift_json, inventory_json, plan_json, to_json};
+pub use limit::MARKDOWN_LIMIT;
+pub use markdown::plan_markdown;
+
+use crate::plan::{DriftReport, Inventory, Plan};
+
+/// Output formats, as chosen on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human { color: bool },
+    Json,
+    Markdown,
+}
+
+/// Render a plan in the given format.
+pub fn render_plan(plan: &Plan, format: Format, out: &mut dyn io::Write) -> io::Result<()> {
+    match format {
+        Format::Human { color } => plan_human(plan, color, out),
+        Format::Json => plan_json(plan, out),
+        Format::Markdown => plan_markdown(plan, out),
+    }
+}
+
+/// Render a drift report in the given format.
+pub fn render_drift(
+    report: &DriftReport,
+    format: Format,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    match format {
+        Format::Human { color } => drift_human(report, color, out),
+        Format::Json => drift_json(report, out),
+        Format::Markdown => drift_markdown(report, out),
+    }
+}
+
+/// Render an inventory in the given format.
+pub fn render_inventory(
+    inventory: &Inventory,
+    format: Format,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    match format {
+        Format::Human { color } => inventory_human(inventory, color, out),
+        Format::Json => inventory_json(inventory, out),
+        Format::Markdown => inventory_markdown(inventory, out),
+    }
+}

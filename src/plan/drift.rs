@@ -1,0 +1,209 @@
+//! Drift: what differs between git and live, for `tokensmith drift` on a cron. Scopes or names
+//! edited in the UI, tokens disabled, deleted or expired outside git, targets holding a token
+//! that is not current (or nothing), tokens inside their rotation window, tenant-token targets
+//! holding an old tenant token. Drift is reported, never fixed here; `plan` says how to fix it.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::analysis::{analyze, home_label, TargetState};
+use super::tenant::{tenant_target_state, TenantTargetState};
+use super::types::{Reason, FORMAT_VERSION};
+use crate::model::{
+    Desired, Home, LiveSnapshot, TargetAddress, TargetSnapshot, TokenId, TokenKey, TokenKind,
+};
+
+/// Every difference found, sorted by home, kind, key, reason and target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftReport {
+    pub format_version: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
+    pub items: Vec<DriftItem>,
+}
+
+impl DriftReport {
+    pub fn has_drift(&self) -> bool {
+        !self.items.is_empty()
+    }
+}
+
+/// One difference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftItem {
+    pub home: Home,
+    pub kind: TokenKind,
+    pub key: Option<TokenKey>,
+    pub token: Option<TokenId>,
+    pub target: Option<TargetAddress>,
+    pub reason: Reason,
+    /// What differs, in words (secret-free).
+    pub detail: String,
+}
+
+/// Compare desired and live state. Tokens whose environment or account is not in the live
+/// snapshot are skipped (the snapshot was filtered).
+pub fn drift(
+    desired: &Desired,
+    live: &LiveSnapshot,
+    targets: &TargetSnapshot,
+    now: OffsetDateTime,
+) -> DriftReport {
+    let mut items = Vec::new();
+    for d in &desired.tokens {
+        let present = match &d.home {
+            Home::Environment(e) => live.environments.contains_key(e),
+            Home::Account(a) => live.accounts.contains_key(a),
+        };
+        if !present {
+            continue;
+        }
+        let facts = analyze(d, live, targets, now);
+        let item =
+            |token: Option<&TokenId>, target: Option<TargetAddress>, reason, detail| DriftItem {
+                home: d.home.clone(),
+                kind: d.kind,
+                key: Some(d.key.clone()),
+                token: token.cloned(),
+                target,
+                reason,
+                detail,
+            };
+        let Some(current) = facts.current else {
+            let reason = facts.absent_reason.unwrap_or(Reason::Missing);
+            let newest = facts.generations.last().map(|(_, t)| &t.id);
+            let detail = match reason {
+                Reason::Missing => "declared in the spec but not live".to_owned(),
+                Reason::DeletedOutsideGit => {
+                    "deleted outside git; targets still record it".to_owned()
+                }
+                Reason::DisabledOutsideGit => {
+                    "the current generation was disabled outside git".to_owned()
+                }
+                Reason::Expired => "the current generation expired".to_owned(),
+                _ => "the newest generation reached no target".to_owned(),
+            };
+            items.push(item(newest, None, reason, detail));
+            continue;
+        };
+        if let Some(change) = &facts.scope_change {
+            let added: Vec<_> = change
+                .from
+                .difference(&change.to)
+                .map(|s| s.as_str())
+                .collect();
+            let removed: Vec<_> = change
+                .to
+                .difference(&change.from)
+                .map(|s| s.as_str())
+                .collect();
+            items.push(item(
+                Some(&current.id),
+                None,
+                Reason::ScopesChanged,
+                [("live has extra", added), ("live lacks", removed)]
+                    .into_iter()
+                    .filter(|(_, list)| !list.is_empty())
+                    .map(|(what, list)| format!("{what} [{}]", list.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+        }
+        if let Some(change) = &facts.name_change {
+            items.push(item(
+                Some(&current.id),
+                None,
+                Reason::NameChanged,
+                format!("live name `{}`, spec wants `{}`", change.from, change.to),
+            ));
+        }
+        if let Some(
+            reason @ (Reason::ExpiryChanged
+            | Reason::DetailsChanged
+            | Reason::ScopesChanged
+            | Reason::NameChanged),
+        ) = facts.replace
+        {
+            items.push(item(
+                Some(&current.id),
+                None,
+                reason,
+                "differs from the spec in a way the API cannot update; plan replaces it".to_owned(),
+            ));
+        }
+        if let Some(reason @ Reason::ExpiringIn { .. }) = facts.rotate {
+            let expires = current
+                .expires
+                .map(super::planner::rfc3339)
+                .unwrap_or_default();
+            items.push(item(
+                Some(&current.id),
+                None,
+                reason,
+                format!("inside its rotation window; expires at {expires}"),
+            ));
+        }
+        for t in &facts.targets {
+            match t.state {
+                TargetState::Holds(id) if id != &current.id => items.push(item(
+                    Some(id),
+                    Some(t.address.clone()),
+                    Reason::TargetHoldsStaleToken,
+                    format!("holds {id}, current is {}", current.id),
+                )),
+                TargetState::Empty => items.push(item(
+                    None,
+                    Some(t.address.clone()),
+                    Reason::TargetMissing,
+                    format!("holds no recorded token; current is {}", current.id),
+                )),
+                _ => {}
+            }
+        }
+    }
+    for tenant in &desired.tenant_tokens {
+        let Some(env) = live.environments.get(&tenant.environment) else {
+            continue;
+        };
+        let Some(active) = &env.tenant_token else {
+            continue;
+        };
+        for t in tenant.activegates.iter().chain(&tenant.oneagents) {
+            let address = t.address();
+            let (state, _) = tenant_target_state(targets.holders.get(&address), active);
+            let (reason, detail) = match state {
+                TenantTargetState::Stale => (
+                    Reason::TargetHoldsStaleToken,
+                    format!("holds another tenant token than the active one ({active})"),
+                ),
+                TenantTargetState::Empty => {
+                    (Reason::TargetMissing, "holds no tenant token".to_owned())
+                }
+                _ => continue,
+            };
+            items.push(DriftItem {
+                home: Home::Environment(tenant.environment.clone()),
+                kind: TokenKind::TenantToken,
+                key: None,
+                token: None,
+                target: Some(address),
+                reason,
+                detail,
+            });
+        }
+    }
+    items.sort_by(|a, b| {
+        (home_label(&a.home), a.kind, &a.key, a.reason, &a.target).cmp(&(
+            home_label(&b.home),
+            b.kind,
+            &b.key,
+            b.reason,
+            &b.target,
+        ))
+    });
+    DriftReport {
+        format_version: FORMAT_VERSION,
+        generated_at: now,
+        items,
+    }
+}

@@ -1,0 +1,494 @@
+//! The plan as a value: steps with ids, dependencies and reasons, the expiry forecast, what is
+//! waiting for time to pass, warnings, failing checks and the fingerprint of the inputs.
+//!
+//! These types are the JSON contract of `plan --format json` and `plan --out` (versioned by
+//! [`FORMAT_VERSION`]) and what `apply` consumes. They hold token ids, names, scopes and target
+//! addresses, never a secret value.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+
+use crate::model::{
+    EnvName, Generation, Home, Scope, SpecDuration, Target, TargetAddress, TokenDetails, TokenId,
+    TokenKey, TokenKind,
+};
+
+/// Version of the plan JSON. Bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// An ordered, secret-free list of steps that turns live state into the desired state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    /// The clock the plan was computed with (environments with a `server_time` use theirs).
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
+    /// What the plan was computed from; `apply PLAN` recomputes and compares.
+    pub inputs: Inputs,
+    /// Steps in execution order: every step comes after the steps it depends on.
+    pub steps: Vec<Step>,
+    /// Each managed token's expiry and next rotation.
+    pub forecast: Vec<ForecastEntry>,
+    /// Work that is due later (a predecessor waiting for its grace period, …). Not a change.
+    pub pending: Vec<Pending>,
+    pub warnings: Vec<Warning>,
+    /// Plan-level checks that fail the run (`--fail-on-expiry-within`) or block a token
+    /// (platform token limit). `apply` refuses a plan with a blocking check.
+    pub checks: Vec<Check>,
+    pub summary: Summary,
+}
+
+impl Plan {
+    /// Whether the plan changes anything.
+    pub fn has_changes(&self) -> bool {
+        !self.steps.is_empty()
+    }
+
+    /// Whether any check failed (the command exits 1).
+    pub fn has_failed_checks(&self) -> bool {
+        !self.checks.is_empty()
+    }
+
+    /// Whether `apply` must refuse this plan.
+    pub fn is_blocked(&self) -> bool {
+        self.checks.iter().any(|c| c.blocking)
+    }
+
+    /// The step with this id.
+    pub fn step(&self, id: &StepId) -> Option<&Step> {
+        self.steps.iter().find(|s| &s.id == id)
+    }
+}
+
+/// The fingerprint of a plan's inputs (SHA-256, lower-case hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// Hash of the loaded spec, as computed by the spec loader.
+    pub spec: String,
+    /// Hash of the live metadata without the volatile `last_used` and `server_time` fields.
+    pub live: String,
+    /// Hash of the target holders.
+    pub targets: String,
+    /// The git commit of the spec, when it lives in a repository.
+    pub spec_commit: Option<String>,
+    /// Whether the spec had uncommitted changes.
+    pub dirty: bool,
+}
+
+/// A step's identity, unique within a plan and stable across runs for the same inputs:
+/// `<home>/<kind>/<key>/<verb>#<generation or token id>[/<target address>]`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StepId(pub String);
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// One thing `apply` does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub id: StepId,
+    /// Steps that must have succeeded before this one starts.
+    pub depends_on: Vec<StepId>,
+    pub home: Home,
+    pub kind: TokenKind,
+    /// The desired token's key; `None` for unmanaged tokens (prune) and tenant tokens.
+    pub key: Option<TokenKey>,
+    pub reason: Reason,
+    pub action: Action,
+    /// A secret-free note for humans (a drift note, what the applier tolerates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Step {
+    /// The environment the step acts in, if it is not an account.
+    pub fn environment(&self) -> Option<&EnvName> {
+        match &self.home {
+            Home::Environment(e) => Some(e),
+            Home::Account(_) => None,
+        }
+    }
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// Create a token. When `replaces` is set this is a rotation or replacement: the
+    /// predecessor stays valid until its successor reached every target and its grace passed.
+    Create {
+        /// The full name, marker included.
+        name: String,
+        generation: Generation,
+        scopes: BTreeSet<Scope>,
+        /// Lifetime; the applier computes the expiration date when it creates the token.
+        expires_in: Option<SpecDuration>,
+        details: TokenDetails,
+        replaces: Option<TokenId>,
+        /// Every target the new value is delivered to (the blast radius).
+        targets: Vec<TargetAddress>,
+    },
+    /// Change an API token in place.
+    Update {
+        token: TokenId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<Change<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scopes: Option<Change<BTreeSet<Scope>>>,
+    },
+    /// Take over an unmanaged token by renaming it to carry the marker.
+    Adopt {
+        token: TokenId,
+        name: Change<String>,
+        generation: Generation,
+    },
+    /// Write a token's value to a target.
+    Deliver {
+        token: TokenSource,
+        target: Target,
+        address: TargetAddress,
+    },
+    /// Disable a token (API tokens: `enabled: false`; platform tokens: status `INACTIVE`).
+    Disable { token: TokenId, name: String },
+    /// Delete a token.
+    Delete { token: TokenId, name: String },
+    /// Start a tenant token rotation (`tenantTokenRotation/start`).
+    TenantStart,
+    /// Finish a tenant token rotation (`tenantTokenRotation/finish`); the old tenant token stops
+    /// working. The applier treats "no ongoing rotation" as already finished.
+    TenantFinish,
+}
+
+impl Action {
+    /// The verb used in step ids and output.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Create {
+                replaces: Some(_), ..
+            } => "rotate",
+            Action::Create { .. } => "create",
+            Action::Update { .. } => "update",
+            Action::Adopt { .. } => "adopt",
+            Action::Deliver { .. } => "deliver",
+            Action::Disable { .. } => "disable",
+            Action::Delete { .. } => "delete",
+            Action::TenantStart => "tenant_start",
+            Action::TenantFinish => "tenant_finish",
+        }
+    }
+
+    /// Whether the step takes something away (disable or delete).
+    pub fn is_destructive(&self) -> bool {
+        matches!(
+            self,
+            Action::Disable { .. } | Action::Delete { .. } | Action::TenantFinish
+        )
+    }
+
+    /// The live token the step acts on, if any.
+    pub fn token(&self) -> Option<&TokenId> {
+        match self {
+            Action::Create { .. } | Action::TenantStart | Action::TenantFinish => None,
+            Action::Update { token, .. }
+            | Action::Adopt { token, .. }
+            | Action::Disable { token, .. }
+            | Action::Delete { token, .. } => Some(token),
+            Action::Deliver { token, .. } => match token {
+                TokenSource::Existing { id, .. } => Some(id),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A before/after pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change<T> {
+    pub from: T,
+    pub to: T,
+}
+
+/// Where the applier gets the value it delivers. Dynatrace shows a secret only when it creates
+/// the token, so an existing token's value can only be copied from a target that holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum TokenSource {
+    /// The token created by this step of the same run.
+    Created { step: StepId },
+    /// An existing token, whose value is read from a target that holds it.
+    Existing {
+        id: TokenId,
+        copy_from: TargetAddress,
+    },
+    /// The environment's active tenant token, read from `connectioninfo`.
+    TenantToken,
+}
+
+/// Why a step or a drift item exists. Serialized as a snake_case code (`expiring_in_6d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    /// The spec declares it and nothing live matches.
+    Missing,
+    ScopesChanged,
+    NameChanged,
+    /// The token's lifetime differs from `expires_in` (expiry cannot be updated in place).
+    ExpiryChanged,
+    /// Kind-specific settings differ (ActiveGate type or seed flag, personal access token flag,
+    /// platform resources or owner) and the API cannot update them.
+    DetailsChanged,
+    /// `rotate_before` reached: the current generation expires in this many days (rounded up).
+    ExpiringIn {
+        days: i64,
+    },
+    /// `rotate_every` reached.
+    RotationDue,
+    DeletedOutsideGit,
+    DisabledOutsideGit,
+    Expired,
+    /// The newest generation exists but no target holds its value, which is lost.
+    SecretUnavailable,
+    TargetHoldsStaleToken,
+    /// The target holds nothing (or a value with no recorded id).
+    TargetMissing,
+    GraceElapsed,
+    RetentionElapsed,
+    /// A successor generation that never reached any target (an interrupted apply).
+    NeverDelivered,
+    Adopt,
+    PruneUnused,
+    /// Some tenant-token targets hold an older tenant token: a rotation is being completed.
+    TenantRotationInProgress,
+    /// The platform token limit of 10 per owner would be exceeded.
+    PlatformTokenLimit,
+    ExpiryWithinThreshold,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Reason::ExpiringIn { days } => return write!(f, "expiring_in_{days}d"),
+            Reason::Missing => "missing",
+            Reason::ScopesChanged => "scopes_changed",
+            Reason::NameChanged => "name_changed",
+            Reason::ExpiryChanged => "expiry_changed",
+            Reason::DetailsChanged => "details_changed",
+            Reason::RotationDue => "rotation_due",
+            Reason::DeletedOutsideGit => "deleted_outside_git",
+            Reason::DisabledOutsideGit => "disabled_outside_git",
+            Reason::Expired => "expired",
+            Reason::SecretUnavailable => "secret_unavailable",
+            Reason::TargetHoldsStaleToken => "target_holds_stale_token",
+            Reason::TargetMissing => "target_missing",
+            Reason::GraceElapsed => "grace_elapsed",
+            Reason::RetentionElapsed => "retention_elapsed",
+            Reason::NeverDelivered => "never_delivered",
+            Reason::Adopt => "adopt",
+            Reason::PruneUnused => "prune_unused",
+            Reason::TenantRotationInProgress => "tenant_rotation_in_progress",
+            Reason::PlatformTokenLimit => "platform_token_limit",
+            Reason::ExpiryWithinThreshold => "expiry_within_threshold",
+        };
+        f.write_str(s)
+    }
+}
+
+impl FromStr for Reason {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const ALL: [Reason; 20] = [
+            Reason::Missing,
+            Reason::ScopesChanged,
+            Reason::NameChanged,
+            Reason::ExpiryChanged,
+            Reason::DetailsChanged,
+            Reason::RotationDue,
+            Reason::DeletedOutsideGit,
+            Reason::DisabledOutsideGit,
+            Reason::Expired,
+            Reason::SecretUnavailable,
+            Reason::TargetHoldsStaleToken,
+            Reason::TargetMissing,
+            Reason::GraceElapsed,
+            Reason::RetentionElapsed,
+            Reason::NeverDelivered,
+            Reason::Adopt,
+            Reason::PruneUnused,
+            Reason::TenantRotationInProgress,
+            Reason::PlatformTokenLimit,
+            Reason::ExpiryWithinThreshold,
+        ];
+        if let Some(r) = ALL.iter().find(|r| r.to_string() == s) {
+            return Ok(*r);
+        }
+        s.strip_prefix("expiring_in_")
+            .and_then(|d| d.strip_suffix('d'))
+            .and_then(|d| d.parse().ok())
+            .map(|days| Reason::ExpiringIn { days })
+            .ok_or_else(|| format!("unknown reason code `{s}`"))
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One managed token's expiry and next rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForecastEntry {
+    pub home: Home,
+    pub kind: TokenKind,
+    /// `None` for the tenant token.
+    pub key: Option<TokenKey>,
+    /// The current generation, `None` when it is created by this plan.
+    pub token: Option<TokenId>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires: Option<OffsetDateTime>,
+    /// When the next rotation is due; `None` when the token never rotates on a schedule or
+    /// (tenant token) no target records when it was written.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub rotation_due: Option<OffsetDateTime>,
+    /// Whether this plan rotates, replaces or creates it.
+    pub changed_by_plan: bool,
+}
+
+/// Something due later, decided again by a later run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub home: Home,
+    pub kind: TokenKind,
+    pub key: TokenKey,
+    pub token: TokenId,
+    /// What will happen (`disable`, `delete`).
+    pub action: String,
+    /// The earliest time it can happen, when time is what it waits for.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub not_before: Option<OffsetDateTime>,
+    /// What it waits for, in words.
+    pub waiting_for: String,
+}
+
+/// A non-fatal finding shown with the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    pub code: String,
+    pub message: String,
+}
+
+/// A failing plan-level check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub code: Reason,
+    /// A blocking check makes `apply` refuse the plan.
+    pub blocking: bool,
+    pub home: Home,
+    pub key: Option<TokenKey>,
+    pub message: String,
+}
+
+/// Step counts, as in the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub rotate: usize,
+    pub revoke: usize,
+    pub deliver: usize,
+    pub tenant: usize,
+}
+
+impl Summary {
+    pub fn of(steps: &[Step]) -> Summary {
+        let mut s = Summary::default();
+        for step in steps {
+            match &step.action {
+                Action::Create { replaces: None, .. } => s.create += 1,
+                Action::Create { .. } => s.rotate += 1,
+                Action::Update { .. } | Action::Adopt { .. } => s.update += 1,
+                Action::Disable { .. } | Action::Delete { .. } => s.revoke += 1,
+                Action::Deliver { .. } => s.deliver += 1,
+                Action::TenantStart | Action::TenantFinish => s.tenant += 1,
+            }
+        }
+        s
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Plan: {} to create, {} to update, {} to rotate, {} to revoke.",
+            self.create, self.update, self.rotate, self.revoke
+        )?;
+        let plural =
+            |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+        if self.deliver > 0 || self.tenant > 0 {
+            write!(
+                f,
+                " {} {}",
+                self.deliver,
+                plural(self.deliver, "delivery", "deliveries")
+            )?;
+            if self.tenant > 0 {
+                write!(
+                    f,
+                    ", {} tenant token {}",
+                    self.tenant,
+                    plural(self.tenant, "step", "steps")
+                )?;
+            }
+            f.write_str(".")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why the planner refused to plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("refusing to {action} token {token} in environment `{env}`: it is the management token tokensmith authenticates with; switch `token_env` to another token first")]
+    ManagementToken {
+        env: EnvName,
+        token: TokenId,
+        action: &'static str,
+    },
+    #[error("spec names environment `{0}` but the live snapshot has no data for it; read it before planning")]
+    MissingEnvironment(EnvName),
+    #[error("spec names account `{0}` but the live snapshot has no data for it; read it before planning")]
+    MissingAccount(String),
+}
+
+/// Settings of one planning run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Hash of the spec (from the spec loader), recorded in [`Inputs::spec`].
+    pub spec_hash: String,
+    pub spec_commit: Option<String>,
+    pub dirty: bool,
+    /// Fail the plan when a managed token expires within this duration.
+    pub fail_on_expiry_within: Option<SpecDuration>,
+}

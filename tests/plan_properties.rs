@@ -1,0 +1,375 @@
+//! Property tests of the planner's safety invariants over random desired states, live states
+//! and target holders:
+//! - nothing is revoked or deleted before every delivery of its token's key in the same plan
+//!   (deliveries are transitive dependencies), and never while a target records holding it;
+//! - a token without a managed marker is touched only when adopted or pruned (prune only when
+//!   enabled, never the management token, never a token carrying any marker);
+//! - the order is topological, step ids are unique, the plan is deterministic and its JSON
+//!   round-trips.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+
+use tokensmith::model::{Holder, Marker, Revoke, Rotation, SpecDuration};
+use tokensmith::plan::testing::*;
+use tokensmith::plan::{Action, Plan, PlanError, Reason, StepId};
+
+#[derive(Debug, Clone)]
+struct GenSpec {
+    enabled: bool,
+    created_days_ago: i64,
+    lifetime_days: Option<i64>,
+    used: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct TokenSpec {
+    activegate: bool,
+    grace_zero: bool,
+    revoke_delete: bool,
+    verify_usage: bool,
+    rotation: u8,
+    expires_days: Option<i64>,
+    generations: Vec<GenSpec>,
+    /// Per target: 0 absent, 1 write-only, 2 unreadable, 3.. holds generation (n-3) or a stranger.
+    holders: Vec<u8>,
+    adopt: bool,
+}
+
+#[derive(Debug, Clone)]
+struct WorldSpec {
+    tokens: Vec<TokenSpec>,
+    unmanaged: Vec<(bool, i64, Option<i64>)>,
+    prune: bool,
+    caller: Option<usize>,
+}
+
+fn gen_spec() -> impl Strategy<Value = GenSpec> {
+    (
+        any::<bool>(),
+        0i64..120,
+        prop::option::of(1i64..120),
+        prop::option::of(0i64..120),
+    )
+        .prop_map(|(enabled, created_days_ago, lifetime_days, used)| GenSpec {
+            enabled,
+            created_days_ago,
+            lifetime_days,
+            used,
+        })
+}
+
+fn token_spec() -> impl Strategy<Value = TokenSpec> {
+    (
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            0u8..3,
+        ),
+        prop::option::of(prop::sample::select(vec![7i64, 30, 90])),
+        prop::collection::vec(gen_spec(), 0..4),
+        prop::collection::vec(0u8..8, 0..3),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(
+                (activegate, grace_zero, revoke_delete, verify_usage, rotation),
+                expires_days,
+                generations,
+                holders,
+                adopt,
+            )| {
+                TokenSpec {
+                    activegate,
+                    grace_zero,
+                    revoke_delete,
+                    verify_usage,
+                    rotation,
+                    expires_days,
+                    generations,
+                    holders,
+                    adopt,
+                }
+            },
+        )
+}
+
+fn world_spec() -> impl Strategy<Value = WorldSpec> {
+    (
+        prop::collection::vec(token_spec(), 1..4),
+        prop::collection::vec(
+            (any::<bool>(), 0i64..300, prop::option::of(0i64..300)),
+            0..4,
+        ),
+        any::<bool>(),
+        prop::option::of(0usize..12),
+    )
+        .prop_map(|(tokens, unmanaged, prune, caller)| WorldSpec {
+            tokens,
+            unmanaged,
+            prune,
+            caller,
+        })
+}
+
+fn build(spec: &WorldSpec) -> World {
+    let now = t0() + days(400);
+    let mut w = World::new().at(now).unmanaged(Some("90d"), spec.prune);
+    let mut all_ids: Vec<String> = Vec::new();
+    for (u, (foreign, age, used)) in spec.unmanaged.iter().enumerate() {
+        let id = format!("dt0c01.UNM{u}");
+        let name = if *foreign {
+            format!("elsewhere [ts:other-{u}#1]")
+        } else {
+            format!("hand made {u}")
+        };
+        let mut t = api(&id, &name).created(now - days(*age));
+        if let Some(used) = used {
+            t = t.last_used(now - days((*used).min(*age)));
+        }
+        w = w.live("prod", t);
+        all_ids.push(id);
+    }
+    for (i, t) in spec.tokens.iter().enumerate() {
+        let k = format!("tok-{i}");
+        let prefix = if t.activegate { "dt0g02" } else { "dt0c01" };
+        let mut want = if t.activegate {
+            want_ag(&k, "prod")
+        } else {
+            want_api(&k, "prod")
+        };
+        want = want
+            .expires_in(t.expires_days.map(|d| format!("{d}d")).as_deref())
+            .rotation(match t.rotation {
+                0 => Rotation::BeforeExpiry(SpecDuration::from_days(7)),
+                1 => Rotation::Every(SpecDuration::from_days(30)),
+                _ => Rotation::Never,
+            })
+            .grace(if t.grace_zero { "0s" } else { "24h" })
+            .revoke(if t.revoke_delete {
+                Revoke::Delete
+            } else {
+                Revoke::Disable {
+                    delete_after: SpecDuration::from_days(7),
+                }
+            });
+        if t.verify_usage {
+            want = want.verify_usage();
+        }
+        if t.adopt && !t.activegate && !spec.unmanaged.is_empty() {
+            want = want.adopt("dt0c01.UNM0");
+        }
+        let mut ids = Vec::new();
+        for (g, gs) in t.generations.iter().enumerate() {
+            let id = format!("{prefix}.T{i}G{g}");
+            let name = format!("tok {i} [ts:{k}#{}]", g + 1);
+            let created = now - days(gs.created_days_ago);
+            let mut b = if t.activegate {
+                ag(&id, &name)
+            } else {
+                api(&id, &name).scopes(&["metrics.ingest"])
+            };
+            b = b.created(created);
+            if let Some(l) = gs.lifetime_days {
+                b = b.expires(created + days(l));
+            }
+            if let Some(u) = gs.used {
+                b = b.last_used(now - days(u.min(gs.created_days_ago)));
+            }
+            if !gs.enabled && !t.activegate {
+                b = b.disabled();
+            }
+            w = w.live("prod", b);
+            ids.push(id.clone());
+            all_ids.push(id);
+        }
+        for (n, h) in t.holders.iter().enumerate() {
+            let target = if n % 2 == 0 {
+                file(&format!("/etc/tok-{i}-{n}"))
+            } else {
+                exec(&["deliver", &format!("tok-{i}-{n}")])
+            };
+            let holder = match h {
+                0 => Holder::Absent,
+                1 => Holder::WriteOnly,
+                2 => Holder::Unreadable {
+                    reason: "permission denied".into(),
+                },
+                n => match ids.get(usize::from(*n) - 3) {
+                    Some(id) => holds(id),
+                    None => holds("dt0c01.STRANGER"),
+                },
+            };
+            want = want.deliver(target.clone());
+            w = w.holder(&target, holder);
+        }
+        w = w.want(want);
+    }
+    if let Some(c) = spec.caller {
+        if let Some(id) = all_ids.get(c) {
+            w = w.caller("prod", id);
+        }
+    }
+    w
+}
+
+/// Every step reachable backwards through `depends_on`.
+fn ancestors(plan: &Plan, id: &StepId) -> BTreeSet<StepId> {
+    let by_id: BTreeMap<&StepId, &tokensmith::plan::Step> =
+        plan.steps.iter().map(|s| (&s.id, s)).collect();
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![id.clone()];
+    while let Some(i) = stack.pop() {
+        for d in &by_id[&i].depends_on {
+            if seen.insert(d.clone()) {
+                stack.push(d.clone());
+            }
+        }
+    }
+    seen
+}
+
+fn check(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
+    // Unique ids, topological order.
+    let mut position = BTreeMap::new();
+    for (i, s) in plan.steps.iter().enumerate() {
+        prop_assert!(
+            position.insert(s.id.clone(), i).is_none(),
+            "duplicate id {}",
+            s.id
+        );
+    }
+    for (i, s) in plan.steps.iter().enumerate() {
+        for d in &s.depends_on {
+            prop_assert!(position[d] < i, "{} runs before its dependency {d}", s.id);
+        }
+    }
+    let live_tokens: Vec<&tokensmith::model::LiveToken> = w
+        .live
+        .environments
+        .values()
+        .flat_map(|e| e.api_tokens.iter().chain(&e.activegate_tokens))
+        .collect();
+    let caller = w.live.environments.values().find_map(|e| e.caller.clone());
+    for s in plan.steps.iter() {
+        // Invariant 1: revoke/delete only after every delivery of that key, never while held.
+        if s.action.is_destructive() {
+            if let (Some(key), Some(token)) = (&s.key, s.action.token()) {
+                let d = w.desired.tokens.iter().find(|d| &d.key == key).unwrap();
+                let before = ancestors(plan, &s.id);
+                for t in &d.deliver {
+                    let held = matches!(w.targets.holders.get(&t.address()), Some(Holder::Token { id }) if id == token);
+                    // A target holding it must get another value first.
+                    let replaced = plan.steps.iter().any(|o| {
+                        before.contains(&o.id)
+                            && matches!(&o.action, Action::Deliver { address, .. } if *address == t.address())
+                    });
+                    prop_assert!(
+                        !held || replaced,
+                        "{} revokes {token} while {} holds it",
+                        s.id,
+                        t.address()
+                    );
+                }
+                if s.reason != Reason::NeverDelivered {
+                    for other in &plan.steps {
+                        if other.key.as_ref() == Some(key)
+                            && matches!(other.action, Action::Deliver { .. })
+                        {
+                            prop_assert!(
+                                before.contains(&other.id),
+                                "{} does not wait for {}",
+                                s.id,
+                                other.id
+                            );
+                        }
+                    }
+                }
+                prop_assert!(
+                    Some(token) != caller.as_ref(),
+                    "{} acts on the management token",
+                    s.id
+                );
+            }
+        }
+        // Invariant 5: unmanaged tokens only when adopted or pruned.
+        if let Some(token) = s.action.token() {
+            let Some(live) = live_tokens.iter().find(|t| &t.id == token) else {
+                continue;
+            };
+            let managed = Marker::parse_name(&live.name).is_some_and(|m| {
+                w.desired
+                    .tokens
+                    .iter()
+                    .any(|d| d.key == m.key && d.kind == live.kind)
+            });
+            let adopted = w
+                .desired
+                .tokens
+                .iter()
+                .any(|d| d.adopt.as_ref() == Some(token));
+            let pruned = s.reason == Reason::PruneUnused
+                && w.desired.unmanaged.prune
+                && Marker::parse_name(&live.name).is_none()
+                && Some(token) != caller.as_ref();
+            prop_assert!(
+                managed || adopted || pruned,
+                "{} touches unmanaged {token}",
+                s.id
+            );
+            if matches!(s.action, Action::Deliver { .. }) {
+                prop_assert!(managed || adopted);
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn plans_respect_the_safety_invariants(spec in world_spec()) {
+        let w = build(&spec);
+        match w.plan() {
+            Ok(plan) => {
+                check(&w, &plan)?;
+                // Deterministic and round-trips through JSON.
+                let again = w.plan().unwrap();
+                let a = serde_json::to_string(&plan).unwrap();
+                prop_assert_eq!(&a, &serde_json::to_string(&again).unwrap());
+                let back: Plan = serde_json::from_str(&a).unwrap();
+                prop_assert_eq!(back, plan);
+            }
+            Err(PlanError::ManagementToken { token, .. }) => {
+                prop_assert_eq!(Some(token), w.live.environments.values().find_map(|e| e.caller.clone()));
+            }
+            Err(e) => prop_assert!(false, "unexpected error {e}"),
+        }
+    }
+}
+
+#[test]
+fn the_generator_produces_revokes_and_prunes() {
+    // Guard against a generator that never exercises the properties.
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut destructive = 0;
+    let mut created = 0;
+    for _ in 0..300 {
+        let spec = world_spec().new_tree(&mut runner).unwrap().current();
+        if let Ok(plan) = build(&spec).plan() {
+            destructive += plan
+                .steps
+                .iter()
+                .filter(|s| s.action.is_destructive())
+                .count();
+            created += plan.summary.rotate + plan.summary.create;
+        }
+    }
+    assert!(destructive > 20, "{destructive}");
+    assert!(created > 20, "{created}");
+}

@@ -1,0 +1,797 @@
+//! Golden planner scenarios: desired + live + targets built in a few lines, the rendered human
+//! plan snapshotted with insta. No server, no I/O.
+
+use time::Duration;
+use tokensmith::model::{DesiredTenantToken, Holder, Preset, Revoke, Rotation, SpecDuration};
+use tokensmith::plan::testing::*;
+use tokensmith::plan::{Action, Plan, Reason};
+use tokensmith::render::{plan_human, plan_json, plan_markdown};
+
+fn human(plan: &Plan) -> String {
+    let mut out = Vec::new();
+    plan_human(plan, false, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn snap(w: &World) -> (Plan, String) {
+    let plan = w.plan().expect("plans");
+    let text = human(&plan);
+    (plan, text)
+}
+
+fn k8s() -> tokensmith::model::Target {
+    file("/etc/dynatrace/api-token")
+}
+
+/// A desired API token delivered to one file, and its generation `gen` live and held.
+fn steady(gen: u32, id: &str) -> World {
+    World::new()
+        .want(want_api("k8s-operator", "prod").deliver(k8s()))
+        .live(
+            "prod",
+            api(id, &format!("k8s operator [ts:k8s-operator#{gen}]"))
+                .lifetime(t0() - days(5), 30)
+                .scopes(&["metrics.ingest"]),
+        )
+        .holder(&k8s(), holds(id))
+}
+
+#[test]
+fn first_run_creates() {
+    let w = World::new()
+        .want(
+            want_api("k8s-operator", "prod")
+                .preset(Preset::DynatraceOperator)
+                .scopes(&[
+                    "DataExport",
+                    "InstallerDownload",
+                    "activeGateTokenManagement.create",
+                ])
+                .deliver(k8s()),
+        )
+        .want(
+            want_ag("ag-frankfurt", "prod")
+                .expires_in(Some("365d"))
+                .deliver(file(
+                    "/var/lib/dynatrace/gateway/config/authorization.properties",
+                )),
+        )
+        .holder(&k8s(), Holder::Absent);
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.summary.create, 2);
+    insta::assert_snapshot!(text);
+    insta::assert_json_snapshot!("first_run_creates_json", plan);
+}
+
+#[test]
+fn nothing_to_do() {
+    let (plan, text) = snap(&steady(1, "dt0c01.AAA"));
+    assert!(!plan.has_changes());
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn scope_change_updates_in_place() {
+    let w = World::new()
+        .want(
+            want_api("k8s-operator", "prod")
+                .scopes(&["metrics.ingest", "logs.ingest"])
+                .deliver(k8s()),
+        )
+        .live(
+            "prod",
+            api("dt0c01.AAA", "k8s operator [ts:k8s-operator#1]")
+                .lifetime(t0() - days(5), 30)
+                .scopes(&["metrics.ingest", "DataExport"]),
+        )
+        .holder(&k8s(), holds("dt0c01.AAA"));
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps.len(), 1);
+    assert_eq!(plan.steps[0].reason, Reason::ScopesChanged);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn name_change_renames_keeping_the_marker() {
+    let w = steady(3, "dt0c01.AAA");
+    let mut w = w;
+    w.desired.tokens[0].display_name = "Dynatrace Operator (prod)".into();
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps[0].reason, Reason::NameChanged);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn expiry_change_replaces_with_a_new_generation() {
+    let mut w = steady(1, "dt0c01.AAA");
+    w.desired.tokens[0].policy.expires_in = Some(SpecDuration::from_days(90));
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.summary.rotate, 1);
+    assert_eq!(plan.steps[0].reason, Reason::ExpiryChanged);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn rotation_due_before_expiry() {
+    let w = World::new()
+        .want(
+            want_api("k8s-operator", "prod")
+                .deliver(k8s())
+                .deliver(exec(&["ansible", "hosts", "-m", "copy"])),
+        )
+        .live(
+            "prod",
+            api("dt0c01.AAA", "k8s operator [ts:k8s-operator#1]")
+                .lifetime(t0() - days(24) + Duration::hours(1), 30)
+                .scopes(&["metrics.ingest"]),
+        )
+        .holder(&k8s(), holds("dt0c01.AAA"));
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps[0].reason, Reason::ExpiringIn { days: 7 });
+    assert_eq!(plan.pending.len(), 1);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn rotation_every_is_due_after_its_period() {
+    let mut w = steady(2, "dt0c01.BBB");
+    w.desired.tokens[0].policy.rotation = Rotation::Every(SpecDuration::from_days(4));
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps[0].reason, Reason::RotationDue);
+    insta::assert_snapshot!(text);
+}
+
+fn rotated(successor_age: Duration) -> World {
+    World::new()
+        .want(want_api("k8s-operator", "prod").deliver(k8s()))
+        .live(
+            "prod",
+            api("dt0c01.OLD", "k8s operator [ts:k8s-operator#1]")
+                .lifetime(t0() - days(27), 30)
+                .scopes(&["metrics.ingest"]),
+        )
+        .live(
+            "prod",
+            api("dt0c01.NEW", "k8s operator [ts:k8s-operator#2]")
+                .lifetime(t0() - successor_age, 30)
+                .scopes(&["metrics.ingest"]),
+        )
+        .holder(&k8s(), holds("dt0c01.NEW"))
+}
+
+#[test]
+fn grace_elapsed_revokes_the_predecessor() {
+    let (plan, text) = snap(&rotated(days(2)));
+    assert!(
+        matches!(&plan.steps[..], [s] if matches!(s.action, Action::Disable { .. }) && s.reason == Reason::GraceElapsed)
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn grace_not_elapsed_is_pending() {
+    let (plan, text) = snap(&rotated(Duration::hours(3)));
+    assert!(!plan.has_changes());
+    assert_eq!(plan.pending.len(), 1);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn retention_elapsed_deletes_a_disabled_predecessor() {
+    let mut w = rotated(days(9));
+    w.live
+        .environments
+        .get_mut(&env("prod"))
+        .unwrap()
+        .api_tokens[0]
+        .enabled = false;
+    let (plan, text) = snap(&w);
+    assert!(
+        matches!(&plan.steps[..], [s] if matches!(s.action, Action::Delete { .. }) && s.reason == Reason::RetentionElapsed)
+    );
+    // Before retention (24h grace + 7d) the delete is pending.
+    let mut early = rotated(days(5));
+    early
+        .live
+        .environments
+        .get_mut(&env("prod"))
+        .unwrap()
+        .api_tokens[0]
+        .enabled = false;
+    assert!(!early.plan().unwrap().has_changes());
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn revoke_delete_policy_deletes_after_grace() {
+    let mut w = rotated(days(2));
+    w.desired.tokens[0].policy.revoke = Revoke::Delete;
+    let (plan, text) = snap(&w);
+    assert!(matches!(&plan.steps[..], [s] if matches!(s.action, Action::Delete { .. })));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn deleted_outside_git_is_recreated() {
+    let w = World::new()
+        .want(want_api("k8s-operator", "prod").deliver(k8s()))
+        .holder(&k8s(), holds("dt0c01.GONE"));
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps[0].reason, Reason::DeletedOutsideGit);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn disabled_outside_git_is_replaced_not_reenabled() {
+    let w = World::new()
+        .want(want_api("k8s-operator", "prod").deliver(k8s()))
+        .live(
+            "prod",
+            api("dt0c01.AAA", "k8s operator [ts:k8s-operator#4]")
+                .lifetime(t0() - days(3), 30)
+                .scopes(&["metrics.ingest"])
+                .disabled(),
+        )
+        .holder(&k8s(), holds("dt0c01.AAA"));
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps[0].reason, Reason::DisabledOutsideGit);
+    assert!(
+        matches!(&plan.steps[0].action, Action::Create { generation, .. } if generation.0 == 5)
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn expired_token_is_replaced() {
+    let w = World::new()
+        .want(want_api("k8s-operator", "prod").deliver(k8s()))
+        .live(
+            "prod",
+            api("dt0c01.AAA", "k8s operator [ts:k8s-operator#1]")
+                .lifetime(t0() - days(31), 30)
+                .scopes(&["metrics.ingest"]),
+        )
+        .holder(&k8s(), holds("dt0c01.AAA"));
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps[0].reason, Reason::Expired);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn stale_target_gets_the_current_value_copied_from_another() {
+    let second = file("/etc/otel/token");
+    let w = rotated(days(3)).holder(&second, holds("dt0c01.OLD"));
+    let mut w = w;
+    w.desired.tokens[0].deliver.push(second);
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps.len(), 1);
+    assert_eq!(plan.steps[0].reason, Reason::TargetHoldsStaleToken);
+    // The old generation is still held: it is not revoked.
+    assert!(plan
+        .pending
+        .iter()
+        .any(|p| p.token.as_str() == "dt0c01.OLD"));
+    insta::assert_snapshot!(text);
+}
+
+fn unmanaged_world() -> World {
+    World::new()
+        .at(t0() + days(200))
+        .want(want_api("k8s-operator", "prod"))
+        .live(
+            "prod",
+            api("dt0c01.MGD", "k8s operator [ts:k8s-operator#1]")
+                .created(t0() + days(199))
+                .scopes(&["metrics.ingest"])
+                .expires(t0() + days(229)),
+        )
+        .live(
+            "prod",
+            api("dt0c01.OLDUNUSED", "jenkins export")
+                .created(t0())
+                .last_used(t0() + days(10)),
+        )
+        .live(
+            "prod",
+            api("dt0c01.NEVERUSED", "someone's test").created(t0()),
+        )
+        .live(
+            "prod",
+            api("dt0c01.RECENT", "grafana")
+                .created(t0())
+                .last_used(t0() + days(190)),
+        )
+        .live(
+            "prod",
+            api("dt0c01.PAT", "my personal token")
+                .created(t0())
+                .personal(),
+        )
+        .live(
+            "prod",
+            api("dt0c01.ADMIN", "tokensmith admin").created(t0()),
+        )
+        .live(
+            "prod",
+            api("dt0c01.FOREIGN", "other repo [ts:other-key#2]").created(t0()),
+        )
+        .live("prod", ag("dt0g02.AGOLD", "system:installer").created(t0()))
+        .caller("prod", "dt0c01.ADMIN")
+}
+
+#[test]
+fn unmanaged_tokens_are_untouched() {
+    let (plan, text) = snap(&unmanaged_world().unmanaged(Some("90d"), false));
+    assert!(!plan.has_changes());
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn prune_deletes_only_unused_unmarked_tokens() {
+    let (plan, text) = snap(&unmanaged_world().unmanaged(Some("90d"), true));
+    let pruned: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|s| s.action.token())
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(
+        pruned,
+        ["dt0c01.NEVERUSED", "dt0c01.OLDUNUSED", "dt0g02.AGOLD"]
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn prune_without_a_threshold_prunes_nothing() {
+    let (plan, _) = snap(&unmanaged_world().unmanaged(None, true));
+    assert!(!plan.has_changes());
+    assert_eq!(plan.warnings[0].code, "prune_without_threshold");
+}
+
+#[test]
+fn adopt_renames_an_unmanaged_token() {
+    let w = World::new()
+        .want(
+            want_api("legacy-ingest", "prod")
+                .adopt("dt0c01.LEGACY")
+                .scopes(&["metrics.ingest", "logs.ingest"])
+                .deliver(k8s()),
+        )
+        .live(
+            "prod",
+            api("dt0c01.LEGACY", "ingest token from 2023")
+                .lifetime(t0() - days(1), 30)
+                .scopes(&["metrics.ingest"]),
+        )
+        .holder(&k8s(), holds("dt0c01.LEGACY"));
+    let (plan, text) = snap(&w);
+    assert!(matches!(plan.steps[0].action, Action::Adopt { .. }));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn activegate_rotation_deletes_instead_of_disabling() {
+    let target = file("/var/lib/dynatrace/gateway/config/authorization.properties");
+    let w = World::new()
+        .want(
+            want_ag("ag-frankfurt", "prod")
+                .expires_in(Some("365d"))
+                .deliver(target.clone()),
+        )
+        .live(
+            "prod",
+            ag("dt0g02.AG1", "ag frankfurt [ts:ag-frankfurt#1]").lifetime(t0() - days(360), 365),
+        )
+        .holder(&target, holds("dt0g02.AG1"));
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.summary.rotate, 1);
+    let w2 = World::new()
+        .want(
+            want_ag("ag-frankfurt", "prod")
+                .expires_in(Some("365d"))
+                .deliver(target.clone()),
+        )
+        .live(
+            "prod",
+            ag("dt0g02.AG1", "ag frankfurt [ts:ag-frankfurt#1]").lifetime(t0() - days(362), 365),
+        )
+        .live(
+            "prod",
+            ag("dt0g02.AG2", "ag frankfurt [ts:ag-frankfurt#2]").lifetime(t0() - days(2), 365),
+        )
+        .holder(&target, holds("dt0g02.AG2"));
+    let (plan2, text2) = snap(&w2);
+    assert!(matches!(&plan2.steps[..], [s] if matches!(s.action, Action::Delete { .. })));
+    insta::assert_snapshot!(format!("{text}\n--- two days later ---\n\n{text2}"));
+}
+
+fn tenant_world(ag_holder: Holder, oa_holder: Holder) -> World {
+    let ag_file = file("/var/lib/dynatrace/gateway/config/authorization.properties");
+    let oa = exec(&["ansible", "oneagents", "-m", "shell"]);
+    World::new()
+        .tenant(DesiredTenantToken {
+            environment: env("prod"),
+            rotate_every: Some(SpecDuration::from_days(180)),
+            activegates: vec![ag_file.clone()],
+            oneagents: vec![oa.clone()],
+        })
+        .tenant_live("prod", "aaaaaaaaaaaa")
+        .holder(&ag_file, ag_holder)
+        .holder(&oa, oa_holder)
+}
+
+#[test]
+fn tenant_rotation_due() {
+    let w = tenant_world(
+        Holder::TenantToken {
+            fingerprint: "aaaaaaaaaaaa".into(),
+            since: Some(t0() - days(181)),
+        },
+        Holder::WriteOnly,
+    );
+    let (plan, text) = snap(&w);
+    let verbs: Vec<&str> = plan.steps.iter().map(|s| s.action.verb()).collect();
+    assert_eq!(
+        verbs,
+        ["tenant_start", "deliver", "deliver", "tenant_finish"]
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn tenant_rotation_not_due_yet() {
+    let w = tenant_world(
+        Holder::TenantToken {
+            fingerprint: "aaaaaaaaaaaa".into(),
+            since: Some(t0() - days(10)),
+        },
+        Holder::WriteOnly,
+    );
+    let (plan, _) = snap(&w);
+    assert!(!plan.has_changes());
+    assert_eq!(plan.forecast[0].rotation_due, Some(t0() + days(170)));
+}
+
+#[test]
+fn tenant_rotation_partial_is_resumed() {
+    let w = tenant_world(
+        Holder::TenantToken {
+            fingerprint: "aaaaaaaaaaaa".into(),
+            since: Some(t0() - days(1)),
+        },
+        Holder::TenantToken {
+            fingerprint: "bbbbbbbbbbbb".into(),
+            since: Some(t0() - days(200)),
+        },
+    );
+    let (plan, text) = snap(&w);
+    let verbs: Vec<&str> = plan.steps.iter().map(|s| s.action.verb()).collect();
+    assert_eq!(verbs, ["deliver", "tenant_finish"]);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn platform_token_limit_blocks_the_rotation() {
+    let mut w = World::new()
+        .account("main")
+        .want(want_platform("grail-reader", "main").scopes(&["storage:logs:read"]))
+        .live_platform(
+            "main",
+            platform("dt0s16.CUR", "grail reader [ts:grail-reader#1]")
+                .lifetime(t0() - days(25), 30)
+                .scopes(&["storage:logs:read"]),
+        );
+    for i in 0..9 {
+        w = w.live_platform(
+            "main",
+            platform(&format!("dt0s16.OTHER{i}"), &format!("other {i}")),
+        );
+    }
+    let (plan, text) = snap(&w);
+    assert!(plan.is_blocked());
+    assert!(!plan.has_changes());
+    insta::assert_snapshot!(text);
+    // With one slot free the rotation is planned.
+    w.live
+        .accounts
+        .get_mut("main")
+        .unwrap()
+        .platform_tokens
+        .pop();
+    let plan = w.plan().unwrap();
+    assert!(!plan.is_blocked());
+    assert_eq!(plan.summary.rotate, 1);
+}
+
+#[test]
+fn blocked_platform_rotation_keeps_the_current_forecast() {
+    let mut w = World::new()
+        .account("main")
+        .want(want_platform("grail-reader", "main").scopes(&["storage:logs:read"]))
+        .live_platform(
+            "main",
+            platform("dt0s16.CUR", "grail reader [ts:grail-reader#1]")
+                .lifetime(t0() - days(25), 30)
+                .scopes(&["storage:logs:read"]),
+        );
+    for i in 0..9 {
+        w = w.live_platform(
+            "main",
+            platform(&format!("dt0s16.OTHER{i}"), &format!("other {i}")),
+        );
+    }
+    let plan = w.plan().unwrap();
+    assert!(plan.pending.is_empty());
+    assert_eq!(
+        plan.forecast[0].token.as_ref().map(|t| t.as_str()),
+        Some("dt0s16.CUR")
+    );
+}
+
+#[test]
+fn management_token_is_never_revoked() {
+    let w = rotated(days(2)).caller("prod", "dt0c01.OLD");
+    let err = w.plan().unwrap_err();
+    insta::assert_snapshot!(err.to_string());
+}
+
+#[test]
+fn management_token_is_never_narrowed() {
+    let w = World::new()
+        .want(want_api("admin", "prod").scopes(&["apiTokens.read", "apiTokens.write"]))
+        .live(
+            "prod",
+            api("dt0c01.ADM", "admin [ts:admin#1]")
+                .lifetime(t0() - days(1), 30)
+                .scopes(&[
+                    "apiTokens.read",
+                    "apiTokens.write",
+                    "tenantTokenRotation.write",
+                ]),
+        )
+        .caller("prod", "dt0c01.ADM");
+    let err = w.plan().unwrap_err();
+    assert!(err.to_string().contains("dt0c01.ADM"));
+    assert!(err.to_string().contains("`prod`"));
+    // Widening is fine.
+    let mut wide = w.clone();
+    wide.desired.tokens[0]
+        .scopes
+        .insert(tokensmith::model::Scope::new("tenantTokenRotation.write"));
+    wide.desired.tokens[0]
+        .scopes
+        .insert(tokensmith::model::Scope::new("DataExport"));
+    assert_eq!(wide.plan().unwrap().summary.update, 1);
+}
+
+#[test]
+fn management_token_expiring_warns() {
+    let w = steady(1, "dt0c01.AAA")
+        .live(
+            "prod",
+            api("dt0c01.ADMIN", "tokensmith admin").expires(t0() + days(10)),
+        )
+        .caller("prod", "dt0c01.ADMIN");
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.warnings[0].code, "management_token_expiring");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn fail_on_expiry_within() {
+    let w = steady(1, "dt0c01.AAA").fail_on_expiry_within("30d");
+    let (plan, text) = snap(&w);
+    assert!(plan.has_failed_checks());
+    assert!(!plan.is_blocked());
+    assert!(!steady(1, "dt0c01.AAA")
+        .fail_on_expiry_within("7d")
+        .plan()
+        .unwrap()
+        .has_failed_checks());
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn multi_environment_ordering() {
+    let w = World::new()
+        .env("dev")
+        .env("staging")
+        .account("main")
+        .want(want_api("b-token", "staging"))
+        .want(want_api("a-token", "staging"))
+        .want(want_platform("grail", "main"))
+        .want(want_api("z-token", "dev"))
+        .want(want_ag("ag", "prod"));
+    let (plan, text) = snap(&w);
+    let order: Vec<&str> = plan.steps.iter().map(|s| s.id.0.as_str()).collect();
+    // Environments by name, then accounts; within a home by key.
+    assert_eq!(
+        order,
+        [
+            "dev/api_token/z-token/create#1",
+            "prod/activegate_token/ag/create#1",
+            "staging/api_token/a-token/create#1",
+            "staging/api_token/b-token/create#1",
+            "account:main/platform_token/grail/create#1",
+        ]
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn verify_usage_waits_for_the_successor_to_be_used() {
+    let mut w = rotated(days(2));
+    w.desired.tokens[0].policy.verify_usage = true;
+    let (plan, text) = snap(&w);
+    assert!(!plan.has_changes());
+    w.live
+        .environments
+        .get_mut(&env("prod"))
+        .unwrap()
+        .api_tokens[1]
+        .last_used = Some(t0() - days(1));
+    let used = w.plan().unwrap();
+    assert_eq!(used.summary.revoke, 1);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn never_delivered_generation_is_deleted_and_replaced() {
+    // An apply created generation 2 and was killed before delivering it.
+    let w = rotated(days(3)).holder(&k8s(), holds("dt0c01.OLD"));
+    let (plan, text) = snap(&w);
+    assert!(plan
+        .steps
+        .iter()
+        .any(|s| s.reason == Reason::NeverDelivered));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn zero_grace_revokes_in_the_same_run_after_delivery() {
+    let mut w = steady(1, "dt0c01.AAA");
+    w.desired.tokens[0].policy.grace = SpecDuration::ZERO;
+    w.desired.tokens[0].policy.expires_in = Some(SpecDuration::from_days(60));
+    let (plan, text) = snap(&w);
+    let revoke = plan
+        .steps
+        .iter()
+        .find(|s| s.action.is_destructive())
+        .unwrap();
+    assert_eq!(revoke.depends_on.len(), 1);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn write_only_targets_need_proof_of_use() {
+    let oa = exec(&["ssh", "host", "update-token"]);
+    let w = World::new()
+        .want(want_api("ingest", "prod").deliver(oa.clone()))
+        .live(
+            "prod",
+            api("dt0c01.OLD", "ingest [ts:ingest#1]")
+                .lifetime(t0() - days(40), 50)
+                .scopes(&["metrics.ingest"]),
+        )
+        .live(
+            "prod",
+            api("dt0c01.NEW", "ingest [ts:ingest#2]")
+                .lifetime(t0() - days(2), 30)
+                .scopes(&["metrics.ingest"]),
+        )
+        .holder(&oa, Holder::WriteOnly);
+    let (plan, text) = snap(&w);
+    assert!(!plan.has_changes());
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn personal_and_over_privileged_tokens_in_the_inventory() {
+    let w = World::new()
+        .at(t0() + days(100))
+        .want(want_api("k8s-operator", "prod").preset(Preset::DynatraceOperator))
+        .live(
+            "prod",
+            api("dt0c01.OP", "k8s operator [ts:k8s-operator#2]")
+                .created(t0() + days(95))
+                .expires(t0() + days(105))
+                .scopes(&[
+                    "DataExport",
+                    "InstallerDownload",
+                    "activeGateTokenManagement.create",
+                    "apiTokens.write",
+                ]),
+        )
+        .live(
+            "prod",
+            api("dt0c01.OP1", "k8s operator [ts:k8s-operator#1]")
+                .created(t0())
+                .expires(t0() + days(30))
+                .scopes(&["DataExport"])
+                .disabled(),
+        )
+        .live(
+            "prod",
+            api("dt0c01.PAT", "jane's token")
+                .personal()
+                .created(t0())
+                .last_used(t0() + days(99)),
+        )
+        .live("prod", api("dt0c01.DEAD", "old export").created(t0()))
+        .caller("prod", "dt0c01.PAT");
+    let inv = tokensmith::plan::inventory(&w.desired, &w.live, w.now);
+    assert_eq!(inv.counts.over_privileged, 1);
+    assert_eq!(inv.counts.personal, 1);
+    assert_eq!(inv.counts.deletion_candidates, 1);
+    let mut out = Vec::new();
+    tokensmith::render::inventory_human(&inv, false, &mut out).unwrap();
+    insta::assert_snapshot!(String::from_utf8(out).unwrap());
+}
+
+#[test]
+fn rotation_as_json_and_markdown() {
+    let w = World::new()
+        .want(want_api("k8s-operator", "prod").deliver(k8s()))
+        .live(
+            "prod",
+            api("dt0c01.OLD", "k8s operator [ts:k8s-operator#1]")
+                .lifetime(t0() - days(40), 50)
+                .scopes(&["metrics.ingest"])
+                .disabled(),
+        )
+        .live(
+            "prod",
+            api("dt0c01.CUR", "k8s operator [ts:k8s-operator#2]")
+                .lifetime(t0() - days(25), 30)
+                .scopes(&["metrics.ingest"]),
+        )
+        .holder(&k8s(), holds("dt0c01.CUR"));
+    let plan = w.plan().unwrap();
+    let mut json = Vec::new();
+    plan_json(&plan, &mut json).unwrap();
+    insta::assert_snapshot!("rotation_json", String::from_utf8(json).unwrap());
+    let mut md = Vec::new();
+    plan_markdown(&plan, &mut md).unwrap();
+    insta::assert_snapshot!("rotation_markdown", String::from_utf8(md).unwrap());
+}
+
+#[test]
+fn drift_report() {
+    let second = file("/etc/otel/token");
+    let mut w = World::new()
+        .want(
+            want_api("k8s-operator", "prod")
+                .deliver(k8s())
+                .deliver(second.clone()),
+        )
+        .want(want_api("gone", "prod"))
+        .live(
+            "prod",
+            api("dt0c01.CUR", "k8s operator [ts:k8s-operator#2]")
+                .lifetime(t0() - days(25), 30)
+                .scopes(&["metrics.ingest", "DataExport"]),
+        )
+        .holder(&k8s(), holds("dt0c01.CUR"))
+        .holder(&second, holds("dt0c01.OLD"));
+    w = w
+        .tenant(DesiredTenantToken {
+            environment: env("prod"),
+            rotate_every: None,
+            activegates: vec![file("/ag/authorization.properties")],
+            oneagents: vec![],
+        })
+        .tenant_live("prod", "aaaaaaaaaaaa")
+        .holder(
+            &file("/ag/authorization.properties"),
+            Holder::TenantToken {
+                fingerprint: "bbbbbbbbbbbb".into(),
+                since: None,
+            },
+        );
+    let report = tokensmith::plan::drift(&w.desired, &w.live, &w.targets, w.now);
+    assert!(report.has_drift());
+    let mut out = Vec::new();
+    tokensmith::render::drift_human(&report, false, &mut out).unwrap();
+    insta::assert_snapshot!(String::from_utf8(out).unwrap());
+}
