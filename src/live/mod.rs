@@ -1,1 +1,37 @@
-//! (under construction)
+//! The Dynatrace client: read and write traits, their HTTP implementation, and the snapshot
+//! reader the planner's input comes from.
+//!
+//! - [`traits`]: the contract ([`EnvironmentRead`], [`EnvironmentWrite`], [`AccountRead`],
+//!   [`AccountWrite`]) and the values it speaks; fakes implement these in tests.
+//! - [`environment`] and [`account`]: the HTTP implementations (paths, bodies, pagination,
+//!   OAuth for the account API).
+//! - [`http`]: timeouts, authentication header, retries with backoff, the server clock, the
+//!   call counter. [`error`]: [`LiveError`] and token redaction.
+//! - [`wire`]: serde types of the JSON on the wire; [`convert`]: wire → `model::LiveToken`.
+//! - [`connect`]: spec environments and accounts → clients ([`Connector`], [`DefaultConnector`]).
+//! - [`snapshot`]: [`read_snapshot`], the bounded concurrent read of everything the spec names.
+//!
+//! Not here: deciding what to change (the planner), changing it in order (the applier), and the
+//! Dynatrace emulator (`sandbox`), which this client talks to over real HTTP like any server.
+
+pub mod account;
+pub mod connect;
+pub mod convert;
+pub mod environment;
+pub mod error;
+pub mod http;
+pub mod snapshot;
+pub mod traits;
+pub mod wire;
+
+pub use account::{AccountClient, AccountConfig};
+pub use connect::{Connector, DefaultConnector, SandboxEndpoint, SandboxResolver};
+pub use environment::EnvironmentClient;
+pub use error::{redact, LiveError, RequestLabel, Subject, Violation};
+pub use http::{CallCounter, ClientSettings, RetryPolicy};
+pub use snapshot::{read_snapshot, SnapshotError, SnapshotRead};
+pub use traits::{
+    AccountApi, AccountRead, AccountWrite, ApiTokenChange, CreatedToken, Deletion, EnvironmentApi,
+    EnvironmentRead, EnvironmentWrite, LiveResult, NewActiveGateToken, NewApiToken,
+    NewPlatformToken, TenantTokens,
+};

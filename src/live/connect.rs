@@ -1,0 +1,213 @@
+//! From the spec's environments and accounts to clients: the [`Connector`] trait and the
+//! [`DefaultConnector`] that reads credentials from the process environment.
+//!
+//! `Endpoint::Url` is used as is, with the management token from the variable `token_env`
+//! names. `Endpoint::Sandbox` (and an account whose `api_base` or `token_url` is a `sandbox://`
+//! address) is resolved by a [`SandboxResolver`] the caller plugs in; this module does not know
+//! how the sandbox starts. Which calls to make is `snapshot`'s and the applier's business.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use super::account::{AccountClient, AccountConfig, DEFAULT_OAUTH_SCOPES};
+use super::environment::EnvironmentClient;
+use super::error::{LiveError, Subject};
+use super::http::{CallCounter, ClientSettings};
+use super::traits::{AccountApi, EnvironmentApi};
+use crate::model::{Account, Endpoint, Environment, Secret};
+
+/// Hands out a client per environment and account.
+pub trait Connector: Send + Sync {
+    fn environment<'a>(
+        &'a self,
+        env: &'a Environment,
+    ) -> BoxFuture<'a, Result<Arc<dyn EnvironmentApi>, LiveError>>;
+
+    fn account<'a>(
+        &'a self,
+        account: &'a Account,
+    ) -> BoxFuture<'a, Result<Arc<dyn AccountApi>, LiveError>>;
+
+    /// HTTP requests sent so far through the clients handed out (0 for fakes that do not count).
+    fn api_calls(&self) -> u64 {
+        0
+    }
+}
+
+/// How to reach a running sandbox named `sandbox://NAME`.
+pub struct SandboxEndpoint {
+    /// The environment base URL (`http://127.0.0.1:PORT/...`).
+    pub base_url: String,
+    /// A management token the sandbox accepts.
+    pub management_token: Secret<String>,
+    /// The sandbox's Account Management API base.
+    pub account_api_base: String,
+    /// The sandbox's OAuth token endpoint.
+    pub token_url: String,
+}
+
+/// Starts (or finds) the sandbox of a name. Called once per environment or account that
+/// points at it; caching running sandboxes is the resolver's job.
+pub type SandboxResolver =
+    Arc<dyn Fn(&str) -> BoxFuture<'static, anyhow::Result<SandboxEndpoint>> + Send + Sync>;
+
+/// The connector of the real command line: URLs from the spec, credentials from the process
+/// environment, sandboxes through the resolver when one is set.
+pub struct DefaultConnector {
+    settings: ClientSettings,
+    calls: CallCounter,
+    sandbox: Option<SandboxResolver>,
+    oauth_scopes: String,
+}
+
+impl DefaultConnector {
+    pub fn new(settings: ClientSettings) -> Self {
+        DefaultConnector {
+            settings,
+            calls: CallCounter::new(),
+            sandbox: None,
+            oauth_scopes: DEFAULT_OAUTH_SCOPES.to_owned(),
+        }
+    }
+
+    pub fn with_sandbox_resolver(mut self, resolver: SandboxResolver) -> Self {
+        self.sandbox = Some(resolver);
+        self
+    }
+
+    /// The OAuth scopes requested for account clients (space-separated).
+    pub fn with_oauth_scopes(mut self, scopes: impl Into<String>) -> Self {
+        self.oauth_scopes = scopes.into();
+        self
+    }
+
+    /// The counter every client of this connector bumps.
+    pub fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+
+    async fn sandbox(&self, subject: &Subject, name: &str) -> Result<SandboxEndpoint, LiveError> {
+        let resolver = self.sandbox.as_ref().ok_or_else(|| LiveError::Config {
+            subject: subject.clone(),
+            reason: format!(
+                "`sandbox://{name}` cannot be reached: this build has no sandbox resolver"
+            ),
+        })?;
+        resolver(name).await.map_err(|e| LiveError::Config {
+            subject: subject.clone(),
+            reason: format!("cannot start sandbox `{name}`: {e:#}"),
+        })
+    }
+}
+
+impl DefaultConnector {
+    /// An account URL as configured, or the matching sandbox URL for `sandbox://NAME`.
+    async fn account_url(
+        &self,
+        subject: &Subject,
+        url: &str,
+        pick: impl FnOnce(SandboxEndpoint) -> String,
+    ) -> Result<String, LiveError> {
+        match url.strip_prefix("sandbox://") {
+            Some(name) => Ok(pick(
+                self.sandbox(subject, name.trim_end_matches('/')).await?,
+            )),
+            None => Ok(url.to_owned()),
+        }
+    }
+}
+
+/// The value of the variable `var`, trimmed; an error naming it when unset or empty.
+fn credential(subject: &Subject, var: &str, what: &'static str) -> Result<String, LiveError> {
+    let value = std::env::var(var).unwrap_or_default();
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(LiveError::MissingCredential {
+            subject: subject.clone(),
+            var: var.to_owned(),
+            what,
+        });
+    }
+    Ok(value.to_owned())
+}
+
+impl Connector for DefaultConnector {
+    fn environment<'a>(
+        &'a self,
+        env: &'a Environment,
+    ) -> BoxFuture<'a, Result<Arc<dyn EnvironmentApi>, LiveError>> {
+        async move {
+            let subject = Subject::Environment(env.name.to_string());
+            let (base, token) = match &env.endpoint {
+                Endpoint::Url { base } => {
+                    let var = env.token_env.as_deref().ok_or_else(|| LiveError::Config {
+                        subject: subject.clone(),
+                        reason: "no `token_env` names the variable holding the management token; hint: add `token_env: DT_..._TOKEN`".into(),
+                    })?;
+                    let token = credential(&subject, var, "the environment's management token")?;
+                    (base.clone(), Secret::new(token))
+                }
+                Endpoint::Sandbox { name } => {
+                    let sandbox = self.sandbox(&subject, name).await?;
+                    // A token_env set for a sandbox environment still wins over the seed's.
+                    let token = match env.token_env.as_deref() {
+                        Some(var) if std::env::var(var).is_ok_and(|v| !v.trim().is_empty()) => {
+                            Secret::new(credential(&subject, var, "the management token")?)
+                        }
+                        _ => sandbox.management_token,
+                    };
+                    (sandbox.base_url, token)
+                }
+            };
+            let client = EnvironmentClient::new(
+                env.name.clone(),
+                &base,
+                token,
+                &self.settings,
+                self.calls.clone(),
+            )?;
+            Ok(Arc::new(client) as Arc<dyn EnvironmentApi>)
+        }
+        .boxed()
+    }
+
+    fn account<'a>(
+        &'a self,
+        account: &'a Account,
+    ) -> BoxFuture<'a, Result<Arc<dyn AccountApi>, LiveError>> {
+        async move {
+            let subject = Subject::Account(account.name.clone());
+            let api_base = self
+                .account_url(&subject, &account.api_base, |s| s.account_api_base)
+                .await?;
+            let token_url = self
+                .account_url(&subject, &account.token_url, |s| s.token_url)
+                .await?;
+            let client_id = credential(&subject, &account.client_id_env, "the OAuth client id")?;
+            let client_secret = credential(
+                &subject,
+                &account.client_secret_env,
+                "the OAuth client secret",
+            )?;
+            let config = AccountConfig {
+                name: account.name.clone(),
+                uuid: account.uuid.clone(),
+                api_base,
+                token_url,
+                client_id,
+                client_secret: Secret::new(client_secret),
+                scopes: self.oauth_scopes.clone(),
+                refresh_margin: std::time::Duration::from_secs(30),
+            };
+            let client = AccountClient::new(config, &self.settings, self.calls.clone())?;
+            Ok(Arc::new(client) as Arc<dyn AccountApi>)
+        }
+        .boxed()
+    }
+
+    fn api_calls(&self) -> u64 {
+        self.calls.get()
+    }
+}

@@ -1,0 +1,231 @@
+//! From wire types to the model's [`LiveToken`], and the date formats both directions.
+//!
+//! Missing optional fields become `None`/defaults; unknown enum values are kept where the model
+//! can hold them (scopes) and dropped where it cannot (an ActiveGate type this version does not
+//! know becomes `None`). A date that does not parse is an error naming the token and the field,
+//! because a wrong expiry would make a wrong plan (DESIGN.md invariant 7).
+
+use std::collections::BTreeSet;
+
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use super::wire::{ActiveGateTokenDto, ApiTokenDto, PlatformTokenDto};
+use crate::model::{ActiveGateType, LiveToken, Scope, TokenId, TokenKind};
+
+/// A date Dynatrace sent that this client cannot read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadDate {
+    pub token: String,
+    pub field: &'static str,
+    pub value: String,
+}
+
+impl std::fmt::Display for BadDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "token {}: `{}` is not a date ({:?})",
+            self.token, self.field, self.value
+        )
+    }
+}
+
+/// Parse a Dynatrace timestamp: RFC 3339 (`2022-03-08T11:31:53.218Z`, millis optional), or the
+/// same without an offset (read as UTC).
+pub fn parse_date(value: &str) -> Option<OffsetDateTime> {
+    let value = value.trim();
+    if let Ok(t) = OffsetDateTime::parse(value, &Rfc3339) {
+        return Some(t);
+    }
+    let local = time::macros::format_description!(
+        version = 2,
+        "[year]-[month]-[day][first [T][ ]][hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
+    PrimitiveDateTime::parse(value, local)
+        .ok()
+        .map(|t| t.assume_utc())
+}
+
+/// Format a date the way the API writes them: `yyyy-MM-ddTHH:mm:ss.SSSZ` in UTC.
+pub fn format_date(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(format).expect("a UTC date always formats")
+}
+
+fn date(
+    token: &str,
+    field: &'static str,
+    value: &Option<String>,
+) -> Result<Option<OffsetDateTime>, BadDate> {
+    match value.as_deref() {
+        None | Some("") => Ok(None),
+        Some(v) => parse_date(v).map(Some).ok_or_else(|| BadDate {
+            token: token.to_owned(),
+            field,
+            value: v.chars().take(40).collect(),
+        }),
+    }
+}
+
+fn scopes(list: &Option<Vec<String>>) -> BTreeSet<Scope> {
+    list.iter()
+        .flatten()
+        .map(|s| Scope::new(s.as_str()))
+        .collect()
+}
+
+/// An `ActiveGateType` from its wire name; unknown names give `None`.
+pub fn activegate_type(value: &str) -> Option<ActiveGateType> {
+    match value {
+        "ENVIRONMENT" => Some(ActiveGateType::Environment),
+        "CLUSTER" => Some(ActiveGateType::Cluster),
+        _ => None,
+    }
+}
+
+/// The wire name of an `ActiveGateType`.
+pub fn activegate_type_name(t: ActiveGateType) -> &'static str {
+    match t {
+        ActiveGateType::Environment => "ENVIRONMENT",
+        ActiveGateType::Cluster => "CLUSTER",
+    }
+}
+
+pub fn api_token(dto: &ApiTokenDto) -> Result<LiveToken, BadDate> {
+    let id = dto.id.as_str();
+    Ok(LiveToken {
+        kind: TokenKind::ApiToken,
+        id: TokenId::new(id),
+        name: dto.name.clone().unwrap_or_default(),
+        // `enabled` is a default field; a token that exists and says nothing is taken as enabled.
+        enabled: dto.enabled.unwrap_or(true),
+        owner: dto.owner.clone(),
+        personal_access_token: dto.personal_access_token.unwrap_or(false),
+        created: date(id, "creationDate", &dto.creation_date)?,
+        modified: date(id, "modifiedDate", &dto.modified_date)?,
+        expires: date(id, "expirationDate", &dto.expiration_date)?,
+        last_used: date(id, "lastUsedDate", &dto.last_used_date)?,
+        scopes: scopes(&dto.scopes),
+        activegate_type: None,
+        seed: false,
+        resources: Vec::new(),
+    })
+}
+
+pub fn activegate_token(dto: &ActiveGateTokenDto) -> Result<LiveToken, BadDate> {
+    let id = dto.id.as_str();
+    Ok(LiveToken {
+        kind: TokenKind::ActivegateToken,
+        id: TokenId::new(id),
+        name: dto.name.clone().unwrap_or_default(),
+        enabled: true,
+        owner: dto.owner.clone(),
+        personal_access_token: false,
+        created: date(id, "creationDate", &dto.creation_date)?,
+        modified: None,
+        expires: date(id, "expirationDate", &dto.expiration_date)?,
+        last_used: date(id, "lastUsedDate", &dto.last_used_date)?,
+        scopes: BTreeSet::new(),
+        activegate_type: dto.active_gate_type.as_deref().and_then(activegate_type),
+        seed: dto.seed_token.unwrap_or(false),
+        resources: Vec::new(),
+    })
+}
+
+pub fn platform_token(dto: &PlatformTokenDto) -> Result<LiveToken, BadDate> {
+    let id = dto.token_id.as_str();
+    let last_used = dto.metadata.as_ref().and_then(|m| m.last_used_at.clone());
+    Ok(LiveToken {
+        kind: TokenKind::PlatformToken,
+        id: TokenId::new(id),
+        name: dto.name.clone().unwrap_or_default(),
+        enabled: dto.status.as_deref() == Some("ACTIVE"),
+        owner: dto.owner.clone().or_else(|| dto.user_uuid.clone()),
+        personal_access_token: false,
+        created: date(id, "createdAt", &dto.created_at)?,
+        modified: date(id, "updatedAt", &dto.updated_at)?,
+        expires: date(id, "expirationDate", &dto.expiration_date)?,
+        last_used: date(id, "metadata.lastUsedAt", &last_used)?,
+        scopes: scopes(&dto.scope),
+        activegate_type: None,
+        seed: false,
+        resources: dto.resource.clone().unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn dates_in_the_shapes_dynatrace_sends() {
+        assert_eq!(
+            parse_date("2022-03-08T11:31:53.218Z"),
+            Some(datetime!(2022-03-08 11:31:53.218 UTC))
+        );
+        assert_eq!(
+            parse_date("2027-01-01T00:00:00Z"),
+            Some(datetime!(2027-01-01 00:00:00 UTC))
+        );
+        assert_eq!(
+            parse_date("2021-01-25T05:57:01.123+01:00"),
+            Some(datetime!(2021-01-25 04:57:01.123 UTC))
+        );
+        assert_eq!(
+            parse_date("2021-01-25 05:57:01"),
+            Some(datetime!(2021-01-25 05:57:01 UTC))
+        );
+        assert_eq!(parse_date("now+14d"), None);
+        assert_eq!(
+            format_date(datetime!(2026-12-01 08:15:30.1449 +02:00)),
+            "2026-12-01T06:15:30.144Z"
+        );
+    }
+
+    #[test]
+    fn api_token_with_defaults_and_unknown_scope() {
+        let dto: ApiTokenDto = serde_json::from_str(
+            r#"{"id":"dt0c01.A","name":"op [ts:op#1]","scopes":["settings.read","fromTheFuture.write"]}"#,
+        )
+        .unwrap();
+        let t = api_token(&dto).unwrap();
+        assert!(t.enabled && !t.personal_access_token && t.expires.is_none());
+        assert!(t.scopes.contains(&Scope::new("fromTheFuture.write")));
+    }
+
+    #[test]
+    fn bad_date_names_token_and_field() {
+        let dto: ApiTokenDto =
+            serde_json::from_str(r#"{"id":"dt0c01.A","expirationDate":"soon"}"#).unwrap();
+        let err = api_token(&dto).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"token dt0c01.A: `expirationDate` is not a date ("soon")"#
+        );
+    }
+
+    #[test]
+    fn activegate_and_platform_tokens() {
+        let ag: ActiveGateTokenDto = serde_json::from_str(
+            r#"{"id":"dt0g02.A","name":"ag","owner":"o","creationDate":"2024-01-01T00:00:00.000Z","seedToken":true,"activeGateType":"CLUSTER"}"#,
+        )
+        .unwrap();
+        let t = activegate_token(&ag).unwrap();
+        assert_eq!(t.activegate_type, Some(ActiveGateType::Cluster));
+        assert!(t.seed && t.enabled);
+        let p: PlatformTokenDto = serde_json::from_str(
+            r#"{"tokenId":"dt0s16.A","status":"INACTIVE","scope":["storage:logs:read"],"resource":["urn:dtaccount:x"],
+                "metadata":{"lastUsedAt":"2026-08-01T10:00:00Z","lastClientIp":"1.2.3.4"}}"#,
+        )
+        .unwrap();
+        let t = platform_token(&p).unwrap();
+        assert!(!t.enabled);
+        assert_eq!(t.last_used, Some(datetime!(2026-08-01 10:00:00 UTC)));
+        assert_eq!(t.resources, vec!["urn:dtaccount:x".to_owned()]);
+    }
+}

@@ -1,0 +1,433 @@
+//! [`EnvironmentClient`]: the classic Environment API over HTTP, implementing
+//! [`EnvironmentRead`] and [`EnvironmentWrite`] (REFERENCE.md §4, §6, §7, §8).
+//!
+//! It owns the request shapes (paths, query parameters, bodies, pagination) and the mapping of
+//! answers into model values. Retries, timeouts and error bodies are `http`'s business; which
+//! calls to make for a snapshot is `snapshot`'s.
+
+use std::collections::HashSet;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+use super::convert::{self, BadDate};
+use super::error::{LiveError, Subject};
+use super::http::{Authorization, Call, CallCounter, ClientSettings, HttpClient, Reply};
+use super::traits::{
+    ApiTokenChange, CreatedToken, Deletion, EnvironmentRead, EnvironmentWrite, LiveResult,
+    NewActiveGateToken, NewApiToken, TenantTokens,
+};
+use super::wire;
+use crate::model::{EnvName, LiveToken, Secret, TokenId};
+
+/// Page size of the API token list: the maximum Dynatrace allows.
+pub const API_TOKEN_PAGE_SIZE: u32 = 10_000;
+/// Page size of the ActiveGate token list: the maximum Dynatrace allows.
+pub const ACTIVEGATE_TOKEN_PAGE_SIZE: u32 = 3_000;
+/// The optional fields the API token list must return on top of the defaults
+/// (`id,name,enabled,owner,creationDate`).
+pub const API_TOKEN_FIELDS: &str =
+    "+scopes,+expirationDate,+lastUsedDate,+modifiedDate,+personalAccessToken,+lastUsedIpAddress";
+/// A pagination loop that has not ended after this many pages is a server bug, not data.
+const MAX_PAGES: usize = 10_000;
+
+const API_TOKENS: &str = "/api/v2/apiTokens";
+const ACTIVEGATE_TOKENS: &str = "/api/v2/activeGateTokens";
+const AGENT_CONNECTION_INFO: &str = "/api/v1/deployment/installer/agent/connectioninfo";
+
+/// One environment, reached over HTTP with its management token.
+pub struct EnvironmentClient {
+    name: EnvName,
+    http: HttpClient,
+    token: Secret<String>,
+}
+
+impl EnvironmentClient {
+    /// A client for the environment at `base_url` (`https://abc12345.live.dynatrace.com` or
+    /// `https://host/e/<env-id>`), authenticating with `Api-Token <token>`.
+    pub fn new(
+        name: EnvName,
+        base_url: &str,
+        token: Secret<String>,
+        settings: &ClientSettings,
+        calls: CallCounter,
+    ) -> Result<Self, LiveError> {
+        let http = HttpClient::new(
+            Subject::Environment(name.to_string()),
+            base_url,
+            settings,
+            calls,
+        )?;
+        Ok(EnvironmentClient { name, http, token })
+    }
+
+    async fn send(&self, call: Call) -> LiveResult<Reply> {
+        self.http
+            .send(&call, Authorization::ApiToken(&self.token))
+            .await
+    }
+
+    /// Send, mapping 404 to `None`.
+    async fn send_found(&self, call: Call) -> LiveResult<Option<Reply>> {
+        match self.send(call).await {
+            Ok(reply) => Ok(Some(reply)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Follow `nextPageKey` from a first request carrying `first_query`; follow-ups carry only
+    /// the key, as the API demands.
+    async fn paginate<P: DeserializeOwned, T>(
+        &self,
+        path: &str,
+        first_query: Vec<(&'static str, String)>,
+        split: impl Fn(P) -> (Vec<T>, Option<String>),
+    ) -> LiveResult<(Vec<T>, Reply)> {
+        let mut items = Vec::new();
+        let mut seen = HashSet::new();
+        let mut call = Call::new(Method::GET, path);
+        call.query = first_query;
+        for _ in 0..MAX_PAGES {
+            let reply = self.send(call).await?;
+            let (page, next) = split(reply.json::<P>()?);
+            items.extend(page);
+            match next.filter(|k| !k.is_empty()) {
+                None => return Ok((items, reply)),
+                Some(key) => {
+                    if !seen.insert(key.clone()) {
+                        return Err(LiveError::Decode {
+                            request: Box::new(reply.label().clone()),
+                            reason: "the server returned the same nextPageKey twice".into(),
+                        });
+                    }
+                    call = Call::new(Method::GET, path).query("nextPageKey", key);
+                }
+            }
+        }
+        Err(LiveError::Decode {
+            request: Box::new(super::error::RequestLabel {
+                subject: self.http.subject().clone(),
+                method: "GET".into(),
+                path: path.into(),
+            }),
+            reason: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+}
+
+fn bad_date(reply: &Reply, e: BadDate) -> LiveError {
+    LiveError::Decode {
+        request: Box::new(reply.label().clone()),
+        reason: e.to_string(),
+    }
+}
+
+/// A path segment with everything but unreserved characters percent-encoded.
+pub(crate) fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn sorted(mut tokens: Vec<LiveToken>) -> Vec<LiveToken> {
+    tokens.sort_by(|a, b| a.id.cmp(&b.id));
+    tokens
+}
+
+fn created(
+    reply: &Reply,
+    id: String,
+    token: Secret<String>,
+    expires: Option<String>,
+) -> LiveResult<CreatedToken> {
+    let expires = match expires.as_deref() {
+        None | Some("") => None,
+        Some(v) => Some(convert::parse_date(v).ok_or_else(|| {
+            bad_date(
+                reply,
+                BadDate {
+                    token: id.clone(),
+                    field: "expirationDate",
+                    value: v.chars().take(40).collect(),
+                },
+            )
+        })?),
+    };
+    Ok(CreatedToken {
+        id: TokenId::new(id),
+        secret: token,
+        expires,
+    })
+}
+
+fn tenant_tokens(reply: &Reply) -> LiveResult<TenantTokens> {
+    let config: wire::TenantTokenConfig = reply.json()?;
+    let active = config
+        .active
+        .and_then(|a| a.value)
+        .ok_or_else(|| LiveError::Decode {
+            request: Box::new(reply.label().clone()),
+            reason: "no `active.value` in the tenant token configuration".into(),
+        })?;
+    Ok(TenantTokens {
+        active,
+        old: config.old.and_then(|o| o.value),
+    })
+}
+
+impl EnvironmentRead for EnvironmentClient {
+    fn name(&self) -> &EnvName {
+        &self.name
+    }
+
+    fn list_api_tokens(&self) -> BoxFuture<'_, LiveResult<Vec<LiveToken>>> {
+        async move {
+            let query = vec![
+                ("pageSize", API_TOKEN_PAGE_SIZE.to_string()),
+                ("fields", API_TOKEN_FIELDS.to_owned()),
+            ];
+            let (dtos, reply) = self
+                .paginate(API_TOKENS, query, |p: wire::ApiTokenList| {
+                    (p.api_tokens, p.next_page_key)
+                })
+                .await?;
+            let tokens = dtos
+                .iter()
+                .map(convert::api_token)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad_date(&reply, e))?;
+            Ok(sorted(tokens))
+        }
+        .boxed()
+    }
+
+    fn get_api_token<'a>(
+        &'a self,
+        id: &'a TokenId,
+    ) -> BoxFuture<'a, LiveResult<Option<LiveToken>>> {
+        async move {
+            let call = Call::new(
+                Method::GET,
+                format!("{API_TOKENS}/{}", segment(id.as_str())),
+            );
+            let Some(reply) = self.send_found(call).await? else {
+                return Ok(None);
+            };
+            let dto: wire::ApiTokenDto = reply.json()?;
+            convert::api_token(&dto)
+                .map(Some)
+                .map_err(|e| bad_date(&reply, e))
+        }
+        .boxed()
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        token: &'a Secret<String>,
+    ) -> BoxFuture<'a, LiveResult<Option<LiveToken>>> {
+        async move {
+            let call = Call::new(Method::POST, format!("{API_TOKENS}/lookup"))
+                .json(&wire::ApiTokenSecret {
+                    token: token.expose(),
+                })
+                .idempotent(true);
+            let Some(reply) = self.send_found(call).await? else {
+                return Ok(None);
+            };
+            let dto: wire::ApiTokenDto = reply.json()?;
+            convert::api_token(&dto)
+                .map(Some)
+                .map_err(|e| bad_date(&reply, e))
+        }
+        .boxed()
+    }
+
+    fn caller(&self) -> BoxFuture<'_, LiveResult<Option<LiveToken>>> {
+        self.lookup(&self.token)
+    }
+
+    fn list_activegate_tokens(&self) -> BoxFuture<'_, LiveResult<Vec<LiveToken>>> {
+        async move {
+            let query = vec![("pageSize", ACTIVEGATE_TOKEN_PAGE_SIZE.to_string())];
+            let (dtos, reply) = self
+                .paginate(ACTIVEGATE_TOKENS, query, |p: wire::ActiveGateTokenList| {
+                    (p.active_gate_tokens, p.next_page_key)
+                })
+                .await?;
+            let tokens = dtos
+                .iter()
+                .map(convert::activegate_token)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad_date(&reply, e))?;
+            Ok(sorted(tokens))
+        }
+        .boxed()
+    }
+
+    fn tenant_token_fingerprint(&self) -> BoxFuture<'_, LiveResult<String>> {
+        async move {
+            let reply = self
+                .send(Call::new(Method::GET, AGENT_CONNECTION_INFO).secret_response())
+                .await?;
+            let info: wire::AgentConnectionInfo = reply.json()?;
+            let token = info.tenant_token.ok_or_else(|| LiveError::Decode {
+                request: Box::new(reply.label().clone()),
+                reason: "no `tenantToken` in the connection info".into(),
+            })?;
+            Ok(crate::model::target::tenant_fingerprint(token.expose()))
+        }
+        .boxed()
+    }
+
+    fn server_time(&self) -> Option<OffsetDateTime> {
+        self.http.server_time()
+    }
+}
+
+impl EnvironmentWrite for EnvironmentClient {
+    fn create_api_token<'a>(
+        &'a self,
+        token: &'a NewApiToken,
+    ) -> BoxFuture<'a, LiveResult<CreatedToken>> {
+        async move {
+            let body = wire::ApiTokenCreate {
+                name: token.name.clone(),
+                scopes: token.scopes.iter().map(|s| s.to_string()).collect(),
+                expiration_date: token.expires.map(convert::format_date),
+                personal_access_token: token.personal_access_token.then_some(true),
+            };
+            let reply = self
+                .send(
+                    Call::new(Method::POST, API_TOKENS)
+                        .json(&body)
+                        .secret_response(),
+                )
+                .await?;
+            let c: wire::ApiTokenCreated = reply.json()?;
+            created(&reply, c.id, c.token, c.expiration_date)
+        }
+        .boxed()
+    }
+
+    fn update_api_token<'a>(
+        &'a self,
+        id: &'a TokenId,
+        change: &'a ApiTokenChange,
+    ) -> BoxFuture<'a, LiveResult<()>> {
+        async move {
+            let body = wire::ApiTokenUpdate {
+                name: change.name.clone(),
+                enabled: change.enabled,
+                scopes: change
+                    .scopes
+                    .as_ref()
+                    .map(|s| s.iter().map(|s| s.to_string()).collect()),
+            };
+            let path = format!("{API_TOKENS}/{}", segment(id.as_str()));
+            self.send(Call::new(Method::PUT, path).json(&body)).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn delete_api_token<'a>(&'a self, id: &'a TokenId) -> BoxFuture<'a, LiveResult<Deletion>> {
+        async move {
+            let path = format!("{API_TOKENS}/{}", segment(id.as_str()));
+            Ok(
+                match self.send_found(Call::new(Method::DELETE, path)).await? {
+                    Some(_) => Deletion::Deleted,
+                    None => Deletion::AlreadyGone,
+                },
+            )
+        }
+        .boxed()
+    }
+
+    fn create_activegate_token<'a>(
+        &'a self,
+        token: &'a NewActiveGateToken,
+    ) -> BoxFuture<'a, LiveResult<CreatedToken>> {
+        async move {
+            let body = wire::ActiveGateTokenCreate {
+                name: token.name.clone(),
+                active_gate_type: convert::activegate_type_name(token.activegate_type).to_owned(),
+                expiration_date: token.expires.map(convert::format_date),
+                seed_token: Some(token.seed),
+            };
+            let reply = self
+                .send(
+                    Call::new(Method::POST, ACTIVEGATE_TOKENS)
+                        .json(&body)
+                        .secret_response(),
+                )
+                .await?;
+            let c: wire::ActiveGateTokenCreated = reply.json()?;
+            created(&reply, c.id, c.token, c.expiration_date)
+        }
+        .boxed()
+    }
+
+    fn delete_activegate_token<'a>(
+        &'a self,
+        id: &'a TokenId,
+    ) -> BoxFuture<'a, LiveResult<Deletion>> {
+        async move {
+            let path = format!("{ACTIVEGATE_TOKENS}/{}", segment(id.as_str()));
+            Ok(
+                match self.send_found(Call::new(Method::DELETE, path)).await? {
+                    Some(_) => Deletion::Deleted,
+                    None => Deletion::AlreadyGone,
+                },
+            )
+        }
+        .boxed()
+    }
+
+    fn start_tenant_rotation(&self) -> BoxFuture<'_, LiveResult<TenantTokens>> {
+        self.rotation("start")
+    }
+
+    fn finish_tenant_rotation(&self) -> BoxFuture<'_, LiveResult<TenantTokens>> {
+        self.rotation("finish")
+    }
+
+    fn cancel_tenant_rotation(&self) -> BoxFuture<'_, LiveResult<TenantTokens>> {
+        self.rotation("cancel")
+    }
+}
+
+impl EnvironmentClient {
+    /// A rotation call. Each changes state, and a repeat answers 400, so none is retried after
+    /// an open-ended failure: that is reported as ambiguous.
+    fn rotation(&self, step: &'static str) -> BoxFuture<'_, LiveResult<TenantTokens>> {
+        async move {
+            let path = format!("/api/v2/tenantTokenRotation/{step}");
+            let reply = self
+                .send(Call::new(Method::POST, path).secret_response())
+                .await?;
+            tenant_tokens(&reply)
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_escaped_in_paths() {
+        assert_eq!(segment("dt0c01.ABC"), "dt0c01.ABC");
+        assert_eq!(segment("a/b c"), "a%2Fb%20c");
+    }
+}

@@ -1,0 +1,654 @@
+//! One HTTP door to Dynatrace: timeouts, authentication header, retries, the server clock and
+//! the call counter.
+//!
+//! [`HttpClient::send`] sends one logical request and retries it when that is safe:
+//! - 429 and 503 (the server did not process the request): always, for any method, waiting for
+//!   `Retry-After` (seconds or HTTP-date) or `X-RateLimit-Reset` (Unix microseconds) when
+//!   present, else exponential backoff with jitter; every wait is capped by the policy.
+//! - 502, 504 and connection errors: for idempotent requests only. A create (`POST` that makes a
+//!   token) that fails after it may have reached the server becomes [`LiveError::Ambiguous`],
+//!   never a blind retry (DESIGN.md invariant 2). A connection that could not be established at
+//!   all is safe to retry for every request.
+//!
+//! Every response's `Date` header is remembered as the server clock, and every attempt is
+//! counted. What the requests mean (paths, bodies, pagination) is the business of
+//! `environment` and `account`; this module knows only HTTP.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+use super::error::{redact, LiveError, RequestLabel, Subject, Violation};
+use super::wire::{ErrorEnvelope, FlatError};
+use crate::model::Secret;
+
+/// When and how often to retry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in total, the first included (1 = no retries).
+    pub max_attempts: u32,
+    /// The wait before the first retry when the server gives no hint.
+    pub base_delay: Duration,
+    /// Growth of the wait per retry.
+    pub multiplier: f64,
+    /// No single wait is longer than this, server hints included.
+    pub max_delay: Duration,
+    /// Random spread of each wait, as a fraction of it (0.2 = ±20 %).
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_secs(1),
+            multiplier: 2.0,
+            max_delay: Duration::from_secs(60),
+            jitter: 0.2,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The backoff before retry number `retry` (1 = first retry), without a server hint.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let exp = self
+            .multiplier
+            .max(1.0)
+            .powi(retry.saturating_sub(1) as i32);
+        let raw = self.base_delay.as_secs_f64() * exp;
+        let spread = 1.0 + self.jitter.clamp(0.0, 1.0) * (rand::random::<f64>() * 2.0 - 1.0);
+        let secs = (raw * spread).min(self.max_delay.as_secs_f64()).max(0.0);
+        Duration::from_secs_f64(secs)
+    }
+
+    /// A server-requested wait, capped, with a little jitter on top so that many clients told
+    /// the same instant do not return together.
+    fn hinted(&self, hint: Duration) -> Duration {
+        let extra = hint.as_secs_f64() * self.jitter.clamp(0.0, 1.0) * 0.5 * rand::random::<f64>();
+        Duration::from_secs_f64(hint.as_secs_f64() + extra).min(self.max_delay)
+    }
+}
+
+/// Timeouts and retries of a client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientSettings {
+    pub connect_timeout: Duration,
+    /// The whole request, body included.
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Counts HTTP requests sent (every attempt, retries included). Clones share the count.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<AtomicU64>);
+
+impl CallCounter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How a request authenticates.
+pub enum Authorization<'a> {
+    /// `Authorization: Api-Token …` (classic environment API).
+    ApiToken(&'a Secret<String>),
+    /// `Authorization: Bearer …` (account API with an OAuth access token).
+    Bearer(&'a Secret<String>),
+    /// No header (the OAuth token endpoint authenticates with the form body).
+    None,
+}
+
+/// A request body; never printed.
+pub enum Body {
+    Json(Vec<u8>),
+    /// `application/x-www-form-urlencoded`, already encoded.
+    Form(Secret<String>),
+}
+
+/// One logical request.
+pub struct Call {
+    pub method: Method,
+    /// Appended to the client's base URL, e.g. `/api/v2/apiTokens`.
+    pub path: String,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Option<Body>,
+    /// Whether sending it twice has the same effect as once. Only creates are not.
+    pub idempotent: bool,
+    /// Whether the response carries a secret, so its body must never be quoted in an error.
+    pub secret_response: bool,
+}
+
+impl Call {
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        let idempotent = method != Method::POST;
+        Call {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            idempotent,
+            secret_response: false,
+        }
+    }
+
+    pub fn query(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.query.push((key, value.into()));
+        self
+    }
+
+    /// A JSON body. Serialization of our own wire types cannot fail.
+    pub fn json<T: serde::Serialize>(mut self, body: &T) -> Self {
+        self.body = Some(Body::Json(
+            serde_json::to_vec(body).expect("wire types always serialize"),
+        ));
+        self
+    }
+
+    pub fn form(mut self, encoded: Secret<String>) -> Self {
+        self.body = Some(Body::Form(encoded));
+        self
+    }
+
+    /// Mark a POST as safe to repeat (lookup, rotation state changes, the OAuth token call).
+    pub fn idempotent(mut self, yes: bool) -> Self {
+        self.idempotent = yes;
+        self
+    }
+
+    pub fn secret_response(mut self) -> Self {
+        self.secret_response = true;
+        self
+    }
+}
+
+/// A successful response.
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    label: RequestLabel,
+    secret_response: bool,
+}
+
+impl Reply {
+    /// Decode the body; the error names the request and never quotes a secret.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, LiveError> {
+        serde_json::from_slice(&self.body).map_err(|e| LiveError::Decode {
+            request: Box::new(self.label.clone()),
+            reason: if self.secret_response {
+                format!(
+                    "invalid JSON at line {} column {} ({:?})",
+                    e.line(),
+                    e.column(),
+                    e.classify()
+                )
+            } else {
+                redact(&e.to_string())
+            },
+        })
+    }
+
+    pub fn label(&self) -> &RequestLabel {
+        &self.label
+    }
+}
+
+/// A reqwest client bound to one base URL and one subject (environment or account).
+pub struct HttpClient {
+    client: reqwest::Client,
+    base: String,
+    subject: Subject,
+    retry: RetryPolicy,
+    calls: CallCounter,
+    server_time: Mutex<Option<OffsetDateTime>>,
+}
+
+impl HttpClient {
+    /// A client for `base` (scheme, host and any path prefix such as `/e/<env-id>`).
+    pub fn new(
+        subject: Subject,
+        base: &str,
+        settings: &ClientSettings,
+        calls: CallCounter,
+    ) -> Result<Self, LiveError> {
+        let parsed = url::Url::parse(base).map_err(|e| LiveError::Config {
+            subject: subject.clone(),
+            reason: format!(
+                "`{base}` is not a valid URL ({e}); hint: write it as https://host[/path]"
+            ),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(LiveError::Config {
+                subject,
+                reason: format!("`{base}` is not an http(s) URL"),
+            });
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .user_agent(concat!("tokensmith/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| LiveError::Config {
+                subject: subject.clone(),
+                reason: format!("cannot build an HTTP client: {e}"),
+            })?;
+        Ok(HttpClient {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+            subject,
+            retry: settings.retry.clone(),
+            calls,
+            server_time: Mutex::new(None),
+        })
+    }
+
+    pub fn subject(&self) -> &Subject {
+        &self.subject
+    }
+
+    /// The server clock from the `Date` header of the latest response, if any had one.
+    pub fn server_time(&self) -> Option<OffsetDateTime> {
+        *self.server_time.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn label(&self, call: &Call) -> RequestLabel {
+        let prefix = url::Url::parse(&self.base)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        RequestLabel {
+            subject: self.subject.clone(),
+            method: call.method.to_string(),
+            path: format!("{prefix}{}", call.path),
+        }
+    }
+
+    /// Send `call`, retrying as the module docs describe. `Ok` only for 2xx.
+    pub async fn send(&self, call: &Call, auth: Authorization<'_>) -> Result<Reply, LiveError> {
+        let label = self.label(call);
+        let url = format!("{}{}", self.base, call.path);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= self.retry.max_attempts.max(1);
+            let mut request = self
+                .client
+                .request(call.method.clone(), &url)
+                .header(reqwest::header::ACCEPT, "application/json");
+            if !call.query.is_empty() {
+                request = request.query(&call.query);
+            }
+            request = match &auth {
+                Authorization::ApiToken(t) => {
+                    request.header(AUTHORIZATION, secret_header("Api-Token", t))
+                }
+                Authorization::Bearer(t) => {
+                    request.header(AUTHORIZATION, secret_header("Bearer", t))
+                }
+                Authorization::None => request,
+            };
+            request = match &call.body {
+                Some(Body::Json(bytes)) => request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(bytes.clone()),
+                Some(Body::Form(encoded)) => request
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(encoded.expose().clone()),
+                None => request,
+            };
+            self.calls.bump();
+            let outcome = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    self.note_date(&headers);
+                    match response.bytes().await {
+                        Ok(body) => Ok((status, headers, body.to_vec())),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok((status, _, body)) if status.is_success() => {
+                    return Ok(Reply {
+                        status: status.as_u16(),
+                        body,
+                        label,
+                        secret_response: call.secret_response,
+                    });
+                }
+                Ok((status, headers, body)) => {
+                    let retryable = match status.as_u16() {
+                        429 | 503 => true,
+                        502 | 504 => call.idempotent,
+                        _ => false,
+                    };
+                    if retryable && !last {
+                        let wait = match server_hint(&headers, OffsetDateTime::now_utc()) {
+                            Some(hint) => self.retry.hinted(hint),
+                            None => self.retry.backoff(attempt),
+                        };
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    if !call.idempotent && matches!(status.as_u16(), 502 | 504) {
+                        return Err(LiveError::Ambiguous {
+                            request: Box::new(label),
+                            reason: format!(
+                                "a gateway answered {status} and may have forwarded the request"
+                            ),
+                        });
+                    }
+                    let (message, violations) =
+                        parse_error_body(status, &body, call.secret_response);
+                    return Err(LiveError::Status {
+                        request: Box::new(label),
+                        status: status.as_u16(),
+                        message,
+                        violations,
+                        attempts: attempt,
+                    });
+                }
+                Err(e) => {
+                    // A connection that never opened carried no request: safe to repeat.
+                    let never_sent = e.is_connect();
+                    if !call.idempotent && !never_sent {
+                        return Err(LiveError::Ambiguous {
+                            request: Box::new(label),
+                            reason: describe(&e),
+                        });
+                    }
+                    if !last {
+                        tokio::time::sleep(self.retry.backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(LiveError::Transport {
+                        request: Box::new(label),
+                        reason: describe(&e),
+                        attempts: attempt,
+                    });
+                }
+            }
+        }
+    }
+
+    fn note_date(&self, headers: &HeaderMap) {
+        if let Some(date) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_http_date)
+        {
+            *self.server_time.lock().unwrap_or_else(|e| e.into_inner()) = Some(date);
+        }
+    }
+}
+
+fn secret_header(scheme: &str, token: &Secret<String>) -> HeaderValue {
+    let mut value = HeaderValue::from_str(&format!("{scheme} {}", token.expose()))
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    value.set_sensitive(true);
+    value
+}
+
+/// A transport error in words, without the URL and without any token.
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "connection failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    redact(&text)
+}
+
+/// Dynatrace's error message and constraint violations from an error body, redacted; the raw
+/// start of the body when it is not one of the known shapes (a proxy's HTML page, say).
+pub fn parse_error_body(
+    status: StatusCode,
+    body: &[u8],
+    secret_response: bool,
+) -> (String, Vec<Violation>) {
+    let fallback = || {
+        status
+            .canonical_reason()
+            .unwrap_or("no reason given")
+            .to_owned()
+    };
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Array(list)) => {
+            let first = list
+                .into_iter()
+                .filter_map(|v| serde_json::from_value::<ErrorEnvelope>(v).ok())
+                .find_map(|e| e.error);
+            if let Some(error) = first {
+                return from_error_body(error, fallback);
+            }
+        }
+        Ok(value @ serde_json::Value::Object(_)) => {
+            if value.get("error").is_some_and(|e| e.is_object()) {
+                if let Ok(ErrorEnvelope { error: Some(error) }) =
+                    serde_json::from_value(value.clone())
+                {
+                    return from_error_body(error, fallback);
+                }
+            }
+            if let Ok(flat) = serde_json::from_value::<FlatError>(value) {
+                let text = flat
+                    .message
+                    .or(flat.error_description)
+                    .or_else(|| flat.error.and_then(|e| e.as_str().map(str::to_owned)));
+                if let Some(text) = text {
+                    return (redact(&text), Vec::new());
+                }
+            }
+        }
+        _ => {}
+    }
+    let raw = String::from_utf8_lossy(body);
+    let raw = raw.trim();
+    if raw.is_empty() || secret_response {
+        return (fallback(), Vec::new());
+    }
+    let start: String = raw.chars().take(200).collect();
+    let more = if raw.chars().count() > 200 { "…" } else { "" };
+    (redact(&format!("{start}{more}")), Vec::new())
+}
+
+fn from_error_body(
+    error: super::wire::ErrorBody,
+    fallback: impl Fn() -> String,
+) -> (String, Vec<Violation>) {
+    let message = error.message.map(|m| redact(&m)).unwrap_or_else(fallback);
+    let violations = error
+        .constraint_violations
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| Violation {
+            path: v.path.map(|p| redact(&p)),
+            message: redact(
+                v.message
+                    .as_deref()
+                    .or(v.description.as_deref())
+                    .unwrap_or(""),
+            ),
+        })
+        .collect();
+    (message, violations)
+}
+
+/// How long the server asked us to wait: `Retry-After` (delay-seconds or HTTP-date) or
+/// `X-RateLimit-Reset` (Unix microseconds). Dates are measured against the response's own
+/// `Date` header when present (so a skewed local clock does not matter), else against `now`.
+pub fn server_hint(headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration> {
+    let server_now = headers
+        .get(reqwest::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date)
+        .unwrap_or(now);
+    let until = |at: OffsetDateTime| {
+        let d = at - server_now;
+        if d.is_negative() {
+            Duration::ZERO
+        } else {
+            d.unsigned_abs()
+        }
+    };
+    if let Some(value) = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
+        if let Ok(secs) = value.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Some(at) = parse_http_date(value) {
+            return Some(until(at));
+        }
+    }
+    let reset = headers
+        .get("x-ratelimit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())?;
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(reset) * 1000).ok()?;
+    Some(until(at))
+}
+
+/// Parse an HTTP-date in its preferred IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(value.trim(), format)
+        .ok()
+        .map(|t| t.assume_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn http_dates_parse() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(datetime!(1994-11-06 08:49:37 UTC))
+        );
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+    }
+
+    #[test]
+    fn retry_after_seconds_and_date() {
+        let now = datetime!(2026-11-22 10:00:00 UTC);
+        assert_eq!(
+            server_hint(&headers(&[("retry-after", "7")]), now),
+            Some(Duration::from_secs(7))
+        );
+        let h = headers(&[
+            ("retry-after", "Sun, 22 Nov 2026 10:00:05 GMT"),
+            ("date", "Sun, 22 Nov 2026 10:00:02 GMT"),
+        ]);
+        assert_eq!(server_hint(&h, now), Some(Duration::from_secs(3)));
+        let past = headers(&[("retry-after", "Sun, 22 Nov 2026 09:00:00 GMT")]);
+        assert_eq!(server_hint(&past, now), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn rate_limit_reset_is_microseconds() {
+        let now = datetime!(2026-11-22 10:00:00 UTC);
+        let reset = (now.unix_timestamp() * 1_000_000 + 2_500_000).to_string();
+        assert_eq!(
+            server_hint(&headers(&[("x-ratelimit-reset", &reset)]), now),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(server_hint(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            multiplier: 2.0,
+            max_delay: Duration::from_millis(500),
+            jitter: 0.2,
+        };
+        let first = policy.backoff(1);
+        assert!(first >= Duration::from_millis(80) && first <= Duration::from_millis(120));
+        let third = policy.backoff(3);
+        assert!(third >= Duration::from_millis(320) && third <= Duration::from_millis(480));
+        assert!(policy.backoff(9) <= Duration::from_millis(500));
+        assert_eq!(
+            policy.hinted(Duration::from_secs(100)),
+            Duration::from_millis(500)
+        );
+    }
+
+    #[test]
+    fn error_bodies_in_every_shape() {
+        let s = StatusCode::BAD_REQUEST;
+        let (m, v) = parse_error_body(
+            s,
+            br#"{"error":{"code":400,"message":"Constraints violated.","constraintViolations":[{"path":"scopes","message":"bad","parameterLocation":"PAYLOAD_BODY","location":null}]}}"#,
+            false,
+        );
+        assert_eq!(m, "Constraints violated.");
+        assert_eq!(v[0].to_string(), "scopes: bad");
+        let (m, _) = parse_error_body(s, br#"[{"error":{"code":400,"message":"first"}}]"#, false);
+        assert_eq!(m, "first");
+        let (m, _) = parse_error_body(
+            s,
+            br#"{"errorCode":400,"message":"Bad Request","issueId":"x"}"#,
+            false,
+        );
+        assert_eq!(m, "Bad Request");
+        let (m, _) = parse_error_body(
+            s,
+            br#"{"error":"invalid_client","error_description":"nope"}"#,
+            false,
+        );
+        assert_eq!(m, "nope");
+        let (m, _) = parse_error_body(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>", false);
+        assert_eq!(m, "<html>bad gateway</html>");
+        let (m, _) = parse_error_body(StatusCode::BAD_GATEWAY, b"", false);
+        assert_eq!(m, "Bad Gateway");
+    }
+}
