@@ -234,7 +234,11 @@ fn handle(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == format!("Bearer {token}"));
     if !authorized {
-        return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized".into());
+        return status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Unauthorized".into(),
+        );
     }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let body_json = || serde_json::from_slice::<Value>(&body);
@@ -251,18 +255,34 @@ fn handle(
                     }),
                 )
             }
-            None => status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource".into()),
+            None => status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource".into(),
+            ),
         },
         ["api", "v1", "namespaces", ns, "secrets"] if method == Method::POST => {
             let Ok(mut obj) = body_json() else {
                 return status(StatusCode::BAD_REQUEST, "BadRequest", "invalid JSON".into());
             };
-            let Some(name) = obj.pointer("/metadata/name").and_then(Value::as_str).map(str::to_owned) else {
-                return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", "Secret \"\" is invalid: metadata.name: Required value".into());
+            let Some(name) = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                return status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid",
+                    "Secret \"\" is invalid: metadata.name: Required value".into(),
+                );
             };
             let key = ((*ns).to_owned(), name.clone());
             if st.secrets.contains_key(&key) {
-                return status(StatusCode::CONFLICT, "AlreadyExists", format!("secrets \"{name}\" already exists"));
+                return status(
+                    StatusCode::CONFLICT,
+                    "AlreadyExists",
+                    format!("secrets \"{name}\" already exists"),
+                );
             }
             if let Err(m) = normalize_data(&mut obj, &name) {
                 return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", m);
@@ -278,23 +298,37 @@ fn handle(
         }
         ["api", "v1", "namespaces", ns, "secrets", name] => {
             let key = ((*ns).to_owned(), (*name).to_owned());
-            let not_found = || status(StatusCode::NOT_FOUND, "NotFound", format!("secrets \"{name}\" not found"));
-            let conflict = || status(
+            let not_found = || {
+                status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("secrets \"{name}\" not found"),
+                )
+            };
+            let conflict = || {
+                status(
                 StatusCode::CONFLICT,
                 "Conflict",
                 format!("Operation cannot be fulfilled on secrets \"{name}\": the object has been modified; please apply your changes to the latest version and try again"),
-            );
+            )
+            };
             match method {
                 Method::GET => match st.secrets.get(&key) {
                     Some(s) => ok(StatusCode::OK, s),
                     None => not_found(),
                 },
                 Method::PUT | Method::PATCH => {
-                    if method == Method::PATCH && content_type.as_deref() != Some("application/merge-patch+json") {
+                    if method == Method::PATCH
+                        && content_type.as_deref() != Some("application/merge-patch+json")
+                    {
                         return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json; got {content_type:?}"));
                     }
                     let Ok(incoming) = body_json() else {
-                        return status(StatusCode::BAD_REQUEST, "BadRequest", "invalid JSON".into());
+                        return status(
+                            StatusCode::BAD_REQUEST,
+                            "BadRequest",
+                            "invalid JSON".into(),
+                        );
                     };
                     if !st.secrets.contains_key(&key) {
                         return not_found();
@@ -303,7 +337,8 @@ fn handle(
                         st.conflicts_to_inject -= 1;
                         st.resource_version += 1;
                         let rv = st.resource_version.to_string();
-                        st.secrets.get_mut(&key).unwrap()["metadata"]["resourceVersion"] = json!(rv);
+                        st.secrets.get_mut(&key).unwrap()["metadata"]["resourceVersion"] =
+                            json!(rv);
                     }
                     let old = st.secrets[&key].clone();
                     let current_rv = old.pointer("/metadata/resourceVersion").cloned();
@@ -339,18 +374,32 @@ fn handle(
                     st.secrets.insert(key, new.clone());
                     ok(StatusCode::OK, &new)
                 }
-                _ => status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "method not allowed".into()),
+                _ => status(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "MethodNotAllowed",
+                    "method not allowed".into(),
+                ),
             }
         }
         _ => {
             if !st.objects.contains_key(&path) {
-                return status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource".into());
+                return status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    "the server could not find the requested resource".into(),
+                );
             }
             match method {
                 Method::GET => ok(StatusCode::OK, &st.objects[&path]),
-                Method::PATCH if content_type.as_deref() == Some("application/merge-patch+json") => {
+                Method::PATCH
+                    if content_type.as_deref() == Some("application/merge-patch+json") =>
+                {
                     let Ok(patch) = body_json() else {
-                        return status(StatusCode::BAD_REQUEST, "BadRequest", "invalid JSON".into());
+                        return status(
+                            StatusCode::BAD_REQUEST,
+                            "BadRequest",
+                            "invalid JSON".into(),
+                        );
                     };
                     st.resource_version += 1;
                     let rv = st.resource_version.to_string();
@@ -360,7 +409,11 @@ fn handle(
                     let obj = obj.clone();
                     ok(StatusCode::OK, &obj)
                 }
-                _ => status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", "unsupported".into()),
+                _ => status(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UnsupportedMediaType",
+                    "unsupported".into(),
+                ),
             }
         }
     }
@@ -384,7 +437,9 @@ fn normalize_data(obj: &mut Value, name: &str) -> Result<(), String> {
                 .as_str()
                 .is_some_and(|s| base64::engine::general_purpose::STANDARD.decode(s).is_ok());
             if !valid {
-                return Err(format!("Secret \"{name}\" is invalid: data[{k}]: Invalid value: illegal base64 data"));
+                return Err(format!(
+                    "Secret \"{name}\" is invalid: data[{k}]: Invalid value: illegal base64 data"
+                ));
             }
         }
     }
