@@ -497,3 +497,162 @@ async fn concurrent_deliveries_to_one_file_keep_both_keys_and_read_all_reports_t
     assert!(!json.contains("SECONDSECRETPART"));
     assert_secret_free(&json);
 }
+
+mod preservation {
+    //! For random line-based files, an update changes exactly the key's value and adds one record
+    //! line; every other byte stays.
+
+    use proptest::prelude::*;
+    use tokensmith::deliver::file::lines::{read, write, Dialect};
+    use tokensmith::deliver::Record;
+    use tokensmith::model::TokenId;
+
+    fn other_line(dialect: Dialect) -> BoxedStrategy<String> {
+        let sep = prop_oneof![Just("="), Just(" = "), Just(": "), Just(" "), Just("\t=\t")];
+        match dialect {
+            Dialect::Properties => prop_oneof![
+                "# [a-z ]{0,12}".prop_map(|s| s),
+                "! [a-z]{0,8}".prop_map(|s| s),
+                Just(String::new()),
+                Just("   ".to_owned()),
+                (" {0,2}", "k[0-9]{1,2}", sep, "[A-Za-z0-9.:/]{0,12}")
+                    .prop_map(|(i, k, s, v)| format!("{i}{k}{s}{v}")),
+            ]
+            .boxed(),
+            Dialect::Env => prop_oneof![
+                "# [a-z =]{0,12}".prop_map(|s| s),
+                Just(String::new()),
+                (
+                    "(export )?",
+                    "K[0-9]{1,2}",
+                    "[A-Za-z0-9.:/]{0,12}",
+                    "( # [a-z]{1,5})?"
+                )
+                    .prop_map(|(e, k, v, c)| format!("{e}K{k}={v}{c}")),
+                ("K[0-9]{1,2}", "[a-z ]{0,8}").prop_map(|(k, v)| format!("{k}=\"{v}\"")),
+            ]
+            .boxed(),
+        }
+    }
+
+    /// (target line before, target line after) for the dialect.
+    fn target_line(dialect: Dialect) -> BoxedStrategy<(String, String)> {
+        const NEW: &str = "dt0c01.NEW.VALUE";
+        match dialect {
+            Dialect::Properties => (
+                " {0,2}",
+                prop_oneof![Just("="), Just(" = "), Just(": "), Just("   ")],
+                "[A-Za-z0-9]{0,10}",
+            )
+                .prop_map(|(i, s, v)| {
+                    (
+                        format!("{i}tenantToken{s}{v}"),
+                        format!("{i}tenantToken{s}{NEW}"),
+                    )
+                })
+                .boxed(),
+            Dialect::Env => (
+                "(export )?",
+                "[A-Za-z0-9]{0,10}",
+                prop_oneof![Just(0), Just(1), Just(2)],
+                "( # [a-z]{1,5})?",
+            )
+                .prop_map(|(e, v, q, c)| match q {
+                    0 => (
+                        format!("{e}tenantToken={v}{c}"),
+                        format!("{e}tenantToken={NEW}{c}"),
+                    ),
+                    1 => (
+                        format!("{e}tenantToken=\"{v}\"{c}"),
+                        format!("{e}tenantToken=\"{NEW}\"{c}"),
+                    ),
+                    _ => (
+                        format!("{e}tenantToken='{v}'{c}"),
+                        format!("{e}tenantToken='{NEW}'{c}"),
+                    ),
+                })
+                .boxed(),
+        }
+    }
+
+    fn case(
+        dialect: Dialect,
+    ) -> impl Strategy<Value = (Vec<String>, usize, (String, String), &'static str, bool)> {
+        (
+            proptest::collection::vec(other_line(dialect), 0..12),
+            any::<prop::sample::Index>(),
+            target_line(dialect),
+            prop_oneof![Just("\n"), Just("\r\n")],
+            any::<bool>(),
+        )
+            .prop_map(|(lines, at, target, eol, final_eol)| {
+                let at = at.index(lines.len() + 1);
+                (lines, at, target, eol, final_eol)
+            })
+    }
+
+    fn join(lines: &[String], eol: &str, final_eol: bool) -> String {
+        let mut s = lines.join(eol);
+        if final_eol {
+            s.push_str(eol);
+        }
+        s
+    }
+
+    fn check(
+        dialect: Dialect,
+        others: Vec<String>,
+        at: usize,
+        (before, after): (String, String),
+        eol: &str,
+        final_eol: bool,
+    ) -> Result<(), TestCaseError> {
+        let mut input = others.clone();
+        input.insert(at, before);
+        let mut expected = others;
+        expected.insert(at, after);
+        let input = join(&input, eol, final_eol);
+        let expected = join(&expected, eol, final_eol);
+        let record = Record::Token(TokenId::new("dt0c01.NEW"));
+        let out = write(
+            Some(&input),
+            dialect,
+            "tenantToken",
+            None,
+            "dt0c01.NEW.VALUE",
+            &record,
+        )
+        .unwrap();
+        // The file's line ending, when it has one; a one-line file without one gets `\n`.
+        let eol = if input.contains("\r\n") { "\r\n" } else { "\n" };
+        prop_assert_eq!(
+            out.matches("# tokensmith: holds dt0c01.NEW").count(),
+            1,
+            "{:?}",
+            out
+        );
+        let at = out.find("# tokensmith: holds dt0c01.NEW").unwrap();
+        let start = out[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = at + out[at..].find(eol).unwrap() + eol.len();
+        prop_assert!(out[start..at].chars().all(|c| c == ' '), "{:?}", out);
+        let without_record = format!("{}{}", &out[..start], &out[end..]);
+        prop_assert_eq!(without_record, expected);
+        let found = read(&out, dialect, "tenantToken", None).unwrap().unwrap();
+        prop_assert_eq!(found.value, "dt0c01.NEW.VALUE");
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn properties_updates_touch_only_the_value((others, at, target, eol, final_eol) in case(Dialect::Properties)) {
+            check(Dialect::Properties, others, at, target, eol, final_eol)?;
+        }
+
+        #[test]
+        fn env_updates_touch_only_the_value((others, at, target, eol, final_eol) in case(Dialect::Env)) {
+            check(Dialect::Env, others, at, target, eol, final_eol)?;
+        }
+    }
+}

@@ -349,6 +349,7 @@ async fn touches_the_dynakube_and_restarts_workloads() {
     // A failed follow-up is a warning: the Secret already holds the new value.
     assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
     assert!(out.warnings[0].contains("statefulset/missing"));
+    assert!(!format!("{out:?}").contains(SECRET_PART));
 
     // Without the CRD the touch is a warning too; bad restart entries are refused up front.
     double.state.lock().unwrap().dynatrace_group_version = None;
@@ -435,4 +436,104 @@ async fn tenant_records_token_files_and_verification_mismatches() {
             since: None
         }
     );
+}
+
+/// The double itself behaves as its header says for the parts tokensmith does not exercise
+/// (PUT, stringData, media types), so tests built on it later can rely on them.
+#[tokio::test]
+async fn the_double_keeps_its_stated_semantics() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    double.seed_secret("dynatrace", "dynakube", &[("apiToken", "v1")], false);
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/api/v1/namespaces/dynatrace/secrets/dynakube",
+        double.url()
+    );
+    let current = double.secret("dynatrace", "dynakube").unwrap();
+    let rv = current["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // PUT with a stale resourceVersion: 409; with the current one: 200 and a new version.
+    let mut stale = current.clone();
+    stale["metadata"]["resourceVersion"] = json!("1");
+    let r = http
+        .put(&url)
+        .bearer_auth(API_TOKEN)
+        .json(&stale)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let mut fresh = current.clone();
+    fresh["stringData"] = json!({"apiToken": "v2"});
+    let r = http
+        .put(&url)
+        .bearer_auth(API_TOKEN)
+        .json(&fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_ne!(body["metadata"]["resourceVersion"], json!(rv));
+    assert!(body.get("stringData").is_none());
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        b"v2"
+    );
+
+    // PATCH needs the merge-patch media type; null deletes a key.
+    let r = http
+        .patch(&url)
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"data": {"apiToken": null}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let r = http
+        .patch(&url)
+        .bearer_auth(API_TOKEN)
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"data": {"apiToken": null, "x": b64("y")}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(double
+        .secret_value("dynatrace", "dynakube", "apiToken")
+        .is_none());
+
+    // Creating an existing Secret: 409; bad base64: 422; no token: 401; missing: 404.
+    let create = format!("{}/api/v1/namespaces/dynatrace/secrets", double.url());
+    let r = http
+        .post(&create)
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"metadata": {"name": "dynakube"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let r = http
+        .post(&create)
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"metadata": {"name": "n"}, "data": {"k": "%%%"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    let r = http
+        .get(format!("{create}/nope"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let status: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status["reason"], json!("NotFound"));
 }

@@ -175,6 +175,11 @@ impl Deliverer {
         &self.ctx
     }
 
+    /// Every target's holder, [`DeliveryContext::read_concurrency`] at a time.
+    pub async fn read_all(&self, targets: &[Target]) -> TargetSnapshot {
+        read_all(self, targets, self.ctx.read_concurrency).await
+    }
+
     /// See [`Deliver::read_holder`].
     pub async fn read_holder(&self, target: &Target) -> Holder {
         let result = match target {
