@@ -537,3 +537,37 @@ async fn the_double_keeps_its_stated_semantics() {
     let status: serde_json::Value = r.json().await.unwrap();
     assert_eq!(status["reason"], json!("NotFound"));
 }
+
+#[tokio::test]
+async fn an_unreachable_api_server_is_a_named_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind one, then drop it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "current-context: prod\nclusters:\n- name: c\n  cluster: {{server: 'http://127.0.0.1:{port}'}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: {API_TOKEN}}}\n"
+    );
+    fs::write(dir.path().join("kubeconfig"), config).unwrap();
+    let d = Deliverer::new(DeliveryContext::with_kube(
+        dir.path(),
+        KubeSettings::kubeconfig_file(dir.path().join("kubeconfig")),
+    ));
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    let err = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot reach the API server")
+            && text.contains("GET /api/v1/namespaces/dynatrace/secrets/dynakube"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(SECRET_PART) && !text.contains(API_TOKEN),
+        "{text}"
+    );
+}

@@ -108,6 +108,29 @@ impl Record {
     }
 }
 
+/// Records serialize as their textual form, so a journal can carry them.
+impl serde::Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.encode())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Record {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match Record::decode(&text) {
+            Some(Parsed::Token(id)) => Ok(Record::Token(id)),
+            Some(Parsed::Tenant {
+                fingerprint,
+                since: Some(at),
+            }) => Ok(Record::Tenant { fingerprint, at }),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{text}` is not a record (a token id, or `tenant:<fingerprint> since <rfc3339>`)"
+            ))),
+        }
+    }
+}
+
 /// A record read back from a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
@@ -217,6 +240,9 @@ mod tests {
             Record::decode(&tenant.encode()).map(Parsed::into_holder),
             Some(tenant.holder())
         );
+        let json = serde_json::to_string(&tenant).unwrap();
+        assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), tenant);
+        assert!(serde_json::from_str::<Record>("\"dt0c01.A.SECRET\"").is_err());
     }
 
     #[test]

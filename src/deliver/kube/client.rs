@@ -131,10 +131,23 @@ impl KubeClient {
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| fail(format!("reading the response failed: {}", e.without_url())))?;
+            .map_err(|e| fail(format!("reading the response failed: {}", chain(e))))?;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Ok(Response { status, body })
     }
+}
+
+/// An error with its causes (`error sending request: connection refused`), without the URL.
+fn chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn method_name(m: &Method) -> &'static str {
