@@ -388,6 +388,13 @@ mod tests {
         let rec = Record::Token(TokenId::new("dt0c01.N"));
         let out = write("a: b\nn: x\n", &["n"], "12345", &rec).unwrap();
         assert!(out.ends_with("n: \"12345\"\n"), "{out}");
+        let out = write("a:\r\n  b: plain # c\r\n  e:\r\n", &["a", "e"], "v.1", &rec).unwrap();
+        assert_eq!(
+            out,
+            "a:\r\n  b: plain # c\r\n  # tokensmith: holds dt0c01.N\r\n  e: v.1\r\n"
+        );
+        let out = write(&out, &["a", "b"], "w", &rec).unwrap();
+        assert!(out.contains("  b: w # c\r\n"), "{out:?}");
         assert!(write("a: |\n  x\n", &["a"], "v", &rec)
             .unwrap_err()
             .contains("block scalar"));

@@ -185,3 +185,32 @@ impl ClientCache {
         Ok(client)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Secret;
+
+    #[test]
+    fn a_bad_client_key_is_reported_without_its_bytes() {
+        let access = Access {
+            source: "context `prod`".into(),
+            server: url::Url::parse("https://127.0.0.1:6443").unwrap(),
+            ca_pem: None,
+            insecure: false,
+            identity_pem: Some(Secret::new(
+                b"-----BEGIN PRIVATE KEY-----\nS3CRETKEYBYTES\n-----END PRIVATE KEY-----\n"
+                    .to_vec(),
+            )),
+            auth: Auth::Bearer(Secret::from("bearer")),
+        };
+        let err = KubeClient::new(&access).err().unwrap();
+        assert!(
+            err.contains("context `prod`") && err.contains("not valid PEM"),
+            "{err}"
+        );
+        assert!(!err.contains("S3CRET"), "{err}");
+        assert!(!format!("{access:?}").contains("S3CRET"));
+        assert!(!format!("{access:?}").contains("bearer\""));
+    }
+}
