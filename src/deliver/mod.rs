@@ -1,1 +1,320 @@
-//! (under construction)
+//! Delivery: writing a token's secret value to the places that consume it, and reading back
+//! which token each place holds.
+//!
+//! One file per target kind ([`file`], [`exec`], [`kube`]) behind one trait, [`Deliver`], with
+//! three operations:
+//! - `read_holder`: which token the target holds now (by id, or the tenant token by
+//!   fingerprint), or that it is absent, write-only or unreadable. Never fails: a failure is a
+//!   [`Holder::Unreadable`] with a secret-free reason. [`read_all`] reads many targets
+//!   concurrently into a [`TargetSnapshot`] for the planner.
+//! - `deliver`: write the value and, next to it, a [`Record`] of which token it is (a comment
+//!   line, a sidecar file, an annotation, an environment variable for a script).
+//! - `verify`: read the target back and check it holds what the record says.
+//!
+//! The secret arrives as a [`Secret`] and is exposed only where it leaves the process: file
+//! contents, a Kubernetes `data` field (base64), a child's environment, stdin or (when the spec
+//! says so) argv. Errors, holders and records are built from secret-free parts; command output is
+//! redacted before it is quoted.
+//!
+//! This module does not decide *when* to deliver or which token a target should hold: that is
+//! the planner's and the applier's job. It does not validate the spec either (the spec module
+//! warns about `secret_in_argv`), beyond refusing what it cannot do safely.
+
+pub mod error;
+pub mod exec;
+pub mod file;
+pub mod kube;
+pub mod record;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::StreamExt;
+
+pub use error::DeliverError;
+pub use kube::KubeSettings;
+pub use record::Record;
+
+use crate::model::{Holder, Secret, Target, TargetAddress, TargetSnapshot};
+
+/// Environment variables set for exec targets' commands (deliver, read and verify), so scripts
+/// can record what they were given. Never the secret itself.
+pub mod exec_env {
+    /// The id of the token being delivered or verified.
+    pub const TOKEN_ID: &str = "TOKENSMITH_TOKEN_ID";
+    /// The fingerprint of the tenant token being delivered or verified.
+    pub const TENANT_FINGERPRINT: &str = "TOKENSMITH_TENANT_FINGERPRINT";
+    /// When the tenant token was written (RFC 3339).
+    pub const TENANT_SINCE: &str = "TOKENSMITH_TENANT_SINCE";
+    /// The full record (`dt0c01.XXX` or `tenant:<fingerprint> since <time>`).
+    pub const RECORD: &str = "TOKENSMITH_RECORD";
+}
+
+/// How long an exec target's command may run unless the target says otherwise.
+pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// How many targets [`read_all`] reads at once.
+pub const DEFAULT_READ_CONCURRENCY: usize = 8;
+
+/// Settings and shared state for delivering: where relative paths resolve, how Kubernetes is
+/// reached (clients are created lazily, once per context), and timeouts.
+pub struct DeliveryContext {
+    /// Relative file paths and relative command paths resolve against this directory (the spec
+    /// file's directory). Commands also run in it.
+    pub base_dir: PathBuf,
+    /// Timeout for exec commands whose target has no `timeout`.
+    pub exec_timeout: Duration,
+    /// How many targets [`read_all`] reads at once.
+    pub read_concurrency: usize,
+    /// Where kubeconfig files and the in-cluster configuration are found.
+    pub kube: KubeSettings,
+    kube_clients: kube::ClientCache,
+    file_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl DeliveryContext {
+    /// A context for a spec in `base_dir`, with Kubernetes settings from the environment
+    /// (`KUBECONFIG`, `~/.kube/config`, the in-cluster service account).
+    pub fn new(base_dir: impl Into<PathBuf>) -> Self {
+        Self::with_kube(base_dir, KubeSettings::from_env())
+    }
+
+    /// A context with explicit Kubernetes settings (tests, or a CLI flag).
+    pub fn with_kube(base_dir: impl Into<PathBuf>, kube: KubeSettings) -> Self {
+        DeliveryContext {
+            base_dir: base_dir.into(),
+            exec_timeout: DEFAULT_EXEC_TIMEOUT,
+            read_concurrency: DEFAULT_READ_CONCURRENCY,
+            kube,
+            kube_clients: kube::ClientCache::default(),
+            file_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `path` resolved against [`DeliveryContext::base_dir`] when relative.
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// A lock per file, so two targets updating keys of the same file never lose an update.
+    fn file_lock(&self, path: &Path) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.file_locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(path.to_path_buf()).or_default().clone()
+    }
+}
+
+/// The outcome of a successful delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub address: TargetAddress,
+    /// What the target holds now (from the record written).
+    pub holder: Holder,
+    /// False when the target already held exactly this value and record, so nothing was written
+    /// (and no workload was restarted). Exec targets always run, so they always report true.
+    pub changed: bool,
+    /// Secret-free notes on follow-up actions (`requested a reconcile of dynakube …`,
+    /// `restarted deployment/app`).
+    pub notes: Vec<String>,
+    /// Follow-ups that failed after the value was written (the target holds the new value, so
+    /// the delivery itself succeeded); the applier should report them.
+    pub warnings: Vec<String>,
+}
+
+/// How a verification succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// The target was read back and holds the recorded token (and, where the value was readable,
+    /// the value matches the record).
+    ReadBack(Holder),
+    /// A write-only target whose `verify_command` succeeded.
+    VerifyCommand,
+    /// A write-only target with no way to check; confirm through the token's `lastUsedDate`.
+    Unverifiable,
+}
+
+/// The delivery operations, object-safe so the applier can be tested with a fake.
+pub trait Deliver: Send + Sync {
+    /// Which token `target` holds now. Never fails; see [`Holder::Unreadable`].
+    fn read_holder<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Holder>;
+
+    /// Write `value` to `target`, recording `record` next to it.
+    fn deliver<'a>(
+        &'a self,
+        target: &'a Target,
+        value: &'a Secret<String>,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<Delivered, DeliverError>>;
+
+    /// Read `target` back and check it holds what `record` says.
+    fn verify<'a>(
+        &'a self,
+        target: &'a Target,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<Verified, DeliverError>>;
+}
+
+/// The real deliverer: files, commands and Kubernetes, dispatched on the target kind.
+pub struct Deliverer {
+    ctx: DeliveryContext,
+}
+
+impl Deliverer {
+    pub fn new(ctx: DeliveryContext) -> Self {
+        Deliverer { ctx }
+    }
+
+    pub fn context(&self) -> &DeliveryContext {
+        &self.ctx
+    }
+
+    /// Every target's holder, [`DeliveryContext::read_concurrency`] at a time.
+    pub async fn read_all(&self, targets: &[Target]) -> TargetSnapshot {
+        read_all(self, targets, self.ctx.read_concurrency).await
+    }
+
+    /// See [`Deliver::read_holder`].
+    pub async fn read_holder(&self, target: &Target) -> Holder {
+        let result = match target {
+            Target::File(f) => file::read_holder(&self.ctx, target, f).await,
+            Target::Exec(e) => exec::read_holder(&self.ctx, target, e).await,
+            Target::KubernetesSecret(k) => kube::read_holder(&self.ctx, target, k).await,
+        };
+        result.unwrap_or_else(|e| Holder::Unreadable {
+            reason: e.to_string(),
+        })
+    }
+
+    /// See [`Deliver::deliver`].
+    pub async fn deliver(
+        &self,
+        target: &Target,
+        value: &Secret<String>,
+        record: &Record,
+    ) -> Result<Delivered, DeliverError> {
+        check_value(target, value, record)?;
+        match target {
+            Target::File(f) => file::deliver(&self.ctx, target, f, value, record).await,
+            Target::Exec(e) => exec::deliver(&self.ctx, target, e, value, record).await,
+            Target::KubernetesSecret(k) => kube::deliver(&self.ctx, target, k, value, record).await,
+        }
+    }
+
+    /// See [`Deliver::verify`].
+    pub async fn verify(&self, target: &Target, record: &Record) -> Result<Verified, DeliverError> {
+        match target {
+            Target::File(f) => file::verify(&self.ctx, target, f, record).await,
+            Target::Exec(e) => exec::verify(&self.ctx, target, e, record).await,
+            Target::KubernetesSecret(k) => kube::verify(&self.ctx, target, k, record).await,
+        }
+    }
+}
+
+impl Deliver for Deliverer {
+    fn read_holder<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Holder> {
+        Box::pin(Deliverer::read_holder(self, target))
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        target: &'a Target,
+        value: &'a Secret<String>,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<Delivered, DeliverError>> {
+        Box::pin(Deliverer::deliver(self, target, value, record))
+    }
+
+    fn verify<'a>(
+        &'a self,
+        target: &'a Target,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<Verified, DeliverError>> {
+        Box::pin(Deliverer::verify(self, target, record))
+    }
+}
+
+/// Read every target's holder, `concurrency` at a time (at least one).
+pub async fn read_all(
+    deliverer: &dyn Deliver,
+    targets: &[Target],
+    concurrency: usize,
+) -> TargetSnapshot {
+    let holders = futures::stream::iter(targets)
+        .map(|target| async move { (target.address(), deliverer.read_holder(target).await) })
+        .buffer_unordered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    TargetSnapshot {
+        holders: holders.into_iter().collect(),
+    }
+}
+
+/// Refuse values no target can carry safely, and records that do not describe the value.
+fn check_value(
+    target: &Target,
+    value: &Secret<String>,
+    record: &Record,
+) -> Result<(), DeliverError> {
+    let v = value.expose();
+    let reason = if v.is_empty() {
+        Some("it is empty".to_owned())
+    } else if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("it contains whitespace or control characters (the Dynatrace Operator and config files reject them)".to_owned())
+    } else {
+        record.check_matches(value).err()
+    };
+    match reason {
+        Some(reason) => Err(DeliverError::Value {
+            address: target.address(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `text` with every occurrence of the secret (and of its base64 forms) replaced by
+/// `<redacted>`: for quoting command output and server messages in errors.
+pub(crate) fn redact(text: &str, secret: &Secret<String>) -> String {
+    use base64::Engine;
+    let s = secret.expose();
+    if s.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = text.replace(s.as_str(), "<redacted>");
+    for engine in [
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::URL_SAFE,
+    ] {
+        let encoded = engine.encode(s.as_bytes());
+        out = out.replace(&encoded, "<redacted>");
+        let trimmed = encoded.trim_end_matches('=');
+        if trimmed.len() >= 8 {
+            out = out.replace(trimmed, "<redacted>");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_removes_plain_and_base64_forms() {
+        use base64::Engine;
+        let secret = Secret::from("dt0c01.ABCDEFGH.SECRETSECRET");
+        let b64 = base64::engine::general_purpose::STANDARD.encode("dt0c01.ABCDEFGH.SECRETSECRET");
+        let text = format!("bad token dt0c01.ABCDEFGH.SECRETSECRET or {b64}");
+        let out = redact(&text, &secret);
+        assert!(!out.contains("SECRETSECRET"), "{out}");
+        assert!(!out.contains(&b64), "{out}");
+        assert_eq!(out.matches("<redacted>").count(), 2);
+    }
+}

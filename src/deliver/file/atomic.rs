@@ -1,0 +1,107 @@
+//! Replacing a file atomically: write a temporary file in the same directory, fsync it, rename
+//! it over the target, fsync the directory. A reader sees the old file or the new one, never a
+//! half-written one, and a crash leaves at most a stray `.tokensmith-*.tmp` file.
+//!
+//! New files get the mode the target asks for (0600 by default); an existing file keeps its mode
+//! and, where the process may, its owner and group.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Parse an octal file mode as written in the spec: `"0600"`, `"600"` or `"0o600"`.
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.trim();
+    let digits = digits.strip_prefix("0o").unwrap_or(digits);
+    let mode = u32::from_str_radix(digits, 8)
+        .map_err(|_| format!("mode `{text}` is not an octal file mode; write it like \"0600\""))?;
+    if mode > 0o7777 || digits.is_empty() {
+        return Err(format!(
+            "mode `{text}` is out of range; write it like \"0600\""
+        ));
+    }
+    Ok(mode)
+}
+
+/// Replace `path` with `contents` atomically. `new_mode` applies only when the file is new.
+pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
+    let existing = fs::metadata(path).ok();
+    let mode = existing
+        .as_ref()
+        .map_or(new_mode, |m| m.permissions().mode() & 0o7777);
+
+    let temp = dir.join(format!(
+        ".{}.tokensmith-{}-{:08x}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(contents)?;
+        // Set the mode explicitly: `open`'s mode is filtered by the umask.
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        if let Some(m) = &existing {
+            let ours = file.metadata()?;
+            if ours.uid() != m.uid() || ours.gid() != m.gid() {
+                std::os::unix::fs::fchown(&file, Some(m.uid()), Some(m.gid()))?;
+            }
+        }
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, path)?;
+        File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_as_octal() {
+        assert_eq!(parse_mode("0600"), Ok(0o600));
+        assert_eq!(parse_mode("640"), Ok(0o640));
+        assert_eq!(parse_mode("0o644"), Ok(0o644));
+        assert!(parse_mode("0800").is_err());
+        assert!(parse_mode("rw").is_err());
+        assert!(parse_mode("").is_err());
+        assert!(parse_mode("17777").is_err());
+    }
+
+    #[test]
+    fn new_files_get_the_mode_and_existing_files_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        write_atomic(&path, b"one", 0o600).unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&path, b"two", 0o600).unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+            0o640
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

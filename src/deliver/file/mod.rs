@@ -1,0 +1,310 @@
+//! The `file` target: a file on this machine, either the whole file (`raw`) or one key of an
+//! `env`, `properties`, `json` or `yaml` file.
+//!
+//! Writes are atomic ([`atomic`]) and serialized per file (two targets may update two keys of
+//! one file). Each format's editor changes only the value's bytes and the record next to it:
+//! a comment line for `env`, `properties` and `yaml` ([`lines`], [`yaml`]); the `<path>.tokensmith`
+//! [`sidecar`] for `raw` and `json` ([`json`]). Relative paths resolve against the spec's
+//! directory; symlinks are followed, so the file they point to is replaced, not the link.
+//!
+//! Creating what is missing: `raw`, `env` and `properties` files and keys are created; `json`
+//! and `yaml` files and keys must exist (their structure is the user's to choose).
+
+pub mod atomic;
+pub mod json;
+pub mod lines;
+pub mod sidecar;
+pub mod yaml;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::error::{DeliverError, HolderText};
+use super::record::{holder_from, Parsed, Record};
+use super::{Delivered, DeliveryContext, Verified};
+use crate::model::{FileFormat, FileTarget, Holder, Secret, Target};
+
+/// A failure before it is tied to a target address.
+enum Fail {
+    Io(&'static str, PathBuf, io::Error),
+    Content(String),
+}
+
+impl Fail {
+    fn at(self, target: &Target) -> DeliverError {
+        match self {
+            Fail::Io(action, path, source) => DeliverError::Io {
+                address: target.address(),
+                action,
+                path,
+                source,
+            },
+            Fail::Content(reason) => DeliverError::Content {
+                address: target.address(),
+                reason,
+            },
+        }
+    }
+}
+
+/// What a file holds for the target's key.
+struct State {
+    /// `None` when the key is missing.
+    value: Option<String>,
+    record: Option<Parsed>,
+}
+
+impl State {
+    fn holder(self) -> Holder {
+        match self.value {
+            Some(v) => holder_from(Some(&v), self.record),
+            None => Holder::Unknown,
+        }
+    }
+}
+
+pub(super) async fn read_holder(
+    ctx: &DeliveryContext,
+    target: &Target,
+    f: &FileTarget,
+) -> Result<Holder, DeliverError> {
+    let path = real_path(&ctx.resolve(&f.path));
+    let f2 = f.clone();
+    let state = blocking(move || read_state(&path, &f2))
+        .await
+        .map_err(|e| e.at(target))?;
+    Ok(state.map_or(Holder::Absent, State::holder))
+}
+
+pub(super) async fn deliver(
+    ctx: &DeliveryContext,
+    target: &Target,
+    f: &FileTarget,
+    value: &Secret<String>,
+    record: &Record,
+) -> Result<Delivered, DeliverError> {
+    let path = real_path(&ctx.resolve(&f.path));
+    let lock = ctx.file_lock(&path);
+    let _guard = lock.lock().await;
+    let (f2, value2, record2) = (f.clone(), value.clone(), record.clone());
+    let changed = blocking(move || write_value(&path, &f2, &value2, &record2))
+        .await
+        .map_err(|e| e.at(target))?;
+    Ok(Delivered {
+        address: target.address(),
+        holder: record.holder(),
+        changed,
+        notes: Vec::new(),
+        warnings: Vec::new(),
+    })
+}
+
+pub(super) async fn verify(
+    ctx: &DeliveryContext,
+    target: &Target,
+    f: &FileTarget,
+    record: &Record,
+) -> Result<Verified, DeliverError> {
+    let path = real_path(&ctx.resolve(&f.path));
+    let f2 = f.clone();
+    let state = blocking(move || read_state(&path, &f2))
+        .await
+        .map_err(|e| e.at(target))?;
+    let expected = record.holder();
+    let (found, recorded) = match state {
+        None => (Holder::Absent, None),
+        Some(s) => {
+            let recorded = s.record.clone();
+            (s.holder(), recorded)
+        }
+    };
+    if !same_token(&found, &expected) || recorded != Record::decode(&record.encode()) {
+        let found = if same_token(&found, &expected) {
+            // The value is right but the record next to it is missing or different.
+            Holder::Unknown
+        } else {
+            found
+        };
+        return Err(DeliverError::Mismatch {
+            address: target.address(),
+            expected: HolderText(expected),
+            found: HolderText(found),
+        });
+    }
+    Ok(Verified::ReadBack(found))
+}
+
+/// Whether two holders name the same token (ids, or tenant fingerprints).
+pub(super) fn same_token(a: &Holder, b: &Holder) -> bool {
+    match (a, b) {
+        (Holder::Token { id: x }, Holder::Token { id: y }) => x == y,
+        (
+            Holder::TenantToken { fingerprint: x, .. },
+            Holder::TenantToken { fingerprint: y, .. },
+        ) => x == y,
+        _ => false,
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    job: impl FnOnce() -> Result<T, Fail> + Send + 'static,
+) -> Result<T, Fail> {
+    tokio::task::spawn_blocking(job)
+        .await
+        .unwrap_or_else(|e| Err(Fail::Content(format!("the file task failed: {e}"))))
+}
+
+/// The file a symlink points to (so the link survives the rename), or the path itself.
+fn real_path(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn read_text(path: &Path) -> Result<Option<String>, Fail> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| Fail::Content(format!("`{}` is not UTF-8 text", path.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Fail::Io("read", path.to_path_buf(), e)),
+    }
+}
+
+fn key_of(f: &FileTarget) -> Result<&str, Fail> {
+    f.key.as_deref().filter(|k| !k.is_empty()).ok_or_else(|| {
+        Fail::Content(format!(
+            "format `{}` needs a `key` naming the entry to update",
+            format_name(f.format)
+        ))
+    })
+}
+
+fn format_name(format: FileFormat) -> &'static str {
+    match format {
+        FileFormat::Raw => "raw",
+        FileFormat::Env => "env",
+        FileFormat::Properties => "properties",
+        FileFormat::Json => "json",
+        FileFormat::Yaml => "yaml",
+    }
+}
+
+fn sidecar_key(f: &FileTarget) -> &str {
+    match f.format {
+        FileFormat::Raw => sidecar::RAW_KEY,
+        _ => f.key.as_deref().unwrap_or_default(),
+    }
+}
+
+fn read_sidecar(path: &Path) -> Result<sidecar::Sidecar, Fail> {
+    let side = sidecar::path_of(path);
+    let text = read_text(&side)?;
+    sidecar::Sidecar::parse(text.as_deref())
+        .map_err(|e| Fail::Content(format!("`{}`: {e}", side.display())))
+}
+
+/// What the file holds for the target; `None` when the file does not exist.
+fn read_state(path: &Path, f: &FileTarget) -> Result<Option<State>, Fail> {
+    let Some(content) = read_text(path)? else {
+        return Ok(None);
+    };
+    let state = match f.format {
+        FileFormat::Raw => State {
+            value: Some(content.trim_end_matches(['\n', '\r']).to_owned()),
+            record: read_sidecar(path)?.get(sidecar_key(f)),
+        },
+        FileFormat::Env | FileFormat::Properties => {
+            let dialect = if f.format == FileFormat::Env {
+                lines::Dialect::Env
+            } else {
+                lines::Dialect::Properties
+            };
+            let found = lines::read(&content, dialect, key_of(f)?, f.section.as_deref())
+                .map_err(Fail::Content)?;
+            State {
+                value: found.as_ref().map(|x| x.value.clone()),
+                record: found.and_then(|x| x.record),
+            }
+        }
+        FileFormat::Json => {
+            let key = key_of(f)?;
+            let path_segments: Vec<&str> = key.split('.').collect();
+            State {
+                value: json::read(&content, &path_segments).map_err(Fail::Content)?,
+                record: read_sidecar(path)?.get(key),
+            }
+        }
+        FileFormat::Yaml => {
+            let segments: Vec<&str> = key_of(f)?.split('.').collect();
+            let found = yaml::read(&content, &segments).map_err(Fail::Content)?;
+            State {
+                value: found.as_ref().map(|x| x.value.clone()),
+                record: found.and_then(|x| x.record),
+            }
+        }
+    };
+    Ok(Some(state))
+}
+
+/// Write the value and its record; returns whether anything changed on disk.
+fn write_value(
+    path: &Path,
+    f: &FileTarget,
+    value: &Secret<String>,
+    record: &Record,
+) -> Result<bool, Fail> {
+    let mode = atomic::parse_mode(&f.mode).map_err(Fail::Content)?;
+    let existing = read_text(path)?;
+    let must_exist = |format: &str| {
+        Fail::Content(format!(
+            "`{}` does not exist; tokensmith updates a key in an existing {format} file, so create it with the key first",
+            path.display()
+        ))
+    };
+    let new_content = match f.format {
+        FileFormat::Raw => value.expose().clone(),
+        FileFormat::Env | FileFormat::Properties => {
+            let dialect = if f.format == FileFormat::Env {
+                lines::Dialect::Env
+            } else {
+                lines::Dialect::Properties
+            };
+            lines::write(
+                existing.as_deref(),
+                dialect,
+                key_of(f)?,
+                f.section.as_deref(),
+                value.expose(),
+                record,
+            )
+            .map_err(Fail::Content)?
+        }
+        FileFormat::Json => {
+            let content = existing.as_deref().ok_or_else(|| must_exist("json"))?;
+            let segments: Vec<&str> = key_of(f)?.split('.').collect();
+            json::write(content, &segments, value.expose()).map_err(Fail::Content)?
+        }
+        FileFormat::Yaml => {
+            let content = existing.as_deref().ok_or_else(|| must_exist("yaml"))?;
+            let segments: Vec<&str> = key_of(f)?.split('.').collect();
+            yaml::write(content, &segments, value.expose(), record).map_err(Fail::Content)?
+        }
+    };
+    let mut changed = false;
+    if existing.as_deref() != Some(new_content.as_str()) {
+        atomic::write_atomic(path, new_content.as_bytes(), mode)
+            .map_err(|e| Fail::Io("write", path.to_path_buf(), e))?;
+        changed = true;
+    }
+    // The record goes after the value: a crash in between leaves a stale record, which reading
+    // detects (the value wins), never a record of a value that was not written.
+    if matches!(f.format, FileFormat::Raw | FileFormat::Json) {
+        let mut side = read_sidecar(path)?;
+        if side.set(sidecar_key(f), record) {
+            let side_path = sidecar::path_of(path);
+            atomic::write_atomic(&side_path, side.to_text().as_bytes(), mode)
+                .map_err(|e| Fail::Io("write", side_path, e))?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}

@@ -1,0 +1,481 @@
+//! The `kubernetes_secret` target: one key of a Kubernetes Secret, such as the Dynatrace
+//! Operator's `dynakube` Secret (CONSUMERS.md §1, §4.1).
+//!
+//! Delivery reads the Secret, then creates it (POST) when it is missing, or merge-patches
+//! (`application/merge-patch+json`) `data.<key>` and the annotation `tokensmith.dev/<key>-token-id`
+//! with `metadata.resourceVersion` in the patch, so a concurrent writer makes the patch fail with
+//! 409 instead of being overwritten; on 409 it re-reads and tries again, a bounded number of
+//! times. The value is written as base64 of its raw bytes with no trailing newline (the operator
+//! rejects whitespace). An immutable Secret that holds another value is a clear error.
+//!
+//! Follow-ups, run on every delivery (so a resumed apply finishes what a crashed one started)
+//! and reported as warnings rather than failures, because the Secret already holds the new value:
+//! - `touch_dynakube`: merge-patch the annotation `tokensmith.dev/reconcile-requested-at` on the
+//!   DynaKube so the operator reconciles now rather than within 15 minutes. The API version is
+//!   not hard-coded: the group `dynatrace.com` is discovered (`GET /apis/dynatrace.com`) and its
+//!   `preferredVersion` used, because operator releases serve different versions (`v1beta3` …
+//!   `v1beta5`, later `v1`) and a metadata-only merge patch means the same in all of them.
+//! - `restart`: `deployment/x`, `statefulset/x`, `daemonset/x` get the pod-template annotation
+//!   `kubectl.kubernetes.io/restartedAt`, exactly what `kubectl rollout restart` does.
+//!
+//! Reading the holder uses the value (its public id, or its fingerprint) and the annotation; see
+//! [`super::record::holder_from`].
+
+pub mod client;
+pub mod config;
+
+use std::time::Duration;
+
+use base64::Engine;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+
+pub use client::{ClientCache, KubeClient};
+pub use config::{InCluster, KubeSettings};
+
+use super::error::{DeliverError, HolderText};
+use super::file::same_token;
+use super::record::{holder_from, Record};
+use super::{redact, Delivered, DeliveryContext, Verified};
+use crate::model::{Holder, KubernetesSecretTarget, Secret, Target};
+
+/// Annotation prefix for records and reconcile requests.
+pub const ANNOTATION_PREFIX: &str = "tokensmith.dev/";
+/// Annotation set on a DynaKube to request a reconcile.
+pub const RECONCILE_ANNOTATION: &str = "tokensmith.dev/reconcile-requested-at";
+/// Pod-template annotation that `kubectl rollout restart` sets.
+pub const RESTARTED_AT_ANNOTATION: &str = "kubectl.kubernetes.io/restartedAt";
+
+/// How many times a write is retried after a 409 conflict.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// The annotation that records which token `key` holds.
+pub fn record_annotation(key: &str) -> String {
+    format!("{ANNOTATION_PREFIX}{key}-token-id")
+}
+
+/// Secret fields tokensmith reads.
+struct SecretState {
+    resource_version: Option<String>,
+    immutable: bool,
+    /// base64 as stored.
+    data: Option<String>,
+    annotation: Option<String>,
+}
+
+fn secret_path(k: &KubernetesSecretTarget) -> String {
+    format!("/api/v1/namespaces/{}/secrets/{}", k.namespace, k.name)
+}
+
+fn kube_err(target: &Target, method: &'static str, path: &str, reason: String) -> DeliverError {
+    DeliverError::Kube {
+        address: target.address(),
+        method,
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+async fn client(
+    ctx: &DeliveryContext,
+    target: &Target,
+    k: &KubernetesSecretTarget,
+) -> Result<std::sync::Arc<KubeClient>, DeliverError> {
+    ctx.kube_clients
+        .get(&ctx.kube, k.context.as_deref())
+        .await
+        .map_err(|reason| DeliverError::KubeConfig {
+            address: target.address(),
+            reason,
+        })
+}
+
+fn check_names(target: &Target, k: &KubernetesSecretTarget) -> Result<(), DeliverError> {
+    let content = |reason: String| DeliverError::Content {
+        address: target.address(),
+        reason,
+    };
+    let dns = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 253
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+    };
+    if !dns(&k.namespace) || !dns(&k.name) {
+        return Err(content(format!(
+            "`{}/{}` is not a valid namespace/name (lowercase letters, digits, `-`, `.`)",
+            k.namespace, k.name
+        )));
+    }
+    if k.key.is_empty()
+        || !k
+            .key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(content(format!(
+            "`{}` is not a valid Secret key (letters, digits, `-`, `_`, `.`)",
+            k.key
+        )));
+    }
+    let annotation = record_annotation(&k.key);
+    let name_part = &annotation[ANNOTATION_PREFIX.len()..];
+    if name_part.len() > 63 || !name_part.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(content(format!(
+            "the record annotation `{annotation}` would be invalid (its name part must be at most 63 characters and start with a letter or digit); use a shorter key"
+        )));
+    }
+    for w in &k.restart {
+        workload_path(&k.namespace, w).map_err(content)?;
+    }
+    Ok(())
+}
+
+async fn get_secret(
+    client: &KubeClient,
+    target: &Target,
+    k: &KubernetesSecretTarget,
+) -> Result<Option<SecretState>, DeliverError> {
+    let path = secret_path(k);
+    let r = client
+        .send(Method::GET, &path, None)
+        .await
+        .map_err(|e| kube_err(target, e.method, &e.path, e.reason))?;
+    match r.status {
+        StatusCode::NOT_FOUND => Ok(None),
+        s if s.is_success() => {
+            let b = &r.body;
+            let annotation = record_annotation(&k.key);
+            Ok(Some(SecretState {
+                resource_version: b
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                immutable: b.get("immutable").and_then(Value::as_bool).unwrap_or(false),
+                data: b
+                    .get("data")
+                    .and_then(|d| d.get(&k.key))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                annotation: b
+                    .pointer("/metadata/annotations")
+                    .and_then(|a| a.get(&annotation))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            }))
+        }
+        _ => Err(kube_err(target, "GET", &path, hint(&r.message(), r.status))),
+    }
+}
+
+fn hint(message: &str, status: StatusCode) -> String {
+    match status {
+        StatusCode::UNAUTHORIZED => {
+            format!("{message}; the credentials were rejected, check the kubeconfig user")
+        }
+        StatusCode::FORBIDDEN => format!(
+            "{message}; grant get, create and patch on secrets (limited with resourceNames) to the user"
+        ),
+        _ => message.to_owned(),
+    }
+}
+
+/// The value stored under the key, decoded; `Err` with a secret-free reason if it is not text.
+fn decode_value(b64: &str) -> Result<String, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| "the Secret's data is not valid base64".to_owned())?;
+    String::from_utf8(bytes).map_err(|_| "the Secret's value is not UTF-8 text".to_owned())
+}
+
+pub(super) async fn read_holder(
+    ctx: &DeliveryContext,
+    target: &Target,
+    k: &KubernetesSecretTarget,
+) -> Result<Holder, DeliverError> {
+    let client = client(ctx, target, k).await?;
+    let Some(secret) = get_secret(&client, target, k).await? else {
+        return Ok(Holder::Absent);
+    };
+    holder_of(target, &secret)
+}
+
+fn holder_of(target: &Target, secret: &SecretState) -> Result<Holder, DeliverError> {
+    let record = secret.annotation.as_deref().and_then(Record::decode);
+    match &secret.data {
+        None => Ok(Holder::Unknown),
+        Some(b64) => {
+            let value = decode_value(b64).map_err(|reason| DeliverError::Content {
+                address: target.address(),
+                reason,
+            })?;
+            Ok(holder_from(Some(&value), record))
+        }
+    }
+}
+
+pub(super) async fn deliver(
+    ctx: &DeliveryContext,
+    target: &Target,
+    k: &KubernetesSecretTarget,
+    value: &Secret<String>,
+    record: &Record,
+) -> Result<Delivered, DeliverError> {
+    check_names(target, k)?;
+    let client = client(ctx, target, k).await?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(value.expose().as_bytes());
+    let annotation = record_annotation(&k.key);
+    let record_text = record.encode();
+    let path = secret_path(k);
+    let mut changed = None;
+    for attempt in 1..=MAX_ATTEMPTS {
+        if attempt > 1 {
+            tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+        }
+        match get_secret(&client, target, k).await? {
+            None => {
+                let body = json!({
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {
+                        "name": k.name,
+                        "namespace": k.namespace,
+                        "annotations": { annotation.clone(): record_text },
+                    },
+                    "type": "Opaque",
+                    "data": { k.key.clone(): encoded },
+                });
+                let create_path = format!("/api/v1/namespaces/{}/secrets", k.namespace);
+                let r = client
+                    .send(
+                        Method::POST,
+                        &create_path,
+                        Some(("application/json", &body)),
+                    )
+                    .await
+                    .map_err(|e| kube_err(target, e.method, &e.path, e.reason))?;
+                match r.status {
+                    s if s.is_success() => {
+                        changed = Some(true);
+                        break;
+                    }
+                    // Someone created it meanwhile: read it and patch.
+                    StatusCode::CONFLICT => continue,
+                    s => {
+                        return Err(kube_err(
+                            target,
+                            "POST",
+                            &create_path,
+                            redact(&hint(&r.message(), s), value),
+                        ))
+                    }
+                }
+            }
+            Some(secret) => {
+                if secret.data.as_deref() == Some(encoded.as_str())
+                    && secret.annotation.as_deref() == Some(record_text.as_str())
+                {
+                    changed = Some(false);
+                    break;
+                }
+                if secret.immutable {
+                    return Err(DeliverError::Immutable {
+                        address: target.address(),
+                        namespace: k.namespace.clone(),
+                        name: k.name.clone(),
+                    });
+                }
+                let mut metadata = json!({ "annotations": { annotation.clone(): record_text } });
+                if let Some(rv) = &secret.resource_version {
+                    metadata["resourceVersion"] = json!(rv);
+                }
+                let patch = json!({
+                    "metadata": metadata,
+                    "data": { k.key.clone(): encoded },
+                });
+                let r = client
+                    .send(Method::PATCH, &path, Some((client::MERGE_PATCH, &patch)))
+                    .await
+                    .map_err(|e| kube_err(target, e.method, &e.path, e.reason))?;
+                match r.status {
+                    s if s.is_success() => {
+                        changed = Some(true);
+                        break;
+                    }
+                    StatusCode::CONFLICT => continue,
+                    // The Secret was created or made immutable between our read and write.
+                    StatusCode::UNPROCESSABLE_ENTITY
+                        if r.message().to_ascii_lowercase().contains("immutable") =>
+                    {
+                        return Err(DeliverError::Immutable {
+                            address: target.address(),
+                            namespace: k.namespace.clone(),
+                            name: k.name.clone(),
+                        })
+                    }
+                    s => {
+                        return Err(kube_err(
+                            target,
+                            "PATCH",
+                            &path,
+                            redact(&hint(&r.message(), s), value),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    let Some(changed) = changed else {
+        return Err(DeliverError::Conflict {
+            address: target.address(),
+            attempts: MAX_ATTEMPTS,
+        });
+    };
+    let (notes, warnings) = follow_ups(&client, k).await;
+    Ok(Delivered {
+        address: target.address(),
+        holder: record.holder(),
+        changed,
+        notes,
+        warnings,
+    })
+}
+
+pub(super) async fn verify(
+    ctx: &DeliveryContext,
+    target: &Target,
+    k: &KubernetesSecretTarget,
+    record: &Record,
+) -> Result<Verified, DeliverError> {
+    let client = client(ctx, target, k).await?;
+    let expected = record.holder();
+    let Some(secret) = get_secret(&client, target, k).await? else {
+        return Err(DeliverError::Mismatch {
+            address: target.address(),
+            expected: HolderText(expected),
+            found: HolderText(Holder::Absent),
+        });
+    };
+    let found = holder_of(target, &secret)?;
+    let recorded = secret.annotation.as_deref() == Some(record.encode().as_str());
+    if !same_token(&found, &expected) || !recorded {
+        let found = if same_token(&found, &expected) {
+            Holder::Unknown
+        } else {
+            found
+        };
+        return Err(DeliverError::Mismatch {
+            address: target.address(),
+            expected: HolderText(expected),
+            found: HolderText(found),
+        });
+    }
+    Ok(Verified::ReadBack(found))
+}
+
+/// `deployment/x` → `/apis/apps/v1/namespaces/<ns>/deployments/x`.
+fn workload_path(namespace: &str, workload: &str) -> Result<String, String> {
+    let (kind, name) = workload.split_once('/').ok_or_else(|| {
+        format!("restart entry `{workload}` must be `deployment/<name>`, `statefulset/<name>` or `daemonset/<name>`")
+    })?;
+    let plural = match kind.to_ascii_lowercase().as_str() {
+        "deployment" | "deployments" | "deploy" => "deployments",
+        "statefulset" | "statefulsets" | "sts" => "statefulsets",
+        "daemonset" | "daemonsets" | "ds" => "daemonsets",
+        _ => {
+            return Err(format!(
+                "restart entry `{workload}`: `{kind}` cannot be restarted; use deployment, statefulset or daemonset"
+            ))
+        }
+    };
+    if name.is_empty() || name.contains('/') {
+        return Err(format!("restart entry `{workload}` has no valid name"));
+    }
+    Ok(format!(
+        "/apis/apps/v1/namespaces/{namespace}/{plural}/{name}"
+    ))
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Touch the DynaKube and restart workloads; returns (notes, warnings).
+async fn follow_ups(client: &KubeClient, k: &KubernetesSecretTarget) -> (Vec<String>, Vec<String>) {
+    let mut notes = Vec::new();
+    let mut warnings = Vec::new();
+    let now = now_rfc3339();
+    if let Some(dk) = &k.touch_dynakube {
+        match touch_dynakube(client, &k.namespace, dk, &now).await {
+            Ok(version) => notes.push(format!("requested a reconcile of dynakube {dk} ({version})")),
+            Err(e) => warnings.push(format!("could not touch dynakube {dk}: {e}; the operator picks the new value up at its next reconcile (at most 15 minutes by default)")),
+        }
+    }
+    for w in &k.restart {
+        let patch = json!({
+            "spec": { "template": { "metadata": { "annotations": { RESTARTED_AT_ANNOTATION: now } } } }
+        });
+        let result = match workload_path(&k.namespace, w) {
+            Ok(path) => patch_ok(client, &path, &patch).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => notes.push(format!("restarted {w}")),
+            Err(e) => warnings.push(format!(
+                "could not restart {w}: {e}; restart it by hand so it reads the new value"
+            )),
+        }
+    }
+    (notes, warnings)
+}
+
+async fn patch_ok(client: &KubeClient, path: &str, patch: &Value) -> Result<(), String> {
+    let r = client
+        .send(Method::PATCH, path, Some((client::MERGE_PATCH, patch)))
+        .await
+        .map_err(|e| format!("PATCH {}: {}", e.path, e.reason))?;
+    if r.status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("PATCH {path}: {}", hint(&r.message(), r.status)))
+    }
+}
+
+/// Annotate the DynaKube through the `dynatrace.com` group's preferred version; returns it.
+async fn touch_dynakube(
+    client: &KubeClient,
+    namespace: &str,
+    name: &str,
+    now: &str,
+) -> Result<String, String> {
+    let r = client
+        .send(Method::GET, "/apis/dynatrace.com", None)
+        .await
+        .map_err(|e| format!("GET {}: {}", e.path, e.reason))?;
+    if r.status == StatusCode::NOT_FOUND {
+        return Err(
+            "the DynaKube API (group dynatrace.com) is not installed in this cluster".to_owned(),
+        );
+    }
+    if !r.status.is_success() {
+        return Err(format!(
+            "GET /apis/dynatrace.com: {}",
+            hint(&r.message(), r.status)
+        ));
+    }
+    let group_version = r
+        .body
+        .pointer("/preferredVersion/groupVersion")
+        .and_then(Value::as_str)
+        .ok_or("the dynatrace.com API group has no preferred version")?
+        .to_owned();
+    let path = format!("/apis/{group_version}/namespaces/{namespace}/dynakubes/{name}");
+    let patch = json!({ "metadata": { "annotations": { RECONCILE_ANNOTATION: now } } });
+    patch_ok(client, &path, &patch).await?;
+    Ok(group_version)
+}

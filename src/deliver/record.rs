@@ -1,0 +1,278 @@
+//! What a target records next to the value: which token it holds, never the token itself.
+//!
+//! One textual form is used everywhere a record is written (a comment line, a sidecar file, a
+//! Kubernetes annotation, the environment of an exec command): a token id (`dt0c01.ST2EY72…`) or
+//! `tenant:<fingerprint> since <rfc3339>` for the tenant token. This module owns that form, its
+//! parser, and the rule that turns "value read back + record" into a [`Holder`]. It does no I/O.
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::model::target::tenant_fingerprint;
+use crate::model::{Holder, Secret, TokenId};
+
+/// The marker that starts a record comment line: `# tokensmith: holds <record>`.
+pub const COMMENT_PREFIX: &str = "# tokensmith: holds ";
+
+/// What a target records next to a delivered value. Secret-free by construction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// An access token (API, ActiveGate or platform token), recorded by its public id.
+    Token(TokenId),
+    /// The tenant token, recorded by its fingerprint and the time it was written.
+    Tenant {
+        fingerprint: String,
+        at: OffsetDateTime,
+    },
+}
+
+impl Record {
+    /// The record for a tenant token value written now.
+    pub fn tenant(value: &Secret<String>, at: OffsetDateTime) -> Record {
+        Record::Tenant {
+            fingerprint: tenant_fingerprint(value.expose()),
+            at,
+        }
+    }
+
+    /// The textual form (`dt0c01.XXX` or `tenant:<fingerprint> since <rfc3339>`).
+    pub fn encode(&self) -> String {
+        match self {
+            Record::Token(id) => id.as_str().to_owned(),
+            Record::Tenant { fingerprint, at } => {
+                let at = at
+                    .to_offset(time::UtcOffset::UTC)
+                    .format(&Rfc3339)
+                    .unwrap_or_default();
+                format!("tenant:{fingerprint} since {at}")
+            }
+        }
+    }
+
+    /// Parse the textual form. `tenant:<fingerprint>` without a time is accepted (exec read
+    /// commands may print only that) and yields `None` for the time.
+    pub fn decode(text: &str) -> Option<Parsed> {
+        let text = text.trim();
+        if let Some(rest) = text.strip_prefix("tenant:") {
+            let (fingerprint, since) = match rest.split_once(" since ") {
+                Some((fp, at)) => (fp.trim(), OffsetDateTime::parse(at.trim(), &Rfc3339).ok()),
+                None => (rest.trim(), None),
+            };
+            if fingerprint.is_empty() || !fingerprint.chars().all(|c| c.is_ascii_hexdigit()) {
+                return None;
+            }
+            return Some(Parsed::Tenant {
+                fingerprint: fingerprint.to_ascii_lowercase(),
+                since,
+            });
+        }
+        if is_token_id(text) {
+            return Some(Parsed::Token(TokenId::new(text)));
+        }
+        None
+    }
+
+    /// The holder a target reports after this record was written.
+    pub fn holder(&self) -> Holder {
+        match self {
+            Record::Token(id) => Holder::Token { id: id.clone() },
+            Record::Tenant { fingerprint, at } => Holder::TenantToken {
+                fingerprint: fingerprint.clone(),
+                since: Some(*at),
+            },
+        }
+    }
+
+    /// Whether `value` is the value this record describes, when that can be told from the value
+    /// alone: a `dt0…` token's public part is its id; a tenant token's fingerprint is computed.
+    /// Returns `Err` with a secret-free reason when they disagree.
+    pub fn check_matches(&self, value: &Secret<String>) -> Result<(), String> {
+        match self {
+            Record::Token(id) => match TokenId::of_secret(value.expose()) {
+                Some(of_value) if &of_value != id => Err(format!(
+                    "the value is token {of_value} but the record says {id}"
+                )),
+                _ => Ok(()),
+            },
+            Record::Tenant { fingerprint, .. } => {
+                let of_value = tenant_fingerprint(value.expose());
+                if &of_value == fingerprint {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the value has fingerprint {of_value} but the record says {fingerprint}"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Records serialize as their textual form, so a journal can carry them.
+impl serde::Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.encode())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Record {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match Record::decode(&text) {
+            Some(Parsed::Token(id)) => Ok(Record::Token(id)),
+            Some(Parsed::Tenant {
+                fingerprint,
+                since: Some(at),
+            }) => Ok(Record::Tenant { fingerprint, at }),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{text}` is not a record (a token id, or `tenant:<fingerprint> since <rfc3339>`)"
+            ))),
+        }
+    }
+}
+
+/// A record read back from a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Token(TokenId),
+    Tenant {
+        fingerprint: String,
+        since: Option<OffsetDateTime>,
+    },
+}
+
+impl Parsed {
+    pub fn into_holder(self) -> Holder {
+        match self {
+            Parsed::Token(id) => Holder::Token { id },
+            Parsed::Tenant { fingerprint, since } => Holder::TenantToken { fingerprint, since },
+        }
+    }
+}
+
+/// A token id: `dt0…` prefix, a dot, a non-empty public part, and nothing secret after it.
+pub fn is_token_id(text: &str) -> bool {
+    let mut parts = text.split('.');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(prefix), Some(public), None) => {
+            prefix.starts_with("dt0")
+                && !public.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+        }
+        _ => false,
+    }
+}
+
+/// The holder of a target from the value read back (if any) and the record found next to it.
+///
+/// The value wins over the record when they disagree, because the value is what consumers use:
+/// - a `dt0…` token value is reported by its own public id (a stale or missing record does not
+///   matter);
+/// - any other non-empty value is reported as a tenant token by its fingerprint, with the
+///   record's time only when the record's fingerprint matches the value, except that a token-id
+///   record next to an opaque value is trusted (old-format tokens have no public id);
+/// - an empty value is [`Holder::Unknown`].
+///
+/// Without the value (write-only readers), the record alone decides.
+pub fn holder_from(value: Option<&str>, record: Option<Parsed>) -> Holder {
+    let Some(value) = value else {
+        return record.map_or(Holder::Unknown, Parsed::into_holder);
+    };
+    if value.is_empty() {
+        return Holder::Unknown;
+    }
+    if let Some(id) = TokenId::of_secret(value) {
+        return Holder::Token { id };
+    }
+    let fingerprint = tenant_fingerprint(value);
+    match record {
+        Some(Parsed::Token(id)) => Holder::Token { id },
+        Some(Parsed::Tenant {
+            fingerprint: recorded,
+            since,
+        }) if recorded == fingerprint => Holder::TenantToken { fingerprint, since },
+        _ => Holder::TenantToken {
+            fingerprint,
+            since: None,
+        },
+    }
+}
+
+/// `# tokensmith: holds <record>` with the given indentation.
+pub fn comment_line(indent: &str, record: &Record) -> String {
+    format!("{indent}{COMMENT_PREFIX}{}", record.encode())
+}
+
+/// The record of a comment line, if the line is one.
+pub fn parse_comment_line(line: &str) -> Option<Parsed> {
+    let rest = line.trim_start().strip_prefix(COMMENT_PREFIX)?;
+    Record::decode(rest)
+}
+
+/// Whether a line is a tokensmith record comment (valid or not).
+pub fn is_comment_line(line: &str) -> bool {
+    line.trim_start().starts_with(COMMENT_PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn records_round_trip() {
+        let token = Record::Token(TokenId::new("dt0c01.ABC"));
+        assert_eq!(
+            Record::decode(&token.encode()),
+            Some(Parsed::Token(TokenId::new("dt0c01.ABC")))
+        );
+        let tenant = Record::Tenant {
+            fingerprint: "0123456789ab".into(),
+            at: datetime!(2026-11-22 10:00 UTC),
+        };
+        assert_eq!(
+            tenant.encode(),
+            "tenant:0123456789ab since 2026-11-22T10:00:00Z"
+        );
+        assert_eq!(
+            Record::decode(&tenant.encode()).map(Parsed::into_holder),
+            Some(tenant.holder())
+        );
+        let json = serde_json::to_string(&tenant).unwrap();
+        assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), tenant);
+        assert!(serde_json::from_str::<Record>("\"dt0c01.A.SECRET\"").is_err());
+    }
+
+    #[test]
+    fn a_full_token_is_never_a_record() {
+        assert_eq!(Record::decode("dt0c01.ABC.SECRETPART"), None);
+        assert_eq!(Record::decode("hello"), None);
+        assert_eq!(Record::decode("tenant:"), None);
+    }
+
+    #[test]
+    fn the_value_wins_over_a_stale_record() {
+        let stale = Some(Parsed::Token(TokenId::new("dt0c01.OLD")));
+        assert_eq!(
+            holder_from(Some("dt0c01.NEW.SECRET"), stale),
+            Holder::Token {
+                id: TokenId::new("dt0c01.NEW")
+            }
+        );
+        let fp = tenant_fingerprint("opaque-tenant");
+        let other = Some(Parsed::Tenant {
+            fingerprint: "000000000000".into(),
+            since: Some(datetime!(2026-01-01 0:00 UTC)),
+        });
+        assert_eq!(
+            holder_from(Some("opaque-tenant"), other),
+            Holder::TenantToken {
+                fingerprint: fp,
+                since: None
+            }
+        );
+        assert_eq!(holder_from(Some(""), None), Holder::Unknown);
+    }
+}
