@@ -159,6 +159,27 @@ pub trait Deliver: Send + Sync {
         target: &'a Target,
         record: &'a Record,
     ) -> BoxFuture<'a, Result<Verified, DeliverError>>;
+
+    /// The value `target` holds, so the applier can copy an existing token (whose value
+    /// Dynatrace shows only once) from one target to another. `Ok(None)` when the target holds
+    /// no value. Only `file` and `kubernetes_secret` targets can be read; the default refuses.
+    fn read_value<'a>(
+        &'a self,
+        target: &'a Target,
+    ) -> BoxFuture<'a, Result<Option<Secret<String>>, DeliverError>> {
+        Box::pin(async move { Err(cannot_read_value(target)) })
+    }
+}
+
+/// The error of [`Deliver::read_value`] for targets whose value cannot be read back.
+pub fn cannot_read_value(target: &Target) -> DeliverError {
+    DeliverError::Content {
+        address: target.address(),
+        reason: format!(
+            "the value of a `{}` target cannot be read back to copy it; rotate the token so a new value is delivered",
+            target.kind()
+        ),
+    }
 }
 
 /// The real deliverer: files, commands and Kubernetes, dispatched on the target kind.
@@ -207,6 +228,18 @@ impl Deliverer {
         }
     }
 
+    /// See [`Deliver::read_value`].
+    pub async fn read_value(
+        &self,
+        target: &Target,
+    ) -> Result<Option<Secret<String>>, DeliverError> {
+        match target {
+            Target::File(f) => file::read_value(&self.ctx, target, f).await,
+            Target::KubernetesSecret(k) => kube::read_value(&self.ctx, target, k).await,
+            Target::Exec(_) => Err(cannot_read_value(target)),
+        }
+    }
+
     /// See [`Deliver::verify`].
     pub async fn verify(&self, target: &Target, record: &Record) -> Result<Verified, DeliverError> {
         match target {
@@ -237,6 +270,13 @@ impl Deliver for Deliverer {
         record: &'a Record,
     ) -> BoxFuture<'a, Result<Verified, DeliverError>> {
         Box::pin(Deliverer::verify(self, target, record))
+    }
+
+    fn read_value<'a>(
+        &'a self,
+        target: &'a Target,
+    ) -> BoxFuture<'a, Result<Option<Secret<String>>, DeliverError>> {
+        Box::pin(Deliverer::read_value(self, target))
     }
 }
 

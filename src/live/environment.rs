@@ -276,15 +276,22 @@ impl EnvironmentRead for EnvironmentClient {
 
     fn tenant_token_fingerprint(&self) -> BoxFuture<'_, LiveResult<String>> {
         async move {
+            let token = self.tenant_token().await?;
+            Ok(crate::model::target::tenant_fingerprint(token.expose()))
+        }
+        .boxed()
+    }
+
+    fn tenant_token(&self) -> BoxFuture<'_, LiveResult<Secret<String>>> {
+        async move {
             let reply = self
                 .send(Call::new(Method::GET, AGENT_CONNECTION_INFO).secret_response())
                 .await?;
             let info: wire::AgentConnectionInfo = reply.json()?;
-            let token = info.tenant_token.ok_or_else(|| LiveError::Decode {
+            info.tenant_token.ok_or_else(|| LiveError::Decode {
                 request: Box::new(reply.label().clone()),
                 reason: "no `tenantToken` in the connection info".into(),
-            })?;
-            Ok(crate::model::target::tenant_fingerprint(token.expose()))
+            })
         }
         .boxed()
     }

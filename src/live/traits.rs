@@ -49,6 +49,18 @@ pub trait EnvironmentRead: Send + Sync {
     /// connection info hands out. Needs `InstallerDownload`.
     fn tenant_token_fingerprint(&self) -> BoxFuture<'_, LiveResult<String>>;
 
+    /// The value of the tenant token the agent connection info hands out (the active one), for
+    /// delivering it to targets. Needs `InstallerDownload`. Implementations that cannot read it
+    /// (test fakes written before it existed) answer with [`LiveError::Config`].
+    fn tenant_token(&self) -> BoxFuture<'_, LiveResult<Secret<String>>> {
+        Box::pin(async move {
+            Err(LiveError::Config {
+                subject: super::error::Subject::Environment(self.name().to_string()),
+                reason: "this client cannot read the tenant token value".into(),
+            })
+        })
+    }
+
     /// The environment's clock from the latest response's `Date` header.
     fn server_time(&self) -> Option<OffsetDateTime>;
 }

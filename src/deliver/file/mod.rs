@@ -76,6 +76,23 @@ pub(super) async fn read_holder(
     Ok(state.map_or(Holder::Absent, State::holder))
 }
 
+/// The value the file holds for the target's key; `None` when the file or key is missing.
+pub(super) async fn read_value(
+    ctx: &DeliveryContext,
+    target: &Target,
+    f: &FileTarget,
+) -> Result<Option<Secret<String>>, DeliverError> {
+    let path = real_path(&ctx.resolve(&f.path));
+    let f2 = f.clone();
+    let state = blocking(move || read_state(&path, &f2))
+        .await
+        .map_err(|e| e.at(target))?;
+    Ok(state
+        .and_then(|s| s.value)
+        .filter(|v| !v.is_empty())
+        .map(Secret::new))
+}
+
 pub(super) async fn deliver(
     ctx: &DeliveryContext,
     target: &Target,

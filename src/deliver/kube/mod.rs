@@ -201,6 +201,28 @@ pub(super) async fn read_holder(
     holder_of(target, &secret)
 }
 
+/// The value stored under the target's key; `None` when the Secret or the key is missing.
+pub(super) async fn read_value(
+    ctx: &DeliveryContext,
+    target: &Target,
+    k: &KubernetesSecretTarget,
+) -> Result<Option<Secret<String>>, DeliverError> {
+    let client = client(ctx, target, k).await?;
+    let Some(secret) = get_secret(&client, target, k).await? else {
+        return Ok(None);
+    };
+    match &secret.data {
+        None => Ok(None),
+        Some(b64) => {
+            let value = decode_value(b64).map_err(|reason| DeliverError::Content {
+                address: target.address(),
+                reason,
+            })?;
+            Ok(Some(Secret::new(value)).filter(|v| !v.expose().is_empty()))
+        }
+    }
+}
+
 fn holder_of(target: &Target, secret: &SecretState) -> Result<Holder, DeliverError> {
     let record = secret.annotation.as_deref().and_then(Record::decode);
     match &secret.data {
