@@ -1,5 +1,35 @@
-//! The applier: executes a plan's steps in dependency order against live Dynatrace and the
-//! targets, re-checking each step's precondition, journaling intent and outcome, under a lock
-//! per environment.
+//! The applier: executes a [`Plan`](crate::plan::Plan)'s steps against live Dynatrace and the
+//! targets, and nothing else writes.
+//!
+//! - [`execute`]: runs the steps in dependency order, independent steps concurrently (bounded),
+//!   each step re-checking its precondition against live state before acting, so that running
+//!   a plan again, or a fresh plan after a failed or killed run, is safe (`steps`). A failed
+//!   step fails its dependents; independent steps go on. After the steps, tokens created in this
+//!   run that reached no target are deleted again and a tenant rotation no target took part in
+//!   is cancelled (`cleanup`).
+//! - [`ApplyEnv`]: the clients, the deliverer, the spec's targets and the clock the steps use,
+//!   behind traits so tests pass in-memory fakes.
+//! - [`Journal`]: JSON lines of intent and outcome per step, never a secret.
+//! - [`Progress`]: one line per step outcome for CI, or with a counter on a terminal.
+//! - [`check_fresh`]: refuses a saved plan whose inputs changed.
+//! - [`lock`]: one lock file per environment (taken by the command, not here).
+//!
+//! Not here: deciding what to do (the planner), how a target is written (`deliver`), how
+//! Dynatrace is called (`live`), argument handling (`commands::apply`).
 
+mod cleanup;
+mod env;
+mod execute;
+mod fresh;
+mod journal;
 pub mod lock;
+mod progress;
+mod report;
+mod steps;
+
+pub use env::{ApplyEnv, ApplyOptions, Clock, TargetIndex, DEFAULT_CONCURRENCY};
+pub use execute::{execute, ApplyError};
+pub use fresh::{check_fresh, Stale, StaleInput};
+pub use journal::{Journal, JournalEntry};
+pub use progress::{NoProgress, PlainProgress, Progress};
+pub use report::{ApplyReport, Cleanup, CleanupAction, Outcome, StepReport};

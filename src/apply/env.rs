@@ -1,0 +1,169 @@
+//! What the applier works with: a client per environment and account, the deliverer, the
+//! spec's targets per token key (to re-read before revoking and to copy values from), and a
+//! clock. The command wires the real connector and deliverer in; tests pass fakes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::deliver::Deliver;
+use crate::live::{AccountApi, EnvironmentApi};
+use crate::model::{
+    AccountName, Desired, EnvName, Home, Target, TargetAddress, TokenKey, TokenKind,
+};
+
+/// How many steps run at once unless the options say otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// The wall clock, used where an environment reports no server time (accounts, and clients
+/// that have not answered yet).
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// Settings of one apply run.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Steps running at once (at least one).
+    pub concurrency: usize,
+    /// Where to append the JSON-lines journal; `None` writes none.
+    pub journal: Option<PathBuf>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            concurrency: DEFAULT_CONCURRENCY,
+            journal: None,
+        }
+    }
+}
+
+/// Everything the steps act through.
+pub struct ApplyEnv {
+    environments: BTreeMap<EnvName, Arc<dyn EnvironmentApi>>,
+    accounts: BTreeMap<AccountName, Arc<dyn AccountApi>>,
+    deliver: Arc<dyn Deliver>,
+    targets: TargetIndex,
+    clock: Clock,
+}
+
+impl ApplyEnv {
+    /// An environment with no clients yet, delivering through `deliver` to the spec's
+    /// `targets`, with the system clock.
+    pub fn new(deliver: Arc<dyn Deliver>, targets: TargetIndex) -> Self {
+        ApplyEnv {
+            environments: BTreeMap::new(),
+            accounts: BTreeMap::new(),
+            deliver,
+            targets,
+            clock: Arc::new(OffsetDateTime::now_utc),
+        }
+    }
+
+    pub fn with_environment(mut self, name: EnvName, api: Arc<dyn EnvironmentApi>) -> Self {
+        self.environments.insert(name, api);
+        self
+    }
+
+    pub fn with_account(mut self, name: AccountName, api: Arc<dyn AccountApi>) -> Self {
+        self.accounts.insert(name, api);
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn environment(&self, name: &EnvName) -> Option<&Arc<dyn EnvironmentApi>> {
+        self.environments.get(name)
+    }
+
+    pub fn account(&self, name: &str) -> Option<&Arc<dyn AccountApi>> {
+        self.accounts.get(name)
+    }
+
+    pub fn deliverer(&self) -> &dyn Deliver {
+        self.deliver.as_ref()
+    }
+
+    pub fn targets(&self) -> &TargetIndex {
+        &self.targets
+    }
+
+    /// The clock's time.
+    pub fn wall_clock(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+
+    /// "Now" for a home: the environment's server time when its client has seen one, else the
+    /// clock. Expiration dates are computed from this, so a sandbox whose clock was advanced
+    /// gets tokens that expire relative to its own time.
+    pub fn now_for(&self, home: &Home) -> OffsetDateTime {
+        match home {
+            Home::Environment(e) => self
+                .environments
+                .get(e)
+                .and_then(|c| c.server_time())
+                .unwrap_or_else(|| self.wall_clock()),
+            Home::Account(_) => self.wall_clock(),
+        }
+    }
+}
+
+/// The spec's targets: per desired token, per tenant token, and by address.
+#[derive(Debug, Clone, Default)]
+pub struct TargetIndex {
+    by_key: BTreeMap<(Home, TokenKind, TokenKey), Vec<Target>>,
+    tenant: BTreeMap<EnvName, Vec<Target>>,
+    by_address: BTreeMap<TargetAddress, Target>,
+}
+
+impl TargetIndex {
+    /// Every target the desired state names.
+    pub fn from_desired(desired: &Desired) -> Self {
+        let mut index = TargetIndex::default();
+        for t in &desired.tokens {
+            index.add_token(t.home.clone(), t.kind, t.key.clone(), t.deliver.clone());
+        }
+        for t in &desired.tenant_tokens {
+            let all: Vec<Target> = t.activegates.iter().chain(&t.oneagents).cloned().collect();
+            for target in &all {
+                index.by_address.insert(target.address(), target.clone());
+            }
+            index
+                .tenant
+                .entry(t.environment.clone())
+                .or_default()
+                .extend(all);
+        }
+        index
+    }
+
+    fn add_token(&mut self, home: Home, kind: TokenKind, key: TokenKey, targets: Vec<Target>) {
+        for target in &targets {
+            self.by_address.insert(target.address(), target.clone());
+        }
+        self.by_key
+            .entry((home, kind, key))
+            .or_default()
+            .extend(targets);
+    }
+
+    /// The targets of a desired token (empty when the spec does not name it).
+    pub fn of_key(&self, home: &Home, kind: TokenKind, key: &TokenKey) -> &[Target] {
+        self.by_key
+            .get(&(home.clone(), kind, key.clone()))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The tenant token targets of an environment, ActiveGates first.
+    pub fn of_tenant(&self, env: &EnvName) -> &[Target] {
+        self.tenant.get(env).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn by_address(&self, address: &TargetAddress) -> Option<&Target> {
+        self.by_address.get(address)
+    }
+}

@@ -1,0 +1,109 @@
+//! The journal: one JSON object per line for each run start, step intent, step outcome,
+//! clean-up and run end, appended to a file (`.tokensmith/journal.jsonl` by default, chosen by
+//! the command). It records step ids, token ids, target addresses and redacted messages, never
+//! a secret: entries are built from secret-free parts, and every line also passes through
+//! [`crate::live::redact`] before it is written, as a second guard.
+//!
+//! A failing journal write does not stop the run (the work is already being done); it is
+//! reported as a warning.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::model::{TargetAddress, TokenId};
+use crate::plan::StepId;
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    #[serde(with = "time::serde::rfc3339")]
+    pub ts: OffsetDateTime,
+    pub run: String,
+    /// `run_started`, `intent`, `done`, `already_done`, `failed`, `skipped`, `note`, a clean-up
+    /// action (`rolled_back`, `kept`, …) or `run_finished`.
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verb: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetAddress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Where journal lines go.
+pub struct Journal {
+    out: Mutex<Option<Box<dyn Write + Send>>>,
+    errors: Mutex<Vec<String>>,
+}
+
+impl Journal {
+    /// Append to the file at `path`, creating it and its directory.
+    pub fn open(path: &Path) -> io::Result<Journal> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Journal::to_writer(Box::new(file)))
+    }
+
+    /// Write to any writer (tests).
+    pub fn to_writer(out: Box<dyn Write + Send>) -> Journal {
+        Journal {
+            out: Mutex::new(Some(out)),
+            errors: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A journal that writes nothing.
+    pub fn disabled() -> Journal {
+        Journal {
+            out: Mutex::new(None),
+            errors: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Append one entry (redacted, flushed).
+    pub fn write(&self, entry: &JournalEntry) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(w) = out.as_mut() else { return };
+        let line = match serde_json::to_string(entry) {
+            Ok(l) => crate::live::redact(&l),
+            Err(e) => {
+                self.error(format!("a journal entry did not serialize: {e}"));
+                return;
+            }
+        };
+        if let Err(e) = writeln!(w, "{line}").and_then(|()| w.flush()) {
+            self.error(format!("cannot write the journal: {e}"));
+        }
+    }
+
+    fn error(&self, message: String) {
+        let mut errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        if errors.len() < 3 {
+            errors.push(message);
+        }
+    }
+
+    /// Write failures so far (at most a few), for the report's warnings.
+    pub fn take_errors(&self) -> Vec<String> {
+        std::mem::take(&mut *self.errors.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Parse a journal's text back into entries (tests, tooling).
+    pub fn parse(text: &str) -> Result<Vec<JournalEntry>, serde_json::Error> {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect()
+    }
+}
