@@ -60,7 +60,7 @@ pub async fn execute(
         None => Journal::disabled(),
     };
     let run_id = format!("{:016x}", rand::rng().random::<u64>());
-    let run = Run::new(env, &journal, run_id.clone());
+    let run = Run::new(env, &journal, run_id.clone(), plan.generated_at);
     let started_at = env.wall_clock();
     let mut e = run.entry("run_started");
     e.detail = Some(format!(

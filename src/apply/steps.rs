@@ -86,6 +86,8 @@ pub(crate) struct Run<'a> {
     pub env: &'a ApplyEnv,
     pub journal: &'a Journal,
     pub run_id: String,
+    /// When the plan was made (its `generated_at`).
+    pub plan_time: OffsetDateTime,
     /// Create steps' results, by step id.
     pub produced: Mutex<HashMap<StepId, Produced>>,
     /// Tokens this run created (the clean-up considers them).
@@ -104,11 +106,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl<'a> Run<'a> {
-    pub fn new(env: &'a ApplyEnv, journal: &'a Journal, run_id: String) -> Self {
+    pub fn new(
+        env: &'a ApplyEnv,
+        journal: &'a Journal,
+        run_id: String,
+        plan_time: OffsetDateTime,
+    ) -> Self {
         Run {
             env,
             journal,
             run_id,
+            plan_time,
             produced: Mutex::new(HashMap::new()),
             minted: Mutex::new(Vec::new()),
             deliveries: Mutex::new(Vec::new()),
@@ -812,6 +820,9 @@ impl<'a> Run<'a> {
             .environment()
             .ok_or("a tenant token belongs to an environment")?
             .clone();
+        if let Some(done) = self.rotated_since_plan(step, &env).await {
+            return Ok(done);
+        }
         match self.environment(&step.home)?.start_tenant_rotation().await {
             Ok(tokens) => {
                 let fingerprint = tokens.active_fingerprint();
@@ -827,6 +838,30 @@ impl<'a> Run<'a> {
             )),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// Whether a target already holds the active tenant token written after the plan was made:
+    /// then the rotation the plan asks for happened (an earlier run of this plan), and starting
+    /// another one would rotate twice.
+    async fn rotated_since_plan(&self, step: &Step, env: &EnvName) -> Option<Done> {
+        let active = self
+            .environment(&step.home)
+            .ok()?
+            .tenant_token()
+            .await
+            .ok()?;
+        let fingerprint = tenant_fingerprint(active.expose());
+        let targets = self.env.targets().of_tenant(env);
+        let fresh = self.holders(targets).await.into_iter().any(|(_, h)| {
+            matches!(h, Holder::TenantToken { fingerprint: f, since: Some(since) }
+                if f == fingerprint && since >= self.plan_time)
+        });
+        fresh.then(|| {
+            Done::already(
+                None,
+                format!("the targets received tenant token {fingerprint} after this plan was made; not rotating again"),
+            )
+        })
     }
 
     async fn tenant_finish(&self, step: &Step) -> StepResult {
