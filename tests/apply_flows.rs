@@ -639,3 +639,33 @@ async fn expiration_is_computed_from_the_server_clock() {
         assert_eq!(t.expires, Some(now + Duration::days(30)), "{}", t.name);
     }
 }
+
+#[tokio::test]
+async fn a_write_only_target_is_delivered_once_and_a_rerun_is_a_no_op() {
+    let desired = |dir: &std::path::Path| {
+        let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+        let script = format!("printf %s \"$TOKEN\" > '{}'", p("agent.conf"));
+        World::new()
+            .want(
+                want_api("agent", "prod")
+                    .deliver(file(&p("agent-file")))
+                    .deliver(tokensmith::plan::testing::exec(&["sh", "-c", &script])),
+            )
+            .desired
+    };
+    let h = Harness::new(desired);
+    let plan = h.plan().await;
+    let report = h.apply(&plan).await;
+    assert!(!report.has_failures(), "{report:#?}");
+    let id = held_id(&h, "agent-file").await;
+    assert_eq!(
+        std::fs::read_to_string(h.path("agent.conf")).ok(),
+        h.fake.secret_of(&id),
+        "the command received the value"
+    );
+    h.check_invariants().await;
+    let again = h.apply(&plan).await;
+    assert!(!again.has_failures(), "{again:#?}");
+    assert_eq!(again.done().count(), 0, "{again:#?}");
+    assert_eq!(h.converge(1).await, 0);
+}

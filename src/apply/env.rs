@@ -9,7 +9,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::deliver::Deliver;
-use crate::live::{AccountApi, EnvironmentApi};
+use crate::live::{AccountApi, Connector, EnvironmentApi, LiveError};
 use crate::model::{
     AccountName, Desired, EnvName, Home, Target, TargetAddress, TokenKey, TokenKind,
 };
@@ -59,6 +59,25 @@ impl ApplyEnv {
             targets,
             clock: Arc::new(OffsetDateTime::now_utc),
         }
+    }
+
+    /// An environment with a client for every environment and account `desired` names, from
+    /// `connector`, and the spec's targets.
+    pub async fn connect(
+        connector: &dyn Connector,
+        desired: &Desired,
+        deliver: Arc<dyn Deliver>,
+    ) -> Result<ApplyEnv, LiveError> {
+        let mut env = ApplyEnv::new(deliver, TargetIndex::from_desired(desired));
+        for (name, e) in &desired.environments {
+            let client = connector.environment(e).await?;
+            env = env.with_environment(name.clone(), client);
+        }
+        for (name, a) in &desired.accounts {
+            let client = connector.account(a).await?;
+            env = env.with_account(name.clone(), client);
+        }
+        Ok(env)
     }
 
     pub fn with_environment(mut self, name: EnvName, api: Arc<dyn EnvironmentApi>) -> Self {

@@ -533,18 +533,27 @@ impl<'a> Run<'a> {
     ) -> StepResult {
         let d = self.env.deliverer();
         let address = target.address();
-        match d.read_holder(target).await {
-            Holder::Token { id: held } if &held == id => {
-                self.delivered(step, id.as_str().to_owned(), &address, false);
-                return Ok(Done::already(
-                    Some(id.clone()),
-                    format!("{address} holds {id}"),
-                ));
-            }
-            _ => {}
+        let holder = d.read_holder(target).await;
+        if matches!(&holder, Holder::Token { id: held } if held == id) {
+            self.delivered(step, id.as_str().to_owned(), &address, false);
+            return Ok(Done::already(
+                Some(id.clone()),
+                format!("{address} holds {id}"),
+            ));
         }
         let value = match secret {
             Some(v) => v,
+            // The create found the token from an earlier run of this plan (its value is gone),
+            // and this target cannot be read back: like the planner, take it that the earlier
+            // run delivered it; the token's `lastUsedDate` confirms it before any revoke.
+            None if holder == Holder::WriteOnly && copy_from.is_none() => {
+                return Ok(Done::already(
+                    Some(id.clone()),
+                    format!(
+                        "{address} is write-only; {id} was created and delivered by an earlier run"
+                    ),
+                ));
+            }
             None => self.copy_value(step, id, copy_from).await?,
         };
         let record = Record::Token(id.clone());
