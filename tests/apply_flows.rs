@@ -669,3 +669,39 @@ async fn a_write_only_target_is_delivered_once_and_a_rerun_is_a_no_op() {
     assert_eq!(again.done().count(), 0, "{again:#?}");
     assert_eq!(h.converge(1).await, 0);
 }
+
+#[tokio::test]
+async fn platform_tokens_are_created_rotated_and_revoked_through_the_account() {
+    let desired = |dir: &std::path::Path| {
+        let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+        World::new()
+            .account("acc")
+            .want(
+                tokensmith::plan::testing::want_platform("grail", "acc")
+                    .deliver(file(&p("grail-a")))
+                    .deliver(file(&p("grail-b"))),
+            )
+            .desired
+    };
+    let h = Harness::new(desired);
+    h.account.lock().ambiguous_commits = 1;
+    assert_eq!(h.converge(1).await, 1);
+    assert_eq!(
+        h.account.lock().deleted.len(),
+        1,
+        "the lost token was deleted"
+    );
+    assert_eq!(h.account.lock().tokens.len(), 1);
+    let first = held_id(&h, "grail-a").await;
+    assert!(first.as_str().starts_with("dt0s16."));
+    h.fake.advance(Duration::days(24));
+    h.converge(1).await;
+    assert_ne!(held_id(&h, "grail-b").await, first);
+    h.fake.advance(Duration::days(2));
+    h.converge(1).await;
+    assert!(
+        !h.account.lock().tokens[&first].enabled,
+        "the predecessor is deactivated"
+    );
+    h.check_invariants().await;
+}

@@ -477,6 +477,8 @@ impl Deliver for FaultyDeliver {
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub fake: Arc<FakeEnv>,
+    /// The account `acc` (platform tokens).
+    pub account: Arc<FakeAccount>,
     pub deliver: Arc<FaultyDeliver>,
     pub desired: Desired,
     pub journal: std::path::PathBuf,
@@ -493,8 +495,10 @@ impl Harness {
             fail: Mutex::new(BTreeSet::new()),
         });
         let journal = dir.path().join(".tokensmith/journal.jsonl");
+        let account = FakeAccount::new("acc", fake.clone());
         Harness {
             dir,
+            account,
             fake,
             deliver,
             desired,
@@ -524,6 +528,9 @@ impl Harness {
         let mut live = LiveSnapshot::default();
         live.environments
             .insert(EnvName::new("prod"), self.fake.snapshot());
+        if self.desired.accounts.contains_key("acc") {
+            live.accounts.insert("acc".into(), self.account.snapshot());
+        }
         let targets =
             tokensmith::deliver::read_all(self.deliver.as_ref(), &self.all_targets(), 4).await;
         (live, targets)
@@ -546,6 +553,7 @@ impl Harness {
             TargetIndex::from_desired(&self.desired),
         )
         .with_environment(EnvName::new("prod"), self.fake.clone())
+        .with_account("acc".into(), self.account.clone())
         .with_clock(Arc::new(move || fake.now()))
     }
 
@@ -591,10 +599,16 @@ impl Harness {
         let (live, targets) = self.snapshots().await;
         let env = &live.environments[&EnvName::new("prod")];
         let now = self.fake.now();
+        let platform = live
+            .accounts
+            .get("acc")
+            .map(|a| a.platform_tokens.clone())
+            .unwrap_or_default();
         let tokens: Vec<&LiveToken> = env
             .api_tokens
             .iter()
             .chain(&env.activegate_tokens)
+            .chain(&platform)
             .collect();
         for (address, holder) in &targets.holders {
             if let Holder::Token { id } = holder {
@@ -619,7 +633,9 @@ impl Harness {
             }
         }
         let journal = self.journal_text();
-        for secret in &self.fake.lock().minted {
+        let mut minted = self.fake.lock().minted.clone();
+        minted.extend(self.account.lock().minted.iter().cloned());
+        for secret in &minted {
             assert!(
                 !journal.contains(secret.as_str()),
                 "the journal contains a secret"
@@ -631,5 +647,147 @@ impl Harness {
                 );
             }
         }
+    }
+}
+
+/// One in-memory account with platform tokens.
+pub struct FakeAccount {
+    name: String,
+    pub state: Mutex<AccountState>,
+    clock: Arc<FakeEnv>,
+}
+
+#[derive(Debug, Default)]
+pub struct AccountState {
+    pub tokens: BTreeMap<TokenId, LiveToken>,
+    pub secrets: BTreeMap<TokenId, String>,
+    pub minted: Vec<String>,
+    pub ambiguous_commits: u32,
+    pub deleted: Vec<TokenId>,
+    counter: u64,
+}
+
+impl FakeAccount {
+    /// An account whose clock is the environment's.
+    pub fn new(name: &str, clock: Arc<FakeEnv>) -> Arc<FakeAccount> {
+        Arc::new(FakeAccount {
+            name: name.to_owned(),
+            state: Mutex::new(AccountState::default()),
+            clock,
+        })
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, AccountState> {
+        self.state.lock().unwrap()
+    }
+
+    pub fn snapshot(&self) -> tokensmith::model::LiveAccount {
+        tokensmith::model::LiveAccount {
+            platform_tokens: self.lock().tokens.values().cloned().collect(),
+        }
+    }
+
+    fn label(&self, method: &str) -> Box<RequestLabel> {
+        Box::new(RequestLabel {
+            subject: Subject::Account(self.name.clone()),
+            method: method.into(),
+            path: "/iam/v1/accounts/x/platform-tokens".into(),
+        })
+    }
+}
+
+impl tokensmith::live::AccountRead for FakeAccount {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn list_platform_tokens(&self) -> BoxFuture<'_, LiveResult<Vec<LiveToken>>> {
+        ready(Ok(self.snapshot().platform_tokens))
+    }
+}
+
+impl tokensmith::live::AccountWrite for FakeAccount {
+    fn create_platform_token<'a>(
+        &'a self,
+        token: &'a tokensmith::live::NewPlatformToken,
+    ) -> BoxFuture<'a, LiveResult<CreatedToken>> {
+        let now = self.clock.now();
+        let mut s = self.lock();
+        s.counter += 1;
+        let id = TokenId::new(format!("dt0s16.P{:04}{}", s.counter, random_upper(8)));
+        let secret = format!("{id}.{}", random_upper(64));
+        s.tokens.insert(
+            id.clone(),
+            LiveToken {
+                kind: TokenKind::PlatformToken,
+                id: id.clone(),
+                name: token.name.clone(),
+                enabled: true,
+                owner: token.owner.clone(),
+                personal_access_token: false,
+                created: Some(now),
+                modified: None,
+                expires: token.expires,
+                last_used: None,
+                scopes: token.scopes.clone(),
+                activegate_type: None,
+                seed: false,
+                resources: token.resources.clone(),
+            },
+        );
+        s.minted.push(secret.clone());
+        s.secrets.insert(id.clone(), secret.clone());
+        if s.ambiguous_commits > 0 {
+            s.ambiguous_commits -= 1;
+            return ready(Err(LiveError::Ambiguous {
+                request: self.label("POST"),
+                reason: "timed out".into(),
+            }));
+        }
+        ready(Ok(CreatedToken {
+            id,
+            secret: Secret::new(secret),
+            expires: token.expires,
+        }))
+    }
+    fn delete_platform_token<'a>(&'a self, id: &'a TokenId) -> BoxFuture<'a, LiveResult<Deletion>> {
+        let mut s = self.lock();
+        let r = if s.tokens.remove(id).is_some() {
+            s.deleted.push(id.clone());
+            Deletion::Deleted
+        } else {
+            Deletion::AlreadyGone
+        };
+        ready(Ok(r))
+    }
+    fn set_platform_token_expiration<'a>(
+        &'a self,
+        id: &'a TokenId,
+        expires: Option<OffsetDateTime>,
+    ) -> BoxFuture<'a, LiveResult<()>> {
+        if let Some(t) = self.lock().tokens.get_mut(id) {
+            t.expires = expires;
+        }
+        ready(Ok(()))
+    }
+    fn set_platform_token_status<'a>(
+        &'a self,
+        id: &'a TokenId,
+        enabled: bool,
+    ) -> BoxFuture<'a, LiveResult<()>> {
+        let mut s = self.lock();
+        let r = match s.tokens.get_mut(id) {
+            Some(t) => {
+                t.enabled = enabled;
+                Ok(())
+            }
+            None => Err(LiveError::Status {
+                request: self.label("PUT"),
+                status: 404,
+                message: "not found".into(),
+                violations: Vec::new(),
+                attempts: 1,
+            }),
+        };
+        ready(r)
     }
 }
