@@ -188,12 +188,7 @@ pub async fn execute(
 
     let cleanups = clean_up(&run, plan, &outcomes).await;
     for c in &cleanups {
-        let mut e = run.entry(
-            &serde_json::to_value(c.action)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(|| "cleanup".into()),
-        );
+        let mut e = run.entry(c.action.label());
         e.step = Some(c.step.clone());
         e.token = c.token.clone();
         e.detail = Some(c.detail.clone());

@@ -87,7 +87,13 @@ impl<W: Write + Send> Progress for PlainProgress<W> {
             .as_ref()
             .map(|t| format!(" {t}"))
             .unwrap_or_default();
-        let _ = writeln!(self.out, "cleanup {:?}{token}: {}", c.action, c.detail);
+        let _ = writeln!(
+            self.out,
+            "{:<12} {}{token}: {}",
+            c.action.label(),
+            c.step,
+            c.detail
+        );
     }
 
     fn end(&mut self, report: &ApplyReport) {

@@ -77,6 +77,19 @@ pub enum CleanupAction {
     Failed,
 }
 
+impl CleanupAction {
+    /// The word used in progress lines, the summary and the journal.
+    pub fn label(self) -> &'static str {
+        match self {
+            CleanupAction::RolledBack => "rolled_back",
+            CleanupAction::Kept => "kept",
+            CleanupAction::TenantCancelled => "tenant_cancelled",
+            CleanupAction::TenantLeftInProgress => "tenant_left_in_progress",
+            CleanupAction::Failed => "cleanup_failed",
+        }
+    }
+}
+
 /// One clean-up after the steps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cleanup {
@@ -176,7 +189,13 @@ impl ApplyReport {
                 .as_ref()
                 .map(|t| format!(" {t}"))
                 .unwrap_or_default();
-            writeln!(out, "  {:?}{token} ({}): {}", c.action, c.step, c.detail)?;
+            writeln!(
+                out,
+                "  {}{token} ({}): {}",
+                c.action.label(),
+                c.step,
+                c.detail
+            )?;
         }
         for w in &self.warnings {
             writeln!(out, "  warning: {w}")?;

@@ -368,7 +368,11 @@ impl<'a> Run<'a> {
                 // A token that appeared after one of our own ambiguous creates was never
                 // delivered: its secret is lost, whatever the targets look like.
                 let ours_lost = !first_look && !seen.contains(&t.id);
-                if held || (!ours_lost && (blind || t.last_used.is_some())) {
+                let caller = match step.environment() {
+                    Some(env) => self.caller(env).await?.as_ref() == Some(&t.id),
+                    None => false,
+                };
+                if held || caller || (!ours_lost && (blind || t.last_used.is_some())) {
                     if reuse.is_none() {
                         reuse = Some(t.id.clone());
                     }
