@@ -705,3 +705,140 @@ async fn platform_tokens_are_created_rotated_and_revoked_through_the_account() {
     );
     h.check_invariants().await;
 }
+
+#[tokio::test]
+async fn updates_and_adoptions_compare_live_fields_first() {
+    let h = Harness::new(three_tokens);
+    h.converge(1).await;
+    let id = held_id(&h, "op-a").await;
+    // Wider scopes in the spec: an update in place.
+    let mut h = h;
+    for t in &mut h.desired.tokens {
+        if t.key.as_str() == "operator" {
+            t.scopes
+                .insert(tokensmith::model::Scope::new("logs.ingest"));
+        }
+    }
+    let p = h.plan().await;
+    assert_eq!(p.summary.update, 1, "{:#?}", p.steps);
+    let report = h.apply(&p).await;
+    assert_eq!(report.done().count(), 1, "{report:#?}");
+    assert!(h.fake.lock().tokens[&id]
+        .scopes
+        .contains(&tokensmith::model::Scope::new("logs.ingest")));
+    let again = h.apply(&p).await;
+    assert_eq!(again.already_done().count(), 1, "{again:#?}");
+    assert_eq!(h.converge(1).await, 0);
+
+    // An unmanaged token named by `adopt` is renamed to carry the marker.
+    let unmanaged = TokenId::new("dt0c01.LEGACY000000000000000000");
+    {
+        let mut s = h.fake.lock();
+        let mut t = s.tokens[&id].clone();
+        t.id = unmanaged.clone();
+        t.name = "legacy".into();
+        t.scopes = [tokensmith::model::Scope::new("metrics.ingest")].into();
+        s.tokens.insert(unmanaged.clone(), t);
+    }
+    h.desired
+        .tokens
+        .push(want_api("legacy", "prod").adopt(unmanaged.as_str()).build());
+    let p = h.plan().await;
+    assert!(
+        p.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Adopt { .. })),
+        "{:#?}",
+        p.steps
+    );
+    let report = h.apply(&p).await;
+    assert!(!report.has_failures(), "{report:#?}");
+    assert!(h.fake.lock().tokens[&unmanaged]
+        .name
+        .ends_with("[ts:legacy#1]"));
+    let again = h.apply(&p).await;
+    assert_eq!(again.done().count(), 0, "{again:#?}");
+    assert_eq!(h.converge(1).await, 0);
+    h.check_invariants().await;
+}
+
+#[tokio::test]
+async fn counted_progress_prints_one_numbered_line_per_step_and_a_summary() {
+    let h = Harness::new(three_tokens);
+    let plan = h.plan().await;
+    let mut progress = PlainProgress::counted(Vec::new());
+    let report = apply::execute(&plan, &h.env(), &Default::default(), &mut progress)
+        .await
+        .unwrap();
+    let text = String::from_utf8(progress.into_inner()).unwrap();
+    let n = plan.steps.len();
+    let numbered: Vec<&str> = text.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(numbered.len(), n, "{text}");
+    assert!(numbered[0].starts_with(&format!("[1/{n}] done")), "{text}");
+    assert!(
+        numbered[n - 1].starts_with(&format!("[{n}/{n}] ")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Apply complete: {n} done, 0 already done, 0 failed, 0 skipped."
+        )),
+        "{text}"
+    );
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[tokio::test]
+async fn a_kill_at_every_step_of_a_tenant_rotation_converges_on_the_active_token() {
+    let setup = || async {
+        let h = Harness::new(tenant_world);
+        h.converge(1).await;
+        h.fake.advance(Duration::days(31));
+        h
+    };
+    let len = setup().await.plan().await.steps.len();
+    assert_eq!(len, 5, "start, 3 deliveries, finish");
+    for k in 0..=len {
+        let h = setup().await;
+        let plan = h.plan().await;
+        h.apply(&truncated(&plan, k)).await;
+        // While a rotation runs, both tenant tokens work: every target holds a valid one.
+        {
+            let s = h.fake.lock();
+            let valid: Vec<String> = std::iter::once(&s.tenant_active)
+                .chain(s.tenant_old.as_ref().filter(|_| s.rotating))
+                .map(|t| tokensmith::model::target::tenant_fingerprint(t))
+                .collect();
+            drop(s);
+            for name in ["ag-tenant", "oa-1", "oa-2"] {
+                let fp = tenant_fp(&h, name).await;
+                assert!(
+                    valid.contains(&fp),
+                    "k={k}: {name} holds a revoked tenant token"
+                );
+            }
+        }
+        h.check_invariants().await;
+        h.converge(3).await;
+        let active = tokensmith::model::target::tenant_fingerprint(&h.fake.lock().tenant_active);
+        for name in ["ag-tenant", "oa-1", "oa-2"] {
+            assert_eq!(tenant_fp(&h, name).await, active, "k={k}");
+        }
+        // Killed after the last delivery and before finish, the rotation stays open (no target
+        // shows it; the planner's documented limitation); otherwise it is finished.
+        assert_eq!(h.fake.lock().rotating, k == len - 1, "k={k}");
+    }
+}
+
+/// The command may spawn the run on a multi-threaded runtime.
+#[test]
+fn the_run_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let h = Harness::new(three_tokens);
+    let plan = tokensmith::plan::testing::World::new().plan().unwrap();
+    let env = h.env();
+    let opts = Default::default();
+    let mut progress = apply::NoProgress;
+    let fut = apply::execute(&plan, &env, &opts, &mut progress);
+    assert_send(&fut);
+}
