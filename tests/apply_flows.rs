@@ -804,12 +804,13 @@ async fn a_kill_at_every_step_of_a_tenant_rotation_converges_on_the_active_token
         h.apply(&truncated(&plan, k)).await;
         // While a rotation runs, both tenant tokens work: every target holds a valid one.
         {
-            let s = h.fake.lock();
-            let valid: Vec<String> = std::iter::once(&s.tenant_active)
-                .chain(s.tenant_old.as_ref().filter(|_| s.rotating))
-                .map(|t| tokensmith::model::target::tenant_fingerprint(t))
-                .collect();
-            drop(s);
+            let valid: Vec<String> = {
+                let s = h.fake.lock();
+                std::iter::once(&s.tenant_active)
+                    .chain(s.tenant_old.as_ref().filter(|_| s.rotating))
+                    .map(|t| tokensmith::model::target::tenant_fingerprint(t))
+                    .collect()
+            };
             for name in ["ag-tenant", "oa-1", "oa-2"] {
                 let fp = tenant_fp(&h, name).await;
                 assert!(
