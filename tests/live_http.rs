@@ -515,9 +515,20 @@ async fn caller_lookup_get_and_tenant_fingerprint() {
         _ => Reply::error(404, "HTTP 404 Not Found"),
     })
     .await;
-    let (client, _) = client(&stub);
-    let caller = client.caller().await.unwrap().unwrap();
-    assert_eq!(caller.id, TokenId::new(MGMT_ID));
+    let (client, calls) = client(&stub);
+    // The caller's id is part of its token: no call needed.
+    assert_eq!(
+        client.caller_id().await.unwrap(),
+        Some(TokenId::new(MGMT_ID))
+    );
+    assert_eq!(calls.get(), 0);
+    let found = client
+        .lookup(&Secret::from(MGMT_TOKEN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, TokenId::new(MGMT_ID));
+    assert_eq!(calls.get(), 1);
     assert_eq!(
         client
             .get_api_token(&TokenId::new("dt0c01.NOPE"))
@@ -585,4 +596,33 @@ async fn unreadable_success_bodies_are_decode_errors_without_secrets() {
     let err = client.create_api_token(&new_token()).await.unwrap_err();
     assert!(matches!(err, LiveError::Decode { .. }), "{err}");
     assert!(!format!("{err} {err:?}").contains("G3DFPBEJ"), "{err}");
+}
+
+#[tokio::test]
+async fn old_format_management_tokens_are_looked_up() {
+    let stub = start(|req, _| {
+        assert_eq!(req.path, "/api/v2/apiTokens/lookup");
+        assert_eq!(
+            req.json(),
+            serde_json::json!({"token": "abcdefjhij1234567890"})
+        );
+        Reply::json(
+            200,
+            token_json("6a1c1a9e-4c21-4d0d-9a3e-1e0d3f2b7c11", "old").to_string(),
+        )
+    })
+    .await;
+    let client = EnvironmentClient::new(
+        EnvName::new("prod"),
+        &stub.base,
+        Secret::from("abcdefjhij1234567890"),
+        &fast_settings(),
+        CallCounter::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        client.caller_id().await.unwrap(),
+        Some(TokenId::new("6a1c1a9e-4c21-4d0d-9a3e-1e0d3f2b7c11"))
+    );
+    assert_eq!(stub.count(), 1);
 }

@@ -252,8 +252,14 @@ impl EnvironmentRead for EnvironmentClient {
         .boxed()
     }
 
-    fn caller(&self) -> BoxFuture<'_, LiveResult<Option<LiveToken>>> {
-        self.lookup(&self.token)
+    fn caller_id(&self) -> BoxFuture<'_, LiveResult<Option<TokenId>>> {
+        async move {
+            if let Some(id) = TokenId::of_secret(self.token.expose()) {
+                return Ok(Some(id));
+            }
+            Ok(self.lookup(&self.token).await?.map(|t| t.id))
+        }
+        .boxed()
     }
 
     fn list_activegate_tokens(&self) -> BoxFuture<'_, LiveResult<Vec<LiveToken>>> {
