@@ -126,7 +126,7 @@ async fn one_call_per_kind_per_environment_and_the_tenant_token_only_when_manage
         env("beta", url(&stub, "beta"), var),
     ]);
     spec.tenant_tokens.push(tenant_token_in("alpha"));
-    let connector = DefaultConnector::new(fast_settings());
+    let connector = DefaultConnector::new(&fast_settings()).unwrap();
 
     let read = read_snapshot(&spec, &[], &connector, 4).await.unwrap();
 
@@ -174,7 +174,7 @@ async fn missing_permissions_for_unmanaged_things_are_warnings() {
         Some("TS_TEST_WEAK_TOKEN"),
     )]);
     spec.tenant_tokens.push(tenant_token_in("weak"));
-    let connector = DefaultConnector::new(fast_settings());
+    let connector = DefaultConnector::new(&fast_settings()).unwrap();
 
     let read = read_snapshot(&spec, &[], &connector, 4).await.unwrap();
 
@@ -213,7 +213,7 @@ async fn credentials_are_named_when_missing() {
         url(&stub, "prod"),
         Some("TS_TEST_UNSET_VARIABLE"),
     )]);
-    let connector = DefaultConnector::new(fast_settings());
+    let connector = DefaultConnector::new(&fast_settings()).unwrap();
     let err = read_snapshot(&spec, &[], &connector, 4).await.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -251,7 +251,7 @@ async fn env_filter_reads_only_those_and_rejects_unknown_names() {
         env("alpha", url(&stub, "alpha"), var),
         env("beta", url(&stub, "beta"), var),
     ]);
-    let connector = DefaultConnector::new(fast_settings());
+    let connector = DefaultConnector::new(&fast_settings()).unwrap();
     let read = read_snapshot(&spec, &[EnvName::new("beta")], &connector, 4)
         .await
         .unwrap();
@@ -285,16 +285,22 @@ async fn sandbox_endpoints_go_through_the_resolver() {
         None,
     )]);
 
-    let err = read_snapshot(&spec, &[], &DefaultConnector::new(fast_settings()), 4)
-        .await
-        .unwrap_err();
+    let err = read_snapshot(
+        &spec,
+        &[],
+        &DefaultConnector::new(&fast_settings()).unwrap(),
+        4,
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("no sandbox resolver"), "{err}");
 
     let base = format!("{}/e/demo", stub.base);
     let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = asked.clone();
-    let connector = DefaultConnector::new(fast_settings()).with_sandbox_resolver(Arc::new(
-        move |name: &str| {
+    let connector = DefaultConnector::new(&fast_settings())
+        .unwrap()
+        .with_sandbox_resolver(Arc::new(move |name: &str| {
             log.lock().unwrap().push(name.to_owned());
             let base = base.clone();
             async move {
@@ -306,8 +312,7 @@ async fn sandbox_endpoints_go_through_the_resolver() {
                 })
             }
             .boxed()
-        },
-    ));
+        }));
     let read = read_snapshot(&spec, &[], &connector, 4).await.unwrap();
     assert_eq!(*asked.lock().unwrap(), ["demo"]);
     assert_eq!(

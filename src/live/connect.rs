@@ -14,7 +14,7 @@ use futures::FutureExt;
 use super::account::{AccountClient, AccountConfig, DEFAULT_OAUTH_SCOPES};
 use super::environment::EnvironmentClient;
 use super::error::{LiveError, Subject};
-use super::http::{CallCounter, ClientSettings};
+use super::http::{CallCounter, ClientSettings, Transport};
 use super::traits::{AccountApi, EnvironmentApi};
 use crate::model::{Account, Endpoint, Environment, Secret};
 
@@ -56,20 +56,18 @@ pub type SandboxResolver =
 /// The connector of the real command line: URLs from the spec, credentials from the process
 /// environment, sandboxes through the resolver when one is set.
 pub struct DefaultConnector {
-    settings: ClientSettings,
-    calls: CallCounter,
+    transport: Transport,
     sandbox: Option<SandboxResolver>,
     oauth_scopes: String,
 }
 
 impl DefaultConnector {
-    pub fn new(settings: ClientSettings) -> Self {
-        DefaultConnector {
-            settings,
-            calls: CallCounter::new(),
+    pub fn new(settings: &ClientSettings) -> Result<Self, LiveError> {
+        Ok(DefaultConnector {
+            transport: Transport::new(settings)?,
             sandbox: None,
             oauth_scopes: DEFAULT_OAUTH_SCOPES.to_owned(),
-        }
+        })
     }
 
     pub fn with_sandbox_resolver(mut self, resolver: SandboxResolver) -> Self {
@@ -85,7 +83,7 @@ impl DefaultConnector {
 
     /// The counter every client of this connector bumps.
     pub fn calls(&self) -> &CallCounter {
-        &self.calls
+        self.transport.calls()
     }
 
     async fn sandbox(&self, subject: &Subject, name: &str) -> Result<SandboxEndpoint, LiveError> {
@@ -161,13 +159,7 @@ impl Connector for DefaultConnector {
                     (sandbox.base_url, token)
                 }
             };
-            let client = EnvironmentClient::new(
-                env.name.clone(),
-                &base,
-                token,
-                &self.settings,
-                self.calls.clone(),
-            )?;
+            let client = EnvironmentClient::new(env.name.clone(), &base, token, &self.transport)?;
             Ok(Arc::new(client) as Arc<dyn EnvironmentApi>)
         }
         .boxed()
@@ -201,13 +193,13 @@ impl Connector for DefaultConnector {
                 scopes: self.oauth_scopes.clone(),
                 refresh_margin: std::time::Duration::from_secs(30),
             };
-            let client = AccountClient::new(config, &self.settings, self.calls.clone())?;
+            let client = AccountClient::new(config, &self.transport)?;
             Ok(Arc::new(client) as Arc<dyn AccountApi>)
         }
         .boxed()
     }
 
     fn api_calls(&self) -> u64 {
-        self.calls.get()
+        self.transport.calls().get()
     }
 }
