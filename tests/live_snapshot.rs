@@ -459,3 +459,54 @@ async fn environments_are_read_concurrently_within_the_bound() {
         assert_eq!(connector.max_in_flight.load(Ordering::SeqCst), bound);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_environments_take_two_calls_each() {
+    let page = {
+        let tokens: Vec<_> = (0..200)
+            .map(|i| {
+                serde_json::json!({"id": format!("dt0c01.T{i:023}"), "name": format!("t{i} [ts:t{i}#1]"),
+                    "enabled": true, "owner": "o", "creationDate": "2026-01-01T00:00:00.000Z",
+                    "expirationDate": "2027-01-01T00:00:00.000Z", "lastUsedDate": "2026-06-01T00:00:00.000Z",
+                    "modifiedDate": "2026-02-01T00:00:00.000Z", "personalAccessToken": false,
+                    "scopes": ["metrics.ingest", "logs.ingest"]})
+            })
+            .collect();
+        serde_json::json!({"totalCount": 200, "pageSize": 10000, "apiTokens": tokens}).to_string()
+    };
+    let stub = start(move |req, _| {
+        let reply = if req.path.ends_with("/apiTokens") {
+            Reply::json(200, page.clone())
+        } else {
+            Reply::json(200, r#"{"totalCount":0,"activeGateTokens":[]}"#)
+        };
+        reply.delayed(Duration::from_millis(50))
+    })
+    .await;
+    std::env::set_var("TS_TEST_BULK_TOKEN", MGMT_TOKEN);
+    let envs = (0..100)
+        .map(|i| {
+            let name = format!("env-{i:03}");
+            let endpoint = url(&stub, &name);
+            env(&name, endpoint, Some("TS_TEST_BULK_TOKEN"))
+        })
+        .collect();
+    let spec = desired(envs);
+    let connector = DefaultConnector::new(&fast_settings()).unwrap();
+    let started = std::time::Instant::now();
+    let read = read_snapshot(&spec, &[], &connector, 16).await.unwrap();
+    let elapsed = started.elapsed();
+    // The lower bound: one list per environment and token kind.
+    assert_eq!(read.api_calls, 200);
+    assert_eq!(read.snapshot.environments.len(), 100);
+    assert!(read
+        .snapshot
+        .environments
+        .values()
+        .all(|e| e.api_tokens.len() == 200));
+    // 100 environments, 16 at a time, 50 ms per call: at least 7 rounds.
+    assert!(elapsed >= Duration::from_millis(350), "{elapsed:?}");
+    eprintln!(
+        "100 environments x 200 tokens, 50 ms latency, concurrency 16: {elapsed:?}, 200 calls"
+    );
+}
