@@ -309,6 +309,7 @@ async fn sandbox_endpoints_go_through_the_resolver() {
                     management_token: Secret::from(MGMT_TOKEN),
                     account_api_base: String::new(),
                     token_url: String::new(),
+                    oauth_client: None,
                 })
             }
             .boxed()
@@ -509,4 +510,53 @@ async fn a_hundred_environments_take_two_calls_each() {
     eprintln!(
         "100 environments x 200 tokens, 50 ms latency, concurrency 16: {elapsed:?}, 200 calls"
     );
+}
+
+#[tokio::test]
+async fn sandbox_accounts_use_the_resolver_urls_and_client() {
+    let stub = start(|req, _| match req.path.as_str() {
+        "/sso/token" => {
+            let body = String::from_utf8(req.body.clone()).unwrap();
+            assert!(body.contains("client_id=sandbox-client"), "{body}");
+            Reply::json(200, r#"{"access_token":"a","expires_in":300}"#)
+        }
+        "/iam/v1/accounts/u-1/platform-tokens" => Reply::json(
+            200,
+            r#"{"total":1,"results":[{"tokenId":"dt0s16.SANDBOX1","name":"p","status":"ACTIVE"}]}"#,
+        ),
+        other => panic!("unexpected {other}"),
+    })
+    .await;
+    let mut spec = desired(vec![]);
+    spec.accounts.insert(
+        "demo".into(),
+        Account {
+            name: "demo".into(),
+            uuid: "u-1".into(),
+            client_id_env: "TS_TEST_SANDBOX_CLIENT_ID_UNSET".into(),
+            client_secret_env: "TS_TEST_SANDBOX_CLIENT_SECRET_UNSET".into(),
+            api_base: "sandbox://demo".into(),
+            token_url: "sandbox://demo".into(),
+        },
+    );
+    let base = stub.base.clone();
+    let connector = DefaultConnector::new(&fast_settings())
+        .unwrap()
+        .with_sandbox_resolver(Arc::new(move |_: &str| {
+            let base = base.clone();
+            async move {
+                Ok(SandboxEndpoint {
+                    base_url: base.clone(),
+                    management_token: Secret::from(MGMT_TOKEN),
+                    account_api_base: base.clone(),
+                    token_url: format!("{base}/sso/token"),
+                    oauth_client: Some(("sandbox-client".into(), Secret::from("s"))),
+                })
+            }
+            .boxed()
+        }));
+    let read = read_snapshot(&spec, &[], &connector, 2).await.unwrap();
+    let tokens = &read.snapshot.accounts["demo"].platform_tokens;
+    assert_eq!(tokens[0].id.as_str(), "dt0s16.SANDBOX1");
+    assert_eq!(read.api_calls, 2);
 }

@@ -46,6 +46,9 @@ pub struct SandboxEndpoint {
     pub account_api_base: String,
     /// The sandbox's OAuth token endpoint.
     pub token_url: String,
+    /// An OAuth client (id, secret) the sandbox accepts, used for a sandbox account whose
+    /// client variables are not set.
+    pub oauth_client: Option<(String, Secret<String>)>,
 }
 
 /// Starts (or finds) the sandbox of a name. Called once per environment or account that
@@ -97,23 +100,6 @@ impl DefaultConnector {
             subject: subject.clone(),
             reason: format!("cannot start sandbox `{name}`: {e:#}"),
         })
-    }
-}
-
-impl DefaultConnector {
-    /// An account URL as configured, or the matching sandbox URL for `sandbox://NAME`.
-    async fn account_url(
-        &self,
-        subject: &Subject,
-        url: &str,
-        pick: impl FnOnce(SandboxEndpoint) -> String,
-    ) -> Result<String, LiveError> {
-        match url.strip_prefix("sandbox://") {
-            Some(name) => Ok(pick(
-                self.sandbox(subject, name.trim_end_matches('/')).await?,
-            )),
-            None => Ok(url.to_owned()),
-        }
     }
 }
 
@@ -171,25 +157,49 @@ impl Connector for DefaultConnector {
     ) -> BoxFuture<'a, Result<Arc<dyn AccountApi>, LiveError>> {
         async move {
             let subject = Subject::Account(account.name.clone());
-            let api_base = self
-                .account_url(&subject, &account.api_base, |s| s.account_api_base)
-                .await?;
-            let token_url = self
-                .account_url(&subject, &account.token_url, |s| s.token_url)
-                .await?;
-            let client_id = credential(&subject, &account.client_id_env, "the OAuth client id")?;
-            let client_secret = credential(
-                &subject,
-                &account.client_secret_env,
-                "the OAuth client secret",
-            )?;
+            let sandbox_name = [&account.api_base, &account.token_url]
+                .into_iter()
+                .find_map(|u| u.strip_prefix("sandbox://"))
+                .map(|n| n.trim_end_matches('/').to_owned());
+            let sandbox = match &sandbox_name {
+                Some(name) => Some(self.sandbox(&subject, name).await?),
+                None => None,
+            };
+            let pick = |configured: &str, sandboxed: Option<&str>| match sandboxed {
+                Some(url) if configured.starts_with("sandbox://") => url.to_owned(),
+                _ => configured.to_owned(),
+            };
+            let api_base = pick(
+                &account.api_base,
+                sandbox.as_ref().map(|s| s.account_api_base.as_str()),
+            );
+            let token_url = pick(
+                &account.token_url,
+                sandbox.as_ref().map(|s| s.token_url.as_str()),
+            );
+            let set = |var: &str| std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
+            let (client_id, client_secret) = match sandbox.and_then(|s| s.oauth_client) {
+                Some(client)
+                    if !set(&account.client_id_env) && !set(&account.client_secret_env) =>
+                {
+                    client
+                }
+                _ => (
+                    credential(&subject, &account.client_id_env, "the OAuth client id")?,
+                    Secret::new(credential(
+                        &subject,
+                        &account.client_secret_env,
+                        "the OAuth client secret",
+                    )?),
+                ),
+            };
             let config = AccountConfig {
                 name: account.name.clone(),
                 uuid: account.uuid.clone(),
                 api_base,
                 token_url,
                 client_id,
-                client_secret: Secret::new(client_secret),
+                client_secret,
                 scopes: self.oauth_scopes.clone(),
                 refresh_margin: std::time::Duration::from_secs(30),
             };
