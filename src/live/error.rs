@@ -57,7 +57,7 @@ impl fmt::Display for Violation {
 }
 
 /// Everything that can go wrong talking to Dynatrace or preparing to.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LiveError {
     /// Dynatrace answered with a non-success status (after any retries).
     #[error("{request} returned {status}: {message}{}{}", violations_suffix(.violations), hint_suffix(*.status))]
