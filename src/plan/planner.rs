@@ -39,7 +39,6 @@ use time::{Duration, OffsetDateTime};
 use super::analysis::{
     analyze, home_label, live_tokens, next_rotation, now_for, LiveIndex, TargetState, TokenFacts,
 };
-use super::fingerprint::{live_fingerprint, targets_fingerprint};
 use super::order::order_steps;
 use super::prune::plan_prune;
 use super::tenant::plan_tenant;
@@ -168,13 +167,13 @@ pub fn plan(
     Ok(Plan {
         format_version: FORMAT_VERSION,
         generated_at: now,
-        inputs: Inputs {
-            spec: opts.spec_hash.clone(),
-            live: live_fingerprint(live),
-            targets: targets_fingerprint(targets),
-            spec_commit: opts.spec_commit.clone(),
-            dirty: opts.dirty,
-        },
+        inputs: Inputs::compute(
+            &opts.spec_hash,
+            live,
+            targets,
+            opts.spec_commit.clone(),
+            opts.dirty,
+        ),
         steps,
         forecast: draft.forecast,
         pending: draft.pending,
