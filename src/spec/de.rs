@@ -61,13 +61,18 @@ impl de::Error for DeError {
     }
 
     fn invalid_type(unexp: Unexpected, exp: &dyn de::Expected) -> Self {
-        DeError::custom(format_args!("expected {exp}, found {}", describe(&unexp)))
+        DeError::custom(format_args!(
+            "expected {}, found {}",
+            expected(exp),
+            describe(&unexp)
+        ))
     }
 
     fn invalid_value(unexp: Unexpected, exp: &dyn de::Expected) -> Self {
         DeError::custom(format_args!(
-            "invalid value {}, expected {exp}",
-            describe(&unexp)
+            "invalid value {}, expected {}",
+            describe(&unexp),
+            expected(exp)
         ))
     }
 
@@ -104,6 +109,21 @@ fn describe(unexp: &Unexpected) -> String {
         Unexpected::Unsigned(n) => format!("the number `{n}`"),
         Unexpected::Float(n) => format!("the number `{n}`"),
         other => other.to_string(),
+    }
+}
+
+/// serde's names for what it expected, in the words of a YAML file.
+fn expected(exp: &dyn de::Expected) -> String {
+    let text = exp.to_string();
+    match text.as_str() {
+        "a sequence" => "a list".into(),
+        "a map" => "a mapping".into(),
+        "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64" => "a whole number".into(),
+        "a boolean" => "`true` or `false`".into(),
+        _ => match text.strip_prefix("struct ") {
+            Some(name) => format!("a mapping ({name})"),
+            None => text,
+        },
     }
 }
 
@@ -549,7 +569,7 @@ impl<'a> SeqAccess<'a> for Seq<'a> {
 
 struct Map<'a> {
     entries: std::slice::Iter<'a, (Node, Node)>,
-    value: Option<&'a Node>,
+    value: Option<(&'a Node, &'a Node)>,
 }
 
 impl<'a> MapAccess<'a> for Map<'a> {
@@ -561,7 +581,7 @@ impl<'a> MapAccess<'a> for Map<'a> {
     ) -> Result<Option<K::Value>, DeError> {
         match self.entries.next() {
             Some((key, value)) => {
-                self.value = Some(value);
+                self.value = Some((key, value));
                 let de = De { node: key };
                 de.spanned(seed.deserialize(de)).map(Some)
             }
@@ -571,9 +591,17 @@ impl<'a> MapAccess<'a> for Map<'a> {
 
     fn next_value_seed<V: DeserializeSeed<'a>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         match self.value.take() {
-            Some(node) => {
+            Some((key, node)) => {
                 let de = De { node };
-                de.spanned(seed.deserialize(de))
+                // An error about a whole block (a missing field, a wrong kind of block) points at
+                // the key that introduces it, which reads better than the block's first line.
+                de.spanned(seed.deserialize(de)).map_err(|mut e| {
+                    let block = !matches!(node.kind, NodeKind::Scalar { .. });
+                    if block && e.span == Some(node.span) && key.span.line != node.span.line {
+                        e.span = Some(key.span);
+                    }
+                    e
+                })
             }
             None => Err(DeError::custom("a mapping value was read twice")),
         }

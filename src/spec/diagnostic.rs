@@ -319,7 +319,7 @@ impl SourceFile {
 
     /// The printable location of a span, its width clipped to the line.
     pub fn locate(&self, span: Span) -> Location {
-        let excerpt = self.line(span.line);
+        let excerpt = mask_secrets(self.line(span.line));
         let chars = excerpt.chars().count();
         let column = span.col.min(chars + 1).max(1);
         let width = span.len.min((chars + 1).saturating_sub(column)).max(1);
@@ -327,7 +327,7 @@ impl SourceFile {
             file: self.name.clone(),
             line: span.line,
             column,
-            excerpt: mask_secrets(excerpt),
+            excerpt,
             width,
         }
     }

@@ -226,7 +226,17 @@ fn many<'a, T: Deserialize<'a>>(
             );
             None
         } else {
-            one(value, source, diags)
+            match from_node(value) {
+                Ok(spec) => Some(spec),
+                Err(mut e) => {
+                    // A problem with the entry as a whole (a missing field) points at its name.
+                    if e.span == Some(value.span) && value.as_scalar().is_none() {
+                        e.span = Some(key.span);
+                    }
+                    diags.push(de_error(e, key.span, source));
+                    None
+                }
+            }
         };
         out.push(Entry { key: name, spec });
     }
