@@ -1,14 +1,17 @@
 //! One thin adapter per subcommand: read settings, call the library, render, return an exit
 //! status. No business logic lives here.
 
+pub mod schema;
+pub mod validate;
+
 use crate::cli::{Cli, Command};
 use crate::output::{ExitStatus, Printer};
 
 /// Run the parsed command line and return the process exit status.
 pub fn run(cli: Cli, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
     match cli.command {
-        Command::Validate(_) => not_yet(printer, "validate"),
-        Command::Schema(_) => not_yet(printer, "schema"),
+        Command::Validate(args) => validate::run(&args, printer),
+        Command::Schema(args) => schema::run(&args, printer),
         Command::Plan(_) => not_yet(printer, "plan"),
         Command::Apply(_) => not_yet(printer, "apply"),
         Command::Drift(_) => not_yet(printer, "drift"),
