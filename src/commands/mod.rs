@@ -1,6 +1,8 @@
 //! One thin adapter per subcommand: read settings, call the library, render, return an exit
 //! status. No business logic lives here.
 
+pub mod sandbox;
+
 use crate::cli::{Cli, Command};
 use crate::output::{ExitStatus, Printer};
 
@@ -13,7 +15,7 @@ pub fn run(cli: Cli, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
         Command::Apply(_) => not_yet(printer, "apply"),
         Command::Drift(_) => not_yet(printer, "drift"),
         Command::Inventory(_) => not_yet(printer, "inventory"),
-        Command::Sandbox(_) => not_yet(printer, "sandbox"),
+        Command::Sandbox(args) => sandbox::run(&args, printer),
         Command::ForceUnlock(_) => not_yet(printer, "force-unlock"),
     }
 }
