@@ -12,7 +12,7 @@ use super::api_tokens::check_expiration;
 use super::auth::authenticate;
 use super::errors::{ApiError, Handled, ParameterLocation, Reply, Violation};
 use super::mint::{self, TokenFormat};
-use super::paging::{self, HasId, Key, ListQuery};
+use super::paging::{HasId, Key, ListQuery};
 use super::server::Call;
 use super::state::{ActiveGateTokenRecord, State};
 use crate::model::token::MAX_NAME_LEN;
@@ -28,15 +28,15 @@ pub fn list(state: &mut State, call: &mut Call) -> Handled {
     let q = ListQuery::from_call(call)?;
     let page_size = q.page_size(100, 3000, 100)?;
     let env = state.env(&call.env_id).ok_or_else(ApiError::no_route)?;
-    let mut all: Vec<(Key, &ActiveGateTokenRecord)> = env
+    let all: Vec<(Key, &ActiveGateTokenRecord)> = env
         .activegate_tokens
         .values()
         .map(|t| (Key::Time(t.creation_date.0), t))
         .collect();
-    paging::sort(&mut all, true);
-    let (page, next) = q.page(&all, page_size, true);
+    let total = all.len();
+    let (page, next) = q.page(all, page_size, true);
     let mut body = json!({
-        "totalCount": all.len(),
+        "totalCount": total,
         "pageSize": page_size,
         "activeGateTokens": page.iter().map(|(_, t)| token_json(t)).collect::<Vec<_>>(),
     });

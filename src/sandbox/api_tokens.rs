@@ -12,7 +12,7 @@ use super::auth::{authenticate, Caller};
 use super::clock::{parse_time_input, Millis};
 use super::errors::{ApiError, Handled, ParameterLocation, Reply, Violation};
 use super::mint::{self, TokenFormat};
-use super::paging::{self, HasId, Key, ListQuery};
+use super::paging::{HasId, Key, ListQuery};
 use super::server::Call;
 use super::state::{ApiTokenRecord, Environment, State};
 use crate::model::token::MAX_NAME_LEN;
@@ -59,7 +59,7 @@ pub fn list(state: &mut State, call: &mut Call) -> Handled {
         }
     };
     let env = environment(state, call)?;
-    let mut matching: Vec<&ApiTokenRecord> = env
+    let matching: Vec<&ApiTokenRecord> = env
         .api_tokens
         .values()
         .filter(|t| selector.iter().all(|c| c.matches(t)))
@@ -70,15 +70,15 @@ pub fn list(state: &mut State, call: &mut Call) -> Handled {
                 .is_some_and(|u| from.is_none_or(|f| u >= f) && u <= to),
         })
         .collect();
-    let mut keyed: Vec<(Key, &ApiTokenRecord)> = matching
-        .drain(..)
+    let total = matching.len();
+    let keyed: Vec<(Key, &ApiTokenRecord)> = matching
+        .into_iter()
         .map(|t| (sort_key(t, sort_field), t))
         .collect();
-    paging::sort(&mut keyed, descending);
-    let (page, next) = q.page(&keyed, page_size, descending);
+    let (page, next) = q.page(keyed, page_size, descending);
     let tokens: Vec<Value> = page.iter().map(|(_, t)| token_json(t, &fields)).collect();
     let mut body = json!({
-        "totalCount": keyed.len(),
+        "totalCount": total,
         "pageSize": page_size,
         "apiTokens": tokens,
     });

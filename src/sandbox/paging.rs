@@ -47,11 +47,6 @@ pub fn order(ka: &Key, ia: &str, kb: &Key, ib: &str, descending: bool) -> Orderi
     }
 }
 
-/// Sort `(key, item)` pairs in list order.
-pub fn sort<T: HasId>(items: &mut [(Key, T)], descending: bool) {
-    items.sort_unstable_by(|(ka, a), (kb, b)| order(ka, a.id(), kb, b.id(), descending));
-}
-
 /// The effective query of a list request: the request's own parameters, or those carried in its
 /// `nextPageKey`, plus where to resume.
 pub struct ListQuery {
@@ -114,24 +109,28 @@ impl ListQuery {
             .map(|(_, v)| v.as_str())
     }
 
-    /// One page of `items`, which must be sorted with [`order`] by key and id. Returns the page
-    /// and the key of the next page, if there is one.
-    pub fn page<'a, T: HasId>(
+    /// One page of `items` (in any order): the `page_size` items that follow the resume point
+    /// in list order, sorted, and the key of the next page if more follow. Selecting instead of
+    /// sorting everything keeps a page of a 100,000-token list at O(n + k log k).
+    pub fn page<T: HasId>(
         &self,
-        items: &'a [(Key, T)],
+        mut items: Vec<(Key, T)>,
         page_size: usize,
         descending: bool,
-    ) -> (&'a [(Key, T)], Option<String>) {
-        let start = match &self.resume_after {
-            None => 0,
-            Some((k, i)) => items.partition_point(|(key, it)| {
-                order(key, it.id(), k, i, descending) != Ordering::Greater
-            }),
-        };
-        let end = (start + page_size).min(items.len());
-        let page = &items[start..end];
-        let next = match page.last() {
-            Some((k, it)) if end < items.len() => {
+    ) -> (Vec<(Key, T)>, Option<String>) {
+        if let Some((k, i)) = &self.resume_after {
+            items.retain(|(key, it)| order(key, it.id(), k, i, descending) == Ordering::Greater);
+        }
+        let more = items.len() > page_size;
+        let cmp =
+            |(ka, a): &(Key, T), (kb, b): &(Key, T)| order(ka, a.id(), kb, b.id(), descending);
+        if more && page_size > 0 {
+            items.select_nth_unstable_by(page_size, cmp);
+            items.truncate(page_size);
+        }
+        items.sort_unstable_by(cmp);
+        let next = match items.last() {
+            Some((k, it)) if more => {
                 let pk = PageKey {
                     q: self.params.clone(),
                     k: k.clone(),
@@ -141,7 +140,7 @@ impl ListQuery {
             }
             _ => None,
         };
-        (page, next)
+        (items, next)
     }
 
     /// `pageSize` within `min..=max`, `default` when absent.
