@@ -134,6 +134,8 @@ pub fn sections(root: &Node, source: &SourceFile, diags: &mut Vec<Diagnostic>) -
             "tenant_token" => parsed.tenant_token = many(value, source, diags),
             "platform_tokens" => parsed.platform_tokens = many(value, source, diags),
             "unmanaged" => parsed.unmanaged = optional(value, source, diags),
+            // Extension keys hold anchors for reuse elsewhere; they mean nothing themselves.
+            other if other.starts_with("x-") => {}
             other => {
                 let mut d = source.error(key.span, format!("unknown section `{other}`"));
                 let near = SECTIONS
@@ -143,7 +145,10 @@ pub fn sections(root: &Node, source: &SourceFile, diags: &mut Vec<Diagnostic>) -
                     .max_by(|a, b| a.0.total_cmp(&b.0));
                 d = match near {
                     Some((_, s)) => d.help(format!("did you mean `{s}`?")),
-                    None => d.help(format!("top-level keys are {}", SECTIONS.join(", "))),
+                    None => d.help(format!(
+                        "top-level keys are {} (and `x-…` keys for anchors)",
+                        SECTIONS.join(", ")
+                    )),
                 };
                 diags.push(d);
             }
