@@ -310,3 +310,26 @@ api_tokens:
         ("dynakube", "dataIngestToken")
     );
 }
+
+#[test]
+fn a_large_spec_loads_in_reasonable_time() {
+    let mut text =
+        String::from("version: 1\nenvironments:\n  prod: { url: sandbox://prod }\napi_tokens:\n");
+    for i in 0..3000 {
+        text.push_str(&format!(
+            "  t{i}:\n    environments: [prod]\n    scopes: [metrics.ingest]\n    deliver: [{{ file: {{ path: out/t{i} }} }}]\n"
+        ));
+    }
+    let started = std::time::Instant::now();
+    let spec = spec::load_str(&text, "big.yaml").unwrap();
+    assert_eq!(spec.desired.tokens.len(), 3000);
+    // Every token also shares one bad scope: 3000 errors must not take quadratic time.
+    let broken = text.replace("metrics.ingest", "metric.ingest");
+    let errors = spec::load_str(&broken, "big.yaml").unwrap_err();
+    assert_eq!(errors.errors().count(), 3000);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -43,6 +43,8 @@ pub struct Resolver<'a> {
     declared_envs: BTreeSet<String>,
     declared_accounts: BTreeSet<String>,
     default_owners: BTreeMap<String, String>,
+    /// Scope findings by (scope, personal access token): "did you mean" is costly to repeat.
+    scope_findings: BTreeMap<(String, bool), Option<Finding>>,
     desired: Desired,
     sites: Sites,
 }
@@ -57,6 +59,7 @@ impl<'a> Resolver<'a> {
             declared_envs: BTreeSet::new(),
             declared_accounts: BTreeSet::new(),
             default_owners: BTreeMap::new(),
+            scope_findings: BTreeMap::new(),
             desired: Desired {
                 environments: BTreeMap::new(),
                 accounts: BTreeMap::new(),
@@ -676,7 +679,12 @@ impl<'a> Resolver<'a> {
         let mut scopes: BTreeSet<Scope> = preset.map(|p| p.scopes().collect()).unwrap_or_default();
         for s in &spec.scopes {
             let scope = Scope::new(s.value.clone());
-            if let Some(f) = validate::check_scope(&scope, pat) {
+            let finding = self
+                .scope_findings
+                .entry((s.value.clone(), pat))
+                .or_insert_with(|| validate::check_scope(&scope, pat))
+                .clone();
+            if let Some(f) = finding {
                 self.emit(f, s.span);
             }
             if !scopes.insert(scope) && preset.is_none() {
