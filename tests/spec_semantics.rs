@@ -333,3 +333,65 @@ fn a_large_spec_loads_in_reasonable_time() {
         started.elapsed()
     );
 }
+
+/// The illustrative file of DESIGN.md ("The desired-state file") is valid as written.
+#[test]
+fn the_design_documents_example_is_valid() {
+    let text = r#"# yaml-language-server: $schema=../schemas/tokensmith.schema.json
+version: 1
+environments:
+  prod:
+    url: https://abc12345.live.dynatrace.com
+    token_env: DT_PROD_ADMIN_TOKEN            # management token, read from the environment
+  eu-managed:
+    url: https://dynatrace.example.com/e/6a1c1a9e-4c21-4d0d-9a3e-1e0d3f2b7c11
+    token_env: DT_EU_ADMIN_TOKEN
+  demo:
+    url: sandbox://demo                       # embedded emulator, state kept under .tokensmith/
+
+defaults:
+  expires_in: 90d
+  rotate_before: 14d
+  grace: 24h
+
+api_tokens:
+  k8s-operator:
+    environments: [prod]
+    preset: dynatrace-operator                # required scopes from the operator's feature table
+    scopes: [settings.read, settings.write]
+    expires_in: 30d
+    rotate_before: 7d
+    deliver:
+      - kubernetes_secret: { context: prod, namespace: dynatrace, name: dynakube, key: apiToken }
+  data-ingest-{{ cluster }}:
+    for_each: { cluster: [eu-1, us-1] }
+    environments: [prod]
+    preset: data-ingest
+    grace: 72h                                # injected app pods read the token only at start
+    deliver:
+      - kubernetes_secret: { context: "{{ cluster }}", namespace: dynatrace, name: dynakube, key: dataIngestToken }
+
+activegate_tokens:
+  ag-frankfurt:
+    environments: [prod]
+    type: ENVIRONMENT
+    expires_in: 365d
+    deliver:
+      - file: { path: /var/lib/dynatrace/gateway/config/authorization.properties, format: properties, key: authToken }
+
+tenant_token:
+  prod:
+    rotate_every: 180d
+    activegates:
+      - file: { path: /var/lib/dynatrace/gateway/config/authorization.properties, format: properties, key: tenantToken }
+    oneagents:
+      - exec: { command: [ansible, oneagents, -m, shell, -a, "oneagentctl --set-tenant-token=$TENANT_TOKEN --restart-service"], secret_env: TENANT_TOKEN }
+
+unmanaged:
+  report_unused_after: 90d                    # inventory flags them as deletion candidates
+"#;
+    let spec = spec::load_str(text, "design.yaml").unwrap_or_else(|d| panic!("{d}"));
+    assert!(spec.warnings.is_empty(), "{:?}", spec.warnings);
+    assert_eq!(spec.desired.tokens.len(), 4);
+    assert_eq!(spec.desired.environments.len(), 3);
+}

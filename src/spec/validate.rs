@@ -551,7 +551,33 @@ pub fn cross_check(desired: &Desired, sites: &Sites, source: &SourceFile) -> Vec
     let duplicates = duplicate_keys(desired, sites, source, &mut out);
     shared_targets(desired, sites, &duplicates, source, &mut out);
     platform_limits(desired, sites, source, &mut out);
+    adopted_twice(desired, sites, source, &mut out);
     out
+}
+
+fn adopted_twice(desired: &Desired, sites: &Sites, source: &SourceFile, out: &mut Vec<Diagnostic>) {
+    let mut seen: BTreeMap<(&Home, &crate::model::TokenId), usize> = BTreeMap::new();
+    for (i, token) in desired.tokens.iter().enumerate() {
+        let Some(id) = &token.adopt else { continue };
+        match seen.get(&(&token.home, id)) {
+            None => {
+                seen.insert((&token.home, id), i);
+            }
+            Some(&first) => out.push(
+                source
+                    .error(
+                        sites.tokens[i].key,
+                        format!("token `{id}` is adopted twice"),
+                    )
+                    .note(format!(
+                        "first adopted by `{}` at {}",
+                        desired.tokens[first].key,
+                        source.position(sites.tokens[first].key)
+                    ))
+                    .help("one live token can belong to one desired token only"),
+            ),
+        }
+    }
 }
 
 /// Reports duplicate keys; returns the indices of the repeats.
@@ -605,20 +631,49 @@ fn shared_targets(
     out: &mut Vec<Diagnostic>,
 ) {
     let mut seen: BTreeMap<crate::model::TargetAddress, (String, Span)> = BTreeMap::new();
-    let mut visit = |address: crate::model::TargetAddress,
-                     owner: String,
-                     span: Span,
-                     out: &mut Vec<Diagnostic>| {
-        match seen.get(&address) {
-            None => {
-                seen.insert(address, (owner, span));
-            }
-            Some((first_owner, first_span)) => out.push(
+    let mut files: BTreeMap<String, (FileFormat, String, Span)> = BTreeMap::new();
+    let mut visit = |target: &Target, owner: String, span: Span, out: &mut Vec<Diagnostic>| {
+        let address = target.address();
+        if let Some((first_owner, first_span)) = seen.get(&address) {
+            out.push(
                 source
                     .error(span, format!("target `{address}` is also written by {first_owner}"))
                     .note(format!("first used at {}", source.position(*first_span)))
                     .help("each target holds one token; give each token its own key, file or Secret (e.g. with `{{ env }}` in the path)"),
-            ),
+            );
+            return;
+        }
+        seen.insert(address, (owner.clone(), span));
+        // Keys of one file may go to different tokens, but only if every writer agrees on the
+        // file's layout: a raw writer replaces the whole file, and two formats cannot both hold.
+        let Target::File(f) = target else { return };
+        match files.get(&f.path) {
+            None => {
+                files.insert(f.path.clone(), (f.format, owner, span));
+            }
+            Some((format, first_owner, first_span))
+                if *format != f.format || f.format == FileFormat::Raw =>
+            {
+                let how = |x: FileFormat| match x {
+                    FileFormat::Raw => "whole (raw)".to_owned(),
+                    other => format!("as {}", format_name(other)),
+                };
+                out.push(
+                    source
+                        .error(
+                            span,
+                            format!(
+                                "file `{}` is written {} here and {} by {first_owner}",
+                                f.path,
+                                how(f.format),
+                                how(*format)
+                            ),
+                        )
+                        .note(format!("first used at {}", source.position(*first_span)))
+                        .help("writers of one file must use the same non-raw format with different keys"),
+                );
+            }
+            Some(_) => {}
         }
     };
     for (i, (token, site)) in desired.tokens.iter().zip(&sites.tokens).enumerate() {
@@ -631,7 +686,7 @@ fn shared_targets(
         };
         let owner = format!("{} `{}` ({home})", token.kind, token.key);
         for (target, span) in token.deliver.iter().zip(&site.targets) {
-            visit(target.address(), owner.clone(), *span, out);
+            visit(target, owner.clone(), *span, out);
         }
     }
     for (tenant, spans) in desired.tenant_tokens.iter().zip(&sites.tenant_targets) {
@@ -642,7 +697,7 @@ fn shared_targets(
             .chain(&tenant.oneagents)
             .zip(spans)
         {
-            visit(target.address(), owner.clone(), *span, out);
+            visit(target, owner.clone(), *span, out);
         }
     }
 }
