@@ -351,3 +351,55 @@ fn tenant_rotation_example_delivers_to_activegates_then_oneagents() {
         .iter()
         .any(|a| a.contains("oneagentctl --set-tenant-token")));
 }
+
+#[test]
+fn validate_prints_warnings_and_still_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warn.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nenvironments:\n  demo: { url: sandbox://demo }\napi_tokens:\n  ci:\n    environments: [demo]\n    scopes: [metrics.ingest]\n",
+    )
+    .unwrap();
+    let out = tokensmith(&["validate", "-f", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: `ci` has no `deliver` targets"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("0 errors, 1 warning"), "{stderr}");
+}
+
+#[test]
+fn validate_colours_only_when_allowed() {
+    let bad = "tests/bad_specs/72-unknown-scope.yaml";
+    let run = |args: &[&str], no_color: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokensmith"));
+        cmd.args(args).env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).contains('\x1b')
+    };
+    assert!(run(&["--color", "always", "validate", "-f", bad], None));
+    assert!(!run(
+        &["--color", "always", "validate", "-f", bad],
+        Some("1")
+    ));
+    assert!(!run(&["validate", "-f", bad], None), "not a terminal");
+    assert!(!run(&["--color", "never", "validate", "-f", bad], None));
+}
+
+#[test]
+fn validate_reports_a_missing_file_with_exit_1() {
+    let out = tokensmith(&["validate", "-f", "no/such/tokensmith.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read `no/such/tokensmith.yaml`"),
+        "{stderr}"
+    );
+}
