@@ -255,14 +255,7 @@ impl<'a> Resolver<'a> {
         match self.templates.render(&text.value, vars) {
             Ok(s) => Some(s),
             Err(e) => {
-                self.emit(
-                    Finding {
-                        severity: super::diagnostic::Severity::Error,
-                        message: e.message,
-                        help: e.help,
-                    },
-                    text.span,
-                );
+                self.emit(Finding::from(e), text.span);
                 None
             }
         }
@@ -309,14 +302,7 @@ impl<'a> Resolver<'a> {
                         e.help.unwrap_or_default()
                     ));
                 }
-                self.emit(
-                    Finding {
-                        severity: super::diagnostic::Severity::Error,
-                        message: e.message,
-                        help: e.help,
-                    },
-                    key.span,
-                );
+                self.emit(Finding::from(e), key.span);
                 return None;
             }
         };

@@ -6,7 +6,7 @@ use crate::model::{ExecTarget, FileTarget, KubernetesSecretTarget, Target};
 
 use super::Resolver;
 use crate::spec::de::Spanned;
-use crate::spec::diagnostic::{Severity, Span};
+use crate::spec::diagnostic::Span;
 use crate::spec::template::{TemplateError, Vars};
 use crate::spec::validate::{self, Finding};
 
@@ -68,18 +68,15 @@ impl Resolver<'_> {
                 .root
                 .find_scalar(target.span, &text)
                 .unwrap_or(target.span);
-            self.emit(
-                Finding {
-                    severity: Severity::Error,
-                    message: e.message,
-                    help: e.help,
-                },
-                span,
-            );
+            self.emit(Finding::from(e), span);
             return None;
         }
         for f in validate::check_target(&rendered) {
-            self.emit(f, target.span);
+            let span = f
+                .field
+                .and_then(|field| self.root.find_field(target.span, field))
+                .unwrap_or(target.span);
+            self.emit(f, span);
         }
         Some(rendered)
     }

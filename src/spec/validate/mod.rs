@@ -23,6 +23,20 @@ pub struct Finding {
     pub severity: Severity,
     pub message: String,
     pub help: Option<String>,
+    /// The field of a larger value (a delivery target) the finding is about, so the resolver
+    /// can point at that field instead of the whole value.
+    pub field: Option<&'static str>,
+}
+
+impl From<super::template::TemplateError> for Finding {
+    fn from(e: super::template::TemplateError) -> Finding {
+        Finding {
+            severity: Severity::Error,
+            message: e.message,
+            help: e.help,
+            field: None,
+        }
+    }
 }
 
 impl Finding {
@@ -31,6 +45,7 @@ impl Finding {
             severity: Severity::Error,
             message: message.into(),
             help: None,
+            field: None,
         }
     }
 
@@ -39,11 +54,18 @@ impl Finding {
             severity: Severity::Warning,
             message: message.into(),
             help: None,
+            field: None,
         }
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Finding {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Names the field of a larger value that the finding is about.
+    pub fn field(mut self, field: &'static str) -> Finding {
+        self.field = Some(field);
         self
     }
 
