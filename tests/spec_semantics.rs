@@ -395,3 +395,37 @@ unmanaged:
     assert_eq!(spec.desired.tokens.len(), 4);
     assert_eq!(spec.desired.environments.len(), 3);
 }
+
+#[test]
+fn every_broken_field_of_one_entry_is_reported() {
+    let d = errors(
+        "api_tokens:
+  ci:
+    environments: prod
+    scope: [metrics.ingest]
+    expires_in: 90
+    deliver:
+      - file: { path: a, fromat: env }
+      - s3: { bucket: b }
+      - file: { path: ok }
+",
+    );
+    let found: Vec<(usize, &str)> = d
+        .errors()
+        .map(|e| (e.location.as_ref().unwrap().line, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (8, "expected a list, found the string `prod`"),
+            (9, "unknown field `scope`"),
+            (
+                10,
+                "`90` has no unit; write a number and a unit: s, m, h, d or w (e.g. `90d`)"
+            ),
+            (12, "unknown field `fromat`"),
+            (13, "unknown value `s3`"),
+        ],
+        "{d}"
+    );
+}

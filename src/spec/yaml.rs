@@ -96,6 +96,11 @@ impl Node {
         }
     }
 
+    /// Whether this node or one inside it starts at `span`.
+    pub fn contains(&self, span: Span) -> bool {
+        self.find_node(span).is_some()
+    }
+
     fn find_node(&self, span: Span) -> Option<&Node> {
         if self.span == span {
             return Some(self);
