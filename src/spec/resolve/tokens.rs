@@ -14,6 +14,8 @@ use crate::spec::types::{ActiveGateTokenSpec, ApiTokenSpec, PlatformTokenSpec, P
 use crate::spec::validate::{self, TokenSite};
 
 impl Resolver<'_> {
+    /// The scopes of an API token: the preset's, plus `scopes`, minus `exclude_scopes`, each
+    /// checked against the catalogue (and the personal-access-token subset).
     fn api_scopes(&mut self, spec: &ApiTokenSpec, pat: bool, key_span: Span) -> BTreeSet<Scope> {
         let preset: Option<Preset> = spec.preset.as_ref().map(|p| p.value);
         let mut scopes: BTreeSet<Scope> = preset.map(|p| p.scopes().collect()).unwrap_or_default();
@@ -80,6 +82,7 @@ impl Resolver<'_> {
         scopes
     }
 
+    /// One desired API token per `for_each` combination and environment.
     pub(super) fn api_token(
         &mut self,
         entry: &Entry<ApiTokenSpec>,
@@ -137,6 +140,7 @@ impl Resolver<'_> {
         }
     }
 
+    /// One desired ActiveGate token per `for_each` combination and environment.
     pub(super) fn activegate_token(
         &mut self,
         entry: &Entry<ActiveGateTokenSpec>,
@@ -203,6 +207,8 @@ impl Resolver<'_> {
         }
     }
 
+    /// One desired platform token per `for_each` combination, homed in its account; the
+    /// resource (an environment or the account) becomes a `urn:dt…` resource string.
     pub(super) fn platform_token(
         &mut self,
         entry: &Entry<PlatformTokenSpec>,
