@@ -182,6 +182,19 @@ fn warnings_do_not_stop_a_load() {
 }
 
 #[test]
+fn activegate_tokens_cannot_be_disabled() {
+    let spec = ok("activegate_tokens:
+  ag:
+    environments: [prod]
+    revoke: { disable: { delete_after: 3d } }
+    deliver: [{ file: { path: ag } }]
+");
+    assert_eq!(spec.warnings.len(), 1);
+    assert!(spec.warnings[0].message.contains("cannot be disabled"));
+    assert_eq!(spec.warnings[0].location.as_ref().unwrap().line, 9);
+}
+
+#[test]
 fn every_error_is_reported_at_once_in_file_order() {
     let d = errors(
         "api_tokens:

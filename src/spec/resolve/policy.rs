@@ -129,6 +129,13 @@ impl Resolver<'_> {
             _ => {}
         }
         if kind == TokenKind::ActivegateToken {
+            if let Some(r) = own.revoke.as_ref().filter(|r| r.value != Revoke::Delete) {
+                let d = self
+                    .source
+                    .warning(r.span, "ActiveGate tokens cannot be disabled; the old token is deleted when its grace ends")
+                    .help("write `revoke: delete` to say so");
+                self.diags.push(d);
+            }
             match expires_in {
                 None => self.error(
                     expiry_span,
