@@ -34,7 +34,7 @@ impl Span {
 }
 
 /// How bad a finding is: errors make `validate` fail, warnings are printed and allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Error,
     Warning,

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::de::{from_node, DeError, Spanned};
 use super::diagnostic::{Diagnostic, SourceFile, Span};
@@ -134,6 +134,8 @@ pub fn sections(root: &Node, source: &SourceFile, diags: &mut Vec<Diagnostic>) -
             "tenant_token" => parsed.tenant_token = many(value, source, diags),
             "platform_tokens" => parsed.platform_tokens = many(value, source, diags),
             "unmanaged" => parsed.unmanaged = optional(value, source, diags),
+            // Extension keys hold anchors for reuse elsewhere; they mean nothing themselves.
+            other if other.starts_with("x-") => {}
             other => {
                 let mut d = source.error(key.span, format!("unknown section `{other}`"));
                 let near = SECTIONS
@@ -143,7 +145,10 @@ pub fn sections(root: &Node, source: &SourceFile, diags: &mut Vec<Diagnostic>) -
                     .max_by(|a, b| a.0.total_cmp(&b.0));
                 d = match near {
                     Some((_, s)) => d.help(format!("did you mean `{s}`?")),
-                    None => d.help(format!("top-level keys are {}", SECTIONS.join(", "))),
+                    None => d.help(format!(
+                        "top-level keys are {} (and `x-…` keys for anchors)",
+                        SECTIONS.join(", ")
+                    )),
                 };
                 diags.push(d);
             }
@@ -171,18 +176,83 @@ pub fn de_error(e: DeError, fallback: Span, source: &SourceFile) -> Diagnostic {
     d
 }
 
-fn one<'a, T: Deserialize<'a>>(
-    node: &'a Node,
+fn one<T: DeserializeOwned>(
+    node: &Node,
     source: &SourceFile,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<T> {
-    from_node(node)
-        .map_err(|e| diags.push(de_error(e, node.span, source)))
+    deserialize_all(node)
+        .map_err(|errors| {
+            for e in errors {
+                diags.push(de_error(e, node.span, source));
+            }
+        })
         .ok()
 }
 
-fn optional<'a, T: Deserialize<'a>>(
-    node: &'a Node,
+/// Deserializes `node` and, when that fails, keeps looking for more errors in it: the field (or
+/// list item of a top-level list field) holding the error is taken out and the rest is tried
+/// again, up to [`MAX_ERRORS_PER_ENTRY`] errors. A required field that was taken out is not
+/// reported again as missing.
+pub fn deserialize_all<T: DeserializeOwned>(node: &Node) -> Result<T, Vec<DeError>> {
+    let first = match from_node(node) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let mut errors = vec![first];
+    let mut rest = node.clone();
+    let mut removed: Vec<String> = Vec::new();
+    while errors.len() < MAX_ERRORS_PER_ENTRY {
+        let Some(span) = errors.last().and_then(|e| e.span) else {
+            break;
+        };
+        if !remove_containing(&mut rest, span, &mut removed) {
+            break;
+        }
+        match from_node::<T>(&rest) {
+            Ok(_) => break,
+            Err(e) => {
+                let follow_on = removed
+                    .iter()
+                    .any(|f| e.message == format!("missing field `{f}`"));
+                if follow_on || errors.contains(&e) {
+                    break;
+                }
+                errors.push(e);
+            }
+        }
+    }
+    Err(errors)
+}
+
+/// At most this many errors are reported for one entry.
+pub const MAX_ERRORS_PER_ENTRY: usize = 16;
+
+/// Removes the top-level field of a mapping that holds `span` (or, for a list field, the list
+/// item that holds it); records removed field names. False when nothing holds the span.
+fn remove_containing(node: &mut Node, span: Span, removed: &mut Vec<String>) -> bool {
+    let NodeKind::Map(entries) = &mut node.kind else {
+        return false;
+    };
+    let Some(i) = entries
+        .iter()
+        .position(|(k, v)| k.span == span || v.contains(span))
+    else {
+        return false;
+    };
+    if let NodeKind::Seq(items) = &mut entries[i].1.kind {
+        if let Some(j) = items.iter().position(|item| item.contains(span)) {
+            items.remove(j);
+            return true;
+        }
+    }
+    let (key, _) = entries.remove(i);
+    removed.push(key.as_scalar().unwrap_or_default().to_owned());
+    true
+}
+
+fn optional<T: DeserializeOwned>(
+    node: &Node,
     source: &SourceFile,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<T> {
@@ -192,8 +262,8 @@ fn optional<'a, T: Deserialize<'a>>(
     one(node, source, diags)
 }
 
-fn many<'a, T: Deserialize<'a>>(
-    node: &'a Node,
+fn many<T: DeserializeOwned>(
+    node: &Node,
     source: &SourceFile,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Entry<T>> {
@@ -226,14 +296,16 @@ fn many<'a, T: Deserialize<'a>>(
             );
             None
         } else {
-            match from_node(value) {
+            match deserialize_all(value) {
                 Ok(spec) => Some(spec),
-                Err(mut e) => {
-                    // A problem with the entry as a whole (a missing field) points at its name.
-                    if e.span == Some(value.span) && value.as_scalar().is_none() {
-                        e.span = Some(key.span);
+                Err(errors) => {
+                    for mut e in errors {
+                        // A problem with the entry as a whole (a missing field) points at its name.
+                        if e.span == Some(value.span) && value.as_scalar().is_none() {
+                            e.span = Some(key.span);
+                        }
+                        diags.push(de_error(e, key.span, source));
                     }
-                    diags.push(de_error(e, key.span, source));
                     None
                 }
             }

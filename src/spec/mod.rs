@@ -84,13 +84,9 @@ pub fn load_bytes(bytes: &[u8], file_name: &str) -> Result<LoadedSpec, Diagnosti
 
 /// Removes repeats (the same finding produced once per environment or `for_each` value).
 fn dedup(diags: &mut Vec<Diagnostic>) {
-    let mut seen = Vec::with_capacity(diags.len());
+    let mut seen = std::collections::HashSet::with_capacity(diags.len());
     diags.retain(|d| {
-        if seen.contains(d) {
-            false
-        } else {
-            seen.push(d.clone());
-            true
-        }
+        let place = d.location.as_ref().map(|l| (l.line, l.column));
+        seen.insert((d.severity, d.message.clone(), place, d.notes.clone()))
     });
 }

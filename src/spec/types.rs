@@ -16,10 +16,12 @@ use crate::model::{ActiveGateType, Preset, Revoke, SpecDuration, Target};
 
 /// A tokensmith desired-state file: which Dynatrace tokens exist, with which scopes, how long they
 /// live, when they rotate and where their values are delivered. Relative file paths in `deliver`
-/// targets are relative to the directory of this file.
+/// targets are relative to the directory of this file. Top-level keys starting with `x-` are
+/// ignored, so they can hold YAML anchors to reuse (`x-targets: &ci {...}`, then `*ci`).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "tokensmith desired state")]
+#[schemars(extend("patternProperties" = { "^x-": {} }))]
 pub struct SpecFile {
     /// The version of this file format; always `1`.
     pub version: u32,

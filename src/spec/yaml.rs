@@ -78,6 +78,29 @@ impl Node {
         container.first_scalar(text)
     }
 
+    /// The span of field `name` (its value, or its key when the value is empty) in the mapping
+    /// that starts at `within` or in the first mapping nested in it (a target's settings).
+    pub fn find_field(&self, within: Span, name: &str) -> Option<Span> {
+        let mut node = self.find_node(within)?;
+        loop {
+            let NodeKind::Map(entries) = &node.kind else {
+                return None;
+            };
+            if let Some((k, v)) = entries.iter().find(|(k, _)| k.as_scalar() == Some(name)) {
+                return Some(if v.is_null() { k.span } else { v.span });
+            }
+            match entries.as_slice() {
+                [(_, inner)] => node = inner,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Whether this node or one inside it starts at `span`.
+    pub fn contains(&self, span: Span) -> bool {
+        self.find_node(span).is_some()
+    }
+
     fn find_node(&self, span: Span) -> Option<&Node> {
         if self.span == span {
             return Some(self);
