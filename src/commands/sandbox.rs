@@ -1,6 +1,6 @@
 //! `tokensmith sandbox`: serve the Dynatrace emulator over HTTP until Ctrl-C.
 //!
-//! Reads the seed (`--seed`, or the built-in copy of `examples/sandbox-seed.yaml`), or a saved
+//! Reads the seed (`--seed`, or the built-in copy of `examples/sandbox/seed.yaml`), or a saved
 //! state (`--state FILE` when the file exists; every change is saved back to it), binds
 //! `--listen`, and prints the URLs and the management token ids. Secrets are printed only when
 //! they came from the seed file (the user wrote them, or they are the published demo values), and
@@ -14,7 +14,7 @@ use crate::cli::SandboxArgs;
 use crate::output::{ExitStatus, Printer};
 use crate::sandbox::{persist, serve, Sandbox, Seed};
 
-const BUILT_IN_SEED: &str = include_str!("../../examples/sandbox-seed.yaml");
+const BUILT_IN_SEED: &str = include_str!("../../examples/sandbox/seed.yaml");
 
 pub fn run(args: &SandboxArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
     let (seed_text, seed_name) = match &args.seed {
@@ -25,7 +25,7 @@ pub fn run(args: &SandboxArgs, printer: &mut Printer) -> anyhow::Result<ExitStat
         ),
         None => (
             BUILT_IN_SEED.to_owned(),
-            "examples/sandbox-seed.yaml (built in)".to_owned(),
+            "examples/sandbox/seed.yaml (built in)".to_owned(),
         ),
     };
     let seed = Seed::from_yaml(&seed_text).with_context(|| format!("in {seed_name}"))?;

@@ -40,7 +40,7 @@ pub const ACCOUNT_SCOPES: &[&str] = &[
     "platform-token:tokens:write",
 ];
 
-/// A sandbox seed (YAML). See `examples/sandbox-seed.yaml`.
+/// A sandbox seed (YAML). See `examples/sandbox/seed.yaml`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Seed {
@@ -210,7 +210,7 @@ fn active() -> String {
 impl Seed {
     pub fn from_yaml(text: &str) -> anyhow::Result<Seed> {
         serde_yaml::from_str(text)
-            .context("the sandbox seed is not valid; see examples/sandbox-seed.yaml")
+            .context("the sandbox seed is not valid; see examples/sandbox/seed.yaml")
     }
 
     /// Every known secret in the seed with the id it belongs to: what `tokensmith sandbox` may
