@@ -39,6 +39,8 @@ struct TokenSpec {
     adopt: bool,
 }
 
+type TenantSpec = (Option<i64>, Vec<(u8, i64)>, Vec<(u8, i64)>);
+
 #[derive(Debug, Clone)]
 struct WorldSpec {
     tokens: Vec<TokenSpec>,
@@ -46,7 +48,7 @@ struct WorldSpec {
     platform_others: usize,
     /// Tenant token: rotate_every days, and per ActiveGate / OneAgent target: 0 absent,
     /// 1 write-only, 2 active fingerprint, 3 old fingerprint; written this many days ago.
-    tenant: Option<(Option<i64>, Vec<(u8, i64)>, Vec<(u8, i64)>)>,
+    tenant: Option<TenantSpec>,
     unmanaged: Vec<(bool, i64, Option<i64>)>,
     prune: bool,
     caller: Option<usize>,
@@ -315,7 +317,44 @@ fn check(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
         .environments
         .values()
         .flat_map(|e| e.api_tokens.iter().chain(&e.activegate_tokens))
+        .chain(w.live.accounts.values().flat_map(|a| &a.platform_tokens))
         .collect();
+    // Tenant flow: start before every delivery, ActiveGates before OneAgents, finish last.
+    if let Some(tenant) = w.desired.tenant_tokens.first() {
+        let tenant_steps: Vec<&tokensmith::plan::Step> = plan
+            .steps
+            .iter()
+            .filter(|s| s.kind == TokenKind::TenantToken)
+            .collect();
+        let ag_addresses: Vec<_> = tenant.activegates.iter().map(|t| t.address()).collect();
+        let is_ag = |s: &tokensmith::plan::Step| matches!(&s.action, Action::Deliver { address, .. } if ag_addresses.contains(address));
+        let start = tenant_steps
+            .iter()
+            .find(|s| matches!(s.action, Action::TenantStart));
+        for s in &tenant_steps {
+            let before = ancestors(plan, &s.id);
+            for d in &tenant_steps {
+                let must_wait = match &s.action {
+                    Action::TenantFinish => matches!(d.action, Action::Deliver { .. }),
+                    Action::Deliver { .. } if !is_ag(s) => is_ag(d),
+                    _ => false,
+                };
+                prop_assert!(
+                    !must_wait || before.contains(&d.id),
+                    "{} does not wait for {}",
+                    s.id,
+                    d.id
+                );
+            }
+            if let Some(start) = start {
+                prop_assert!(
+                    s.id == start.id || before.contains(&start.id),
+                    "{} runs before the start",
+                    s.id
+                );
+            }
+        }
+    }
     let caller = w.live.environments.values().find_map(|e| e.caller.clone());
     for s in plan.steps.iter() {
         // Invariant 1: revoke/delete only after every delivery of that key, never while held.
