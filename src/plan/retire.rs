@@ -1,0 +1,214 @@
+//! Retiring old generations, decided from live state alone (there is no state file).
+//!
+//! Timestamps used: grace is measured from the successor's `created` (the applier delivers in
+//! the same run right after creating; Dynatrace records no disable time and targets record no
+//! delivery time). An enabled predecessor is revoked when no readable target holds it, no target
+//! is unreadable, the successor is not being delivered by this plan, `successor.created + grace`
+//! has passed, and — with `verify_usage` or write-only targets — the successor was used after its
+//! creation. Revoking is disabling (`revoke: disable`) or deleting (`revoke: delete`, and always
+//! for ActiveGate tokens, which cannot be disabled). A disabled or expired predecessor is deleted
+//! at `successor.created + grace + delete_after` (or `+ grace` when revoking deletes), the
+//! earliest moment it can have been revoked. With zero grace the revoke is planned in the same
+//! run and depends on every delivery of the successor.
+//!
+//! A generation newer than the current one that no readable target holds and nobody used was
+//! never delivered (an interrupted apply): its value is lost, so it is deleted.
+
+use super::analysis::{home_label, TargetState, TokenFacts};
+use super::planner::{generation_of, prefix, step, Draft};
+use super::types::{Action, Pending, Reason, Step, StepId};
+use crate::model::{DesiredToken, LiveToken, Revoke, TokenKind};
+
+/// How a predecessor is revoked: ActiveGate tokens cannot be disabled.
+pub(super) fn revoke_action(d: &DesiredToken, token: &LiveToken) -> Action {
+    let (id, name) = (token.id.clone(), token.name.clone());
+    match (d.kind, d.policy.revoke) {
+        (TokenKind::ActivegateToken, _) | (_, Revoke::Delete) => Action::Delete { token: id, name },
+        (_, Revoke::Disable { .. }) => Action::Disable { token: id, name },
+    }
+}
+
+fn revoke_step(d: &DesiredToken, token: &LiveToken, reason: Reason) -> Step {
+    let action = revoke_action(d, token);
+    step(
+        d,
+        format!("{}/{}/{}", prefix(d), action.verb(), token.id),
+        reason,
+        action,
+    )
+}
+
+/// With zero grace and nothing to wait for, the predecessor is revoked in the same run, after
+/// every delivery of its successor.
+pub(super) fn revoke_same_run(
+    draft: &mut Draft,
+    facts: &TokenFacts<'_>,
+    current: &LiveToken,
+    delivers: &[StepId],
+) {
+    let d = facts.desired;
+    let must_wait = d.policy.grace.as_secs() > 0
+        || d.policy.verify_usage
+        || facts
+            .targets
+            .iter()
+            .any(|t| matches!(t.state, TargetState::WriteOnly | TargetState::Unreadable));
+    if must_wait {
+        let not_before = Some(facts.now + d.policy.grace.to_time());
+        draft.pending.push(Pending {
+            home: d.home.clone(),
+            kind: d.kind,
+            key: d.key.clone(),
+            token: current.id.clone(),
+            action: revoke_action(d, current).verb().to_owned(),
+            not_before,
+            waiting_for: format!(
+                "its successor reaching every target, then grace {}",
+                d.policy.grace
+            ),
+        });
+        return;
+    }
+    let mut s = revoke_step(d, current, Reason::GraceElapsed);
+    s.depends_on = delivers.to_vec();
+    draft.push(s);
+}
+
+/// Delete generations that never reached a target (their value is lost). A used one is left
+/// alone: something holds it that tokensmith cannot see.
+pub(super) fn retire_never_delivered(draft: &mut Draft, facts: &TokenFacts<'_>) {
+    let d = facts.desired;
+    let unreadable = facts
+        .targets
+        .iter()
+        .any(|t| t.state == TargetState::Unreadable);
+    for token in &facts.never_delivered {
+        if token.last_used.is_some() || unreadable {
+            draft.warn(
+                "undelivered_generation",
+                format!(
+                    "{} `{}` in {}: generation {} ({}) is held by no readable target but {}; left alone",
+                    d.kind,
+                    d.key,
+                    home_label(&d.home),
+                    generation_of(facts, token),
+                    token.id,
+                    if unreadable { "a target cannot be read" } else { "it is in use" }
+                ),
+            );
+            continue;
+        }
+        let mut s = step(
+            d,
+            format!("{}/delete/{}", prefix(d), token.id),
+            Reason::NeverDelivered,
+            Action::Delete {
+                token: token.id.clone(),
+                name: token.name.clone(),
+            },
+        );
+        s.note = Some(
+            "created by an interrupted apply and never delivered; its value is lost".to_owned(),
+        );
+        draft.push(s);
+    }
+}
+
+pub(super) fn retire_superseded(
+    draft: &mut Draft,
+    facts: &TokenFacts<'_>,
+    current: &LiveToken,
+    delivering_current: bool,
+) {
+    let d = facts.desired;
+    let now = facts.now;
+    let grace_end = current.created.unwrap_or(now) + d.policy.grace.to_time();
+    for token in &facts.superseded {
+        let usable = token.enabled && token.expires.is_none_or(|e| e > now);
+        let mut waits: Vec<String> = Vec::new();
+        let mut not_before = None;
+        if let Some(t) = facts
+            .targets
+            .iter()
+            .find(|t| matches!(t.state, TargetState::Holds(id) if id == &token.id))
+        {
+            waits.push(format!("target {} to stop holding it", t.address));
+        }
+        let (action, reason) = if usable {
+            if now < grace_end {
+                not_before = Some(grace_end);
+                waits.push(format!(
+                    "grace {} after its successor was created",
+                    d.policy.grace
+                ));
+            }
+            if delivering_current {
+                waits.push("its successor to reach every target".to_owned());
+            }
+            if let Some(t) = facts
+                .targets
+                .iter()
+                .find(|t| t.state == TargetState::Unreadable)
+            {
+                waits.push(format!("target {} to become readable", t.address));
+            }
+            let write_only = facts
+                .targets
+                .iter()
+                .any(|t| t.state == TargetState::WriteOnly);
+            let used = current
+                .last_used
+                .is_some_and(|u| current.created.is_none_or(|c| u > c));
+            if (d.policy.verify_usage || write_only) && !used {
+                waits.push(format!(
+                    "its successor {} to be used (proof that consumers switched)",
+                    current.id
+                ));
+            }
+            (revoke_action(d, token), Reason::GraceElapsed)
+        } else {
+            let delete_at = match (d.kind, d.policy.revoke) {
+                (TokenKind::ActivegateToken, _) | (_, Revoke::Delete) => grace_end,
+                (_, Revoke::Disable { delete_after }) => grace_end + delete_after.to_time(),
+            };
+            let reason = if delete_at == grace_end {
+                Reason::GraceElapsed
+            } else {
+                Reason::RetentionElapsed
+            };
+            if now < delete_at {
+                not_before = Some(delete_at);
+                waits.push(if reason == Reason::RetentionElapsed {
+                    "retention after it was revoked".to_owned()
+                } else {
+                    format!("grace {} after its successor was created", d.policy.grace)
+                });
+            }
+            (
+                Action::Delete {
+                    token: token.id.clone(),
+                    name: token.name.clone(),
+                },
+                reason,
+            )
+        };
+        if waits.is_empty() {
+            draft.push(step(
+                d,
+                format!("{}/{}/{}", prefix(d), action.verb(), token.id),
+                reason,
+                action,
+            ));
+        } else {
+            draft.pending.push(Pending {
+                home: d.home.clone(),
+                kind: d.kind,
+                key: d.key.clone(),
+                token: token.id.clone(),
+                action: action.verb().to_owned(),
+                not_before,
+                waiting_for: waits.join("; "),
+            });
+        }
+    }
+}
