@@ -873,3 +873,52 @@ fn server_time_is_the_clock_of_its_environment() {
     let plan = w.plan().unwrap();
     assert_eq!(plan.steps[0].reason, Reason::ExpiringIn { days: 5 });
 }
+
+#[test]
+fn platform_resources_change_replaces_but_owner_spelling_does_not() {
+    let mut w = World::new()
+        .account("main")
+        .want(want_platform("grail-reader", "main").scopes(&["storage:logs:read"]))
+        .live_platform(
+            "main",
+            platform("dt0s16.CUR", "grail reader [ts:grail-reader#1]")
+                .lifetime(t0() - days(5), 30)
+                .scopes(&["storage:logs:read"])
+                .owner("5f1c2a3b-0000-4000-8000-000000000001@service.sso.dynatrace.com"),
+        );
+    assert!(!w.plan().unwrap().has_changes());
+    if let tokensmith::model::TokenDetails::Platform { resources, .. } =
+        &mut w.desired.tokens[0].details
+    {
+        resources.push("urn:dtenvironment:abc12345".into());
+    }
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps[0].reason, Reason::DetailsChanged);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn missing_activegate_type_in_live_metadata_is_not_a_change() {
+    let target = file("/ag/auth");
+    let mut w = World::new()
+        .want(want_ag("ag", "prod").deliver(target.clone()))
+        .live(
+            "prod",
+            ag("dt0g02.A", "ag [ts:ag#1]").lifetime(t0() - days(1), 30),
+        )
+        .holder(&target, holds("dt0g02.A"));
+    w.live
+        .environments
+        .get_mut(&env("prod"))
+        .unwrap()
+        .activegate_tokens[0]
+        .activegate_type = None;
+    assert!(!w.plan().unwrap().has_changes());
+    w.live
+        .environments
+        .get_mut(&env("prod"))
+        .unwrap()
+        .activegate_tokens[0]
+        .activegate_type = Some(tokensmith::model::ActiveGateType::Cluster);
+    assert_eq!(w.plan().unwrap().steps[0].reason, Reason::DetailsChanged);
+}

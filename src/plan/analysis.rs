@@ -364,12 +364,17 @@ fn compare<'a>(facts: &mut TokenFacts<'a>, current: &'a LiveToken) {
                 seed,
             },
             _,
-        ) if current.activegate_type != Some(*activegate_type) || current.seed != *seed => {
+        ) if current
+            .activegate_type
+            .is_some_and(|t| t != *activegate_type)
+            || current.seed != *seed =>
+        {
             Some(Reason::DetailsChanged)
         }
-        (TokenDetails::Platform { resources, owner }, _)
-            if sorted(resources) != sorted(&current.resources)
-                || (owner.is_some() && owner != &current.owner) =>
+        // The owner is not compared: the spec names a user or service-user UUID, the API
+        // reports an email or `<uuid>@service.sso.dynatrace.com`.
+        (TokenDetails::Platform { resources, .. }, _)
+            if sorted(resources) != sorted(&current.resources) =>
         {
             Some(Reason::DetailsChanged)
         }

@@ -318,13 +318,14 @@ fn create_generation(
     create.note = note;
     let create_id = draft.push(create);
     if let (Home::Account(account), TokenDetails::Platform { owner, .. }) = (&d.home, &d.details) {
-        let owner = owner.clone().or_else(|| {
-            facts
-                .generations
-                .iter()
-                .rev()
-                .find_map(|(_, t)| t.owner.clone())
-        });
+        // Count by the owner as Dynatrace reports it (the newest generation's), falling back to
+        // the spec's owner when no generation is live.
+        let owner = facts
+            .generations
+            .iter()
+            .rev()
+            .find_map(|(_, t)| t.owner.clone())
+            .or_else(|| owner.clone());
         let replaces = match &draft.steps.last().map(|s| &s.action) {
             Some(Action::Create { replaces, .. }) => replaces.clone(),
             _ => None,
