@@ -922,3 +922,25 @@ fn missing_activegate_type_in_live_metadata_is_not_a_change() {
         .activegate_type = Some(tokensmith::model::ActiveGateType::Cluster);
     assert_eq!(w.plan().unwrap().steps[0].reason, Reason::DetailsChanged);
 }
+
+#[test]
+fn rotate_before_longer_than_the_lifetime_does_not_rotate_every_run() {
+    // expires_in 7d with rotate_before 7d: a fresh generation is not due at once.
+    let mut w = World::new()
+        .want(
+            want_api("short", "prod")
+                .expires_in(Some("7d"))
+                .deliver(k8s()),
+        )
+        .live(
+            "prod",
+            api("dt0c01.S", "short [ts:short#1]")
+                .lifetime(t0() - days(1), 7)
+                .scopes(&["metrics.ingest"]),
+        )
+        .holder(&k8s(), holds("dt0c01.S"));
+    assert!(!w.plan().unwrap().has_changes());
+    // Past half its lifetime it rotates.
+    w = w.at(t0() + days(3));
+    assert_eq!(w.plan().unwrap().summary.rotate, 1);
+}

@@ -275,7 +275,9 @@ fn forecast_new(draft: &mut Draft, facts: &TokenFacts<'_>) {
     let d = facts.desired;
     let expires = d.policy.expires_in.map(|e| facts.now + e.to_time());
     let rotation_due = match d.policy.rotation {
-        crate::model::Rotation::BeforeExpiry(b) => expires.map(|e| e - b.to_time()),
+        crate::model::Rotation::BeforeExpiry(b) => {
+            expires.map(|e| (e - b.to_time()).max(facts.now + (e - facts.now) / 2))
+        }
         crate::model::Rotation::Every(e) => Some(facts.now + e.to_time()),
         crate::model::Rotation::Never => None,
     };
