@@ -527,3 +527,53 @@ pub struct PlanOptions {
     /// Fail the plan when a managed token expires within this duration.
     pub fail_on_expiry_within: Option<SpecDuration>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_round_trip() {
+        for code in [
+            "missing",
+            "scopes_changed",
+            "expiring_in_6d",
+            "expiring_in_0d",
+            "target_holds_stale_token",
+            "retention_elapsed",
+            "platform_token_limit",
+            "expiry_within_threshold",
+        ] {
+            let reason: Reason = code.parse().unwrap();
+            assert_eq!(reason.to_string(), code);
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), reason);
+        }
+        assert!("expiring_in_xd".parse::<Reason>().is_err());
+        assert!("Missing".parse::<Reason>().is_err());
+    }
+
+    #[test]
+    fn summary_line() {
+        let s = Summary {
+            create: 2,
+            update: 1,
+            rotate: 1,
+            revoke: 0,
+            deliver: 0,
+            tenant: 0,
+        };
+        assert_eq!(
+            s.to_string(),
+            "Plan: 2 to create, 1 to update, 1 to rotate, 0 to revoke."
+        );
+        let s = Summary {
+            deliver: 1,
+            tenant: 2,
+            ..s
+        };
+        assert!(s
+            .to_string()
+            .ends_with(" 1 delivery, 2 tenant token steps."));
+    }
+}
