@@ -254,6 +254,14 @@ fn expired_token_is_replaced() {
         .holder(&k8s(), holds("dt0c01.AAA"));
     let (plan, text) = snap(&w);
     assert_eq!(plan.steps[0].reason, Reason::Expired);
+    // An expired current generation fails `--fail-on-expiry-within` too.
+    assert!(w
+        .clone()
+        .fail_on_expiry_within("1d")
+        .plan()
+        .unwrap()
+        .has_failed_checks());
+    assert!(!plan.has_failed_checks());
     insta::assert_snapshot!(text);
 }
 

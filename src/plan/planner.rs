@@ -48,6 +48,8 @@ pub(crate) struct Draft {
     pub checks: Vec<Check>,
     /// Platform token creates, checked against the per-owner limit at the end.
     pub platform_creates: Vec<PlatformCreate>,
+    /// Current generations found expired, for `fail_on_expiry_within`.
+    pub expired: Vec<(Home, crate::model::TokenKey, TokenId, OffsetDateTime)>,
     /// Every step id pushed, to catch duplicates.
     ids: std::collections::HashSet<StepId>,
 }
@@ -108,6 +110,19 @@ pub fn plan(
     protect_callers(&draft, live)?;
     warn_expiring_callers(&mut draft, live, now);
     if let Some(within) = opts.fail_on_expiry_within {
+        for (home, key, id, expires) in std::mem::take(&mut draft.expired) {
+            draft.checks.push(Check {
+                code: Reason::ExpiryWithinThreshold,
+                blocking: false,
+                home: home.clone(),
+                key: Some(key.clone()),
+                message: format!(
+                    "`{key}` in {}: the current generation {id} expired at {}",
+                    home_label(&home),
+                    rfc3339(expires)
+                ),
+            });
+        }
         for f in &draft.forecast {
             let home_now = now_for(live, &f.home, now);
             if let (Some(_), Some(expires)) = (&f.token, f.expires) {
@@ -224,6 +239,13 @@ fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>) {
                 );
             }
             let reason = facts.absent_reason.unwrap_or(Reason::Missing);
+            if let (Reason::Expired, Some((_, newest))) = (reason, facts.generations.last()) {
+                if let Some(expires) = newest.expires {
+                    draft
+                        .expired
+                        .push((d.home.clone(), d.key.clone(), newest.id.clone(), expires));
+                }
+            }
             let replaces = match reason {
                 Reason::DisabledOutsideGit | Reason::Expired | Reason::SecretUnavailable => {
                     facts.generations.last().map(|(_, t)| t.id.clone())
