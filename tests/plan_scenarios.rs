@@ -952,3 +952,25 @@ fn rotate_before_longer_than_the_lifetime_does_not_rotate_every_run() {
     w = w.at(t0() + days(3));
     assert_eq!(w.plan().unwrap().summary.rotate, 1);
 }
+
+#[test]
+fn retention_counts_from_the_revoking_rename() {
+    // The successor is 20 days old, but the predecessor was disabled (and renamed) 2 days ago:
+    // it is kept until 7 days after that.
+    let mut w = rotated(days(20));
+    {
+        let old = &mut w
+            .live
+            .environments
+            .get_mut(&env("prod"))
+            .unwrap()
+            .api_tokens[0];
+        old.enabled = false;
+        old.name = "k8s operator (revoked) [ts:k8s-operator#1]".into();
+        old.modified = Some(t0() - days(2));
+    }
+    let (plan, text) = snap(&w);
+    assert!(!plan.has_changes());
+    assert_eq!(plan.pending[0].not_before, Some(t0() + days(5)));
+    insta::assert_snapshot!(text);
+}

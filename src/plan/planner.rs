@@ -30,7 +30,9 @@ use super::guards::{
 };
 use super::order::order_steps;
 use super::prune::plan_prune;
-use super::retire::{retire_never_delivered, retire_superseded, revoke_same_run};
+use super::retire::{
+    retire_against_new, retire_never_delivered, retire_superseded, revoke_same_run,
+};
 use super::tenant::plan_tenant;
 use super::types::*;
 use crate::model::{
@@ -259,23 +261,28 @@ fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>) {
                 Reason::SecretUnavailable => Some("no target holds the newest generation and Dynatrace shows a value only once; a new generation replaces it".to_owned()),
                 _ => None,
             };
-            create_generation(draft, facts, reason, replaces, note);
-            retire_never_delivered(draft, facts);
+            let (_, delivers) = create_generation(draft, facts, reason, replaces, note);
+            retire_never_delivered(draft, facts, Some(&delivers));
+            retire_against_new(draft, facts);
             forecast_new(draft, facts);
         }
         Some(current) => {
             let replacing = facts.replace.or(facts.rotate);
-            let mut delivering_current = false;
+            // Whether this plan delivers to every target that holds another token (the new
+            // generation goes to every target).
+            let delivering;
             if let Some(reason) = replacing {
                 let (_, delivers) =
                     create_generation(draft, facts, reason, Some(current.id.clone()), None);
                 revoke_same_run(draft, facts, current, &delivers);
+                retire_never_delivered(draft, facts, Some(&delivers));
+                delivering = !delivers.is_empty();
             } else {
                 update_in_place(draft, facts, current);
-                delivering_current = deliver_current(draft, facts, current);
+                delivering = deliver_current(draft, facts, current);
+                retire_never_delivered(draft, facts, None);
             }
-            retire_never_delivered(draft, facts);
-            retire_superseded(draft, facts, current, delivering_current);
+            retire_superseded(draft, facts, current, delivering);
             if replacing.is_some() {
                 forecast_new(draft, facts);
             } else {

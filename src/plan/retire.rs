@@ -7,8 +7,11 @@
 //! has passed, and — with `verify_usage` or write-only targets — the successor was used after its
 //! creation. Revoking is disabling (`revoke: disable`) or deleting (`revoke: delete`, and always
 //! for ActiveGate tokens, which cannot be disabled). A disabled or expired predecessor is deleted
-//! at `successor.created + grace + delete_after` (or `+ grace` when revoking deletes), the
-//! earliest moment it can have been revoked. With zero grace the revoke is planned in the same
+//! `delete_after` after it was revoked (or at `successor.created + grace` when revoking
+//! deletes). When it was revoked is the later of `successor.created + grace` (the earliest it can
+//! have been) and its `modified` timestamp: disabling an API token renames it with
+//! ` (revoked)`, which sets `modifiedDate` (disabling alone does not); a platform token's status
+//! change sets `updatedAt`. With zero grace the revoke is planned in the same
 //! run and depends on every delivery of the successor.
 //!
 //! A generation newer than the current one that no readable target holds and nobody used was
@@ -17,15 +20,53 @@
 use super::analysis::{home_label, TargetState, TokenFacts};
 use super::planner::{generation_of, prefix, step, Draft};
 use super::types::{Action, Pending, Reason, Step, StepId};
-use crate::model::{DesiredToken, LiveToken, Revoke, TokenKind};
+use time::OffsetDateTime;
+
+use crate::model::token::MAX_NAME_LEN;
+use crate::model::{DesiredToken, LiveToken, Marker, Revoke, TokenKind};
 
 /// How a predecessor is revoked: ActiveGate tokens cannot be disabled.
 pub(super) fn revoke_action(d: &DesiredToken, token: &LiveToken) -> Action {
     let (id, name) = (token.id.clone(), token.name.clone());
     match (d.kind, d.policy.revoke) {
         (TokenKind::ActivegateToken, _) | (_, Revoke::Delete) => Action::Delete { token: id, name },
-        (_, Revoke::Disable { .. }) => Action::Disable { token: id, name },
+        (TokenKind::ApiToken, Revoke::Disable { .. }) => {
+            let rename = revoked_name(&name);
+            Action::Disable {
+                token: id,
+                rename: (rename != name).then_some(rename),
+                name,
+            }
+        }
+        (_, Revoke::Disable { .. }) => Action::Disable {
+            token: id,
+            name,
+            rename: None,
+        },
     }
+}
+
+/// The suffix a disabled API token's display name gets.
+pub const REVOKED_SUFFIX: &str = " (revoked)";
+
+/// The name of a managed token once revoked: its display part with [`REVOKED_SUFFIX`], and the
+/// same marker.
+fn revoked_name(name: &str) -> String {
+    let Some(marker) = Marker::parse_name(name) else {
+        return name.to_owned();
+    };
+    let display = Marker::display_part(name);
+    if display.ends_with(REVOKED_SUFFIX.trim_start()) {
+        return name.to_owned();
+    }
+    marker.name_with(&format!("{display}{REVOKED_SUFFIX}"), MAX_NAME_LEN)
+}
+
+/// When a disabled token was disabled, at the earliest: its successor's grace end, or its
+/// `modified` timestamp when later (a rename in the disabling update, or a platform token's
+/// status change, sets it).
+fn revoked_at(grace_end: OffsetDateTime, token: &LiveToken) -> OffsetDateTime {
+    token.modified.map_or(grace_end, |m| m.max(grace_end))
 }
 
 fn revoke_step(d: &DesiredToken, token: &LiveToken, reason: Reason) -> Step {
@@ -76,13 +117,25 @@ pub(super) fn revoke_same_run(
 
 /// Delete generations that never reached a target (their value is lost). A used one is left
 /// alone: something holds it that tokensmith cannot see.
-pub(super) fn retire_never_delivered(draft: &mut Draft, facts: &TokenFacts<'_>) {
+///
+/// When this plan creates a newer generation (`new_delivers` are its deliveries), a used one is
+/// superseded by it and retired like any predecessor: in this run with zero grace, later
+/// otherwise.
+pub(super) fn retire_never_delivered(
+    draft: &mut Draft,
+    facts: &TokenFacts<'_>,
+    new_delivers: Option<&[StepId]>,
+) {
     let d = facts.desired;
     let unreadable = facts
         .targets
         .iter()
         .any(|t| t.state == TargetState::Unreadable);
     for token in &facts.never_delivered {
+        if let (Some(delivers), Some(_)) = (new_delivers, token.last_used) {
+            revoke_same_run(draft, facts, token, delivers);
+            continue;
+        }
         if token.last_used.is_some() || unreadable {
             draft.warn(
                 "undelivered_generation",
@@ -118,7 +171,7 @@ pub(super) fn retire_superseded(
     draft: &mut Draft,
     facts: &TokenFacts<'_>,
     current: &LiveToken,
-    delivering_current: bool,
+    delivering: bool,
 ) {
     let d = facts.desired;
     let now = facts.now;
@@ -127,23 +180,30 @@ pub(super) fn retire_superseded(
         let usable = token.enabled && token.expires.is_none_or(|e| e > now);
         let mut waits: Vec<String> = Vec::new();
         let mut not_before = None;
-        if let Some(t) = facts
+        // A target holding it must get another value first. When this plan delivers to the
+        // targets (the current generation to stale ones, or a new generation to all), the
+        // revoke depends on those deliveries and the consumers' grace counts from now.
+        let holder = facts
             .targets
             .iter()
-            .find(|t| matches!(t.state, TargetState::Holds(id) if id == &token.id))
-        {
+            .find(|t| matches!(t.state, TargetState::Holds(id) if id == &token.id));
+        let switching_now = holder.is_some() && delivering;
+        if let (Some(t), false) = (holder, delivering) {
             waits.push(format!("target {} to stop holding it", t.address));
         }
         let (action, reason) = if usable {
-            if now < grace_end {
+            if switching_now && d.policy.grace.as_secs() > 0 {
+                not_before = Some(now + d.policy.grace.to_time());
+                waits.push(format!(
+                    "its successor to reach every target, then grace {}",
+                    d.policy.grace
+                ));
+            } else if !switching_now && now < grace_end {
                 not_before = Some(grace_end);
                 waits.push(format!(
                     "grace {} after its successor was created",
                     d.policy.grace
                 ));
-            }
-            if delivering_current {
-                waits.push("its successor to reach every target".to_owned());
             }
             if let Some(t) = facts
                 .targets
@@ -169,7 +229,9 @@ pub(super) fn retire_superseded(
         } else {
             let delete_at = match (d.kind, d.policy.revoke) {
                 (TokenKind::ActivegateToken, _) | (_, Revoke::Delete) => grace_end,
-                (_, Revoke::Disable { delete_after }) => grace_end + delete_after.to_time(),
+                (_, Revoke::Disable { delete_after }) => {
+                    revoked_at(grace_end, token) + delete_after.to_time()
+                }
             };
             let reason = if delete_at == grace_end {
                 Reason::GraceElapsed
@@ -208,6 +270,53 @@ pub(super) fn retire_superseded(
                 action: action.verb().to_owned(),
                 not_before,
                 waiting_for: waits.join("; "),
+            });
+        }
+    }
+}
+
+/// When no generation is current and this plan creates one, the disabled or expired ones are
+/// retired against it as if it were created now: with zero grace (and immediate deletion) they
+/// are deleted in this run, after every delivery of the new generation; otherwise they wait.
+pub(super) fn retire_against_new(draft: &mut Draft, facts: &TokenFacts<'_>) {
+    let d = facts.desired;
+    let now = facts.now;
+    let grace_end = now + d.policy.grace.to_time();
+    for token in &facts.superseded {
+        let delete_at = match (d.kind, d.policy.revoke) {
+            (TokenKind::ActivegateToken, _) | (_, Revoke::Delete) => grace_end,
+            (_, Revoke::Disable { delete_after }) => {
+                revoked_at(grace_end, token) + delete_after.to_time()
+            }
+        };
+        let reason = if delete_at == grace_end {
+            Reason::GraceElapsed
+        } else {
+            Reason::RetentionElapsed
+        };
+        if delete_at <= now {
+            draft.push(step(
+                d,
+                format!("{}/delete/{}", prefix(d), token.id),
+                reason,
+                Action::Delete {
+                    token: token.id.clone(),
+                    name: token.name.clone(),
+                },
+            ));
+        } else {
+            draft.pending.push(Pending {
+                home: d.home.clone(),
+                kind: d.kind,
+                key: d.key.clone(),
+                token: token.id.clone(),
+                action: "delete".to_owned(),
+                not_before: Some(delete_at),
+                waiting_for: if reason == Reason::RetentionElapsed {
+                    "retention after its successor's grace".to_owned()
+                } else {
+                    format!("grace {} after its successor is created", d.policy.grace)
+                },
             });
         }
     }

@@ -198,7 +198,14 @@ pub enum Action {
         address: TargetAddress,
     },
     /// Disable a token (API tokens: `enabled: false`; platform tokens: status `INACTIVE`).
-    Disable { token: TokenId, name: String },
+    /// API tokens are renamed to `rename` in the same update: Dynatrace bumps `modifiedDate`
+    /// on a rename but not on disabling, and the planner measures `delete_after` from it.
+    Disable {
+        token: TokenId,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rename: Option<String>,
+    },
     /// Delete a token.
     Delete { token: TokenId, name: String },
     /// Start a tenant token rotation (`tenantTokenRotation/start`).

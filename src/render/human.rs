@@ -122,6 +122,13 @@ pub fn plan_human(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
                     "      value:   the active tenant token (connectioninfo)"
                 )?,
             },
+            Action::Disable {
+                name,
+                rename: Some(rename),
+                ..
+            } => {
+                writeln!(out, "      name:    {name:?} → {rename:?}")?;
+            }
             Action::Disable { name, .. } | Action::Delete { name, .. } => {
                 writeln!(out, "      name:    {name:?}")?;
             }
