@@ -31,7 +31,8 @@
 //!                 { type: adopt, token, name: {from,to}, generation }
 //!                 { type: deliver, token: {source: created, step} | {source: existing, id,
 //!                   copy_from: address} | {source: tenant_token}, target: <spec target>, address }
-//!                 { type: disable|delete, token, name } | { type: tenant_start|tenant_finish }
+//!                 { type: disable, token, name, rename? } | { type: delete, token, name }
+//!                 { type: tenant_start } | { type: tenant_finish }
 //!   note          optional human note
 //! forecast[]      { home, kind, key|null, token|null, expires|null, rotation_due|null, changed_by_plan }
 //! pending[]       { home, kind, key, token, action: disable|delete, not_before|null, waiting_for }
