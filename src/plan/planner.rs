@@ -31,7 +31,7 @@ use super::guards::{
 use super::order::order_steps;
 use super::prune::plan_prune;
 use super::retire::{
-    retire_against_new, retire_never_delivered, retire_superseded, revoke_same_run,
+    mark_switched, retire_against_new, retire_never_delivered, retire_superseded, revoke_same_run,
 };
 use super::tenant::plan_tenant;
 use super::types::*;
@@ -267,7 +267,21 @@ fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>) {
             forecast_new(draft, facts);
         }
         Some(current) => {
-            let replacing = facts.replace.or(facts.rotate);
+            // A target still holding an older, valid generation is switched late (after an
+            // interrupted apply). API tokens record when (see `retire::mark_switched`); other
+            // kinds cannot be renamed, so they get a fresh generation whose creation starts the
+            // grace of every older one.
+            let late_switch = d.kind != TokenKind::ApiToken
+                && d.policy.grace.as_secs() > 0
+                && facts.superseded.iter().any(|p| {
+                    p.enabled
+                        && p.expires.is_none_or(|e| e > facts.now)
+                        && facts.held_by_readable(&p.id)
+                });
+            let replacing = facts
+                .replace
+                .or(facts.rotate)
+                .or(late_switch.then_some(Reason::TargetHoldsStaleToken));
             // Whether this plan delivers to every target that holds another token (the new
             // generation goes to every target).
             let delivering;
@@ -279,7 +293,11 @@ fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>) {
                 delivering = !delivers.is_empty();
             } else {
                 update_in_place(draft, facts, current);
+                let first = draft.steps.len();
                 delivering = deliver_current(draft, facts, current);
+                let delivers: Vec<StepId> =
+                    draft.steps[first..].iter().map(|s| s.id.clone()).collect();
+                mark_switched(draft, facts, &delivers);
                 retire_never_delivered(draft, facts, None);
             }
             retire_superseded(draft, facts, current, delivering);

@@ -19,7 +19,7 @@
 
 use super::analysis::{home_label, TargetState, TokenFacts};
 use super::planner::{generation_of, prefix, step, Draft};
-use super::types::{Action, Pending, Reason, Step, StepId};
+use super::types::{Action, Change, Pending, Reason, Step, StepId};
 use time::OffsetDateTime;
 
 use crate::model::token::MAX_NAME_LEN;
@@ -167,6 +167,57 @@ pub(super) fn retire_never_delivered(
     }
 }
 
+/// The suffix a superseded API token's display name gets when a target still holding it is
+/// switched to its successor late (after an interrupted apply): the rename sets `modifiedDate`,
+/// from which its grace is then measured.
+pub const SUPERSEDED_SUFFIX: &str = " (superseded)";
+
+/// Rename superseded API tokens that readable targets still hold, after this plan's deliveries
+/// of the current generation to those targets, so that their grace counts from now.
+pub(super) fn mark_switched(draft: &mut Draft, facts: &TokenFacts<'_>, delivers: &[StepId]) {
+    let d = facts.desired;
+    // With zero grace the revoke happens in this run; nothing to measure.
+    if d.kind != TokenKind::ApiToken || delivers.is_empty() || d.policy.grace.as_secs() == 0 {
+        return;
+    }
+    for token in &facts.superseded {
+        let held = facts
+            .targets
+            .iter()
+            .any(|t| matches!(t.state, TargetState::Holds(id) if id == &token.id));
+        if !held || !token.enabled {
+            continue;
+        }
+        let Some(marker) = Marker::parse_name(&token.name) else {
+            continue;
+        };
+        let display = Marker::display_part(&token.name);
+        if display.ends_with(SUPERSEDED_SUFFIX.trim_start()) {
+            continue;
+        }
+        let to = marker.name_with(&format!("{display}{SUPERSEDED_SUFFIX}"), MAX_NAME_LEN);
+        let mut s = step(
+            d,
+            format!("{}/update#{}", prefix(d), marker.generation),
+            Reason::TargetHoldsStaleToken,
+            Action::Update {
+                token: token.id.clone(),
+                name: Some(Change {
+                    from: token.name.clone(),
+                    to,
+                }),
+                scopes: None,
+            },
+        );
+        s.depends_on = delivers.to_vec();
+        s.note = Some(
+            "marks when its last consumers were switched; its grace counts from this rename"
+                .to_owned(),
+        );
+        draft.push(s);
+    }
+}
+
 pub(super) fn retire_superseded(
     draft: &mut Draft,
     facts: &TokenFacts<'_>,
@@ -175,8 +226,15 @@ pub(super) fn retire_superseded(
 ) {
     let d = facts.desired;
     let now = facts.now;
-    let grace_end = current.created.unwrap_or(now) + d.policy.grace.to_time();
+    let successor_created = current.created.unwrap_or(now);
     for token in &facts.superseded {
+        // Its consumers switched when the successor was created, or later when a target that
+        // still held it got the successor (the planner then renames it, which sets `modified`).
+        let switched = match (d.kind, token.modified) {
+            (TokenKind::ApiToken, Some(m)) if token.enabled => m.max(successor_created),
+            _ => successor_created,
+        };
+        let grace_end = switched + d.policy.grace.to_time();
         let usable = token.enabled && token.expires.is_none_or(|e| e > now);
         let mut waits: Vec<String> = Vec::new();
         let mut not_before = None;
