@@ -1,21 +1,24 @@
-//! Retiring old generations, decided from live state alone (there is no state file).
+//! Retiring old generations, decided from live state alone (there is no state file, targets
+//! record no delivery time, and Dynatrace records no disable time). The timestamps used:
 //!
-//! Timestamps used: grace is measured from the successor's `created` (the applier delivers in
-//! the same run right after creating; Dynatrace records no disable time and targets record no
-//! delivery time). An enabled predecessor is revoked when no readable target holds it, no target
-//! is unreadable, the successor is not being delivered by this plan, `successor.created + grace`
-//! has passed, and — with `verify_usage` or write-only targets — the successor was used after its
-//! creation. Revoking is disabling (`revoke: disable`) or deleting (`revoke: delete`, and always
-//! for ActiveGate tokens, which cannot be disabled). A disabled or expired predecessor is deleted
-//! `delete_after` after it was revoked (or at `successor.created + grace` when revoking
-//! deletes). When it was revoked is the later of `successor.created + grace` (the earliest it can
-//! have been) and its `modified` timestamp: disabling an API token renames it with
-//! ` (revoked)`, which sets `modifiedDate` (disabling alone does not); a platform token's status
-//! change sets `updatedAt`. With zero grace the revoke is planned in the same
-//! run and depends on every delivery of the successor.
-//!
-//! A generation newer than the current one that no readable target holds and nobody used was
-//! never delivered (an interrupted apply): its value is lost, so it is deleted.
+//! - **Switch time** of a predecessor: when its consumers got the successor. Normally the
+//!   successor's `created` (the applier delivers right after creating, in the same run). When a
+//!   target still holding the predecessor is switched late (an interrupted apply), the plan
+//!   renames the predecessor with ` (superseded)` after that delivery, which sets its
+//!   `modifiedDate`; the switch time is then the later of the two. Kinds that cannot be renamed
+//!   (ActiveGate, platform) get a fresh generation instead, whose `created` is the switch time.
+//! - An enabled predecessor is **revoked** when no readable target holds it, no target is
+//!   unreadable, `switch time + grace` has passed, and — with `verify_usage` or write-only
+//!   targets — the successor was used after its creation. Revoking is disabling
+//!   (`revoke: disable`; API tokens are renamed with ` (revoked)` in the same update, which sets
+//!   `modifiedDate`) or deleting (`revoke: delete`, and always for ActiveGate tokens, which cannot
+//!   be disabled). With zero grace the revoke is planned in the same run, after every delivery.
+//! - A disabled or expired predecessor is **deleted** `delete_after` after it was revoked: the
+//!   later of `switch time + grace` (the earliest it can have been revoked) and its `modified`
+//!   timestamp (the revoking rename; a platform token's status change sets `updatedAt`). With
+//!   `revoke: delete` it is deleted at `switch time + grace`.
+//! - A generation newer than the current one that no readable target holds and nobody used was
+//!   never delivered (an interrupted apply): its value is lost, so it is deleted.
 
 use super::analysis::{home_label, TargetState, TokenFacts};
 use super::planner::{generation_of, prefix, step, Draft};
