@@ -15,7 +15,9 @@
 //! - **Rotation due** (`rotate_before` ahead of expiry, or `rotate_every` after creation) →
 //!   create the successor, deliver it to every target (each deliver depends on the create).
 //! - **Targets**: a readable target holding another token or nothing gets the current value,
-//!   copied from a target that holds it (Dynatrace shows a secret only once).
+//!   copied from a target that holds it (Dynatrace shows a secret only once). When such a
+//!   target held an older valid generation, that generation's switch time is recorded (see
+//!   `retire`).
 //! - **Retiring** old generations and deleting never-delivered ones: see `retire`.
 //! - The management token (`LiveEnvironment::caller`) is never revoked, disabled, deleted or
 //!   narrowed: such a plan is refused with [`PlanError::ManagementToken`].
