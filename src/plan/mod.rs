@@ -25,4 +25,5 @@ pub use fingerprint::{live_fingerprint, sha256_hex, targets_fingerprint};
 pub use guards::{CALLER_EXPIRY_WARNING, PLATFORM_TOKEN_LIMIT};
 pub use inventory::{inventory, Inventory, InventoryCounts, InventoryEntry, TokenClass, TokenFlag};
 pub use planner::plan;
+pub use retire::{REVOKED_SUFFIX, SUPERSEDED_SUFFIX};
 pub use types::*;
