@@ -254,6 +254,14 @@ fn expired_token_is_replaced() {
         .holder(&k8s(), holds("dt0c01.AAA"));
     let (plan, text) = snap(&w);
     assert_eq!(plan.steps[0].reason, Reason::Expired);
+    // An expired current generation fails `--fail-on-expiry-within` too.
+    assert!(w
+        .clone()
+        .fail_on_expiry_within("1d")
+        .plan()
+        .unwrap()
+        .has_failed_checks());
+    assert!(!plan.has_failed_checks());
     insta::assert_snapshot!(text);
 }
 
@@ -264,8 +272,16 @@ fn stale_target_gets_the_current_value_copied_from_another() {
     let mut w = w;
     w.desired.tokens[0].deliver.push(second);
     let (plan, text) = snap(&w);
-    assert_eq!(plan.steps.len(), 1);
-    assert_eq!(plan.steps[0].reason, Reason::TargetHoldsStaleToken);
+    // The value is copied, and the old generation is renamed after the delivery so that its
+    // grace counts from the switch.
+    assert_eq!(plan.steps.len(), 2);
+    assert!(plan
+        .steps
+        .iter()
+        .all(|s| s.reason == Reason::TargetHoldsStaleToken));
+    assert!(
+        matches!(&plan.steps[1].action, Action::Update { token, .. } if token.as_str() == "dt0c01.OLD")
+    );
     // The old generation is still held: it is not revoked.
     assert!(plan
         .pending
@@ -872,4 +888,97 @@ fn server_time_is_the_clock_of_its_environment() {
         .server_time = Some(t0() + days(20));
     let plan = w.plan().unwrap();
     assert_eq!(plan.steps[0].reason, Reason::ExpiringIn { days: 5 });
+}
+
+#[test]
+fn platform_resources_change_replaces_but_owner_spelling_does_not() {
+    let mut w = World::new()
+        .account("main")
+        .want(want_platform("grail-reader", "main").scopes(&["storage:logs:read"]))
+        .live_platform(
+            "main",
+            platform("dt0s16.CUR", "grail reader [ts:grail-reader#1]")
+                .lifetime(t0() - days(5), 30)
+                .scopes(&["storage:logs:read"])
+                .owner("5f1c2a3b-0000-4000-8000-000000000001@service.sso.dynatrace.com"),
+        );
+    assert!(!w.plan().unwrap().has_changes());
+    if let tokensmith::model::TokenDetails::Platform { resources, .. } =
+        &mut w.desired.tokens[0].details
+    {
+        resources.push("urn:dtenvironment:abc12345".into());
+    }
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps[0].reason, Reason::DetailsChanged);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn missing_activegate_type_in_live_metadata_is_not_a_change() {
+    let target = file("/ag/auth");
+    let mut w = World::new()
+        .want(want_ag("ag", "prod").deliver(target.clone()))
+        .live(
+            "prod",
+            ag("dt0g02.A", "ag [ts:ag#1]").lifetime(t0() - days(1), 30),
+        )
+        .holder(&target, holds("dt0g02.A"));
+    w.live
+        .environments
+        .get_mut(&env("prod"))
+        .unwrap()
+        .activegate_tokens[0]
+        .activegate_type = None;
+    assert!(!w.plan().unwrap().has_changes());
+    w.live
+        .environments
+        .get_mut(&env("prod"))
+        .unwrap()
+        .activegate_tokens[0]
+        .activegate_type = Some(tokensmith::model::ActiveGateType::Cluster);
+    assert_eq!(w.plan().unwrap().steps[0].reason, Reason::DetailsChanged);
+}
+
+#[test]
+fn rotate_before_longer_than_the_lifetime_does_not_rotate_every_run() {
+    // expires_in 7d with rotate_before 7d: a fresh generation is not due at once.
+    let mut w = World::new()
+        .want(
+            want_api("short", "prod")
+                .expires_in(Some("7d"))
+                .deliver(k8s()),
+        )
+        .live(
+            "prod",
+            api("dt0c01.S", "short [ts:short#1]")
+                .lifetime(t0() - days(1), 7)
+                .scopes(&["metrics.ingest"]),
+        )
+        .holder(&k8s(), holds("dt0c01.S"));
+    assert!(!w.plan().unwrap().has_changes());
+    // Past half its lifetime it rotates.
+    w = w.at(t0() + days(3));
+    assert_eq!(w.plan().unwrap().summary.rotate, 1);
+}
+
+#[test]
+fn retention_counts_from_the_revoking_rename() {
+    // The successor is 20 days old, but the predecessor was disabled (and renamed) 2 days ago:
+    // it is kept until 7 days after that.
+    let mut w = rotated(days(20));
+    {
+        let old = &mut w
+            .live
+            .environments
+            .get_mut(&env("prod"))
+            .unwrap()
+            .api_tokens[0];
+        old.enabled = false;
+        old.name = "k8s operator (revoked) [ts:k8s-operator#1]".into();
+        old.modified = Some(t0() - days(2));
+    }
+    let (plan, text) = snap(&w);
+    assert!(!plan.has_changes());
+    assert_eq!(plan.pending[0].not_before, Some(t0() + days(5)));
+    insta::assert_snapshot!(text);
 }

@@ -364,12 +364,17 @@ fn compare<'a>(facts: &mut TokenFacts<'a>, current: &'a LiveToken) {
                 seed,
             },
             _,
-        ) if current.activegate_type != Some(*activegate_type) || current.seed != *seed => {
+        ) if current
+            .activegate_type
+            .is_some_and(|t| t != *activegate_type)
+            || current.seed != *seed =>
+        {
             Some(Reason::DetailsChanged)
         }
-        (TokenDetails::Platform { resources, owner }, _)
-            if sorted(resources) != sorted(&current.resources)
-                || (owner.is_some() && owner != &current.owner) =>
+        // The owner is not compared: the spec names a user or service-user UUID, the API
+        // reports an email or `<uuid>@service.sso.dynatrace.com`.
+        (TokenDetails::Platform { resources, .. }, _)
+            if sorted(resources) != sorted(&current.resources) =>
         {
             Some(Reason::DetailsChanged)
         }
@@ -439,10 +444,18 @@ pub(crate) fn rotation_due(
 }
 
 /// When a generation's scheduled rotation is due: `rotate_before` ahead of its expiry, or
-/// `rotate_every` after its creation.
+/// `rotate_every` after its creation. A `rotate_before` as long as the lifetime would make every
+/// new generation due at birth (a rotation on every run), so rotation is never due before half
+/// the generation's lifetime.
 pub(crate) fn next_rotation(rotation: Rotation, token: &LiveToken) -> Option<OffsetDateTime> {
     match rotation {
-        Rotation::BeforeExpiry(d) => token.expires.map(|e| e - d.to_time()),
+        Rotation::BeforeExpiry(d) => token.expires.map(|e| {
+            let due = e - d.to_time();
+            match token.created {
+                Some(c) if c < e => due.max(c + (e - c) / 2),
+                _ => due,
+            }
+        }),
         Rotation::Every(d) => token.created.map(|c| c + d.to_time()),
         Rotation::Never => None,
     }

@@ -31,7 +31,8 @@
 //!                 { type: adopt, token, name: {from,to}, generation }
 //!                 { type: deliver, token: {source: created, step} | {source: existing, id,
 //!                   copy_from: address} | {source: tenant_token}, target: <spec target>, address }
-//!                 { type: disable|delete, token, name } | { type: tenant_start|tenant_finish }
+//!                 { type: disable, token, name, rename? } | { type: delete, token, name }
+//!                 { type: tenant_start } | { type: tenant_finish }
 //!   note          optional human note
 //! forecast[]      { home, kind, key|null, token|null, expires|null, rotation_due|null, changed_by_plan }
 //! pending[]       { home, kind, key, token, action: disable|delete, not_before|null, waiting_for }
@@ -198,7 +199,14 @@ pub enum Action {
         address: TargetAddress,
     },
     /// Disable a token (API tokens: `enabled: false`; platform tokens: status `INACTIVE`).
-    Disable { token: TokenId, name: String },
+    /// API tokens are renamed to `rename` in the same update: Dynatrace bumps `modifiedDate`
+    /// on a rename but not on disabling, and the planner measures `delete_after` from it.
+    Disable {
+        token: TokenId,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rename: Option<String>,
+    },
     /// Delete a token.
     Delete { token: TokenId, name: String },
     /// Start a tenant token rotation (`tenantTokenRotation/start`).
@@ -526,4 +534,54 @@ pub struct PlanOptions {
     pub dirty: bool,
     /// Fail the plan when a managed token expires within this duration.
     pub fail_on_expiry_within: Option<SpecDuration>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_round_trip() {
+        for code in [
+            "missing",
+            "scopes_changed",
+            "expiring_in_6d",
+            "expiring_in_0d",
+            "target_holds_stale_token",
+            "retention_elapsed",
+            "platform_token_limit",
+            "expiry_within_threshold",
+        ] {
+            let reason: Reason = code.parse().unwrap();
+            assert_eq!(reason.to_string(), code);
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), reason);
+        }
+        assert!("expiring_in_xd".parse::<Reason>().is_err());
+        assert!("Missing".parse::<Reason>().is_err());
+    }
+
+    #[test]
+    fn summary_line() {
+        let s = Summary {
+            create: 2,
+            update: 1,
+            rotate: 1,
+            revoke: 0,
+            deliver: 0,
+            tenant: 0,
+        };
+        assert_eq!(
+            s.to_string(),
+            "Plan: 2 to create, 1 to update, 1 to rotate, 0 to revoke."
+        );
+        let s = Summary {
+            deliver: 1,
+            tenant: 2,
+            ..s
+        };
+        assert!(s
+            .to_string()
+            .ends_with(" 1 delivery, 2 tenant token steps."));
+    }
 }

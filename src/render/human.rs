@@ -6,6 +6,7 @@
 use std::io;
 
 use super::style::{headline, scope_diff, Style};
+use crate::model::{ActiveGateType, TokenDetails};
 use crate::plan::{home_label, Action, Plan, TokenSource};
 
 fn ts(t: time::OffsetDateTime) -> String {
@@ -35,9 +36,37 @@ pub fn plan_human(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
                 scopes,
                 expires_in,
                 targets,
+                details,
                 ..
             } => {
                 writeln!(out, "      name:    {name:?}")?;
+                match details {
+                    TokenDetails::Api {
+                        personal_access_token: true,
+                        ..
+                    } => writeln!(out, "      personal access token")?,
+                    TokenDetails::Activegate {
+                        activegate_type,
+                        seed,
+                    } => writeln!(
+                        out,
+                        "      type:    {}{}",
+                        match activegate_type {
+                            ActiveGateType::Environment => "ENVIRONMENT",
+                            ActiveGateType::Cluster => "CLUSTER",
+                        },
+                        if *seed { ", seed token" } else { "" }
+                    )?,
+                    TokenDetails::Platform { resources, owner } => {
+                        if !resources.is_empty() {
+                            writeln!(out, "      resources: [{}]", resources.join(", "))?;
+                        }
+                        if let Some(owner) = owner {
+                            writeln!(out, "      owner:   {owner}")?;
+                        }
+                    }
+                    TokenDetails::Api { .. } => {}
+                }
                 if !scopes.is_empty() {
                     let list: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
                     writeln!(out, "      scopes:  [{}]", list.join(", "))?;
@@ -93,6 +122,13 @@ pub fn plan_human(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
                     "      value:   the active tenant token (connectioninfo)"
                 )?,
             },
+            Action::Disable {
+                name,
+                rename: Some(rename),
+                ..
+            } => {
+                writeln!(out, "      name:    {name:?} → {rename:?}")?;
+            }
             Action::Disable { name, .. } | Action::Delete { name, .. } => {
                 writeln!(out, "      name:    {name:?}")?;
             }

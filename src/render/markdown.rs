@@ -228,6 +228,11 @@ fn details(s: &crate::plan::Step) -> String {
             parts.join(", ")
         }
         Action::Adopt { name, .. } => format!("name {} → {}", code(&name.from), code(&name.to)),
+        Action::Disable {
+            name,
+            rename: Some(rename),
+            ..
+        } => format!("name {} → {}", code(name), code(rename)),
         Action::Disable { name, .. } | Action::Delete { name, .. } => {
             format!("name {}", code(name))
         }
