@@ -1034,7 +1034,8 @@ async fn embedded_sandbox_persists_across_restarts() {
         assert!(sb.token_url().ends_with("/sso/oauth2/token"));
         (id, mgmt.expose().clone(), sb.base_url())
     };
-    // The first server is gone.
+    // The first server is gone, pooled keep-alive connections included.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(client
         .get(format!("{base_a}/api/v2/apiTokens"))
         .send()
