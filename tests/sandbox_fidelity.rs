@@ -199,7 +199,12 @@ fn the_validation_can_fail() {
 
 #[tokio::test]
 async fn every_endpoint_answers_as_the_official_specs_say() {
-    let env = start().await;
+    // The standard world plus enough tokens for several pages.
+    let seed = seed_yaml().replace(
+        "    tenant_token: tenantoriginal000000\n",
+        "    tenant_token: tenantoriginal000000\n    generated_api_tokens: { count: 150 }\n",
+    );
+    let env = start_with(&seed).await;
     let admin = tok('A');
     let mut v2 = Spec::environment("spec3-env-v2-1.254.47-sprint-orig.json");
     let mut v1 = Spec::environment("spec3-env-v1-1.254.47-sprint-orig.json");
@@ -237,6 +242,16 @@ async fn every_endpoint_answers_as_the_official_specs_say() {
         &env.get("/api/v2/apiTokens?nextPageKey=x&pageSize=100", &admin)
             .await,
     );
+    let first = env
+        .get("/api/v2/apiTokens?pageSize=100&fields=%2Bscopes", &admin)
+        .await;
+    v2.check("/apiTokens", "get", &first);
+    let key = first.body["nextPageKey"].as_str().expect("a second page");
+    let second = env
+        .get(&format!("/api/v2/apiTokens?nextPageKey={key}"), &admin)
+        .await;
+    v2.check("/apiTokens", "get", &second);
+    assert!(second.body.get("nextPageKey").is_none());
     let got = env.get(&format!("/api/v2/apiTokens/{id}"), &admin).await;
     v2.check("/apiTokens/{id}", "get", &got);
     // Relaxation 1: the 2026-only scopes really are returned, and are in the 2026 catalogue.
@@ -361,6 +376,28 @@ async fn every_endpoint_answers_as_the_official_specs_say() {
         "/activeGateTokens",
         "get",
         &env.get("/api/v2/activeGateTokens?pageSize=5", &admin).await,
+    );
+    for i in 0..100 {
+        let a = env
+            .post(
+                "/api/v2/activeGateTokens",
+                &admin,
+                json!({"name": format!("ag-{i}"), "activeGateType": "CLUSTER"}),
+            )
+            .await;
+        assert_eq!(a.status, 201);
+    }
+    let first = env.get("/api/v2/activeGateTokens", &admin).await;
+    v2.check("/activeGateTokens", "get", &first);
+    let key = first.body["nextPageKey"].as_str().expect("a second page");
+    v2.check(
+        "/activeGateTokens",
+        "get",
+        &env.get(
+            &format!("/api/v2/activeGateTokens?nextPageKey={key}"),
+            &admin,
+        )
+        .await,
     );
     v2.check(
         "/activeGateTokens/{activeGateTokenIdentifier}",
