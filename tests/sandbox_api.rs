@@ -1034,7 +1034,8 @@ async fn embedded_sandbox_persists_across_restarts() {
         assert!(sb.token_url().ends_with("/sso/oauth2/token"));
         (id, mgmt.expose().clone(), sb.base_url())
     };
-    // The first server is gone.
+    // The first server is gone, pooled keep-alive connections included.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(client
         .get(format!("{base_a}/api/v2/apiTokens"))
         .send()
@@ -1086,4 +1087,102 @@ async fn embedded_sandbox_persists_across_restarts() {
 
     let bad = EmbeddedSandbox::start("not/ok", dir.path());
     assert!(bad.is_err());
+}
+
+/// `tokensmith sandbox` as a user runs it: prints where it listens and the seeded management
+/// token, serves the seed, keeps changes in `--state` across restarts.
+#[tokio::test]
+async fn the_sandbox_command_serves_a_seed_and_keeps_its_state() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sandbox/seed.yaml");
+    let start = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tokensmith"))
+            .args([
+                "sandbox",
+                "--listen",
+                "127.0.0.1:0",
+                "--seed",
+                seed,
+                "--state",
+            ])
+            .arg(&state)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = Vec::new();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        loop {
+            let mut line = String::new();
+            assert!(
+                reader.read_line(&mut line).unwrap() > 0,
+                "the sandbox exited early: {lines:?}"
+            );
+            let done = line.starts_with("press Ctrl-C");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        let url = lines[0]
+            .split("listening on ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_owned();
+        (child, url, lines.concat())
+    };
+    let mgmt = "dt0c01.PYCDYBK377OXTZQ6SVIZX3OR.O7NZQDG4W5LLTZQLI3N4FVU2I5XX2BZN3KIR2GSHYL7SN5PKZJLI6UFH3REOSFHY";
+    let client = reqwest::Client::new();
+
+    let (mut child, url, banner) = start();
+    assert!(
+        banner.contains("environment abc12345 (default)"),
+        "{banner}"
+    );
+    assert!(
+        banner.contains(&format!(
+            "export DT_API_TOKEN='{mgmt}'   # from the seed file"
+        )),
+        "{banner}"
+    );
+    assert!(banner.contains("/__sandbox"));
+    let created = client
+        .post(format!("{url}/api/v2/apiTokens"))
+        .header("Authorization", format!("Api-Token {mgmt}"))
+        .json(&json!({"name": "survives restarts", "scopes": ["metrics.read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (mut child, url, banner) = start();
+    assert!(
+        banner.contains("state loaded from the state file"),
+        "{banner}"
+    );
+    let got = client
+        .get(format!("{url}/api/v2/apiTokens/{id}"))
+        .header("Authorization", format!("Api-Token {mgmt}"))
+        .send()
+        .await
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(got.status(), 200);
+    let state_text = std::fs::read_to_string(&state).unwrap();
+    assert!(
+        !state_text.contains("O7NZQDG4W5LLTZQLI3N4FVU2I5XX2BZN"),
+        "the state keeps fingerprints, not secrets"
+    );
 }

@@ -12,19 +12,21 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 use super::state::DemoCredentials;
 use super::{persist, seed, server, Sandbox};
 use crate::model::Secret;
 
-/// A running in-process sandbox. The server stops when this value is dropped.
+/// A running in-process sandbox. The server stops when this value is dropped (gracefully: it
+/// stops accepting and closes idle keep-alive connections, so no stale server keeps answering).
 pub struct EmbeddedSandbox {
     sandbox: Sandbox,
     addr: SocketAddr,
     demo: DemoCredentials,
     state_file: PathBuf,
-    task: JoinHandle<std::io::Result<()>>,
+    /// Dropping (or firing) this stops the server: no new connections, idle ones closed.
+    stop: Option<oneshot::Sender<()>>,
 }
 
 impl EmbeddedSandbox {
@@ -55,13 +57,17 @@ impl EmbeddedSandbox {
         let listener = tokio::net::TcpListener::from_std(std_listener)
             .context("the embedded sandbox must be started inside a tokio runtime")?;
         let sandbox = Sandbox::persisted(state, state_file.clone());
-        let task = tokio::spawn(server::serve(listener, sandbox.clone()));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        tokio::spawn(server::serve_until(listener, sandbox.clone(), shutdown));
         Ok(EmbeddedSandbox {
             sandbox,
             addr,
             demo,
             state_file,
-            task,
+            stop: Some(stop),
         })
     }
 
@@ -121,6 +127,8 @@ impl EmbeddedSandbox {
 
 impl Drop for EmbeddedSandbox {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }

@@ -41,7 +41,7 @@ pub use clock::Millis;
 pub use faults::Faults;
 pub use log::LogEntry;
 pub use seed::Seed;
-pub use server::{serve, spawn};
+pub use server::{serve, serve_until, spawn};
 pub use state::{DemoCredentials, State};
 
 use errors::{ApiError, Reply};

@@ -497,3 +497,75 @@ pub fn demo_state(env_id: &str) -> anyhow::Result<State> {
     });
     Ok(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_seed_builds() {
+        let seed = Seed::from_yaml(include_str!("../../examples/sandbox/seed.yaml")).unwrap();
+        let state = seed.build().unwrap();
+        assert_eq!(state.default_environment.as_deref(), Some("abc12345"));
+        assert_eq!(state.environments.len(), 2);
+        assert_eq!(seed.known_api_tokens().len(), 3);
+        let env = &state.environments["abc12345"];
+        for (_, id, secret) in seed
+            .known_api_tokens()
+            .iter()
+            .filter(|(e, _, _)| e == "abc12345")
+        {
+            assert_eq!(
+                env.api_token_by_secret(secret).map(|t| t.id.as_str()),
+                Some(id.as_str())
+            );
+        }
+        let text = serde_json::to_string(&state).unwrap();
+        assert!(
+            !text.contains("O7NZQDG4W5LLTZQLI3N4FVU2I5XX2BZN"),
+            "secrets are stored as fingerprints"
+        );
+        for scope in env.api_tokens.values().flat_map(|t| &t.scopes) {
+            assert!(
+                crate::model::Scope::from(scope.as_str()).is_creatable(),
+                "{scope}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_seeds_are_refused_with_a_reason() {
+        let err = Seed::from_yaml(
+            "environments: { e: { api_tokens: [ { name: x, token: nope, scopes: [] } ] } }",
+        )
+        .unwrap()
+        .build()
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("must be a full token"),
+            "{err:#}"
+        );
+        assert!(Seed::from_yaml("environmentz: {}").is_err());
+        let err = Seed::from_yaml("default_environment: x\nenvironments: { e: {} }")
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("default_environment"));
+    }
+
+    #[test]
+    fn demo_state_has_a_management_token_with_every_scope() {
+        let state = demo_state("demo").unwrap();
+        let demo = state.demo.clone().unwrap();
+        let token = state.environments["demo"]
+            .api_token_by_secret(&demo.management_token)
+            .unwrap();
+        for scope in MANAGEMENT_SCOPES {
+            assert!(token.has_scope(scope));
+        }
+        assert!(state.accounts[&demo.account_uuid]
+            .oauth_clients
+            .contains_key(&demo.client_id));
+        assert!(!format!("{demo:?}").contains(&demo.client_secret));
+    }
+}

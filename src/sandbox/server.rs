@@ -100,6 +100,16 @@ pub fn serve(
     listener: TcpListener,
     sandbox: Sandbox,
 ) -> impl Future<Output = io::Result<()>> + Send {
+    serve_until(listener, sandbox, std::future::pending())
+}
+
+/// Serve until `shutdown` completes: stop accepting, close idle keep-alive connections, let
+/// requests in flight finish.
+pub fn serve_until(
+    listener: TcpListener,
+    sandbox: Sandbox,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = io::Result<()>> + Send {
     let app = Router::new().fallback(dispatch).with_state(sandbox);
     let listener = KillableListener { inner: listener };
     async move {
@@ -107,6 +117,7 @@ pub fn serve(
             listener,
             app.into_make_service_with_connect_info::<ConnInfo>(),
         )
+        .with_graceful_shutdown(shutdown)
         .await
     }
 }
