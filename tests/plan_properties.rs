@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
-use tokensmith::model::{Holder, Marker, Revoke, Rotation, SpecDuration};
+use tokensmith::model::{Holder, Marker, Revoke, Rotation, SpecDuration, TokenKind};
 use tokensmith::plan::testing::*;
 use tokensmith::plan::{Action, Plan, PlanError, Reason, StepId};
 
@@ -26,7 +26,8 @@ struct GenSpec {
 
 #[derive(Debug, Clone)]
 struct TokenSpec {
-    activegate: bool,
+    /// 0 API token, 1 ActiveGate token, 2 platform token.
+    kind: u8,
     grace_zero: bool,
     revoke_delete: bool,
     verify_usage: bool,
@@ -41,6 +42,11 @@ struct TokenSpec {
 #[derive(Debug, Clone)]
 struct WorldSpec {
     tokens: Vec<TokenSpec>,
+    /// Other platform tokens of the same owner (to reach the limit of 10).
+    platform_others: usize,
+    /// Tenant token: rotate_every days, and per ActiveGate / OneAgent target: 0 absent,
+    /// 1 write-only, 2 active fingerprint, 3 old fingerprint; written this many days ago.
+    tenant: Option<(Option<i64>, Vec<(u8, i64)>, Vec<(u8, i64)>)>,
     unmanaged: Vec<(bool, i64, Option<i64>)>,
     prune: bool,
     caller: Option<usize>,
@@ -63,13 +69,7 @@ fn gen_spec() -> impl Strategy<Value = GenSpec> {
 
 fn token_spec() -> impl Strategy<Value = TokenSpec> {
     (
-        (
-            any::<bool>(),
-            any::<bool>(),
-            any::<bool>(),
-            any::<bool>(),
-            0u8..3,
-        ),
+        (0u8..3, any::<bool>(), any::<bool>(), any::<bool>(), 0u8..3),
         prop::option::of(prop::sample::select(vec![7i64, 30, 90])),
         prop::collection::vec(gen_spec(), 0..4),
         prop::collection::vec(0u8..8, 0..3),
@@ -77,14 +77,14 @@ fn token_spec() -> impl Strategy<Value = TokenSpec> {
     )
         .prop_map(
             |(
-                (activegate, grace_zero, revoke_delete, verify_usage, rotation),
+                (kind, grace_zero, revoke_delete, verify_usage, rotation),
                 expires_days,
                 generations,
                 holders,
                 adopt,
             )| {
                 TokenSpec {
-                    activegate,
+                    kind,
                     grace_zero,
                     revoke_delete,
                     verify_usage,
@@ -107,18 +107,75 @@ fn world_spec() -> impl Strategy<Value = WorldSpec> {
         ),
         any::<bool>(),
         prop::option::of(0usize..12),
+        0usize..10,
+        prop::option::of((
+            prop::option::of(prop::sample::select(vec![30i64, 180])),
+            prop::collection::vec((0u8..4, 0i64..400), 0..3),
+            prop::collection::vec((0u8..4, 0i64..400), 0..3),
+        )),
     )
-        .prop_map(|(tokens, unmanaged, prune, caller)| WorldSpec {
-            tokens,
-            unmanaged,
-            prune,
-            caller,
-        })
+        .prop_map(
+            |(tokens, unmanaged, prune, caller, platform_others, tenant)| WorldSpec {
+                tokens,
+                platform_others,
+                tenant,
+                unmanaged,
+                prune,
+                caller,
+            },
+        )
 }
 
 fn build(spec: &WorldSpec) -> World {
     let now = t0() + days(400);
-    let mut w = World::new().at(now).unmanaged(Some("90d"), spec.prune);
+    let mut w = World::new()
+        .account("main")
+        .at(now)
+        .unmanaged(Some("90d"), spec.prune);
+    for i in 0..spec.platform_others {
+        w = w.live_platform(
+            "main",
+            platform(&format!("dt0s16.OTHER{i}"), &format!("other {i}"))
+                .created(now - days(1))
+                .last_used(now),
+        );
+    }
+    if let Some((every, ags, oas)) = &spec.tenant {
+        let mk = |list: &[(u8, i64)], what: &str| -> Vec<(tokensmith::model::Target, Holder)> {
+            list.iter()
+                .enumerate()
+                .map(|(n, (h, age))| {
+                    let target = file(&format!("/tenant/{what}-{n}"));
+                    let holder = match h {
+                        0 => Holder::Absent,
+                        1 => Holder::WriteOnly,
+                        2 => Holder::TenantToken {
+                            fingerprint: "active000000".into(),
+                            since: Some(now - days(*age)),
+                        },
+                        _ => Holder::TenantToken {
+                            fingerprint: "old000000000".into(),
+                            since: Some(now - days(*age)),
+                        },
+                    };
+                    (target, holder)
+                })
+                .collect()
+        };
+        let ag_targets = mk(ags, "ag");
+        let oa_targets = mk(oas, "oa");
+        for (t, h) in ag_targets.iter().chain(&oa_targets) {
+            w = w.holder(t, h.clone());
+        }
+        w = w
+            .tenant(tokensmith::model::DesiredTenantToken {
+                environment: env("prod"),
+                rotate_every: every.map(SpecDuration::from_days),
+                activegates: ag_targets.into_iter().map(|(t, _)| t).collect(),
+                oneagents: oa_targets.into_iter().map(|(t, _)| t).collect(),
+            })
+            .tenant_live("prod", "active000000");
+    }
     let mut all_ids: Vec<String> = Vec::new();
     for (u, (foreign, age, used)) in spec.unmanaged.iter().enumerate() {
         let id = format!("dt0c01.UNM{u}");
@@ -136,11 +193,12 @@ fn build(spec: &WorldSpec) -> World {
     }
     for (i, t) in spec.tokens.iter().enumerate() {
         let k = format!("tok-{i}");
-        let prefix = if t.activegate { "dt0g02" } else { "dt0c01" };
-        let mut want = if t.activegate {
-            want_ag(&k, "prod")
-        } else {
-            want_api(&k, "prod")
+        let activegate = t.kind == 1;
+        let prefix = ["dt0c01", "dt0g02", "dt0s16"][usize::from(t.kind)];
+        let mut want = match t.kind {
+            0 => want_api(&k, "prod"),
+            1 => want_ag(&k, "prod"),
+            _ => want_platform(&k, "main"),
         };
         want = want
             .expires_in(t.expires_days.map(|d| format!("{d}d")).as_deref())
@@ -160,7 +218,7 @@ fn build(spec: &WorldSpec) -> World {
         if t.verify_usage {
             want = want.verify_usage();
         }
-        if t.adopt && !t.activegate && !spec.unmanaged.is_empty() {
+        if t.adopt && t.kind == 0 && !spec.unmanaged.is_empty() {
             want = want.adopt("dt0c01.UNM0");
         }
         let mut ids = Vec::new();
@@ -168,10 +226,10 @@ fn build(spec: &WorldSpec) -> World {
             let id = format!("{prefix}.T{i}G{g}");
             let name = format!("tok {i} [ts:{k}#{}]", g + 1);
             let created = now - days(gs.created_days_ago);
-            let mut b = if t.activegate {
-                ag(&id, &name)
-            } else {
-                api(&id, &name).scopes(&["metrics.ingest"])
+            let mut b = match t.kind {
+                0 => api(&id, &name).scopes(&["metrics.ingest"]),
+                1 => ag(&id, &name),
+                _ => platform(&id, &name).scopes(&["metrics.ingest"]),
             };
             b = b.created(created);
             if let Some(l) = gs.lifetime_days {
@@ -180,10 +238,14 @@ fn build(spec: &WorldSpec) -> World {
             if let Some(u) = gs.used {
                 b = b.last_used(now - days(u.min(gs.created_days_ago)));
             }
-            if !gs.enabled && !t.activegate {
+            if !gs.enabled && !activegate {
                 b = b.disabled();
             }
-            w = w.live("prod", b);
+            w = if t.kind == 2 {
+                w.live_platform("main", b)
+            } else {
+                w.live("prod", b)
+            };
             ids.push(id.clone());
             all_ids.push(id);
         }
@@ -290,7 +352,7 @@ fn check(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
                     }
                 }
                 prop_assert!(
-                    Some(token) != caller.as_ref(),
+                    s.environment().is_none() || Some(token) != caller.as_ref(),
                     "{} acts on the management token",
                     s.id
                 );
@@ -315,7 +377,7 @@ fn check(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
             let pruned = s.reason == Reason::PruneUnused
                 && w.desired.unmanaged.prune
                 && Marker::parse_name(&live.name).is_none()
-                && Some(token) != caller.as_ref();
+                && (s.environment().is_none() || Some(token) != caller.as_ref());
             prop_assert!(
                 managed || adopted || pruned,
                 "{} touches unmanaged {token}",
@@ -359,6 +421,8 @@ fn the_generator_produces_revokes_and_prunes() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let mut destructive = 0;
     let mut created = 0;
+    let mut finishes = 0;
+    let mut blocked = 0;
     for _ in 0..300 {
         let spec = world_spec().new_tree(&mut runner).unwrap().current();
         if let Ok(plan) = build(&spec).plan() {
@@ -368,8 +432,16 @@ fn the_generator_produces_revokes_and_prunes() {
                 .filter(|s| s.action.is_destructive())
                 .count();
             created += plan.summary.rotate + plan.summary.create;
+            finishes += plan
+                .steps
+                .iter()
+                .filter(|s| matches!(s.action, Action::TenantFinish))
+                .count();
+            blocked += usize::from(plan.is_blocked());
         }
     }
     assert!(destructive > 20, "{destructive}");
     assert!(created > 20, "{created}");
+    assert!(finishes > 5, "{finishes}");
+    assert!(blocked > 2, "{blocked}");
 }

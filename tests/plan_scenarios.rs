@@ -795,3 +795,81 @@ fn drift_report() {
     tokensmith::render::drift_human(&report, false, &mut out).unwrap();
     insta::assert_snapshot!(String::from_utf8(out).unwrap());
 }
+
+#[test]
+fn personal_access_token_flag_change_replaces() {
+    let mut w = steady(1, "dt0c01.AAA");
+    w.desired.tokens[0].details = tokensmith::model::TokenDetails::Api {
+        personal_access_token: true,
+        preset: None,
+    };
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps[0].reason, Reason::DetailsChanged);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn unreadable_target_holds_back_the_revoke() {
+    let second = file("/mnt/nfs/token");
+    let mut w = rotated(days(3)).holder(
+        &second,
+        Holder::Unreadable {
+            reason: "permission denied".into(),
+        },
+    );
+    w.desired.tokens[0].deliver.push(second);
+    let (plan, text) = snap(&w);
+    assert!(!plan.has_changes());
+    assert!(plan.pending[0].waiting_for.contains("/mnt/nfs/token"));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn a_target_named_twice_is_planned_once() {
+    let w = World::new()
+        .want(
+            want_api("k8s-operator", "prod")
+                .deliver(k8s())
+                .deliver(k8s()),
+        )
+        .holder(&k8s(), Holder::Absent);
+    let plan = w.plan().unwrap();
+    assert_eq!(plan.summary.deliver, 1);
+}
+
+#[test]
+fn tenant_first_run_delivers_to_empty_targets_without_rotating() {
+    let w = tenant_world(Holder::Absent, Holder::WriteOnly);
+    let (plan, text) = snap(&w);
+    let verbs: Vec<&str> = plan.steps.iter().map(|s| s.action.verb()).collect();
+    assert_eq!(verbs, ["deliver"]);
+    assert_eq!(plan.warnings[0].code, "tenant_schedule_unknown");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn adopt_warnings() {
+    let w = World::new()
+        .want(want_api("legacy", "prod").adopt("dt0c01.NOPE"))
+        .want(want_ag("ag", "prod").adopt("dt0g02.AGX"))
+        .live("prod", ag("dt0g02.AGX", "hand made ag").created(t0()));
+    let (plan, text) = snap(&w);
+    let codes: Vec<&str> = plan.warnings.iter().map(|w| w.code.as_str()).collect();
+    assert_eq!(codes, ["cannot_adopt", "adopt_not_found"]);
+    assert_eq!(plan.summary.create, 2);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn server_time_is_the_clock_of_its_environment() {
+    // The planner's clock says nothing is due; the sandbox's clock was advanced 20 days.
+    let mut w = steady(1, "dt0c01.AAA");
+    assert!(!w.plan().unwrap().has_changes());
+    w.live
+        .environments
+        .get_mut(&env("prod"))
+        .unwrap()
+        .server_time = Some(t0() + days(20));
+    let plan = w.plan().unwrap();
+    assert_eq!(plan.steps[0].reason, Reason::ExpiringIn { days: 5 });
+}

@@ -8,6 +8,7 @@
 
 use sha2::{Digest, Sha256};
 
+use super::types::Inputs;
 use crate::model::{LiveSnapshot, LiveToken, TargetSnapshot};
 
 /// SHA-256 of some bytes, lower-case hex.
@@ -45,6 +46,42 @@ pub fn targets_fingerprint(targets: &TargetSnapshot) -> String {
     sha256_hex(&json)
 }
 
+impl Inputs {
+    /// The fingerprint of these inputs.
+    pub fn compute(
+        spec_hash: &str,
+        live: &LiveSnapshot,
+        targets: &TargetSnapshot,
+        spec_commit: Option<String>,
+        dirty: bool,
+    ) -> Inputs {
+        Inputs {
+            spec: spec_hash.to_owned(),
+            live: live_fingerprint(live),
+            targets: targets_fingerprint(targets),
+            spec_commit,
+            dirty,
+        }
+    }
+
+    /// What differs between the inputs a saved plan was computed from (`self`) and the current
+    /// ones, in words for the "plan is stale" message; empty when the plan is still current.
+    /// The git commit and dirty flag are informative and not compared.
+    pub fn differences(&self, current: &Inputs) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.spec != current.spec {
+            out.push("the spec changed");
+        }
+        if self.live != current.live {
+            out.push("live tokens changed in Dynatrace (created, deleted, renamed, re-scoped, enabled or disabled)");
+        }
+        if self.targets != current.targets {
+            out.push("a delivery target now holds a different token");
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +108,27 @@ mod tests {
             .unwrap();
         env.api_tokens[0].enabled = false;
         assert_ne!(live_fingerprint(&live), before);
+    }
+
+    #[test]
+    fn differences_name_what_changed() {
+        let live = LiveSnapshot::default();
+        let targets = TargetSnapshot::default();
+        let saved = Inputs::compute("s1", &live, &targets, Some("abc".into()), false);
+        assert!(saved
+            .differences(&Inputs::compute("s1", &live, &targets, None, true))
+            .is_empty());
+        let mut changed = live.clone();
+        changed
+            .environments
+            .insert(crate::plan::testing::env("prod"), env_live(vec![]));
+        assert_eq!(
+            saved.differences(&Inputs::compute("s2", &changed, &targets, None, false)),
+            [
+                "the spec changed",
+                "live tokens changed in Dynatrace (created, deleted, renamed, re-scoped, enabled or disabled)"
+            ]
+        );
     }
 
     #[test]

@@ -6,9 +6,23 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::types::{Step, StepId};
 
-/// Order steps so that each comes after its dependencies. Dependencies on ids that are not in
-/// the list are dropped (they cannot be waited for).
-pub(crate) fn order_steps(steps: Vec<Step>) -> Vec<Step> {
+/// Order steps so that each comes after its dependencies. A step depending on an id that is not
+/// in the list could never wait for it, so it is removed (with its dependents) rather than run
+/// early; the planner never produces one.
+pub(crate) fn order_steps(mut steps: Vec<Step>) -> Vec<Step> {
+    loop {
+        let ids: BTreeSet<StepId> = steps.iter().map(|s| s.id.clone()).collect();
+        let before = steps.len();
+        steps.retain(|s| s.depends_on.iter().all(|d| ids.contains(d)));
+        debug_assert_eq!(
+            before,
+            steps.len(),
+            "a step depends on a step not in the plan"
+        );
+        if steps.len() == before {
+            break;
+        }
+    }
     let index: BTreeMap<StepId, usize> = steps
         .iter()
         .enumerate()
@@ -50,10 +64,6 @@ pub(crate) fn order_steps(steps: Vec<Step>) -> Vec<Step> {
     let mut slots: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
     order
         .into_iter()
-        .map(|i| {
-            let mut s = slots[i].take().expect("each step is placed once");
-            s.depends_on.retain(|d| index.contains_key(d));
-            s
-        })
+        .map(|i| slots[i].take().expect("each step is placed once"))
         .collect()
 }

@@ -37,9 +37,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::{Duration, OffsetDateTime};
 
 use super::analysis::{
-    analyze, home_label, live_tokens, next_rotation, now_for, TargetState, TokenFacts,
+    analyze, home_label, live_tokens, next_rotation, now_for, LiveIndex, TargetState, TokenFacts,
 };
-use super::fingerprint::{live_fingerprint, targets_fingerprint};
 use super::order::order_steps;
 use super::prune::plan_prune;
 use super::tenant::plan_tenant;
@@ -65,6 +64,8 @@ pub(crate) struct Draft {
     pub checks: Vec<Check>,
     /// Platform token creates, checked against the per-owner limit at the end.
     platform_creates: Vec<PlatformCreate>,
+    /// Every step id pushed, to catch duplicates.
+    ids: std::collections::HashSet<StepId>,
 }
 
 /// A planned platform token create, with what to restore if the limit blocks it.
@@ -83,10 +84,8 @@ struct PlatformCreate {
 impl Draft {
     pub fn push(&mut self, step: Step) -> StepId {
         let id = step.id.clone();
-        debug_assert!(
-            self.steps.iter().all(|s| s.id != id),
-            "duplicate step id {id}"
-        );
+        let fresh = self.ids.insert(id.clone());
+        debug_assert!(fresh, "duplicate step id {id}");
         self.steps.push(step);
         id
     }
@@ -114,6 +113,7 @@ pub fn plan(
     }
     let mut draft = Draft::default();
 
+    let index = LiveIndex::new(live);
     let mut tokens: Vec<&DesiredToken> = desired.tokens.iter().collect();
     tokens.sort_by(|a, b| (&a.home, &a.key, a.kind).cmp(&(&b.home, &b.key, b.kind)));
     for d in tokens {
@@ -122,7 +122,7 @@ pub fn plan(
                 return Err(PlanError::MissingAccount(a.clone()));
             }
         }
-        let facts = analyze(d, live, targets, now);
+        let facts = analyze(d, live, &index, targets, now);
         plan_token(&mut draft, &facts, live);
     }
     enforce_platform_limit(&mut draft, live);
@@ -167,13 +167,13 @@ pub fn plan(
     Ok(Plan {
         format_version: FORMAT_VERSION,
         generated_at: now,
-        inputs: Inputs {
-            spec: opts.spec_hash.clone(),
-            live: live_fingerprint(live),
-            targets: targets_fingerprint(targets),
-            spec_commit: opts.spec_commit.clone(),
-            dirty: opts.dirty,
-        },
+        inputs: Inputs::compute(
+            &opts.spec_hash,
+            live,
+            targets,
+            opts.spec_commit.clone(),
+            opts.dirty,
+        ),
         steps,
         forecast: draft.forecast,
         pending: draft.pending,

@@ -4,6 +4,41 @@
 //! These types are the JSON contract of `plan --format json` and `plan --out` (versioned by
 //! [`FORMAT_VERSION`]) and what `apply` consumes. They hold token ids, names, scopes and target
 //! addresses, never a secret value.
+//!
+//! ## JSON reference (format_version 1)
+//!
+//! ```text
+//! format_version  1
+//! generated_at    RFC 3339 clock of the run
+//! inputs          { spec, live, targets: SHA-256 hex; spec_commit: string|null; dirty: bool }
+//! steps[]         in execution order:
+//!   id            "<home>/<kind>/<key>/<verb>#<generation>[/<target address>]",
+//!                 "<home>/<kind>/<key>/<disable|delete>/<token id>", "<home>/<kind>/prune/<id>",
+//!                 "<env>/tenant_token/<start|finish|deliver/<address>>"; home = env name or
+//!                 "account:<name>"
+//!   depends_on[]  step ids that must succeed first
+//!   home          { type: environment|account, name }
+//!   kind          api_token | activegate_token | tenant_token | platform_token
+//!   key           desired key, or null (prune, tenant token)
+//!   reason        missing | scopes_changed | name_changed | expiry_changed | details_changed |
+//!                 expiring_in_<N>d | rotation_due | deleted_outside_git | disabled_outside_git |
+//!                 expired | secret_unavailable | target_holds_stale_token | target_missing |
+//!                 grace_elapsed | retention_elapsed | never_delivered | adopt | prune_unused |
+//!                 tenant_rotation_in_progress
+//!   action        { type: create, name, generation, scopes[], expires_in: "30d"|null,
+//!                   details: {kind: api|activegate|platform, …}, replaces: id|null, targets[] }
+//!                 { type: update, token, name?: {from,to}, scopes?: {from[],to[]} }
+//!                 { type: adopt, token, name: {from,to}, generation }
+//!                 { type: deliver, token: {source: created, step} | {source: existing, id,
+//!                   copy_from: address} | {source: tenant_token}, target: <spec target>, address }
+//!                 { type: disable|delete, token, name } | { type: tenant_start|tenant_finish }
+//!   note          optional human note
+//! forecast[]      { home, kind, key|null, token|null, expires|null, rotation_due|null, changed_by_plan }
+//! pending[]       { home, kind, key, token, action: disable|delete, not_before|null, waiting_for }
+//! warnings[]      { code, message }
+//! checks[]        { code: expiry_within_threshold|platform_token_limit, blocking, home, key, message }
+//! summary         { create, update, rotate, revoke, deliver, tenant }
+//! ```
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -143,11 +143,7 @@ pub fn plan_human(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
                         Some(k) => format!("{} {k}", f.kind),
                         None => f.kind.to_string(),
                     },
-                    match (&f.token, f.changed_by_plan) {
-                        (Some(t), false) => t.to_string(),
-                        (Some(t), true) => format!("{t} (changed by this plan)"),
-                        (None, _) => "(new, by this plan)".to_owned(),
-                    },
+                    forecast_id(f),
                     f.expires.map_or("never".to_owned(), ts),
                     f.rotation_due.map_or("—".to_owned(), ts),
                 ]
@@ -175,6 +171,19 @@ pub fn plan_human(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
     writeln!(out)?;
     writeln!(out, "{}", st.bold(&plan.summary.to_string()))?;
     Ok(())
+}
+
+/// The id column of a forecast row.
+pub(crate) fn forecast_id(f: &crate::plan::ForecastEntry) -> String {
+    match (&f.token, f.changed_by_plan, f.kind) {
+        (_, false, crate::model::TokenKind::TenantToken) => "active".to_owned(),
+        (_, true, crate::model::TokenKind::TenantToken) => {
+            "active (rotated by this plan)".to_owned()
+        }
+        (Some(t), false, _) => t.to_string(),
+        (Some(t), true, _) => format!("{t} (changed by this plan)"),
+        (None, _, _) => "(new, by this plan)".to_owned(),
+    }
 }
 
 /// A left-aligned table with two spaces between columns.

@@ -150,10 +150,7 @@ pub(crate) fn plan_markdown_string(plan: &Plan, limit: usize) -> String {
                 Some(k) => format!("{} {k}", f.kind),
                 None => f.kind.to_string(),
             };
-            let id = match &f.token {
-                Some(t) => code(t.as_str()),
-                None => "new".to_owned(),
-            };
+            let id = super::human::forecast_id(f);
             md.line(&format!(
                 "| {} | {} | {} | {} | {} |",
                 code(&home_label(&f.home)),
