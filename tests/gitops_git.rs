@@ -295,10 +295,8 @@ fn two_concurrent_acquirers_exactly_one_wins_and_the_other_names_the_holder() {
         );
         // The remote holds the winner's info.
         assert_eq!(remote_holder(&remote, "prod"), Some(winner.clone()));
-        for r in results {
-            if let Ok(guard) = r {
-                guard.release().unwrap();
-            }
+        for guard in results.into_iter().flatten() {
+            guard.release().unwrap();
         }
         assert_eq!(
             remote_holder(&remote, "prod"),
