@@ -383,3 +383,74 @@ fn an_unreachable_remote_is_a_clean_error() {
     assert!(matches!(err, RemoteLockError::GitCommand { .. }), "{err:?}");
     assert!(err.to_string().starts_with("`git push` failed"), "{err}");
 }
+
+const SPEC_V1: &str = "\
+version: 1
+environments:
+  demo:
+    url: sandbox://demo
+api_tokens:
+  ci:
+    environments: [demo]
+    scopes: [metrics.ingest]
+    expires_in: 30d
+    deliver:
+      - file: { path: out/ci-token }
+";
+
+#[test]
+fn load_at_ref_and_diff_against_a_base() {
+    use tokensmith::gitops::at_ref::{diff_against, load_at_ref, AtRefError};
+    use tokensmith::gitops::desired_diff::ChangeKind;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    let spec = root.join("tokensmith.yaml");
+    std::fs::write(&spec, "version: 1\nenvironments: {demo: {url: 12}}\n").unwrap();
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "broken"]);
+    std::fs::write(&spec, SPEC_V1).unwrap();
+    git(root, &["commit", "-q", "-am", "v1"]);
+    let v1 = git(root, &["rev-parse", "HEAD"]);
+
+    // The working tree adds a scope and a token.
+    let head_text = SPEC_V1.replace("[metrics.ingest]", "[metrics.ingest, logs.ingest]")
+        + "  extra:\n    environments: [demo]\n    scopes: [entities.read]\n    deliver:\n      - file: { path: out/extra }\n";
+    std::fs::write(&spec, &head_text).unwrap();
+    let head = tokensmith::spec::load(&spec).unwrap();
+
+    let base = load_at_ref(&spec, "main").unwrap();
+    assert_eq!(base.commit.commit, v1);
+    assert!(!base.commit.dirty);
+    assert_eq!(base.spec.desired.tokens.len(), 1);
+
+    let d = diff_against(&spec, "HEAD", &head.desired).unwrap();
+    assert_eq!(d.token_counts(), (1, 1, 0));
+    let ci = d
+        .tokens
+        .iter()
+        .find(|t| t.change == ChangeKind::Changed)
+        .unwrap();
+    assert_eq!(
+        ci.scopes_added
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>(),
+        ["logs.ingest"]
+    );
+
+    // A commit whose spec does not load: diagnostics named after the commit.
+    let err = load_at_ref(&spec, "HEAD~1").unwrap_err();
+    match &err {
+        AtRefError::Spec { diagnostics, .. } => {
+            let text = diagnostics.to_string();
+            assert!(text.contains("tokensmith.yaml@"), "{text}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        load_at_ref(&spec, "nope").unwrap_err(),
+        AtRefError::Git(GitError::UnknownRef { .. })
+    ));
+}
