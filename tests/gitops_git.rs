@@ -454,3 +454,34 @@ fn load_at_ref_and_diff_against_a_base() {
         AtRefError::Git(GitError::UnknownRef { .. })
     ));
 }
+
+#[test]
+fn a_foreign_commit_at_the_lock_ref_is_reported_not_overwritten() {
+    let (_dir, remote, runners) = remote_and_runners(1);
+    let runner = &runners[0];
+    std::fs::write(runner.join("f"), "x").unwrap();
+    git(runner, &["add", "f"]);
+    git(runner, &["commit", "-q", "-m", "not a lock"]);
+    git(
+        runner,
+        &["push", "-q", &remote, "HEAD:refs/tokensmith/locks/prod"],
+    );
+    let locks = RemoteLocks::new(runner, remote.clone());
+    let err = locks
+        .acquire(&EnvName::new("prod"), None, Duration::ZERO)
+        .unwrap_err();
+    assert!(matches!(err, RemoteLockError::Corrupt { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("refs/tokensmith/locks/prod"),
+        "{err}"
+    );
+    // Still there, untouched.
+    let head = git(runner, &["rev-parse", "HEAD"]);
+    assert_eq!(
+        git(
+            Path::new(&remote),
+            &["rev-parse", "refs/tokensmith/locks/prod"]
+        ),
+        head
+    );
+}
