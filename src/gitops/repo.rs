@@ -267,13 +267,11 @@ pub enum CommitMismatch {
     Different { planned: String, current: String },
     #[error("the plan was made from spec commit {planned} but the spec is not in a git repository now; plan again here, or pass --allow-other-commit")]
     NoLongerInGit { planned: String },
-    #[error("the plan was made from a spec with uncommitted changes (commit {planned}, dirty); commit them and plan again, or pass --allow-other-commit")]
-    PlannedDirty { planned: String },
 }
 
 /// Check that a saved plan was made from the commit the spec is at now. A plan made outside
-/// git passes (there is nothing to compare; the spec hash in the plan's fingerprint still is).
-/// A plan made from a dirty tree is refused: its commit does not describe what it was made from.
+/// git passes (there is nothing to compare). Uncommitted changes are not compared here: the
+/// spec hash in the plan's fingerprint covers the content, dirty or not.
 pub fn check_plan_commit(
     planned: &Inputs,
     current: Option<&SpecCommit>,
@@ -281,11 +279,6 @@ pub fn check_plan_commit(
     let Some(planned_commit) = &planned.spec_commit else {
         return Ok(());
     };
-    if planned.dirty {
-        return Err(CommitMismatch::PlannedDirty {
-            planned: planned_commit.clone(),
-        });
-    }
     match current {
         None => Err(CommitMismatch::NoLongerInGit {
             planned: planned_commit.clone(),
