@@ -1,6 +1,8 @@
 //! The CI examples under `examples/ci/`: every file parses as YAML, has the structure its
 //! platform needs, and every `tokensmith` command in it parses with the real command line
-//! (`Cli`), so a renamed flag breaks this test instead of a user's pipeline.
+//! (`Cli`), so a renamed flag breaks this test instead of a user's pipeline. The read-only
+//! commands (validate, plan, drift) also run, with the real binary, against the quickstart spec
+//! and its embedded sandbox.
 //!
 //! Flags that issue 6 adds to the command line and that the commands do not declare yet are
 //! listed in [`PENDING`]; the test fails when one of them becomes declared, so the list only
@@ -159,9 +161,8 @@ fn invocations(script: &str) -> Vec<Vec<String>> {
     found
 }
 
-/// Parse one command with the real CLI, after taking out the pending flags (which must not be
-/// declared yet). Returns the subcommand.
-fn check_invocation(words: &[String], origin: &str) -> String {
+/// The subcommand and the words without the pending flags (which must not be declared yet).
+fn strip_pending(words: &[String], origin: &str) -> (String, Vec<String>) {
     let sub = words
         .get(1)
         .unwrap_or_else(|| panic!("{origin}: bare `tokensmith`"))
@@ -193,6 +194,12 @@ fn check_invocation(words: &[String], origin: &str) -> String {
         kept.push(w.clone());
         i += 1;
     }
+    (sub, kept)
+}
+
+/// Parse one command with the real CLI, pending flags taken out. Returns the subcommand.
+fn check_invocation(words: &[String], origin: &str) -> String {
+    let (sub, kept) = strip_pending(words, origin);
     if let Err(e) = Cli::try_parse_from(&kept) {
         panic!("{origin}: `{}` does not parse: {e}", words.join(" "));
     }
@@ -559,4 +566,106 @@ fn the_command_finder_sees_what_a_shell_would_run() {
         .map(str::to_owned)
         .to_vec();
     assert!(std::panic::catch_unwind(|| check_invocation(&bad, "test")).is_err());
+}
+
+/// Every tokensmith command of the examples, with its origin.
+fn all_invocations() -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for rel in ["github/plan.yml", "github/apply.yml", "github/drift.yml"] {
+        for (job, script) in github_scripts(&load(rel)) {
+            for words in invocations(&script) {
+                out.push((format!("{rel} job {job}"), words));
+            }
+        }
+    }
+    let gitlab = load("gitlab/.gitlab-ci.yml");
+    for (job, def) in gitlab.as_mapping().unwrap() {
+        if let Some(script) = def.get("script").and_then(Value::as_sequence) {
+            for part in script {
+                for words in invocations(s(part)) {
+                    out.push((format!("gitlab job {}", s(job)), words));
+                }
+            }
+        }
+    }
+    for doc in documents(&ci_dir().join("kubernetes/cronjob.yaml")) {
+        if s(get(&doc, &["kind"])) != "CronJob" {
+            continue;
+        }
+        let pod = get(&doc, &["spec", "jobTemplate", "spec", "template", "spec"]);
+        for c in get(pod, &["containers"]).as_sequence().unwrap() {
+            let words = get(c, &["command"])
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .chain(get(c, &["args"]).as_sequence().unwrap())
+                .map(|w| s(w).to_owned())
+                .collect();
+            out.push((s(get(&doc, &["metadata", "name"])).to_owned(), words));
+        }
+    }
+    out
+}
+
+/// The read-only commands of the examples (validate, plan, drift), run with the real binary
+/// against the quickstart spec, whose environment is the embedded sandbox. `apply` is left to
+/// the apply tests until the command is wired.
+#[test]
+fn read_only_commands_run_against_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.yaml");
+    std::fs::copy(&quickstart, dir.path().join("tokensmith.yaml")).unwrap();
+    let mut ran = BTreeSet::new();
+    for (origin, words) in all_invocations() {
+        let (sub, kept) = strip_pending(&words, &origin);
+        if !["validate", "plan", "drift"].contains(&sub.as_str()) {
+            continue;
+        }
+        let mut args: Vec<String> = Vec::new();
+        let mut iter = kept.iter().skip(1);
+        while let Some(w) = iter.next() {
+            match w.as_str() {
+                "$SPEC" | "/work/tokensmith.yaml" => args.push("tokensmith.yaml".into()),
+                "--env" => {
+                    iter.next();
+                    args.extend(["--env".to_owned(), "demo".to_owned()]);
+                }
+                _ => args.push(w.clone()),
+            }
+        }
+        let _ = std::fs::remove_file(dir.path().join("plan.json"));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokensmith"))
+            .args(&args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let code = out.status.code().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let allowed: &[i32] = match sub.as_str() {
+            "validate" => &[0],
+            "plan" if args.iter().any(|a| a == "--detailed-exitcode") => &[0, 2],
+            "plan" => &[0],
+            _ => &[0, 2],
+        };
+        assert!(
+            allowed.contains(&code),
+            "{origin}: `tokensmith {}` exited {code}\n{stdout}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if has_flag(&args, "--format", Some("markdown")) {
+            assert!(
+                stdout.starts_with(&format!("### tokensmith {sub}")),
+                "{origin}: {stdout}"
+            );
+        }
+        if has_flag(&args, "--out", Some("plan.json")) {
+            let saved = std::fs::read(dir.path().join("plan.json")).unwrap();
+            let plan: tokensmith::plan::Plan = serde_json::from_slice(&saved).unwrap();
+            assert!(plan.has_changes(), "{origin}");
+        }
+        ran.insert(origin);
+    }
+    assert!(ran.len() >= 5, "{ran:?}");
 }
