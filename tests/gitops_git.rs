@@ -486,3 +486,27 @@ fn a_foreign_commit_at_the_lock_ref_is_reported_not_overwritten() {
         head
     );
 }
+
+#[test]
+fn a_remote_that_refuses_the_lock_namespace_is_an_error_not_a_wait() {
+    let (_dir, remote, runners) = remote_and_runners(1);
+    let hook = Path::new(&remote).join("hooks/update");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\ncase \"$1\" in refs/tokensmith/*) echo 'no locks here' >&2; exit 1;; esac\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let locks = RemoteLocks::new(&runners[0], remote.clone());
+    let err = locks
+        .acquire(&EnvName::new("prod"), None, Duration::from_secs(60))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, RemoteLockError::GitCommand { .. }), "{err:?}");
+    assert!(
+        msg.contains("refused to create refs/tokensmith/locks/prod"),
+        "{msg}"
+    );
+    assert!(msg.contains("refs/tokensmith/*"), "{msg}");
+}

@@ -124,6 +124,7 @@ impl RemoteLocks {
         };
         let oid = self.write_lock_commit(&info)?;
         let deadline = Instant::now() + wait;
+        let mut refused_without_holder = 0;
         loop {
             let refspec = format!("{oid}:{reference}");
             match self.push(&[&refspec], &[])? {
@@ -136,9 +137,18 @@ impl RemoteLocks {
                         released: false,
                     })
                 }
-                Push::Rejected => {
+                Push::Rejected(why) => {
                     let Some((_, held)) = self.read(&reference)? else {
-                        // Released between our push and the read: try again at once.
+                        // Released between our push and the read: try again at once. A remote
+                        // that refuses the ref itself (a protected namespace, a hook) would
+                        // refuse forever: give up after a few tries.
+                        refused_without_holder += 1;
+                        if refused_without_holder >= 3 {
+                            return Err(RemoteLockError::GitCommand {
+                                command: "push".to_owned(),
+                                stderr: format!("remote `{}` refused to create {reference} ({why}); it must accept pushes to refs/tokensmith/*", redact_urls(&self.remote)),
+                            });
+                        }
                         continue;
                     };
                     if Instant::now() >= deadline {
@@ -171,7 +181,7 @@ impl RemoteLocks {
         }
         match self.delete(&reference, oid)? {
             Push::Done => Ok(held),
-            Push::Rejected => Err(RemoteLockError::Changed {
+            Push::Rejected(_) => Err(RemoteLockError::Changed {
                 remote: self.remote.clone(),
                 reference,
             }),
@@ -296,12 +306,15 @@ impl RemoteLocks {
         args.extend_from_slice(refspecs);
         let output = self.run(&args)?;
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let rejected = stdout.lines().any(|l| l.starts_with('!'));
-        if output.status.success() && !rejected {
-            return Ok(Push::Done);
-        }
-        if rejected {
-            return Ok(Push::Rejected);
+        // `!<TAB>from:to<TAB>[rejected] (reason)`
+        let rejected = stdout
+            .lines()
+            .find(|l| l.starts_with('!'))
+            .map(|l| l.rsplit('\t').next().unwrap_or_default().to_owned());
+        match rejected {
+            None if output.status.success() => return Ok(Push::Done),
+            Some(why) => return Ok(Push::Rejected(why)),
+            None => {}
         }
         Err(RemoteLockError::GitCommand {
             command: "push".to_owned(),
@@ -335,7 +348,8 @@ impl RemoteLocks {
 
 enum Push {
     Done,
-    Rejected,
+    /// The remote refused the update; git's summary (`[rejected] (already exists)`).
+    Rejected(String),
 }
 
 /// A held remote lock; released when dropped (only if the ref still points at our commit).
@@ -369,7 +383,7 @@ impl RemoteLockGuard {
             Push::Done => Ok(()),
             // The ref is gone or points elsewhere: someone force-unlocked us (and maybe another
             // run took the lock). Leave theirs alone, as the file lock does.
-            Push::Rejected => match self.locks.read(&self.reference)? {
+            Push::Rejected(_) => match self.locks.read(&self.reference)? {
                 Some((oid, _)) if oid == self.oid => Err(RemoteLockError::Changed {
                     remote: self.locks.remote.clone(),
                     reference: self.reference.clone(),
