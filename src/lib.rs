@@ -29,6 +29,7 @@ pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod deliver;
+pub mod gitops;
 pub mod live;
 pub mod model;
 pub mod output;

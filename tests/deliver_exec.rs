@@ -278,3 +278,24 @@ async fn read_commands_report_holders_and_verify_checks_them() {
 fn other_record() -> Record {
     Record::Token(TokenId::new("dt0c01.OTHER"))
 }
+
+#[tokio::test]
+async fn relative_commands_run_from_the_spec_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("scripts")).unwrap();
+    let script = dir.path().join("scripts/deliver.sh");
+    fs::write(&script, "#!/bin/sh\ncat > delivered.out\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let d = deliverer(dir.path());
+    let mut e = exec(&["./scripts/deliver.sh"]);
+    e.secret_stdin = true;
+    d.deliver(&Target::Exec(e), &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    // Run in the spec directory, so relative output paths land there too.
+    assert_eq!(
+        fs::read_to_string(dir.path().join("delivered.out")).unwrap(),
+        SECRET
+    );
+}

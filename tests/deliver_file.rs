@@ -656,3 +656,60 @@ mod preservation {
         }
     }
 }
+
+mod json_preservation {
+    //! For random JSON documents in compact or pretty layout, updating `a.t` changes no byte
+    //! outside the old string literal, and nothing else in the document.
+
+    use proptest::prelude::*;
+    use serde_json::{json, Map, Value};
+    use tokensmith::deliver::file::json::{read, write};
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(|n| json!(n)),
+            (-1e6f64..1e6).prop_map(|f| json!(f)),
+            "[a-z\"\\\\ é{}\\[\\]:,]{0,8}".prop_map(Value::String),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-t\"\\\\]{1,3}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+        a.iter().zip(b).take_while(|(x, y)| x == y).count()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn only_the_literal_changes(
+            mut doc in proptest::collection::btree_map("[a-z]{1,3}", value(), 0..5),
+            mut inner in proptest::collection::btree_map("[a-z]{1,3}", value(), 0..4),
+            old in "[a-zA-Z0-9]{0,12}",
+            pretty in any::<bool>(),
+        ) {
+            inner.insert("t".into(), Value::String(old.clone()));
+            doc.insert("a".into(), Value::Object(inner.into_iter().collect()));
+            let doc = Value::Object(doc.into_iter().collect());
+            let text = if pretty { serde_json::to_string_pretty(&doc).unwrap() } else { doc.to_string() };
+            let out = write(&text, &["a", "t"], "dt0c01.NEW.VALUE").unwrap();
+            prop_assert_eq!(read(&out, &["a", "t"]).unwrap(), Some("dt0c01.NEW.VALUE".to_owned()));
+            let p = common_prefix(text.as_bytes(), out.as_bytes());
+            let rev = |s: &str| s.bytes().rev().collect::<Vec<u8>>();
+            let s = common_prefix(&rev(&text), &rev(&out)).min(text.len() - p).min(out.len() - p);
+            prop_assert!(text.len() - p - s <= old.len() + 2, "{} -> {}", text, out);
+            prop_assert!(out.len() - p - s <= "dt0c01.NEW.VALUE".len() + 2, "{} -> {}", text, out);
+        }
+    }
+}

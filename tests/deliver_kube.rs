@@ -571,3 +571,30 @@ async fn an_unreachable_api_server_is_a_named_error() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_lost_create_race_falls_back_to_a_patch() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    double.inject_create_race(&[("paasToken", "dt0c01.PAAS.PAASSECRET")]);
+    d.deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    let methods: Vec<String> = double.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(methods, ["GET", "POST", "GET", "PATCH"]);
+    // The other creator's key survives next to ours.
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "paasToken")
+            .unwrap(),
+        b"dt0c01.PAAS.PAASSECRET"
+    );
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        SECRET.as_bytes()
+    );
+}

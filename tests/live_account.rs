@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use live_stub::{fast_settings, start, Reply, Stub};
 use tokensmith::live::{
-    AccountClient, AccountConfig, AccountRead, AccountWrite, CallCounter, Deletion,
-    NewPlatformToken,
+    AccountClient, AccountConfig, AccountRead, AccountWrite, Deletion, NewPlatformToken, Transport,
 };
 use tokensmith::model::{Scope, Secret, TokenId, TokenKind};
 
@@ -49,8 +48,7 @@ fn client(api: &Stub, sso: &Stub, margin: Duration) -> AccountClient {
             scopes: "account-idm-read account-idm-write".into(),
             refresh_margin: margin,
         },
-        &fast_settings(),
-        CallCounter::new(),
+        &Transport::new(&fast_settings()).unwrap(),
     )
     .unwrap()
 }

@@ -9,23 +9,26 @@ use std::time::{Duration, Instant};
 use live_stub::{fast_settings, start, Reply, Stub, MGMT_ID, MGMT_TOKEN};
 use tokensmith::live::{
     ApiTokenChange, CallCounter, ClientSettings, Deletion, EnvironmentClient, EnvironmentRead,
-    EnvironmentWrite, LiveError, NewActiveGateToken, NewApiToken,
+    EnvironmentWrite, LiveError, NewActiveGateToken, NewApiToken, Transport,
 };
 use tokensmith::model::{ActiveGateType, EnvName, Scope, Secret, TokenId, TokenKind};
 
 const SECRET: &str = "dt0c01.ST2EY72KQINMH574WMNVI7YN.G3DFPBEJYMODIDAEX454M7YWBUVEFOWKPRVMWFASS64NFH52PX6BNDVFFM572RZM";
 
-fn client_with(stub: &Stub, settings: &ClientSettings) -> (EnvironmentClient, CallCounter) {
-    let calls = CallCounter::new();
+fn client_at(base: &str, settings: &ClientSettings) -> (EnvironmentClient, CallCounter) {
+    let transport = Transport::new(settings).unwrap();
     let client = EnvironmentClient::new(
         EnvName::new("prod"),
-        &stub.base,
+        base,
         Secret::from(MGMT_TOKEN),
-        settings,
-        calls.clone(),
+        &transport,
     )
     .unwrap();
-    (client, calls)
+    (client, transport.calls().clone())
+}
+
+fn client_with(stub: &Stub, settings: &ClientSettings) -> (EnvironmentClient, CallCounter) {
+    client_at(&stub.base, settings)
 }
 
 fn client(stub: &Stub) -> (EnvironmentClient, CallCounter) {
@@ -100,15 +103,7 @@ async fn activegate_list_uses_its_page_size_and_managed_base_paths() {
         )
     })
     .await;
-    let calls = CallCounter::new();
-    let client = EnvironmentClient::new(
-        EnvName::new("managed"),
-        &format!("{}/e/6a1c1a9e/", stub.base),
-        Secret::from(MGMT_TOKEN),
-        &fast_settings(),
-        calls,
-    )
-    .unwrap();
+    let (client, _) = client_at(&format!("{}/e/6a1c1a9e/", stub.base), &fast_settings());
     let tokens = client.list_activegate_tokens().await.unwrap();
     assert_eq!(tokens[0].activegate_type, Some(ActiveGateType::Environment));
     let req = &stub.requests()[0];
@@ -323,15 +318,7 @@ async fn hang_up_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUs
 async fn dropped_connection_on_create_is_ambiguous_and_not_retried() {
     use std::sync::atomic::Ordering;
     let (base, accepted) = hang_up_server().await;
-    let calls = CallCounter::new();
-    let client = EnvironmentClient::new(
-        EnvName::new("prod"),
-        &base,
-        Secret::from(MGMT_TOKEN),
-        &fast_settings(),
-        calls.clone(),
-    )
-    .unwrap();
+    let (client, calls) = client_at(&base, &fast_settings());
     let err = client.create_api_token(&new_token()).await.unwrap_err();
     assert!(err.is_ambiguous(), "{err}");
     assert!(err.to_string().contains("POST /api/v2/apiTokens"), "{err}");
@@ -352,15 +339,7 @@ async fn refused_connection_is_retried_even_for_a_create() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let calls = CallCounter::new();
-    let client = EnvironmentClient::new(
-        EnvName::new("prod"),
-        &base,
-        Secret::from(MGMT_TOKEN),
-        &fast_settings(),
-        calls.clone(),
-    )
-    .unwrap();
+    let (client, calls) = client_at(&base, &fast_settings());
     let err = client.create_api_token(&new_token()).await.unwrap_err();
     assert!(
         matches!(err, LiveError::Transport { attempts: 3, .. }),
@@ -515,9 +494,20 @@ async fn caller_lookup_get_and_tenant_fingerprint() {
         _ => Reply::error(404, "HTTP 404 Not Found"),
     })
     .await;
-    let (client, _) = client(&stub);
-    let caller = client.caller().await.unwrap().unwrap();
-    assert_eq!(caller.id, TokenId::new(MGMT_ID));
+    let (client, calls) = client(&stub);
+    // The caller's id is part of its token: no call needed.
+    assert_eq!(
+        client.caller_id().await.unwrap(),
+        Some(TokenId::new(MGMT_ID))
+    );
+    assert_eq!(calls.get(), 0);
+    let found = client
+        .lookup(&Secret::from(MGMT_TOKEN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, TokenId::new(MGMT_ID));
+    assert_eq!(calls.get(), 1);
     assert_eq!(
         client
             .get_api_token(&TokenId::new("dt0c01.NOPE"))
@@ -585,4 +575,32 @@ async fn unreadable_success_bodies_are_decode_errors_without_secrets() {
     let err = client.create_api_token(&new_token()).await.unwrap_err();
     assert!(matches!(err, LiveError::Decode { .. }), "{err}");
     assert!(!format!("{err} {err:?}").contains("G3DFPBEJ"), "{err}");
+}
+
+#[tokio::test]
+async fn old_format_management_tokens_are_looked_up() {
+    let stub = start(|req, _| {
+        assert_eq!(req.path, "/api/v2/apiTokens/lookup");
+        assert_eq!(
+            req.json(),
+            serde_json::json!({"token": "abcdefjhij1234567890"})
+        );
+        Reply::json(
+            200,
+            token_json("6a1c1a9e-4c21-4d0d-9a3e-1e0d3f2b7c11", "old").to_string(),
+        )
+    })
+    .await;
+    let client = EnvironmentClient::new(
+        EnvName::new("prod"),
+        &stub.base,
+        Secret::from("abcdefjhij1234567890"),
+        &Transport::new(&fast_settings()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        client.caller_id().await.unwrap(),
+        Some(TokenId::new("6a1c1a9e-4c21-4d0d-9a3e-1e0d3f2b7c11"))
+    );
+    assert_eq!(stub.count(), 1);
 }

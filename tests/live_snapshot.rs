@@ -85,7 +85,6 @@ async fn dynatrace() -> Stub {
                 "personalAccessToken": false, "scopes": ["apiTokens.read"]})
         };
         let reply = match rest {
-            "api/v2/apiTokens/lookup" => Reply::json(200, token(MGMT_ID).to_string()),
             "api/v2/apiTokens" => Reply::json(
                 200,
                 serde_json::json!({"totalCount": 2, "apiTokens": [token(MGMT_ID), token(&format!("dt0c01.{}", env.to_uppercase()))]})
@@ -127,7 +126,7 @@ async fn one_call_per_kind_per_environment_and_the_tenant_token_only_when_manage
         env("beta", url(&stub, "beta"), var),
     ]);
     spec.tenant_tokens.push(tenant_token_in("alpha"));
-    let connector = DefaultConnector::new(fast_settings());
+    let connector = DefaultConnector::new(&fast_settings()).unwrap();
 
     let read = read_snapshot(&spec, &[], &connector, 4).await.unwrap();
 
@@ -138,9 +137,9 @@ async fn one_call_per_kind_per_environment_and_the_tenant_token_only_when_manage
         .warnings
         .iter()
         .all(|w| w.contains("expires at 2035-01-05")));
-    // alpha: lookup, two lists, connectioninfo; beta: lookup, two lists.
-    assert_eq!(read.api_calls, 7);
-    assert_eq!(stub.count(), 7);
+    // alpha: two lists and connectioninfo; beta: two lists. The caller's id needs no call.
+    assert_eq!(read.api_calls, 5);
+    assert_eq!(stub.count(), 5);
     let alpha = &read.snapshot.environments[&EnvName::new("alpha")];
     let beta = &read.snapshot.environments[&EnvName::new("beta")];
     assert_eq!(alpha.caller, Some(TokenId::new(MGMT_ID)));
@@ -175,7 +174,7 @@ async fn missing_permissions_for_unmanaged_things_are_warnings() {
         Some("TS_TEST_WEAK_TOKEN"),
     )]);
     spec.tenant_tokens.push(tenant_token_in("weak"));
-    let connector = DefaultConnector::new(fast_settings());
+    let connector = DefaultConnector::new(&fast_settings()).unwrap();
 
     let read = read_snapshot(&spec, &[], &connector, 4).await.unwrap();
 
@@ -214,7 +213,7 @@ async fn credentials_are_named_when_missing() {
         url(&stub, "prod"),
         Some("TS_TEST_UNSET_VARIABLE"),
     )]);
-    let connector = DefaultConnector::new(fast_settings());
+    let connector = DefaultConnector::new(&fast_settings()).unwrap();
     let err = read_snapshot(&spec, &[], &connector, 4).await.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -252,7 +251,7 @@ async fn env_filter_reads_only_those_and_rejects_unknown_names() {
         env("alpha", url(&stub, "alpha"), var),
         env("beta", url(&stub, "beta"), var),
     ]);
-    let connector = DefaultConnector::new(fast_settings());
+    let connector = DefaultConnector::new(&fast_settings()).unwrap();
     let read = read_snapshot(&spec, &[EnvName::new("beta")], &connector, 4)
         .await
         .unwrap();
@@ -286,16 +285,22 @@ async fn sandbox_endpoints_go_through_the_resolver() {
         None,
     )]);
 
-    let err = read_snapshot(&spec, &[], &DefaultConnector::new(fast_settings()), 4)
-        .await
-        .unwrap_err();
+    let err = read_snapshot(
+        &spec,
+        &[],
+        &DefaultConnector::new(&fast_settings()).unwrap(),
+        4,
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("no sandbox resolver"), "{err}");
 
     let base = format!("{}/e/demo", stub.base);
     let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = asked.clone();
-    let connector = DefaultConnector::new(fast_settings()).with_sandbox_resolver(Arc::new(
-        move |name: &str| {
+    let connector = DefaultConnector::new(&fast_settings())
+        .unwrap()
+        .with_sandbox_resolver(Arc::new(move |name: &str| {
             log.lock().unwrap().push(name.to_owned());
             let base = base.clone();
             async move {
@@ -304,11 +309,11 @@ async fn sandbox_endpoints_go_through_the_resolver() {
                     management_token: Secret::from(MGMT_TOKEN),
                     account_api_base: String::new(),
                     token_url: String::new(),
+                    oauth_client: None,
                 })
             }
             .boxed()
-        },
-    ));
+        }));
     let read = read_snapshot(&spec, &[], &connector, 4).await.unwrap();
     assert_eq!(*asked.lock().unwrap(), ["demo"]);
     assert_eq!(
@@ -348,7 +353,7 @@ impl EnvironmentRead for SlowEnvironment {
     fn lookup<'a>(&'a self, _: &'a Secret<String>) -> BoxFuture<'a, LiveResult<Option<LiveToken>>> {
         async { Ok(None) }.boxed()
     }
-    fn caller(&self) -> BoxFuture<'_, LiveResult<Option<LiveToken>>> {
+    fn caller_id(&self) -> BoxFuture<'_, LiveResult<Option<TokenId>>> {
         async { Ok(None) }.boxed()
     }
     fn list_activegate_tokens(&self) -> BoxFuture<'_, LiveResult<Vec<LiveToken>>> {
@@ -454,4 +459,104 @@ async fn environments_are_read_concurrently_within_the_bound() {
         assert_eq!(read.snapshot.environments.len(), 10);
         assert_eq!(connector.max_in_flight.load(Ordering::SeqCst), bound);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_environments_take_two_calls_each() {
+    let page = {
+        let tokens: Vec<_> = (0..200)
+            .map(|i| {
+                serde_json::json!({"id": format!("dt0c01.T{i:023}"), "name": format!("t{i} [ts:t{i}#1]"),
+                    "enabled": true, "owner": "o", "creationDate": "2026-01-01T00:00:00.000Z",
+                    "expirationDate": "2027-01-01T00:00:00.000Z", "lastUsedDate": "2026-06-01T00:00:00.000Z",
+                    "modifiedDate": "2026-02-01T00:00:00.000Z", "personalAccessToken": false,
+                    "scopes": ["metrics.ingest", "logs.ingest"]})
+            })
+            .collect();
+        serde_json::json!({"totalCount": 200, "pageSize": 10000, "apiTokens": tokens}).to_string()
+    };
+    let stub = start(move |req, _| {
+        let reply = if req.path.ends_with("/apiTokens") {
+            Reply::json(200, page.clone())
+        } else {
+            Reply::json(200, r#"{"totalCount":0,"activeGateTokens":[]}"#)
+        };
+        reply.delayed(Duration::from_millis(50))
+    })
+    .await;
+    std::env::set_var("TS_TEST_BULK_TOKEN", MGMT_TOKEN);
+    let envs = (0..100)
+        .map(|i| {
+            let name = format!("env-{i:03}");
+            let endpoint = url(&stub, &name);
+            env(&name, endpoint, Some("TS_TEST_BULK_TOKEN"))
+        })
+        .collect();
+    let spec = desired(envs);
+    let connector = DefaultConnector::new(&fast_settings()).unwrap();
+    let started = std::time::Instant::now();
+    let read = read_snapshot(&spec, &[], &connector, 16).await.unwrap();
+    let elapsed = started.elapsed();
+    // The lower bound: one list per environment and token kind.
+    assert_eq!(read.api_calls, 200);
+    assert_eq!(read.snapshot.environments.len(), 100);
+    assert!(read
+        .snapshot
+        .environments
+        .values()
+        .all(|e| e.api_tokens.len() == 200));
+    // 100 environments, 16 at a time, 50 ms per call: at least 7 rounds.
+    assert!(elapsed >= Duration::from_millis(350), "{elapsed:?}");
+    eprintln!(
+        "100 environments x 200 tokens, 50 ms latency, concurrency 16: {elapsed:?}, 200 calls"
+    );
+}
+
+#[tokio::test]
+async fn sandbox_accounts_use_the_resolver_urls_and_client() {
+    let stub = start(|req, _| match req.path.as_str() {
+        "/sso/token" => {
+            let body = String::from_utf8(req.body.clone()).unwrap();
+            assert!(body.contains("client_id=sandbox-client"), "{body}");
+            Reply::json(200, r#"{"access_token":"a","expires_in":300}"#)
+        }
+        "/iam/v1/accounts/u-1/platform-tokens" => Reply::json(
+            200,
+            r#"{"total":1,"results":[{"tokenId":"dt0s16.SANDBOX1","name":"p","status":"ACTIVE"}]}"#,
+        ),
+        other => panic!("unexpected {other}"),
+    })
+    .await;
+    let mut spec = desired(vec![]);
+    spec.accounts.insert(
+        "demo".into(),
+        Account {
+            name: "demo".into(),
+            uuid: "u-1".into(),
+            client_id_env: "TS_TEST_SANDBOX_CLIENT_ID_UNSET".into(),
+            client_secret_env: "TS_TEST_SANDBOX_CLIENT_SECRET_UNSET".into(),
+            api_base: "sandbox://demo".into(),
+            token_url: "sandbox://demo".into(),
+        },
+    );
+    let base = stub.base.clone();
+    let connector = DefaultConnector::new(&fast_settings())
+        .unwrap()
+        .with_sandbox_resolver(Arc::new(move |_: &str| {
+            let base = base.clone();
+            async move {
+                Ok(SandboxEndpoint {
+                    base_url: base.clone(),
+                    management_token: Secret::from(MGMT_TOKEN),
+                    account_api_base: base.clone(),
+                    token_url: format!("{base}/sso/token"),
+                    oauth_client: Some(("sandbox-client".into(), Secret::from("s"))),
+                })
+            }
+            .boxed()
+        }));
+    let read = read_snapshot(&spec, &[], &connector, 2).await.unwrap();
+    let tokens = &read.snapshot.accounts["demo"].platform_tokens;
+    assert_eq!(tokens[0].id.as_str(), "dt0s16.SANDBOX1");
+    assert_eq!(read.api_calls, 2);
 }

@@ -254,6 +254,14 @@ fn expired_token_is_replaced() {
         .holder(&k8s(), holds("dt0c01.AAA"));
     let (plan, text) = snap(&w);
     assert_eq!(plan.steps[0].reason, Reason::Expired);
+    // An expired current generation fails `--fail-on-expiry-within` too.
+    assert!(w
+        .clone()
+        .fail_on_expiry_within("1d")
+        .plan()
+        .unwrap()
+        .has_failed_checks());
+    assert!(!plan.has_failed_checks());
     insta::assert_snapshot!(text);
 }
 
@@ -264,8 +272,16 @@ fn stale_target_gets_the_current_value_copied_from_another() {
     let mut w = w;
     w.desired.tokens[0].deliver.push(second);
     let (plan, text) = snap(&w);
-    assert_eq!(plan.steps.len(), 1);
-    assert_eq!(plan.steps[0].reason, Reason::TargetHoldsStaleToken);
+    // The value is copied, and the old generation is renamed after the delivery so that its
+    // grace counts from the switch.
+    assert_eq!(plan.steps.len(), 2);
+    assert!(plan
+        .steps
+        .iter()
+        .all(|s| s.reason == Reason::TargetHoldsStaleToken));
+    assert!(
+        matches!(&plan.steps[1].action, Action::Update { token, .. } if token.as_str() == "dt0c01.OLD")
+    );
     // The old generation is still held: it is not revoked.
     assert!(plan
         .pending
@@ -794,4 +810,175 @@ fn drift_report() {
     let mut out = Vec::new();
     tokensmith::render::drift_human(&report, false, &mut out).unwrap();
     insta::assert_snapshot!(String::from_utf8(out).unwrap());
+}
+
+#[test]
+fn personal_access_token_flag_change_replaces() {
+    let mut w = steady(1, "dt0c01.AAA");
+    w.desired.tokens[0].details = tokensmith::model::TokenDetails::Api {
+        personal_access_token: true,
+        preset: None,
+    };
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps[0].reason, Reason::DetailsChanged);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn unreadable_target_holds_back_the_revoke() {
+    let second = file("/mnt/nfs/token");
+    let mut w = rotated(days(3)).holder(
+        &second,
+        Holder::Unreadable {
+            reason: "permission denied".into(),
+        },
+    );
+    w.desired.tokens[0].deliver.push(second);
+    let (plan, text) = snap(&w);
+    assert!(!plan.has_changes());
+    assert!(plan.pending[0].waiting_for.contains("/mnt/nfs/token"));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn a_target_named_twice_is_planned_once() {
+    let w = World::new()
+        .want(
+            want_api("k8s-operator", "prod")
+                .deliver(k8s())
+                .deliver(k8s()),
+        )
+        .holder(&k8s(), Holder::Absent);
+    let plan = w.plan().unwrap();
+    assert_eq!(plan.summary.deliver, 1);
+}
+
+#[test]
+fn tenant_first_run_delivers_to_empty_targets_without_rotating() {
+    let w = tenant_world(Holder::Absent, Holder::WriteOnly);
+    let (plan, text) = snap(&w);
+    let verbs: Vec<&str> = plan.steps.iter().map(|s| s.action.verb()).collect();
+    assert_eq!(verbs, ["deliver"]);
+    assert_eq!(plan.warnings[0].code, "tenant_schedule_unknown");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn adopt_warnings() {
+    let w = World::new()
+        .want(want_api("legacy", "prod").adopt("dt0c01.NOPE"))
+        .want(want_ag("ag", "prod").adopt("dt0g02.AGX"))
+        .live("prod", ag("dt0g02.AGX", "hand made ag").created(t0()));
+    let (plan, text) = snap(&w);
+    let codes: Vec<&str> = plan.warnings.iter().map(|w| w.code.as_str()).collect();
+    assert_eq!(codes, ["cannot_adopt", "adopt_not_found"]);
+    assert_eq!(plan.summary.create, 2);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn server_time_is_the_clock_of_its_environment() {
+    // The planner's clock says nothing is due; the sandbox's clock was advanced 20 days.
+    let mut w = steady(1, "dt0c01.AAA");
+    assert!(!w.plan().unwrap().has_changes());
+    w.live
+        .environments
+        .get_mut(&env("prod"))
+        .unwrap()
+        .server_time = Some(t0() + days(20));
+    let plan = w.plan().unwrap();
+    assert_eq!(plan.steps[0].reason, Reason::ExpiringIn { days: 5 });
+}
+
+#[test]
+fn platform_resources_change_replaces_but_owner_spelling_does_not() {
+    let mut w = World::new()
+        .account("main")
+        .want(want_platform("grail-reader", "main").scopes(&["storage:logs:read"]))
+        .live_platform(
+            "main",
+            platform("dt0s16.CUR", "grail reader [ts:grail-reader#1]")
+                .lifetime(t0() - days(5), 30)
+                .scopes(&["storage:logs:read"])
+                .owner("5f1c2a3b-0000-4000-8000-000000000001@service.sso.dynatrace.com"),
+        );
+    assert!(!w.plan().unwrap().has_changes());
+    if let tokensmith::model::TokenDetails::Platform { resources, .. } =
+        &mut w.desired.tokens[0].details
+    {
+        resources.push("urn:dtenvironment:abc12345".into());
+    }
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps[0].reason, Reason::DetailsChanged);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn missing_activegate_type_in_live_metadata_is_not_a_change() {
+    let target = file("/ag/auth");
+    let mut w = World::new()
+        .want(want_ag("ag", "prod").deliver(target.clone()))
+        .live(
+            "prod",
+            ag("dt0g02.A", "ag [ts:ag#1]").lifetime(t0() - days(1), 30),
+        )
+        .holder(&target, holds("dt0g02.A"));
+    w.live
+        .environments
+        .get_mut(&env("prod"))
+        .unwrap()
+        .activegate_tokens[0]
+        .activegate_type = None;
+    assert!(!w.plan().unwrap().has_changes());
+    w.live
+        .environments
+        .get_mut(&env("prod"))
+        .unwrap()
+        .activegate_tokens[0]
+        .activegate_type = Some(tokensmith::model::ActiveGateType::Cluster);
+    assert_eq!(w.plan().unwrap().steps[0].reason, Reason::DetailsChanged);
+}
+
+#[test]
+fn rotate_before_longer_than_the_lifetime_does_not_rotate_every_run() {
+    // expires_in 7d with rotate_before 7d: a fresh generation is not due at once.
+    let mut w = World::new()
+        .want(
+            want_api("short", "prod")
+                .expires_in(Some("7d"))
+                .deliver(k8s()),
+        )
+        .live(
+            "prod",
+            api("dt0c01.S", "short [ts:short#1]")
+                .lifetime(t0() - days(1), 7)
+                .scopes(&["metrics.ingest"]),
+        )
+        .holder(&k8s(), holds("dt0c01.S"));
+    assert!(!w.plan().unwrap().has_changes());
+    // Past half its lifetime it rotates.
+    w = w.at(t0() + days(3));
+    assert_eq!(w.plan().unwrap().summary.rotate, 1);
+}
+
+#[test]
+fn retention_counts_from_the_revoking_rename() {
+    // The successor is 20 days old, but the predecessor was disabled (and renamed) 2 days ago:
+    // it is kept until 7 days after that.
+    let mut w = rotated(days(20));
+    {
+        let old = &mut w
+            .live
+            .environments
+            .get_mut(&env("prod"))
+            .unwrap()
+            .api_tokens[0];
+        old.enabled = false;
+        old.name = "k8s operator (revoked) [ts:k8s-operator#1]".into();
+        old.modified = Some(t0() - days(2));
+    }
+    let (plan, text) = snap(&w);
+    assert!(!plan.has_changes());
+    assert_eq!(plan.pending[0].not_before, Some(t0() + days(5)));
+    insta::assert_snapshot!(text);
 }

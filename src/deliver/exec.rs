@@ -19,8 +19,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::{DeliverError, HolderText};
-use super::file::same_token;
-use super::record::{holder_from, Record};
+use super::record::{holder_from, same_token, Record};
 use super::{exec_env, redact, Delivered, DeliveryContext, Verified};
 use crate::model::{ExecTarget, Holder, Secret, Target, TokenId};
 

@@ -200,6 +200,18 @@ pub fn holder_from(value: Option<&str>, record: Option<Parsed>) -> Holder {
     }
 }
 
+/// Whether two holders name the same token (ids, or tenant fingerprints).
+pub fn same_token(a: &Holder, b: &Holder) -> bool {
+    match (a, b) {
+        (Holder::Token { id: x }, Holder::Token { id: y }) => x == y,
+        (
+            Holder::TenantToken { fingerprint: x, .. },
+            Holder::TenantToken { fingerprint: y, .. },
+        ) => x == y,
+        _ => false,
+    }
+}
+
 /// `# tokensmith: holds <record>` with the given indentation.
 pub fn comment_line(indent: &str, record: &Record) -> String {
     format!("{indent}{COMMENT_PREFIX}{}", record.encode())

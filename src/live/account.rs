@@ -14,7 +14,7 @@ use reqwest::Method;
 use super::convert;
 use super::environment::segment;
 use super::error::{LiveError, Subject};
-use super::http::{Authorization, Call, CallCounter, ClientSettings, HttpClient, Reply};
+use super::http::{Authorization, Call, HttpClient, Reply, Transport};
 use super::traits::{
     AccountRead, AccountWrite, CreatedToken, Deletion, LiveResult, NewPlatformToken,
 };
@@ -59,14 +59,10 @@ pub struct AccountClient {
 }
 
 impl AccountClient {
-    pub fn new(
-        config: AccountConfig,
-        settings: &ClientSettings,
-        calls: CallCounter,
-    ) -> Result<Self, LiveError> {
+    pub fn new(config: AccountConfig, transport: &Transport) -> Result<Self, LiveError> {
         let subject = Subject::Account(config.name.clone());
-        let api = HttpClient::new(subject.clone(), &config.api_base, settings, calls.clone())?;
-        let sso = HttpClient::new(subject, &config.token_url, settings, calls)?;
+        let api = HttpClient::new(subject.clone(), &config.api_base, transport)?;
+        let sso = HttpClient::new(subject, &config.token_url, transport)?;
         Ok(AccountClient {
             config,
             api,

@@ -14,7 +14,7 @@ use futures::FutureExt;
 use super::account::{AccountClient, AccountConfig, DEFAULT_OAUTH_SCOPES};
 use super::environment::EnvironmentClient;
 use super::error::{LiveError, Subject};
-use super::http::{CallCounter, ClientSettings};
+use super::http::{CallCounter, ClientSettings, Transport};
 use super::traits::{AccountApi, EnvironmentApi};
 use crate::model::{Account, Endpoint, Environment, Secret};
 
@@ -46,6 +46,9 @@ pub struct SandboxEndpoint {
     pub account_api_base: String,
     /// The sandbox's OAuth token endpoint.
     pub token_url: String,
+    /// An OAuth client (id, secret) the sandbox accepts, used for a sandbox account whose
+    /// client variables are not set.
+    pub oauth_client: Option<(String, Secret<String>)>,
 }
 
 /// Starts (or finds) the sandbox of a name. Called once per environment or account that
@@ -56,20 +59,18 @@ pub type SandboxResolver =
 /// The connector of the real command line: URLs from the spec, credentials from the process
 /// environment, sandboxes through the resolver when one is set.
 pub struct DefaultConnector {
-    settings: ClientSettings,
-    calls: CallCounter,
+    transport: Transport,
     sandbox: Option<SandboxResolver>,
     oauth_scopes: String,
 }
 
 impl DefaultConnector {
-    pub fn new(settings: ClientSettings) -> Self {
-        DefaultConnector {
-            settings,
-            calls: CallCounter::new(),
+    pub fn new(settings: &ClientSettings) -> Result<Self, LiveError> {
+        Ok(DefaultConnector {
+            transport: Transport::new(settings)?,
             sandbox: None,
             oauth_scopes: DEFAULT_OAUTH_SCOPES.to_owned(),
-        }
+        })
     }
 
     pub fn with_sandbox_resolver(mut self, resolver: SandboxResolver) -> Self {
@@ -85,7 +86,7 @@ impl DefaultConnector {
 
     /// The counter every client of this connector bumps.
     pub fn calls(&self) -> &CallCounter {
-        &self.calls
+        self.transport.calls()
     }
 
     async fn sandbox(&self, subject: &Subject, name: &str) -> Result<SandboxEndpoint, LiveError> {
@@ -99,23 +100,6 @@ impl DefaultConnector {
             subject: subject.clone(),
             reason: format!("cannot start sandbox `{name}`: {e:#}"),
         })
-    }
-}
-
-impl DefaultConnector {
-    /// An account URL as configured, or the matching sandbox URL for `sandbox://NAME`.
-    async fn account_url(
-        &self,
-        subject: &Subject,
-        url: &str,
-        pick: impl FnOnce(SandboxEndpoint) -> String,
-    ) -> Result<String, LiveError> {
-        match url.strip_prefix("sandbox://") {
-            Some(name) => Ok(pick(
-                self.sandbox(subject, name.trim_end_matches('/')).await?,
-            )),
-            None => Ok(url.to_owned()),
-        }
     }
 }
 
@@ -161,13 +145,7 @@ impl Connector for DefaultConnector {
                     (sandbox.base_url, token)
                 }
             };
-            let client = EnvironmentClient::new(
-                env.name.clone(),
-                &base,
-                token,
-                &self.settings,
-                self.calls.clone(),
-            )?;
+            let client = EnvironmentClient::new(env.name.clone(), &base, token, &self.transport)?;
             Ok(Arc::new(client) as Arc<dyn EnvironmentApi>)
         }
         .boxed()
@@ -179,35 +157,59 @@ impl Connector for DefaultConnector {
     ) -> BoxFuture<'a, Result<Arc<dyn AccountApi>, LiveError>> {
         async move {
             let subject = Subject::Account(account.name.clone());
-            let api_base = self
-                .account_url(&subject, &account.api_base, |s| s.account_api_base)
-                .await?;
-            let token_url = self
-                .account_url(&subject, &account.token_url, |s| s.token_url)
-                .await?;
-            let client_id = credential(&subject, &account.client_id_env, "the OAuth client id")?;
-            let client_secret = credential(
-                &subject,
-                &account.client_secret_env,
-                "the OAuth client secret",
-            )?;
+            let sandbox_name = [&account.api_base, &account.token_url]
+                .into_iter()
+                .find_map(|u| u.strip_prefix("sandbox://"))
+                .map(|n| n.trim_end_matches('/').to_owned());
+            let sandbox = match &sandbox_name {
+                Some(name) => Some(self.sandbox(&subject, name).await?),
+                None => None,
+            };
+            let pick = |configured: &str, sandboxed: Option<&str>| match sandboxed {
+                Some(url) if configured.starts_with("sandbox://") => url.to_owned(),
+                _ => configured.to_owned(),
+            };
+            let api_base = pick(
+                &account.api_base,
+                sandbox.as_ref().map(|s| s.account_api_base.as_str()),
+            );
+            let token_url = pick(
+                &account.token_url,
+                sandbox.as_ref().map(|s| s.token_url.as_str()),
+            );
+            let set = |var: &str| std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
+            let (client_id, client_secret) = match sandbox.and_then(|s| s.oauth_client) {
+                Some(client)
+                    if !set(&account.client_id_env) && !set(&account.client_secret_env) =>
+                {
+                    client
+                }
+                _ => (
+                    credential(&subject, &account.client_id_env, "the OAuth client id")?,
+                    Secret::new(credential(
+                        &subject,
+                        &account.client_secret_env,
+                        "the OAuth client secret",
+                    )?),
+                ),
+            };
             let config = AccountConfig {
                 name: account.name.clone(),
                 uuid: account.uuid.clone(),
                 api_base,
                 token_url,
                 client_id,
-                client_secret: Secret::new(client_secret),
+                client_secret,
                 scopes: self.oauth_scopes.clone(),
                 refresh_margin: std::time::Duration::from_secs(30),
             };
-            let client = AccountClient::new(config, &self.settings, self.calls.clone())?;
+            let client = AccountClient::new(config, &self.transport)?;
             Ok(Arc::new(client) as Arc<dyn AccountApi>)
         }
         .boxed()
     }
 
     fn api_calls(&self) -> u64 {
-        self.calls.get()
+        self.transport.calls().get()
     }
 }

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::convert::{self, BadDate};
 use super::error::{LiveError, Subject};
-use super::http::{Authorization, Call, CallCounter, ClientSettings, HttpClient, Reply};
+use super::http::{Authorization, Call, HttpClient, Reply, Transport};
 use super::traits::{
     ApiTokenChange, CreatedToken, Deletion, EnvironmentRead, EnvironmentWrite, LiveResult,
     NewActiveGateToken, NewApiToken, TenantTokens,
@@ -52,15 +52,9 @@ impl EnvironmentClient {
         name: EnvName,
         base_url: &str,
         token: Secret<String>,
-        settings: &ClientSettings,
-        calls: CallCounter,
+        transport: &Transport,
     ) -> Result<Self, LiveError> {
-        let http = HttpClient::new(
-            Subject::Environment(name.to_string()),
-            base_url,
-            settings,
-            calls,
-        )?;
+        let http = HttpClient::new(Subject::Environment(name.to_string()), base_url, transport)?;
         Ok(EnvironmentClient { name, http, token })
     }
 
@@ -252,8 +246,14 @@ impl EnvironmentRead for EnvironmentClient {
         .boxed()
     }
 
-    fn caller(&self) -> BoxFuture<'_, LiveResult<Option<LiveToken>>> {
-        self.lookup(&self.token)
+    fn caller_id(&self) -> BoxFuture<'_, LiveResult<Option<TokenId>>> {
+        async move {
+            if let Some(id) = TokenId::of_secret(self.token.expose()) {
+                return Ok(Some(id));
+            }
+            Ok(self.lookup(&self.token).await?.map(|t| t.id))
+        }
+        .boxed()
     }
 
     fn list_activegate_tokens(&self) -> BoxFuture<'_, LiveResult<Vec<LiveToken>>> {

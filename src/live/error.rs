@@ -57,7 +57,7 @@ impl fmt::Display for Violation {
 }
 
 /// Everything that can go wrong talking to Dynatrace or preparing to.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LiveError {
     /// Dynatrace answered with a non-success status (after any retries).
     #[error("{request} returned {status}: {message}{}{}", violations_suffix(.violations), hint_suffix(*.status))]
@@ -100,6 +100,9 @@ pub enum LiveError {
         var: String,
         what: &'static str,
     },
+    /// The HTTP client itself could not be set up (TLS initialisation).
+    #[error("cannot build the HTTP client: {reason}")]
+    Client { reason: String },
     /// The endpoint configuration cannot be used (bad URL, no sandbox resolver, no `token_env`).
     #[error("{subject}: {reason}")]
     Config { subject: Subject, reason: String },
@@ -148,7 +151,9 @@ impl LiveError {
             | LiveError::Transport { request, .. }
             | LiveError::Ambiguous { request, .. }
             | LiveError::Decode { request, .. } => Some(request),
-            LiveError::MissingCredential { .. } | LiveError::Config { .. } => None,
+            LiveError::MissingCredential { .. }
+            | LiveError::Client { .. }
+            | LiveError::Config { .. } => None,
         }
     }
 }

@@ -216,7 +216,39 @@ impl Reply {
     }
 }
 
-/// A reqwest client bound to one base URL and one subject (environment or account).
+/// What every client of one run shares: the connection pool and TLS setup, the retry policy
+/// and the call counter. Cheap to clone.
+#[derive(Clone)]
+pub struct Transport {
+    client: reqwest::Client,
+    retry: RetryPolicy,
+    calls: CallCounter,
+}
+
+impl Transport {
+    pub fn new(settings: &ClientSettings) -> Result<Self, LiveError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .user_agent(concat!("tokensmith/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| LiveError::Client {
+                reason: e.to_string(),
+            })?;
+        Ok(Transport {
+            client,
+            retry: settings.retry.clone(),
+            calls: CallCounter::new(),
+        })
+    }
+
+    /// The counter every request through this transport bumps.
+    pub fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+}
+
+/// A client bound to one base URL and one subject (environment or account).
 pub struct HttpClient {
     client: reqwest::Client,
     base: String,
@@ -228,12 +260,7 @@ pub struct HttpClient {
 
 impl HttpClient {
     /// A client for `base` (scheme, host and any path prefix such as `/e/<env-id>`).
-    pub fn new(
-        subject: Subject,
-        base: &str,
-        settings: &ClientSettings,
-        calls: CallCounter,
-    ) -> Result<Self, LiveError> {
+    pub fn new(subject: Subject, base: &str, transport: &Transport) -> Result<Self, LiveError> {
         let parsed = url::Url::parse(base).map_err(|e| LiveError::Config {
             subject: subject.clone(),
             reason: format!(
@@ -246,21 +273,12 @@ impl HttpClient {
                 reason: format!("`{base}` is not an http(s) URL"),
             });
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.request_timeout)
-            .user_agent(concat!("tokensmith/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| LiveError::Config {
-                subject: subject.clone(),
-                reason: format!("cannot build an HTTP client: {e}"),
-            })?;
         Ok(HttpClient {
-            client,
+            client: transport.client.clone(),
             base: base.trim_end_matches('/').to_owned(),
             subject,
-            retry: settings.retry.clone(),
-            calls,
+            retry: transport.retry.clone(),
+            calls: transport.calls.clone(),
             server_time: Mutex::new(None),
         })
     }

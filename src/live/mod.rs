@@ -28,7 +28,7 @@ pub use account::{AccountClient, AccountConfig};
 pub use connect::{Connector, DefaultConnector, SandboxEndpoint, SandboxResolver};
 pub use environment::EnvironmentClient;
 pub use error::{redact, LiveError, RequestLabel, Subject, Violation};
-pub use http::{CallCounter, ClientSettings, RetryPolicy};
+pub use http::{CallCounter, ClientSettings, RetryPolicy, Transport};
 pub use snapshot::{read_snapshot, SnapshotError, SnapshotRead};
 pub use traits::{
     AccountApi, AccountRead, AccountWrite, ApiTokenChange, CreatedToken, Deletion, EnvironmentApi,

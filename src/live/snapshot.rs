@@ -1,9 +1,10 @@
 //! Reading the live state the planner needs: [`read_snapshot`].
 //!
-//! Per environment: one lookup of the caller, one paginated list per token kind (never a call
-//! per token) and, when the spec manages the tenant token there, one connection-info call for
-//! its fingerprint; the calls of one environment run together, and environments (and accounts)
-//! are read concurrently up to a bound. Per account: the platform token list.
+//! Per environment: one paginated list per token kind (never a call per token) and, when the
+//! spec manages the tenant token there, one connection-info call for its fingerprint. The
+//! caller's id comes from the management token itself (a lookup only for old-format tokens),
+//! its expiry from the list. The calls of one environment run together, and environments (and
+//! accounts) are read concurrently up to a bound. Per account: the platform token list.
 //!
 //! Missing permissions that only matter for things the spec does not manage become warnings
 //! (an ActiveGate token list the spec does not need, a tenant token that cannot be read); every
@@ -150,7 +151,7 @@ async fn read_environment(
         }
     };
     let (caller, api_tokens, activegate_tokens, tenant) = futures::join!(
-        client.caller(),
+        client.caller_id(),
         client.list_api_tokens(),
         client.list_activegate_tokens(),
         tenant
@@ -183,7 +184,10 @@ async fn read_environment(
     };
     let caller = caller?;
     let server_time = client.server_time();
-    if let Some(expires) = caller.as_ref().and_then(|c| c.expires) {
+    let caller_token = caller
+        .as_ref()
+        .and_then(|id| api_tokens.iter().find(|t| &t.id == id));
+    if let Some((id, expires)) = caller_token.and_then(|t| Some((&t.id, t.expires?))) {
         let now = server_time.unwrap_or_else(OffsetDateTime::now_utc);
         if expires - now < CALLER_EXPIRY_WARNING {
             let hint = env
@@ -192,9 +196,8 @@ async fn read_environment(
                 .map(|v| format!("; hint: create a new one and put it in `{v}`"))
                 .unwrap_or_default();
             warnings.push(format!(
-                "environment `{}`: the management token {} expires at {}{hint}",
+                "environment `{}`: the management token {id} expires at {}{hint}",
                 env.name,
-                caller.as_ref().map(|c| c.id.as_str()).unwrap_or_default(),
                 super::convert::format_date(expires),
             ));
         }
@@ -207,7 +210,7 @@ async fn read_environment(
     }
     Ok((
         LiveEnvironment {
-            caller: caller.map(|c| c.id),
+            caller,
             api_tokens,
             activegate_tokens,
             tenant_token,

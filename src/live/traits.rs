@@ -39,8 +39,9 @@ pub trait EnvironmentRead: Send + Sync {
         token: &'a Secret<String>,
     ) -> BoxFuture<'a, LiveResult<Option<LiveToken>>>;
 
-    /// The management token this client authenticates with (lookup of itself).
-    fn caller(&self) -> BoxFuture<'_, LiveResult<Option<LiveToken>>>;
+    /// The id of the management token this client authenticates with. Read from the token
+    /// itself when it is in the `dt0…` format (no call); otherwise looked up.
+    fn caller_id(&self) -> BoxFuture<'_, LiveResult<Option<TokenId>>>;
 
     /// Every ActiveGate token (`pageSize` 3000, `nextPageKey` only on follow-ups). Sorted by id.
     fn list_activegate_tokens(&self) -> BoxFuture<'_, LiveResult<Vec<LiveToken>>>;

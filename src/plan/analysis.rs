@@ -10,7 +10,7 @@
 //! - Lifetime is `expires - created` of the live token; it differs from `expires_in` when the
 //!   two are more than [`EXPIRY_TOLERANCE`] apart (the applier's clock and Dynatrace's differ).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use time::{Duration, OffsetDateTime};
 
@@ -18,7 +18,7 @@ use super::types::{Change, Reason};
 use crate::model::token::MAX_NAME_LEN;
 use crate::model::{
     DesiredToken, Holder, Home, LiveEnvironment, LiveSnapshot, LiveToken, Marker, Rotation, Scope,
-    Target, TargetAddress, TargetSnapshot, TokenDetails, TokenId, TokenKind,
+    Target, TargetAddress, TargetSnapshot, TokenDetails, TokenId, TokenKey, TokenKind,
 };
 
 /// How far a live lifetime may be from `expires_in` before it counts as changed.
@@ -95,8 +95,11 @@ pub(crate) fn target_facts<'a>(
     targets: &'a [Target],
     snapshot: &'a TargetSnapshot,
 ) -> Vec<TargetFact<'a>> {
+    // The validator rejects a target named twice; should one slip through, it is planned once.
+    let mut seen = std::collections::HashSet::new();
     targets
         .iter()
+        .filter(|t| seen.insert(t.address()))
         .map(|target| {
             let address = target.address();
             let state = match snapshot.holders.get(&address) {
@@ -180,21 +183,62 @@ fn usable(t: &LiveToken, now: OffsetDateTime) -> bool {
     t.enabled && t.expires.is_none_or(|e| e > now)
 }
 
+/// Live tokens carrying a marker, by home, kind and key, so that each desired token finds its
+/// generations without scanning every live token.
+pub(crate) struct LiveIndex<'a> {
+    by_key: HashMap<IndexKey, Vec<(Marker, &'a LiveToken)>>,
+}
+
+type IndexKey = (Home, TokenKind, TokenKey);
+
+impl<'a> LiveIndex<'a> {
+    pub fn new(live: &'a LiveSnapshot) -> Self {
+        let mut by_key: HashMap<_, Vec<_>> = HashMap::new();
+        let mut add = |home: &Home, tokens: &mut dyn Iterator<Item = &'a LiveToken>| {
+            for t in tokens {
+                if let Some(m) = Marker::parse_name(&t.name) {
+                    by_key
+                        .entry((home.clone(), t.kind, m.key.clone()))
+                        .or_default()
+                        .push((m, t));
+                }
+            }
+        };
+        for (name, env) in &live.environments {
+            let home = Home::Environment(name.clone());
+            add(
+                &home,
+                &mut env.api_tokens.iter().chain(&env.activegate_tokens),
+            );
+        }
+        for (name, account) in &live.accounts {
+            add(
+                &Home::Account(name.clone()),
+                &mut account.platform_tokens.iter(),
+            );
+        }
+        LiveIndex { by_key }
+    }
+
+    fn generations(&self, d: &DesiredToken) -> Vec<(Marker, &'a LiveToken)> {
+        self.by_key
+            .get(&(d.home.clone(), d.kind, d.key.clone()))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
 /// Collect the facts of one desired token.
 pub(crate) fn analyze<'a>(
     desired: &'a DesiredToken,
     live: &'a LiveSnapshot,
+    index: &LiveIndex<'a>,
     snapshot: &'a TargetSnapshot,
     now: OffsetDateTime,
 ) -> TokenFacts<'a> {
     let now = now_for(live, &desired.home, now);
     let pool = live_tokens(live, &desired.home, desired.kind);
-    let mut generations: Vec<(Marker, &LiveToken)> = pool
-        .iter()
-        .filter(|t| t.kind == desired.kind)
-        .filter_map(|t| Marker::parse_name(&t.name).map(|m| (m, t)))
-        .filter(|(m, _)| m.key == desired.key)
-        .collect();
+    let mut generations = index.generations(desired);
     generations.sort_by(|(ma, a), (mb, b)| {
         (ma.generation, a.created, &a.id).cmp(&(mb.generation, b.created, &b.id))
     });
@@ -320,12 +364,17 @@ fn compare<'a>(facts: &mut TokenFacts<'a>, current: &'a LiveToken) {
                 seed,
             },
             _,
-        ) if current.activegate_type != Some(*activegate_type) || current.seed != *seed => {
+        ) if current
+            .activegate_type
+            .is_some_and(|t| t != *activegate_type)
+            || current.seed != *seed =>
+        {
             Some(Reason::DetailsChanged)
         }
-        (TokenDetails::Platform { resources, owner }, _)
-            if sorted(resources) != sorted(&current.resources)
-                || (owner.is_some() && owner != &current.owner) =>
+        // The owner is not compared: the spec names a user or service-user UUID, the API
+        // reports an email or `<uuid>@service.sso.dynatrace.com`.
+        (TokenDetails::Platform { resources, .. }, _)
+            if sorted(resources) != sorted(&current.resources) =>
         {
             Some(Reason::DetailsChanged)
         }
@@ -395,10 +444,18 @@ pub(crate) fn rotation_due(
 }
 
 /// When a generation's scheduled rotation is due: `rotate_before` ahead of its expiry, or
-/// `rotate_every` after its creation.
+/// `rotate_every` after its creation. A `rotate_before` as long as the lifetime would make every
+/// new generation due at birth (a rotation on every run), so rotation is never due before half
+/// the generation's lifetime.
 pub(crate) fn next_rotation(rotation: Rotation, token: &LiveToken) -> Option<OffsetDateTime> {
     match rotation {
-        Rotation::BeforeExpiry(d) => token.expires.map(|e| e - d.to_time()),
+        Rotation::BeforeExpiry(d) => token.expires.map(|e| {
+            let due = e - d.to_time();
+            match token.created {
+                Some(c) if c < e => due.max(c + (e - c) / 2),
+                _ => due,
+            }
+        }),
         Rotation::Every(d) => token.created.map(|c| c + d.to_time()),
         Rotation::Never => None,
     }

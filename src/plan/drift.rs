@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::analysis::{analyze, home_label, TargetState};
+use super::analysis::{analyze, home_label, LiveIndex, TargetState};
 use super::tenant::{tenant_target_state, TenantTargetState};
 use super::types::{Reason, FORMAT_VERSION};
 use crate::model::{
@@ -50,6 +50,7 @@ pub fn drift(
     now: OffsetDateTime,
 ) -> DriftReport {
     let mut items = Vec::new();
+    let index = LiveIndex::new(live);
     for d in &desired.tokens {
         let present = match &d.home {
             Home::Environment(e) => live.environments.contains_key(e),
@@ -58,7 +59,7 @@ pub fn drift(
         if !present {
             continue;
         }
-        let facts = analyze(d, live, targets, now);
+        let facts = analyze(d, live, &index, targets, now);
         let item =
             |token: Option<&TokenId>, target: Option<TargetAddress>, reason, detail| DriftItem {
                 home: d.home.clone(),

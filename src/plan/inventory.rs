@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use super::analysis::{analyze, home_label};
+use super::analysis::{analyze, home_label, LiveIndex};
 use super::prune::unused_for;
 use super::types::FORMAT_VERSION;
 use crate::model::{
@@ -129,12 +129,13 @@ pub fn inventory(desired: &Desired, live: &LiveSnapshot, now: OffsetDateTime) ->
         .unwrap_or(SpecDuration::from_days(DEFAULT_UNUSED_AFTER_DAYS));
     let no_targets = TargetSnapshot::default();
     // Current ids and the desired token of each managed key.
+    let index = LiveIndex::new(live);
     let mut current: BTreeSet<TokenId> = BTreeSet::new();
     for d in &desired.tokens {
         // Without target holders every target is unreadable, so "current" is the newest usable.
         let mut d = d.clone();
         d.deliver.clear();
-        let facts = analyze(&d, live, &no_targets, now);
+        let facts = analyze(&d, live, &index, &no_targets, now);
         if let Some(c) = facts.current {
             current.insert(c.id.clone());
         }

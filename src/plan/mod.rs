@@ -8,10 +8,12 @@
 mod analysis;
 pub mod drift;
 mod fingerprint;
+mod guards;
 pub mod inventory;
 mod order;
 mod planner;
 mod prune;
+mod retire;
 mod tenant;
 #[doc(hidden)]
 pub mod testing;
@@ -20,6 +22,8 @@ mod types;
 pub use analysis::{home_label, EXPIRY_TOLERANCE};
 pub use drift::{drift, DriftItem, DriftReport};
 pub use fingerprint::{live_fingerprint, sha256_hex, targets_fingerprint};
+pub use guards::{CALLER_EXPIRY_WARNING, PLATFORM_TOKEN_LIMIT};
 pub use inventory::{inventory, Inventory, InventoryCounts, InventoryEntry, TokenClass, TokenFlag};
-pub use planner::{plan, CALLER_EXPIRY_WARNING, PLATFORM_TOKEN_LIMIT};
+pub use planner::plan;
+pub use retire::{REVOKED_SUFFIX, SUPERSEDED_SUFFIX};
 pub use types::*;

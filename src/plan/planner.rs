@@ -15,45 +15,32 @@
 //! - **Rotation due** (`rotate_before` ahead of expiry, or `rotate_every` after creation) →
 //!   create the successor, deliver it to every target (each deliver depends on the create).
 //! - **Targets**: a readable target holding another token or nothing gets the current value,
-//!   copied from a target that holds it (Dynatrace shows a secret only once).
-//! - **Retiring**, decided from live state alone, measured from the successor's `created`
-//!   timestamp (the applier delivers in the same run right after creating; Dynatrace records
-//!   no disable time and targets record no delivery time):
-//!   an enabled predecessor is revoked when no readable target holds it, no target is
-//!   unreadable, the successor is not being delivered by this plan, `successor.created + grace`
-//!   has passed, and — with `verify_usage` or write-only targets — the successor was used after
-//!   its creation. Revoking is disabling (`revoke: disable`) or deleting (`revoke: delete`, and
-//!   always for ActiveGate tokens, which cannot be disabled). A disabled or expired predecessor
-//!   is deleted at `successor.created + grace + delete_after` (or `+ grace` when revoking
-//!   deletes). When grace is zero, the revoke is planned in the same run and depends on every
-//!   deliver of the successor.
-//! - A generation newer than the current one that no readable target holds and nobody used was
-//!   never delivered (an interrupted apply); its value is lost, so it is deleted.
+//!   copied from a target that holds it (Dynatrace shows a secret only once). When such a
+//!   target held an older valid generation, that generation's switch time is recorded (see
+//!   `retire`).
+//! - **Retiring** old generations and deleting never-delivered ones: see `retire`.
 //! - The management token (`LiveEnvironment::caller`) is never revoked, disabled, deleted or
 //!   narrowed: such a plan is refused with [`PlanError::ManagementToken`].
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use super::analysis::{
-    analyze, home_label, live_tokens, next_rotation, now_for, TargetState, TokenFacts,
+    analyze, home_label, next_rotation, now_for, LiveIndex, TargetState, TokenFacts,
 };
-use super::fingerprint::{live_fingerprint, targets_fingerprint};
+use super::guards::{
+    enforce_platform_limit, protect_callers, warn_expiring_callers, PlatformCreate,
+};
 use super::order::order_steps;
 use super::prune::plan_prune;
+use super::retire::{
+    mark_switched, retire_against_new, retire_never_delivered, retire_superseded, revoke_same_run,
+};
 use super::tenant::plan_tenant;
 use super::types::*;
 use crate::model::{
-    Desired, DesiredToken, Generation, Home, LiveSnapshot, LiveToken, Revoke, TargetSnapshot,
-    TokenDetails, TokenId, TokenKind,
+    Desired, DesiredToken, Generation, Home, LiveSnapshot, LiveToken, TargetSnapshot, TokenDetails,
+    TokenId, TokenKind,
 };
-
-/// The management token warns this long before it expires.
-pub const CALLER_EXPIRY_WARNING: Duration = Duration::days(14);
-
-/// Platform tokens per owner and account.
-pub const PLATFORM_TOKEN_LIMIT: usize = 10;
 
 /// A plan being assembled.
 #[derive(Debug, Default)]
@@ -64,29 +51,18 @@ pub(crate) struct Draft {
     pub warnings: Vec<Warning>,
     pub checks: Vec<Check>,
     /// Platform token creates, checked against the per-owner limit at the end.
-    platform_creates: Vec<PlatformCreate>,
-}
-
-/// A planned platform token create, with what to restore if the limit blocks it.
-#[derive(Debug)]
-struct PlatformCreate {
-    account: String,
-    owner: Option<String>,
-    key: crate::model::TokenKey,
-    step: StepId,
-    /// The generation it replaces, whose pending revoke goes away with it.
-    replaces: Option<TokenId>,
-    /// The forecast entry of the current generation, if there is one.
-    fallback: Option<ForecastEntry>,
+    pub platform_creates: Vec<PlatformCreate>,
+    /// Current generations found expired, for `fail_on_expiry_within`.
+    pub expired: Vec<(Home, crate::model::TokenKey, TokenId, OffsetDateTime)>,
+    /// Every step id pushed, to catch duplicates.
+    ids: std::collections::HashSet<StepId>,
 }
 
 impl Draft {
     pub fn push(&mut self, step: Step) -> StepId {
         let id = step.id.clone();
-        debug_assert!(
-            self.steps.iter().all(|s| s.id != id),
-            "duplicate step id {id}"
-        );
+        let fresh = self.ids.insert(id.clone());
+        debug_assert!(fresh, "duplicate step id {id}");
         self.steps.push(step);
         id
     }
@@ -114,6 +90,7 @@ pub fn plan(
     }
     let mut draft = Draft::default();
 
+    let index = LiveIndex::new(live);
     let mut tokens: Vec<&DesiredToken> = desired.tokens.iter().collect();
     tokens.sort_by(|a, b| (&a.home, &a.key, a.kind).cmp(&(&b.home, &b.key, b.kind)));
     for d in tokens {
@@ -122,8 +99,8 @@ pub fn plan(
                 return Err(PlanError::MissingAccount(a.clone()));
             }
         }
-        let facts = analyze(d, live, targets, now);
-        plan_token(&mut draft, &facts, live);
+        let facts = analyze(d, live, &index, targets, now);
+        plan_token(&mut draft, &facts);
     }
     enforce_platform_limit(&mut draft, live);
 
@@ -137,6 +114,19 @@ pub fn plan(
     protect_callers(&draft, live)?;
     warn_expiring_callers(&mut draft, live, now);
     if let Some(within) = opts.fail_on_expiry_within {
+        for (home, key, id, expires) in std::mem::take(&mut draft.expired) {
+            draft.checks.push(Check {
+                code: Reason::ExpiryWithinThreshold,
+                blocking: false,
+                home: home.clone(),
+                key: Some(key.clone()),
+                message: format!(
+                    "`{key}` in {}: the current generation {id} expired at {}",
+                    home_label(&home),
+                    rfc3339(expires)
+                ),
+            });
+        }
         for f in &draft.forecast {
             let home_now = now_for(live, &f.home, now);
             if let (Some(_), Some(expires)) = (&f.token, f.expires) {
@@ -167,13 +157,13 @@ pub fn plan(
     Ok(Plan {
         format_version: FORMAT_VERSION,
         generated_at: now,
-        inputs: Inputs {
-            spec: opts.spec_hash.clone(),
-            live: live_fingerprint(live),
-            targets: targets_fingerprint(targets),
-            spec_commit: opts.spec_commit.clone(),
-            dirty: opts.dirty,
-        },
+        inputs: Inputs::compute(
+            &opts.spec_hash,
+            live,
+            targets,
+            opts.spec_commit.clone(),
+            opts.dirty,
+        ),
         steps,
         forecast: draft.forecast,
         pending: draft.pending,
@@ -188,11 +178,11 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
-fn prefix(d: &DesiredToken) -> String {
+pub(super) fn prefix(d: &DesiredToken) -> String {
     format!("{}/{}/{}", home_label(&d.home), d.kind, d.key)
 }
 
-fn step(d: &DesiredToken, id: String, reason: Reason, action: Action) -> Step {
+pub(super) fn step(d: &DesiredToken, id: String, reason: Reason, action: Action) -> Step {
     Step {
         id: StepId(id),
         depends_on: Vec::new(),
@@ -205,9 +195,9 @@ fn step(d: &DesiredToken, id: String, reason: Reason, action: Action) -> Step {
     }
 }
 
-fn plan_token(draft: &mut Draft, facts: &TokenFacts<'_>, live: &LiveSnapshot) {
+fn plan_token(draft: &mut Draft, facts: &TokenFacts<'_>) {
     let first = draft.steps.len();
-    plan_token_steps(draft, facts, live);
+    plan_token_steps(draft, facts);
     // Whatever this plan revokes or deletes for the key waits for every delivery of the key in
     // the same plan (generations that never reached a target are the exception: nothing holds
     // them).
@@ -227,7 +217,7 @@ fn plan_token(draft: &mut Draft, facts: &TokenFacts<'_>, live: &LiveSnapshot) {
     }
 }
 
-fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>, live: &LiveSnapshot) {
+fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>) {
     let d = facts.desired;
     match facts.current {
         None => {
@@ -253,6 +243,13 @@ fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>, live: &LiveSnapsh
                 );
             }
             let reason = facts.absent_reason.unwrap_or(Reason::Missing);
+            if let (Reason::Expired, Some((_, newest))) = (reason, facts.generations.last()) {
+                if let Some(expires) = newest.expires {
+                    draft
+                        .expired
+                        .push((d.home.clone(), d.key.clone(), newest.id.clone(), expires));
+                }
+            }
             let replaces = match reason {
                 Reason::DisabledOutsideGit | Reason::Expired | Reason::SecretUnavailable => {
                     facts.generations.last().map(|(_, t)| t.id.clone())
@@ -266,26 +263,48 @@ fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>, live: &LiveSnapsh
                 Reason::SecretUnavailable => Some("no target holds the newest generation and Dynatrace shows a value only once; a new generation replaces it".to_owned()),
                 _ => None,
             };
-            let (create, _) = create_generation(draft, facts, reason, replaces, note);
-            retire_never_delivered(draft, facts);
-            forecast_new(draft, facts, Some(create));
+            let (_, delivers) = create_generation(draft, facts, reason, replaces, note);
+            retire_never_delivered(draft, facts, Some(&delivers));
+            retire_against_new(draft, facts);
+            forecast_new(draft, facts);
         }
         Some(current) => {
-            let mut created = None;
-            let mut delivering_current = false;
-            if let Some(reason) = facts.replace.or(facts.rotate) {
-                let (create, delivers) =
+            // A target still holding an older, valid generation is switched late (after an
+            // interrupted apply). API tokens record when (see `retire::mark_switched`); other
+            // kinds cannot be renamed, so they get a fresh generation whose creation starts the
+            // grace of every older one.
+            let late_switch = d.kind != TokenKind::ApiToken
+                && d.policy.grace.as_secs() > 0
+                && facts.superseded.iter().any(|p| {
+                    p.enabled
+                        && p.expires.is_none_or(|e| e > facts.now)
+                        && facts.held_by_readable(&p.id)
+                });
+            let replacing = facts
+                .replace
+                .or(facts.rotate)
+                .or(late_switch.then_some(Reason::TargetHoldsStaleToken));
+            // Whether this plan delivers to every target that holds another token (the new
+            // generation goes to every target).
+            let delivering;
+            if let Some(reason) = replacing {
+                let (_, delivers) =
                     create_generation(draft, facts, reason, Some(current.id.clone()), None);
                 revoke_same_run(draft, facts, current, &delivers);
-                created = Some(create);
+                retire_never_delivered(draft, facts, Some(&delivers));
+                delivering = !delivers.is_empty();
             } else {
                 update_in_place(draft, facts, current);
-                delivering_current = deliver_current(draft, facts, current);
+                let first = draft.steps.len();
+                delivering = deliver_current(draft, facts, current);
+                let delivers: Vec<StepId> =
+                    draft.steps[first..].iter().map(|s| s.id.clone()).collect();
+                mark_switched(draft, facts, &delivers);
+                retire_never_delivered(draft, facts, None);
             }
-            retire_never_delivered(draft, facts);
-            retire_superseded(draft, facts, current, delivering_current, live);
-            if created.is_some() {
-                forecast_new(draft, facts, created);
+            retire_superseded(draft, facts, current, delivering);
+            if replacing.is_some() {
+                forecast_new(draft, facts);
             } else {
                 draft.forecast.push(ForecastEntry {
                     home: d.home.clone(),
@@ -301,11 +320,13 @@ fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>, live: &LiveSnapsh
     }
 }
 
-fn forecast_new(draft: &mut Draft, facts: &TokenFacts<'_>, _create: Option<StepId>) {
+fn forecast_new(draft: &mut Draft, facts: &TokenFacts<'_>) {
     let d = facts.desired;
     let expires = d.policy.expires_in.map(|e| facts.now + e.to_time());
     let rotation_due = match d.policy.rotation {
-        crate::model::Rotation::BeforeExpiry(b) => expires.map(|e| e - b.to_time()),
+        crate::model::Rotation::BeforeExpiry(b) => {
+            expires.map(|e| (e - b.to_time()).max(facts.now + (e - facts.now) / 2))
+        }
         crate::model::Rotation::Every(e) => Some(facts.now + e.to_time()),
         crate::model::Rotation::Never => None,
     };
@@ -348,13 +369,14 @@ fn create_generation(
     create.note = note;
     let create_id = draft.push(create);
     if let (Home::Account(account), TokenDetails::Platform { owner, .. }) = (&d.home, &d.details) {
-        let owner = owner.clone().or_else(|| {
-            facts
-                .generations
-                .iter()
-                .rev()
-                .find_map(|(_, t)| t.owner.clone())
-        });
+        // Count by the owner as Dynatrace reports it (the newest generation's), falling back to
+        // the spec's owner when no generation is live.
+        let owner = facts
+            .generations
+            .iter()
+            .rev()
+            .find_map(|(_, t)| t.owner.clone())
+            .or_else(|| owner.clone());
         let replaces = match &draft.steps.last().map(|s| &s.action) {
             Some(Action::Create { replaces, .. }) => replaces.clone(),
             _ => None,
@@ -397,61 +419,6 @@ fn create_generation(
     (create_id, delivers)
 }
 
-/// How a predecessor is revoked: ActiveGate tokens cannot be disabled.
-fn revoke_action(d: &DesiredToken, token: &LiveToken) -> Action {
-    let (id, name) = (token.id.clone(), token.name.clone());
-    match (d.kind, d.policy.revoke) {
-        (TokenKind::ActivegateToken, _) | (_, Revoke::Delete) => Action::Delete { token: id, name },
-        (_, Revoke::Disable { .. }) => Action::Disable { token: id, name },
-    }
-}
-
-fn revoke_step(d: &DesiredToken, token: &LiveToken, reason: Reason) -> Step {
-    let action = revoke_action(d, token);
-    step(
-        d,
-        format!("{}/{}/{}", prefix(d), action.verb(), token.id),
-        reason,
-        action,
-    )
-}
-
-/// With zero grace and nothing to wait for, the predecessor is revoked in the same run, after
-/// every delivery of its successor.
-fn revoke_same_run(
-    draft: &mut Draft,
-    facts: &TokenFacts<'_>,
-    current: &LiveToken,
-    delivers: &[StepId],
-) {
-    let d = facts.desired;
-    let must_wait = d.policy.grace.as_secs() > 0
-        || d.policy.verify_usage
-        || facts
-            .targets
-            .iter()
-            .any(|t| matches!(t.state, TargetState::WriteOnly | TargetState::Unreadable));
-    if must_wait {
-        let not_before = Some(facts.now + d.policy.grace.to_time());
-        draft.pending.push(Pending {
-            home: d.home.clone(),
-            kind: d.kind,
-            key: d.key.clone(),
-            token: current.id.clone(),
-            action: revoke_action(d, current).verb().to_owned(),
-            not_before,
-            waiting_for: format!(
-                "its successor reaching every target, then grace {}",
-                d.policy.grace
-            ),
-        });
-        return;
-    }
-    let mut s = revoke_step(d, current, Reason::GraceElapsed);
-    s.depends_on = delivers.to_vec();
-    draft.push(s);
-}
-
 fn update_in_place(draft: &mut Draft, facts: &TokenFacts<'_>, current: &LiveToken) {
     let d = facts.desired;
     if facts.name_change.is_none() && facts.scope_change.is_none() {
@@ -475,7 +442,7 @@ fn update_in_place(draft: &mut Draft, facts: &TokenFacts<'_>, current: &LiveToke
     ));
 }
 
-fn generation_of(facts: &TokenFacts<'_>, token: &LiveToken) -> Generation {
+pub(super) fn generation_of(facts: &TokenFacts<'_>, token: &LiveToken) -> Generation {
     facts
         .generations
         .iter()
@@ -580,275 +547,4 @@ fn adopt(draft: &mut Draft, facts: &TokenFacts<'_>, token: &LiveToken) {
         rotation_due: next_rotation(d.policy.rotation, token),
         changed_by_plan: true,
     });
-}
-
-/// Delete generations that never reached a target (their value is lost). A used one is left
-/// alone: something holds it that tokensmith cannot see.
-fn retire_never_delivered(draft: &mut Draft, facts: &TokenFacts<'_>) {
-    let d = facts.desired;
-    let unreadable = facts
-        .targets
-        .iter()
-        .any(|t| t.state == TargetState::Unreadable);
-    for token in &facts.never_delivered {
-        if token.last_used.is_some() || unreadable {
-            draft.warn(
-                "undelivered_generation",
-                format!(
-                    "{} `{}` in {}: generation {} ({}) is held by no readable target but {}; left alone",
-                    d.kind,
-                    d.key,
-                    home_label(&d.home),
-                    generation_of(facts, token),
-                    token.id,
-                    if unreadable { "a target cannot be read" } else { "it is in use" }
-                ),
-            );
-            continue;
-        }
-        let mut s = step(
-            d,
-            format!("{}/delete/{}", prefix(d), token.id),
-            Reason::NeverDelivered,
-            Action::Delete {
-                token: token.id.clone(),
-                name: token.name.clone(),
-            },
-        );
-        s.note = Some(
-            "created by an interrupted apply and never delivered; its value is lost".to_owned(),
-        );
-        draft.push(s);
-    }
-}
-
-fn retire_superseded(
-    draft: &mut Draft,
-    facts: &TokenFacts<'_>,
-    current: &LiveToken,
-    delivering_current: bool,
-    _live: &LiveSnapshot,
-) {
-    let d = facts.desired;
-    let now = facts.now;
-    let grace_end = current.created.unwrap_or(now) + d.policy.grace.to_time();
-    for token in &facts.superseded {
-        let usable = token.enabled && token.expires.is_none_or(|e| e > now);
-        let mut waits: Vec<String> = Vec::new();
-        let mut not_before = None;
-        if let Some(t) = facts
-            .targets
-            .iter()
-            .find(|t| matches!(t.state, TargetState::Holds(id) if id == &token.id))
-        {
-            waits.push(format!("target {} to stop holding it", t.address));
-        }
-        let (action, reason) = if usable {
-            if now < grace_end {
-                not_before = Some(grace_end);
-                waits.push(format!(
-                    "grace {} after its successor was created",
-                    d.policy.grace
-                ));
-            }
-            if delivering_current {
-                waits.push("its successor to reach every target".to_owned());
-            }
-            if let Some(t) = facts
-                .targets
-                .iter()
-                .find(|t| t.state == TargetState::Unreadable)
-            {
-                waits.push(format!("target {} to become readable", t.address));
-            }
-            let write_only = facts
-                .targets
-                .iter()
-                .any(|t| t.state == TargetState::WriteOnly);
-            let used = current
-                .last_used
-                .is_some_and(|u| current.created.is_none_or(|c| u > c));
-            if (d.policy.verify_usage || write_only) && !used {
-                waits.push(format!(
-                    "its successor {} to be used (proof that consumers switched)",
-                    current.id
-                ));
-            }
-            (revoke_action(d, token), Reason::GraceElapsed)
-        } else {
-            let delete_at = match (d.kind, d.policy.revoke) {
-                (TokenKind::ActivegateToken, _) | (_, Revoke::Delete) => grace_end,
-                (_, Revoke::Disable { delete_after }) => grace_end + delete_after.to_time(),
-            };
-            let reason = if delete_at == grace_end {
-                Reason::GraceElapsed
-            } else {
-                Reason::RetentionElapsed
-            };
-            if now < delete_at {
-                not_before = Some(delete_at);
-                waits.push(if reason == Reason::RetentionElapsed {
-                    "retention after it was revoked".to_owned()
-                } else {
-                    format!("grace {} after its successor was created", d.policy.grace)
-                });
-            }
-            (
-                Action::Delete {
-                    token: token.id.clone(),
-                    name: token.name.clone(),
-                },
-                reason,
-            )
-        };
-        if waits.is_empty() {
-            draft.push(step(
-                d,
-                format!("{}/{}/{}", prefix(d), action.verb(), token.id),
-                reason,
-                action,
-            ));
-        } else {
-            draft.pending.push(Pending {
-                home: d.home.clone(),
-                kind: d.kind,
-                key: d.key.clone(),
-                token: token.id.clone(),
-                action: action.verb().to_owned(),
-                not_before,
-                waiting_for: waits.join("; "),
-            });
-        }
-    }
-}
-
-/// Platform tokens: at most [`PLATFORM_TOKEN_LIMIT`] per owner and account, counting the
-/// overlap of a rotation. Creates that would exceed it are removed with everything that depends
-/// on them, and a blocking check names each token.
-fn enforce_platform_limit(draft: &mut Draft, live: &LiveSnapshot) {
-    let mut groups: BTreeMap<(String, Option<String>), Vec<PlatformCreate>> = BTreeMap::new();
-    for c in std::mem::take(&mut draft.platform_creates) {
-        groups
-            .entry((c.account.clone(), c.owner.clone()))
-            .or_default()
-            .push(c);
-    }
-    let mut removed: BTreeSet<StepId> = BTreeSet::new();
-    for ((account, owner), creates) in groups {
-        let Some(owner) = owner else { continue };
-        let home = Home::Account(account.clone());
-        let owned: Vec<&TokenId> = live_tokens(live, &home, TokenKind::PlatformToken)
-            .iter()
-            .filter(|t| t.owner.as_deref() == Some(owner.as_str()))
-            .map(|t| &t.id)
-            .collect();
-        let deleted = draft
-            .steps
-            .iter()
-            .filter(|s| matches!(&s.action, Action::Delete { token, .. } if owned.contains(&token)))
-            .count();
-        let total = owned.len() - deleted + creates.len();
-        if total <= PLATFORM_TOKEN_LIMIT {
-            continue;
-        }
-        for c in creates {
-            let key = c.key.clone();
-            removed.insert(c.step.clone());
-            draft.pending.retain(|p| {
-                !(p.home == home && p.key == key && Some(&p.token) == c.replaces.as_ref())
-            });
-            let slot = draft
-                .forecast
-                .iter()
-                .position(|f| f.home == home && f.key.as_ref() == Some(&key));
-            match (slot, c.fallback) {
-                (Some(i), Some(entry)) => draft.forecast[i] = entry,
-                (Some(i), None) => {
-                    draft.forecast.remove(i);
-                }
-                _ => {}
-            }
-            draft.checks.push(Check {
-                code: Reason::PlatformTokenLimit,
-                blocking: true,
-                home: home.clone(),
-                key: Some(key.clone()),
-                message: format!(
-                    "platform token `{key}` in account `{account}`: creating it would give owner {owner} {total} platform tokens; Dynatrace allows {PLATFORM_TOKEN_LIMIT} per owner. Delete unused platform tokens of this owner first"
-                ),
-            });
-        }
-    }
-    if removed.is_empty() {
-        return;
-    }
-    // Remove the creates and, transitively, every step that depends on them.
-    loop {
-        let before = removed.len();
-        for s in &draft.steps {
-            if s.depends_on.iter().any(|d| removed.contains(d)) {
-                removed.insert(s.id.clone());
-            }
-        }
-        if removed.len() == before {
-            break;
-        }
-    }
-    draft.steps.retain(|s| !removed.contains(&s.id));
-}
-
-/// Refuse plans that revoke, disable, delete or narrow a management token.
-fn protect_callers(draft: &Draft, live: &LiveSnapshot) -> Result<(), PlanError> {
-    for s in &draft.steps {
-        let Home::Environment(env) = &s.home else {
-            continue;
-        };
-        let Some(caller) = live.environments.get(env).and_then(|e| e.caller.as_ref()) else {
-            continue;
-        };
-        let refused = match &s.action {
-            Action::Disable { token, .. } if token == caller => Some("disable"),
-            Action::Delete { token, .. } if token == caller => Some("delete"),
-            Action::Update {
-                token,
-                scopes: Some(change),
-                ..
-            } if token == caller && !change.from.is_subset(&change.to) => {
-                Some("narrow the scopes of")
-            }
-            _ => None,
-        };
-        if let Some(action) = refused {
-            return Err(PlanError::ManagementToken {
-                env: env.clone(),
-                token: caller.clone(),
-                action,
-            });
-        }
-    }
-    Ok(())
-}
-
-fn warn_expiring_callers(draft: &mut Draft, live: &LiveSnapshot, now: OffsetDateTime) {
-    for (name, env) in &live.environments {
-        let Some(caller) = &env.caller else { continue };
-        let now = env.server_time.unwrap_or(now);
-        let Some(expires) = env
-            .api_tokens
-            .iter()
-            .find(|t| &t.id == caller)
-            .and_then(|t| t.expires)
-        else {
-            continue;
-        };
-        if expires <= now + CALLER_EXPIRY_WARNING {
-            draft.warn(
-                "management_token_expiring",
-                format!(
-                    "the management token {caller} of environment `{name}` expires at {}; create a new one and update its `token_env` before then",
-                    rfc3339(expires)
-                ),
-            );
-        }
-    }
 }

@@ -6,6 +6,8 @@
 //! any target, and it was not used for `unmanaged.report_unused_after` (never-used tokens count
 //! from their creation). Without `report_unused_after` nothing is pruned.
 
+use std::collections::BTreeSet;
+
 use time::OffsetDateTime;
 
 use super::analysis::home_label;
@@ -41,7 +43,7 @@ pub(crate) fn plan_prune(
         );
         return;
     };
-    let held: Vec<&crate::model::TokenId> = targets
+    let held: BTreeSet<&crate::model::TokenId> = targets
         .holders
         .values()
         .filter_map(|h| match h {
@@ -49,7 +51,7 @@ pub(crate) fn plan_prune(
             _ => None,
         })
         .collect();
-    let adopted: Vec<&crate::model::TokenId> = desired
+    let adopted: BTreeSet<&crate::model::TokenId> = desired
         .tokens
         .iter()
         .filter_map(|t| t.adopt.as_ref())
@@ -93,8 +95,8 @@ pub(crate) fn plan_prune(
             if Marker::parse_name(&t.name).is_some()
                 || Some(&t.id) == caller
                 || t.personal_access_token
-                || adopted.contains(&&t.id)
-                || held.contains(&&t.id)
+                || adopted.contains(&t.id)
+                || held.contains(&t.id)
                 || !unused_for(t, after, now)
             {
                 continue;

@@ -75,14 +75,19 @@ pub(crate) fn plan_tenant(
         );
         return Ok(());
     };
-    let classify = |list: &[Target]| -> Vec<(Target, TenantTargetState, Option<OffsetDateTime>)> {
-        list.iter()
-            .map(|t| {
-                let (state, since) = tenant_target_state(targets.holders.get(&t.address()), active);
-                (t.clone(), state, since)
-            })
-            .collect()
-    };
+    // A target listed twice (or as both ActiveGate and OneAgent target) is planned once, first.
+    let mut seen = std::collections::HashSet::new();
+    let mut classify =
+        |list: &[Target]| -> Vec<(Target, TenantTargetState, Option<OffsetDateTime>)> {
+            list.iter()
+                .filter(|t| seen.insert(t.address()))
+                .map(|t| {
+                    let (state, since) =
+                        tenant_target_state(targets.holders.get(&t.address()), active);
+                    (t.clone(), state, since)
+                })
+                .collect()
+        };
     let activegates = classify(&tenant.activegates);
     let oneagents = classify(&tenant.oneagents);
     let all = || activegates.iter().chain(oneagents.iter());

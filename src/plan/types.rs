@@ -4,6 +4,42 @@
 //! These types are the JSON contract of `plan --format json` and `plan --out` (versioned by
 //! [`FORMAT_VERSION`]) and what `apply` consumes. They hold token ids, names, scopes and target
 //! addresses, never a secret value.
+//!
+//! ## JSON reference (format_version 1)
+//!
+//! ```text
+//! format_version  1
+//! generated_at    RFC 3339 clock of the run
+//! inputs          { spec, live, targets: SHA-256 hex; spec_commit: string|null; dirty: bool }
+//! steps[]         in execution order:
+//!   id            "<home>/<kind>/<key>/<verb>#<generation>[/<target address>]",
+//!                 "<home>/<kind>/<key>/<disable|delete>/<token id>", "<home>/<kind>/prune/<id>",
+//!                 "<env>/tenant_token/<start|finish|deliver/<address>>"; home = env name or
+//!                 "account:<name>"
+//!   depends_on[]  step ids that must succeed first
+//!   home          { type: environment|account, name }
+//!   kind          api_token | activegate_token | tenant_token | platform_token
+//!   key           desired key, or null (prune, tenant token)
+//!   reason        missing | scopes_changed | name_changed | expiry_changed | details_changed |
+//!                 expiring_in_<N>d | rotation_due | deleted_outside_git | disabled_outside_git |
+//!                 expired | secret_unavailable | target_holds_stale_token | target_missing |
+//!                 grace_elapsed | retention_elapsed | never_delivered | adopt | prune_unused |
+//!                 tenant_rotation_in_progress
+//!   action        { type: create, name, generation, scopes[], expires_in: "30d"|null,
+//!                   details: {kind: api|activegate|platform, …}, replaces: id|null, targets[] }
+//!                 { type: update, token, name?: {from,to}, scopes?: {from[],to[]} }
+//!                 { type: adopt, token, name: {from,to}, generation }
+//!                 { type: deliver, token: {source: created, step} | {source: existing, id,
+//!                   copy_from: address} | {source: tenant_token}, target: <spec target>, address }
+//!                 { type: disable, token, name, rename? } | { type: delete, token, name }
+//!                 { type: tenant_start } | { type: tenant_finish }
+//!   note          optional human note
+//! forecast[]      { home, kind, key|null, token|null, expires|null, rotation_due|null, changed_by_plan }
+//! pending[]       { home, kind, key, token, action: disable|delete, not_before|null, waiting_for }
+//! warnings[]      { code, message }
+//! checks[]        { code: expiry_within_threshold|platform_token_limit, blocking, home, key, message }
+//! summary         { create, update, rotate, revoke, deliver, tenant }
+//! ```
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -163,7 +199,14 @@ pub enum Action {
         address: TargetAddress,
     },
     /// Disable a token (API tokens: `enabled: false`; platform tokens: status `INACTIVE`).
-    Disable { token: TokenId, name: String },
+    /// API tokens are renamed to `rename` in the same update: Dynatrace bumps `modifiedDate`
+    /// on a rename but not on disabling, and the planner measures `delete_after` from it.
+    Disable {
+        token: TokenId,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rename: Option<String>,
+    },
     /// Delete a token.
     Delete { token: TokenId, name: String },
     /// Start a tenant token rotation (`tenantTokenRotation/start`).
@@ -491,4 +534,54 @@ pub struct PlanOptions {
     pub dirty: bool,
     /// Fail the plan when a managed token expires within this duration.
     pub fail_on_expiry_within: Option<SpecDuration>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_round_trip() {
+        for code in [
+            "missing",
+            "scopes_changed",
+            "expiring_in_6d",
+            "expiring_in_0d",
+            "target_holds_stale_token",
+            "retention_elapsed",
+            "platform_token_limit",
+            "expiry_within_threshold",
+        ] {
+            let reason: Reason = code.parse().unwrap();
+            assert_eq!(reason.to_string(), code);
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), reason);
+        }
+        assert!("expiring_in_xd".parse::<Reason>().is_err());
+        assert!("Missing".parse::<Reason>().is_err());
+    }
+
+    #[test]
+    fn summary_line() {
+        let s = Summary {
+            create: 2,
+            update: 1,
+            rotate: 1,
+            revoke: 0,
+            deliver: 0,
+            tenant: 0,
+        };
+        assert_eq!(
+            s.to_string(),
+            "Plan: 2 to create, 1 to update, 1 to rotate, 0 to revoke."
+        );
+        let s = Summary {
+            deliver: 1,
+            tenant: 2,
+            ..s
+        };
+        assert!(s
+            .to_string()
+            .ends_with(" 1 delivery, 2 tenant token steps."));
+    }
 }

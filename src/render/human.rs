@@ -6,6 +6,7 @@
 use std::io;
 
 use super::style::{headline, scope_diff, Style};
+use crate::model::{ActiveGateType, TokenDetails};
 use crate::plan::{home_label, Action, Plan, TokenSource};
 
 fn ts(t: time::OffsetDateTime) -> String {
@@ -35,9 +36,37 @@ pub fn plan_human(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
                 scopes,
                 expires_in,
                 targets,
+                details,
                 ..
             } => {
                 writeln!(out, "      name:    {name:?}")?;
+                match details {
+                    TokenDetails::Api {
+                        personal_access_token: true,
+                        ..
+                    } => writeln!(out, "      personal access token")?,
+                    TokenDetails::Activegate {
+                        activegate_type,
+                        seed,
+                    } => writeln!(
+                        out,
+                        "      type:    {}{}",
+                        match activegate_type {
+                            ActiveGateType::Environment => "ENVIRONMENT",
+                            ActiveGateType::Cluster => "CLUSTER",
+                        },
+                        if *seed { ", seed token" } else { "" }
+                    )?,
+                    TokenDetails::Platform { resources, owner } => {
+                        if !resources.is_empty() {
+                            writeln!(out, "      resources: [{}]", resources.join(", "))?;
+                        }
+                        if let Some(owner) = owner {
+                            writeln!(out, "      owner:   {owner}")?;
+                        }
+                    }
+                    TokenDetails::Api { .. } => {}
+                }
                 if !scopes.is_empty() {
                     let list: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
                     writeln!(out, "      scopes:  [{}]", list.join(", "))?;
@@ -93,6 +122,13 @@ pub fn plan_human(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
                     "      value:   the active tenant token (connectioninfo)"
                 )?,
             },
+            Action::Disable {
+                name,
+                rename: Some(rename),
+                ..
+            } => {
+                writeln!(out, "      name:    {name:?} → {rename:?}")?;
+            }
             Action::Disable { name, .. } | Action::Delete { name, .. } => {
                 writeln!(out, "      name:    {name:?}")?;
             }
@@ -143,11 +179,7 @@ pub fn plan_human(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
                         Some(k) => format!("{} {k}", f.kind),
                         None => f.kind.to_string(),
                     },
-                    match (&f.token, f.changed_by_plan) {
-                        (Some(t), false) => t.to_string(),
-                        (Some(t), true) => format!("{t} (changed by this plan)"),
-                        (None, _) => "(new, by this plan)".to_owned(),
-                    },
+                    forecast_id(f),
                     f.expires.map_or("never".to_owned(), ts),
                     f.rotation_due.map_or("—".to_owned(), ts),
                 ]
@@ -175,6 +207,19 @@ pub fn plan_human(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
     writeln!(out)?;
     writeln!(out, "{}", st.bold(&plan.summary.to_string()))?;
     Ok(())
+}
+
+/// The id column of a forecast row.
+pub(crate) fn forecast_id(f: &crate::plan::ForecastEntry) -> String {
+    match (&f.token, f.changed_by_plan, f.kind) {
+        (_, false, crate::model::TokenKind::TenantToken) => "active".to_owned(),
+        (_, true, crate::model::TokenKind::TenantToken) => {
+            "active (rotated by this plan)".to_owned()
+        }
+        (Some(t), false, _) => t.to_string(),
+        (Some(t), true, _) => format!("{t} (changed by this plan)"),
+        (None, _, _) => "(new, by this plan)".to_owned(),
+    }
 }
 
 /// A left-aligned table with two spaces between columns.

@@ -150,10 +150,7 @@ pub(crate) fn plan_markdown_string(plan: &Plan, limit: usize) -> String {
                 Some(k) => format!("{} {k}", f.kind),
                 None => f.kind.to_string(),
             };
-            let id = match &f.token {
-                Some(t) => code(t.as_str()),
-                None => "new".to_owned(),
-            };
+            let id = super::human::forecast_id(f);
             md.line(&format!(
                 "| {} | {} | {} | {} | {} |",
                 code(&home_label(&f.home)),
@@ -231,6 +228,11 @@ fn details(s: &crate::plan::Step) -> String {
             parts.join(", ")
         }
         Action::Adopt { name, .. } => format!("name {} → {}", code(&name.from), code(&name.to)),
+        Action::Disable {
+            name,
+            rename: Some(rename),
+            ..
+        } => format!("name {} → {}", code(name), code(rename)),
         Action::Disable { name, .. } | Action::Delete { name, .. } => {
             format!("name {}", code(name))
         }

@@ -18,7 +18,8 @@
 //!   when absent. API discovery of the `dynatrace.com` group (`GET /apis/dynatrace.com`) answers
 //!   with the configured preferred version, or 404 when the CRD is "not installed".
 //! - Fault injection: `inject_conflicts(n)` makes the next n Secret PATCHes race a concurrent
-//!   writer (the stored resourceVersion moves just before the patch is checked).
+//!   writer (the stored resourceVersion moves just before the patch is checked);
+//!   `inject_create_race(data)` makes the next POST lose to a concurrent creator.
 //!
 //! Not covered: RBAC (every authenticated request is allowed), server-side apply, strategic
 //! merge patch and JSON patch, watches, list calls, label/field selectors, `generateName`,
@@ -56,6 +57,9 @@ pub struct State {
     pub resource_version: u64,
     pub requests: Vec<Seen>,
     pub conflicts_to_inject: u32,
+    /// When set, the next Secret POST loses a race: another client's Secret with these data
+    /// appears first and the POST gets 409 `AlreadyExists`.
+    pub create_race: Option<Vec<(String, String)>>,
     /// `dynatrace.com/<version>` served by discovery; `None`: the CRD is not installed.
     pub dynatrace_group_version: Option<String>,
 }
@@ -163,6 +167,14 @@ impl K8sDouble {
 
     pub fn inject_conflicts(&self, n: u32) {
         self.state.lock().unwrap().conflicts_to_inject = n;
+    }
+
+    pub fn inject_create_race(&self, data: &[(&str, &str)]) {
+        self.state.lock().unwrap().create_race = Some(
+            data.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
     }
 
     pub fn requests(&self) -> Vec<Seen> {
@@ -277,6 +289,20 @@ fn handle(
                 );
             };
             let key = ((*ns).to_owned(), name.clone());
+            if let Some(data) = st.create_race.take() {
+                st.resource_version += 1;
+                let rv = st.resource_version.to_string();
+                let data: serde_json::Map<String, Value> = data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(b64(v))))
+                    .collect();
+                st.secrets.insert(
+                    key.clone(),
+                    json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                           "metadata": {"name": name, "namespace": ns, "resourceVersion": rv, "uid": format!("uid-{rv}")},
+                           "data": data}),
+                );
+            }
             if st.secrets.contains_key(&key) {
                 return status(
                     StatusCode::CONFLICT,

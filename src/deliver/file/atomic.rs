@@ -1,6 +1,7 @@
 //! Replacing a file atomically: write a temporary file in the same directory, fsync it, rename
 //! it over the target, fsync the directory. A reader sees the old file or the new one, never a
-//! half-written one, and a crash leaves at most a stray `.tokensmith-*.tmp` file.
+//! half-written one. A crash leaves at most a stray `.<name>.tokensmith-<pid>-*.tmp` file
+//! (mode 0600), which the next write to that file removes once its process is gone.
 //!
 //! New files get the mode the target asks for (0600 by default); an existing file keeps its mode
 //! and, where the process may, its owner and group.
@@ -38,9 +39,10 @@ pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<(
         .as_ref()
         .map_or(new_mode, |m| m.permissions().mode() & 0o7777);
 
+    let prefix = format!(".{}.tokensmith-", name.to_string_lossy());
+    remove_stale_temps(&dir, &prefix);
     let temp = dir.join(format!(
-        ".{}.tokensmith-{}-{:08x}.tmp",
-        name.to_string_lossy(),
+        "{prefix}{}-{:08x}.tmp",
         std::process::id(),
         rand::random::<u32>()
     ));
@@ -68,6 +70,31 @@ pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<(
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// Remove temporary files a killed run left next to the target: they may hold a secret. Files
+/// of a process that is still running are left alone.
+fn remove_stale_temps(dir: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|r| r.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -103,5 +130,25 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"two");
         // No temporary file is left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_run_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        // pid 0 is never a user process; a live pid (ours) is kept.
+        let stale = dir.path().join(".token.tokensmith-0-0000abcd.tmp");
+        let live = dir.path().join(format!(
+            ".token.tokensmith-{}-0000abcd.tmp",
+            std::process::id()
+        ));
+        let other = dir.path().join(".other.tokensmith-0-0000abcd.tmp");
+        for p in [&stale, &live, &other] {
+            fs::write(p, "secret").unwrap();
+        }
+        write_atomic(&path, b"v", 0o600).unwrap();
+        assert!(!stale.exists());
+        assert!(live.exists());
+        assert!(other.exists());
     }
 }

@@ -20,7 +20,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::error::{DeliverError, HolderText};
-use super::record::{holder_from, Parsed, Record};
+use super::record::{holder_from, same_token, Parsed, Record};
 use super::{Delivered, DeliveryContext, Verified};
 use crate::model::{FileFormat, FileTarget, Holder, Secret, Target};
 
@@ -149,18 +149,6 @@ pub(super) async fn verify(
         });
     }
     Ok(Verified::ReadBack(found))
-}
-
-/// Whether two holders name the same token (ids, or tenant fingerprints).
-pub(super) fn same_token(a: &Holder, b: &Holder) -> bool {
-    match (a, b) {
-        (Holder::Token { id: x }, Holder::Token { id: y }) => x == y,
-        (
-            Holder::TenantToken { fingerprint: x, .. },
-            Holder::TenantToken { fingerprint: y, .. },
-        ) => x == y,
-        _ => false,
-    }
 }
 
 async fn blocking<T: Send + 'static>(

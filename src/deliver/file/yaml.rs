@@ -384,6 +384,22 @@ mod tests {
     }
 
     #[test]
+    fn documents_markers_quoted_keys_and_deep_paths() {
+        let rec = Record::Token(TokenId::new("dt0c01.N"));
+        let input = "---\n# top\na:\n    b:\n\n        # note\n        \"c d\"  : old   # trailing\n        e: 1\n    f: 2\n";
+        let out = write(input, &["a", "b", "c d"], "new", &rec).unwrap();
+        assert_eq!(
+            out,
+            "---\n# top\na:\n    b:\n\n        # note\n        # tokensmith: holds dt0c01.N\n        \"c d\"  : new   # trailing\n        e: 1\n    f: 2\n"
+        );
+        // A key of the same name at another level is not confused with the path.
+        assert!(write("x:\n  y: 1\ny: 2\n", &["x", "z"], "v", &rec).is_err());
+        assert!(write("a: 1\n---\nb: 2\n", &["a"], "v", &rec)
+            .unwrap_err()
+            .contains("document"));
+    }
+
+    #[test]
     fn plain_values_that_would_change_type_are_quoted() {
         let rec = Record::Token(TokenId::new("dt0c01.N"));
         let out = write("a: b\nn: x\n", &["n"], "12345", &rec).unwrap();

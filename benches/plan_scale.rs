@@ -1,0 +1,151 @@
+//! Benchmark: `plan` over 100 environments × 1,000 API tokens each, served by the sandbox with
+//! 50 ms of latency on every request. Prints the time to read the live snapshot, the time to
+//! plan, and the API calls made, next to their lower bounds.
+//!
+//! Run: `cargo bench --bench plan_scale` (add `-- --envs 20 --tokens 500 --latency-ms 10` for a
+//! quicker run). It is a benchmark, not a test: it prints figures and asserts only that the
+//! plan is correct (one create per environment) and that no call is made per token.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use tokensmith::commands::session::{all_targets, ENVIRONMENT_CONCURRENCY};
+use tokensmith::live::{read_snapshot, ClientSettings, DefaultConnector};
+use tokensmith::model::EnvName;
+use tokensmith::plan::{plan, PlanOptions};
+use tokensmith::sandbox::{spawn, Sandbox, Seed};
+
+struct Args {
+    envs: usize,
+    tokens: usize,
+    latency_ms: u64,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        envs: 100,
+        tokens: 1_000,
+        latency_ms: 50,
+    };
+    let argv: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < argv.len() {
+        let value = argv.get(i + 1).and_then(|v| v.parse::<u64>().ok());
+        match (argv[i].as_str(), value) {
+            ("--envs", Some(v)) => a.envs = v as usize,
+            ("--tokens", Some(v)) => a.tokens = v as usize,
+            ("--latency-ms", Some(v)) => a.latency_ms = v,
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+fn main() -> anyhow::Result<()> {
+    let a = args();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run(&a))
+}
+
+async fn run(a: &Args) -> anyhow::Result<()> {
+    // The sandbox: `envs` environments, each with a known management token and `tokens`
+    // generated unmanaged tokens; every request delayed by `latency_ms`.
+    let mut seed = String::from("frozen_clock: true\nstart_time: 2026-11-01T09:00:00Z\n");
+    writeln!(seed, "faults: {{ latency: {{ ms: {} }} }}", a.latency_ms)?;
+    seed.push_str("environments:\n");
+    let management: Vec<String> = (0..a.envs).map(management_token).collect();
+    for (i, token) in management.iter().enumerate() {
+        writeln!(seed, "  env{i:03}:")?;
+        writeln!(seed, "    tenant_token: tenanttoken{i:09}")?;
+        writeln!(seed, "    api_tokens:")?;
+        writeln!(seed, "      - name: tokensmith management")?;
+        writeln!(seed, "        token: {token}")?;
+        writeln!(seed, "        scopes: [apiTokens.read, apiTokens.write, activeGateTokenManagement.read, activeGateTokenManagement.write]")?;
+        writeln!(seed, "    generated_api_tokens: {{ count: {} }}", a.tokens)?;
+    }
+    let seed: Seed = serde_yaml::from_str(&seed)?;
+    let sandbox = Sandbox::from_seed(&seed)?;
+    let addr = spawn(sandbox).await?;
+
+    // The spec: every environment, one managed token each, management tokens from variables.
+    let mut spec = String::from("version: 1\nenvironments:\n");
+    for (i, token) in management.iter().enumerate() {
+        let var = format!("TOKENSMITH_BENCH_TOKEN_{i:03}");
+        std::env::set_var(&var, token);
+        writeln!(
+            spec,
+            "  env{i:03}:\n    url: http://{addr}/e/env{i:03}\n    token_env: {var}"
+        )?;
+    }
+    let envs: Vec<String> = (0..a.envs).map(|i| format!("env{i:03}")).collect();
+    writeln!(
+        spec,
+        "api_tokens:\n  ingest:\n    environments: [{}]\n    scopes: [metrics.ingest]\n    deliver:\n      - exec: {{ command: [\"true\"], secret_stdin: true }}",
+        envs.join(", ")
+    )?;
+    let loaded = tokensmith::spec::load_str(&spec, "bench.yaml")
+        .map_err(|d| anyhow::anyhow!("bench spec: {d:?}"))?;
+
+    let connector = DefaultConnector::new(&ClientSettings::default())?;
+    let only: Vec<EnvName> = Vec::new();
+    let started = Instant::now();
+    let read = read_snapshot(&loaded.desired, &only, &connector, ENVIRONMENT_CONCURRENCY).await?;
+    let read_time = started.elapsed();
+    let listed: usize = read
+        .snapshot
+        .environments
+        .values()
+        .map(|e| e.api_tokens.len())
+        .sum();
+
+    let targets = tokensmith::model::TargetSnapshot::default();
+    let _ = all_targets(&loaded.desired);
+    let started = Instant::now();
+    let planned = plan(
+        &loaded.desired,
+        &read.snapshot,
+        &targets,
+        time::OffsetDateTime::now_utc(),
+        &PlanOptions::default(),
+    )?;
+    let plan_time = started.elapsed();
+    assert_eq!(planned.summary.create, a.envs, "one create per environment");
+
+    // Lower bounds: each environment needs one API-token list page (pageSize 10000 ≥ tokens)
+    // and one ActiveGate-token list; with ENVIRONMENT_CONCURRENCY environments in flight and the
+    // two lists of an environment in parallel, the read cannot beat
+    // ceil(envs / concurrency) round trips of `latency`.
+    let pages = a.tokens.div_ceil(10_000).max(1);
+    let min_calls = a.envs * (pages + 1);
+    let waves = a.envs.div_ceil(ENVIRONMENT_CONCURRENCY);
+    let min_read_ms = waves as u64 * pages as u64 * a.latency_ms;
+    println!(
+        "plan_scale: {} environments × {} tokens, {} ms latency per request, concurrency {}",
+        a.envs, a.tokens, a.latency_ms, ENVIRONMENT_CONCURRENCY
+    );
+    println!("  tokens listed:     {listed}");
+    println!("  API calls:         {} (lower bound {min_calls}: one page per environment and token kind)", read.api_calls);
+    println!(
+        "  live read:         {:>8.1} ms (lower bound {min_read_ms} ms at this concurrency)",
+        read_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "  plan (pure):       {:>8.1} ms for {} steps",
+        plan_time.as_secs_f64() * 1e3,
+        planned.steps.len()
+    );
+    Ok(())
+}
+
+/// A syntactically valid management token for environment `i` (sandbox tokens are base32).
+fn management_token(i: usize) -> String {
+    let public = format!("BENCH{i:019}").replace(['0', '1', '8', '9'], "A");
+    format!("dt0c01.{}.{}", &public[..24], "S".repeat(64))
+}

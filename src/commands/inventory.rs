@@ -1,0 +1,21 @@
+//! `tokensmith inventory`: every live token of every environment, classified.
+
+use super::plan::format;
+use super::session::{self, Session};
+use crate::cli::ReportArgs;
+use crate::output::{ExitStatus, Printer};
+use crate::{plan, render};
+
+pub fn run(args: ReportArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
+    let Some(loaded) = session::load_spec(&args.spec.file, printer)? else {
+        return Ok(ExitStatus::Failure);
+    };
+    let session = Session::new(&args.spec.file, loaded, &args.envs)?;
+    let world = session::runtime()?.block_on(session.read_world())?;
+    for w in &world.warnings {
+        writeln!(printer.err(), "warning: {w}")?;
+    }
+    let inventory = plan::inventory(&session.desired, &world.live, session::now(&world.live));
+    render::render_inventory(&inventory, format(args.format, printer), printer.out())?;
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,481 @@
+//! Apply locks kept in a git remote, for CI runners that share no disk.
+//!
+//! The lock of environment `prod` is the ref `refs/tokensmith/locks/prod` in the remote. It points
+//! at a parentless commit with an empty tree whose message is the [`LockInfo`] JSON (holder,
+//! commit, time, id), so `git log -1 refs/tokensmith/locks/prod` shows who holds it.
+//!
+//! - acquire: create that commit locally and push it to the ref *without force*. The remote's
+//!   `receive-pack` applies a ref update only if the ref still has the value the pusher saw
+//!   (absent, for a create), under the ref's lock: of two runners pushing at once exactly one
+//!   wins; the other is rejected and reads the holder.
+//! - release: delete the ref with `--force-with-lease=<ref>:<our commit>`, so a lock that was
+//!   force-unlocked and taken by another run is left alone.
+//! - force-unlock: read the holder, check the id, delete with a lease on the holder's commit.
+//!
+//! Transport: the `git` command line, run in the local repository. git2 is built without network
+//! transports here, and libgit2's own local transport does not check the old value of a ref
+//! under its lock, so it could let two acquirers both "win". `git push` works the same way with
+//! every remote URL the runner can already reach (`origin` in a CI checkout, with the
+//! checkout's credentials) and with plain paths, which is what the tests use. git2 only builds
+//! the lock commit and reads it back. The remote must accept pushes to `refs/tokensmith/*`.
+//!
+//! Like the local file lock, a remote lock is never broken automatically, however old.
+//! Not here: the local file lock ([`crate::apply::lock`]), whose [`LockInfo`] and [`LockError`]
+//! this module reuses so that both kinds say the same things.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use git2::{Oid, Repository};
+use rand::Rng;
+use time::OffsetDateTime;
+
+use crate::apply::lock::{LockError, LockInfo};
+use crate::model::EnvName;
+
+/// Why a remote lock could not be taken, read or released.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteLockError {
+    /// Held by another run, not locked, or a wrong id: the same outcomes as the file lock.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("lock ref {reference} in remote `{remote}` does not hold a tokensmith lock: {source}; inspect it with `git fetch {remote} {reference} && git log -1 FETCH_HEAD`")]
+    Corrupt {
+        remote: String,
+        reference: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("lock ref {reference} in remote `{remote}` changed while it was being released; run the command again")]
+    Changed { remote: String, reference: String },
+    #[error("`git {command}` failed: {stderr}")]
+    GitCommand { command: String, stderr: String },
+    #[error("could not run `git` (needed for locks in a git remote): {0}; install git or use the local lock")]
+    Spawn(#[source] std::io::Error),
+    #[error("git repository {path}: {context}: {source}")]
+    Repo {
+        path: PathBuf,
+        context: String,
+        #[source]
+        source: git2::Error,
+    },
+}
+
+/// The ref holding `env`'s lock. Environment names are percent-encoded to a safe alphabet
+/// (`eu/managed` becomes `eu%2Fmanaged`), so every name makes one valid ref component.
+pub fn lock_ref(env: &EnvName) -> String {
+    let safe: String = env
+        .as_str()
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("refs/tokensmith/locks/{safe}")
+}
+
+/// The locks of one remote, used from one local repository.
+#[derive(Debug, Clone)]
+pub struct RemoteLocks {
+    repo_dir: PathBuf,
+    remote: String,
+    poll: Duration,
+}
+
+impl RemoteLocks {
+    /// `repo_dir`: a local repository (the CI checkout); `remote`: a remote name (`origin`), URL
+    /// or path, as `git push` accepts it.
+    pub fn new(repo_dir: impl Into<PathBuf>, remote: impl Into<String>) -> Self {
+        RemoteLocks {
+            repo_dir: repo_dir.into(),
+            remote: remote.into(),
+            poll: Duration::from_secs(2),
+        }
+    }
+
+    /// How often a waiting acquire asks the remote again (default 2 s).
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    pub fn remote(&self) -> &str {
+        &self.remote
+    }
+
+    /// Take the lock of `env`, waiting up to `wait` while another run holds it.
+    pub fn acquire(
+        &self,
+        env: &EnvName,
+        commit: Option<String>,
+        wait: Duration,
+    ) -> Result<RemoteLockGuard, RemoteLockError> {
+        let reference = lock_ref(env);
+        let info = LockInfo {
+            id: lock_id(),
+            environment: env.clone(),
+            holder: format!("{}@{}", user(), host()),
+            host: host(),
+            pid: std::process::id(),
+            commit,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        let oid = self.write_lock_commit(&info)?;
+        let deadline = Instant::now() + wait;
+        let mut refused_without_holder = 0;
+        loop {
+            let refspec = format!("{oid}:{reference}");
+            match self.push(&[&refspec], &[])? {
+                Push::Done => {
+                    return Ok(RemoteLockGuard {
+                        locks: self.clone(),
+                        reference,
+                        oid,
+                        info,
+                        released: false,
+                    })
+                }
+                Push::Rejected(why) => {
+                    let Some((_, held)) = self.read(&reference)? else {
+                        // Released between our push and the read: try again at once. A remote
+                        // that refuses the ref itself (a protected namespace, a hook) would
+                        // refuse forever: give up after a few tries.
+                        refused_without_holder += 1;
+                        if refused_without_holder >= 3 {
+                            return Err(RemoteLockError::GitCommand {
+                                command: "push".to_owned(),
+                                stderr: format!("remote `{}` refused to create {reference} ({why}); it must accept pushes to refs/tokensmith/*", redact_urls(&self.remote)),
+                            });
+                        }
+                        continue;
+                    };
+                    if Instant::now() >= deadline {
+                        return Err(LockError::Held(Box::new(held), false).into());
+                    }
+                    std::thread::sleep(self.poll);
+                }
+            }
+        }
+    }
+
+    /// The current holder of `env`'s lock, if any.
+    pub fn current(&self, env: &EnvName) -> Result<Option<LockInfo>, RemoteLockError> {
+        Ok(self.read(&lock_ref(env))?.map(|(_, info)| info))
+    }
+
+    /// Delete `env`'s lock if its id is `id` (what `tokensmith force-unlock ENV ID` does).
+    pub fn force_unlock(&self, env: &EnvName, id: &str) -> Result<LockInfo, RemoteLockError> {
+        let reference = lock_ref(env);
+        let (oid, held) = self
+            .read(&reference)?
+            .ok_or_else(|| LockError::NotLocked { env: env.clone() })?;
+        if held.id != id {
+            return Err(LockError::WrongId {
+                env: env.clone(),
+                given: id.to_owned(),
+                actual: held.id,
+            }
+            .into());
+        }
+        match self.delete(&reference, oid)? {
+            Push::Done => Ok(held),
+            Push::Rejected(_) => Err(RemoteLockError::Changed {
+                remote: self.remote.clone(),
+                reference,
+            }),
+        }
+    }
+
+    fn open(&self) -> Result<Repository, RemoteLockError> {
+        Repository::open(&self.repo_dir).map_err(|source| RemoteLockError::Repo {
+            path: self.repo_dir.clone(),
+            context: "opening".to_owned(),
+            source,
+        })
+    }
+
+    fn repo_err(&self, context: &str) -> impl FnOnce(git2::Error) -> RemoteLockError + '_ {
+        let context = context.to_owned();
+        move |source| RemoteLockError::Repo {
+            path: self.repo_dir.clone(),
+            context,
+            source,
+        }
+    }
+
+    /// A parentless commit with an empty tree and the lock info as its message. Written to the
+    /// local object database only; no local ref points at it.
+    fn write_lock_commit(&self, info: &LockInfo) -> Result<Oid, RemoteLockError> {
+        let repo = self.open()?;
+        let tree_id = repo
+            .treebuilder(None)
+            .and_then(|b| b.write())
+            .map_err(self.repo_err("writing the empty tree"))?;
+        let tree = repo
+            .find_tree(tree_id)
+            .map_err(self.repo_err("reading the empty tree"))?;
+        let when = git2::Time::new(info.created_at.unix_timestamp(), 0);
+        let signature = git2::Signature::new("tokensmith", "tokensmith@localhost", &when)
+            .map_err(self.repo_err("making the lock signature"))?;
+        let message = serde_json::to_string_pretty(info).expect("lock info serializes");
+        repo.commit(None, &signature, &signature, &message, &tree, &[])
+            .map_err(self.repo_err("writing the lock commit"))
+    }
+
+    /// The lock commit the remote's ref points at, and its info.
+    fn read(&self, reference: &str) -> Result<Option<(Oid, LockInfo)>, RemoteLockError> {
+        // The ref may move between listing it and fetching it; a few tries settle that.
+        for _ in 0..5 {
+            let Some(oid) = self.ls_remote(reference)? else {
+                return Ok(None);
+            };
+            if let Some(found) = self.parse_local(oid, reference)? {
+                return Ok(Some(found));
+            }
+            self.git(&[
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                &self.remote,
+                reference,
+            ])?;
+            if let Some(found) = self.parse_local(oid, reference)? {
+                return Ok(Some(found));
+            }
+        }
+        Err(RemoteLockError::Changed {
+            remote: self.remote.clone(),
+            reference: reference.to_owned(),
+        })
+    }
+
+    fn parse_local(
+        &self,
+        oid: Oid,
+        reference: &str,
+    ) -> Result<Option<(Oid, LockInfo)>, RemoteLockError> {
+        // A fresh handle: objects fetched by the git command line are seen for sure.
+        let repo = self.open()?;
+        let Ok(commit) = repo.find_commit(oid) else {
+            return Ok(None);
+        };
+        let message = commit.message_raw_bytes();
+        serde_json::from_slice(message)
+            .map(|info| Some((oid, info)))
+            .map_err(|source| RemoteLockError::Corrupt {
+                remote: self.remote.clone(),
+                reference: reference.to_owned(),
+                source,
+            })
+    }
+
+    fn ls_remote(&self, reference: &str) -> Result<Option<Oid>, RemoteLockError> {
+        let out = self.git(&["ls-remote", "--refs", &self.remote, reference])?;
+        for line in out.lines() {
+            let mut parts = line.split('\t');
+            if let (Some(oid), Some(name)) = (parts.next(), parts.next()) {
+                if name == reference {
+                    return Oid::from_str(oid)
+                        .map(Some)
+                        .map_err(|_| RemoteLockError::GitCommand {
+                            command: "ls-remote".to_owned(),
+                            stderr: format!("unexpected output line `{line}`"),
+                        });
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Delete `reference` if it still points at `oid`.
+    fn delete(&self, reference: &str, oid: Oid) -> Result<Push, RemoteLockError> {
+        let lease = format!("--force-with-lease={reference}:{oid}");
+        let refspec = format!(":{reference}");
+        self.push(&[&refspec], &[&lease])
+    }
+
+    /// `git push --porcelain`: `Rejected` when the remote refused the ref update (it exists, or
+    /// no longer has the expected value); an error for anything else (network, credentials).
+    fn push(&self, refspecs: &[&str], options: &[&str]) -> Result<Push, RemoteLockError> {
+        let mut args = vec!["push", "--porcelain", "--no-verify"];
+        args.extend_from_slice(options);
+        args.push(&self.remote);
+        args.extend_from_slice(refspecs);
+        let output = self.run(&args)?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        // `!<TAB>from:to<TAB>[rejected] (reason)`
+        let rejected = stdout
+            .lines()
+            .find(|l| l.starts_with('!'))
+            .map(|l| l.rsplit('\t').next().unwrap_or_default().to_owned());
+        match rejected {
+            None if output.status.success() => return Ok(Push::Done),
+            Some(why) => return Ok(Push::Rejected(why)),
+            None => {}
+        }
+        Err(RemoteLockError::GitCommand {
+            command: "push".to_owned(),
+            stderr: redact_urls(String::from_utf8_lossy(&output.stderr).trim()),
+        })
+    }
+
+    fn git(&self, args: &[&str]) -> Result<String, RemoteLockError> {
+        let output = self.run(args)?;
+        if !output.status.success() {
+            return Err(RemoteLockError::GitCommand {
+                command: args.first().copied().unwrap_or_default().to_owned(),
+                stderr: redact_urls(String::from_utf8_lossy(&output.stderr).trim()),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    fn run(&self, args: &[&str]) -> Result<std::process::Output, RemoteLockError> {
+        Command::new("git")
+            .arg("-C")
+            .arg(&self.repo_dir)
+            .args(args)
+            // Never wait for a password prompt on a CI runner.
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("LC_ALL", "C")
+            .output()
+            .map_err(RemoteLockError::Spawn)
+    }
+}
+
+enum Push {
+    Done,
+    /// The remote refused the update; git's summary (`[rejected] (already exists)`).
+    Rejected(String),
+}
+
+/// A held remote lock; released when dropped (only if the ref still points at our commit).
+#[derive(Debug)]
+pub struct RemoteLockGuard {
+    locks: RemoteLocks,
+    reference: String,
+    oid: Oid,
+    info: LockInfo,
+    released: bool,
+}
+
+impl RemoteLockGuard {
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    /// The lock ref in the remote.
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+
+    /// Release now, reporting errors (dropping releases silently).
+    pub fn release(mut self) -> Result<(), RemoteLockError> {
+        self.released = true;
+        self.release_inner()
+    }
+
+    fn release_inner(&self) -> Result<(), RemoteLockError> {
+        match self.locks.delete(&self.reference, self.oid)? {
+            Push::Done => Ok(()),
+            // The ref is gone or points elsewhere: someone force-unlocked us (and maybe another
+            // run took the lock). Leave theirs alone, as the file lock does.
+            Push::Rejected(_) => match self.locks.read(&self.reference)? {
+                Some((oid, _)) if oid == self.oid => Err(RemoteLockError::Changed {
+                    remote: self.locks.remote.clone(),
+                    reference: self.reference.clone(),
+                }),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+impl Drop for RemoteLockGuard {
+    fn drop(&mut self) {
+        if !self.released {
+            let _ = self.release_inner();
+        }
+    }
+}
+
+/// Remove `user:password@` from URLs in git's messages (CI remotes often carry a token).
+pub(crate) fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let (head, tail) = rest.split_at(pos + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '/' || c == '\'' || c == '"')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("<redacted>@");
+                out.push_str(&authority[at + 1..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn lock_id() -> String {
+    let n: u64 = rand::rng().random();
+    format!("{:012x}", n & 0xffff_ffff_ffff)
+}
+
+fn user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .or_else(|_| std::env::var("GITHUB_ACTOR"))
+        .or_else(|_| std::env::var("GITLAB_USER_LOGIN"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_refs_are_single_safe_components() {
+        assert_eq!(
+            lock_ref(&EnvName::new("prod")),
+            "refs/tokensmith/locks/prod"
+        );
+        assert_eq!(
+            lock_ref(&EnvName::new("eu/managed..x.lock")),
+            "refs/tokensmith/locks/eu%2Fmanaged%2E%2Ex%2Elock"
+        );
+    }
+
+    #[test]
+    fn urls_lose_their_credentials() {
+        assert_eq!(
+            redact_urls(
+                "fatal: unable to access 'https://x-access-token:ghs_abc@github.com/o/r.git/': 403"
+            ),
+            "fatal: unable to access 'https://<redacted>@github.com/o/r.git/': 403"
+        );
+        assert_eq!(redact_urls("To /tmp/remote.git"), "To /tmp/remote.git");
+        assert_eq!(
+            redact_urls("a https://h/x and ssh://git@h:22/y"),
+            "a https://h/x and ssh://<redacted>@h:22/y"
+        );
+    }
+}

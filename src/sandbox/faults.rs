@@ -1,0 +1,198 @@
+//! Fault injection: what can go wrong on purpose, and the dice that decide when.
+//!
+//! Owns: the [`Faults`] settings (from the seed or `PUT /__sandbox/faults`), the seeded random
+//! generator that makes a run reproducible, and the per-minute request limit. Faults apply to the
+//! emulated Dynatrace APIs only, never to the admin endpoints. The decision is made before a
+//! request is handled; carrying it out (sleeping, answering 429/5xx, dropping the connection after
+//! the write) is the server's job.
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Fault settings. Every rate is a probability in `0.0..=1.0`, drawn per request from one RNG
+/// seeded with `seed`, in a fixed order (latency, 429, 5xx, drop), so a run replays exactly.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
+    /// Answer 429 Too Many Requests (before anything is changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub too_many_requests: Option<TooManyRequests>,
+    /// Answer a 5xx (before anything is changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_error: Option<ServerError>,
+    /// Carry out a write (POST/PUT/DELETE), then close the connection without answering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_after_commit: Option<Rate>,
+    /// Dynatrace-style throttling: more than this many API requests within one (real) minute
+    /// are answered 429 until the minute is over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Latency {
+    pub ms: u64,
+    #[serde(default = "one")]
+    pub rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TooManyRequests {
+    pub rate: f64,
+    /// Seconds for a `Retry-After` header; without it the 429 carries no `Retry-After` (Dynatrace
+    /// does not document one, REFERENCE.md §3.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerError {
+    pub rate: f64,
+    #[serde(default = "default_5xx")]
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub rate: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn default_5xx() -> u16 {
+    503
+}
+
+/// What to do to one request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decision {
+    pub delay: Option<Duration>,
+    /// Answer with this status at once (429 or 5xx), with an optional `Retry-After`.
+    pub reject: Option<(u16, Option<u64>, &'static str)>,
+    /// Handle the request, then drop the connection (writes only).
+    pub drop_after_commit: bool,
+}
+
+/// The runtime side of the faults: the RNG and the throttling window. Not persisted; reset
+/// whenever the settings change.
+#[derive(Debug)]
+pub struct FaultDice {
+    rng: SmallRng,
+    window_start: Instant,
+    window_count: u32,
+}
+
+impl FaultDice {
+    pub fn new(seed: u64) -> FaultDice {
+        FaultDice {
+            rng: SmallRng::seed_from_u64(seed),
+            window_start: Instant::now(),
+            window_count: 0,
+        }
+    }
+
+    /// Roll for one API request. `write` says whether the request changes state.
+    pub fn decide(&mut self, faults: &Faults, write: bool) -> Decision {
+        let mut d = Decision::default();
+        if let Some(limit) = faults.requests_per_minute {
+            let elapsed = self.window_start.elapsed();
+            if elapsed >= Duration::from_secs(60) {
+                self.window_start = Instant::now();
+                self.window_count = 0;
+            }
+            self.window_count += 1;
+            if self.window_count > limit {
+                let left = 60u64
+                    .saturating_sub(self.window_start.elapsed().as_secs())
+                    .max(1);
+                // Dynatrace's throttling message is not documented (REFERENCE.md §3.3); the
+                // sandbox tells the client when the window reopens.
+                d.reject = Some((
+                    429,
+                    Some(left),
+                    "Too Many Requests: the request limit per minute was reached.",
+                ));
+                return d;
+            }
+        }
+        if let Some(l) = &faults.latency {
+            if self.rng.random_bool(l.rate.clamp(0.0, 1.0)) {
+                d.delay = Some(Duration::from_millis(l.ms));
+            }
+        }
+        if let Some(t) = &faults.too_many_requests {
+            if self.rng.random_bool(t.rate.clamp(0.0, 1.0)) {
+                d.reject = Some((429, t.retry_after, "Too Many Requests"));
+                return d;
+            }
+        }
+        if let Some(s) = &faults.server_error {
+            if self.rng.random_bool(s.rate.clamp(0.0, 1.0)) {
+                d.reject = Some((
+                    s.status,
+                    None,
+                    "Internal Server Error (injected by the sandbox)",
+                ));
+                return d;
+            }
+        }
+        if let Some(r) = &faults.drop_after_commit {
+            if self.rng.random_bool(r.rate.clamp(0.0, 1.0)) && write {
+                d.drop_after_commit = true;
+            }
+        }
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_replays_the_same_decisions() {
+        let faults = Faults {
+            seed: 7,
+            server_error: Some(ServerError {
+                rate: 0.5,
+                status: 500,
+            }),
+            ..Faults::default()
+        };
+        let roll = || {
+            let mut dice = FaultDice::new(faults.seed);
+            (0..64)
+                .map(|_| dice.decide(&faults, true).reject.is_some())
+                .collect::<Vec<_>>()
+        };
+        let a = roll();
+        assert_eq!(a, roll());
+        assert!(a.iter().any(|x| *x) && a.iter().any(|x| !*x));
+    }
+
+    #[test]
+    fn the_request_limit_throttles() {
+        let faults = Faults {
+            requests_per_minute: Some(3),
+            ..Faults::default()
+        };
+        let mut dice = FaultDice::new(0);
+        let statuses: Vec<_> = (0..5)
+            .map(|_| dice.decide(&faults, false).reject.map(|r| r.0))
+            .collect();
+        assert_eq!(statuses, vec![None, None, None, Some(429), Some(429)]);
+    }
+}

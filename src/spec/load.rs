@@ -1,0 +1,344 @@
+//! Reading a spec: bytes to text (bounded size, UTF-8 checked), text to the located YAML tree,
+//! and the tree's top-level sections to typed entries.
+//!
+//! Each entry (one environment, one token, …) is deserialized on its own, so one file reports
+//! every broken entry at once instead of stopping at the first. An entry that does not parse is
+//! kept by name, so later checks do not also call it "not declared". What the entries mean is
+//! decided in [`super::resolve`].
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use super::de::{from_node, DeError, Spanned};
+use super::diagnostic::{Diagnostic, SourceFile, Span};
+use super::types::{
+    AccountSpec, ActiveGateTokenSpec, ApiTokenSpec, DefaultsSpec, EnvironmentSpec,
+    PlatformTokenSpec, TenantTokenSpec, UnmanagedSpec, SECTIONS,
+};
+use super::yaml::{self, Node, NodeKind};
+
+/// Spec files larger than this are refused before parsing.
+pub const MAX_SPEC_BYTES: usize = 8 * 1024 * 1024;
+
+/// One named entry of a section; `spec` is `None` when the entry did not parse (its errors
+/// were reported).
+#[derive(Debug, Clone)]
+pub struct Entry<T> {
+    pub key: Spanned<String>,
+    pub spec: Option<T>,
+}
+
+/// The sections of a spec file, entry by entry.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed {
+    pub version: Option<Spanned<u32>>,
+    pub environments: Vec<Entry<EnvironmentSpec>>,
+    pub accounts: Vec<Entry<AccountSpec>>,
+    pub defaults: Option<DefaultsSpec>,
+    pub api_tokens: Vec<Entry<ApiTokenSpec>>,
+    pub activegate_tokens: Vec<Entry<ActiveGateTokenSpec>>,
+    pub tenant_token: Vec<Entry<TenantTokenSpec>>,
+    pub platform_tokens: Vec<Entry<PlatformTokenSpec>>,
+    pub unmanaged: Option<UnmanagedSpec>,
+}
+
+/// Reads a spec file's bytes, refusing files over [`MAX_SPEC_BYTES`] without reading them.
+pub fn read(path: &Path) -> Result<Vec<u8>, Diagnostic> {
+    let name = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Diagnostic::error(format!("cannot read `{name}`: {}", lower(&e)))
+            .help("pass the spec file with `-f FILE` (default `tokensmith.yaml`)")
+    })?;
+    if meta.len() > MAX_SPEC_BYTES as u64 {
+        return Err(too_large(meta.len() as usize));
+    }
+    std::fs::read(path)
+        .map_err(|e| Diagnostic::error(format!("cannot read `{name}`: {}", lower(&e))))
+}
+
+fn lower(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+fn too_large(len: usize) -> Diagnostic {
+    Diagnostic::error(format!(
+        "the spec is {len} bytes, larger than the limit of {MAX_SPEC_BYTES} bytes (8 MiB)"
+    ))
+    .help("a spec declares tokens, not data; split it or remove generated content")
+}
+
+/// Bytes to text: refuses oversized input and invalid UTF-8 (naming the line, column and byte
+/// offset of the first bad byte).
+pub fn decode(bytes: &[u8], file_name: &str) -> Result<String, Diagnostic> {
+    if bytes.len() > MAX_SPEC_BYTES {
+        return Err(too_large(bytes.len()));
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(text.strip_prefix('\u{feff}').unwrap_or(text).to_owned()),
+        Err(e) => {
+            let offset = e.valid_up_to();
+            let before = String::from_utf8_lossy(&bytes[..offset]);
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            let lossy = SourceFile::new(file_name, String::from_utf8_lossy(bytes));
+            Err(Diagnostic::error(format!(
+                "the file is not valid UTF-8: byte 0x{:02x} at offset {offset}",
+                bytes[offset]
+            ))
+            .at(lossy.locate(Span::new(line, col, 1)))
+            .help("save the spec as UTF-8"))
+        }
+    }
+}
+
+/// Splits the tree into sections and deserializes each entry, reporting every failure.
+pub fn sections(root: &Node, source: &SourceFile, diags: &mut Vec<Diagnostic>) -> Parsed {
+    let mut parsed = Parsed::default();
+    let entries = match &root.kind {
+        NodeKind::Map(entries) => entries,
+        _ if root.is_null() => {
+            diags.push(
+                source
+                    .error(root.span, "the spec is empty")
+                    .help("start the file with `version: 1`"),
+            );
+            return parsed;
+        }
+        _ => {
+            diags.push(
+                source
+                    .error(root.span, "the spec must be a mapping of sections")
+                    .help(format!("top-level keys are {}", SECTIONS.join(", "))),
+            );
+            return parsed;
+        }
+    };
+    for (key, value) in entries {
+        let Some(section) = key.as_scalar() else {
+            diags.push(source.error(key.span, "a section name must be a string"));
+            continue;
+        };
+        match section {
+            "version" => parsed.version = one(value, source, diags),
+            "environments" => parsed.environments = many(value, source, diags),
+            "accounts" => parsed.accounts = many(value, source, diags),
+            "defaults" => parsed.defaults = optional(value, source, diags),
+            "api_tokens" => parsed.api_tokens = many(value, source, diags),
+            "activegate_tokens" => parsed.activegate_tokens = many(value, source, diags),
+            "tenant_token" => parsed.tenant_token = many(value, source, diags),
+            "platform_tokens" => parsed.platform_tokens = many(value, source, diags),
+            "unmanaged" => parsed.unmanaged = optional(value, source, diags),
+            // Extension keys hold anchors for reuse elsewhere; they mean nothing themselves.
+            other if other.starts_with("x-") => {}
+            other => {
+                let mut d = source.error(key.span, format!("unknown section `{other}`"));
+                let near = SECTIONS
+                    .iter()
+                    .map(|s| (strsim::jaro_winkler(s, other), *s))
+                    .filter(|(score, _)| *score > 0.8)
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                d = match near {
+                    Some((_, s)) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help(format!(
+                        "top-level keys are {} (and `x-…` keys for anchors)",
+                        SECTIONS.join(", ")
+                    )),
+                };
+                diags.push(d);
+            }
+        }
+    }
+    let has_version = entries
+        .iter()
+        .any(|(k, _)| k.as_scalar() == Some("version"));
+    if !has_version {
+        diags.push(
+            source
+                .error(root.span, "missing `version`")
+                .help("start the file with `version: 1`"),
+        );
+    }
+    parsed
+}
+
+/// Turns a deserialization error into a located diagnostic.
+pub fn de_error(e: DeError, fallback: Span, source: &SourceFile) -> Diagnostic {
+    let mut d = source.error(e.span.unwrap_or(fallback), e.message);
+    if let Some(help) = e.help {
+        d = d.help(help);
+    }
+    d
+}
+
+fn one<T: DeserializeOwned>(
+    node: &Node,
+    source: &SourceFile,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    deserialize_all(node)
+        .map_err(|errors| {
+            for e in errors {
+                diags.push(de_error(e, node.span, source));
+            }
+        })
+        .ok()
+}
+
+/// Deserializes `node` and, when that fails, keeps looking for more errors in it: the field (or
+/// list item of a top-level list field) holding the error is taken out and the rest is tried
+/// again, up to [`MAX_ERRORS_PER_ENTRY`] errors. A required field that was taken out is not
+/// reported again as missing.
+pub fn deserialize_all<T: DeserializeOwned>(node: &Node) -> Result<T, Vec<DeError>> {
+    let first = match from_node(node) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let mut errors = vec![first];
+    let mut rest = node.clone();
+    let mut removed: Vec<String> = Vec::new();
+    while errors.len() < MAX_ERRORS_PER_ENTRY {
+        let Some(span) = errors.last().and_then(|e| e.span) else {
+            break;
+        };
+        if !remove_containing(&mut rest, span, &mut removed) {
+            break;
+        }
+        match from_node::<T>(&rest) {
+            Ok(_) => break,
+            Err(e) => {
+                let follow_on = removed
+                    .iter()
+                    .any(|f| e.message == format!("missing field `{f}`"));
+                if follow_on || errors.contains(&e) {
+                    break;
+                }
+                errors.push(e);
+            }
+        }
+    }
+    Err(errors)
+}
+
+/// At most this many errors are reported for one entry.
+pub const MAX_ERRORS_PER_ENTRY: usize = 16;
+
+/// Removes the top-level field of a mapping that holds `span` (or, for a list field, the list
+/// item that holds it); records removed field names. False when nothing holds the span.
+fn remove_containing(node: &mut Node, span: Span, removed: &mut Vec<String>) -> bool {
+    let NodeKind::Map(entries) = &mut node.kind else {
+        return false;
+    };
+    let Some(i) = entries
+        .iter()
+        .position(|(k, v)| k.span == span || v.contains(span))
+    else {
+        return false;
+    };
+    if let NodeKind::Seq(items) = &mut entries[i].1.kind {
+        if let Some(j) = items.iter().position(|item| item.contains(span)) {
+            items.remove(j);
+            return true;
+        }
+    }
+    let (key, _) = entries.remove(i);
+    removed.push(key.as_scalar().unwrap_or_default().to_owned());
+    true
+}
+
+fn optional<T: DeserializeOwned>(
+    node: &Node,
+    source: &SourceFile,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    if node.is_null() {
+        return None;
+    }
+    one(node, source, diags)
+}
+
+fn many<T: DeserializeOwned>(
+    node: &Node,
+    source: &SourceFile,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Entry<T>> {
+    let entries = match &node.kind {
+        NodeKind::Map(entries) => entries,
+        _ if node.is_null() => return Vec::new(),
+        _ => {
+            diags.push(
+                source
+                    .error(node.span, "expected a mapping of names to entries")
+                    .help("write `name:` on its own line and the entry's fields indented below it"),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        let name: Spanned<String> = match from_node(key) {
+            Ok(name) => name,
+            Err(e) => {
+                diags.push(de_error(e, key.span, source));
+                continue;
+            }
+        };
+        let spec = if value.is_null() {
+            diags.push(
+                source
+                    .error(key.span, format!("`{}` has no settings", name.value))
+                    .help("add its fields, indented below the name"),
+            );
+            None
+        } else {
+            match deserialize_all(value) {
+                Ok(spec) => Some(spec),
+                Err(errors) => {
+                    for mut e in errors {
+                        // A problem with the entry as a whole (a missing field) points at its name.
+                        if e.span == Some(value.span) && value.as_scalar().is_none() {
+                            e.span = Some(key.span);
+                        }
+                        diags.push(de_error(e, key.span, source));
+                    }
+                    None
+                }
+            }
+        };
+        out.push(Entry { key: name, spec });
+    }
+    out
+}
+
+/// Parses text to the tree; syntax errors become one diagnostic.
+pub fn tree(source: &SourceFile) -> Result<Node, Diagnostic> {
+    yaml::parse(source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_names_the_place() {
+        let bytes = b"version: 1\nenvironments:\n  pr\xffod: {}\n";
+        let d = decode(bytes, "t.yaml").unwrap_err();
+        let loc = d.location.unwrap();
+        assert_eq!((loc.line, loc.column), (3, 5));
+        assert!(d.message.contains("offset 29"), "{}", d.message);
+    }
+
+    #[test]
+    fn oversized_input_is_refused_before_parsing() {
+        let big = vec![b' '; MAX_SPEC_BYTES + 1];
+        assert!(decode(&big, "t.yaml")
+            .unwrap_err()
+            .message
+            .contains("8 MiB"));
+    }
+}

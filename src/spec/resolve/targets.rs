@@ -1,0 +1,99 @@
+//! Delivery targets of one token instance: every string field rendered with the instance's
+//! variables (`{{ env }}`, `for_each` values; `{{ secret }}` kept literally in exec arguments),
+//! then checked. A template error points at the very string that failed.
+
+use crate::model::{ExecTarget, FileTarget, KubernetesSecretTarget, Target};
+
+use super::Resolver;
+use crate::spec::de::Spanned;
+use crate::spec::diagnostic::Span;
+use crate::spec::template::{TemplateError, Vars};
+use crate::spec::validate::{self, Finding};
+
+impl Resolver<'_> {
+    /// Renders every string of a target; on failure reports at the failing string.
+    fn target(&mut self, target: &Spanned<Target>, vars: &Vars) -> Option<Target> {
+        let mut failed: Option<(String, TemplateError)> = None;
+        let templates = &self.templates;
+        let mut r = |s: &String, extra: bool| -> String {
+            if failed.is_some() {
+                return s.clone();
+            }
+            let result = if extra {
+                let mut v = vars.clone();
+                v.insert("secret".into(), "{{ secret }}".into());
+                templates.render(s, &v)
+            } else {
+                templates.render(s, vars)
+            };
+            result.unwrap_or_else(|e| {
+                failed = Some((s.clone(), e));
+                s.clone()
+            })
+        };
+        let rendered = match &target.value {
+            Target::KubernetesSecret(k) => Target::KubernetesSecret(KubernetesSecretTarget {
+                context: k.context.as_ref().map(|c| r(c, false)),
+                namespace: r(&k.namespace, false),
+                name: r(&k.name, false),
+                key: r(&k.key, false),
+                touch_dynakube: k.touch_dynakube.as_ref().map(|c| r(c, false)),
+                restart: k.restart.iter().map(|c| r(c, false)).collect(),
+            }),
+            Target::File(f) => Target::File(FileTarget {
+                path: r(&f.path, false),
+                format: f.format,
+                key: f.key.as_ref().map(|c| r(c, false)),
+                section: f.section.as_ref().map(|c| r(c, false)),
+                mode: f.mode.clone(),
+            }),
+            Target::Exec(e) => Target::Exec(ExecTarget {
+                command: e.command.iter().map(|c| r(c, true)).collect(),
+                secret_env: e.secret_env.as_ref().map(|c| r(c, false)),
+                secret_stdin: e.secret_stdin,
+                secret_in_argv: e.secret_in_argv,
+                read_command: e
+                    .read_command
+                    .as_ref()
+                    .map(|c| c.iter().map(|a| r(a, false)).collect()),
+                verify_command: e
+                    .verify_command
+                    .as_ref()
+                    .map(|c| c.iter().map(|a| r(a, false)).collect()),
+                timeout: e.timeout,
+            }),
+        };
+        if let Some((text, e)) = failed {
+            let span = self
+                .root
+                .find_scalar(target.span, &text)
+                .unwrap_or(target.span);
+            self.emit(Finding::from(e), span);
+            return None;
+        }
+        for f in validate::check_target(&rendered) {
+            let span = f
+                .field
+                .and_then(|field| self.root.find_field(target.span, field))
+                .unwrap_or(target.span);
+            self.emit(f, span);
+        }
+        Some(rendered)
+    }
+
+    pub(super) fn targets(
+        &mut self,
+        list: &[Spanned<Target>],
+        vars: &Vars,
+    ) -> (Vec<Target>, Vec<Span>) {
+        let mut targets = Vec::new();
+        let mut spans = Vec::new();
+        for t in list {
+            if let Some(r) = self.target(t, vars) {
+                targets.push(r);
+                spans.push(t.span);
+            }
+        }
+        (targets, spans)
+    }
+}

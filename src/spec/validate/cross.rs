@@ -1,0 +1,243 @@
+//! Checks across the resolved spec: duplicate keys after `for_each`, one target written by two
+//! tokens (or one file with two layouts), one live token adopted twice, and the platform-token
+//! limit per owner and account.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::{
+    Desired, FileFormat, Home, Rotation, Target, TokenDetails, TokenKey, TokenKind,
+};
+
+use super::targets::format_name;
+use super::{Diagnostic, SourceFile, Span};
+
+/// Dynatrace allows at most this many platform tokens per owner and account.
+pub const PLATFORM_TOKENS_PER_OWNER: usize = 10;
+
+/// Where the resolver found each desired token and tenant target, for cross-check errors.
+#[derive(Debug, Clone, Default)]
+pub struct Sites {
+    /// Parallel to `Desired::tokens`.
+    pub tokens: Vec<TokenSite>,
+    /// Parallel to `Desired::tenant_tokens`: spans of activegate targets then oneagent targets.
+    pub tenant_targets: Vec<Vec<Span>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSite {
+    pub key: Span,
+    /// Parallel to the token's `deliver`.
+    pub targets: Vec<Span>,
+    /// The `for_each` values that produced this token, for messages.
+    pub vars: String,
+}
+
+/// The checks that need the whole resolved spec.
+pub fn cross_check(desired: &Desired, sites: &Sites, source: &SourceFile) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let duplicates = duplicate_keys(desired, sites, source, &mut out);
+    shared_targets(desired, sites, &duplicates, source, &mut out);
+    platform_limits(desired, sites, source, &mut out);
+    adopted_twice(desired, sites, source, &mut out);
+    out
+}
+
+fn adopted_twice(desired: &Desired, sites: &Sites, source: &SourceFile, out: &mut Vec<Diagnostic>) {
+    let mut seen: BTreeMap<(&Home, &crate::model::TokenId), usize> = BTreeMap::new();
+    for (i, token) in desired.tokens.iter().enumerate() {
+        let Some(id) = &token.adopt else { continue };
+        match seen.get(&(&token.home, id)) {
+            None => {
+                seen.insert((&token.home, id), i);
+            }
+            Some(&first) => out.push(
+                source
+                    .error(
+                        sites.tokens[i].key,
+                        format!("token `{id}` is adopted twice"),
+                    )
+                    .note(format!(
+                        "first adopted by `{}` at {}",
+                        desired.tokens[first].key,
+                        source.position(sites.tokens[first].key)
+                    ))
+                    .help("one live token can belong to one desired token only"),
+            ),
+        }
+    }
+}
+
+/// Reports duplicate keys; returns the indices of the repeats.
+fn duplicate_keys(
+    desired: &Desired,
+    sites: &Sites,
+    source: &SourceFile,
+    out: &mut Vec<Diagnostic>,
+) -> BTreeSet<usize> {
+    let mut repeats = BTreeSet::new();
+    let mut seen: BTreeMap<(TokenKind, &Home, &TokenKey), usize> = BTreeMap::new();
+    for (i, token) in desired.tokens.iter().enumerate() {
+        match seen.get(&(token.kind, &token.home, &token.key)) {
+            None => {
+                seen.insert((token.kind, &token.home, &token.key), i);
+            }
+            Some(&first) => {
+                repeats.insert(i);
+                let site = &sites.tokens[i];
+                let first_site = &sites.tokens[first];
+                let home = match &token.home {
+                    Home::Environment(e) => format!("environment `{e}`"),
+                    Home::Account(a) => format!("account `{a}`"),
+                };
+                let mut d = source
+                    .error(
+                        site.key,
+                        format!("duplicate {} key `{}` in {home}", token.kind, token.key),
+                    )
+                    .note(format!(
+                        "first produced at {}{}",
+                        source.position(first_site.key),
+                        first_site.vars
+                    ));
+                if !site.vars.is_empty() {
+                    d = d.note(format!("produced again{}", site.vars));
+                }
+                out.push(d.help("keys must be unique per kind and environment; use every `for_each` variable in the key"));
+            }
+        }
+    }
+    repeats
+}
+
+/// Reports targets written by two tokens (a repeated key is reported once, as a duplicate).
+fn shared_targets(
+    desired: &Desired,
+    sites: &Sites,
+    skip: &BTreeSet<usize>,
+    source: &SourceFile,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut seen: BTreeMap<crate::model::TargetAddress, (String, Span)> = BTreeMap::new();
+    let mut files: BTreeMap<String, (FileFormat, String, Span)> = BTreeMap::new();
+    let mut visit = |target: &Target, owner: String, span: Span, out: &mut Vec<Diagnostic>| {
+        let address = target.address();
+        if let Some((first_owner, first_span)) = seen.get(&address) {
+            out.push(
+                source
+                    .error(span, format!("target `{address}` is also written by {first_owner}"))
+                    .note(format!("first used at {}", source.position(*first_span)))
+                    .help("each target holds one token; give each token its own key, file or Secret (e.g. with `{{ env }}` in the path)"),
+            );
+            return;
+        }
+        seen.insert(address, (owner.clone(), span));
+        // Keys of one file may go to different tokens, but only if every writer agrees on the
+        // file's layout: a raw writer replaces the whole file, and two formats cannot both hold.
+        let Target::File(f) = target else { return };
+        match files.get(&f.path) {
+            None => {
+                files.insert(f.path.clone(), (f.format, owner, span));
+            }
+            Some((format, first_owner, first_span))
+                if *format != f.format || f.format == FileFormat::Raw =>
+            {
+                let how = |x: FileFormat| match x {
+                    FileFormat::Raw => "whole (raw)".to_owned(),
+                    other => format!("as {}", format_name(other)),
+                };
+                out.push(
+                    source
+                        .error(
+                            span,
+                            format!(
+                                "file `{}` is written {} here and {} by {first_owner}",
+                                f.path,
+                                how(f.format),
+                                how(*format)
+                            ),
+                        )
+                        .note(format!("first used at {}", source.position(*first_span)))
+                        .help("writers of one file must use the same non-raw format with different keys"),
+                );
+            }
+            Some(_) => {}
+        }
+    };
+    for (i, (token, site)) in desired.tokens.iter().zip(&sites.tokens).enumerate() {
+        if skip.contains(&i) {
+            continue;
+        }
+        let home = match &token.home {
+            Home::Environment(e) => e.to_string(),
+            Home::Account(a) => a.clone(),
+        };
+        let owner = format!("{} `{}` ({home})", token.kind, token.key);
+        for (target, span) in token.deliver.iter().zip(&site.targets) {
+            visit(target, owner.clone(), *span, out);
+        }
+    }
+    for (tenant, spans) in desired.tenant_tokens.iter().zip(&sites.tenant_targets) {
+        let owner = format!("the tenant token of `{}`", tenant.environment);
+        for (target, span) in tenant
+            .activegates
+            .iter()
+            .chain(&tenant.oneagents)
+            .zip(spans)
+        {
+            visit(target, owner.clone(), *span, out);
+        }
+    }
+}
+
+fn platform_limits(
+    desired: &Desired,
+    sites: &Sites,
+    source: &SourceFile,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut per_owner: BTreeMap<(&Home, Option<&String>), Vec<usize>> = BTreeMap::new();
+    for (i, token) in desired.tokens.iter().enumerate() {
+        if let TokenDetails::Platform { owner, .. } = &token.details {
+            per_owner
+                .entry((&token.home, owner.as_ref()))
+                .or_default()
+                .push(i);
+        }
+    }
+    for ((home, owner), indices) in per_owner {
+        let weight = |i: &usize| {
+            if desired.tokens[*i].policy.rotation == Rotation::Never {
+                1
+            } else {
+                2
+            }
+        };
+        let total: usize = indices.iter().map(weight).sum();
+        if total <= PLATFORM_TOKENS_PER_OWNER {
+            continue;
+        }
+        let account = match home {
+            Home::Account(a) => a.clone(),
+            Home::Environment(e) => e.to_string(),
+        };
+        let owner = owner
+            .map(String::as_str)
+            .unwrap_or("(the OAuth client's user)");
+        let rotating = indices.iter().filter(|i| weight(i) == 2).count();
+        let last = *indices.last().unwrap_or(&0);
+        out.push(
+            source
+                .error(
+                    sites.tokens[last].key,
+                    format!(
+                        "owner `{owner}` would hold up to {total} platform tokens in account `{account}`; Dynatrace allows {PLATFORM_TOKENS_PER_OWNER}"
+                    ),
+                )
+                .note(format!(
+                    "{} tokens, {rotating} of them rotating (a rotation briefly needs a second token)",
+                    indices.len()
+                ))
+                .help("spread the tokens over several owners (service users) or rotate fewer"),
+        );
+    }
+}

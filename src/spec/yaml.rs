@@ -1,0 +1,468 @@
+//! YAML text to a tree of located nodes, with the limits that keep hostile input harmless.
+//!
+//! The tree is built from `saphyr-parser` events, which carry positions, so every node knows its
+//! line and column; [`super::de`] then deserializes the spec types from the tree, and any error
+//! points at the node it is about. This module owns YAML-level rules only: one document,
+//! unique mapping keys, merge keys (`<<: *base`), no custom tags, bounded nesting and a bounded
+//! number of nodes after alias expansion (a "billion laughs" alias bomb is refused before it
+//! expands). It knows nothing about what a spec means.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
+
+use super::diagnostic::{Diagnostic, SourceFile, Span};
+
+/// At most this many nodes, counting every node an alias expands to.
+pub const MAX_NODES: usize = 100_000;
+
+/// At most this many nested sequences and mappings.
+pub const MAX_DEPTH: usize = 64;
+
+/// One YAML node and where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    Scalar { text: String, plain: bool },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    fn null(span: Span) -> Node {
+        Node {
+            kind: NodeKind::Scalar {
+                text: String::new(),
+                plain: true,
+            },
+            span,
+        }
+    }
+
+    /// Number of nodes in this subtree, itself included.
+    pub fn size(&self) -> usize {
+        match &self.kind {
+            NodeKind::Scalar { .. } => 1,
+            NodeKind::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
+            NodeKind::Map(entries) => {
+                1 + entries
+                    .iter()
+                    .map(|(k, v)| k.size() + v.size())
+                    .sum::<usize>()
+            }
+        }
+    }
+
+    /// The scalar text, for a scalar.
+    pub fn as_scalar(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    /// A plain scalar that YAML reads as null (`~`, `null`, or nothing).
+    pub fn is_null(&self) -> bool {
+        matches!(&self.kind, NodeKind::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+
+    /// The span of the first scalar with exactly this text inside the node that starts at
+    /// `within`, for pointing at one string of a larger value (a template in a target).
+    pub fn find_scalar(&self, within: Span, text: &str) -> Option<Span> {
+        let container = self.find_node(within)?;
+        container.first_scalar(text)
+    }
+
+    /// The span of field `name` (its value, or its key when the value is empty) in the mapping
+    /// that starts at `within` or in the first mapping nested in it (a target's settings).
+    pub fn find_field(&self, within: Span, name: &str) -> Option<Span> {
+        let mut node = self.find_node(within)?;
+        loop {
+            let NodeKind::Map(entries) = &node.kind else {
+                return None;
+            };
+            if let Some((k, v)) = entries.iter().find(|(k, _)| k.as_scalar() == Some(name)) {
+                return Some(if v.is_null() { k.span } else { v.span });
+            }
+            match entries.as_slice() {
+                [(_, inner)] => node = inner,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Whether this node or one inside it starts at `span`.
+    pub fn contains(&self, span: Span) -> bool {
+        self.find_node(span).is_some()
+    }
+
+    fn find_node(&self, span: Span) -> Option<&Node> {
+        if self.span == span {
+            return Some(self);
+        }
+        match &self.kind {
+            NodeKind::Scalar { .. } => None,
+            NodeKind::Seq(items) => items.iter().find_map(|n| n.find_node(span)),
+            NodeKind::Map(entries) => entries
+                .iter()
+                .find_map(|(k, v)| k.find_node(span).or_else(|| v.find_node(span))),
+        }
+    }
+
+    fn first_scalar(&self, wanted: &str) -> Option<Span> {
+        match &self.kind {
+            NodeKind::Scalar { text, .. } => (text == wanted).then_some(self.span),
+            NodeKind::Seq(items) => items.iter().find_map(|n| n.first_scalar(wanted)),
+            NodeKind::Map(entries) => entries.iter().find_map(|(_, v)| v.first_scalar(wanted)),
+        }
+    }
+}
+
+/// Parses one YAML document into a located tree. An empty document is a null scalar.
+pub fn parse(source: &SourceFile) -> Result<Node, Diagnostic> {
+    Builder::new(source).run()
+}
+
+enum Frame {
+    Seq {
+        span: Span,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        span: Span,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+    },
+}
+
+struct Builder<'a> {
+    source: &'a SourceFile,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Node, usize)>,
+    nodes: usize,
+    root: Option<Node>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(source: &'a SourceFile) -> Self {
+        Builder {
+            source,
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            nodes: 0,
+            root: None,
+        }
+    }
+
+    fn run(mut self) -> Result<Node, Diagnostic> {
+        let mut parser = Parser::new_from_str(self.source.text());
+        let mut documents = 0;
+        while let Some(next) = parser.next_event() {
+            let (event, yspan) = match next {
+                Ok(ok) => ok,
+                Err(e) => {
+                    let m = e.marker();
+                    return Err(
+                        Diagnostic::error(format!("YAML syntax error: {}", e.info()))
+                            .at(self.source.locate_point(m.line(), m.col() + 1))
+                            .help("check the indentation and quoting around this place"),
+                    );
+                }
+            };
+            let span = self.span_of(&yspan);
+            let is_seq = matches!(event, Event::SequenceStart(..));
+            match event {
+                Event::DocumentStart(_) => {
+                    documents += 1;
+                    if documents > 1 {
+                        return Err(self
+                            .source
+                            .error(span, "a spec file holds one YAML document, found a second")
+                            .help("remove the `---` line or split the file"));
+                    }
+                }
+                Event::Scalar(text, style, anchor, tag) => {
+                    let mut plain = style == ScalarStyle::Plain;
+                    if let Some(tag) = tag {
+                        if tag.is_yaml_core_schema() {
+                            if tag.suffix == "str" {
+                                plain = false;
+                            }
+                        } else {
+                            return Err(self
+                                .source
+                                .error(span, format!("YAML tag `{tag}` is not supported"))
+                                .help("remove the tag; a spec uses plain YAML values"));
+                        }
+                    }
+                    let node = Node {
+                        kind: NodeKind::Scalar {
+                            text: text.into_owned(),
+                            plain,
+                        },
+                        span,
+                    };
+                    self.count(1, span)?;
+                    self.finish(node, anchor)?;
+                }
+                Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) => {
+                    if let Some(tag) = tag.filter(|t| !t.is_yaml_core_schema()) {
+                        return Err(self
+                            .source
+                            .error(span, format!("YAML tag `{tag}` is not supported"))
+                            .help("remove the tag; a spec uses plain YAML values"));
+                    }
+                    if self.stack.len() >= MAX_DEPTH {
+                        return Err(self
+                            .source
+                            .error(
+                                span,
+                                format!("the YAML nests deeper than {MAX_DEPTH} levels"),
+                            )
+                            .help("a spec needs only a few levels of nesting"));
+                    }
+                    self.count(1, span)?;
+                    self.stack.push(match is_seq {
+                        true => Frame::Seq {
+                            span,
+                            anchor,
+                            items: Vec::new(),
+                        },
+                        false => Frame::Map {
+                            span,
+                            anchor,
+                            entries: Vec::new(),
+                            key: None,
+                        },
+                    });
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    let Some(frame) = self.stack.pop() else {
+                        continue;
+                    };
+                    let (node, anchor) = match frame {
+                        Frame::Seq {
+                            span,
+                            anchor,
+                            items,
+                        } => (
+                            Node {
+                                kind: NodeKind::Seq(items),
+                                span,
+                            },
+                            anchor,
+                        ),
+                        Frame::Map {
+                            span,
+                            anchor,
+                            entries,
+                            ..
+                        } => (
+                            Node {
+                                kind: NodeKind::Map(self.merge_and_check(entries)?),
+                                span,
+                            },
+                            anchor,
+                        ),
+                    };
+                    self.finish(node, anchor)?;
+                }
+                Event::Alias(id) => {
+                    let Some((node, size)) = self.anchors.get(&id) else {
+                        return Err(self.source.error(span, "alias refers to an unknown anchor"));
+                    };
+                    let (node, size) = (node.clone(), *size);
+                    self.count(size, span)?;
+                    // Point at the alias, so errors in the copy name the place it is used.
+                    let mut node = node;
+                    node.span = span;
+                    self.finish(node, 0)?;
+                }
+                Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
+            }
+        }
+        Ok(self.root.unwrap_or_else(|| Node::null(Span::new(1, 1, 1))))
+    }
+
+    fn span_of(&self, span: &YamlSpan) -> Span {
+        let (start, end) = (span.start, span.end);
+        let len = if end.line() == start.line() && end.col() > start.col() {
+            end.col() - start.col()
+        } else {
+            usize::MAX / 2
+        };
+        Span::new(start.line(), start.col() + 1, len)
+    }
+
+    fn count(&mut self, n: usize, span: Span) -> Result<(), Diagnostic> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            return Err(self
+                .source
+                .error(
+                    span,
+                    format!("the YAML expands to more than {MAX_NODES} values"),
+                )
+                .with_label("expansion limit reached here")
+                .help("aliases (`*name`) that repeat large anchors multiply the document; a spec never needs this many values"));
+        }
+        Ok(())
+    }
+
+    /// Places a finished node in its parent (or makes it the root) and records its anchor.
+    fn finish(&mut self, node: Node, anchor: usize) -> Result<(), Diagnostic> {
+        if anchor != 0 {
+            let size = node.size();
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        match self.stack.last_mut() {
+            None => {
+                self.root.get_or_insert(node);
+            }
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+        }
+        Ok(())
+    }
+
+    /// Applies merge keys (`<<: *base`, explicit keys win) and refuses duplicate keys.
+    fn merge_and_check(&self, entries: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, Diagnostic> {
+        let mut own: Vec<(Node, Node)> = Vec::with_capacity(entries.len());
+        let mut merged: Vec<(Node, Node)> = Vec::new();
+        let mut seen: HashMap<String, Span> = HashMap::new();
+        for (key, value) in entries {
+            if matches!(&key.kind, NodeKind::Scalar { text, plain: true } if text == "<<") {
+                let sources = match value.kind {
+                    NodeKind::Map(m) => vec![m],
+                    NodeKind::Seq(items) => {
+                        let mut maps = Vec::new();
+                        for item in items {
+                            match item.kind {
+                                NodeKind::Map(m) => maps.push(m),
+                                _ => {
+                                    return Err(self.source.error(
+                                        item.span,
+                                        "a merge key (`<<`) takes mappings only",
+                                    ))
+                                }
+                            }
+                        }
+                        maps
+                    }
+                    _ => {
+                        return Err(self
+                            .source
+                            .error(
+                                value.span,
+                                "a merge key (`<<`) takes a mapping or a list of mappings",
+                            )
+                            .help("write `<<: *anchor` where the anchor names a mapping"))
+                    }
+                };
+                merged.extend(sources.into_iter().flatten());
+                continue;
+            }
+            if let Some(text) = key.as_scalar() {
+                if let Some(first) = seen.get(text) {
+                    return Err(self
+                        .source
+                        .error(key.span, format!("duplicate key `{text}`"))
+                        .note(format!("first defined at {}", self.source.position(*first)))
+                        .help("YAML mapping keys must be unique; remove or rename one"));
+                }
+                seen.insert(text.to_owned(), key.span);
+            }
+            own.push((key, value));
+        }
+        for (key, value) in merged {
+            let taken = key.as_scalar().is_some_and(|t| seen.contains_key(t));
+            if !taken {
+                if let Some(text) = key.as_scalar() {
+                    seen.insert(text.to_owned(), key.span);
+                }
+                own.push((key, value));
+            }
+        }
+        Ok(own)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Node, Diagnostic> {
+        parse(&SourceFile::new("t.yaml", text))
+    }
+
+    #[test]
+    fn nodes_carry_positions() {
+        let node = parse_str("a:\n  b: [x, 'y']\n").unwrap();
+        let NodeKind::Map(entries) = &node.kind else {
+            panic!("not a map")
+        };
+        let NodeKind::Map(inner) = &entries[0].1.kind else {
+            panic!("not a map")
+        };
+        let NodeKind::Seq(items) = &inner[0].1.kind else {
+            panic!("not a seq")
+        };
+        assert_eq!(items[0].span, Span::new(2, 7, 1));
+        assert_eq!(items[1].span.col, 10);
+        assert_eq!(
+            items[1].kind,
+            NodeKind::Scalar {
+                text: "y".into(),
+                plain: false
+            }
+        );
+    }
+
+    #[test]
+    fn merge_keys_fill_in_and_explicit_keys_win() {
+        let node = parse_str("base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  y: 3\n").unwrap();
+        let NodeKind::Map(entries) = &node.kind else {
+            panic!()
+        };
+        let NodeKind::Map(used) = &entries[1].1.kind else {
+            panic!()
+        };
+        let pairs: Vec<_> = used
+            .iter()
+            .map(|(k, v)| (k.as_scalar().unwrap(), v.as_scalar().unwrap()))
+            .collect();
+        assert_eq!(pairs, vec![("y", "3"), ("x", "1")]);
+    }
+
+    #[test]
+    fn alias_bombs_stop_at_the_limit() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = parse_str(&text).unwrap_err();
+        assert!(err.message.contains("expands to more than"), "{err}");
+        assert!(err.location.is_some());
+    }
+
+    #[test]
+    fn duplicate_keys_and_deep_nesting_are_refused() {
+        let err = parse_str("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(err.location.unwrap().line, 3);
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(parse_str(&deep).unwrap_err().message.contains("deeper"));
+    }
+}

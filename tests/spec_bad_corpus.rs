@@ -1,0 +1,162 @@
+//! The bad-input corpus: every malformed spec under `tests/bad_specs/` must fail with at least one
+//! error that names its file, line and column, never a panic. The rendered diagnostics of the whole
+//! corpus are one snapshot, so a change in any message is reviewed. Inputs too large to commit
+//! (a huge file, a deeper alias bomb) are generated here.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tokensmith::spec::{self, Diagnostics};
+
+const CORPUS: &str = "tests/bad_specs";
+
+/// A token secret that appears in two corpus files; it must never be printed.
+const SECRET_PART: &str = "G3DFPBEJYMODIDAEX454M7YWBUVEFOWKPRVMWFASS64NFH52PX6BNDVFFM572RZM";
+
+fn corpus() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(CORPUS)
+        .expect("the corpus directory exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn render(diags: &Diagnostics) -> String {
+    let mut buf = Vec::new();
+    diags.render(&mut buf, false).unwrap();
+    String::from_utf8(buf).unwrap()
+}
+
+/// Asserts that a failed load has a located error whose excerpt is the real line of the file.
+fn assert_located(path: &Path, diags: &Diagnostics) {
+    let bytes = std::fs::read(path).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    let located: Vec<_> = diags.errors().filter_map(|d| d.location.as_ref()).collect();
+    assert!(
+        !located.is_empty(),
+        "{}: no located error in\n{diags}",
+        path.display()
+    );
+    for loc in located {
+        assert_eq!(loc.file, path.display().to_string());
+        assert!(loc.line >= 1 && loc.column >= 1 && loc.width >= 1);
+        let actual = lines.get(loc.line - 1).copied().unwrap_or("");
+        if !actual.contains("dt0c01.") {
+            assert_eq!(
+                loc.excerpt,
+                actual.trim_end_matches('\r'),
+                "{}:{}",
+                path.display(),
+                loc.line
+            );
+        }
+    }
+}
+
+#[test]
+fn the_corpus_has_at_least_forty_files() {
+    assert!(corpus().len() >= 40, "only {} files", corpus().len());
+}
+
+#[test]
+fn every_bad_spec_fails_with_located_errors() {
+    let mut report = String::new();
+    for path in corpus() {
+        let diags = match spec::load(&path) {
+            Ok(_) => panic!("{} loaded without errors", path.display()),
+            Err(d) => d,
+        };
+        assert_located(&path, &diags);
+        let rendered = render(&diags);
+        assert!(
+            !rendered.contains(SECRET_PART),
+            "{} prints a secret",
+            path.display()
+        );
+        report.push_str(&format!("=== {}\n{rendered}\n", path.display()));
+    }
+    insta::assert_snapshot!("bad_specs", report);
+}
+
+#[test]
+fn the_binary_exits_1_with_located_errors_for_every_bad_spec() {
+    for path in corpus() {
+        let out = Command::new(env!("CARGO_BIN_EXE_tokensmith"))
+            .args(["validate", "-f"])
+            .arg(&path)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {stderr}", path.display());
+        assert!(
+            stderr.contains(&format!(" --> {}:", path.display()))
+                || stderr.contains(&format!("  --> {}:", path.display())),
+            "{}: {stderr}",
+            path.display()
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!stderr.contains(SECRET_PART));
+        assert!(!stderr.contains('\x1b'), "colour with NO_COLOR");
+    }
+}
+
+#[test]
+fn a_huge_file_is_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.yaml");
+    let mut text = String::from("version: 1\n");
+    let line = "# padding padding padding padding padding padding padding padding\n";
+    while text.len() <= spec::load::MAX_SPEC_BYTES {
+        text.push_str(line);
+    }
+    std::fs::write(&path, &text).unwrap();
+    let diags = spec::load(&path).unwrap_err();
+    assert!(render(&diags).contains("larger than the limit"), "{diags}");
+    let diags = spec::load_str(&text, "huge.yaml").unwrap_err();
+    assert!(render(&diags).contains("8 MiB"));
+}
+
+#[test]
+fn a_deep_alias_bomb_is_refused_quickly() {
+    let mut text =
+        String::from("version: 1\na0: &a0 [x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..30 {
+        let refs = vec![format!("*a{}", i - 1); 16].join(", ");
+        text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    let started = std::time::Instant::now();
+    let diags = spec::load_str(&text, "bomb.yaml").unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let d = diags.errors().next().unwrap();
+    assert!(d.message.contains("expands to more than"), "{d}");
+    assert!(d.location.is_some());
+}
+
+#[test]
+fn invalid_utf8_anywhere_names_its_line() {
+    let valid = "version: 1\nenvironments:\n  demo:\n    url: sandbox://demo\n";
+    for (at, bytes) in [
+        (0, &[0xffu8][..]),
+        (15, &[0xc3, 0x28]),
+        (valid.len(), &[0xe2, 0x82]),
+    ] {
+        let mut input = valid.as_bytes()[..at].to_vec();
+        input.extend_from_slice(bytes);
+        input.extend_from_slice(&valid.as_bytes()[at..]);
+        let diags = spec::load_bytes(&input, "t.yaml").unwrap_err();
+        let d = diags.errors().next().unwrap();
+        assert!(d.message.contains("not valid UTF-8"), "{d}");
+        let line = valid[..at].matches('\n').count() + 1;
+        assert_eq!(d.location.as_ref().unwrap().line, line);
+    }
+}
+
+#[test]
+fn a_missing_file_is_an_error_not_a_panic() {
+    let diags = spec::load(Path::new("tests/bad_specs/does-not-exist.yaml")).unwrap_err();
+    assert!(render(&diags).contains("cannot read"));
+}
