@@ -406,6 +406,7 @@ async fn the_management_token_is_never_touched_and_404_counts_as_done() {
             Action::Disable {
                 token: caller.clone(),
                 name: "m".into(),
+                rename: None,
             },
         ),
         mk(
@@ -420,6 +421,7 @@ async fn the_management_token_is_never_touched_and_404_counts_as_done() {
             Action::Disable {
                 token: gone,
                 name: "g".into(),
+                rename: Some("g (revoked)".into()),
             },
         ),
     ];

@@ -187,13 +187,11 @@ impl<'a> Run<'a> {
             return Ok(c.clone());
         }
         let client = self.environment(&Home::Environment(env.clone()))?;
-        let caller = client
-            .caller()
-            .await
-            .map_err(|e| {
-                format!("cannot tell which token tokensmith authenticates with, so nothing is revoked: {e}")
-            })?
-            .map(|t| t.id);
+        let caller = client.caller_id().await.map_err(|e| {
+            format!(
+                "cannot tell which token tokensmith authenticates with, so nothing is revoked: {e}"
+            )
+        })?;
         callers.insert(env.clone(), caller.clone());
         Ok(caller)
     }
@@ -229,8 +227,11 @@ impl<'a> Run<'a> {
             }
             Action::Adopt { token, name, .. } => self.adopt(step, token, name).await,
             Action::Deliver { token, target, .. } => self.deliver(step, token, target).await,
-            Action::Disable { token, .. } => self.retire(step, token, false).await,
-            Action::Delete { token, .. } => self.retire(step, token, true).await,
+            Action::Disable { token, rename, .. } => {
+                self.retire(step, token, Retire::Disable(rename.as_deref()))
+                    .await
+            }
+            Action::Delete { token, .. } => self.retire(step, token, Retire::Delete).await,
             Action::TenantStart => self.tenant_start(step).await,
             Action::TenantFinish => self.tenant_finish(step).await,
         }
@@ -683,7 +684,11 @@ impl<'a> Run<'a> {
 
     // ----- disable / delete -----
 
-    async fn retire(&self, step: &Step, token: &TokenId, delete: bool) -> StepResult {
+    async fn retire(&self, step: &Step, token: &TokenId, how: Retire<'_>) -> StepResult {
+        let (delete, rename) = match how {
+            Retire::Delete => (true, None),
+            Retire::Disable(rename) => (false, rename),
+        };
         let verb = if delete { "delete" } else { "disable" };
         self.refuse_caller(step, token, verb).await?;
         for (address, holder) in self.holders(self.key_targets(step)).await {
@@ -721,23 +726,25 @@ impl<'a> Run<'a> {
             }
             (Home::Environment(_), TokenKind::ApiToken) => {
                 let c = self.environment(&step.home)?;
-                match c.get_api_token(token).await.map_err(|e| e.to_string())? {
-                    None => {
-                        return Ok(Done::already(
-                            Some(token.clone()),
-                            format!("{token} is already gone"),
-                        ))
-                    }
-                    Some(t) if !t.enabled => {
-                        return Ok(Done::already(
-                            Some(token.clone()),
-                            format!("{token} is already disabled"),
-                        ))
-                    }
-                    Some(_) => {}
+                let current = c.get_api_token(token).await.map_err(|e| e.to_string())?;
+                let Some(current) = current else {
+                    return Ok(Done::already(
+                        Some(token.clone()),
+                        format!("{token} is already gone"),
+                    ));
+                };
+                // The rename goes with the disable: it sets `modifiedDate`, from which the
+                // planner measures the retention before deleting.
+                let rename = rename.filter(|r| *r != current.name).map(str::to_owned);
+                if !current.enabled && rename.is_none() {
+                    return Ok(Done::already(
+                        Some(token.clone()),
+                        format!("{token} is already disabled"),
+                    ));
                 }
                 let change = ApiTokenChange {
-                    enabled: Some(false),
+                    enabled: Some(false).filter(|_| current.enabled),
+                    name: rename,
                     ..ApiTokenChange::default()
                 };
                 c.update_api_token(token, &change).await
@@ -889,6 +896,14 @@ impl<'a> Run<'a> {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// How a token is retired.
+#[derive(Debug, Clone, Copy)]
+enum Retire<'a> {
+    /// Disable, renaming it at the same time when a name is given (API tokens).
+    Disable(Option<&'a str>),
+    Delete,
 }
 
 /// Whether `e` is an answer with this status whose message contains one of `words`

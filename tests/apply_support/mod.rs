@@ -336,9 +336,8 @@ impl EnvironmentRead for FakeEnv {
             .and_then(|(id, _)| s.tokens.get(id).cloned());
         ready(Ok(t))
     }
-    fn caller(&self) -> BoxFuture<'_, LiveResult<Option<LiveToken>>> {
-        let s = self.lock();
-        ready(Ok(s.tokens.get(&s.caller).cloned()))
+    fn caller_id(&self) -> BoxFuture<'_, LiveResult<Option<TokenId>>> {
+        ready(Ok(Some(self.lock().caller.clone())))
     }
     fn list_activegate_tokens(&self) -> BoxFuture<'_, LiveResult<Vec<LiveToken>>> {
         ready(Ok(self.snapshot().activegate_tokens))
@@ -374,10 +373,13 @@ impl EnvironmentWrite for FakeEnv {
         change: &'a ApiTokenChange,
     ) -> BoxFuture<'a, LiveResult<()>> {
         let mut s = self.lock();
+        let now = s.now;
         let r = match s.tokens.get_mut(id) {
             Some(t) => {
                 if let Some(n) = &change.name {
                     t.name = n.clone();
+                    // Dynatrace bumps `modifiedDate` on a rename.
+                    t.modified = Some(now);
                 }
                 if let Some(e) = change.enabled {
                     t.enabled = e;
