@@ -845,3 +845,14 @@ fn the_run_future_is_send() {
     let fut = apply::execute(&plan, &env, &opts, &mut progress);
     assert_send(&fut);
 }
+
+#[tokio::test]
+async fn plan_homes_name_every_environment_the_plan_touches() {
+    let h = Harness::new(three_tokens);
+    let homes = apply::plan_homes(&h.plan().await);
+    assert_eq!(
+        homes.into_iter().collect::<Vec<_>>(),
+        vec![Home::Environment(EnvName::new("prod"))]
+    );
+    assert_eq!(apply::DEFAULT_JOURNAL, ".tokensmith/journal.jsonl");
+}

@@ -131,6 +131,11 @@ impl ApplyEnv {
     }
 }
 
+/// The environments a plan acts in (to lock each before applying) and the accounts.
+pub fn plan_homes(plan: &crate::plan::Plan) -> std::collections::BTreeSet<Home> {
+    plan.steps.iter().map(|s| s.home.clone()).collect()
+}
+
 /// The spec's targets: per desired token, per tenant token, and by address.
 #[derive(Debug, Clone, Default)]
 pub struct TargetIndex {

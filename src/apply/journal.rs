@@ -18,6 +18,9 @@ use time::OffsetDateTime;
 use crate::model::{TargetAddress, TokenId};
 use crate::plan::StepId;
 
+/// Where the journal goes unless `--journal` says otherwise, relative to the spec's directory.
+pub const DEFAULT_JOURNAL: &str = ".tokensmith/journal.jsonl";
+
 /// One journal line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {

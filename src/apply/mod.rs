@@ -27,9 +27,9 @@ mod progress;
 mod report;
 mod steps;
 
-pub use env::{ApplyEnv, ApplyOptions, Clock, TargetIndex, DEFAULT_CONCURRENCY};
+pub use env::{plan_homes, ApplyEnv, ApplyOptions, Clock, TargetIndex, DEFAULT_CONCURRENCY};
 pub use execute::{execute, ApplyError};
 pub use fresh::{check_fresh, Stale, StaleInput};
-pub use journal::{Journal, JournalEntry};
+pub use journal::{Journal, JournalEntry, DEFAULT_JOURNAL};
 pub use progress::{NoProgress, PlainProgress, Progress};
 pub use report::{ApplyReport, Cleanup, CleanupAction, Outcome, StepReport};
