@@ -47,7 +47,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  tokensmith validate\n  tokensmith validate -f examples/operator.yaml"
     )]
-    Validate(SpecArgs),
+    Validate(ValidateArgs),
 
     /// Print the JSON Schema of the desired-state file, or check a committed copy.
     #[command(
@@ -69,7 +69,7 @@ pub enum Command {
 
     /// Report what changed outside git (exit 2 when drift is found).
     #[command(after_help = "Examples:\n  tokensmith drift\n  tokensmith drift --format markdown")]
-    Drift(ReportArgs),
+    Drift(DriftArgs),
 
     /// List every live token, classified: managed, unused, expiring, over-privileged.
     #[command(
@@ -105,6 +105,30 @@ pub struct SpecArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// `human`, or `github` for `::error file=…,line=…` workflow annotations on stdout.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
+    pub format: ValidateFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    Human,
+    Github,
+}
+
+/// Where the spec comes from in git.
+#[derive(Debug, Clone, Args)]
+pub struct GitArgs {
+    /// Use the spec as committed at this ref (commit, branch, tag), read from git objects
+    /// without checking anything out: exactly the merged commit, not a dirty tree.
+    #[arg(long, value_name = "REF")]
+    pub spec_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct SchemaArgs {
     /// Compare this file with the current schema instead of printing it; exit 1 when it differs.
     #[arg(long, value_name = "PATH")]
@@ -122,6 +146,15 @@ pub enum OutputFormat {
 pub struct PlanArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
+    #[command(flatten)]
+    pub git: GitArgs,
+    /// Also show what the change does to the desired state between this ref and the spec at
+    /// hand (added and removed tokens, scope, policy and target changes).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+    /// Write OpenMetrics (days to expiry per managed token) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     /// Only these environments (repeatable).
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
@@ -145,6 +178,19 @@ pub struct ApplyArgs {
     pub plan: Option<PathBuf>,
     #[command(flatten)]
     pub spec: SpecArgs,
+    #[command(flatten)]
+    pub git: GitArgs,
+    /// Apply a saved plan even though the spec is now at a different commit than when it was
+    /// planned (the plan is still refused when live state or targets changed).
+    #[arg(long)]
+    pub allow_other_commit: bool,
+    /// Keep the per-environment apply lock in this git remote (a pushed ref) instead of a local
+    /// file, for CI runners that share no disk.
+    #[arg(long, value_name = "REMOTE")]
+    pub lock_remote: Option<String>,
+    /// How long to wait for another apply's lock before failing (e.g. `5m`).
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub lock_timeout: String,
     /// Only these environments (repeatable).
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
@@ -170,6 +216,19 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// Write OpenMetrics (days to expiry, drift count) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+    /// Send the same numbers to each environment's metrics ingest API
+    /// (`/api/v2/metrics/ingest`; the management token needs `metrics.ingest`).
+    #[arg(long)]
+    pub send_metrics: bool,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
     /// Address to listen on (loopback by default).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
@@ -190,4 +249,7 @@ pub struct ForceUnlockArgs {
     pub lock_id: String,
     #[command(flatten)]
     pub spec: SpecArgs,
+    /// The lock lives in this git remote (as with `apply --lock-remote`).
+    #[arg(long, value_name = "REMOTE")]
+    pub lock_remote: Option<String>,
 }

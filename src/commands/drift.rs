@@ -1,30 +1,80 @@
 //! `tokensmith drift`: what differs between git and live Dynatrace; exit 2 when anything does.
+//! Optionally writes the numbers as OpenMetrics and sends them to Dynatrace's metrics ingest.
 
-use super::plan::format;
+use anyhow::Context;
+
+use super::plan::{format, write_metrics};
 use super::session::{self, Session};
-use crate::cli::ReportArgs;
+use crate::cli::DriftArgs;
+use crate::gitops::metrics::{dynatrace_lines, send_to_dynatrace, Metrics};
+use crate::model::Home;
 use crate::output::{ExitStatus, Printer};
 use crate::{plan, render};
 
-pub fn run(args: ReportArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
-    let Some(loaded) = session::load_spec(&args.spec.file, printer)? else {
+pub fn run(args: DriftArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
+    let report_args = &args.report;
+    let Some(source) = session::load_spec(&report_args.spec.file, None, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, loaded, &args.envs)?;
-    let world = session::runtime()?.block_on(session.read_world())?;
+    let session = Session::new(&report_args.spec.file, source, &report_args.envs)?;
+    let runtime = session::runtime()?;
+    let world = runtime.block_on(session.read_world())?;
     for w in &world.warnings {
         writeln!(printer.err(), "warning: {w}")?;
     }
-    let report = plan::drift(
-        &session.desired,
-        &world.live,
-        &world.targets,
-        session::now(&world.live),
-    );
-    render::render_drift(&report, format(args.format, printer), printer.out())?;
+    let now = session::now(&world.live);
+    let report = plan::drift(&session.desired, &world.live, &world.targets, now);
+    render::render_drift(&report, format(report_args.format, printer), printer.out())?;
+
+    if args.metrics_file.is_some() || args.send_metrics {
+        // The forecast (days to expiry) comes from a plan over the same inputs; the planner is
+        // pure, so this costs no API call.
+        let metrics = match plan::plan(
+            &session.desired,
+            &world.live,
+            &world.targets,
+            now,
+            &session.plan_options(None),
+        ) {
+            Ok(p) => Metrics::from_plan(&p),
+            Err(_) => Metrics::new(now),
+        }
+        .with_drift(&report);
+        if let Some(path) = &args.metrics_file {
+            write_metrics(path, &metrics)?;
+        }
+        if args.send_metrics {
+            runtime.block_on(send_metrics(&session, &metrics, printer))?;
+        }
+    }
     Ok(if report.has_drift() {
         ExitStatus::Changes
     } else {
         ExitStatus::Success
     })
+}
+
+/// Send each environment the numbers of its own tokens (plus the drift count).
+async fn send_metrics(
+    session: &Session,
+    metrics: &Metrics,
+    printer: &mut Printer,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    for env in session.desired.environments.values() {
+        let mut mine = metrics.clone();
+        mine.tokens
+            .retain(|t| matches!(&t.home, Home::Environment(e) if e == &env.name));
+        let (base, token) = session.endpoint(env).await?;
+        let report = send_to_dynatrace(&client, &base, &token, &dynatrace_lines(&mine))
+            .await
+            .with_context(|| format!("cannot send metrics to environment `{}`", env.name))?;
+        writeln!(
+            printer.err(),
+            "sent {} metric line(s) to environment `{}`",
+            report.lines_ok,
+            env.name
+        )?;
+    }
+    Ok(())
 }

@@ -7,10 +7,10 @@ use crate::output::{ExitStatus, Printer};
 use crate::{plan, render};
 
 pub fn run(args: ReportArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
-    let Some(loaded) = session::load_spec(&args.spec.file, printer)? else {
+    let Some(source) = session::load_spec(&args.spec.file, None, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, loaded, &args.envs)?;
+    let session = Session::new(&args.spec.file, source, &args.envs)?;
     let world = session::runtime()?.block_on(session.read_world())?;
     for w in &world.warnings {
         writeln!(printer.err(), "warning: {w}")?;

@@ -3,6 +3,7 @@
 //! the spec, connecting, reading live state and targets) is in [`session`].
 
 pub mod drift;
+pub mod force_unlock;
 pub mod inventory;
 pub mod plan;
 pub mod sandbox;
@@ -23,7 +24,7 @@ pub fn run(cli: Cli, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
         Command::Drift(args) => drift::run(args, printer),
         Command::Inventory(args) => inventory::run(args, printer),
         Command::Sandbox(args) => sandbox::run(&args, printer),
-        Command::ForceUnlock(_) => not_yet(printer, "force-unlock"),
+        Command::ForceUnlock(args) => force_unlock::run(&args, printer),
     }
 }
 

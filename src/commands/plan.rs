@@ -7,9 +7,10 @@ use anyhow::Context;
 
 use super::session::{self, Session};
 use crate::cli::{OutputFormat, PlanArgs};
+use crate::gitops::{self, desired_diff, metrics::Metrics};
 use crate::model::SpecDuration;
 use crate::output::{ExitStatus, Printer};
-use crate::plan::{self, PlanOptions};
+use crate::plan;
 use crate::render::{self, Format};
 
 pub fn run(args: PlanArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
@@ -19,21 +20,17 @@ pub fn run(args: PlanArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> 
         .map(|d| d.parse::<SpecDuration>())
         .transpose()
         .map_err(|e| anyhow::anyhow!("--fail-on-expiry-within: {e}"))?;
-    let Some(loaded) = session::load_spec(&args.spec.file, printer)? else {
+    let Some(source) = session::load_spec(&args.spec.file, args.git.spec_ref.as_deref(), printer)?
+    else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, loaded, &args.envs)?;
+    let session = Session::new(&args.spec.file, source, &args.envs)?;
+    let output = format(args.format, printer);
     let world = session::runtime()?.block_on(session.read_world())?;
     for w in &world.warnings {
         writeln!(printer.err(), "warning: {w}")?;
     }
-    let (spec_commit, dirty) = session::spec_commit(&session.spec_path);
-    let opts = PlanOptions {
-        spec_hash: session.loaded.source_hash.clone(),
-        spec_commit,
-        dirty,
-        fail_on_expiry_within,
-    };
+    let opts = session.plan_options(fail_on_expiry_within);
     let plan = plan::plan(
         &session.desired,
         &world.live,
@@ -41,7 +38,21 @@ pub fn run(args: PlanArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> 
         session::now(&world.live),
         &opts,
     )?;
-    render::render_plan(&plan, format(args.format, printer), printer.out())?;
+    render::render_plan(&plan, output, printer.out())?;
+    // What the change does to the desired state, after the plan (the summary comes first).
+    if let Some(base) = &args.base {
+        let diff = gitops::at_ref::diff_against(&session.spec_path, base, &session.loaded.desired)
+            .with_context(|| format!("--base {base}"))?;
+        let head = args.git.spec_ref.as_deref().unwrap_or("working tree");
+        match output {
+            Format::Markdown => desired_diff::render_markdown(&diff, base, head, printer.out())?,
+            Format::Json => {}
+            Format::Human { .. } => desired_diff::render_human(&diff, base, head, printer.out())?,
+        }
+    }
+    if let Some(path) = &args.metrics_file {
+        write_metrics(path, &Metrics::from_plan(&plan))?;
+    }
     if let Some(out) = &args.out {
         let json = serde_json::to_vec_pretty(&plan).expect("plans serialize");
         fs::write(out, json)
@@ -60,6 +71,16 @@ pub fn run(args: PlanArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> 
     } else {
         ExitStatus::Success
     })
+}
+
+/// Write OpenMetrics text to `path` (atomically: a scraper never reads half a file).
+pub(crate) fn write_metrics(path: &std::path::Path, metrics: &Metrics) -> anyhow::Result<()> {
+    let mut text = Vec::new();
+    gitops::metrics::write_openmetrics(metrics, &mut text)?;
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, &text)
+        .and_then(|()| fs::rename(&tmp, path))
+        .with_context(|| format!("cannot write metrics to {}", path.display()))
 }
 
 pub(crate) fn format(format: OutputFormat, printer: &Printer) -> Format {

@@ -13,11 +13,17 @@ use futures::FutureExt;
 use time::OffsetDateTime;
 
 use crate::deliver::{Deliverer, DeliveryContext};
+use crate::gitops::at_ref::{load_at_ref, AtRefError};
+use crate::gitops::repo::{spec_commit, SpecCommit};
 use crate::live::{
     read_snapshot, ClientSettings, Connector, DefaultConnector, SandboxEndpoint, SandboxResolver,
 };
-use crate::model::{Desired, EnvName, Home, LiveSnapshot, Target, TargetSnapshot};
+use crate::model::{
+    Desired, Endpoint, EnvName, Environment, Home, LiveSnapshot, Secret, SpecDuration, Target,
+    TargetSnapshot,
+};
 use crate::output::Printer;
+use crate::plan::PlanOptions;
 use crate::sandbox::embedded::EmbeddedSandbox;
 use crate::spec::{self, LoadedSpec};
 
@@ -30,10 +36,12 @@ pub struct Session {
     /// The spec's directory: relative file targets and `.tokensmith/` live here.
     pub base_dir: PathBuf,
     pub loaded: LoadedSpec,
+    pub commit: Option<SpecCommit>,
     /// The desired state restricted to the `--env` selection.
     pub desired: Desired,
     pub connector: DefaultConnector,
     pub deliverer: Deliverer,
+    sandboxes: SandboxResolver,
 }
 
 /// Everything read from outside: the planner's inputs.
@@ -44,16 +52,43 @@ pub struct World {
     pub api_calls: u64,
 }
 
-/// Load and validate the spec, printing warnings; `Ok(None)` when it has errors (already
-/// printed, exit 1).
-pub fn load_spec(path: &Path, printer: &mut Printer) -> anyhow::Result<Option<LoadedSpec>> {
+/// A spec as loaded for a command: from the working tree, or from git at `--spec-ref`.
+pub struct SpecSource {
+    pub loaded: LoadedSpec,
+    /// The commit the spec is at and whether the working tree differs from it; `None` outside
+    /// git.
+    pub commit: Option<SpecCommit>,
+}
+
+/// Load and validate the spec (at `spec_ref` when given), printing warnings; `Ok(None)` when it
+/// has errors (already printed, exit 1).
+pub fn load_spec(
+    path: &Path,
+    spec_ref: Option<&str>,
+    printer: &mut Printer,
+) -> anyhow::Result<Option<SpecSource>> {
     let color = printer.color();
-    match spec::load(path) {
+    let (result, commit) = match spec_ref {
+        Some(reference) => match load_at_ref(path, reference) {
+            Ok(at) => (Ok(at.spec), Some(at.commit)),
+            Err(AtRefError::Spec { diagnostics, .. }) => (Err(diagnostics), None),
+            Err(AtRefError::Git(e)) => {
+                return Err(anyhow::Error::new(e).context(format!("--spec-ref {reference}")))
+            }
+        },
+        None => (spec::load(path), None),
+    };
+    match result {
         Ok(loaded) => {
             if !loaded.warnings.is_empty() {
                 loaded.warnings().render(printer.err(), color)?;
             }
-            Ok(Some(loaded))
+            let commit = match commit {
+                Some(c) => Some(c),
+                // Outside git, or git unreadable: the plan simply records no commit.
+                None => spec_commit(path).ok().flatten(),
+            };
+            Ok(Some(SpecSource { loaded, commit }))
         }
         Err(diagnostics) => {
             diagnostics.render(printer.err(), color)?;
@@ -64,21 +99,54 @@ pub fn load_spec(path: &Path, printer: &mut Printer) -> anyhow::Result<Option<Lo
 
 impl Session {
     /// A session over a loaded spec; `envs` restricts it to some environments (empty = all).
-    pub fn new(spec_path: &Path, loaded: LoadedSpec, envs: &[String]) -> anyhow::Result<Session> {
+    pub fn new(spec_path: &Path, source: SpecSource, envs: &[String]) -> anyhow::Result<Session> {
         let base_dir = spec_dir(spec_path);
-        let desired = select(&loaded.desired, envs)?;
-        let connector = DefaultConnector::new(&ClientSettings::default())?.with_sandbox_resolver(
-            sandbox_resolver(base_dir.join(".tokensmith").join("sandbox")),
-        );
+        let desired = select(&source.loaded.desired, envs)?;
+        let sandboxes = sandbox_resolver(base_dir.join(".tokensmith").join("sandbox"));
+        let connector = DefaultConnector::new(&ClientSettings::default())?
+            .with_sandbox_resolver(sandboxes.clone());
         let deliverer = Deliverer::new(DeliveryContext::new(base_dir.clone()));
         Ok(Session {
             spec_path: spec_path.to_path_buf(),
             base_dir,
-            loaded,
+            loaded: source.loaded,
+            commit: source.commit,
             desired,
             connector,
             deliverer,
+            sandboxes,
         })
+    }
+
+    /// The plan options that record where the spec came from.
+    pub fn plan_options(&self, fail_on_expiry_within: Option<SpecDuration>) -> PlanOptions {
+        PlanOptions {
+            spec_hash: self.loaded.source_hash.clone(),
+            spec_commit: self.commit.as_ref().map(|c| c.commit.clone()),
+            dirty: self.commit.as_ref().is_some_and(|c| c.dirty),
+            fail_on_expiry_within,
+        }
+    }
+
+    /// An environment's API base URL and management token, for calls outside the token APIs
+    /// (metrics ingest).
+    pub async fn endpoint(&self, env: &Environment) -> anyhow::Result<(String, Secret<String>)> {
+        match &env.endpoint {
+            Endpoint::Url { base } => {
+                let var = env.token_env.as_deref().unwrap_or_default();
+                let token = std::env::var(var).unwrap_or_default();
+                anyhow::ensure!(
+                    !token.trim().is_empty(),
+                    "environment `{}`: the management token variable `{var}` is not set; hint: export {var}=dt0c01.…",
+                    env.name
+                );
+                Ok((base.clone(), Secret::new(token.trim().to_owned())))
+            }
+            Endpoint::Sandbox { name } => {
+                let sandbox = (self.sandboxes)(name).await?;
+                Ok((sandbox.base_url, sandbox.management_token))
+            }
+        }
     }
 
     /// Read live Dynatrace and every target of the selected environments.
@@ -211,30 +279,4 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-}
-
-/// The git commit of the spec and whether it has uncommitted changes; `(None, false)` outside a
-/// repository.
-pub fn spec_commit(spec_path: &Path) -> (Option<String>, bool) {
-    let Ok(abs) = spec_path.canonicalize() else {
-        return (None, false);
-    };
-    let Ok(repo) = git2::Repository::discover(abs.parent().unwrap_or(&abs)) else {
-        return (None, false);
-    };
-    let commit = repo
-        .head()
-        .ok()
-        .and_then(|h| h.peel_to_commit().ok())
-        .map(|c| c.id().to_string());
-    let dirty = repo
-        .workdir()
-        .and_then(|w| {
-            abs.strip_prefix(w.canonicalize().ok()?)
-                .ok()
-                .map(Path::to_path_buf)
-        })
-        .and_then(|rel| repo.status_file(&rel).ok())
-        .is_some_and(|s| !s.is_empty());
-    (commit, dirty)
 }
