@@ -1186,3 +1186,221 @@ async fn the_sandbox_command_serves_a_seed_and_keeps_its_state() {
         "the state keeps fingerprints, not secrets"
     );
 }
+
+const INGEST: &str = "/api/v2/metrics/ingest";
+
+/// A fresh access token with `metrics.ingest`, created through the API with `admin`.
+async fn ingest_token(env: &Env, base_path: &str, admin: &str) -> String {
+    let created = env
+        .post(
+            &format!("{base_path}{TOKENS}"),
+            admin,
+            json!({"name": "ingest", "scopes": ["metrics.ingest"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.body["token"].as_str().unwrap().to_owned()
+}
+
+async fn ingest(env: &Env, path: &str, token: &str, body: &str) -> Answer {
+    env.send(
+        env.req(Method::POST, path, Some(token))
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(body.to_owned()),
+    )
+    .await
+}
+
+async fn data_points(env: &Env, query: &str) -> Value {
+    let a = env
+        .admin(Method::GET, &format!("/metrics{query}"), None)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    a.body
+}
+
+#[tokio::test]
+async fn metrics_ingest_accepts_lines_and_keeps_the_points() {
+    let env = start().await;
+    let token = ingest_token(&env, "", &tok('A')).await;
+    // Sandbox time is frozen at 2026-06-01T00:00:00Z; one point carries its own timestamp.
+    let five_min_ago = 1_780_271_700_000_i64;
+    let body = format!(
+        "# comment and metadata lines are skipped\n\
+         #cpu.temperature gauge dt.meta.unit=Celsius\n\
+         \n\
+         cpu.temperature,Host=\"web 1\",cpu=0 42.5\n\
+         cpu.temperature,host=web-2 gauge,17 {five_min_ago}\n\
+         req.latency gauge,min=1,max=9,sum=20,count=4\n\
+         req.count,route=/x\\,y count,delta=3\n"
+    );
+    let a = ingest(&env, INGEST, &token, &body).await;
+    assert_eq!(a.status, 202, "{}", a.text);
+    assert_eq!(
+        a.body,
+        json!({"linesOk": 4, "linesInvalid": 0, "error": null})
+    );
+    assert!(a.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+
+    let dump = data_points(&env, "").await;
+    assert_eq!(dump["environment"], "env1");
+    assert_eq!(dump["totalCount"], 4);
+    assert_eq!(
+        dump["dataPoints"],
+        json!([
+            {"metricKey": "cpu.temperature", "dimensions": {"host": "web 1", "cpu": "0"},
+             "type": "gauge", "value": 42.5, "timestamp": "2026-06-01T00:00:00.000Z"},
+            {"metricKey": "cpu.temperature", "dimensions": {"host": "web-2"},
+             "type": "gauge", "value": 17.0, "timestamp": "2026-05-31T23:55:00.000Z"},
+            {"metricKey": "req.latency", "dimensions": {},
+             "type": "summary", "min": 1.0, "max": 9.0, "sum": 20.0, "count": 4,
+             "timestamp": "2026-06-01T00:00:00.000Z"},
+            {"metricKey": "req.count", "dimensions": {"route": "/x,y"},
+             "type": "count", "delta": 3.0, "timestamp": "2026-06-01T00:00:00.000Z"},
+        ])
+    );
+    // The same points are in the state dump; the other environment has none.
+    let state = env.admin(Method::GET, "/state", None).await;
+    assert_eq!(
+        state.body["environments"]["env1"]["data_points"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert_eq!(
+        data_points(&env, "?environment=env2").await["totalCount"],
+        0
+    );
+
+    // Managed path: the point lands in env2 only, and a token of env1 is unknown there.
+    let token2 = ingest_token(&env, "/e/env2", &tok('E')).await;
+    let a = ingest(
+        &env,
+        &format!("/e/env2{INGEST}"),
+        &token2,
+        "env2.metric 1\n",
+    )
+    .await;
+    assert_eq!(a.status, 202, "{}", a.text);
+    let a = ingest(&env, &format!("/e/env2{INGEST}"), &token, "env2.metric 1\n").await;
+    assert_eq!(a.status, 401);
+    let env2 = data_points(&env, "?environment=env2").await;
+    assert_eq!(env2["totalCount"], 1);
+    assert_eq!(env2["dataPoints"][0]["metricKey"], "env2.metric");
+    assert_eq!(data_points(&env, "").await["totalCount"], 4);
+
+    // Only the last 1000 points are kept.
+    let many: String = (0..1005).map(|i| format!("bulk.metric {i}\n")).collect();
+    let a = ingest(&env, INGEST, &token, &many).await;
+    assert_eq!(a.body["linesOk"], 1005);
+    let dump = data_points(&env, "").await;
+    assert_eq!(dump["totalCount"], 1000);
+    assert_eq!(dump["dataPoints"][0]["value"], 5.0);
+    assert_eq!(dump["dataPoints"][999]["value"], 1004.0);
+
+    // DELETE forgets them.
+    let cleared = env.admin(Method::DELETE, "/metrics", None).await;
+    assert_eq!(cleared.status, 204);
+    assert_eq!(data_points(&env, "").await["totalCount"], 0);
+    let unknown = env
+        .admin(Method::GET, "/metrics?environment=nope", None)
+        .await;
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test]
+async fn metrics_ingest_reports_invalid_lines_and_keeps_the_valid_ones() {
+    let env = start().await;
+    let token = ingest_token(&env, "", &tok('A')).await;
+    let body = "good.metric 1\n\
+                # a comment\n\
+                1bad.key 2\n\
+                good.metric,dim=x notanumber\n\
+                dt.reserved 3\n\
+                good.metric,dim=y 4\n";
+    let a = ingest(&env, INGEST, &token, body).await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert_eq!(a.body["linesOk"], 2);
+    assert_eq!(a.body["linesInvalid"], 3);
+    assert_eq!(a.body["error"]["code"], 400);
+    assert_eq!(a.body["error"]["message"], "3 invalid lines");
+    let invalid = a.body["error"]["invalidLines"].as_array().unwrap();
+    let lines: Vec<u64> = invalid
+        .iter()
+        .map(|l| l["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 4, 5], "1-based, comment lines counted");
+    assert!(invalid[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("invalid metric key"));
+    assert!(invalid[1]["error"].as_str().unwrap().contains("notanumber"));
+    assert!(invalid[2]["error"].as_str().unwrap().contains("reserved"));
+    // The valid lines were kept.
+    let dump = data_points(&env, "").await;
+    let values: Vec<f64> = dump["dataPoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [1.0, 4.0]);
+
+    // Nothing but comments: 400 in the same shape.
+    let a = ingest(&env, INGEST, &token, "# only a comment\n\n").await;
+    assert_eq!(a.status, 400);
+    assert_eq!(
+        (&a.body["linesOk"], &a.body["linesInvalid"]),
+        (&json!(0), &json!(0))
+    );
+    assert!(a.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no data points"));
+}
+
+#[tokio::test]
+async fn metrics_ingest_needs_the_ingest_scope() {
+    let env = start().await;
+    let body = "a.metric 1\n";
+    // The management token has no metrics.ingest.
+    let a = ingest(&env, INGEST, &tok('A'), body).await;
+    assert_eq!(a.status, 403);
+    assert_eq!(
+        a.body,
+        json!({"error": {"code": 403, "message": "Token is missing required scope. Use one of: metrics.ingest (Ingest metrics)"}})
+    );
+    let a = env
+        .send(
+            env.req(Method::POST, INGEST, None)
+                .header("Content-Type", "text/plain")
+                .body(body),
+        )
+        .await;
+    assert_eq!(
+        error_message(&a),
+        (401, "Missing authorization parameter.".into())
+    );
+    let a = ingest(&env, INGEST, &tok('Z'), body).await;
+    assert_eq!(
+        error_message(&a),
+        (401, "Token Authentication failed".into())
+    );
+    assert_eq!(data_points(&env, "").await["totalCount"], 0);
+
+    let token = ingest_token(&env, "", &tok('A')).await;
+    let json_body = env
+        .send(
+            env.req(Method::POST, INGEST, Some(&token))
+                .json(&json!({"metric": 1})),
+        )
+        .await;
+    assert_eq!(json_body.status, 415);
+    let get = env.get(INGEST, &token).await;
+    assert_eq!(get.status, 405);
+    assert_eq!(data_points(&env, "").await["totalCount"], 0);
+}

@@ -17,6 +17,11 @@
 //! 3. Platform tokens list: real responses (REFERENCE.md §10, recorded) carry `accountUuid` as a
 //!    UUID string (spec: number), `expirationDate`/`metadata` as null when unset, no
 //!    `description`, plus `status`/`createdAt`/`updatedAt`/`createdBy`/`owner`.
+//! 4. `POST /metrics/ingest`: the 1.254 spec declares its 202 and 400 without a body; Dynatrace
+//!    answers both with a validation report (`linesOk`, `linesInvalid`, `error` with
+//!    `invalidLines`), which clients read (`gitops::metrics::send_to_dynatrace`). That body is
+//!    declared here as `MetricIngestResponse` (strict, like the rest) and validated; `warnings`
+//!    is allowed but never sent by the sandbox.
 
 mod sandbox_support;
 
@@ -68,6 +73,38 @@ fn make_strict(v: &mut Value) {
     }
 }
 
+/// The body of a metrics ingest answer (relaxation 4).
+fn metric_ingest_response() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["linesOk", "linesInvalid", "error"],
+        "properties": {
+            "linesOk": {"type": "integer", "minimum": 0},
+            "linesInvalid": {"type": "integer", "minimum": 0},
+            "error": {"oneOf": [{"type": "null"}, {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["code", "message", "invalidLines"],
+                "properties": {
+                    "code": {"const": 400},
+                    "message": {"type": "string"},
+                    "invalidLines": {"type": "array", "items": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["line", "error"],
+                        "properties": {
+                            "line": {"type": "integer", "minimum": 1},
+                            "error": {"type": "string"},
+                        },
+                    }},
+                },
+            }]},
+            "warnings": {"type": ["object", "null"]},
+        },
+    })
+}
+
 struct Spec {
     doc: Value,
     /// `(path template, method)` of every operation validated so far.
@@ -82,6 +119,15 @@ impl Spec {
         if let Some(items) = doc.pointer_mut("/components/schemas/ApiToken/properties/scopes/items")
         {
             items.as_object_mut().unwrap().remove("enum");
+        }
+        // Relaxation 4: the metrics ingest report.
+        if doc["paths"]["/metrics/ingest"]["post"].is_object() {
+            doc["components"]["schemas"]["MetricIngestResponse"] = metric_ingest_response();
+            let responses = &mut doc["paths"]["/metrics/ingest"]["post"]["responses"];
+            for status in ["202", "400"] {
+                responses[status]["content"] = json!({"application/json": {"schema":
+                    {"$ref": "#/components/schemas/MetricIngestResponse"}}});
+            }
         }
         Spec {
             doc,
@@ -195,6 +241,22 @@ fn the_validation_can_fail() {
     assert!(!spec
         .errors(schema("ErrorEnvelope"), &json!({"error": {"code": "400"}}))
         .is_empty());
+    let ingest = schema("MetricIngestResponse");
+    assert!(spec
+        .errors(
+            ingest.clone(),
+            &json!({"linesOk": 1, "linesInvalid": 0, "error": null})
+        )
+        .is_empty());
+    for bad in [
+        json!({"linesOk": 1, "linesInvalid": 0}),
+        json!({"linesOk": -1, "linesInvalid": 0, "error": null}),
+        json!({"linesOk": 0, "linesInvalid": 1, "error": {"code": 400, "message": "m"}}),
+        json!({"linesOk": 0, "linesInvalid": 1, "error": {"code": 400, "message": "m", "invalidLines": [{"line": 1}]}}),
+        json!({"linesOk": 1, "linesInvalid": 0, "error": null, "extra": 1}),
+    ] {
+        assert!(!spec.errors(ingest.clone(), &bad).is_empty(), "{bad}");
+    }
 }
 
 #[tokio::test]
@@ -492,6 +554,46 @@ async fn every_endpoint_answers_as_the_official_specs_say() {
         "get".into(),
     ));
 
+    // --- metrics ingest (relaxation 4 for 202/400, relaxation 2 for 401/403/415)
+    let ingest_token = env
+        .post(
+            "/api/v2/apiTokens",
+            &admin,
+            json!({"name": "ingest", "scopes": ["metrics.ingest"]}),
+        )
+        .await;
+    let ingest_token = ingest_token.body["token"].as_str().unwrap().to_owned();
+    let ingest = |token: Option<&str>, content_type: &'static str, body: &'static str| {
+        env.send(
+            env.req(Method::POST, "/api/v2/metrics/ingest", token)
+                .header("Content-Type", content_type)
+                .body(body),
+        )
+    };
+    let text = "text/plain; charset=utf-8";
+    for (token, content_type, body, status) in [
+        (
+            Some(ingest_token.as_str()),
+            text,
+            "a.metric,d=x 1\nb.metric gauge,2\n",
+            202,
+        ),
+        (
+            Some(ingest_token.as_str()),
+            text,
+            "a.metric 1\n1bad 2\nc.metric x\n",
+            400,
+        ),
+        (Some(ingest_token.as_str()), text, "# nothing\n", 400),
+        (Some(ingest_token.as_str()), "application/json", "{}", 415),
+        (Some(admin.as_str()), text, "a.metric 1\n", 403),
+        (None, text, "a.metric 1\n", 401),
+    ] {
+        let a = ingest(token, content_type, body).await;
+        assert_eq!(a.status, status, "{}", a.text);
+        v2.check("/metrics/ingest", "post", &a);
+    }
+
     // Every token operation of both specs was exercised.
     let ours = |p: &str| {
         [
@@ -501,6 +603,7 @@ async fn every_endpoint_answers_as_the_official_specs_say() {
             "/activeGates/tokenEnforcement",
             "/deployment/installer/agent/connectioninfo",
             "/deployment/installer/gateway/connectioninfo",
+            "/metrics/ingest",
         ]
         .iter()
         .any(|x| p.starts_with(x))

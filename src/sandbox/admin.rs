@@ -12,6 +12,7 @@
 //! | `GET`/`PUT /__sandbox/faults` | [`Faults`] JSON | read / set fault injection |
 //! | `GET`/`DELETE /__sandbox/requests` | – | the request log / clear it |
 //! | `GET /__sandbox/state` | – | the state, tenant tokens shown as fingerprints |
+//! | `GET`/`DELETE /__sandbox/metrics[?environment=ID]` | – | data points ingested into an environment (default: the default one), oldest first / forget them |
 //! | `POST /__sandbox/reset` | a seed (YAML or JSON) | replace the whole state |
 //! | `POST /__sandbox/environments` | `{"id": …, …seed environment}` | add an environment |
 //! | `POST /__sandbox/use` | `{"token": …, "environment"?: …}` | a consumer (OneAgent, ActiveGate, app) presents a token: 200 with its kind, or 401; records last use |
@@ -54,6 +55,8 @@ pub fn handle(
         (["state"], &Method::GET) => Ok(Reply::ok(
             serde_json::to_value(sandbox.snapshot().redacted()).unwrap_or(Value::Null),
         )),
+        (["metrics"], &Method::GET) => data_points(sandbox, query),
+        (["metrics"], &Method::DELETE) => clear_data_points(sandbox, query),
         (["reset"], &Method::POST) => reset(sandbox, body),
         (["environments"], &Method::POST) => add_environment(sandbox, body),
         (["use"], &Method::POST) => use_token(sandbox, body),
@@ -74,6 +77,7 @@ fn index() -> Value {
             "GET|PUT /__sandbox/faults",
             "GET|DELETE /__sandbox/requests",
             "GET /__sandbox/state",
+            "GET|DELETE /__sandbox/metrics?environment=…",
             "POST /__sandbox/reset <seed yaml or json>",
             "POST /__sandbox/environments {\"id\":\"…\"}",
             "POST /__sandbox/use {\"token\":\"…\",\"environment\":\"…\"}",
@@ -128,6 +132,47 @@ fn set_faults(sandbox: &Sandbox, body: &Bytes) -> Result<Reply, ApiError> {
     Ok(Reply::ok(
         serde_json::to_value(faults).unwrap_or(Value::Null),
     ))
+}
+
+fn environment_param(query: &[(String, String)]) -> Option<&str> {
+    query
+        .iter()
+        .find(|(k, _)| k == "environment")
+        .map(|(_, v)| v.as_str())
+}
+
+/// The data points `POST /api/v2/metrics/ingest` accepted, oldest first.
+fn data_points(sandbox: &Sandbox, query: &[(String, String)]) -> Result<Reply, ApiError> {
+    let env = environment_param(query);
+    let (id, points) = sandbox
+        .data_points(env)
+        .ok_or_else(|| ApiError::not_found(no_environment(env)))?;
+    Ok(Reply::ok(json!({
+        "environment": id,
+        "totalCount": points.len(),
+        "dataPoints": points,
+    })))
+}
+
+fn clear_data_points(sandbox: &Sandbox, query: &[(String, String)]) -> Result<Reply, ApiError> {
+    let env = environment_param(query);
+    sandbox
+        .update(|s| {
+            let id = env
+                .map(str::to_owned)
+                .or_else(|| s.default_environment.clone())?;
+            s.env_mut(&id).map(|e| e.data_points.clear())
+        })
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(no_environment(env)))?;
+    Ok(Reply::no_content())
+}
+
+fn no_environment(env: Option<&str>) -> String {
+    match env {
+        Some(id) => format!("no environment {id}; GET /__sandbox/state lists them"),
+        None => "no default environment; name one with ?environment=ID".to_owned(),
+    }
 }
 
 fn reset(sandbox: &Sandbox, body: &Bytes) -> Result<Reply, ApiError> {

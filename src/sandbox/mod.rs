@@ -1,16 +1,17 @@
 //! The sandbox: a Dynatrace emulator for the token APIs, served over real HTTP on loopback.
 //!
-//! It speaks the access-token, ActiveGate-token, tenant-token-rotation and `connectioninfo` APIs
-//! of an environment, and the platform-token part of the Account Management API with its OAuth
-//! token endpoint, as `shared/dynatrace-api/REFERENCE.md` describes them; a test replays every
-//! endpoint and validates the bodies against the official OpenAPI spec. Around that it adds what
-//! testing needs: a seed file, a controllable clock, fault injection, a request log and a state
-//! dump, all under the non-Dynatrace admin prefix `/__sandbox/` (see [`admin`]).
+//! It speaks the access-token, ActiveGate-token, tenant-token-rotation, `connectioninfo` and
+//! metrics-ingest APIs of an environment, and the platform-token part of the Account Management
+//! API with its OAuth token endpoint, as `shared/dynatrace-api/REFERENCE.md` describes them; a
+//! test replays every endpoint and validates the bodies against the official OpenAPI spec. Around
+//! that it adds what testing needs: a seed file, a controllable clock, fault injection, a request
+//! log and a state dump, all under the non-Dynatrace admin prefix `/__sandbox/` (see [`admin`]).
 //!
 //! Layout: [`state`] the world, [`clock`] time and dates, [`mint`] token strings, [`auth`],
 //! [`errors`], one module per API ([`api_tokens`], [`activegate_tokens`], [`tenant`],
-//! [`platform`]), [`paging`], [`faults`], [`log`], [`admin`], [`seed`], [`persist`], [`server`]
-//! (routing and connections) and [`embedded`] (the in-process sandbox behind `sandbox://NAME`).
+//! [`platform`], [`metrics`] with its parser [`line_protocol`]), [`paging`], [`faults`], [`log`],
+//! [`admin`], [`seed`], [`persist`], [`server`] (routing and connections) and [`embedded`] (the
+//! in-process sandbox behind `sandbox://NAME`).
 //! It does not know tokensmith's spec, planner or client; they talk to it over HTTP.
 
 pub mod activegate_tokens;
@@ -21,7 +22,9 @@ pub mod clock;
 pub mod embedded;
 pub mod errors;
 pub mod faults;
+pub mod line_protocol;
 pub mod log;
+pub mod metrics;
 pub mod mint;
 pub mod paging;
 pub mod persist;
@@ -42,7 +45,7 @@ pub use faults::Faults;
 pub use log::LogEntry;
 pub use seed::Seed;
 pub use server::{serve, serve_until, spawn};
-pub use state::{DemoCredentials, State};
+pub use state::{DataPoint, DemoCredentials, Payload, State};
 
 use errors::{ApiError, Reply};
 use faults::{Decision, FaultDice};
@@ -143,6 +146,17 @@ impl Sandbox {
 
     pub fn clear_request_log(&self) {
         lock(&self.inner.log).1.clear();
+    }
+
+    /// The data points ingested into environment `env` (the default one when `None`), oldest
+    /// first, with the environment's id; `None` when there is no such environment.
+    pub fn data_points(&self, env: Option<&str>) -> Option<(String, Vec<DataPoint>)> {
+        let state = lock(&self.inner.state);
+        let id = env
+            .map(str::to_owned)
+            .or_else(|| state.default_environment.clone())?;
+        let points = state.env(&id)?.data_points.iter().cloned().collect();
+        Some((id, points))
     }
 
     /// The credentials of an embedded sandbox's demo environment and account, if any.

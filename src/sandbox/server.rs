@@ -36,7 +36,7 @@ use tokio::net::{TcpListener, TcpStream};
 use super::clock::Millis;
 use super::errors::{ApiError, Body, ParameterLocation, Reply};
 use super::log::redact_path;
-use super::{activegate_tokens, admin, api_tokens, platform, tenant, Sandbox};
+use super::{activegate_tokens, admin, api_tokens, metrics, platform, tenant, Sandbox};
 
 /// The largest request body accepted (Dynatrace's payload limit for the token APIs is 1 MB).
 const MAX_BODY: usize = 1024 * 1024;
@@ -460,6 +460,7 @@ fn route_environment(state: &mut super::state::State, call: &mut Call, rest: &[S
         (["api", "v2", "tenantTokenRotation", "cancel"], &Method::POST) => {
             tenant::cancel(state, call)
         }
+        (["api", "v2", "metrics", "ingest"], &Method::POST) => metrics::ingest(state, call),
         (["api", "v1", "deployment", "installer", "agent", "connectioninfo"], &Method::GET) => {
             tenant::agent_connection_info(state, call)
         }
@@ -484,6 +485,7 @@ fn is_known_environment_path(segs: &[&str]) -> bool {
             | ["api", "v2", "activeGateTokens"]
             | ["api", "v2", "activeGateTokens", _]
             | ["api", "v2", "activeGates", "tokenEnforcement"]
+            | ["api", "v2", "metrics", "ingest"]
             | [
                 "api",
                 "v2",

@@ -1,5 +1,5 @@
 //! The emulator's whole world as one serialisable value: environments with their access,
-//! ActiveGate and tenant tokens, accounts with OAuth clients and platform tokens, the clock and
+//! ActiveGate and tenant tokens and the last metric data points ingested, accounts with OAuth clients and platform tokens, the clock and
 //! the fault settings.
 //!
 //! Owns: the records and the lookups over them (by id, by secret), and the rule that a token's
@@ -7,7 +7,7 @@
 //! returns them (`connectioninfo`, rotation); the state file is a test fixture for a fake tenant.
 //! It does not know HTTP; the handlers in the sibling modules turn requests into changes here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +66,45 @@ pub struct Environment {
     #[serde(default)]
     pub activegate_tokens: BTreeMap<String, ActiveGateTokenRecord>,
     pub tenant: TenantTokens,
+    /// The last [`DATA_POINT_CAPACITY`] data points accepted by `POST /api/v2/metrics/ingest`,
+    /// oldest first.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub data_points: VecDeque<DataPoint>,
+}
+
+/// How many ingested data points an environment keeps; older ones are dropped.
+pub const DATA_POINT_CAPACITY: usize = 1000;
+
+/// One metric data point as it arrived (dimension keys lower-cased, values unescaped).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataPoint {
+    pub metric_key: String,
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub payload: Payload,
+    /// The line's timestamp, or sandbox time on arrival when it had none.
+    pub timestamp: Millis,
+}
+
+/// The value part of a data point: `{"type":"gauge","value":…}`, `{"type":"summary",…}` or
+/// `{"type":"count","delta":…}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Payload {
+    Gauge {
+        value: f64,
+    },
+    Summary {
+        min: f64,
+        max: f64,
+        sum: f64,
+        count: u64,
+    },
+    Count {
+        delta: f64,
+    },
 }
 
 /// An access token (API token or personal access token). The secret is kept only as a fingerprint.
@@ -256,6 +295,16 @@ impl State {
 }
 
 impl Environment {
+    /// Keep `points`, dropping the oldest beyond [`DATA_POINT_CAPACITY`].
+    pub fn record_data_points(&mut self, points: impl IntoIterator<Item = DataPoint>) {
+        for p in points {
+            if self.data_points.len() >= DATA_POINT_CAPACITY {
+                self.data_points.pop_front();
+            }
+            self.data_points.push_back(p);
+        }
+    }
+
     /// The access token whose full secret is `secret`, if any. New-format tokens are found by
     /// their id; old-format secrets (seeded) by scanning fingerprints.
     pub fn api_token_by_secret(&self, secret: &str) -> Option<&ApiTokenRecord> {
