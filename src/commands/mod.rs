@@ -2,6 +2,7 @@
 //! status. No business logic lives here; what plan, apply, drift and inventory share (loading
 //! the spec, connecting, reading live state and targets) is in [`session`].
 
+pub mod apply;
 pub mod drift;
 pub mod force_unlock;
 pub mod inventory;
@@ -20,15 +21,10 @@ pub fn run(cli: Cli, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
         Command::Validate(args) => validate::run(&args, printer),
         Command::Schema(args) => schema::run(&args, printer),
         Command::Plan(args) => plan::run(args, printer),
-        Command::Apply(_) => not_yet(printer, "apply"),
+        Command::Apply(args) => apply::run(args, printer),
         Command::Drift(args) => drift::run(args, printer),
         Command::Inventory(args) => inventory::run(args, printer),
         Command::Sandbox(args) => sandbox::run(&args, printer),
         Command::ForceUnlock(args) => force_unlock::run(&args, printer),
     }
-}
-
-fn not_yet(printer: &mut Printer, what: &str) -> anyhow::Result<ExitStatus> {
-    writeln!(printer.err(), "tokensmith {what}: not yet implemented")?;
-    Ok(ExitStatus::Failure)
 }

@@ -40,7 +40,7 @@ pub struct Session {
     /// The desired state restricted to the `--env` selection.
     pub desired: Desired,
     pub connector: DefaultConnector,
-    pub deliverer: Deliverer,
+    pub deliverer: Arc<Deliverer>,
     sandboxes: SandboxResolver,
 }
 
@@ -105,7 +105,7 @@ impl Session {
         let sandboxes = sandbox_resolver(base_dir.join(".tokensmith").join("sandbox"));
         let connector = DefaultConnector::new(&ClientSettings::default())?
             .with_sandbox_resolver(sandboxes.clone());
-        let deliverer = Deliverer::new(DeliveryContext::new(base_dir.clone()));
+        let deliverer = Arc::new(Deliverer::new(DeliveryContext::new(base_dir.clone())));
         Ok(Session {
             spec_path: spec_path.to_path_buf(),
             base_dir,

@@ -21,7 +21,8 @@ use super::state::{
 };
 use crate::model::{ActiveGateType, TokenId};
 
-/// Scopes a management token needs for everything tokensmith does in an environment.
+/// Scopes a management token needs for everything tokensmith does in an environment
+/// (`metrics.ingest` for `drift --send-metrics`).
 pub const MANAGEMENT_SCOPES: &[&str] = &[
     "apiTokens.read",
     "apiTokens.write",
@@ -30,6 +31,7 @@ pub const MANAGEMENT_SCOPES: &[&str] = &[
     "activeGateTokenManagement.write",
     "tenantTokenRotation.write",
     "InstallerDownload",
+    "metrics.ingest",
 ];
 
 /// Scopes the demo OAuth client may request.

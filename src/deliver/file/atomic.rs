@@ -8,7 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Parse an octal file mode as written in the spec: `"0600"`, `"600"` or `"0o600"`.
@@ -26,11 +26,19 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
 }
 
 /// Replace `path` with `contents` atomically. `new_mode` applies only when the file is new.
+/// Missing parent directories are created, readable only by the owner (0700): a directory made
+/// to hold a token should not list it to everyone.
 pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+    }
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;

@@ -1,0 +1,188 @@
+//! `tokensmith apply`: execute a saved plan (`apply PLAN`) after checking it is still fresh, or
+//! plan the desired state and execute it after confirmation (`apply -f FILE`, `--auto-approve`
+//! in CI). Every environment of the spec is locked for the whole run.
+
+use std::io::BufRead;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::force_unlock::apply_locks;
+use super::plan::format;
+use super::session::{self, Session};
+use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRENCY};
+use crate::cli::ApplyArgs;
+use crate::deliver::Deliver;
+use crate::gitops::repo::{check_plan_commit, CommitMismatch};
+use crate::model::{EnvName, SpecDuration};
+use crate::output::{ExitStatus, Printer};
+use crate::plan::{self, Plan, FORMAT_VERSION};
+use crate::render;
+
+pub fn run(args: ApplyArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
+    let lock_wait: SpecDuration = args
+        .lock_timeout
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--lock-timeout: {e}"))?;
+    let saved = args.plan.as_deref().map(read_plan).transpose()?;
+    let Some(source) = session::load_spec(&args.spec.file, args.git.spec_ref.as_deref(), printer)?
+    else {
+        return Ok(ExitStatus::Failure);
+    };
+    let session = Session::new(&args.spec.file, source, &args.envs)?;
+    if let Some(plan) = &saved {
+        if !args.allow_other_commit {
+            check_commit(plan, &session)?;
+        }
+    }
+
+    // Lock every selected environment before reading anything, so what is planned (or checked
+    // for freshness) is what this run alone changes.
+    let locks = apply_locks(&session.spec_path, args.lock_remote.as_deref());
+    let commit = session.commit.as_ref().map(|c| c.commit.clone());
+    let wait = Duration::from_secs(lock_wait.as_secs().max(0) as u64);
+    let mut guards = Vec::new();
+    for env in session.desired.environments.keys() {
+        guards.push(locks.acquire(env, commit.clone(), wait)?);
+    }
+    for account in session.desired.accounts.keys() {
+        let name = EnvName::new(format!("account-{account}"));
+        guards.push(locks.acquire(&name, commit.clone(), wait)?);
+    }
+
+    let runtime = session::runtime()?;
+    let world = runtime.block_on(session.read_world())?;
+    for w in &world.warnings {
+        writeln!(printer.err(), "warning: {w}")?;
+    }
+    let plan = match saved {
+        Some(plan) => {
+            if let Err(stale) = apply::check_fresh(
+                &plan,
+                &session.loaded.source_hash,
+                &world.live,
+                &world.targets,
+            ) {
+                writeln!(printer.err(), "error: {stale}")?;
+                return Ok(ExitStatus::Failure);
+            }
+            plan
+        }
+        None => {
+            let plan = plan::plan(
+                &session.desired,
+                &world.live,
+                &world.targets,
+                session::now(&world.live),
+                &session.plan_options(None),
+            )?;
+            render::render_plan(&plan, format(args.format, printer), printer.out())?;
+            if !plan.has_changes() {
+                return Ok(ExitStatus::Success);
+            }
+            if !args.auto_approve && !confirm(printer)? {
+                writeln!(printer.err(), "apply cancelled; nothing was changed")?;
+                return Ok(ExitStatus::Failure);
+            }
+            plan
+        }
+    };
+    if plan.is_blocked() {
+        for check in plan.checks.iter().filter(|c| c.blocking) {
+            writeln!(printer.err(), "error: {}", check.message)?;
+        }
+        writeln!(
+            printer.err(),
+            "refusing to apply a plan with blocking checks; nothing was changed"
+        )?;
+        return Ok(ExitStatus::Failure);
+    }
+
+    let journal = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| session.base_dir.join(apply::DEFAULT_JOURNAL));
+    let opts = ApplyOptions {
+        concurrency: DEFAULT_CONCURRENCY,
+        journal: Some(journal.clone()),
+    };
+    let report = runtime.block_on(async {
+        let deliver: Arc<dyn Deliver> = session.deliverer.clone();
+        let env = ApplyEnv::connect(&session.connector, &session.desired, deliver)
+            .await
+            .context("cannot connect to Dynatrace")?;
+        let mut progress = if printer.interactive() {
+            PlainProgress::counted(std::io::stderr())
+        } else {
+            PlainProgress::plain(std::io::stderr())
+        };
+        apply::execute(&plan, &env, &opts, &mut progress)
+            .await
+            .map_err(anyhow::Error::new)
+    })?;
+    // The progress printer (stderr) ends with the summary of done, failed and skipped steps.
+    writeln!(printer.err(), "journal: {}", journal.display())?;
+    for guard in guards {
+        if let Err(e) = guard.release() {
+            writeln!(printer.err(), "warning: could not release a lock: {e}")?;
+        }
+    }
+    Ok(if report.has_failures() {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+fn read_plan(path: &std::path::Path) -> anyhow::Result<Plan> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
+    let version: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{} is not a plan saved by `tokensmith plan --out`",
+            path.display()
+        )
+    })?;
+    let found = version.get("format_version").and_then(|v| v.as_u64());
+    anyhow::ensure!(
+        found == Some(u64::from(FORMAT_VERSION)),
+        "{} has plan format_version {:?}; this tokensmith reads version {FORMAT_VERSION}; re-run `tokensmith plan --out`",
+        path.display(),
+        found
+    );
+    serde_json::from_value(version).with_context(|| {
+        format!(
+            "{} is not a valid plan; re-run `tokensmith plan --out`",
+            path.display()
+        )
+    })
+}
+
+fn check_commit(plan: &Plan, session: &Session) -> anyhow::Result<()> {
+    match check_plan_commit(&plan.inputs, session.commit.as_ref()) {
+        Ok(()) => Ok(()),
+        Err(CommitMismatch::Different { planned, current }) => anyhow::bail!(
+            "the plan was made from commit {planned} but the spec is at {current}; re-run `tokensmith plan --out` on this commit, or pass --allow-other-commit"
+        ),
+        Err(CommitMismatch::NoLongerInGit { planned }) => anyhow::bail!(
+            "the plan was made from commit {planned} but the spec is not in a git repository now; pass --allow-other-commit to apply it anyway"
+        ),
+    }
+}
+
+/// Ask on the terminal; outside a terminal (CI) refuse and point at `--auto-approve`.
+fn confirm(printer: &mut Printer) -> anyhow::Result<bool> {
+    if !printer.interactive() {
+        anyhow::bail!("not on a terminal, so there is nobody to confirm; re-run with --auto-approve (or apply a saved plan)");
+    }
+    write!(
+        printer.err(),
+        "\nApply these changes? Only 'yes' is accepted: "
+    )?;
+    printer.err().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
