@@ -87,7 +87,7 @@ async fn run(a: &Args) -> anyhow::Result<()> {
     let envs: Vec<String> = (0..a.envs).map(|i| format!("env{i:03}")).collect();
     writeln!(
         spec,
-        "api_tokens:\n  ingest:\n    environments: [{}]\n    scopes: [metrics.ingest]\n    deliver:\n      - exec: {{ command: [\"true\"], secret_stdin: true }}",
+        "api_tokens:\n  ingest:\n    environments: [{}]\n    scopes: [metrics.ingest]\n    deliver:\n      - exec: {{ command: [\"true\", \"{{{{ env }}}}\"], secret_stdin: true }}",
         envs.join(", ")
     )?;
     let loaded = tokensmith::spec::load_str(&spec, "bench.yaml")

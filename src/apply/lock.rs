@@ -233,18 +233,23 @@ fn file_safe(name: &str) -> String {
         .collect()
 }
 
-fn lock_id() -> String {
+/// A random lock id (12 hex digits).
+pub(crate) fn lock_id() -> String {
     let n: u64 = rand::rng().random();
     format!("{:012x}", n & 0xffff_ffff_ffff)
 }
 
-fn user() -> String {
+/// Who is running: the login, or the CI system's actor.
+pub(crate) fn user() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
+        .or_else(|_| std::env::var("GITHUB_ACTOR"))
+        .or_else(|_| std::env::var("GITLAB_USER_LOGIN"))
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-fn host() -> String {
+/// This machine's host name.
+pub(crate) fn host() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()

@@ -28,10 +28,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository};
-use rand::Rng;
 use time::OffsetDateTime;
 
-use crate::apply::lock::{LockError, LockInfo};
+use crate::apply::lock::{host, lock_id, user, LockError, LockInfo};
 use crate::model::EnvName;
 
 /// Why a remote lock could not be taken, read or released.
@@ -424,28 +423,6 @@ pub(crate) fn redact_urls(text: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-fn lock_id() -> String {
-    let n: u64 = rand::rng().random();
-    format!("{:012x}", n & 0xffff_ffff_ffff)
-}
-
-fn user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .or_else(|_| std::env::var("GITHUB_ACTOR"))
-        .or_else(|_| std::env::var("GITLAB_USER_LOGIN"))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".to_owned())
 }
 
 #[cfg(test)]
