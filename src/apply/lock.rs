@@ -1,9 +1,11 @@
 //! Apply locks: one per environment, so two pipelines never apply to the same environment at
 //! once.
 //!
-//! A lock is a JSON file `<dir>/<environment>.lock` created with `O_EXCL` (create-new), holding
-//! who took it, from which commit, when, and a random id. Taking a lock that is held waits up to
-//! a timeout, then fails with an error that names the holder and the `force-unlock` command.
+//! A lock is a JSON file `<dir>/<environment>.lock` holding who took it, from which commit, when,
+//! and a random id. It appears with its content in one step (a hard link from a private file,
+//! which fails when the lock exists), so a concurrent acquirer never reads it half-written.
+//! Taking a lock that is held waits up to a timeout, then fails with an error that names the
+//! holder and the `force-unlock` command.
 //! A lock is never broken automatically, however old: an apply that died half-way may have left
 //! work that its lock protects, and a human decides (as with Terraform's `force-unlock`). The
 //! error does say when the holder was a process on this machine that no longer runs.
@@ -106,29 +108,31 @@ impl LocalLocks {
             commit,
             created_at: OffsetDateTime::now_utc(),
         };
+        // The lock appears with its content in one step: written to a file of our own, then
+        // hard-linked to the lock's name (which fails if it exists). Creating the lock file
+        // itself and writing it afterwards would let a concurrent acquirer read it empty.
+        let pending = self
+            .dir
+            .join(format!(".{}.{}.tmp", file_safe(env.as_str()), info.id));
+        write_new(&pending, &info)?;
+        let linked = self.link_when_free(&path, &pending, wait);
+        let _ = fs::remove_file(&pending);
+        linked?;
+        Ok(LockGuard {
+            path,
+            info,
+            released: false,
+        })
+    }
+
+    /// Link `pending` to `path` as soon as `path` is free, waiting up to `wait`.
+    fn link_when_free(&self, path: &Path, pending: &Path, wait: Duration) -> Result<(), LockError> {
         let deadline = Instant::now() + wait;
         loop {
-            match fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut file) => {
-                    let json = serde_json::to_vec_pretty(&info).expect("lock info serializes");
-                    file.write_all(&json)
-                        .and_then(|()| file.sync_all())
-                        .map_err(|source| LockError::Io {
-                            path: path.clone(),
-                            source,
-                        })?;
-                    return Ok(LockGuard {
-                        path,
-                        info,
-                        released: false,
-                    });
-                }
+            match fs::hard_link(pending, path) {
+                Ok(()) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let held = match read(&path)? {
+                    let held = match read(path)? {
                         Some(held) => held,
                         // Released between our attempt and the read: try again at once.
                         None => continue,
@@ -139,7 +143,12 @@ impl LocalLocks {
                     }
                     std::thread::sleep(Duration::from_millis(200));
                 }
-                Err(source) => return Err(LockError::Io { path, source }),
+                Err(source) => {
+                    return Err(LockError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+                }
             }
         }
     }
@@ -203,6 +212,23 @@ fn release(path: &Path, id: &str) -> Result<(), LockError> {
         }),
         None => Ok(()),
     }
+}
+
+/// Create `path` (which must not exist) holding `info`, flushed to disk.
+fn write_new(path: &Path, info: &LockInfo) -> Result<(), LockError> {
+    let io = |source| LockError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io)?;
+    let json = serde_json::to_vec_pretty(info).expect("lock info serializes");
+    file.write_all(&json)
+        .and_then(|()| file.sync_all())
+        .map_err(io)
 }
 
 fn read(path: &Path) -> Result<Option<LockInfo>, LockError> {
