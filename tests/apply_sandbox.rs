@@ -207,6 +207,10 @@ tenant_token:
 fn tenant_rotation_with_a_failing_oneagent_target_resumes_on_the_next_apply() {
     let w = World::new(TENANT);
     std::fs::write(w.path("ok"), "").unwrap();
+    // The OneAgent target must be readable: with a write-only exec target, the failed apply
+    // leaves every readable target on the new token, the planner sees no rotation in progress,
+    // and the next plan says "No changes" while the sandbox is still rotating (reported as a
+    // gap; src/plan/tenant.rs documents the related kill-before-finish limitation).
     // The OneAgent was installed with the current tenant token; its read command prints it
     // (as `oneagentctl --get-tenant-token` would).
     std::fs::create_dir_all(w.path("out")).unwrap();
@@ -451,6 +455,9 @@ fn fifty_sigkilled_applies_recover_with_invariants_1_to_4() {
         }
         child.kill().ok(); // SIGKILL
         child.wait().unwrap();
+        apply_sandbox_support::assert_no_secret(
+            &std::fs::read_to_string(w.path("killed-run.log")).unwrap(),
+        );
         w.faults(Faults::default());
         w.check_interrupted(&format!("iteration {i}, after the kill"));
 

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
 use tokensmith::model::Marker;
 use tokensmith::sandbox::{spawn, Faults, Sandbox, Seed};
@@ -125,10 +125,13 @@ impl World {
         assert_eq!(p.code, Some(0), "{when}: plan not empty:\n{}", p.text);
     }
 
+    /// Start `apply --auto-approve` in the background, its output going to `killed-run.log`
+    /// (checked for secrets by the caller).
     pub fn spawn_apply(&self) -> Child {
+        let log = std::fs::File::create(self.path("killed-run.log")).unwrap();
         self.command(&["apply", "--auto-approve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
             .spawn()
             .unwrap()
     }
