@@ -1,0 +1,337 @@
+//! Helpers for `tests/apply_sandbox.rs`: a seeded sandbox served on loopback from the test
+//! process (so the test controls its clock and faults between runs), a temporary directory with a
+//! spec pointing at it, the real `tokensmith` binary driven against both, and the checks of
+//! DESIGN.md invariants read from the sandbox state and the delivered files.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+
+use tokensmith::model::Marker;
+use tokensmith::sandbox::{spawn, Faults, Sandbox, Seed};
+
+pub const TOKEN_ENV: &str = "TS_ITEST_TOKEN";
+pub const ENV_ID: &str = "env1";
+
+/// A syntactically valid access token whose parts are all `c`.
+pub fn tok(c: char) -> String {
+    format!(
+        "dt0c01.{}.{}",
+        c.to_string().repeat(24),
+        c.to_string().repeat(64)
+    )
+}
+
+const MANAGEMENT_SCOPES: &str = "[apiTokens.read, apiTokens.write, activeGateTokenManagement.read, activeGateTokenManagement.create, activeGateTokenManagement.write, tenantTokenRotation.write, InstallerDownload, activeGates.read]";
+
+fn seed_yaml() -> String {
+    format!(
+        r#"
+start_time: 2026-06-01T00:00:00Z
+frozen_clock: true
+default_environment: {ENV_ID}
+environments:
+  {ENV_ID}:
+    tenant_token: tenantoriginal000000
+    api_tokens:
+      - {{ name: admin, token: "{a}", owner: admin@example.com, scopes: {MANAGEMENT_SCOPES}, created: now-10d }}
+"#,
+        a = tok('A'),
+    )
+}
+
+/// A sandbox on loopback, a runtime serving it, and a directory for the spec and its outputs.
+pub struct World {
+    _rt: tokio::runtime::Runtime,
+    pub sandbox: Sandbox,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    /// A fresh sandbox and `tokensmith.yaml` = `spec` with `{{BASE}}` replaced by the environment
+    /// block `demo: {url, token_env}`.
+    pub fn new(spec_body: &str) -> World {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let seed = Seed::from_yaml(&seed_yaml()).unwrap();
+        let sandbox = Sandbox::from_seed(&seed).unwrap();
+        let addr = rt.block_on(spawn(sandbox.clone())).unwrap();
+        let base = format!("http://{addr}");
+        let dir = tempfile::tempdir().unwrap();
+        let w = World {
+            _rt: rt,
+            sandbox,
+            base,
+            dir,
+        };
+        w.write_spec(spec_body);
+        w
+    }
+
+    pub fn write_spec(&self, body: &str) {
+        let spec = format!(
+            "version: 1\nenvironments:\n  demo: {{ url: \"{}\", token_env: {TOKEN_ENV} }}\n{body}",
+            self.base
+        );
+        std::fs::write(self.dir.path().join("tokensmith.yaml"), spec).unwrap();
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tokensmith"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("CI", "1")
+            .env(TOKEN_ENV, tok('A'));
+        c
+    }
+
+    /// Run tokensmith to completion; every output is checked for leaked secrets.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out: Output = self.command(args).output().expect("tokensmith runs");
+        let run = Run {
+            code: out.status.code(),
+            text: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        };
+        assert_no_secret(&run.text);
+        run
+    }
+
+    pub fn apply(&self) -> Run {
+        self.run(&["apply", "--auto-approve"])
+    }
+
+    /// `plan --detailed-exitcode`: Some(0) when nothing is to do.
+    pub fn plan_code(&self) -> Run {
+        self.run(&["plan", "--detailed-exitcode"])
+    }
+
+    pub fn assert_plan_empty(&self, when: &str) {
+        let p = self.plan_code();
+        assert_eq!(p.code, Some(0), "{when}: plan not empty:\n{}", p.text);
+    }
+
+    /// Start `apply --auto-approve` in the background, its output going to `killed-run.log`
+    /// (checked for secrets by the caller).
+    pub fn spawn_apply(&self) -> Child {
+        let log = std::fs::File::create(self.path("killed-run.log")).unwrap();
+        self.command(&["apply", "--auto-approve"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn advance(&self, by: time::Duration) {
+        self.sandbox.advance_clock(by).unwrap();
+    }
+
+    pub fn faults(&self, f: Faults) {
+        self.sandbox.set_faults(f).unwrap();
+    }
+
+    /// Release locks left by a killed apply (locks are never broken automatically, by design).
+    pub fn force_unlock_stale(&self) {
+        let dir = self.path(".tokensmith");
+        for f in files_under(&dir) {
+            if f.extension().and_then(|e| e.to_str()) == Some("lock") {
+                let Ok(text) = std::fs::read_to_string(&f) else {
+                    continue;
+                };
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+                    // A lock file cut short by the kill: nobody can hold it.
+                    std::fs::remove_file(&f).unwrap();
+                    continue;
+                };
+                let env = v["environment"].as_str().unwrap().to_owned();
+                let id = v["id"].as_str().unwrap().to_owned();
+                let r = self.run(&["force-unlock", &env, &id]);
+                assert_eq!(r.code, Some(0), "{}", r.text);
+            }
+        }
+    }
+
+    /// Live managed tokens (API and ActiveGate) of the environment.
+    pub fn live(&self) -> Vec<LiveTok> {
+        let s = self.sandbox.snapshot();
+        let env = &s.environments[ENV_ID];
+        let mut v = Vec::new();
+        for t in env.api_tokens.values() {
+            v.push(LiveTok {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                enabled: t.enabled,
+                expired: t.is_expired(s.now()),
+                marker: Marker::parse_name(&t.name),
+            });
+        }
+        for t in env.activegate_tokens.values() {
+            v.push(LiveTok {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                enabled: true,
+                expired: t.expiration_date.is_some_and(|e| e <= s.now()),
+                marker: Marker::parse_name(&t.name),
+            });
+        }
+        v
+    }
+
+    /// Token ids held by every delivered file under `out/`, by file.
+    pub fn held(&self) -> BTreeMap<PathBuf, Vec<String>> {
+        files_under(&self.path("out"))
+            .into_iter()
+            .map(|f| {
+                let ids = secrets_in(&std::fs::read_to_string(&f).unwrap_or_default())
+                    .into_iter()
+                    .map(|s| id_of(&s))
+                    .collect();
+                (f, ids)
+            })
+            .collect()
+    }
+
+    /// DESIGN.md invariants 1–3 and no orphan: targets hold only live, enabled, unexpired tokens;
+    /// each key+generation at most once; the newest generation of every key is held by a target;
+    /// no secret in the journal or other files tokensmith wrote under `.tokensmith/`.
+    pub fn check_invariants(&self, when: &str) {
+        self.check(when, true);
+    }
+
+    /// Invariants 1–3 only: for the state right after an interrupted or failed run, where a
+    /// successor may exist that no target holds yet (the next run finishes or removes it).
+    pub fn check_interrupted(&self, when: &str) {
+        self.check(when, false);
+    }
+
+    fn check(&self, when: &str, orphans: bool) {
+        let live = self.live();
+        let by_id: BTreeMap<&str, &LiveTok> = live.iter().map(|t| (t.id.as_str(), t)).collect();
+        let held = self.held();
+        let mut held_ids = BTreeSet::new();
+        for (file, ids) in &held {
+            for id in ids {
+                let t = by_id.get(id.as_str()).unwrap_or_else(|| {
+                    panic!(
+                        "{when}: {} holds {id}, which the sandbox no longer has",
+                        file.display()
+                    )
+                });
+                assert!(
+                    t.enabled,
+                    "{when}: {} holds disabled {}",
+                    file.display(),
+                    t.name
+                );
+                assert!(
+                    !t.expired,
+                    "{when}: {} holds expired {}",
+                    file.display(),
+                    t.name
+                );
+                held_ids.insert(id.clone());
+            }
+        }
+        let mut seen = BTreeSet::new();
+        let mut newest: BTreeMap<String, (u32, &LiveTok)> = BTreeMap::new();
+        for t in &live {
+            let Some(m) = &t.marker else { continue };
+            assert!(
+                seen.insert((m.key.as_str().to_owned(), m.generation.0)),
+                "{when}: duplicate marker {}: {:#?}",
+                m.tag(),
+                live
+            );
+            let e = newest
+                .entry(m.key.as_str().to_owned())
+                .or_insert((m.generation.0, t));
+            if m.generation.0 > e.0 {
+                *e = (m.generation.0, t);
+            }
+        }
+        for (key, (_, t)) in &newest {
+            if orphans && t.enabled {
+                assert!(
+                    held_ids.contains(&t.id),
+                    "{when}: orphan: newest generation of {key} ({}) is held by no target; held: {held:#?}",
+                    t.name
+                );
+            }
+        }
+        for f in files_under(&self.path(".tokensmith")) {
+            if let Ok(text) = std::fs::read_to_string(&f) {
+                assert_no_secret(&text);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct LiveTok {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub expired: bool,
+    pub marker: Option<Marker>,
+}
+
+pub struct Run {
+    pub code: Option<i32>,
+    pub text: String,
+}
+
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every full token secret (`dt0xNN.ID.SECRET`) in `s`.
+pub fn secrets_in(s: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, _) in s.match_indices("dt0") {
+        let word: String = s[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .collect();
+        let parts: Vec<&str> = word.split('.').collect();
+        if parts.len() >= 3 && parts[2].len() >= 32 {
+            v.push(parts[..3].join("."));
+        }
+    }
+    v
+}
+
+pub fn id_of(secret: &str) -> String {
+    secret.rsplit_once('.').unwrap().0.to_owned()
+}
+
+pub fn assert_no_secret(s: &str) {
+    let found = secrets_in(s);
+    assert!(found.is_empty(), "a token secret leaked:\n{s}");
+}
