@@ -283,7 +283,7 @@ fn two_concurrent_acquirers_exactly_one_wins_and_the_other_names_the_holder() {
         let winner = winners[0].info().clone();
         let loser = results.iter().find_map(|r| r.as_ref().err()).unwrap();
         match loser {
-            RemoteLockError::Lock(LockError::Held(held, _)) => assert_eq!(held.id, winner.id),
+            RemoteLockError::Lock(LockError::Held(held)) => assert_eq!(held.id, winner.id),
             other => panic!("round {round}: unexpected error {other:?}"),
         }
         let msg = loser.to_string();

@@ -6,9 +6,10 @@
 //! which fails when the lock exists), so a concurrent acquirer never reads it half-written.
 //! Taking a lock that is held waits up to a timeout, then fails with an error that names the
 //! holder and the `force-unlock` command.
-//! A lock is never broken automatically, however old: an apply that died half-way may have left
-//! work that its lock protects, and a human decides (as with Terraform's `force-unlock`). The
-//! error does say when the holder was a process on this machine that no longer runs.
+//! A lock held by a process on this machine that no longer runs (a killed or crashed apply) is
+//! taken over: that process can do nothing any more, and every step of the next apply re-checks
+//! live state first. Any other lock is never broken automatically, however old: its holder may
+//! be running elsewhere, and a human decides (as with Terraform's `force-unlock`).
 //!
 //! Not here: locks kept in a git remote for runners that share no disk (see the GitOps issue).
 
@@ -42,14 +43,13 @@ pub struct LockInfo {
 /// Why a lock could not be taken or released.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("environment `{env}` is locked by {holder} (lock {id}, taken {created_at}{commit}){dead}; wait for that apply to finish, or if it died run `tokensmith force-unlock {env} {id}`",
+    #[error("environment `{env}` is locked by {holder} (lock {id}, taken {created_at}{commit}); wait for that apply to finish, or if it died run `tokensmith force-unlock {env} {id}`",
         env = .0.environment,
         holder = .0.holder,
         id = .0.id,
         created_at = .0.created_at,
-        commit = .0.commit.as_deref().map(|c| format!(", commit {c}")).unwrap_or_default(),
-        dead = if *.1 { ", and that process no longer runs on this machine" } else { "" })]
-    Held(Box<LockInfo>, bool),
+        commit = .0.commit.as_deref().map(|c| format!(", commit {c}")).unwrap_or_default())]
+    Held(Box<LockInfo>),
     #[error("environment `{env}` has no lock to release")]
     NotLocked { env: EnvName },
     #[error("environment `{env}` is locked by lock {actual}, not {given}; nothing was released")]
@@ -137,9 +137,17 @@ impl LocalLocks {
                         // Released between our attempt and the read: try again at once.
                         None => continue,
                     };
+                    let dead = held.host == host() && !process_alive(held.pid);
+                    if dead {
+                        // The holder was a process on this machine that no longer runs (killed,
+                        // crashed): it can no longer be doing anything, and the next apply
+                        // re-checks every step against live state, so the lock is taken over
+                        // without hand cleanup.
+                        self.break_dead(path, &held)?;
+                        continue;
+                    }
                     if Instant::now() >= deadline {
-                        let dead = held.host == host() && !process_alive(held.pid);
-                        return Err(LockError::Held(Box::new(held), dead));
+                        return Err(LockError::Held(Box::new(held)));
                     }
                     std::thread::sleep(Duration::from_millis(200));
                 }
@@ -151,6 +159,31 @@ impl LocalLocks {
                 }
             }
         }
+    }
+
+    /// Remove the lock at `path` if it is still `dead`'s. The lock is first moved aside under a
+    /// name of our own, so that of two runs breaking it at once only one removes it; if what was
+    /// moved turns out to be a newer lock (taken between our read and the move), it is put back.
+    fn break_dead(&self, path: &Path, dead: &LockInfo) -> Result<(), LockError> {
+        let aside = self.dir.join(format!(".{}.broken-{}", dead.id, lock_id()));
+        match fs::rename(path, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(LockError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+        let moved = read(&aside);
+        if !matches!(&moved, Ok(Some(info)) if info.id == dead.id) {
+            // Not the dead lock: restore it (unless yet another lock appeared meanwhile, which
+            // then holds the environment just the same).
+            let _ = fs::hard_link(&aside, path);
+        }
+        let _ = fs::remove_file(&aside);
+        Ok(())
     }
 
     /// The current holder of `env`'s lock, if any.
@@ -332,29 +365,37 @@ mod tests {
     }
 
     #[test]
-    fn force_unlock_needs_the_right_id_and_a_dead_holder_is_named() {
+    fn a_dead_local_holder_is_taken_over_and_force_unlock_needs_the_right_id() {
         let dir = tempfile::tempdir().unwrap();
         let locks = LocalLocks::new(dir.path());
         let env = EnvName::new("eu/managed");
         let guard = locks.acquire(&env, None, Duration::ZERO).unwrap();
         let id = guard.info().id.clone();
-        // Simulate a crashed holder: forget the guard, rewrite the pid to one that cannot run.
+        // A live holder (this process) blocks; a wrong id is refused; the right one releases.
         std::mem::forget(guard);
-        let path = locks.path(&env);
-        let mut info: LockInfo = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-        info.pid = u32::MAX - 1;
-        fs::write(&path, serde_json::to_vec(&info).unwrap()).unwrap();
-        let msg = locks
-            .acquire(&env, None, Duration::ZERO)
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("no longer runs"), "{msg}");
+        assert!(matches!(
+            locks.acquire(&env, None, Duration::ZERO),
+            Err(LockError::Held(_))
+        ));
         assert!(matches!(
             locks.force_unlock(&env, "000000000000"),
             Err(LockError::WrongId { .. })
         ));
         locks.force_unlock(&env, &id).unwrap();
         assert!(locks.current(&env).unwrap().is_none());
+        let path = locks.path(&env);
         assert!(path.file_name().unwrap().to_str().unwrap().contains("%2F"));
+
+        // A holder that was a process on this machine and no longer runs (killed apply): the
+        // next acquire takes the lock over, and nothing is left aside in the directory.
+        let guard = locks.acquire(&env, None, Duration::ZERO).unwrap();
+        std::mem::forget(guard);
+        let mut info: LockInfo = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        info.pid = u32::MAX - 1;
+        fs::write(&path, serde_json::to_vec(&info).unwrap()).unwrap();
+        let taken = locks.acquire(&env, None, Duration::ZERO).unwrap();
+        assert_ne!(taken.info().id, info.id);
+        drop(taken);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

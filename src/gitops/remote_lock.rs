@@ -151,7 +151,7 @@ impl RemoteLocks {
                         continue;
                     };
                     if Instant::now() >= deadline {
-                        return Err(LockError::Held(Box::new(held), false).into());
+                        return Err(LockError::Held(Box::new(held)).into());
                     }
                     std::thread::sleep(self.poll);
                 }

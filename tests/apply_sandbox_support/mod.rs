@@ -144,27 +144,6 @@ impl World {
         self.sandbox.set_faults(f).unwrap();
     }
 
-    /// Release locks left by a killed apply (locks are never broken automatically, by design).
-    pub fn force_unlock_stale(&self) {
-        let dir = self.path(".tokensmith");
-        for f in files_under(&dir) {
-            if f.extension().and_then(|e| e.to_str()) == Some("lock") {
-                let Ok(text) = std::fs::read_to_string(&f) else {
-                    continue;
-                };
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-                    // A lock file cut short by the kill: nobody can hold it.
-                    std::fs::remove_file(&f).unwrap();
-                    continue;
-                };
-                let env = v["environment"].as_str().unwrap().to_owned();
-                let id = v["id"].as_str().unwrap().to_owned();
-                let r = self.run(&["force-unlock", &env, &id]);
-                assert_eq!(r.code, Some(0), "{}", r.text);
-            }
-        }
-    }
-
     /// Live managed tokens (API and ActiveGate) of the environment.
     pub fn live(&self) -> Vec<LiveTok> {
         let s = self.sandbox.snapshot();
