@@ -213,7 +213,11 @@ fn token_at(b: &[u8], start: usize) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
 
-    const SECRET: &str = "dt0c01.ST2EY72KQINMH574WMNVI7YN.G3DFPBEJYMODIDAEX454M7YWBUVEFOWKPRVMWFASS64NFH52PX6BNDVFFM572RZM";
+    const SECRET: &str = concat!(
+        "dt0c01.ST2EY72KQINMH574WMNVI7YN.",
+        "G3DFPBEJYMODIDAEX454M7YWBUVEFOWK",
+        "PRVMWFASS64NFH52PX6BNDVFFM572RZM"
+    );
 
     #[test]
     fn redacts_tokens_keeps_ids() {
@@ -228,7 +232,11 @@ mod tests {
 
     #[test]
     fn redacts_every_kind_and_adjacent_tokens() {
-        let ag = "dt0g02.4KWZO5EF.XT47R5DRADJIZUFOX4UDNOKTSUSABGLN7XSMJG7UXHRXKNY4WLORH4OF4T75MG7E";
+        let ag = concat!(
+            "dt0g02.4KWZO5EF.",
+            "XT47R5DRADJIZUFOX4UDNOKTSUSABGLN",
+            "7XSMJG7UXHRXKNY4WLORH4OF4T75MG7E"
+        );
         let text = format!("{ag}\"{SECRET},dt0s16.GND2EIRX.ABC");
         let red = redact(&text);
         assert_eq!(

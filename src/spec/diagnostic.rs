@@ -437,7 +437,10 @@ mod tests {
     #[test]
     fn masks_token_secrets_but_keeps_ids() {
         assert_eq!(
-            mask_secrets("token: dt0c01.ST2EY72KQINMH574WMNVI7YN.G3DFPBEJYMODIDAEX454M7YWBUVEFOWKPRVMWFASS64NFH52PX6BNDVFFM572RZM rest"),
+            mask_secrets(concat!(
+                "token: dt0c01.ST2EY72KQINMH574WMNVI7YN.",
+                "G3DFPBEJYMODIDAEX454M7YWBUVEFOWKPRVMWFASS64NFH52PX6BNDVFFM572RZM rest"
+            )),
             "token: dt0c01.ST2EY72KQINMH574WMNVI7YN.**** rest"
         );
         assert_eq!(mask_secrets("adopt: dt0c01.ABC"), "adopt: dt0c01.ABC");
