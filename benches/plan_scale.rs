@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use tokensmith::commands::session::{all_targets, ENVIRONMENT_CONCURRENCY};
+use tokensmith::commands::session::ENVIRONMENT_CONCURRENCY;
 use tokensmith::live::{read_snapshot, ClientSettings, DefaultConnector};
 use tokensmith::model::EnvName;
 use tokensmith::plan::{plan, PlanOptions};
@@ -106,7 +106,6 @@ async fn run(a: &Args) -> anyhow::Result<()> {
         .sum();
 
     let targets = tokensmith::model::TargetSnapshot::default();
-    let _ = all_targets(&loaded.desired);
     let started = Instant::now();
     let planned = plan(
         &loaded.desired,

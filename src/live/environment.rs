@@ -75,6 +75,16 @@ impl EnvironmentClient {
 
     /// Follow `nextPageKey` from a first request carrying `first_query`; follow-ups carry only
     /// the key, as the API demands.
+    /// `DELETE path`; a 404 means someone deleted it already.
+    async fn delete_at(&self, path: String) -> LiveResult<Deletion> {
+        Ok(
+            match self.send_found(Call::new(Method::DELETE, path)).await? {
+                Some(_) => Deletion::Deleted,
+                None => Deletion::AlreadyGone,
+            },
+        )
+    }
+
     async fn paginate<P: DeserializeOwned, T>(
         &self,
         path: &str,
@@ -348,16 +358,8 @@ impl EnvironmentWrite for EnvironmentClient {
     }
 
     fn delete_api_token<'a>(&'a self, id: &'a TokenId) -> BoxFuture<'a, LiveResult<Deletion>> {
-        async move {
-            let path = format!("{API_TOKENS}/{}", segment(id.as_str()));
-            Ok(
-                match self.send_found(Call::new(Method::DELETE, path)).await? {
-                    Some(_) => Deletion::Deleted,
-                    None => Deletion::AlreadyGone,
-                },
-            )
-        }
-        .boxed()
+        self.delete_at(format!("{API_TOKENS}/{}", segment(id.as_str())))
+            .boxed()
     }
 
     fn create_activegate_token<'a>(
@@ -388,16 +390,8 @@ impl EnvironmentWrite for EnvironmentClient {
         &'a self,
         id: &'a TokenId,
     ) -> BoxFuture<'a, LiveResult<Deletion>> {
-        async move {
-            let path = format!("{ACTIVEGATE_TOKENS}/{}", segment(id.as_str()));
-            Ok(
-                match self.send_found(Call::new(Method::DELETE, path)).await? {
-                    Some(_) => Deletion::Deleted,
-                    None => Deletion::AlreadyGone,
-                },
-            )
-        }
-        .boxed()
+        self.delete_at(format!("{ACTIVEGATE_TOKENS}/{}", segment(id.as_str())))
+            .boxed()
     }
 
     fn start_tenant_rotation(&self) -> BoxFuture<'_, LiveResult<TenantTokens>> {

@@ -8,7 +8,7 @@
 use serde_json::{json, Map, Value};
 use time::Duration;
 
-use super::api_tokens::check_expiration;
+use super::api_tokens::{check_expiration, created};
 use super::auth::authenticate;
 use super::errors::{ApiError, Handled, ParameterLocation, Reply, Violation};
 use super::mint::{self, TokenFormat};
@@ -127,11 +127,7 @@ pub fn create(state: &mut State, call: &mut Call) -> Handled {
         .activegate_tokens
         .insert(record.id.clone(), record);
     call.dirty = true;
-    let mut body = json!({ "id": id.as_str(), "token": secret.expose() });
-    if let Some(e) = expiration {
-        body["expirationDate"] = Value::String(e.iso_millis());
-    }
-    Ok(Reply::json(201, body))
+    created(&id, &secret, expiration)
 }
 
 /// `GET /api/v2/activeGateTokens/{id}`.

@@ -16,7 +16,7 @@ use super::paging::{HasId, Key, ListQuery};
 use super::server::Call;
 use super::state::{ApiTokenRecord, Environment, State};
 use crate::model::token::MAX_NAME_LEN;
-use crate::model::Scope;
+use crate::model::{Scope, Secret, TokenId};
 
 pub const READ: &str = "apiTokens.read";
 pub const WRITE: &str = "apiTokens.write";
@@ -132,6 +132,16 @@ pub fn create(state: &mut State, call: &mut Call) -> Handled {
         .api_tokens
         .insert(record.id.clone(), record);
     call.dirty = true;
+    created(&id, &secret, expiration)
+}
+
+/// The 201 answer of a create (`ApiTokenCreated`, `ActiveGateTokenCreated`): the only place a
+/// secret leaves the sandbox. `expirationDate` only when the token expires.
+pub(super) fn created(
+    id: &TokenId,
+    secret: &Secret<String>,
+    expiration: Option<Millis>,
+) -> Handled {
     let mut body = json!({ "id": id.as_str(), "token": secret.expose() });
     if let Some(e) = expiration {
         body["expirationDate"] = Value::String(e.iso_millis());
