@@ -1,0 +1,599 @@
+//! `kubernetes_secret` targets against the Kubernetes API test double
+//! (`support/k8s_double.rs`, which states the semantics it covers): create, merge-patch
+//! with optimistic concurrency and 409 retries, immutable Secrets, authentication, DynaKube
+//! touch and workload restarts, read-back, and no secret outside the Secret's `data`.
+
+use crate::support::k8s_double;
+
+use std::fs;
+use std::path::Path;
+
+use k8s_double::{b64, K8sDouble};
+use serde_json::json;
+use time::macros::datetime;
+use tokensmith::deliver::{
+    read_all, DeliverError, Deliverer, DeliveryContext, KubeSettings, Record, Verified,
+};
+use tokensmith::model::target::tenant_fingerprint;
+use tokensmith::model::{Holder, KubernetesSecretTarget, Secret, Target, TokenId};
+
+const SECRET: &str =
+    "dt0c01.KUBEPUBLIC2345ABCDEFGHIJ.KUBESECRETPART234567ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const SECRET_PART: &str = "KUBESECRETPART";
+const ID: &str = "dt0c01.KUBEPUBLIC2345ABCDEFGHIJ";
+const API_TOKEN: &str = "double-bearer-token";
+
+fn target(context: Option<&str>, key: &str) -> KubernetesSecretTarget {
+    KubernetesSecretTarget {
+        context: context.map(str::to_owned),
+        namespace: "dynatrace".into(),
+        name: "dynakube".into(),
+        key: key.into(),
+        touch_dynakube: None,
+        restart: Vec::new(),
+    }
+}
+
+fn record() -> Record {
+    Record::Token(TokenId::new(ID))
+}
+
+fn deliverer(dir: &Path, double: &K8sDouble, token: &str) -> Deliverer {
+    let path = dir.join("kubeconfig");
+    fs::write(&path, double.kubeconfig("prod", token)).unwrap();
+    Deliverer::new(DeliveryContext::with_kube(
+        dir,
+        KubeSettings::kubeconfig_file(path),
+    ))
+}
+
+/// The secret may travel only as base64 in a Secret's `data`; never in plain text, and never in
+/// annotations, holders or errors.
+fn assert_no_plain_secret(double: &K8sDouble) {
+    for r in double.requests() {
+        assert!(
+            !r.body.contains(SECRET_PART),
+            "plain secret in {} {}: {}",
+            r.method,
+            r.path,
+            r.body
+        );
+        if let Ok(body) = serde_json::from_str::<serde_json::Value>(&r.body) {
+            let meta = body
+                .get("metadata")
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            assert!(!meta.contains(&b64(SECRET)), "secret in metadata: {meta}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn creates_a_missing_secret_then_reads_it_back() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    assert_eq!(d.read_holder(&t).await, Holder::Absent);
+
+    let out = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert_eq!(
+        out.holder,
+        Holder::Token {
+            id: TokenId::new(ID)
+        }
+    );
+    // Raw value, no trailing newline.
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        SECRET.as_bytes()
+    );
+    let secret = double.secret("dynatrace", "dynakube").unwrap();
+    assert_eq!(
+        secret["metadata"]["annotations"]["tokensmith.dev/apiToken-token-id"],
+        json!(ID)
+    );
+    assert_eq!(secret["type"], json!("Opaque"));
+    let post = double
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    assert_eq!(post.path, "/api/v1/namespaces/dynatrace/secrets");
+
+    assert_eq!(
+        d.read_holder(&t).await,
+        Holder::Token {
+            id: TokenId::new(ID)
+        }
+    );
+    assert!(matches!(
+        d.verify(&t, &record()).await,
+        Ok(Verified::ReadBack(_))
+    ));
+    assert_no_plain_secret(&double);
+}
+
+#[tokio::test]
+async fn merge_patches_one_key_with_the_resource_version_and_keeps_the_others() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    double.seed_secret(
+        "dynatrace",
+        "dynakube",
+        &[
+            ("apiToken", "dt0c01.OLD.OLDSECRET"),
+            ("dataIngestToken", "dt0c01.INGEST.INGESTSECRET"),
+        ],
+        false,
+    );
+    let rv_before =
+        double.secret("dynatrace", "dynakube").unwrap()["metadata"]["resourceVersion"].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    // The current context is used when the target names none.
+    let t = Target::KubernetesSecret(target(None, "apiToken"));
+    assert_eq!(
+        d.read_holder(&t).await,
+        Holder::Token {
+            id: TokenId::new("dt0c01.OLD")
+        }
+    );
+
+    d.deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    let patch = double
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .unwrap();
+    assert_eq!(
+        patch.content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    let body: serde_json::Value = serde_json::from_str(&patch.body).unwrap();
+    assert_eq!(body["metadata"]["resourceVersion"], rv_before);
+    assert_eq!(body["data"]["apiToken"], json!(b64(SECRET)));
+    assert!(body["data"].get("dataIngestToken").is_none());
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "dataIngestToken")
+            .unwrap(),
+        b"dt0c01.INGEST.INGESTSECRET"
+    );
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        SECRET.as_bytes()
+    );
+
+    // Delivering the same value again writes nothing.
+    let before = double.requests().len();
+    let again = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert!(!again.changed);
+    assert!(double.requests()[before..]
+        .iter()
+        .all(|r| r.method == "GET"));
+    assert_no_plain_secret(&double);
+}
+
+#[tokio::test]
+async fn conflicts_are_retried_by_re_reading_and_then_given_up() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    double.seed_secret(
+        "dynatrace",
+        "dynakube",
+        &[("apiToken", "dt0c01.OLD.OLDSECRET")],
+        false,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+
+    double.inject_conflicts(2);
+    d.deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    let patches = double
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
+    assert_eq!(patches, 3);
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        SECRET.as_bytes()
+    );
+
+    let next = "dt0c01.NEXT.NEXTSECRETPART";
+    double.inject_conflicts(100);
+    let err = d
+        .deliver(
+            &t,
+            &Secret::from(next),
+            &Record::Token(TokenId::new("dt0c01.NEXT")),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DeliverError::Conflict { attempts: 5, .. }),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("NEXTSECRETPART"));
+    // The Secret still holds the previous, recorded value.
+    assert_eq!(
+        d.read_holder(&t).await,
+        Holder::Token {
+            id: TokenId::new(ID)
+        }
+    );
+}
+
+#[tokio::test]
+async fn an_immutable_secret_is_a_clear_error() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    double.seed_secret(
+        "dynatrace",
+        "dynakube",
+        &[("apiToken", "dt0c01.OLD.OLDSECRET")],
+        true,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    let err = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeliverError::Immutable { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("immutable") && text.contains("kubectl -n dynatrace delete secret dynakube"),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET_PART));
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        b"dt0c01.OLD.OLDSECRET"
+    );
+}
+
+#[tokio::test]
+async fn rejected_credentials_name_the_target_and_read_as_unreadable() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, "wrong-token");
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    let err = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("kubernetes_secret:prod/dynatrace/dynakube#apiToken"),
+        "{text}"
+    );
+    assert!(
+        text.contains("401") && text.contains("credentials"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(SECRET_PART) && !text.contains("wrong-token"),
+        "{text}"
+    );
+    assert!(matches!(d.read_holder(&t).await, Holder::Unreadable { .. }));
+
+    let unknown = Target::KubernetesSecret(target(Some("staging"), "apiToken"));
+    let err = d
+        .deliver(&unknown, &Secret::from(SECRET), &record())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeliverError::KubeConfig { .. }), "{err}");
+    assert!(err.to_string().contains("`staging`"), "{err}");
+}
+
+#[tokio::test]
+async fn touches_the_dynakube_and_restarts_workloads() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    let dk_path = "/apis/dynatrace.com/v1beta5/namespaces/dynatrace/dynakubes/dynakube";
+    let deploy_path = "/apis/apps/v1/namespaces/dynatrace/deployments/otel-collector";
+    double.seed_object(dk_path, json!({"apiVersion": "dynatrace.com/v1beta5", "kind": "DynaKube", "metadata": {"name": "dynakube", "annotations": {"keep": "me"}}, "spec": {"apiUrl": "https://x/api"}}));
+    double.seed_object(deploy_path, json!({"kind": "Deployment", "metadata": {"name": "otel-collector"}, "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "otel"}}}}}));
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    let mut k = target(Some("prod"), "dataIngestToken");
+    k.touch_dynakube = Some("dynakube".into());
+    k.restart = vec![
+        "deployment/otel-collector".into(),
+        "statefulset/missing".into(),
+    ];
+    let t = Target::KubernetesSecret(k.clone());
+    let out = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+
+    let dk = double.object(dk_path).unwrap();
+    assert!(dk["metadata"]["annotations"]["tokensmith.dev/reconcile-requested-at"].is_string());
+    assert_eq!(dk["metadata"]["annotations"]["keep"], json!("me"));
+    assert_eq!(dk["spec"]["apiUrl"], json!("https://x/api"));
+    let deploy = double.object(deploy_path).unwrap();
+    assert!(deploy["spec"]["template"]["metadata"]["annotations"]
+        ["kubectl.kubernetes.io/restartedAt"]
+        .is_string());
+    assert_eq!(
+        deploy["spec"]["template"]["metadata"]["labels"]["app"],
+        json!("otel")
+    );
+    assert_eq!(out.notes.len(), 2, "{:?}", out.notes);
+    assert!(
+        out.notes[0].contains("dynatrace.com/v1beta5"),
+        "{:?}",
+        out.notes
+    );
+    // A failed follow-up is a warning: the Secret already holds the new value.
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    assert!(out.warnings[0].contains("statefulset/missing"));
+    assert!(!format!("{out:?}").contains(SECRET_PART));
+
+    // Without the CRD the touch is a warning too; bad restart entries are refused up front.
+    double.state.lock().unwrap().dynatrace_group_version = None;
+    let out = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert!(
+        out.warnings.iter().any(|w| w.contains("not installed")),
+        "{:?}",
+        out.warnings
+    );
+    k.restart = vec!["pod/x".into()];
+    let err = d
+        .deliver(
+            &Target::KubernetesSecret(k),
+            &Secret::from(SECRET),
+            &record(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be restarted"), "{err}");
+    assert_no_plain_secret(&double);
+}
+
+#[tokio::test]
+async fn tenant_records_token_files_and_verification_mismatches() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A kubeconfig whose user reads its bearer token from a file.
+    fs::write(dir.path().join("sa-token"), format!("{API_TOKEN}\n")).unwrap();
+    let config = double
+        .kubeconfig("prod", "unused")
+        .replace("    token: unused\n", "    tokenFile: sa-token\n");
+    fs::write(dir.path().join("kubeconfig"), config).unwrap();
+    let d = Deliverer::new(DeliveryContext::with_kube(
+        dir.path(),
+        KubeSettings::kubeconfig_file(dir.path().join("kubeconfig")),
+    ));
+
+    let tenant = "opaqueTENANTtokenvalue9";
+    let rec = Record::Tenant {
+        fingerprint: tenant_fingerprint(tenant),
+        at: datetime!(2026-11-22 10:00 UTC),
+    };
+    let t = Target::KubernetesSecret(target(Some("prod"), "tenant-token"));
+    d.deliver(&t, &Secret::from(tenant), &rec).await.unwrap();
+    assert_eq!(d.read_holder(&t).await, rec.holder());
+    assert!(d.verify(&t, &rec).await.is_ok());
+
+    // Someone puts another value in the Secret: verify reports it without the value.
+    double.seed_secret(
+        "dynatrace",
+        "dynakube",
+        &[("tenant-token", "handEditedTenant")],
+        false,
+    );
+    let err = d.verify(&t, &rec).await.unwrap_err();
+    assert!(matches!(err, DeliverError::Mismatch { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&tenant_fingerprint("handEditedTenant")),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("handEditedTenant"), "{err}");
+    for r in double.requests() {
+        assert!(
+            !r.body.contains(tenant),
+            "plain tenant token sent: {}",
+            r.body
+        );
+    }
+
+    let targets = vec![
+        t.clone(),
+        Target::KubernetesSecret(target(Some("prod"), "missingKey")),
+    ];
+    let snapshot = read_all(&d, &targets, 4).await;
+    assert_eq!(snapshot.holders[&targets[1].address()], Holder::Unknown);
+    assert_eq!(
+        snapshot.holders[&t.address()],
+        Holder::TenantToken {
+            fingerprint: tenant_fingerprint("handEditedTenant"),
+            since: None
+        }
+    );
+}
+
+/// The double itself behaves as its header says for the parts tokensmith does not exercise
+/// (PUT, stringData, media types), so tests built on it later can rely on them.
+#[tokio::test]
+async fn the_double_keeps_its_stated_semantics() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    double.seed_secret("dynatrace", "dynakube", &[("apiToken", "v1")], false);
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/api/v1/namespaces/dynatrace/secrets/dynakube",
+        double.url()
+    );
+    let current = double.secret("dynatrace", "dynakube").unwrap();
+    let rv = current["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // PUT with a stale resourceVersion: 409; with the current one: 200 and a new version.
+    let mut stale = current.clone();
+    stale["metadata"]["resourceVersion"] = json!("1");
+    let r = http
+        .put(&url)
+        .bearer_auth(API_TOKEN)
+        .json(&stale)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let mut fresh = current.clone();
+    fresh["stringData"] = json!({"apiToken": "v2"});
+    let r = http
+        .put(&url)
+        .bearer_auth(API_TOKEN)
+        .json(&fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_ne!(body["metadata"]["resourceVersion"], json!(rv));
+    assert!(body.get("stringData").is_none());
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        b"v2"
+    );
+
+    // PATCH needs the merge-patch media type; null deletes a key.
+    let r = http
+        .patch(&url)
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"data": {"apiToken": null}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let r = http
+        .patch(&url)
+        .bearer_auth(API_TOKEN)
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"data": {"apiToken": null, "x": b64("y")}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(double
+        .secret_value("dynatrace", "dynakube", "apiToken")
+        .is_none());
+
+    // Creating an existing Secret: 409; bad base64: 422; no token: 401; missing: 404.
+    let create = format!("{}/api/v1/namespaces/dynatrace/secrets", double.url());
+    let r = http
+        .post(&create)
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"metadata": {"name": "dynakube"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let r = http
+        .post(&create)
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"metadata": {"name": "n"}, "data": {"k": "%%%"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    let r = http
+        .get(format!("{create}/nope"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let status: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status["reason"], json!("NotFound"));
+}
+
+#[tokio::test]
+async fn an_unreachable_api_server_is_a_named_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind one, then drop it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "current-context: prod\nclusters:\n- name: c\n  cluster: {{server: 'http://127.0.0.1:{port}'}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: {API_TOKEN}}}\n"
+    );
+    fs::write(dir.path().join("kubeconfig"), config).unwrap();
+    let d = Deliverer::new(DeliveryContext::with_kube(
+        dir.path(),
+        KubeSettings::kubeconfig_file(dir.path().join("kubeconfig")),
+    ));
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    let err = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot reach the API server")
+            && text.contains("GET /api/v1/namespaces/dynatrace/secrets/dynakube"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(SECRET_PART) && !text.contains(API_TOKEN),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_create_race_falls_back_to_a_patch() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    double.inject_create_race(&[("paasToken", "dt0c01.PAAS.PAASSECRET")]);
+    d.deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    let methods: Vec<String> = double.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(methods, ["GET", "POST", "GET", "PATCH"]);
+    // The other creator's key survives next to ours.
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "paasToken")
+            .unwrap(),
+        b"dt0c01.PAAS.PAASSECRET"
+    );
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        SECRET.as_bytes()
+    );
+}

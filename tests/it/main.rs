@@ -1,0 +1,34 @@
+//! The one integration-test binary. Each module below was a test binary of its own; they share
+//! `support/` (the in-memory apply harness, a seeded sandbox driven through the real binary, an
+//! HTTP client for the sandbox, a scripted HTTP stub and a Kubernetes API double) and link the
+//! crate once, which is most of the build time on a small machine.
+
+mod support;
+
+mod apply_chaos;
+mod apply_flows;
+mod apply_sandbox;
+mod cli_live;
+mod deliver_exec;
+mod deliver_file;
+mod deliver_kube;
+mod gitops_ci;
+mod gitops_commands;
+mod gitops_desired_diff;
+mod gitops_git;
+mod gitops_metrics;
+mod live_account;
+mod live_http;
+mod live_snapshot;
+mod plan_properties;
+mod plan_render;
+mod plan_scale;
+mod plan_scenarios;
+mod sandbox_api;
+mod sandbox_faults;
+mod sandbox_fidelity;
+mod sandbox_metrics;
+mod spec_bad_corpus;
+mod spec_examples;
+mod spec_props;
+mod spec_semantics;
