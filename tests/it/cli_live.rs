@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::text;
+
 fn tokensmith(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tokensmith"))
         .args(args)
@@ -13,14 +15,6 @@ fn tokensmith(dir: &Path, args: &[&str]) -> Output {
         .env_remove("CI")
         .output()
         .expect("tokensmith runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A copy of `examples/quickstart.yaml` in a fresh directory.

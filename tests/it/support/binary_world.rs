@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub use super::{id_of, tok};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
@@ -14,15 +15,6 @@ use tokensmith::sandbox::{spawn, Faults, Sandbox, Seed};
 
 pub const TOKEN_ENV: &str = "TS_ITEST_TOKEN";
 pub const ENV_ID: &str = "env1";
-
-/// A syntactically valid access token whose parts are all `c`.
-pub fn tok(c: char) -> String {
-    format!(
-        "dt0c01.{}.{}",
-        c.to_string().repeat(24),
-        c.to_string().repeat(64)
-    )
-}
 
 const MANAGEMENT_SCOPES: &str = "[apiTokens.read, apiTokens.write, activeGateTokenManagement.read, activeGateTokenManagement.create, activeGateTokenManagement.write, tenantTokenRotation.write, InstallerDownload, activeGates.read]";
 
@@ -304,10 +296,6 @@ pub fn secrets_in(s: &str) -> Vec<String> {
         }
     }
     v
-}
-
-pub fn id_of(secret: &str) -> String {
-    secret.rsplit_once('.').unwrap().0.to_owned()
 }
 
 pub fn assert_no_secret(s: &str) {

@@ -2,22 +2,10 @@
 
 #![allow(dead_code)]
 
+pub use super::{id_of, tok};
 use reqwest::{Client, Method, RequestBuilder};
 use serde_json::Value;
 use tokensmith::sandbox::{spawn, Sandbox, Seed};
-
-/// A syntactically valid access token whose parts are all `c`.
-pub fn tok(c: char) -> String {
-    format!(
-        "dt0c01.{}.{}",
-        c.to_string().repeat(24),
-        c.to_string().repeat(64)
-    )
-}
-
-pub fn id_of(token: &str) -> String {
-    token.rsplit_once('.').unwrap().0.to_owned()
-}
 
 pub const ACCOUNT: &str = "7a3e5c10-2b4d-4e6f-8a9b-0c1d2e3f4a5b";
 pub const CLIENT_ID: &str = "dt0s02.CLIENTAA";
