@@ -9,6 +9,7 @@ pub mod policy;
 pub mod preset;
 pub mod scope;
 pub mod secret;
+pub mod system_token;
 pub mod target;
 pub mod token;
 
@@ -22,6 +23,7 @@ pub use policy::{Policy, Revoke, Rotation};
 pub use preset::Preset;
 pub use scope::Scope;
 pub use secret::Secret;
+pub use system_token::SystemToken;
 pub use target::{
     ExecTarget, FileFormat, FileTarget, Holder, KubernetesSecretTarget, Target, TargetAddress,
 };

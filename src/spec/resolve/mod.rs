@@ -13,6 +13,7 @@ mod tokens;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::model::system_token;
 use crate::model::{
     Account, Desired, DesiredTenantToken, DesiredToken, EnvName, Environment, SpecDuration, Target,
     TokenKey, TokenKind, UnmanagedPolicy,
@@ -307,6 +308,14 @@ impl<'a> Resolver<'a> {
             }
         };
         match TokenKey::parse(&rendered) {
+            Ok(_) if system_token::is_reserved_key(&rendered) => {
+                self.error(
+                    key.span,
+                    format!("token key `{rendered}` is reserved: keys starting with `{}` name tokensmith's own system tokens", system_token::RESERVED_KEY_PREFIX),
+                    Some("choose another key".into()),
+                );
+                None
+            }
             Ok(k) => Some(k),
             Err(msg) => {
                 self.error(key.span, msg, None);
