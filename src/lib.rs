@@ -20,8 +20,9 @@
 //! - [`plan`]: the pure planner. [`render`]: human, JSON and markdown output.
 //! - [`apply`]: the executor. [`deliver`]: one file per target kind.
 //! - [`sandbox`]: the Dynatrace emulator, served over HTTP or embedded for `sandbox://` URLs.
-//! - [`cli`] and [`commands`]: argument parsing and thin per-subcommand adapters; [`output`]:
-//!   the printer and exit status.
+//! - [`cli`] and [`commands`]: argument parsing, the typed settings it resolves to once, the
+//!   one module that reads environment variables (`cli::env_vars`), and thin per-subcommand
+//!   adapters; [`output`]: the printer (the one door for output) and exit status.
 //!
 //! Dependencies point one way: commands → apply/plan/render → spec/model/live traits.
 

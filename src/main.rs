@@ -1,4 +1,5 @@
-//! The `tokensmith` binary: parse arguments, run the command, map the outcome to an exit code.
+//! The `tokensmith` binary: parse arguments, resolve them into settings, run the command, map
+//! the outcome to an exit code.
 
 use std::process::ExitCode;
 
@@ -9,7 +10,10 @@ use tokensmith::output::Printer;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut printer = Printer::stdio(cli.color);
-    match tokensmith::commands::run(cli, &mut printer) {
+    let outcome = cli
+        .resolve(printer.color())
+        .and_then(|settings| tokensmith::commands::run(settings, &mut printer));
+    match outcome {
         Ok(status) => ExitCode::from(status.code()),
         Err(err) => {
             let _ = writeln!(printer.err(), "error: {err:#}");

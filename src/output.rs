@@ -2,7 +2,9 @@
 //! decision, and the process [`ExitStatus`].
 //!
 //! Library code never calls `println!`; it writes to a `Printer` (or any `io::Write`), so every
-//! output is testable in memory.
+//! output is testable in memory. Clippy holds the rule: `print_stdout`/`print_stderr` are denied
+//! crate-wide (Cargo.toml `[lints]`) and `std::io::stdout`/`stderr` are disallowed methods
+//! (clippy.toml) everywhere but [`Printer::stdio`]. Apply progress goes to [`Printer::err`] too.
 
 use std::io::{self, IsTerminal, Write};
 
@@ -39,8 +41,9 @@ pub struct Printer {
 impl Printer {
     /// Standard output and error, coloured per `choice`: `auto` colours only when stdout is a
     /// terminal and `NO_COLOR` is unset or empty; `always` colours unless `NO_COLOR` is set.
+    #[allow(clippy::disallowed_methods)] // the one place that holds stdout and stderr
     pub fn stdio(choice: ColorChoice) -> Self {
-        let no_color = std::env::var_os(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty());
+        let no_color = env_vars::no_color();
         let terminal = io::stdout().is_terminal();
         let color = !no_color
             && match choice {
@@ -48,9 +51,7 @@ impl Printer {
                 ColorChoice::Never => false,
                 ColorChoice::Auto => terminal,
             };
-        let interactive = terminal
-            && io::stdin().is_terminal()
-            && std::env::var_os(env_vars::CI).is_none_or(|v| v.is_empty() || v == "false");
+        let interactive = terminal && io::stdin().is_terminal() && !env_vars::ci();
         Printer {
             out: Box::new(io::stdout()),
             err: Box::new(io::stderr()),
@@ -69,11 +70,12 @@ impl Printer {
         }
     }
 
-    pub fn out(&mut self) -> &mut dyn Write {
+    pub fn out(&mut self) -> &mut (dyn Write + Send) {
         &mut self.out
     }
 
-    pub fn err(&mut self) -> &mut dyn Write {
+    /// Standard error: diagnostics, warnings and apply progress.
+    pub fn err(&mut self) -> &mut (dyn Write + Send) {
         &mut self.err
     }
 

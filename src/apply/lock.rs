@@ -300,11 +300,7 @@ pub(crate) fn lock_id() -> String {
 
 /// Who is running: the login, or the CI system's actor.
 pub(crate) fn user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .or_else(|_| std::env::var("GITHUB_ACTOR"))
-        .or_else(|_| std::env::var("GITLAB_USER_LOGIN"))
-        .unwrap_or_else(|_| "unknown".to_owned())
+    crate::cli::env_vars::login().unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// This machine's host name.
@@ -313,7 +309,7 @@ pub(crate) fn host() -> String {
         .map(|h| h.trim().to_owned())
         .ok()
         .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(crate::cli::env_vars::hostname)
         .unwrap_or_else(|| "unknown-host".to_owned())
 }
 

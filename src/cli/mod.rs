@@ -1,9 +1,12 @@
 //! Command-line definitions (clap) and the settings they resolve to.
 //!
-//! This module only describes arguments. Each subcommand's behaviour lives in `commands/`; the
-//! environment variables the tool reads are named in [`env_vars`].
+//! This module describes arguments as the user types them ([`Cli`]); [`settings`] resolves them
+//! once into the typed [`settings::Settings`] the commands run with (parse, then resolve). Each
+//! subcommand's behaviour lives in `commands/`; every environment variable the tool reads is
+//! named and read in [`env_vars`].
 
 pub mod env_vars;
+pub mod settings;
 
 use std::path::PathBuf;
 

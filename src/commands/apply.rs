@@ -5,33 +5,32 @@
 use std::io::BufRead;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 
 use super::force_unlock::apply_locks;
-use super::plan::format;
 use super::session::{self, Session};
 use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRENCY};
-use crate::cli::ApplyArgs;
+use crate::cli::settings::ApplySettings;
 use crate::deliver::Deliver;
 use crate::gitops::repo::{check_plan_commit, CommitMismatch};
-use crate::model::{EnvName, SpecDuration};
+use crate::live::ClientSettings;
+use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
 use crate::plan::{self, Plan, FORMAT_VERSION};
 use crate::render;
 
-pub fn run(args: ApplyArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
-    let lock_wait: SpecDuration = args
-        .lock_timeout
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--lock-timeout: {e}"))?;
+pub fn run(
+    args: ApplySettings,
+    client: &ClientSettings,
+    printer: &mut Printer,
+) -> anyhow::Result<ExitStatus> {
     let saved = args.plan.as_deref().map(read_plan).transpose()?;
     let Some(source) = session::load_spec(&args.spec.file, args.git.spec_ref.as_deref(), printer)?
     else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, source, &args.envs)?;
+    let session = Session::new(&args.spec.file, source, &args.envs, client)?;
     if let Some(plan) = &saved {
         if !args.allow_other_commit {
             check_commit(plan, &session)?;
@@ -42,7 +41,7 @@ pub fn run(args: ApplyArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus>
     // for freshness) is what this run alone changes.
     let locks = apply_locks(&session.spec_path, args.lock_remote.as_deref());
     let commit = session.commit.as_ref().map(|c| c.commit.clone());
-    let wait = Duration::from_secs(lock_wait.as_secs().max(0) as u64);
+    let wait = args.lock_timeout;
     let mut guards = Vec::new();
     for env in session.desired.environments.keys() {
         guards.push(locks.acquire(env, commit.clone(), wait)?);
@@ -78,7 +77,7 @@ pub fn run(args: ApplyArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus>
                 session::now(&world.live),
                 &session.plan_options(None),
             )?;
-            render::render_plan(&plan, format(args.format, printer), printer.out())?;
+            render::render_plan(&plan, args.format, printer.out())?;
             if !plan.has_changes() {
                 return Ok(ExitStatus::Success);
             }
@@ -113,10 +112,12 @@ pub fn run(args: ApplyArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus>
         let env = ApplyEnv::connect(&session.connector, &session.desired, deliver)
             .await
             .context("cannot connect to Dynatrace")?;
-        let mut progress = if printer.interactive() {
-            PlainProgress::counted(std::io::stderr())
+        let counted = printer.interactive();
+        let progress_out = printer.err();
+        let mut progress = if counted {
+            PlainProgress::counted(progress_out)
         } else {
-            PlainProgress::plain(std::io::stderr())
+            PlainProgress::plain(progress_out)
         };
         apply::execute(&plan, &env, &opts, &mut progress)
             .await

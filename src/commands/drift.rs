@@ -3,20 +3,25 @@
 
 use anyhow::Context;
 
-use super::plan::{format, write_metrics};
+use super::plan::write_metrics;
 use super::session::{self, Session};
-use crate::cli::DriftArgs;
+use crate::cli::settings::DriftSettings;
 use crate::gitops::metrics::{dynatrace_lines, send_to_dynatrace, Metrics};
+use crate::live::ClientSettings;
 use crate::model::Home;
 use crate::output::{ExitStatus, Printer};
 use crate::{plan, render};
 
-pub fn run(args: DriftArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
+pub fn run(
+    args: DriftSettings,
+    client: &ClientSettings,
+    printer: &mut Printer,
+) -> anyhow::Result<ExitStatus> {
     let report_args = &args.report;
     let Some(source) = session::load_spec(&report_args.spec.file, None, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&report_args.spec.file, source, &report_args.envs)?;
+    let session = Session::new(&report_args.spec.file, source, &report_args.envs, client)?;
     let runtime = session::runtime()?;
     let world = runtime.block_on(session.read_world())?;
     for w in &world.warnings {
@@ -24,7 +29,7 @@ pub fn run(args: DriftArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus>
     }
     let now = session::now(&world.live);
     let report = plan::drift(&session.desired, &world.live, &world.targets, now);
-    render::render_drift(&report, format(report_args.format, printer), printer.out())?;
+    render::render_drift(&report, report_args.format, printer.out())?;
 
     if args.metrics_file.is_some() || args.send_metrics {
         // The forecast (days to expiry) comes from a plan over the same inputs; the planner is

@@ -1,5 +1,6 @@
-//! One thin adapter per subcommand: read settings, call the library, render, return an exit
-//! status. No business logic lives here; what plan, apply, drift and inventory share (loading
+//! One thin adapter per subcommand: take its resolved settings (`cli::settings`), call the
+//! library, render, return an exit status. Commands parse no strings and read no environment
+//! variables. No business logic lives here; what plan, apply, drift and inventory share (loading
 //! the spec, connecting, reading live state and targets) is in [`session`].
 
 pub mod apply;
@@ -12,19 +13,20 @@ pub mod schema;
 pub mod session;
 pub mod validate;
 
-use crate::cli::{Cli, Command};
+use crate::cli::settings::{CommandSettings, Settings};
 use crate::output::{ExitStatus, Printer};
 
-/// Run the parsed command line and return the process exit status.
-pub fn run(cli: Cli, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
-    match cli.command {
-        Command::Validate(args) => validate::run(&args, printer),
-        Command::Schema(args) => schema::run(&args, printer),
-        Command::Plan(args) => plan::run(args, printer),
-        Command::Apply(args) => apply::run(args, printer),
-        Command::Drift(args) => drift::run(args, printer),
-        Command::Inventory(args) => inventory::run(args, printer),
-        Command::Sandbox(args) => sandbox::run(&args, printer),
-        Command::ForceUnlock(args) => force_unlock::run(&args, printer),
+/// Run a resolved command line and return the process exit status.
+pub fn run(settings: Settings, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
+    let client = &settings.client;
+    match settings.command {
+        CommandSettings::Validate(args) => validate::run(&args, printer),
+        CommandSettings::Schema(args) => schema::run(&args, printer),
+        CommandSettings::Plan(args) => plan::run(args, client, printer),
+        CommandSettings::Apply(args) => apply::run(args, client, printer),
+        CommandSettings::Drift(args) => drift::run(args, client, printer),
+        CommandSettings::Inventory(args) => inventory::run(args, client, printer),
+        CommandSettings::Sandbox(args) => sandbox::run(&args, printer),
+        CommandSettings::ForceUnlock(args) => force_unlock::run(&args, printer),
     }
 }

@@ -6,31 +6,29 @@ use std::fs;
 use anyhow::Context;
 
 use super::session::{self, Session};
-use crate::cli::{OutputFormat, PlanArgs};
+use crate::cli::settings::PlanSettings;
 use crate::gitops::{self, desired_diff, metrics::Metrics};
-use crate::model::SpecDuration;
+use crate::live::ClientSettings;
 use crate::output::{ExitStatus, Printer};
 use crate::plan;
 use crate::render::{self, Format};
 
-pub fn run(args: PlanArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
-    let fail_on_expiry_within = args
-        .fail_on_expiry_within
-        .as_deref()
-        .map(|d| d.parse::<SpecDuration>())
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--fail-on-expiry-within: {e}"))?;
+pub fn run(
+    args: PlanSettings,
+    client: &ClientSettings,
+    printer: &mut Printer,
+) -> anyhow::Result<ExitStatus> {
     let Some(source) = session::load_spec(&args.spec.file, args.git.spec_ref.as_deref(), printer)?
     else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, source, &args.envs)?;
-    let output = format(args.format, printer);
+    let session = Session::new(&args.spec.file, source, &args.envs, client)?;
+    let output = args.format;
     let world = session::runtime()?.block_on(session.read_world())?;
     for w in &world.warnings {
         writeln!(printer.err(), "warning: {w}")?;
     }
-    let opts = session.plan_options(fail_on_expiry_within);
+    let opts = session.plan_options(args.fail_on_expiry_within);
     let plan = plan::plan(
         &session.desired,
         &world.live,
@@ -81,14 +79,4 @@ pub(crate) fn write_metrics(path: &std::path::Path, metrics: &Metrics) -> anyhow
     fs::write(&tmp, &text)
         .and_then(|()| fs::rename(&tmp, path))
         .with_context(|| format!("cannot write metrics to {}", path.display()))
-}
-
-pub(crate) fn format(format: OutputFormat, printer: &Printer) -> Format {
-    match format {
-        OutputFormat::Human => Format::Human {
-            color: printer.color(),
-        },
-        OutputFormat::Json => Format::Json,
-        OutputFormat::Markdown => Format::Markdown,
-    }
 }

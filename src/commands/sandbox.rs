@@ -10,13 +10,13 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 
-use crate::cli::SandboxArgs;
+use crate::cli::settings::{listen_hint, SandboxSettings};
 use crate::output::{ExitStatus, Printer};
 use crate::sandbox::{persist, serve, Sandbox, Seed};
 
 const BUILT_IN_SEED: &str = include_str!("../../examples/sandbox/seed.yaml");
 
-pub fn run(args: &SandboxArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
+pub fn run(args: &SandboxSettings, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
     let (seed_text, seed_name) = match &args.seed {
         Some(path) => (
             std::fs::read_to_string(path)
@@ -48,14 +48,9 @@ pub fn run(args: &SandboxArgs, printer: &mut Printer) -> anyhow::Result<ExitStat
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
+        let listener = tokio::net::TcpListener::bind(&args.listen.addrs[..])
             .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {}; pick another with --listen 127.0.0.1:PORT",
-                    args.listen
-                )
-            })?;
+            .with_context(|| listen_hint(&args.listen.text))?;
         let addr = listener.local_addr()?;
         banner(printer, addr, &sandbox, &seed, &seed_name, from_state)?;
         tokio::select! {

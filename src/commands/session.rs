@@ -19,8 +19,7 @@ use crate::live::{
     read_snapshot, ClientSettings, Connector, DefaultConnector, SandboxEndpoint, SandboxResolver,
 };
 use crate::model::{
-    Desired, Endpoint, EnvName, Environment, Home, LiveSnapshot, Secret, SpecDuration, Target,
-    TargetSnapshot,
+    Desired, EnvName, Environment, Home, LiveSnapshot, Secret, SpecDuration, Target, TargetSnapshot,
 };
 use crate::output::Printer;
 use crate::plan::PlanOptions;
@@ -41,7 +40,6 @@ pub struct Session {
     pub desired: Desired,
     pub connector: DefaultConnector,
     pub deliverer: Arc<Deliverer>,
-    sandboxes: SandboxResolver,
 }
 
 /// Everything read from outside: the planner's inputs.
@@ -99,12 +97,17 @@ pub fn load_spec(
 
 impl Session {
     /// A session over a loaded spec; `envs` restricts it to some environments (empty = all).
-    pub fn new(spec_path: &Path, source: SpecSource, envs: &[String]) -> anyhow::Result<Session> {
+    /// `client` says how every Dynatrace and account client connects, times out and retries.
+    pub fn new(
+        spec_path: &Path,
+        source: SpecSource,
+        envs: &[String],
+        client: &ClientSettings,
+    ) -> anyhow::Result<Session> {
         let base_dir = spec_dir(spec_path);
         let desired = select(&source.loaded.desired, envs)?;
         let sandboxes = sandbox_resolver(base_dir.join(".tokensmith").join("sandbox"));
-        let connector = DefaultConnector::new(&ClientSettings::default())?
-            .with_sandbox_resolver(sandboxes.clone());
+        let connector = DefaultConnector::new(client)?.with_sandbox_resolver(sandboxes);
         let deliverer = Arc::new(Deliverer::new(DeliveryContext::new(base_dir.clone())));
         Ok(Session {
             spec_path: spec_path.to_path_buf(),
@@ -114,7 +117,6 @@ impl Session {
             desired,
             connector,
             deliverer,
-            sandboxes,
         })
     }
 
@@ -129,24 +131,9 @@ impl Session {
     }
 
     /// An environment's API base URL and management token, for calls outside the token APIs
-    /// (metrics ingest).
+    /// (metrics ingest): the connector's lookup, so `token_env` wins for a sandbox here too.
     pub async fn endpoint(&self, env: &Environment) -> anyhow::Result<(String, Secret<String>)> {
-        match &env.endpoint {
-            Endpoint::Url { base } => {
-                let var = env.token_env.as_deref().unwrap_or_default();
-                let token = std::env::var(var).unwrap_or_default();
-                anyhow::ensure!(
-                    !token.trim().is_empty(),
-                    "environment `{}`: the management token variable `{var}` is not set; hint: export {var}=dt0c01.…",
-                    env.name
-                );
-                Ok((base.clone(), Secret::new(token.trim().to_owned())))
-            }
-            Endpoint::Sandbox { name } => {
-                let sandbox = (self.sandboxes)(name).await?;
-                Ok((sandbox.base_url, sandbox.management_token))
-            }
-        }
+        Ok(self.connector.management_endpoint(env).await?)
     }
 
     /// Read live Dynatrace and every target of the selected environments.

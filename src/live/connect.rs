@@ -16,6 +16,7 @@ use super::environment::EnvironmentClient;
 use super::error::{LiveError, Subject};
 use super::http::{CallCounter, ClientSettings, Transport};
 use super::traits::{AccountApi, EnvironmentApi};
+use crate::cli::env_vars;
 use crate::model::{Account, Endpoint, Environment, Secret};
 
 /// Hands out a client per environment and account.
@@ -101,11 +102,46 @@ impl DefaultConnector {
             reason: format!("cannot start sandbox `{name}`: {e:#}"),
         })
     }
+
+    /// An environment's API base URL and management token: for `Endpoint::Url` the token in
+    /// the variable `token_env` names; for a sandbox its own URL and management token, unless
+    /// `token_env` names a variable that is set (it wins over the sandbox's). The one lookup
+    /// behind every environment client and every other call that needs the management token
+    /// (metrics ingest).
+    pub async fn management_endpoint(
+        &self,
+        env: &Environment,
+    ) -> Result<(String, Secret<String>), LiveError> {
+        let subject = Subject::Environment(env.name.to_string());
+        match &env.endpoint {
+            Endpoint::Url { base } => {
+                let var = env.token_env.as_deref().ok_or_else(|| LiveError::Config {
+                    subject: subject.clone(),
+                    reason: "no `token_env` names the variable holding the management token; hint: add `token_env: DT_..._TOKEN`".into(),
+                })?;
+                let token = credential(&subject, var, "the environment's management token")?;
+                Ok((base.clone(), Secret::new(token)))
+            }
+            Endpoint::Sandbox { name } => {
+                let sandbox = self.sandbox(&subject, name).await?;
+                // A token_env set for a sandbox environment still wins over the seed's.
+                let token = match env.token_env.as_deref() {
+                    Some(var)
+                        if env_vars::spec_named(var).is_some_and(|v| !v.trim().is_empty()) =>
+                    {
+                        Secret::new(credential(&subject, var, "the management token")?)
+                    }
+                    _ => sandbox.management_token,
+                };
+                Ok((sandbox.base_url, token))
+            }
+        }
+    }
 }
 
 /// The value of the variable `var`, trimmed; an error naming it when unset or empty.
 fn credential(subject: &Subject, var: &str, what: &'static str) -> Result<String, LiveError> {
-    let value = std::env::var(var).unwrap_or_default();
+    let value = env_vars::spec_named(var).unwrap_or_default();
     let value = value.trim();
     if value.is_empty() {
         return Err(LiveError::MissingCredential {
@@ -123,28 +159,7 @@ impl Connector for DefaultConnector {
         env: &'a Environment,
     ) -> BoxFuture<'a, Result<Arc<dyn EnvironmentApi>, LiveError>> {
         async move {
-            let subject = Subject::Environment(env.name.to_string());
-            let (base, token) = match &env.endpoint {
-                Endpoint::Url { base } => {
-                    let var = env.token_env.as_deref().ok_or_else(|| LiveError::Config {
-                        subject: subject.clone(),
-                        reason: "no `token_env` names the variable holding the management token; hint: add `token_env: DT_..._TOKEN`".into(),
-                    })?;
-                    let token = credential(&subject, var, "the environment's management token")?;
-                    (base.clone(), Secret::new(token))
-                }
-                Endpoint::Sandbox { name } => {
-                    let sandbox = self.sandbox(&subject, name).await?;
-                    // A token_env set for a sandbox environment still wins over the seed's.
-                    let token = match env.token_env.as_deref() {
-                        Some(var) if std::env::var(var).is_ok_and(|v| !v.trim().is_empty()) => {
-                            Secret::new(credential(&subject, var, "the management token")?)
-                        }
-                        _ => sandbox.management_token,
-                    };
-                    (sandbox.base_url, token)
-                }
-            };
+            let (base, token) = self.management_endpoint(env).await?;
             let client = EnvironmentClient::new(env.name.clone(), &base, token, &self.transport)?;
             Ok(Arc::new(client) as Arc<dyn EnvironmentApi>)
         }
@@ -177,7 +192,7 @@ impl Connector for DefaultConnector {
                 &account.token_url,
                 sandbox.as_ref().map(|s| s.token_url.as_str()),
             );
-            let set = |var: &str| std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
+            let set = |var: &str| env_vars::spec_named(var).is_some_and(|v| !v.trim().is_empty());
             let (client_id, client_secret) = match sandbox.and_then(|s| s.oauth_client) {
                 Some(client)
                     if !set(&account.client_id_env) && !set(&account.client_secret_env) =>

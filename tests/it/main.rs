@@ -3,12 +3,16 @@
 //! HTTP client for the sandbox, a scripted HTTP stub and a Kubernetes API double) and link the
 //! crate once, which is most of the build time on a small machine.
 
+// Tests and benchmarks report on the terminal; the one-door rule for output is the library's.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod support;
 
 mod apply_chaos;
 mod apply_flows;
 mod apply_sandbox;
 mod cli_live;
+mod commands_session;
 mod deliver_exec;
 mod deliver_file;
 mod deliver_kube;

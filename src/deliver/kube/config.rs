@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde::Deserialize;
 
+use crate::cli::env_vars;
 use crate::model::Secret;
 
 /// Where Kubernetes configuration comes from. Read once from the environment
@@ -35,31 +36,25 @@ pub struct InCluster {
     pub dir: PathBuf,
 }
 
-/// Environment variables read for Kubernetes.
+/// Where Kubernetes configuration is found. The environment variables read for it are named
+/// in [`crate::cli::env_vars`].
 pub mod env {
-    pub const KUBECONFIG: &str = "KUBECONFIG";
-    pub const HOME: &str = "HOME";
-    pub const SERVICE_HOST: &str = "KUBERNETES_SERVICE_HOST";
-    pub const SERVICE_PORT: &str = "KUBERNETES_SERVICE_PORT";
     /// Where a pod's service-account credentials are mounted.
     pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 }
 
 impl KubeSettings {
     pub fn from_env() -> Self {
-        let kubeconfig = match std::env::var_os(env::KUBECONFIG) {
+        let kubeconfig = match env_vars::kubeconfig() {
             Some(list) if !list.is_empty() => std::env::split_paths(&list)
                 .filter(|p| !p.as_os_str().is_empty())
                 .collect(),
-            _ => std::env::var_os(env::HOME)
+            _ => env_vars::home()
                 .map(|home| vec![PathBuf::from(home).join(".kube").join("config")])
                 .unwrap_or_default(),
         };
-        let in_cluster = match (
-            std::env::var(env::SERVICE_HOST),
-            std::env::var(env::SERVICE_PORT),
-        ) {
-            (Ok(host), Ok(port)) if !host.is_empty() && !port.is_empty() => Some(InCluster {
+        let in_cluster = match env_vars::kubernetes_service() {
+            Some((host, port)) if !host.is_empty() && !port.is_empty() => Some(InCluster {
                 host,
                 port,
                 dir: PathBuf::from(env::SERVICE_ACCOUNT_DIR),

@@ -1,0 +1,302 @@
+//! Parse, then resolve: the parsed command line ([`Cli`], clap's raw arguments) becomes the
+//! typed [`Settings`] a command runs with, once, before any command starts.
+//!
+//! Durations arrive as [`SpecDuration`]/[`Duration`], the sandbox's `--listen` as resolved
+//! socket addresses, output formats as the renderer's [`Format`], and the HTTP client's settings
+//! as [`ClientSettings`]; commands do not parse strings. A bad value fails here with an error
+//! naming the flag, before anything is read or changed. What the settings mean is each
+//! command's business; environment variables are read in [`super::env_vars`], not here.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::{
+    ApplyArgs, Cli, Command, DriftArgs, ForceUnlockArgs, GitArgs, OutputFormat, PlanArgs,
+    ReportArgs, SandboxArgs, SchemaArgs, SpecArgs, ValidateArgs,
+};
+use crate::live::ClientSettings;
+use crate::model::SpecDuration;
+use crate::render::Format;
+
+/// Everything a command needs from the command line, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How every Dynatrace and account client connects, times out and retries.
+    pub client: ClientSettings,
+    pub command: CommandSettings,
+}
+
+/// One subcommand's resolved settings.
+#[derive(Debug, Clone)]
+pub enum CommandSettings {
+    Validate(ValidateArgs),
+    Schema(SchemaArgs),
+    Plan(PlanSettings),
+    Apply(ApplySettings),
+    Drift(DriftSettings),
+    Inventory(ReportSettings),
+    Sandbox(SandboxSettings),
+    ForceUnlock(ForceUnlockArgs),
+}
+
+/// `tokensmith plan`.
+#[derive(Debug, Clone)]
+pub struct PlanSettings {
+    pub spec: SpecArgs,
+    pub git: GitArgs,
+    pub base: Option<String>,
+    pub metrics_file: Option<PathBuf>,
+    pub envs: Vec<String>,
+    pub out: Option<PathBuf>,
+    pub format: Format,
+    pub detailed_exitcode: bool,
+    pub fail_on_expiry_within: Option<SpecDuration>,
+}
+
+/// `tokensmith apply`.
+#[derive(Debug, Clone)]
+pub struct ApplySettings {
+    pub plan: Option<PathBuf>,
+    pub spec: SpecArgs,
+    pub git: GitArgs,
+    pub allow_other_commit: bool,
+    pub lock_remote: Option<String>,
+    /// How long to wait for another apply's lock (`--lock-timeout`).
+    pub lock_timeout: Duration,
+    pub envs: Vec<String>,
+    pub auto_approve: bool,
+    pub format: Format,
+    pub journal: Option<PathBuf>,
+}
+
+/// `tokensmith inventory`, and the report part of `drift`.
+#[derive(Debug, Clone)]
+pub struct ReportSettings {
+    pub spec: SpecArgs,
+    pub envs: Vec<String>,
+    pub format: Format,
+}
+
+/// `tokensmith drift`.
+#[derive(Debug, Clone)]
+pub struct DriftSettings {
+    pub report: ReportSettings,
+    pub metrics_file: Option<PathBuf>,
+    pub send_metrics: bool,
+}
+
+/// `tokensmith sandbox`.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    pub listen: ListenAddress,
+    pub seed: Option<PathBuf>,
+    pub state: Option<PathBuf>,
+}
+
+/// `--listen` as written and the socket addresses it names (a host name may name several;
+/// binding tries them in order).
+#[derive(Debug, Clone)]
+pub struct ListenAddress {
+    pub text: String,
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl ListenAddress {
+    /// Resolve `HOST:PORT` (an IP address or a host name such as `localhost`).
+    pub fn resolve(text: &str) -> anyhow::Result<Self> {
+        let addrs: Vec<SocketAddr> = text
+            .to_socket_addrs()
+            .and_then(|found| {
+                let found: Vec<SocketAddr> = found.collect();
+                if found.is_empty() {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "the address names no host",
+                    ))
+                } else {
+                    Ok(found)
+                }
+            })
+            .with_context(|| listen_hint(text))?;
+        Ok(ListenAddress {
+            text: text.to_owned(),
+            addrs,
+        })
+    }
+}
+
+/// The error text for an address the sandbox cannot listen on.
+pub fn listen_hint(text: &str) -> String {
+    format!("cannot listen on {text}; pick another with --listen 127.0.0.1:PORT")
+}
+
+impl Cli {
+    /// Resolve the parsed arguments; `color` is the printer's decision (human output is
+    /// coloured only when the printer is).
+    pub fn resolve(self, color: bool) -> anyhow::Result<Settings> {
+        let format = |f: OutputFormat| match f {
+            OutputFormat::Human => Format::Human { color },
+            OutputFormat::Json => Format::Json,
+            OutputFormat::Markdown => Format::Markdown,
+        };
+        let report = |args: ReportArgs| ReportSettings {
+            spec: args.spec,
+            envs: args.envs,
+            format: format(args.format),
+        };
+        let command = match self.command {
+            Command::Validate(args) => CommandSettings::Validate(args),
+            Command::Schema(args) => CommandSettings::Schema(args),
+            Command::Plan(args) => CommandSettings::Plan(resolve_plan(args, format)?),
+            Command::Apply(args) => CommandSettings::Apply(resolve_apply(args, format)?),
+            Command::Drift(DriftArgs {
+                report: args,
+                metrics_file,
+                send_metrics,
+            }) => CommandSettings::Drift(DriftSettings {
+                report: report(args),
+                metrics_file,
+                send_metrics,
+            }),
+            Command::Inventory(args) => CommandSettings::Inventory(report(args)),
+            Command::Sandbox(args) => CommandSettings::Sandbox(resolve_sandbox(args)?),
+            Command::ForceUnlock(args) => CommandSettings::ForceUnlock(args),
+        };
+        Ok(Settings {
+            client: ClientSettings::default(),
+            command,
+        })
+    }
+}
+
+fn resolve_plan(
+    args: PlanArgs,
+    format: impl Fn(OutputFormat) -> Format,
+) -> anyhow::Result<PlanSettings> {
+    let fail_on_expiry_within = args
+        .fail_on_expiry_within
+        .as_deref()
+        .map(|d| d.parse::<SpecDuration>())
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--fail-on-expiry-within: {e}"))?;
+    Ok(PlanSettings {
+        spec: args.spec,
+        git: args.git,
+        base: args.base,
+        metrics_file: args.metrics_file,
+        envs: args.envs,
+        out: args.out,
+        format: format(args.format),
+        detailed_exitcode: args.detailed_exitcode,
+        fail_on_expiry_within,
+    })
+}
+
+fn resolve_apply(
+    args: ApplyArgs,
+    format: impl Fn(OutputFormat) -> Format,
+) -> anyhow::Result<ApplySettings> {
+    let lock_wait: SpecDuration = args
+        .lock_timeout
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--lock-timeout: {e}"))?;
+    Ok(ApplySettings {
+        plan: args.plan,
+        spec: args.spec,
+        git: args.git,
+        allow_other_commit: args.allow_other_commit,
+        lock_remote: args.lock_remote,
+        lock_timeout: Duration::from_secs(lock_wait.as_secs().max(0) as u64),
+        envs: args.envs,
+        auto_approve: args.auto_approve,
+        format: format(args.format),
+        journal: args.journal,
+    })
+}
+
+fn resolve_sandbox(args: SandboxArgs) -> anyhow::Result<SandboxSettings> {
+    Ok(SandboxSettings {
+        listen: ListenAddress::resolve(&args.listen)?,
+        seed: args.seed,
+        state: args.state,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn resolve(argv: &[&str]) -> anyhow::Result<Settings> {
+        Cli::try_parse_from(argv)?.resolve(false)
+    }
+
+    #[test]
+    fn durations_are_resolved_once_and_name_their_flag_when_bad() {
+        let Settings {
+            command: CommandSettings::Apply(apply),
+            ..
+        } = resolve(&["tokensmith", "apply", "--lock-timeout", "5m"]).unwrap()
+        else {
+            panic!("apply resolves to apply settings");
+        };
+        assert_eq!(apply.lock_timeout, Duration::from_secs(300));
+
+        let Settings {
+            command: CommandSettings::Plan(plan),
+            ..
+        } = resolve(&["tokensmith", "plan", "--fail-on-expiry-within", "7d"]).unwrap()
+        else {
+            panic!("plan resolves to plan settings");
+        };
+        assert_eq!(
+            plan.fail_on_expiry_within.map(|d| d.as_secs()),
+            Some(7 * 86_400)
+        );
+
+        let err = resolve(&["tokensmith", "apply", "--lock-timeout", "soon"]).unwrap_err();
+        assert!(format!("{err}").starts_with("--lock-timeout: "), "{err}");
+        let err = resolve(&["tokensmith", "plan", "--fail-on-expiry-within", "7x"]).unwrap_err();
+        assert!(
+            format!("{err}").starts_with("--fail-on-expiry-within: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn listen_addresses_resolve_before_the_sandbox_starts() {
+        let Settings {
+            command: CommandSettings::Sandbox(sandbox),
+            ..
+        } = resolve(&["tokensmith", "sandbox", "--listen", "127.0.0.1:0"]).unwrap()
+        else {
+            panic!("sandbox resolves to sandbox settings");
+        };
+        assert_eq!(
+            sandbox.listen.addrs,
+            vec!["127.0.0.1:0".parse::<SocketAddr>().unwrap()]
+        );
+        let err = resolve(&["tokensmith", "sandbox", "--listen", "no-port"]).unwrap_err();
+        assert!(
+            format!("{err}")
+                .starts_with("cannot listen on no-port; pick another with --listen 127.0.0.1:PORT"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn formats_carry_the_printers_colour_decision() {
+        let settings = Cli::try_parse_from(["tokensmith", "inventory"])
+            .unwrap()
+            .resolve(true)
+            .unwrap();
+        let CommandSettings::Inventory(report) = settings.command else {
+            panic!("inventory resolves to report settings");
+        };
+        assert_eq!(report.format, Format::Human { color: true });
+    }
+}
