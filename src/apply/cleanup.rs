@@ -46,10 +46,7 @@ pub(crate) async fn clean_up(run: &Run<'_>, plan: &Plan, outcomes: &[Outcome]) -
             .filter(|d| d.holds == token.as_str())
             .map(|d| d.address.clone())
             .collect::<Vec<_>>();
-        let targets = match &step.key {
-            Some(key) => run.env.targets().of_key(&step.home, step.kind, key),
-            None => &[],
-        };
+        let targets = run.key_targets(step);
         let mut holding = in_run.clone();
         for (address, holder) in run.holders(targets).await {
             if matches!(&holder, Holder::Token { id } if id == &token)

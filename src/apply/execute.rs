@@ -127,7 +127,7 @@ pub async fn execute(
             Err(error) => {
                 tokens[i] = step.action.token().cloned();
                 Outcome::Failed {
-                    error: crate::live::redact(&error),
+                    error: crate::live::redact(&error.to_string()),
                 }
             }
         };

@@ -7,6 +7,10 @@
 //!   step fails its dependents; independent steps go on. After the steps, tokens created in this
 //!   run that reached no target are deleted again and a tenant rotation no target took part in
 //!   is cancelled (`cleanup`).
+//! - `steps`: one file per kind of step (create, deliver, retire, update/adopt, tenant), a
+//!   typed `StepError` (Dynatrace's part matched by its `live::ApiFailure` kind, never by
+//!   message text), and `TokenApi`, the one place that decides which Dynatrace API holds the
+//!   tokens of a (home, kind).
 //! - [`ApplyEnv`]: the clients, the deliverer, the spec's targets and the clock the steps use,
 //!   behind traits so tests pass in-memory fakes.
 //! - [`Journal`]: JSON lines of intent and outcome per step, never a secret.

@@ -5,10 +5,17 @@
 //! there is one, a hint. It never contains a token: every piece of text that came from the wire
 //! passes through [`redact`] before it is stored, and request bodies are never included.
 //!
+//! What an error *means* is classified here, once: [`LiveError::failure`] turns the status code,
+//! Dynatrace's message (the texts in `model::dynatrace_messages`) and the request into an
+//! [`ApiFailure`] (rotation already running, no rotation running, not found, scope missing, rate
+//! limited, ambiguous write, …). Code outside `live` matches on that kind, never on message text.
+//!
 //! This module does not decide what is retried (see `http`) nor how an error is reported to the
 //! user (the commands wrap it with `anyhow` context).
 
 use std::fmt;
+
+use crate::model::dynatrace_messages as says;
 
 /// What a request was sent to: an environment (classic API) or an account (platform tokens).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +132,71 @@ fn hint_suffix(status: u16) -> &'static str {
     }
 }
 
+/// What a [`LiveError`] means, whatever its wording: the one place Dynatrace's answers are
+/// recognised (REFERENCE.md §3 and §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApiFailure {
+    /// 401: no token, or an unknown, disabled or expired one.
+    Unauthenticated,
+    /// 403 `Token is missing required scope. Use one of: …`.
+    ScopeMissing,
+    /// 403 for another reason (a platform token not valid for this account, an expired one).
+    Forbidden,
+    /// 404: the token (or the route) does not exist.
+    NotFound,
+    /// 400 from `tenantTokenRotation/start`: a rotation is already running.
+    RotationAlreadyRunning,
+    /// 400 from `tenantTokenRotation/finish` or `/cancel`: no rotation is running.
+    NoRotationRunning,
+    /// Any other 400 (`Constraints violated.` with its violations, among others).
+    Invalid,
+    /// 429: Dynatrace throttled the request, and the retries did not get through.
+    RateLimited,
+    /// 5xx after the retries.
+    ServerError,
+    /// Another status.
+    OtherStatus,
+    /// A write that may or may not have taken effect ([`LiveError::Ambiguous`]).
+    AmbiguousWrite,
+    /// No answer: the connection failed or timed out ([`LiveError::Transport`]).
+    Unreachable,
+    /// A success status with a body this client cannot read ([`LiveError::Decode`]).
+    UnreadableAnswer,
+    /// Nothing was sent: a credential, the HTTP client or the endpoint configuration is missing.
+    NotConfigured,
+}
+
+/// The tenant rotation call a request is, from its path (`…/tenantTokenRotation/{step}`).
+fn rotation_step(path: &str) -> Option<&str> {
+    let (_, step) = path.split_once("/tenantTokenRotation/")?;
+    Some(step.trim_end_matches('/'))
+}
+
+/// Classify a 400 answer. The rotation texts are the spec's wording, and REFERENCE.md marks the
+/// exact messages UNCERTAIN: besides the recorded text, an answer of a rotation call is
+/// recognised by the words of its meaning.
+fn classify_bad_request(path: &str, message: &str) -> ApiFailure {
+    if message == says::ROTATION_ALREADY_RUNNING {
+        return ApiFailure::RotationAlreadyRunning;
+    }
+    if message == says::NO_ROTATION_TO_FINISH || message == says::NO_ROTATION_TO_CANCEL {
+        return ApiFailure::NoRotationRunning;
+    }
+    let m = message.to_ascii_lowercase();
+    let says_any = |words: &[&str]| words.iter().any(|w| m.contains(w));
+    match rotation_step(path) {
+        Some("finish" | "cancel")
+            if says_any(&["no ongoing", "not in progress", "no rotation"]) =>
+        {
+            ApiFailure::NoRotationRunning
+        }
+        Some("start") if says_any(&["in progress", "already"]) => {
+            ApiFailure::RotationAlreadyRunning
+        }
+        _ => ApiFailure::Invalid,
+    }
+}
+
 impl LiveError {
     /// The HTTP status Dynatrace answered with, if it answered.
     pub fn status(&self) -> Option<u16> {
@@ -134,14 +206,43 @@ impl LiveError {
         }
     }
 
+    /// What this error means (see [`ApiFailure`]).
+    pub fn failure(&self) -> ApiFailure {
+        match self {
+            LiveError::Status {
+                request,
+                status,
+                message,
+                ..
+            } => match *status {
+                400 => classify_bad_request(&request.path, message),
+                401 => ApiFailure::Unauthenticated,
+                403 if message.starts_with(says::MISSING_SCOPE_PREFIX.trim_end()) => {
+                    ApiFailure::ScopeMissing
+                }
+                403 => ApiFailure::Forbidden,
+                404 => ApiFailure::NotFound,
+                429 => ApiFailure::RateLimited,
+                500..=599 => ApiFailure::ServerError,
+                _ => ApiFailure::OtherStatus,
+            },
+            LiveError::Ambiguous { .. } => ApiFailure::AmbiguousWrite,
+            LiveError::Transport { .. } => ApiFailure::Unreachable,
+            LiveError::Decode { .. } => ApiFailure::UnreadableAnswer,
+            LiveError::MissingCredential { .. }
+            | LiveError::Client { .. }
+            | LiveError::Config { .. } => ApiFailure::NotConfigured,
+        }
+    }
+
     /// Whether the outcome of a non-idempotent request is unknown (see [`LiveError::Ambiguous`]).
     pub fn is_ambiguous(&self) -> bool {
-        matches!(self, LiveError::Ambiguous { .. })
+        self.failure() == ApiFailure::AmbiguousWrite
     }
 
     /// Whether Dynatrace said the thing does not exist.
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
+        self.failure() == ApiFailure::NotFound
     }
 
     /// The request this error belongs to, if it came from one.
@@ -257,6 +358,204 @@ mod tests {
         ] {
             assert_eq!(redact(text), text);
         }
+    }
+
+    fn answer(path: &str, status: u16, message: &str) -> LiveError {
+        LiveError::Status {
+            request: Box::new(RequestLabel {
+                subject: Subject::Environment("prod".into()),
+                method: "POST".into(),
+                path: path.into(),
+            }),
+            status,
+            message: message.into(),
+            violations: Vec::new(),
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn the_shared_texts_are_the_recorded_ones() {
+        // REFERENCE.md §3.1 and §6, verbatim: the sandbox answers with these constants.
+        assert_eq!(
+            says::MISSING_AUTHORIZATION,
+            "Missing authorization parameter."
+        );
+        assert_eq!(says::AUTHENTICATION_FAILED, "Token Authentication failed");
+        assert_eq!(
+            says::MISSING_SCOPE_PREFIX,
+            "Token is missing required scope. Use one of: "
+        );
+        assert_eq!(says::CONSTRAINTS_VIOLATED, "Constraints violated.");
+        assert_eq!(says::NO_ROUTE, "HTTP 404 Not Found");
+        assert_eq!(
+            says::ROTATION_ALREADY_RUNNING,
+            "Another rotation process is already in progress"
+        );
+        assert_eq!(says::NO_ROTATION_TO_FINISH, "No ongoing rotation process");
+        assert_eq!(
+            says::NO_ROTATION_TO_CANCEL,
+            "There is no ongoing rotation process"
+        );
+    }
+
+    #[test]
+    fn classifies_the_recorded_answers() {
+        let rotation = "/api/v2/tenantTokenRotation";
+        let cases = [
+            (
+                format!("{rotation}/start"),
+                400,
+                "Another rotation process is already in progress",
+                ApiFailure::RotationAlreadyRunning,
+            ),
+            (
+                format!("{rotation}/finish"),
+                400,
+                "No ongoing rotation process",
+                ApiFailure::NoRotationRunning,
+            ),
+            (
+                format!("{rotation}/cancel"),
+                400,
+                "There is no ongoing rotation process",
+                ApiFailure::NoRotationRunning,
+            ),
+            (
+                "/api/v2/apiTokens".into(),
+                401,
+                "Missing authorization parameter.",
+                ApiFailure::Unauthenticated,
+            ),
+            (
+                "/api/v2/apiTokens".into(),
+                401,
+                "Token Authentication failed",
+                ApiFailure::Unauthenticated,
+            ),
+            (
+                "/api/v2/apiTokens".into(),
+                403,
+                "Token is missing required scope. Use one of: apiTokens.read (Read API tokens)",
+                ApiFailure::ScopeMissing,
+            ),
+            (
+                "/iam/v1/accounts/a/platform-tokens".into(),
+                403,
+                "The access token is not valid for this account.",
+                ApiFailure::Forbidden,
+            ),
+            (
+                "/api/v2/apiTokens/dt0c01.X".into(),
+                404,
+                "HTTP 404 Not Found",
+                ApiFailure::NotFound,
+            ),
+            (
+                "/api/v2/apiTokens".into(),
+                400,
+                "Constraints violated.",
+                ApiFailure::Invalid,
+            ),
+            (
+                "/api/v2/apiTokens".into(),
+                429,
+                "Too many requests",
+                ApiFailure::RateLimited,
+            ),
+            (
+                "/api/v2/apiTokens".into(),
+                503,
+                "Service Unavailable",
+                ApiFailure::ServerError,
+            ),
+            (
+                "/api/v2/apiTokens".into(),
+                409,
+                "Conflict",
+                ApiFailure::OtherStatus,
+            ),
+        ];
+        for (path, status, message, want) in cases {
+            assert_eq!(
+                answer(&path, status, message).failure(),
+                want,
+                "{status} {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn rotation_words_count_only_in_answers_to_rotation_calls() {
+        let rotation = "/e/abc/api/v2/tenantTokenRotation";
+        let cases = [
+            (
+                format!("{rotation}/start"),
+                "A tenant token rotation is already running",
+                ApiFailure::RotationAlreadyRunning,
+            ),
+            (
+                format!("{rotation}/finish"),
+                "Rotation not in progress",
+                ApiFailure::NoRotationRunning,
+            ),
+            (
+                format!("{rotation}/cancel"),
+                "no rotation to cancel",
+                ApiFailure::NoRotationRunning,
+            ),
+            (
+                format!("{rotation}/start"),
+                "Constraints violated.",
+                ApiFailure::Invalid,
+            ),
+            // The same words elsewhere mean something else.
+            (
+                "/iam/v1/accounts/a/platform-tokens".into(),
+                "the owner already has 10 platform tokens",
+                ApiFailure::Invalid,
+            ),
+            (
+                "/api/v2/apiTokens".into(),
+                "no rotation",
+                ApiFailure::Invalid,
+            ),
+        ];
+        for (path, message, want) in cases {
+            assert_eq!(
+                answer(&path, 400, message).failure(),
+                want,
+                "{path} {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_without_an_answer_are_classified_by_variant() {
+        let request = || {
+            Box::new(RequestLabel {
+                subject: Subject::Environment("prod".into()),
+                method: "POST".into(),
+                path: "/api/v2/apiTokens".into(),
+            })
+        };
+        let ambiguous = LiveError::Ambiguous {
+            request: request(),
+            reason: "timed out".into(),
+        };
+        assert_eq!(ambiguous.failure(), ApiFailure::AmbiguousWrite);
+        assert!(ambiguous.is_ambiguous());
+        let transport = LiveError::Transport {
+            request: request(),
+            reason: "refused".into(),
+            attempts: 3,
+        };
+        assert_eq!(transport.failure(), ApiFailure::Unreachable);
+        let config = LiveError::Config {
+            subject: Subject::Account("main".into()),
+            reason: "no client".into(),
+        };
+        assert_eq!(config.failure(), ApiFailure::NotConfigured);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - [`environment`] and [`account`]: the HTTP implementations (paths, bodies, pagination,
 //!   OAuth for the account API).
 //! - [`http`]: timeouts, authentication header, retries with backoff, the server clock, the
-//!   call counter. [`error`]: [`LiveError`] and token redaction.
+//!   call counter. [`error`]: [`LiveError`], what it means ([`ApiFailure`]: the one place
+//!   Dynatrace's answers are recognised) and token redaction.
 //! - [`wire`]: serde types of the JSON on the wire; [`convert`]: wire → `model::LiveToken`.
 //! - [`connect`]: spec environments and accounts → clients ([`Connector`], [`DefaultConnector`]).
 //! - [`snapshot`]: [`read_snapshot`], the bounded concurrent read of everything the spec names.
@@ -27,7 +28,7 @@ pub mod wire;
 pub use account::{AccountClient, AccountConfig};
 pub use connect::{Connector, DefaultConnector, SandboxEndpoint, SandboxResolver};
 pub use environment::EnvironmentClient;
-pub use error::{redact, LiveError, RequestLabel, Subject, Violation};
+pub use error::{redact, ApiFailure, LiveError, RequestLabel, Subject, Violation};
 pub use http::{CallCounter, ClientSettings, RetryPolicy, Transport};
 pub use snapshot::{read_snapshot, SnapshotError, SnapshotRead};
 pub use traits::{

@@ -4,6 +4,7 @@
 
 pub mod desired;
 pub mod duration;
+pub mod dynatrace_messages;
 pub mod live;
 pub mod policy;
 pub mod preset;

@@ -9,6 +9,7 @@
 use super::errors::{ApiError, AUTH_FAILED, MISSING_AUTH};
 use super::server::Call;
 use super::state::State;
+use crate::model::dynatrace_messages as says;
 use crate::model::Scope;
 
 /// The token a request authenticated with.
@@ -82,10 +83,7 @@ pub fn missing_scope_message(scopes: &[&str]) -> String {
             format!("{} ({})", scope.as_str(), scope.display_name())
         })
         .collect();
-    format!(
-        "Token is missing required scope. Use one of: {}",
-        list.join(", ")
-    )
+    format!("{}{}", says::MISSING_SCOPE_PREFIX, list.join(", "))
 }
 
 #[cfg(test)]

@@ -2,16 +2,18 @@
 //!
 //! Owns: [`Reply`] (what a handler returns: status, body, extra headers) and [`ApiError`], which
 //! renders as `{"error":{"code":…,"message":…,"constraintViolations":[…]}}` (REFERENCE.md §3.1).
-//! Messages observed on real tenants are used verbatim; invented ones are marked where they are
-//! made. `location` of a constraint violation is omitted rather than `null`: the 1.254 spec types
+//! Messages observed on real tenants are used verbatim, from `model::dynatrace_messages`, the
+//! texts the client classifies answers by; invented ones are marked where they are made. `location` of a constraint violation is omitted rather than `null`: the 1.254 spec types
 //! it as a plain string, and Dynatrace's token APIs leave unset fields out (NON_NULL JSON).
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
-pub const MISSING_AUTH: &str = "Missing authorization parameter.";
-pub const AUTH_FAILED: &str = "Token Authentication failed";
-pub const CONSTRAINTS_VIOLATED: &str = "Constraints violated.";
+use crate::model::dynatrace_messages as says;
+
+pub const MISSING_AUTH: &str = says::MISSING_AUTHORIZATION;
+pub const AUTH_FAILED: &str = says::AUTHENTICATION_FAILED;
+pub const CONSTRAINTS_VIOLATED: &str = says::CONSTRAINTS_VIOLATED;
 
 /// Where a violated constraint sits in the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,11 +87,11 @@ impl ApiError {
 
     /// The body of an unknown route, as recorded from a real tenant.
     pub fn no_route() -> ApiError {
-        ApiError::new(404, "HTTP 404 Not Found")
+        ApiError::new(404, says::NO_ROUTE)
     }
 
     pub fn method_not_allowed() -> ApiError {
-        ApiError::new(405, "HTTP 405 Method Not Allowed")
+        ApiError::new(405, says::METHOD_NOT_ALLOWED)
     }
 
     pub fn envelope(&self) -> Value {

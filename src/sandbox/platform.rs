@@ -24,6 +24,7 @@ use super::errors::{ApiError, Handled, ParameterLocation, Reply, Violation};
 use super::mint::{self, TokenFormat};
 use super::server::Call;
 use super::state::{AccessToken, Account, PlatformTokenRecord, State};
+use crate::model::dynatrace_messages as says;
 
 pub const MAX_TOKENS_PER_OWNER: usize = 10;
 pub const MAX_NAME_LEN: usize = 255;
@@ -128,7 +129,7 @@ fn authorize(
 ) -> Result<(String, String), ApiError> {
     let header = call
         .header("authorization")
-        .ok_or_else(|| ApiError::unauthorized("Missing authorization parameter."))?;
+        .ok_or_else(|| ApiError::unauthorized(says::MISSING_AUTHORIZATION))?;
     let bearer = match header.trim().split_once(' ') {
         Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
         _ => return Err(ApiError::unauthorized("Bearer token required")),
@@ -138,11 +139,12 @@ fn authorize(
         .accounts
         .iter()
         .find_map(|(u, a)| a.access_tokens.get(&fp).map(|t| (u, a, t)))
-        .ok_or_else(|| ApiError::unauthorized("Token Authentication failed"))?;
+        .ok_or_else(|| ApiError::unauthorized(says::AUTHENTICATION_FAILED))?;
     if token.expires <= call.now {
-        return Err(ApiError::unauthorized(
-            "Token Authentication failed: the access token has expired",
-        ));
+        return Err(ApiError::unauthorized(&format!(
+            "{}: the access token has expired",
+            says::AUTHENTICATION_FAILED
+        )));
     }
     if uuid != account_uuid {
         return Err(ApiError::new(
@@ -156,7 +158,7 @@ fn authorize(
     let client = account
         .oauth_clients
         .get(&token.client_id)
-        .ok_or_else(|| ApiError::unauthorized("Token Authentication failed"))?;
+        .ok_or_else(|| ApiError::unauthorized(says::AUTHENTICATION_FAILED))?;
     Ok((client.user_uuid.clone(), client.user_email.clone()))
 }
 

@@ -18,6 +18,7 @@ use super::auth::authenticate;
 use super::errors::{ApiError, Handled, Reply};
 use super::server::Call;
 use super::state::{new_tenant_token, State, TenantTokens};
+use crate::model::dynatrace_messages as says;
 
 pub const ROTATION: &str = "tenantTokenRotation.write";
 pub const INSTALLER_DOWNLOAD: &str = "InstallerDownload";
@@ -42,9 +43,7 @@ pub fn start(state: &mut State, call: &mut Call) -> Handled {
     let now = call.now;
     let t = tenant(state, call)?;
     if t.rotating() {
-        return Err(ApiError::bad_request(
-            "Another rotation process is already in progress",
-        ));
+        return Err(ApiError::bad_request(says::ROTATION_ALREADY_RUNNING));
     }
     let old = std::mem::replace(&mut t.active, new_tenant_token());
     t.pending_old = Some(old);
@@ -58,7 +57,7 @@ pub fn finish(state: &mut State, call: &mut Call) -> Handled {
     authenticate(state, call, &[ROTATION])?;
     let t = tenant(state, call)?;
     let Some(old) = t.pending_old.take() else {
-        return Err(ApiError::bad_request("No ongoing rotation process"));
+        return Err(ApiError::bad_request(says::NO_ROTATION_TO_FINISH));
     };
     call.dirty = true;
     Ok(Reply::ok(config(&t.active, Some(&old))))
@@ -69,9 +68,7 @@ pub fn cancel(state: &mut State, call: &mut Call) -> Handled {
     authenticate(state, call, &[ROTATION])?;
     let t = tenant(state, call)?;
     let Some(old) = t.pending_old.take() else {
-        return Err(ApiError::bad_request(
-            "There is no ongoing rotation process",
-        ));
+        return Err(ApiError::bad_request(says::NO_ROTATION_TO_CANCEL));
     };
     t.active = old;
     call.dirty = true;

@@ -708,6 +708,84 @@ async fn platform_tokens_are_created_rotated_and_revoked_through_the_account() {
     h.check_invariants().await;
 }
 
+/// Every step kind names a home it has no client for the same way (one resolver of "which API
+/// for this home and kind"), and nothing is changed.
+#[tokio::test]
+async fn a_home_without_a_client_fails_every_step_kind_with_the_same_subject() {
+    let desired = |dir: &std::path::Path| {
+        let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+        World::new()
+            .account("acc")
+            .want(tokensmith::plan::testing::want_platform("grail", "acc").deliver(file(&p("g"))))
+            .desired
+    };
+    let h = Harness::new(desired);
+    let mut p = h.plan().await;
+    let old = TokenId::new("dt0s16.OLDTOKEN");
+    for (id, action) in [
+        (
+            "delete",
+            Action::Delete {
+                token: old.clone(),
+                name: "o".into(),
+            },
+        ),
+        (
+            "disable",
+            Action::Disable {
+                token: old.clone(),
+                name: "o".into(),
+                rename: None,
+            },
+        ),
+    ] {
+        p.steps.push(Step {
+            id: StepId(id.into()),
+            depends_on: Vec::new(),
+            home: Home::Account("acc".into()),
+            kind: TokenKind::PlatformToken,
+            key: None,
+            reason: tokensmith::plan::Reason::PruneUnused,
+            action,
+            note: None,
+        });
+    }
+    // The environment's client only: no client for the account.
+    let env = apply::ApplyEnv::new(
+        h.deliver.clone(),
+        apply::TargetIndex::from_desired(&h.desired),
+    )
+    .with_environment(EnvName::new("prod"), h.fake.clone());
+    let report = apply::execute(
+        &p,
+        &env,
+        &apply::ApplyOptions::default(),
+        &mut apply::NoProgress,
+    )
+    .await
+    .unwrap();
+    let errors: Vec<&str> = report
+        .failed()
+        .filter_map(|s| match &s.outcome {
+            Outcome::Failed { error } => Some(error.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 3, "create, delete, disable: {report:#?}");
+    for error in errors {
+        assert!(
+            error.ends_with("account `acc`: no client for it in this run"),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        report.skipped().count(),
+        1,
+        "the delivery waits for its create"
+    );
+    assert!(h.account.lock().tokens.is_empty());
+}
+
 #[tokio::test]
 async fn updates_and_adoptions_compare_live_fields_first() {
     let h = Harness::new(three_tokens);

@@ -179,7 +179,7 @@ async fn stub() -> (String, Arc<Mutex<Seen>>) {
             return (
                 StatusCode::UNAUTHORIZED,
                 Json(
-                    serde_json::json!({"error": {"code": 401, "message": "Missing authorization parameter."}}),
+                    serde_json::json!({"error": {"code": 401, "message": tokensmith::model::dynatrace_messages::MISSING_AUTHORIZATION}}),
                 ),
             );
         }

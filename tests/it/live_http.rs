@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use live_stub::{fast_settings, start, Reply, Stub, MGMT_ID, MGMT_TOKEN};
 use tokensmith::live::{
-    ApiTokenChange, CallCounter, ClientSettings, Deletion, EnvironmentClient, EnvironmentRead,
-    EnvironmentWrite, LiveError, NewActiveGateToken, NewApiToken, Transport,
+    ApiFailure, ApiTokenChange, CallCounter, ClientSettings, Deletion, EnvironmentClient,
+    EnvironmentRead, EnvironmentWrite, LiveError, NewActiveGateToken, NewApiToken, Transport,
 };
+use tokensmith::model::dynatrace_messages as says;
 use tokensmith::model::{ActiveGateType, EnvName, Scope, Secret, TokenId, TokenKind};
 
 const SECRET: &str = "dt0c01.ST2EY72KQINMH574WMNVI7YN.G3DFPBEJYMODIDAEX454M7YWBUVEFOWKPRVMWFASS64NFH52PX6BNDVFFM572RZM";
@@ -352,22 +353,27 @@ async fn refused_connection_is_retried_even_for_a_create() {
 #[tokio::test]
 async fn auth_errors_carry_dynatrace_message_and_a_hint() {
     let stub = start(|req, _| match req.path.as_str() {
-        "/api/v2/apiTokens" => Reply::error(401, "Token Authentication failed"),
+        "/api/v2/apiTokens" => Reply::error(401, says::AUTHENTICATION_FAILED),
         _ => Reply::error(
             403,
-            "Token is missing required scope. Use one of: activeGateTokenManagement.read (Read ActiveGate tokens)",
+            &format!(
+                "{}activeGateTokenManagement.read (Read ActiveGate tokens)",
+                says::MISSING_SCOPE_PREFIX
+            ),
         ),
     })
     .await;
     let (client, _) = client(&stub);
     let err = client.list_api_tokens().await.unwrap_err();
     assert_eq!(err.status(), Some(401));
+    assert_eq!(err.failure(), ApiFailure::Unauthenticated);
     assert_eq!(
         err.to_string(),
         "environment `prod`: GET /api/v2/apiTokens returned 401: Token Authentication failed; hint: the token was rejected: check that it is valid, enabled and not expired"
     );
     let err = client.list_activegate_tokens().await.unwrap_err();
     assert_eq!(err.status(), Some(403));
+    assert_eq!(err.failure(), ApiFailure::ScopeMissing);
     assert!(
         err.to_string()
             .contains("Use one of: activeGateTokenManagement.read"),
@@ -491,7 +497,7 @@ async fn caller_lookup_get_and_tenant_fingerprint() {
             200,
             r#"{"tenantUUID":"abc12345","tenantToken":"tenantsecret123","communicationEndpoints":["https://x"],"formattedCommunicationEndpoints":"https://x"}"#,
         ),
-        _ => Reply::error(404, "HTTP 404 Not Found"),
+        _ => Reply::error(404, says::NO_ROUTE),
     })
     .await;
     let (client, calls) = client(&stub);
@@ -531,7 +537,7 @@ async fn tenant_rotation_and_activegate_create() {
             Reply::json(200, r#"{"active":{"value":"oldtenant"},"old":{"value":null}}"#)
         }
         "/api/v2/tenantTokenRotation/finish" => {
-            Reply::error(400, "No ongoing rotation process")
+            Reply::error(400, says::NO_ROTATION_TO_FINISH)
         }
         _ => Reply::json(
             201,
@@ -546,8 +552,9 @@ async fn tenant_rotation_and_activegate_create() {
     let cancelled = client.cancel_tenant_rotation().await.unwrap();
     assert!(cancelled.old.is_none());
     let err = client.finish_tenant_rotation().await.unwrap_err();
+    assert_eq!(err.failure(), ApiFailure::NoRotationRunning, "{err}");
     assert!(
-        err.to_string().contains("No ongoing rotation process"),
+        err.to_string().contains(says::NO_ROTATION_TO_FINISH),
         "{err}"
     );
 

@@ -16,6 +16,7 @@ use tokensmith::live::{
     EnvironmentApi, EnvironmentRead, EnvironmentWrite, LiveError, LiveResult, NewActiveGateToken,
     NewApiToken, SandboxEndpoint, SnapshotError, TenantTokens,
 };
+use tokensmith::model::dynatrace_messages as says;
 use tokensmith::model::{
     Account, ActiveGateType, Desired, DesiredTenantToken, DesiredToken, Endpoint, EnvName,
     Environment, Home, LiveToken, Policy, Revoke, Rotation, Secret, SpecDuration, TokenDetails,
@@ -92,18 +93,18 @@ async fn dynatrace() -> Stub {
             ),
             "api/v2/activeGateTokens" if weak => Reply::error(
                 403,
-                "Token is missing required scope. Use one of: activeGateTokenManagement.read (Read ActiveGate tokens)",
+                &format!("{}activeGateTokenManagement.read (Read ActiveGate tokens)", says::MISSING_SCOPE_PREFIX),
             ),
             "api/v2/activeGateTokens" => Reply::json(200, r#"{"totalCount":0,"activeGateTokens":[]}"#),
             "api/v1/deployment/installer/agent/connectioninfo" if weak => Reply::error(
                 403,
-                "Token is missing required scope. Use one of: InstallerDownload (PaaS integration - Installer download)",
+                &format!("{}InstallerDownload (PaaS integration - Installer download)", says::MISSING_SCOPE_PREFIX),
             ),
             "api/v1/deployment/installer/agent/connectioninfo" => Reply::json(
                 200,
                 format!(r#"{{"tenantUUID":"{env}","tenantToken":"tenant-of-{env}","communicationEndpoints":[]}}"#),
             ),
-            _ => Reply::error(404, "HTTP 404 Not Found"),
+            _ => Reply::error(404, says::NO_ROUTE),
         };
         reply.header("Date", "Mon, 01 Jan 2035 12:00:00 GMT")
     })

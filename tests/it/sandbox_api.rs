@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use reqwest::Method;
 use sandbox_support::*;
 use serde_json::{json, Value};
+use tokensmith::model::dynatrace_messages as says;
 use tokensmith::sandbox::embedded::EmbeddedSandbox;
 
 const TOKENS: &str = "/api/v2/apiTokens";
@@ -93,10 +94,10 @@ async fn authentication_and_scope_errors_use_the_recorded_envelopes() {
     assert_eq!(missing.status, 401);
     assert_eq!(
         missing.body,
-        json!({"error": {"code": 401, "message": "Missing authorization parameter."}})
+        json!({"error": {"code": 401, "message": says::MISSING_AUTHORIZATION}})
     );
 
-    let failed = json!({"error": {"code": 401, "message": "Token Authentication failed"}});
+    let failed = json!({"error": {"code": 401, "message": says::AUTHENTICATION_FAILED}});
     for bad in [
         tok('Z'),
         "not-a-token".to_owned(),
@@ -150,7 +151,7 @@ async fn authentication_and_scope_errors_use_the_recorded_envelopes() {
     assert_eq!(forbidden.status, 403);
     assert_eq!(
         forbidden.body,
-        json!({"error": {"code": 403, "message": "Token is missing required scope. Use one of: apiTokens.write (Write API tokens)"}})
+        json!({"error": {"code": 403, "message": format!("{}apiTokens.write (Write API tokens)", says::MISSING_SCOPE_PREFIX)}})
     );
     let forbidden = env
         .post(
@@ -161,7 +162,7 @@ async fn authentication_and_scope_errors_use_the_recorded_envelopes() {
         .await;
     assert_eq!(
         error_message(&forbidden),
-        (403, "Token is missing required scope. Use one of: activeGateTokenManagement.create (Create ActiveGate tokens), activeGateTokenManagement.write (Write ActiveGate tokens)".to_owned())
+        (403, format!("{}activeGateTokenManagement.create (Create ActiveGate tokens), activeGateTokenManagement.write (Write ActiveGate tokens)", says::MISSING_SCOPE_PREFIX))
     );
     let forbidden = env
         .post("/api/v2/tenantTokenRotation/start", &tok('B'), json!({}))
@@ -175,7 +176,13 @@ async fn authentication_and_scope_errors_use_the_recorded_envelopes() {
         .await;
     assert_eq!(
         error_message(&forbidden),
-        (403, "Token is missing required scope. Use one of: InstallerDownload (PaaS integration - Installer download)".to_owned())
+        (
+            403,
+            format!(
+                "{}InstallerDownload (PaaS integration - Installer download)",
+                says::MISSING_SCOPE_PREFIX
+            )
+        )
     );
 }
 
@@ -231,7 +238,7 @@ async fn validation_errors_are_400_with_constraint_violations() {
     for (body, path) in cases {
         let a = env.post(TOKENS, &admin, body.clone()).await;
         assert_eq!(violation_paths(&a), vec![path.to_owned()], "{body}");
-        assert_eq!(a.body["error"]["message"], "Constraints violated.");
+        assert_eq!(a.body["error"]["message"], says::CONSTRAINTS_VIOLATED);
         assert_eq!(
             a.body["error"]["constraintViolations"][0]["parameterLocation"],
             "PAYLOAD_BODY"
@@ -295,7 +302,7 @@ async fn validation_errors_are_400_with_constraint_violations() {
     let unknown = env.get("/api/v2/nothingHere", &admin).await;
     assert_eq!(
         unknown.body,
-        json!({"error": {"code": 404, "message": "HTTP 404 Not Found"}})
+        json!({"error": {"code": 404, "message": says::NO_ROUTE}})
     );
     let unknown_env = env.get("/e/nope/api/v2/apiTokens", &admin).await;
     assert_eq!(unknown_env.status, 404);
@@ -565,6 +572,63 @@ async fn pagination_across_25000_tokens_is_complete_and_stable() {
     assert_eq!(seen, sorted, "newest first across pages");
 }
 
+/// The client's classification of Dynatrace's answers, against the emulator's answers: the
+/// applier decides on these kinds (a rotation already running continues, none running is done,
+/// a 404 on delete is already gone).
+#[tokio::test]
+async fn the_live_client_classifies_the_sandbox_answers() {
+    use tokensmith::live::{
+        ApiFailure, ClientSettings, Deletion, EnvironmentClient, EnvironmentRead, EnvironmentWrite,
+        Transport,
+    };
+    use tokensmith::model::{EnvName, Secret, TokenId};
+
+    let env = start().await;
+    let transport = Transport::new(&ClientSettings::default()).unwrap();
+    let as_token = |t: String| {
+        EnvironmentClient::new(EnvName::new("env1"), &env.base, Secret::new(t), &transport).unwrap()
+    };
+    let admin = as_token(tok('A'));
+    fn failure<T: std::fmt::Debug>(r: Result<T, tokensmith::live::LiveError>) -> ApiFailure {
+        r.unwrap_err().failure()
+    }
+
+    assert_eq!(
+        failure(admin.finish_tenant_rotation().await),
+        ApiFailure::NoRotationRunning
+    );
+    assert_eq!(
+        failure(admin.cancel_tenant_rotation().await),
+        ApiFailure::NoRotationRunning
+    );
+    admin.start_tenant_rotation().await.unwrap();
+    assert_eq!(
+        failure(admin.start_tenant_rotation().await),
+        ApiFailure::RotationAlreadyRunning
+    );
+    admin.cancel_tenant_rotation().await.unwrap();
+
+    let unknown = TokenId::new(id_of(&tok('Q')));
+    assert_eq!(
+        admin.delete_api_token(&unknown).await.unwrap(),
+        Deletion::AlreadyGone
+    );
+    assert!(admin.get_api_token(&unknown).await.unwrap().is_none());
+    assert_eq!(
+        failure(as_token(tok('B')).list_activegate_tokens().await),
+        ApiFailure::ScopeMissing
+    );
+    assert_eq!(
+        failure(as_token(tok('Z')).list_api_tokens().await),
+        ApiFailure::Unauthenticated
+    );
+    assert_eq!(
+        failure(as_token(tok('C')).list_api_tokens().await),
+        ApiFailure::Unauthenticated,
+        "a disabled token"
+    );
+}
+
 #[tokio::test]
 async fn tenant_token_rotation_state_machine() {
     let env = start().await;
@@ -579,11 +643,11 @@ async fn tenant_token_rotation_state_machine() {
 
     assert_eq!(
         error_message(&env.post(&rot("finish"), &admin, json!({})).await),
-        (400, "No ongoing rotation process".into())
+        (400, says::NO_ROTATION_TO_FINISH.into())
     );
     assert_eq!(
         error_message(&env.post(&rot("cancel"), &admin, json!({})).await),
-        (400, "There is no ongoing rotation process".into())
+        (400, says::NO_ROTATION_TO_CANCEL.into())
     );
     assert_eq!(
         env.get(info, &admin).await.body["tenantToken"],
@@ -615,10 +679,7 @@ async fn tenant_token_rotation_state_machine() {
     );
     assert_eq!(
         error_message(&env.post(&rot("start"), &admin, json!({})).await),
-        (
-            400,
-            "Another rotation process is already in progress".into()
-        )
+        (400, says::ROTATION_ALREADY_RUNNING.into())
     );
 
     let cancelled = env.post(&rot("cancel"), &admin, json!({})).await;
@@ -1372,7 +1433,7 @@ async fn metrics_ingest_needs_the_ingest_scope() {
     assert_eq!(a.status, 403);
     assert_eq!(
         a.body,
-        json!({"error": {"code": 403, "message": "Token is missing required scope. Use one of: metrics.ingest (Ingest metrics)"}})
+        json!({"error": {"code": 403, "message": format!("{}metrics.ingest (Ingest metrics)", says::MISSING_SCOPE_PREFIX)}})
     );
     let a = env
         .send(
@@ -1381,15 +1442,9 @@ async fn metrics_ingest_needs_the_ingest_scope() {
                 .body(body),
         )
         .await;
-    assert_eq!(
-        error_message(&a),
-        (401, "Missing authorization parameter.".into())
-    );
+    assert_eq!(error_message(&a), (401, says::MISSING_AUTHORIZATION.into()));
     let a = ingest(&env, INGEST, &tok('Z'), body).await;
-    assert_eq!(
-        error_message(&a),
-        (401, "Token Authentication failed".into())
-    );
+    assert_eq!(error_message(&a), (401, says::AUTHENTICATION_FAILED.into()));
     assert_eq!(data_points(&env, "").await["totalCount"], 0);
 
     let token = ingest_token(&env, "", &tok('A')).await;

@@ -122,7 +122,10 @@ async fn the_sender_reports_what_the_sandbox_refuses() {
         "{err:?}"
     );
     let msg = err.to_string();
-    assert!(msg.contains("Token is missing required scope"), "{msg}");
+    assert!(
+        msg.contains(tokensmith::model::dynatrace_messages::MISSING_SCOPE_PREFIX),
+        "{msg}"
+    );
     assert!(msg.contains("metrics.ingest"), "{msg}");
     assert!(!msg.contains(&tok('A')[7..]), "{msg}");
     assert!(arrived(&env, "env1").await.is_empty());

@@ -20,6 +20,7 @@ use tokensmith::live::{
     ApiTokenChange, CreatedToken, Deletion, EnvironmentRead, EnvironmentWrite, LiveError,
     LiveResult, NewActiveGateToken, NewApiToken, RequestLabel, Subject, TenantTokens,
 };
+use tokensmith::model::dynatrace_messages as says;
 use tokensmith::model::target::tenant_fingerprint;
 use tokensmith::model::{
     Desired, EnvName, Holder, LiveEnvironment, LiveSnapshot, LiveToken, Marker, Secret, Target,
@@ -260,12 +261,7 @@ impl FakeEnv {
         match step {
             "start" => {
                 if s.rotating {
-                    return Err(self.status(
-                        "POST",
-                        &path,
-                        400,
-                        "Another rotation process is already in progress",
-                    ));
+                    return Err(self.status("POST", &path, 400, says::ROTATION_ALREADY_RUNNING));
                 }
                 let new = format!("tenant{}", random_upper(20).to_lowercase());
                 s.minted.push(new.clone());
@@ -275,18 +271,13 @@ impl FakeEnv {
             }
             "finish" => {
                 if !s.rotating {
-                    return Err(self.status("POST", &path, 400, "No ongoing rotation process"));
+                    return Err(self.status("POST", &path, 400, says::NO_ROTATION_TO_FINISH));
                 }
                 s.rotating = false;
             }
             _ => {
                 if !s.rotating {
-                    return Err(self.status(
-                        "POST",
-                        &path,
-                        400,
-                        "There is no ongoing rotation process",
-                    ));
+                    return Err(self.status("POST", &path, 400, says::NO_ROTATION_TO_CANCEL));
                 }
                 let old = s.tenant_old.take().expect("rotating has an old token");
                 s.tenant_active = old;
