@@ -427,7 +427,7 @@ pub(crate) fn rotation_due(
     current: &LiveToken,
     now: OffsetDateTime,
 ) -> Option<Reason> {
-    let due = next_rotation(desired.policy.rotation, current)?;
+    let due = next_rotation(desired.policy.rotation, current.created, current.expires)?;
     if due > now {
         return None;
     }
@@ -443,20 +443,25 @@ pub(crate) fn rotation_due(
     }
 }
 
-/// When a generation's scheduled rotation is due: `rotate_before` ahead of its expiry, or
-/// `rotate_every` after its creation. A `rotate_before` as long as the lifetime would make every
-/// new generation due at birth (a rotation on every run), so rotation is never due before half
-/// the generation's lifetime.
-pub(crate) fn next_rotation(rotation: Rotation, token: &LiveToken) -> Option<OffsetDateTime> {
+/// When a generation's scheduled rotation is due, from when it was created and when it expires:
+/// `rotate_before` ahead of its expiry, or `rotate_every` after its creation. A `rotate_before` as
+/// long as the lifetime would make every new generation due at birth (a rotation on every run), so
+/// rotation is never due before half the generation's lifetime. The planner uses it both for live
+/// generations (is the rotation due now?) and for the one it creates (the forecast).
+pub(crate) fn next_rotation(
+    rotation: Rotation,
+    created: Option<OffsetDateTime>,
+    expires: Option<OffsetDateTime>,
+) -> Option<OffsetDateTime> {
     match rotation {
-        Rotation::BeforeExpiry(d) => token.expires.map(|e| {
+        Rotation::BeforeExpiry(d) => expires.map(|e| {
             let due = e - d.to_time();
-            match token.created {
+            match created {
                 Some(c) if c < e => due.max(c + (e - c) / 2),
                 _ => due,
             }
         }),
-        Rotation::Every(d) => token.created.map(|c| c + d.to_time()),
+        Rotation::Every(d) => created.map(|c| c + d.to_time()),
         Rotation::Never => None,
     }
 }

@@ -135,7 +135,7 @@ pub fn drift(
         if let Some(reason @ Reason::ExpiringIn { .. }) = facts.rotate {
             let expires = current
                 .expires
-                .map(super::planner::rfc3339)
+                .map(super::draft::rfc3339)
                 .unwrap_or_default();
             items.push(item(
                 Some(&current.id),

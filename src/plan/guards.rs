@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::{Duration, OffsetDateTime};
 
 use super::analysis::live_tokens;
-use super::planner::{rfc3339, Draft};
-use super::types::{Action, Check, ForecastEntry, PlanError, Reason, StepId};
+use super::draft::{rfc3339, Draft, PlatformCreate};
+use super::types::{Action, Check, PlanError, Reason, StepId};
 use crate::model::{Home, LiveSnapshot, TokenId, TokenKind};
 
 /// The management token warns this long before it expires.
@@ -15,19 +15,6 @@ pub const CALLER_EXPIRY_WARNING: Duration = Duration::days(14);
 
 /// Platform tokens per owner and account.
 pub const PLATFORM_TOKEN_LIMIT: usize = 10;
-
-/// A planned platform token create, with what to restore if the limit blocks it.
-#[derive(Debug)]
-pub(crate) struct PlatformCreate {
-    pub account: String,
-    pub owner: Option<String>,
-    pub key: crate::model::TokenKey,
-    pub step: StepId,
-    /// The generation it replaces, whose pending revoke goes away with it.
-    pub replaces: Option<TokenId>,
-    /// The forecast entry of the current generation, if there is one.
-    pub fallback: Option<ForecastEntry>,
-}
 
 /// Platform tokens: at most [`PLATFORM_TOKEN_LIMIT`] per owner and account, counting the
 /// overlap of a rotation. Creates that would exceed it are removed with everything that depends

@@ -21,15 +21,20 @@
 //! - **Retiring** old generations and deleting never-delivered ones: see `retire`.
 //! - The management token (`LiveEnvironment::caller`) is never revoked, disabled, deleted or
 //!   narrowed: such a plan is refused with [`PlanError::ManagementToken`].
+//!
+//! This module makes the per-token decisions and calls the other passes (`retire`, `tenant`,
+//! `prune`, `guards`); they all write into the `draft` module's [`Draft`] and none of them imports
+//! anything from here. The forecast of every desired token comes from one place (`forecast_entry`),
+//! with the rotation time computed by `analysis::next_rotation`, the same formula that decides
+//! whether a rotation is due.
 
 use time::OffsetDateTime;
 
 use super::analysis::{
     analyze, home_label, next_rotation, now_for, LiveIndex, TargetState, TokenFacts,
 };
-use super::guards::{
-    enforce_platform_limit, protect_callers, warn_expiring_callers, PlatformCreate,
-};
+use super::draft::{generation_of, prefix, rfc3339, step, Draft, PlatformCreate};
+use super::guards::{enforce_platform_limit, protect_callers, warn_expiring_callers};
 use super::order::order_steps;
 use super::prune::plan_prune;
 use super::retire::{
@@ -41,39 +46,6 @@ use crate::model::{
     Desired, DesiredToken, Generation, Home, LiveSnapshot, LiveToken, TargetSnapshot, TokenDetails,
     TokenId, TokenKind,
 };
-
-/// A plan being assembled.
-#[derive(Debug, Default)]
-pub(crate) struct Draft {
-    pub steps: Vec<Step>,
-    pub forecast: Vec<ForecastEntry>,
-    pub pending: Vec<Pending>,
-    pub warnings: Vec<Warning>,
-    pub checks: Vec<Check>,
-    /// Platform token creates, checked against the per-owner limit at the end.
-    pub platform_creates: Vec<PlatformCreate>,
-    /// Current generations found expired, for `fail_on_expiry_within`.
-    pub expired: Vec<(Home, crate::model::TokenKey, TokenId, OffsetDateTime)>,
-    /// Every step id pushed, to catch duplicates.
-    ids: std::collections::HashSet<StepId>,
-}
-
-impl Draft {
-    pub fn push(&mut self, step: Step) -> StepId {
-        let id = step.id.clone();
-        let fresh = self.ids.insert(id.clone());
-        debug_assert!(fresh, "duplicate step id {id}");
-        self.steps.push(step);
-        id
-    }
-
-    pub fn warn(&mut self, code: &str, message: String) {
-        self.warnings.push(Warning {
-            code: code.to_owned(),
-            message,
-        });
-    }
-}
 
 /// Compute the plan. See the module docs for the decisions it makes.
 pub fn plan(
@@ -173,28 +145,6 @@ pub fn plan(
     })
 }
 
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
-}
-
-pub(super) fn prefix(d: &DesiredToken) -> String {
-    format!("{}/{}/{}", home_label(&d.home), d.kind, d.key)
-}
-
-pub(super) fn step(d: &DesiredToken, id: String, reason: Reason, action: Action) -> Step {
-    Step {
-        id: StepId(id),
-        depends_on: Vec::new(),
-        home: d.home.clone(),
-        kind: d.kind,
-        key: Some(d.key.clone()),
-        reason,
-        action,
-        note: None,
-    }
-}
-
 fn plan_token(draft: &mut Draft, facts: &TokenFacts<'_>) {
     let first = draft.steps.len();
     plan_token_steps(draft, facts);
@@ -266,7 +216,7 @@ fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>) {
             let (_, delivers) = create_generation(draft, facts, reason, replaces, note);
             retire_never_delivered(draft, facts, Some(&delivers));
             retire_against_new(draft, facts);
-            forecast_new(draft, facts);
+            draft.forecast.push(forecast_entry(facts, None, true));
         }
         Some(current) => {
             // A target still holding an older, valid generation is switched late (after an
@@ -304,41 +254,41 @@ fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>) {
             }
             retire_superseded(draft, facts, current, delivering);
             if replacing.is_some() {
-                forecast_new(draft, facts);
+                draft.forecast.push(forecast_entry(facts, None, true));
             } else {
-                draft.forecast.push(ForecastEntry {
-                    home: d.home.clone(),
-                    kind: d.kind,
-                    key: Some(d.key.clone()),
-                    token: Some(current.id.clone()),
-                    expires: current.expires,
-                    rotation_due: next_rotation(d.policy.rotation, current),
-                    changed_by_plan: false,
-                });
+                draft
+                    .forecast
+                    .push(forecast_entry(facts, Some(current), false));
             }
         }
     }
 }
 
-fn forecast_new(draft: &mut Draft, facts: &TokenFacts<'_>) {
+/// The forecast entry of a desired token: its live generation `token`, or (`None`) the
+/// generation this plan creates now, which expires `expires_in` from now.
+fn forecast_entry(
+    facts: &TokenFacts<'_>,
+    token: Option<&LiveToken>,
+    changed_by_plan: bool,
+) -> ForecastEntry {
     let d = facts.desired;
-    let expires = d.policy.expires_in.map(|e| facts.now + e.to_time());
-    let rotation_due = match d.policy.rotation {
-        crate::model::Rotation::BeforeExpiry(b) => {
-            expires.map(|e| (e - b.to_time()).max(facts.now + (e - facts.now) / 2))
-        }
-        crate::model::Rotation::Every(e) => Some(facts.now + e.to_time()),
-        crate::model::Rotation::Never => None,
+    let (id, created, expires) = match token {
+        Some(t) => (Some(t.id.clone()), t.created, t.expires),
+        None => (
+            None,
+            Some(facts.now),
+            d.policy.expires_in.map(|e| facts.now + e.to_time()),
+        ),
     };
-    draft.forecast.push(ForecastEntry {
+    ForecastEntry {
         home: d.home.clone(),
         kind: d.kind,
         key: Some(d.key.clone()),
-        token: None,
+        token: id,
         expires,
-        rotation_due,
-        changed_by_plan: true,
-    });
+        rotation_due: next_rotation(d.policy.rotation, created, expires),
+        changed_by_plan,
+    }
 }
 
 /// Create the next generation and deliver it to every target.
@@ -381,15 +331,7 @@ fn create_generation(
             Some(Action::Create { replaces, .. }) => replaces.clone(),
             _ => None,
         };
-        let fallback = facts.current.map(|c| ForecastEntry {
-            home: d.home.clone(),
-            kind: d.kind,
-            key: Some(d.key.clone()),
-            token: Some(c.id.clone()),
-            expires: c.expires,
-            rotation_due: next_rotation(d.policy.rotation, c),
-            changed_by_plan: false,
-        });
+        let fallback = facts.current.map(|c| forecast_entry(facts, Some(c), false));
         draft.platform_creates.push(PlatformCreate {
             account: account.clone(),
             owner,
@@ -440,15 +382,6 @@ fn update_in_place(draft: &mut Draft, facts: &TokenFacts<'_>, current: &LiveToke
             scopes: facts.scope_change.clone(),
         },
     ));
-}
-
-pub(super) fn generation_of(facts: &TokenFacts<'_>, token: &LiveToken) -> Generation {
-    facts
-        .generations
-        .iter()
-        .find(|(_, t)| t.id == token.id)
-        .map(|(m, _)| m.generation)
-        .unwrap_or(Generation::FIRST)
 }
 
 /// Deliver the current generation to readable targets that hold something else. Returns whether
@@ -538,13 +471,7 @@ fn adopt(draft: &mut Draft, facts: &TokenFacts<'_>, token: &LiveToken) {
         draft.push(s);
     }
     deliver_existing(draft, facts, token, generation, Some(&adopt_id));
-    draft.forecast.push(ForecastEntry {
-        home: d.home.clone(),
-        kind: d.kind,
-        key: Some(d.key.clone()),
-        token: Some(token.id.clone()),
-        expires: token.expires,
-        rotation_due: next_rotation(d.policy.rotation, token),
-        changed_by_plan: true,
-    });
+    draft
+        .forecast
+        .push(forecast_entry(facts, Some(token), true));
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
 use super::analysis::home_label;
-use super::planner::Draft;
+use super::draft::{rfc3339, Draft};
 use super::types::{Action, Reason, Step, StepId};
 use crate::model::{
     Desired, Holder, Home, LiveSnapshot, LiveToken, Marker, SpecDuration, TargetSnapshot,
@@ -113,7 +113,7 @@ pub(crate) fn plan_prune(
                     name: t.name.clone(),
                 },
                 note: Some(match t.last_used {
-                    Some(u) => format!("unmanaged, last used {}", super::planner::rfc3339(u)),
+                    Some(u) => format!("unmanaged, last used {}", rfc3339(u)),
                     None => "unmanaged, never used".to_owned(),
                 }),
             });

@@ -21,7 +21,7 @@
 //!   never delivered (an interrupted apply): its value is lost, so it is deleted.
 
 use super::analysis::{home_label, TargetState, TokenFacts};
-use super::planner::{generation_of, prefix, step, Draft};
+use super::draft::{generation_of, prefix, step, Draft};
 use super::types::{Action, Change, Pending, Reason, Step, StepId};
 use time::OffsetDateTime;
 

@@ -21,7 +21,7 @@
 
 use time::OffsetDateTime;
 
-use super::planner::Draft;
+use super::draft::Draft;
 use super::types::{Action, ForecastEntry, PlanError, Reason, Step, StepId, TokenSource};
 use crate::model::{
     DesiredTenantToken, Holder, Home, LiveSnapshot, Target, TargetSnapshot, TokenKind,

@@ -8,13 +8,13 @@
 use serde_json::{json, Map, Value};
 use time::Duration;
 
-use super::api_tokens::{check_expiration, created};
 use super::auth::authenticate;
-use super::errors::{ApiError, Handled, ParameterLocation, Reply, Violation};
+use super::errors::{ApiError, Handled, Reply};
 use super::mint::{self, TokenFormat};
 use super::paging::{HasId, Key, ListQuery};
-use super::server::Call;
+use super::request::Call;
 use super::state::{ActiveGateTokenRecord, State};
+use super::token_create::{check_expiration, created, payload};
 use crate::model::token::MAX_NAME_LEN;
 use crate::model::ActiveGateType;
 
@@ -51,11 +51,6 @@ pub fn create(state: &mut State, call: &mut Call) -> Handled {
     let caller = authenticate(state, call, &[CREATE, WRITE])?;
     let body = call.json_object()?;
     let mut violations = Vec::new();
-    let payload = |path: &str, m: &str| Violation {
-        path: path.into(),
-        message: m.into(),
-        parameter_location: ParameterLocation::PayloadBody,
-    };
     let name = match body.get("name") {
         Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= MAX_NAME_LEN => {
             Some(s.clone())
@@ -67,7 +62,7 @@ pub fn create(state: &mut State, call: &mut Call) -> Handled {
         Some(Value::String(_)) => {
             violations.push(payload(
                 "name",
-                &format!("size must be between 1 and {MAX_NAME_LEN}"),
+                format!("size must be between 1 and {MAX_NAME_LEN}"),
             ));
             None
         }
@@ -82,7 +77,7 @@ pub fn create(state: &mut State, call: &mut Call) -> Handled {
         Some(other) => {
             violations.push(payload(
                 "activeGateType",
-                &format!("'{other}' must be any of [ENVIRONMENT, CLUSTER]"),
+                format!("'{other}' must be any of [ENVIRONMENT, CLUSTER]"),
             ));
             None
         }

@@ -4,19 +4,21 @@
 //! with `+`/`-`, `apiTokenSelector`, `sort`, `from`/`to` on last use), the scope rules of the
 //! catalogue (unknown and no-longer-creatable scopes, the personal-access-token subset), owner =
 //! owner of the calling token, `modifiedDate` on name/scope change only, and the refusal to delete
-//! or disable the calling token. Authentication is `auth.rs`; paging is `paging.rs`.
+//! or disable the calling token. Authentication is `auth.rs`; paging is `paging.rs`; the
+//! `expirationDate` check and the 201 answer, shared with ActiveGate tokens, are `token_create.rs`.
 
 use serde_json::{json, Map, Value};
 
 use super::auth::{authenticate, Caller};
-use super::clock::{parse_time_input, Millis};
+use super::clock::parse_time_input;
 use super::errors::{ApiError, Handled, ParameterLocation, Reply, Violation};
 use super::mint::{self, TokenFormat};
 use super::paging::{HasId, Key, ListQuery};
-use super::server::Call;
+use super::request::Call;
 use super::state::{ApiTokenRecord, Environment, State};
+use super::token_create::{check_expiration, created, payload};
 use crate::model::token::MAX_NAME_LEN;
-use crate::model::{Scope, Secret, TokenId};
+use crate::model::Scope;
 
 pub const READ: &str = "apiTokens.read";
 pub const WRITE: &str = "apiTokens.write";
@@ -133,20 +135,6 @@ pub fn create(state: &mut State, call: &mut Call) -> Handled {
         .insert(record.id.clone(), record);
     call.dirty = true;
     created(&id, &secret, expiration)
-}
-
-/// The 201 answer of a create (`ApiTokenCreated`, `ActiveGateTokenCreated`): the only place a
-/// secret leaves the sandbox. `expirationDate` only when the token expires.
-pub(super) fn created(
-    id: &TokenId,
-    secret: &Secret<String>,
-    expiration: Option<Millis>,
-) -> Handled {
-    let mut body = json!({ "id": id.as_str(), "token": secret.expose() });
-    if let Some(e) = expiration {
-        body["expirationDate"] = Value::String(e.iso_millis());
-    }
-    Ok(Reply::json(201, body))
 }
 
 /// `GET /api/v2/apiTokens/{id}`.
@@ -296,14 +284,6 @@ fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("Token with ID {id} not found"))
 }
 
-fn payload(path: &str, message: impl Into<String>) -> Violation {
-    Violation {
-        path: path.to_owned(),
-        message: message.into(),
-        parameter_location: ParameterLocation::PayloadBody,
-    }
-}
-
 /// Bean-validation style messages ("must not be null", "size must be between 1 and 100"): the
 /// exact Dynatrace wording for these is not recorded (REFERENCE.md §13).
 fn check_name(
@@ -392,43 +372,6 @@ fn check_scopes(
         }
     }
     (violations.len() == before).then_some(scopes)
-}
-
-/// Parse and check an `expirationDate`: not in the past, and not beyond `max` when given.
-pub fn check_expiration(
-    v: &Value,
-    now: Millis,
-    max: Option<(Millis, &str)>,
-    violations: &mut Vec<Violation>,
-) -> Option<Millis> {
-    let parsed = match v {
-        Value::String(s) => parse_time_input(s, now),
-        Value::Number(n) => n
-            .as_i64()
-            .map(Millis)
-            .ok_or_else(|| "must be a timestamp".to_owned()),
-        _ => Err("must be a date".to_owned()),
-    };
-    match parsed {
-        Err(m) => {
-            violations.push(payload("expirationDate", m));
-            None
-        }
-        Ok(t) if t <= now => {
-            violations.push(payload("expirationDate", "must not be in the past"));
-            None
-        }
-        Ok(t) => match max {
-            Some((limit, what)) if t > limit => {
-                violations.push(payload(
-                    "expirationDate",
-                    format!("must not be more than {what} in the future"),
-                ));
-                None
-            }
-            _ => Some(t),
-        },
-    }
 }
 
 fn parse_fields(raw: Option<&str>) -> Result<Vec<&'static str>, ApiError> {

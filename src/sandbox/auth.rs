@@ -7,7 +7,7 @@
 //! are checked in `platform.rs`.
 
 use super::errors::{ApiError, AUTH_FAILED, MISSING_AUTH};
-use super::server::Call;
+use super::request::Call;
 use super::state::State;
 use crate::model::dynatrace_messages as says;
 use crate::model::Scope;

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use super::auth::authenticate;
 use super::errors::{ApiError, Handled, Reply};
 use super::line_protocol::parse_line;
-use super::server::Call;
+use super::request::Call;
 use super::state::State;
 
 pub const INGEST: &str = "metrics.ingest";

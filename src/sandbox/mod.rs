@@ -7,11 +7,14 @@
 //! that it adds what testing needs: a seed file, a controllable clock, fault injection, a request
 //! log and a state dump, all under the non-Dynatrace admin prefix `/__sandbox/` (see [`admin`]).
 //!
-//! Layout: [`state`] the world, [`clock`] time and dates, [`mint`] token strings, [`auth`],
-//! [`errors`], one module per API ([`api_tokens`], [`activegate_tokens`], [`tenant`],
-//! [`platform`], [`metrics`] with its parser [`line_protocol`]), [`paging`], [`faults`], [`log`],
-//! [`admin`], [`seed`], [`persist`], [`server`] (routing and connections) and [`embedded`] (the
-//! in-process sandbox behind `sandbox://NAME`).
+//! Layout: [`state`] the world, [`clock`] time and dates, [`mint`] token strings, [`request`] (one
+//! request as the handlers see it), [`auth`], [`errors`], one module per API ([`api_tokens`],
+//! [`activegate_tokens`], [`tenant`], [`platform`], [`metrics`] with its parser
+//! [`line_protocol`]), [`token_create`] (what the two environment token APIs' creates share),
+//! [`paging`], [`faults`], [`log`], [`admin`], [`seed`], [`persist`], [`server`] (routing and
+//! connections) and [`embedded`] (the in-process sandbox behind `sandbox://NAME`). Arrows point
+//! one way: the server imports the handlers, the handlers import `request` and the helpers, never
+//! the server.
 //! It does not know tokensmith's spec, planner or client; they talk to it over HTTP.
 
 pub mod activegate_tokens;
@@ -29,10 +32,12 @@ pub mod mint;
 pub mod paging;
 pub mod persist;
 pub mod platform;
+pub mod request;
 pub mod seed;
 pub mod server;
 pub mod state;
 pub mod tenant;
+pub mod token_create;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;

@@ -13,7 +13,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::errors::{ApiError, ParameterLocation};
-use super::server::Call;
+use super::request::Call;
 
 /// A sort key value. Missing dates are mapped to the end the documented order demands.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

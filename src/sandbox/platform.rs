@@ -22,7 +22,7 @@ use super::auth::missing_scope_message;
 use super::clock::{parse_absolute, Millis};
 use super::errors::{ApiError, Handled, ParameterLocation, Reply, Violation};
 use super::mint::{self, TokenFormat};
-use super::server::Call;
+use super::request::Call;
 use super::state::{AccessToken, Account, PlatformTokenRecord, State};
 use crate::model::dynatrace_messages as says;
 

@@ -9,6 +9,9 @@
 //! that draws that fault flips it after the handler ran, so the response is never written and the
 //! socket closes (a client sees a connection error, not a status).
 //!
+//! It turns each HTTP request into a [`Call`] (`request.rs`) for the handlers; it is the only
+//! module that imports the handlers, and none of them imports it.
+//!
 //! Addressing environments on loopback in SaaS style: the default environment is served at the
 //! root (`http://127.0.0.1:PORT/api/v2/...`); another one is chosen by a Host header whose first
 //! label is its id (`Host: abc12345.localhost`) or one of its seeded `hosts`; every environment is
@@ -22,78 +25,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::body::{to_bytes, Body as AxumBody, Bytes};
+use axum::body::{to_bytes, Body as AxumBody};
 use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{Request, State as AxumState};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::serve::{IncomingStream, Listener};
 use axum::Router;
-use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::clock::Millis;
-use super::errors::{ApiError, Body, ParameterLocation, Reply};
+use super::errors::{ApiError, Body, Reply};
 use super::log::redact_path;
+use super::request::Call;
 use super::{activegate_tokens, admin, api_tokens, metrics, platform, tenant, Sandbox};
 
 /// The largest request body accepted (Dynatrace's payload limit for the token APIs is 1 MB).
 const MAX_BODY: usize = 1024 * 1024;
-
-/// One request as the handlers see it.
-pub struct Call {
-    pub method: Method,
-    /// The environment the request addresses (empty for account and OAuth calls).
-    pub env_id: String,
-    pub query: Vec<(String, String)>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    pub client_ip: String,
-    /// Sandbox time when the request is handled.
-    pub now: Millis,
-    /// Set by a handler that changed the state; the state is then persisted before answering.
-    pub dirty: bool,
-    /// `http://host[:port]` or `http://host[:port]/e/{id}`: the environment's base as addressed.
-    pub env_base_url: String,
-}
-
-impl Call {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    pub fn query_value(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as a JSON object; unknown properties are kept (and ignored by the handlers).
-    pub fn json_object(&self) -> Result<Map<String, Value>, ApiError> {
-        if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::violation(
-                ParameterLocation::PayloadBody,
-                "",
-                "a JSON request body is required",
-            ));
-        }
-        match serde_json::from_slice::<Value>(&self.body) {
-            Ok(Value::Object(m)) => Ok(m),
-            Ok(_) => Err(ApiError::violation(
-                ParameterLocation::PayloadBody,
-                "",
-                "the request body must be a JSON object",
-            )),
-            Err(e) => Err(ApiError::bad_request(format!(
-                "Could not map JSON at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            ))),
-        }
-    }
-}
 
 /// Serve `sandbox` on `listener` until the future is dropped.
 pub fn serve(

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::auth::authenticate;
 use super::errors::{ApiError, Handled, Reply};
-use super::server::Call;
+use super::request::Call;
 use super::state::{new_tenant_token, State, TenantTokens};
 use crate::model::dynatrace_messages as says;
 
