@@ -16,6 +16,7 @@ mod planner;
 mod prune;
 mod retire;
 mod tenant;
+#[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
 mod types;

@@ -1,6 +1,8 @@
 //! Small builders for planner tests: desired tokens, live tokens, targets and holders in a few
-//! lines, with fixed clocks. Used by unit tests, `tests/plan_*.rs` and the applier's tests.
-//! Not part of the stable API.
+//! lines, with fixed clocks. Used by unit tests and the integration tests (`tests/it`: planner,
+//! applier, gitops). Not part of the library's API: it is compiled only for the crate's own unit
+//! tests and with the `testing` feature, which the integration tests enable through the crate's
+//! dev-dependency on itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 
