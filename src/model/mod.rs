@@ -5,9 +5,11 @@
 pub mod desired;
 pub mod duration;
 pub mod dynatrace_messages;
+pub mod encode;
 pub mod live;
 pub mod policy;
 pub mod preset;
+pub mod redact;
 pub mod scope;
 pub mod secret;
 pub mod system_token;

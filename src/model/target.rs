@@ -219,7 +219,7 @@ pub enum Holder {
 /// A short, non-reversible fingerprint of a tenant token, safe to print and store:
 /// the first 12 hex digits of its SHA-256.
 pub fn tenant_fingerprint(tenant_token: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(tenant_token.as_bytes());
-    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+    let mut full = super::encode::sha256_hex(tenant_token.as_bytes());
+    full.truncate(12);
+    full
 }

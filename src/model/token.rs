@@ -72,16 +72,12 @@ impl TokenId {
     /// The id of a full token string (`prefix.public.secret` → `prefix.public`). Returns `None` for
     /// strings that are not in the `dt0…` three-part format (old-format tokens have no public id).
     pub fn of_secret(token: &str) -> Option<TokenId> {
-        let mut parts = token.split('.');
-        let (prefix, public, secret) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some()
-            || !prefix.starts_with("dt0")
-            || public.is_empty()
-            || secret.is_empty()
-        {
-            return None;
+        match super::redact::token_spans(token).as_slice() {
+            [span] if span.whole() == (0..token.len()) => {
+                Some(TokenId(token[..span.id_end].to_owned()))
+            }
+            _ => None,
         }
-        Some(TokenId(format!("{prefix}.{public}")))
     }
 }
 

@@ -62,11 +62,7 @@ pub(crate) struct PlatformCreate {
     pub fallback: Option<ForecastEntry>,
 }
 
-/// A timestamp as messages show it (RFC 3339).
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
-}
+pub(crate) use crate::model::encode::rfc3339;
 
 /// The start of every step id of a desired token: `home/kind/key`.
 pub(super) fn prefix(d: &DesiredToken) -> String {

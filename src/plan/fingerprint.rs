@@ -14,14 +14,8 @@ use time::OffsetDateTime;
 use super::types::Inputs;
 use crate::model::{Holder, LiveAccount, LiveEnvironment, LiveSnapshot, LiveToken, TargetSnapshot};
 
-/// SHA-256 of some bytes, lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::model::encode::hex;
+pub use crate::model::encode::sha256_hex;
 
 /// A hasher with typed, unambiguous writes.
 struct Canon(Sha256);

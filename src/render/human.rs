@@ -9,10 +9,7 @@ use super::style::{headline, scope_diff, Style};
 use crate::model::{ActiveGateType, TokenDetails};
 use crate::plan::{home_label, Action, Plan, TokenSource};
 
-fn ts(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
-}
+use crate::model::encode::rfc3339 as ts;
 
 /// Write the plan for a terminal or a CI log. ANSI colours only when `color` is true.
 pub fn plan_human(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Result<()> {

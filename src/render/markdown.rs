@@ -9,10 +9,7 @@ use super::limit::{code, text, Limited, MARKDOWN_LIMIT};
 use super::style::{headline, symbol};
 use crate::plan::{home_label, Action, Plan};
 
-fn ts(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
-}
+use crate::model::encode::rfc3339 as ts;
 
 pub fn plan_markdown(plan: &Plan, out: &mut dyn io::Write) -> io::Result<()> {
     out.write_all(plan_markdown_string(plan, MARKDOWN_LIMIT).as_bytes())

@@ -6,7 +6,6 @@
 //! of a token's secret. It does not store anything.
 
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::model::{Secret, TokenId};
 
@@ -65,18 +64,13 @@ impl TokenFormat {
 
 /// The fingerprint stored instead of a secret: hex SHA-256 of the whole token string.
 pub fn fingerprint(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    crate::model::encode::sha256_hex(secret.as_bytes())
 }
 
 /// Whether a request path segment or value is a full `dt0…` token secret (three parts), which
 /// must never reach a log.
 pub fn looks_like_secret(s: &str) -> bool {
-    TokenId::of_secret(s).is_some()
+    crate::model::redact::is_token_secret(s)
 }
 
 #[cfg(test)]

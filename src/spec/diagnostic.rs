@@ -354,45 +354,9 @@ impl SourceFile {
 
 /// Hides the secret part of anything shaped like a Dynatrace token (`dt0c01.PUBLIC.SECRET`):
 /// the prefix and public part stay (they identify the token and are not secret), the secret part
-/// becomes `****`.
+/// becomes `<redacted>` (the one rule of [`crate::model::redact`]).
 pub fn mask_secrets(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    let mut copied = 0;
-    while let Some(pos) = text[i..].find("dt0") {
-        let start = i + pos;
-        let word = |from: usize| {
-            bytes[from..]
-                .iter()
-                .take_while(|b| b.is_ascii_alphanumeric())
-                .count()
-        };
-        let prefix = word(start);
-        let first_dot = start + prefix;
-        let mut end = None;
-        if prefix >= 6 && bytes.get(first_dot) == Some(&b'.') {
-            let public = word(first_dot + 1);
-            let second_dot = first_dot + 1 + public;
-            if public > 0 && bytes.get(second_dot) == Some(&b'.') {
-                let secret = word(second_dot + 1);
-                if secret > 0 {
-                    end = Some((second_dot + 1, second_dot + 1 + secret));
-                }
-            }
-        }
-        match end {
-            Some((secret_start, secret_end)) => {
-                out.push_str(&text[copied..secret_start]);
-                out.push_str("****");
-                copied = secret_end;
-                i = secret_end;
-            }
-            None => i = start + 3,
-        }
-    }
-    out.push_str(&text[copied..]);
-    out
+    crate::model::redact::redact_tokens(text)
 }
 
 const RED: &str = "31";
@@ -441,7 +405,7 @@ mod tests {
                 "token: dt0c01.ST2EY72KQINMH574WMNVI7YN.",
                 "G3DFPBEJYMODIDAEX454M7YWBUVEFOWKPRVMWFASS64NFH52PX6BNDVFFM572RZM rest"
             )),
-            "token: dt0c01.ST2EY72KQINMH574WMNVI7YN.**** rest"
+            "token: dt0c01.ST2EY72KQINMH574WMNVI7YN.<redacted> rest"
         );
         assert_eq!(mask_secrets("adopt: dt0c01.ABC"), "adopt: dt0c01.ABC");
         assert_eq!(mask_secrets("dt0 dt0c dt0."), "dt0 dt0c dt0.");

@@ -22,8 +22,6 @@ pub mod yaml;
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 
 use crate::model::Desired;
@@ -59,10 +57,7 @@ pub fn load_str(text: &str, file_name: &str) -> Result<LoadedSpec, Diagnostics> 
 
 /// Like [`load`], for raw bytes that may not be UTF-8.
 pub fn load_bytes(bytes: &[u8], file_name: &str) -> Result<LoadedSpec, Diagnostics> {
-    let source_hash = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
+    let source_hash = crate::model::encode::sha256_hex(bytes);
     let text = load::decode(bytes, file_name).map_err(|d| Diagnostics::new(vec![d]))?;
     let source = diagnostic::SourceFile::new(file_name, text);
     let root = load::tree(&source).map_err(|d| Diagnostics::new(vec![d]))?;

@@ -212,7 +212,4 @@ impl Run<'_> {
     }
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
-}
+use crate::model::encode::rfc3339;

@@ -284,18 +284,10 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// Every full token secret (`dt0xNN.ID.SECRET`) in `s`.
 pub fn secrets_in(s: &str) -> Vec<String> {
-    let mut v = Vec::new();
-    for (i, _) in s.match_indices("dt0") {
-        let word: String = s[i..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
-            .collect();
-        let parts: Vec<&str> = word.split('.').collect();
-        if parts.len() >= 3 && parts[2].len() >= 32 {
-            v.push(parts[..3].join("."));
-        }
-    }
-    v
+    tokensmith::model::redact::token_spans(s)
+        .into_iter()
+        .map(|span| s[span.whole()].to_owned())
+        .collect()
 }
 
 pub fn assert_no_secret(s: &str) {
