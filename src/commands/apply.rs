@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::force_unlock::apply_locks;
 use super::plan::format;
 use super::session::{self, Session};
 use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRENCY};
 use crate::cli::ApplyArgs;
 use crate::deliver::Deliver;
-use crate::gitops::repo::{check_plan_commit, CommitMismatch};
+use crate::git::repo::{check_plan_commit, CommitMismatch};
+use crate::lock::{LockStore, Locks};
 use crate::model::{EnvName, SpecDuration};
 use crate::output::{ExitStatus, Printer};
 use crate::plan::{self, Plan, FORMAT_VERSION};
@@ -40,7 +40,10 @@ pub fn run(args: ApplyArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus>
 
     // Lock every selected environment before reading anything, so what is planned (or checked
     // for freshness) is what this run alone changes.
-    let locks = apply_locks(&session.spec_path, args.lock_remote.as_deref());
+    let locks = Locks::for_spec(
+        &session.spec_path,
+        &LockStore::from_lock_remote(args.lock_remote.as_deref()),
+    );
     let commit = session.commit.as_ref().map(|c| c.commit.clone());
     let wait = Duration::from_secs(lock_wait.as_secs().max(0) as u64);
     let mut guards = Vec::new();

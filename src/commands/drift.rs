@@ -6,9 +6,11 @@ use anyhow::Context;
 use super::plan::{format, write_metrics};
 use super::session::{self, Session};
 use crate::cli::DriftArgs;
-use crate::gitops::metrics::{dynatrace_lines, send_to_dynatrace, Metrics};
+use crate::live::metrics_ingest::send_metric_lines;
+use crate::live::{ClientSettings, Transport};
 use crate::model::Home;
 use crate::output::{ExitStatus, Printer};
+use crate::render::metrics::{dynatrace_lines, Metrics};
 use crate::{plan, render};
 
 pub fn run(args: DriftArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
@@ -60,13 +62,13 @@ async fn send_metrics(
     metrics: &Metrics,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
+    let transport = Transport::new(&ClientSettings::default())?;
     for env in session.desired.environments.values() {
         let mut mine = metrics.clone();
         mine.tokens
             .retain(|t| matches!(&t.home, Home::Environment(e) if e == &env.name));
         let (base, token) = session.endpoint(env).await?;
-        let report = send_to_dynatrace(&client, &base, &token, &dynatrace_lines(&mine))
+        let report = send_metric_lines(&transport, &base, &token, &dynatrace_lines(&mine))
             .await
             .with_context(|| format!("cannot send metrics to environment `{}`", env.name))?;
         writeln!(
