@@ -17,21 +17,25 @@
 //! - [`spec`]: the desired-state language: serde/schemars types, loading with locations,
 //!   templates, validation.
 //! - [`live`]: the Dynatrace client behind read and write traits.
-//! - [`plan`]: the pure planner. [`render`]: human, JSON and markdown output.
+//! - [`plan`]: the pure planner. [`render`]: human, JSON and markdown output, the
+//!   desired-state diff, CI annotations, OpenMetrics and Dynatrace metric lines.
 //! - [`apply`]: the executor. [`deliver`]: one file per target kind.
+//! - [`lock`]: apply locks behind one type (local files, refs in a git remote).
+//! - [`git`]: the spec's git repository, the spec at a ref, the desired-state diff.
 //! - [`sandbox`]: the Dynatrace emulator, served over HTTP or embedded for `sandbox://` URLs.
 //! - [`cli`] and [`commands`]: argument parsing, the typed settings it resolves to once, the
 //!   one module that reads environment variables (`cli::env_vars`), and thin per-subcommand
 //!   adapters; [`output`]: the printer (the one door for output) and exit status.
 //!
-//! Dependencies point one way: commands → apply/plan/render → spec/model/live traits.
+//! Dependencies point one way: commands → lock/git/apply/plan/render → spec/model/live traits.
 
 pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod deliver;
-pub mod gitops;
+pub mod git;
 pub mod live;
+pub mod lock;
 pub mod model;
 pub mod output;
 pub mod plan;

@@ -16,17 +16,16 @@
 //! - [`Journal`]: JSON lines of intent and outcome per step, never a secret.
 //! - [`Progress`]: one line per step outcome for CI, or with a counter on a terminal.
 //! - [`check_fresh`]: refuses a saved plan whose inputs changed.
-//! - [`lock`]: one lock file per environment (taken by the command, not here).
 //!
 //! Not here: deciding what to do (the planner), how a target is written (`deliver`), how
-//! Dynatrace is called (`live`), argument handling (`commands::apply`).
+//! Dynatrace is called (`live`), argument handling (`commands::apply`), the apply locks
+//! (`lock`; taken by the command).
 
 mod cleanup;
 mod env;
 mod execute;
 mod fresh;
 mod journal;
-pub mod lock;
 mod progress;
 mod report;
 mod steps;

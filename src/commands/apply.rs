@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::force_unlock::apply_locks;
 use super::session::{self, Session};
 use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRENCY};
 use crate::cli::settings::ApplySettings;
 use crate::deliver::Deliver;
-use crate::gitops::repo::{check_plan_commit, CommitMismatch};
+use crate::git::repo::{check_plan_commit, CommitMismatch};
+use crate::lock::{LockStore, Locks};
 use crate::live::ClientSettings;
 use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
@@ -39,7 +39,10 @@ pub fn run(
 
     // Lock every selected environment before reading anything, so what is planned (or checked
     // for freshness) is what this run alone changes.
-    let locks = apply_locks(&session.spec_path, args.lock_remote.as_deref());
+    let locks = Locks::for_spec(
+        &session.spec_path,
+        &LockStore::from_lock_remote(args.lock_remote.as_deref()),
+    );
     let commit = session.commit.as_ref().map(|c| c.commit.clone());
     let wait = args.lock_timeout;
     let mut guards = Vec::new();

@@ -6,8 +6,9 @@ use anyhow::Context;
 use super::plan::write_metrics;
 use super::session::{self, Session};
 use crate::cli::settings::DriftSettings;
-use crate::gitops::metrics::{dynatrace_lines, send_to_dynatrace, Metrics};
-use crate::live::ClientSettings;
+use crate::live::metrics_ingest::send_metric_lines;
+use crate::render::metrics::{dynatrace_lines, Metrics};
+use crate::live::{ClientSettings, Transport};
 use crate::model::Home;
 use crate::output::{ExitStatus, Printer};
 use crate::{plan, render};
@@ -49,7 +50,7 @@ pub fn run(
             write_metrics(path, &metrics)?;
         }
         if args.send_metrics {
-            runtime.block_on(send_metrics(&session, &metrics, printer))?;
+            runtime.block_on(send_metrics(&session, &metrics, client, printer))?;
         }
     }
     Ok(if report.has_drift() {
@@ -63,15 +64,16 @@ pub fn run(
 async fn send_metrics(
     session: &Session,
     metrics: &Metrics,
+    client: &ClientSettings,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
+    let transport = Transport::new(client)?;
     for env in session.desired.environments.values() {
         let mut mine = metrics.clone();
         mine.tokens
             .retain(|t| matches!(&t.home, Home::Environment(e) if e == &env.name));
         let (base, token) = session.endpoint(env).await?;
-        let report = send_to_dynatrace(&client, &base, &token, &dynatrace_lines(&mine))
+        let report = send_metric_lines(&transport, &base, &token, &dynatrace_lines(&mine))
             .await
             .with_context(|| format!("cannot send metrics to environment `{}`", env.name))?;
         writeln!(

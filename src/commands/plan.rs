@@ -7,7 +7,8 @@ use anyhow::Context;
 
 use super::session::{self, Session};
 use crate::cli::settings::PlanSettings;
-use crate::gitops::{self, desired_diff, metrics::Metrics};
+use crate::git;
+use crate::render::metrics::{write_openmetrics, Metrics};
 use crate::live::ClientSettings;
 use crate::output::{ExitStatus, Printer};
 use crate::plan;
@@ -39,13 +40,13 @@ pub fn run(
     render::render_plan(&plan, output, printer.out())?;
     // What the change does to the desired state, after the plan (the summary comes first).
     if let Some(base) = &args.base {
-        let diff = gitops::at_ref::diff_against(&session.spec_path, base, &session.loaded.desired)
+        let diff = git::at_ref::diff_against(&session.spec_path, base, &session.loaded.desired)
             .with_context(|| format!("--base {base}"))?;
         let head = args.git.spec_ref.as_deref().unwrap_or("working tree");
         match output {
-            Format::Markdown => desired_diff::render_markdown(&diff, base, head, printer.out())?,
+            Format::Markdown => render::desired_diff_markdown(&diff, base, head, printer.out())?,
             Format::Json => {}
-            Format::Human { .. } => desired_diff::render_human(&diff, base, head, printer.out())?,
+            Format::Human { .. } => render::desired_diff_human(&diff, base, head, printer.out())?,
         }
     }
     if let Some(path) = &args.metrics_file {
@@ -74,7 +75,7 @@ pub fn run(
 /// Write OpenMetrics text to `path` (atomically: a scraper never reads half a file).
 pub(crate) fn write_metrics(path: &std::path::Path, metrics: &Metrics) -> anyhow::Result<()> {
     let mut text = Vec::new();
-    gitops::metrics::write_openmetrics(metrics, &mut text)?;
+    write_openmetrics(metrics, &mut text)?;
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, &text)
         .and_then(|()| fs::rename(&tmp, path))

@@ -13,8 +13,8 @@ use futures::FutureExt;
 use time::OffsetDateTime;
 
 use crate::deliver::{Deliverer, DeliveryContext};
-use crate::gitops::at_ref::{load_at_ref, AtRefError};
-use crate::gitops::repo::{spec_commit, SpecCommit};
+use crate::git::at_ref::{load_at_ref, AtRefError};
+use crate::git::repo::{spec_commit, SpecCommit};
 use crate::live::{
     read_snapshot, ClientSettings, Connector, DefaultConnector, SandboxEndpoint, SandboxResolver,
 };

@@ -1,8 +1,8 @@
 //! `tokensmith validate`: load the spec offline and report every problem with its location.
 
 use crate::cli::{ValidateArgs, ValidateFormat};
-use crate::gitops::annotations;
 use crate::output::{ExitStatus, Printer};
+use crate::render::annotations;
 use crate::spec;
 
 /// Exit 0 when the spec has no errors (warnings are printed), 1 otherwise.

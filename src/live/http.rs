@@ -127,6 +127,8 @@ pub enum Body {
     Json(Vec<u8>),
     /// `application/x-www-form-urlencoded`, already encoded.
     Form(Secret<String>),
+    /// `text/plain; charset=utf-8` (metric lines for the ingest API).
+    Text(String),
 }
 
 /// One logical request.
@@ -140,6 +142,9 @@ pub struct Call {
     pub idempotent: bool,
     /// Whether the response carries a secret, so its body must never be quoted in an error.
     pub secret_response: bool,
+    /// Non-2xx statuses whose body the caller reads itself: answered as a [`Reply`], never
+    /// retried (metrics ingest's 400 says which lines were stored).
+    pub replied_statuses: Vec<u16>,
 }
 
 impl Call {
@@ -152,6 +157,7 @@ impl Call {
             body: None,
             idempotent,
             secret_response: false,
+            replied_statuses: Vec::new(),
         }
     }
 
@@ -165,6 +171,18 @@ impl Call {
         self.body = Some(Body::Json(
             serde_json::to_vec(body).expect("wire types always serialize"),
         ));
+        self
+    }
+
+    /// A plain-text body.
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.body = Some(Body::Text(text.into()));
+        self
+    }
+
+    /// Answer `status` as a [`Reply`] instead of an error (see [`Call::replied_statuses`]).
+    pub fn reply_on(mut self, status: u16) -> Self {
+        self.replied_statuses.push(status);
         self
     }
 
@@ -334,6 +352,9 @@ impl HttpClient {
                 Some(Body::Form(encoded)) => request
                     .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                     .body(encoded.expose().clone()),
+                Some(Body::Text(text)) => request
+                    .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+                    .body(text.clone()),
                 None => request,
             };
             self.calls.bump();
@@ -350,7 +371,9 @@ impl HttpClient {
                 Err(e) => Err(e),
             };
             match outcome {
-                Ok((status, _, body)) if status.is_success() => {
+                Ok((status, _, body))
+                    if status.is_success() || call.replied_statuses.contains(&status.as_u16()) =>
+                {
                     return Ok(Reply {
                         status: status.as_u16(),
                         body,

@@ -10,6 +10,7 @@
 //!   Dynatrace's answers are recognised) and token redaction.
 //! - [`wire`]: serde types of the JSON on the wire; [`convert`]: wire → `model::LiveToken`.
 //! - [`connect`]: spec environments and accounts → clients ([`Connector`], [`DefaultConnector`]).
+//! - [`metrics_ingest`]: metric lines sent to an environment's metrics ingest API.
 //! - [`snapshot`]: [`read_snapshot`], the bounded concurrent read of everything the spec names.
 //!
 //! Not here: deciding what to change (the planner), changing it in order (the applier), and the
@@ -21,6 +22,7 @@ pub mod convert;
 pub mod environment;
 pub mod error;
 pub mod http;
+pub mod metrics_ingest;
 pub mod snapshot;
 pub mod traits;
 pub mod wire;

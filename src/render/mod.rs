@@ -1,20 +1,30 @@
 //! Renderers: the plan, the drift report and the inventory as human text (Terraform-like,
 //! optionally coloured), JSON (the serde form of the versioned types) and markdown for
-//! pull-request comments (never over [`MARKDOWN_LIMIT`] bytes).
+//! pull-request comments (never over [`MARKDOWN_LIMIT`] bytes); the desired-state diff of
+//! `plan --base` (human, markdown); validation findings as GitHub annotations
+//! ([`annotations`]); and a run's numbers as OpenMetrics text and Dynatrace metric lines
+//! ([`metrics`]).
 //!
 //! Every renderer writes to a `&mut dyn io::Write` and prints only what the values hold:
 //! ids, names, scopes, target addresses, never a secret (the values contain none).
+//!
+//! Not here: sending anything anywhere (metric lines go to Dynatrace through
+//! `live::metrics_ingest`).
 
+pub mod annotations;
+mod desired_diff;
 mod drift;
 mod human;
 mod inventory;
 mod json;
 mod limit;
 mod markdown;
+pub mod metrics;
 mod style;
 
 use std::io;
 
+pub use desired_diff::{desired_diff_human, desired_diff_markdown, DESIRED_DIFF_BUDGET};
 pub use drift::{drift_human, drift_markdown};
 pub use human::plan_human;
 pub use inventory::{inventory_human, inventory_markdown};

@@ -1,6 +1,6 @@
 //! Metrics ingest API v2 (`POST /api/v2/metrics/ingest`, scope `metrics.ingest`): the endpoint a
 //! data-ingest token is for, so a delivered token can be shown to work, and tokensmith's own
-//! metrics (`gitops::metrics::send_to_dynatrace`) have somewhere real to go.
+//! metrics (`live::metrics_ingest::send_metric_lines`) have somewhere real to go.
 //!
 //! Owns: the request (`text/plain` body, one data point per line; `#…` comment/metadata lines and
 //! empty lines skipped), the answer, and keeping what was accepted in the environment's

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use crate::support::text;
 use std::time::Duration;
 
-use tokensmith::apply::lock::LocalLocks;
+use tokensmith::lock::FileLocks;
 use tokensmith::model::EnvName;
 
 const SPEC: &str = "tokensmith.yaml";
@@ -403,7 +403,7 @@ fn two_local_appliers_at_once_never_apply_twice() {
 fn a_leftover_local_lock_blocks_apply_until_force_unlocked_with_its_id() {
     let (dir, _) = quickstart_repo();
     let root = dir.path();
-    let locks = LocalLocks::new(root.join(".tokensmith/locks"));
+    let locks = FileLocks::new(root.join(".tokensmith/locks"));
     let guard = locks
         .acquire(
             &EnvName::new("demo"),

@@ -1,9 +1,10 @@
-//! What a change does to the desired state (`gitops::desired_diff`), rendered for the terminal
+//! What a change does to the desired state (`git::desired_diff`), rendered for the terminal
 //! and for a pull-request comment.
 
-use tokensmith::gitops::desired_diff::{diff, render_human, render_markdown, ChangeKind};
+use tokensmith::git::desired_diff::{diff, ChangeKind};
 use tokensmith::model::{DesiredTenantToken, Rotation, Scope};
 use tokensmith::plan::testing::*;
+use tokensmith::render::{desired_diff_human, desired_diff_markdown, DESIRED_DIFF_BUDGET};
 
 fn base() -> World {
     World::new()
@@ -177,11 +178,11 @@ fn tenant_token_target_changes_and_rotation() {
 fn human_rendering() {
     let d = diff(&base().desired, &head().desired);
     let mut out = Vec::new();
-    render_human(&d, "origin/main", "working tree", &mut out).unwrap();
+    desired_diff_human(&d, "origin/main", "working tree", &mut out).unwrap();
     insta::assert_snapshot!(String::from_utf8(out).unwrap());
 
     let mut out = Vec::new();
-    render_human(
+    desired_diff_human(
         &diff(&base().desired, &base().desired),
         "HEAD",
         "working tree",
@@ -198,7 +199,7 @@ fn human_rendering() {
 fn markdown_rendering() {
     let d = diff(&base().desired, &head().desired);
     let mut out = Vec::new();
-    render_markdown(&d, "origin/main", "abc123", &mut out).unwrap();
+    desired_diff_markdown(&d, "origin/main", "abc123", &mut out).unwrap();
     insta::assert_snapshot!(String::from_utf8(out).unwrap());
 }
 
@@ -214,13 +215,9 @@ fn markdown_stays_within_its_budget() {
     }
     let d = diff(&World::new().desired, &big.desired);
     let mut out = Vec::new();
-    render_markdown(&d, "a", "b", &mut out).unwrap();
+    desired_diff_markdown(&d, "a", "b", &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
-    assert!(
-        text.len() <= tokensmith::gitops::desired_diff::render::MARKDOWN_BUDGET,
-        "{}",
-        text.len()
-    );
+    assert!(text.len() <= DESIRED_DIFF_BUDGET, "{}", text.len());
     assert!(text.contains("more entries not shown"), "{text}");
     assert!(text.contains("2000 added"), "{}", &text[..300]);
 }

@@ -1,5 +1,5 @@
-//! The spec's git repository (`gitops::repo`) and apply locks kept in a git remote
-//! (`gitops::remote_lock`), against real repositories made with the `git` command line in
+//! The spec's git repository (`git::repo`) and apply locks kept in a git remote
+//! (`lock::git_remote`), against real repositories made with the `git` command line in
 //! temporary directories. Remotes are bare repositories on disk.
 
 use std::path::Path;
@@ -7,12 +7,11 @@ use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use tokensmith::apply::lock::{LockError, LockInfo};
-use tokensmith::gitops::remote_lock::{lock_ref, RemoteLockError, RemoteLocks};
-use tokensmith::gitops::repo::{
+use tokensmith::git::repo::{
     check_plan_commit, discover, read_at_ref, spec_at_ref, spec_commit, CommitMismatch, GitError,
     SpecCommit,
 };
+use tokensmith::lock::{lock_ref, GitRemoteLockError, GitRemoteLocks, LockError, LockInfo};
 use tokensmith::model::EnvName;
 use tokensmith::plan::Inputs;
 
@@ -268,7 +267,7 @@ fn two_concurrent_acquirers_exactly_one_wins_and_the_other_names_the_holder() {
         let handles: Vec<_> = runners
             .iter()
             .map(|r| {
-                let locks = RemoteLocks::new(r, remote.clone());
+                let locks = GitRemoteLocks::new(r, remote.clone());
                 let barrier = barrier.clone();
                 let env = env.clone();
                 std::thread::spawn(move || {
@@ -283,7 +282,7 @@ fn two_concurrent_acquirers_exactly_one_wins_and_the_other_names_the_holder() {
         let winner = winners[0].info().clone();
         let loser = results.iter().find_map(|r| r.as_ref().err()).unwrap();
         match loser {
-            RemoteLockError::Lock(LockError::Held(held)) => assert_eq!(held.id, winner.id),
+            LockError::Held(held) => assert_eq!(held.id, winner.id),
             other => panic!("round {round}: unexpected error {other:?}"),
         }
         let msg = loser.to_string();
@@ -310,8 +309,8 @@ fn two_concurrent_acquirers_exactly_one_wins_and_the_other_names_the_holder() {
 #[test]
 fn release_current_and_a_waiting_acquirer() {
     let (_dir, remote, runners) = remote_and_runners(2);
-    let a = RemoteLocks::new(&runners[0], remote.clone());
-    let b = RemoteLocks::new(&runners[1], remote.clone())
+    let a = GitRemoteLocks::new(&runners[0], remote.clone());
+    let b = GitRemoteLocks::new(&runners[1], remote.clone())
         .with_poll_interval(Duration::from_millis(100));
     let env = EnvName::new("eu/managed");
     assert_eq!(b.current(&env).unwrap(), None);
@@ -342,14 +341,11 @@ fn release_current_and_a_waiting_acquirer() {
 #[test]
 fn force_unlock_needs_the_right_id_and_a_stale_guard_leaves_the_new_lock_alone() {
     let (_dir, remote, runners) = remote_and_runners(2);
-    let a = RemoteLocks::new(&runners[0], remote.clone());
-    let b = RemoteLocks::new(&runners[1], remote.clone());
+    let a = GitRemoteLocks::new(&runners[0], remote.clone());
+    let b = GitRemoteLocks::new(&runners[1], remote.clone());
     let env = EnvName::new("prod");
     let err = b.force_unlock(&env, "nope").unwrap_err();
-    assert!(
-        matches!(err, RemoteLockError::Lock(LockError::NotLocked { .. })),
-        "{err:?}"
-    );
+    assert!(matches!(err, LockError::NotLocked { .. }), "{err:?}");
 
     let stale = a.acquire(&env, None, Duration::ZERO).unwrap();
     let id = stale.info().id.clone();
@@ -377,11 +373,17 @@ fn force_unlock_needs_the_right_id_and_a_stale_guard_leaves_the_new_lock_alone()
 fn an_unreachable_remote_is_a_clean_error() {
     let (dir, _remote, runners) = remote_and_runners(1);
     let missing = dir.path().join("does-not-exist.git");
-    let locks = RemoteLocks::new(&runners[0], missing.to_string_lossy().into_owned());
+    let locks = GitRemoteLocks::new(&runners[0], missing.to_string_lossy().into_owned());
     let err = locks
         .acquire(&EnvName::new("prod"), None, Duration::ZERO)
         .unwrap_err();
-    assert!(matches!(err, RemoteLockError::GitCommand { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            LockError::GitRemote(GitRemoteLockError::GitCommand { .. })
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().starts_with("`git push` failed"), "{err}");
 }
 
@@ -401,8 +403,8 @@ api_tokens:
 
 #[test]
 fn load_at_ref_and_diff_against_a_base() {
-    use tokensmith::gitops::at_ref::{diff_against, load_at_ref, AtRefError};
-    use tokensmith::gitops::desired_diff::ChangeKind;
+    use tokensmith::git::at_ref::{diff_against, load_at_ref, AtRefError};
+    use tokensmith::git::desired_diff::ChangeKind;
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -467,11 +469,17 @@ fn a_foreign_commit_at_the_lock_ref_is_reported_not_overwritten() {
         runner,
         &["push", "-q", &remote, "HEAD:refs/tokensmith/locks/prod"],
     );
-    let locks = RemoteLocks::new(runner, remote.clone());
+    let locks = GitRemoteLocks::new(runner, remote.clone());
     let err = locks
         .acquire(&EnvName::new("prod"), None, Duration::ZERO)
         .unwrap_err();
-    assert!(matches!(err, RemoteLockError::Corrupt { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            LockError::GitRemote(GitRemoteLockError::Corrupt { .. })
+        ),
+        "{err:?}"
+    );
     assert!(
         err.to_string().contains("refs/tokensmith/locks/prod"),
         "{err}"
@@ -498,12 +506,18 @@ fn a_remote_that_refuses_the_lock_namespace_is_an_error_not_a_wait() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let locks = RemoteLocks::new(&runners[0], remote.clone());
+    let locks = GitRemoteLocks::new(&runners[0], remote.clone());
     let err = locks
         .acquire(&EnvName::new("prod"), None, Duration::from_secs(60))
         .unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, RemoteLockError::GitCommand { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            LockError::GitRemote(GitRemoteLockError::GitCommand { .. })
+        ),
+        "{err:?}"
+    );
     assert!(
         msg.contains("refused to create refs/tokensmith/locks/prod"),
         "{msg}"

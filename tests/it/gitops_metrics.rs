@@ -1,5 +1,6 @@
-//! Metrics from a plan and a drift report (`gitops::metrics`): the OpenMetrics text, the
-//! Dynatrace metric lines, and the sender against a stub of the metrics ingest API on loopback.
+//! Metrics from a plan and a drift report (`render::metrics`): the OpenMetrics text, the
+//! Dynatrace metric lines, and the sender (`live::metrics_ingest`) against a stub of the metrics
+//! ingest API on loopback.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,12 +10,14 @@ use axum::routing::post;
 use axum::{Json, Router};
 use time::macros::datetime;
 
-use tokensmith::gitops::metrics::{
-    dynatrace_lines, send_to_dynatrace, write_openmetrics, IngestError, Metrics,
-};
+use std::time::Duration;
+
+use tokensmith::live::metrics_ingest::{send_metric_lines, IngestError};
+use tokensmith::live::{ClientSettings, RetryPolicy, Transport};
 use tokensmith::model::{Home, Secret, TokenKind};
 use tokensmith::plan::testing::*;
 use tokensmith::plan::{DriftItem, DriftReport, Reason, FORMAT_VERSION};
+use tokensmith::render::metrics::{dynatrace_lines, write_openmetrics, Metrics};
 
 /// `k8s-operator` (30-day lifetime, created 10 days before t0, rotates 7 days before expiry) and
 /// `no-expiry` (never expires, never rotates), both live and delivered.
@@ -105,7 +108,7 @@ tokensmith_last_successful_apply_timestamp_seconds 1767182400
 #[test]
 fn openmetrics_escapes_labels_and_leaves_out_empty_families() {
     let mut m = Metrics::new(t0());
-    m.tokens.push(tokensmith::gitops::metrics::TokenMetrics {
+    m.tokens.push(tokensmith::render::metrics::TokenMetrics {
         home: Home::Account("acme \"eu\"\\x".into()),
         kind: TokenKind::PlatformToken,
         key: Some(key("ci")),
@@ -137,7 +140,7 @@ tokensmith.apply.last_success_timestamp 1767182400
 "
     );
     let mut m = Metrics::new(t0());
-    m.tokens.push(tokensmith::gitops::metrics::TokenMetrics {
+    m.tokens.push(tokensmith::render::metrics::TokenMetrics {
         home: Home::Account("acme eu".into()),
         kind: TokenKind::PlatformToken,
         key: None,
@@ -213,13 +216,26 @@ async fn stub() -> (String, Arc<Mutex<Seen>>) {
     (base, seen)
 }
 
+/// The live HTTP client with short retry waits, so that retries cost milliseconds.
+fn transport() -> Transport {
+    Transport::new(&ClientSettings {
+        retry: RetryPolicy {
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            ..RetryPolicy::default()
+        },
+        ..ClientSettings::default()
+    })
+    .unwrap()
+}
+
 #[tokio::test]
 async fn sender_posts_text_with_the_api_token_and_reads_the_answer() {
     let (base, seen) = stub().await;
-    let client = reqwest::Client::new();
+    let client = transport();
     let token = Secret::from("dt0c01.INGEST.SECRETPART");
     let lines = dynatrace_lines(&metrics());
-    let report = send_to_dynatrace(&client, &base, &token, &lines)
+    let report = send_metric_lines(&client, &base, &token, &lines)
         .await
         .unwrap();
     assert_eq!(report.lines_ok, 4);
@@ -233,12 +249,12 @@ async fn sender_posts_text_with_the_api_token_and_reads_the_answer() {
     }
 
     // Nothing to send: no request.
-    let report = send_to_dynatrace(&client, &base, &token, "").await.unwrap();
+    let report = send_metric_lines(&client, &base, &token, "").await.unwrap();
     assert_eq!(report.lines_ok, 0);
     assert_eq!(seen.lock().unwrap().requests.len(), 1);
 
     // Invalid lines: an error with the counts and Dynatrace's message.
-    let err = send_to_dynatrace(&client, &base, &token, "tokensmith.a 1\nbad 2\n")
+    let err = send_metric_lines(&client, &base, &token, "tokensmith.a 1\nbad 2\n")
         .await
         .unwrap_err();
     assert!(
@@ -256,7 +272,7 @@ async fn sender_posts_text_with_the_api_token_and_reads_the_answer() {
 
     // A wrong token: the status, a scope hint, and no token in the message.
     let wrong = Secret::from("dt0c01.WRONGTOKEN.SECRETSECRET");
-    let err = send_to_dynatrace(&client, &base, &wrong, &lines)
+    let err = send_metric_lines(&client, &base, &wrong, &lines)
         .await
         .unwrap_err();
     let msg = err.to_string();
@@ -274,8 +290,8 @@ async fn sender_reports_an_unreachable_endpoint() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let err = send_to_dynatrace(
-        &reqwest::Client::new(),
+    let err = send_metric_lines(
+        &transport(),
         &base,
         &Secret::from("dt0c01.X.Y"),
         "tokensmith.drift.items 1\n",
@@ -284,4 +300,62 @@ async fn sender_reports_an_unreachable_endpoint() {
     .unwrap_err();
     assert!(matches!(err, IngestError::Request { .. }), "{err:?}");
     assert!(err.to_string().contains("/api/v2/metrics/ingest"), "{err}");
+}
+
+/// The sender goes through the live HTTP client like every other Dynatrace call: it names
+/// itself with the tokensmith user agent, and a 503 (the server did not process the lines) is
+/// retried rather than reported.
+#[tokio::test]
+async fn sender_retries_a_503_and_sends_the_tokensmith_user_agent() {
+    #[derive(Default)]
+    struct Busy {
+        user_agents: Vec<String>,
+    }
+    async fn ingest(
+        State(seen): State<Arc<Mutex<Busy>>>,
+        headers: HeaderMap,
+        body: String,
+    ) -> (StatusCode, Json<serde_json::Value>) {
+        let mut seen = seen.lock().unwrap();
+        seen.user_agents.push(
+            headers
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        if seen.user_agents.len() == 1 {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"error": {"code": 503, "message": "busy"}})),
+            );
+        }
+        let lines = body.lines().filter(|l| !l.is_empty()).count();
+        (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"linesOk": lines, "linesInvalid": 0, "error": null})),
+        )
+    }
+    let seen = Arc::new(Mutex::new(Busy::default()));
+    let app = Router::new()
+        .route("/api/v2/metrics/ingest", post(ingest))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let report = send_metric_lines(
+        &transport(),
+        &base,
+        &Secret::from("dt0c01.INGEST.SECRETPART"),
+        "tokensmith.drift.items 1\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.lines_ok, 1);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.user_agents.len(), 2, "one 503, one retry");
+    for agent in &seen.user_agents {
+        assert!(agent.starts_with("tokensmith/"), "user agent {agent:?}");
+    }
 }

@@ -17,7 +17,7 @@
 //!    `description`, plus `status`/`createdAt`/`updatedAt`/`createdBy`/`owner`.
 //! 4. `POST /metrics/ingest`: the 1.254 spec declares its 202 and 400 without a body; Dynatrace
 //!    answers both with a validation report (`linesOk`, `linesInvalid`, `error` with
-//!    `invalidLines`), which clients read (`gitops::metrics::send_to_dynatrace`). That body is
+//!    `invalidLines`), which clients read (`live::metrics_ingest::send_metric_lines`). That body is
 //!    declared here as `MetricIngestResponse` (strict, like the rest) and validated; `warnings`
 //!    is allowed but never sent by the sandbox.
 

@@ -1,5 +1,5 @@
-//! tokensmith's own metrics sent to the real sandbox: `gitops::metrics::dynatrace_lines` through
-//! `send_to_dynatrace` into `POST /api/v2/metrics/ingest`, then read back from
+//! tokensmith's own metrics sent to the real sandbox: `render::metrics::dynatrace_lines` through
+//! `live::metrics_ingest::send_metric_lines` into `POST /api/v2/metrics/ingest`, then read back from
 //! `GET /__sandbox/metrics` (the stub-based sender tests are in `gitops_metrics.rs`).
 
 use crate::support::sandbox_client as sandbox_support;
@@ -8,11 +8,11 @@ use reqwest::Method;
 use sandbox_support::*;
 use serde_json::{json, Value};
 use time::macros::datetime;
-use tokensmith::gitops::metrics::{
-    dynatrace_lines, send_to_dynatrace, IngestError, Metrics, TokenMetrics,
-};
+use tokensmith::live::metrics_ingest::{send_metric_lines, IngestError};
+use tokensmith::live::{ClientSettings, Transport};
 use tokensmith::model::{Home, Secret, TokenKind};
 use tokensmith::plan::testing::{env as env_name, key};
+use tokensmith::render::metrics::{dynatrace_lines, Metrics, TokenMetrics};
 
 fn metrics() -> Metrics {
     let mut m = Metrics::new(datetime!(2026-06-01 00:00:00 UTC));
@@ -60,12 +60,12 @@ async fn arrived(env: &Env, environment: &str) -> Vec<Value> {
 #[tokio::test]
 async fn tokensmith_metrics_arrive_in_the_sandbox() {
     let env = start().await;
-    let client = reqwest::Client::new();
+    let client = Transport::new(&ClientSettings::default()).unwrap();
     let token = ingest_token(&env, "", &tok('A')).await;
     let lines = dynatrace_lines(&metrics());
     assert_eq!(lines.lines().count(), 4);
 
-    let report = send_to_dynatrace(&client, &env.base, &token, &lines)
+    let report = send_metric_lines(&client, &env.base, &token, &lines)
         .await
         .unwrap();
     assert_eq!((report.lines_ok, report.lines_invalid), (4, 0));
@@ -95,7 +95,7 @@ async fn tokensmith_metrics_arrive_in_the_sandbox() {
         drift_items: Some(3),
         ..Metrics::new(datetime!(2026-06-01 00:00:00 UTC))
     };
-    let report = send_to_dynatrace(&client, &base2, &token2, &dynatrace_lines(&drift))
+    let report = send_metric_lines(&client, &base2, &token2, &dynatrace_lines(&drift))
         .await
         .unwrap();
     assert_eq!(report.lines_ok, 1);
@@ -109,12 +109,12 @@ async fn tokensmith_metrics_arrive_in_the_sandbox() {
 #[tokio::test]
 async fn the_sender_reports_what_the_sandbox_refuses() {
     let env = start().await;
-    let client = reqwest::Client::new();
+    let client = Transport::new(&ClientSettings::default()).unwrap();
     let lines = dynatrace_lines(&metrics());
 
     // The management token lacks metrics.ingest: 403 with the scope hint, no secret shown.
     let management = Secret::from(tok('A'));
-    let err = send_to_dynatrace(&client, &env.base, &management, &lines)
+    let err = send_metric_lines(&client, &env.base, &management, &lines)
         .await
         .unwrap_err();
     assert!(
@@ -132,7 +132,7 @@ async fn the_sender_reports_what_the_sandbox_refuses() {
 
     // Invalid lines: the counts and the sandbox's message; the valid line is kept.
     let token = ingest_token(&env, "", &tok('A')).await;
-    let err = send_to_dynatrace(&client, &env.base, &token, "tokensmith.ok 1\n9bad 2\n")
+    let err = send_metric_lines(&client, &env.base, &token, "tokensmith.ok 1\n9bad 2\n")
         .await
         .unwrap_err();
     assert!(

@@ -1,68 +1,20 @@
-//! [`Metrics`] as Dynatrace metric ingestion protocol lines, and the sender that posts them to
-//! an environment's `POST /api/v2/metrics/ingest` (token scope `metrics.ingest`).
-//!
-//! Lines: `tokensmith.token.days_to_expiry,env=prod,kind=api_token,key=k8s-operator 12.5`;
-//! a platform token's home is `account=NAME` instead of `env=NAME`. No timestamp is sent, so
-//! Dynatrace stamps each line when it arrives. Dimension values are quoted only when they hold
-//! characters outside the plain alphabet, with `"` and `\` escaped.
+//! The sender of metric lines to an environment's `POST /api/v2/metrics/ingest` (token scope
+//! `metrics.ingest`), through the same HTTP door as every other Dynatrace call
+//! ([`super::http`]): timeouts, retries of 429 and 503 (and of 502, 504 and connection errors,
+//! since a repeated gauge sample does no harm), the tokensmith user agent, and an
+//! `Authorization` header marked sensitive.
 //!
 //! The API answers 202 with `{"linesOk":n,"linesInvalid":0,"error":null}`; 400 when some lines
-//! were invalid (valid ones are still stored). Not here: which environment and token to send
-//! with (the command picks them from the spec).
+//! were invalid (valid ones are still stored). Not here: writing the lines
+//! (`render::metrics::dynatrace_lines`), and which environment and token to send with (the
+//! command picks them from the spec).
 
+use reqwest::Method;
 use serde::Deserialize;
 
-use super::{number, Metrics, TokenMetrics};
-use crate::live::redact;
-use crate::model::{Home, Secret};
-
-/// The metric lines, one per number, each ending with `\n`.
-pub fn dynatrace_lines(metrics: &Metrics) -> String {
-    let mut out = String::new();
-    let mut token_line = |key: &str, t: &TokenMetrics, value: Option<f64>| {
-        if let Some(v) = value {
-            let (home_dim, home) = match &t.home {
-                Home::Environment(e) => ("env", e.to_string()),
-                Home::Account(a) => ("account", a.clone()),
-            };
-            out.push_str(&format!(
-                "{key},{home_dim}={},kind={}",
-                dimension(&home),
-                dimension(t.kind.as_str())
-            ));
-            if let Some(k) = &t.key {
-                out.push_str(&format!(",key={}", dimension(k.as_str())));
-            }
-            out.push_str(&format!(" {}\n", number(v)));
-        }
-    };
-    for t in &metrics.tokens {
-        token_line("tokensmith.token.days_to_expiry", t, t.days_to_expiry);
-        token_line("tokensmith.token.days_to_rotation", t, t.days_to_rotation);
-    }
-    if let Some(n) = metrics.drift_items {
-        out.push_str(&format!("tokensmith.drift.items {n}\n"));
-    }
-    if let Some(at) = metrics.last_successful_apply {
-        out.push_str(&format!(
-            "tokensmith.apply.last_success_timestamp {}\n",
-            at.unix_timestamp()
-        ));
-    }
-    out
-}
-
-fn dimension(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/'));
-    if plain {
-        value.to_owned()
-    } else {
-        format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
-    }
-}
+use super::error::{redact, LiveError, Subject};
+use super::http::{Authorization, Call, HttpClient, Transport};
+use crate::model::Secret;
 
 /// What Dynatrace said about an accepted payload.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -117,36 +69,48 @@ struct AnswerError {
 /// Post `lines` to `{base}/api/v2/metrics/ingest`, where `base` is the environment URL
 /// (`https://abc12345.live.dynatrace.com`, or a Managed `https://host/e/ENV`). Empty input sends
 /// nothing.
-pub async fn send_to_dynatrace(
-    client: &reqwest::Client,
+pub async fn send_metric_lines(
+    transport: &Transport,
     base: &str,
     token: &Secret<String>,
     lines: &str,
 ) -> Result<IngestReport, IngestError> {
-    let url = format!("{}/api/v2/metrics/ingest", base.trim_end_matches('/'));
+    let base = base.trim_end_matches('/');
+    let url = format!("{base}/api/v2/metrics/ingest");
     if lines.trim().is_empty() {
         return Ok(IngestReport {
             lines_ok: 0,
             lines_invalid: 0,
         });
     }
-    let request_error = |e: reqwest::Error| IngestError::Request {
+    let request_error = |e: LiveError| IngestError::Request {
         url: url.clone(),
-        message: redact(&e.without_url().to_string()),
+        message: match e {
+            LiveError::Transport { reason, .. } | LiveError::Ambiguous { reason, .. } => reason,
+            other => redact(&other.to_string()),
+        },
     };
-    let response = client
-        .post(&url)
-        .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .header(
-            reqwest::header::AUTHORIZATION,
-            format!("Api-Token {}", token.expose()),
-        )
-        .body(lines.to_owned())
-        .send()
-        .await
+    let http = HttpClient::new(Subject::Environment(base.to_owned()), base, transport)
         .map_err(request_error)?;
-    let status = response.status().as_u16();
-    let body = response.text().await.map_err(request_error)?;
+    let call = Call::new(Method::POST, "/api/v2/metrics/ingest")
+        .text(lines)
+        .idempotent(true)
+        .reply_on(400);
+    let reply = match http.send(&call, Authorization::ApiToken(token)).await {
+        Ok(reply) => reply,
+        Err(LiveError::Status {
+            status, message, ..
+        }) => {
+            return Err(IngestError::Status {
+                url,
+                status,
+                message,
+            })
+        }
+        Err(e) => return Err(request_error(e)),
+    };
+    let status = reply.status;
+    let body = String::from_utf8_lossy(&reply.body);
     let answer: Option<Answer> = serde_json::from_str(&body).ok();
     let message = || {
         let from_body = answer

@@ -5,9 +5,8 @@
 //! what Dynatrace will see.
 //!
 //! Pure: two values in, one value out. Not here: reading a spec at a ref ([`super::repo`]) and
-//! loading it (`spec`). Rendering is in [`render`].
-
-pub mod render;
+//! loading it (`spec`), and rendering it (`render::desired_diff_human`,
+//! `render::desired_diff_markdown`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -19,8 +18,6 @@ use crate::model::{
     Target, TargetAddress, TokenKey, TokenKind,
 };
 use crate::plan::home_label;
-
-pub use render::{render_human, render_markdown};
 
 /// Every difference between two desired states, each list sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -1,15 +1,15 @@
 //! A [`DesiredDiff`] for people: terminal text and a markdown section for the pull-request
 //! comment. Both list tokens first (what reviewers care about), then tenant tokens,
 //! environments, accounts and the unmanaged-token policy. The markdown stays below
-//! [`MARKDOWN_BUDGET`] bytes so that it fits next to the live plan in one comment.
+//! [`DESIRED_DIFF_BUDGET`] bytes so that it fits next to the live plan in one comment.
 
 use std::io;
 
-use super::{ChangeKind, DesiredDiff, EntryDiff, FieldChange};
+use crate::git::desired_diff::{ChangeKind, DesiredDiff, EntryDiff, FieldChange};
 use crate::model::{Scope, TargetAddress};
 
 /// The most bytes the markdown section takes; entries beyond it are counted, not shown.
-pub const MARKDOWN_BUDGET: usize = 20_000;
+pub const DESIRED_DIFF_BUDGET: usize = 20_000;
 
 /// One entry, already flattened: headline and detail lines.
 struct Entry {
@@ -96,7 +96,7 @@ fn summary(diff: &DesiredDiff) -> String {
 }
 
 /// Terminal text: `+`/`~`/`-` per entry, details indented below.
-pub fn render_human(
+pub fn desired_diff_human(
     diff: &DesiredDiff,
     base: &str,
     head: &str,
@@ -118,13 +118,13 @@ pub fn render_human(
 }
 
 /// A markdown section for the pull-request comment.
-pub fn render_markdown(
+pub fn desired_diff_markdown(
     diff: &DesiredDiff,
     base: &str,
     head: &str,
     out: &mut dyn io::Write,
 ) -> io::Result<()> {
-    out.write_all(markdown_string(diff, base, head, MARKDOWN_BUDGET).as_bytes())
+    out.write_all(markdown_string(diff, base, head, DESIRED_DIFF_BUDGET).as_bytes())
 }
 
 pub(crate) fn markdown_string(diff: &DesiredDiff, base: &str, head: &str, budget: usize) -> String {

@@ -1,13 +1,14 @@
 //! The numbers a scheduled run reports: days until each managed token expires and until its
 //! next rotation (from a plan's forecast), how many drift items were found, and when the last
 //! apply succeeded. [`Metrics`] holds them once; [`openmetrics`] writes them for Prometheus-style
-//! scrapers and file collectors, [`dynatrace`] writes the same numbers as Dynatrace metric lines
-//! and sends them to the metrics ingest API.
+//! scrapers and file collectors, [`metric_lines`] writes the same numbers as Dynatrace metric
+//! lines.
 //!
-//! Not here: deciding when to write or send them (the commands), and where the last apply's
-//! time is kept (the caller passes it in).
+//! Not here: deciding when to write or send them (the commands), sending the lines to the
+//! metrics ingest API (`live::metrics_ingest`), and where the last apply's time is kept (the
+//! caller passes it in).
 
-pub mod dynatrace;
+pub mod metric_lines;
 pub mod openmetrics;
 
 use time::OffsetDateTime;
@@ -15,7 +16,7 @@ use time::OffsetDateTime;
 use crate::model::{Home, TokenKey, TokenKind};
 use crate::plan::{DriftReport, Plan};
 
-pub use dynatrace::{dynatrace_lines, send_to_dynatrace, IngestError, IngestReport};
+pub use metric_lines::dynatrace_lines;
 pub use openmetrics::write_openmetrics;
 
 /// Everything reported, computed against one clock.

@@ -20,46 +20,19 @@
 //! the lock commit and reads it back. The remote must accept pushes to `refs/tokensmith/*`.
 //!
 //! Like the local file lock, a remote lock is never broken automatically, however old.
-//! Not here: the local file lock ([`crate::apply::lock`]), whose [`LockInfo`] and [`LockError`]
-//! this module reuses so that both kinds say the same things.
+//! Not here: choosing this backend (`super::Locks`) and the local file lock
+//! (`super::file`); both keep the same [`LockInfo`] and fail with the same [`LockError`].
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository};
-use time::OffsetDateTime;
 
-use crate::apply::lock::{host, lock_id, user, LockError, LockInfo};
+use super::backend::{HeldLock, LockBackend};
+use super::error::{GitRemoteLockError, LockError};
+use super::holder::LockInfo;
 use crate::model::EnvName;
-
-/// Why a remote lock could not be taken, read or released.
-#[derive(Debug, thiserror::Error)]
-pub enum RemoteLockError {
-    /// Held by another run, not locked, or a wrong id: the same outcomes as the file lock.
-    #[error(transparent)]
-    Lock(#[from] LockError),
-    #[error("lock ref {reference} in remote `{remote}` does not hold a tokensmith lock: {source}; inspect it with `git fetch {remote} {reference} && git log -1 FETCH_HEAD`")]
-    Corrupt {
-        remote: String,
-        reference: String,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("lock ref {reference} in remote `{remote}` changed while it was being released; run the command again")]
-    Changed { remote: String, reference: String },
-    #[error("`git {command}` failed: {stderr}")]
-    GitCommand { command: String, stderr: String },
-    #[error("could not run `git` (needed for locks in a git remote): {0}; install git or use the local lock")]
-    Spawn(#[source] std::io::Error),
-    #[error("git repository {path}: {context}: {source}")]
-    Repo {
-        path: PathBuf,
-        context: String,
-        #[source]
-        source: git2::Error,
-    },
-}
 
 /// The ref holding `env`'s lock. Environment names are percent-encoded to a safe alphabet
 /// (`eu/managed` becomes `eu%2Fmanaged`), so every name makes one valid ref component.
@@ -77,17 +50,17 @@ pub fn lock_ref(env: &EnvName) -> String {
 
 /// The locks of one remote, used from one local repository.
 #[derive(Debug, Clone)]
-pub struct RemoteLocks {
+pub struct GitRemoteLocks {
     repo_dir: PathBuf,
     remote: String,
     poll: Duration,
 }
 
-impl RemoteLocks {
+impl GitRemoteLocks {
     /// `repo_dir`: a local repository (the CI checkout); `remote`: a remote name (`origin`), URL
     /// or path, as `git push` accepts it.
     pub fn new(repo_dir: impl Into<PathBuf>, remote: impl Into<String>) -> Self {
-        RemoteLocks {
+        GitRemoteLocks {
             repo_dir: repo_dir.into(),
             remote: remote.into(),
             poll: Duration::from_secs(2),
@@ -110,17 +83,9 @@ impl RemoteLocks {
         env: &EnvName,
         commit: Option<String>,
         wait: Duration,
-    ) -> Result<RemoteLockGuard, RemoteLockError> {
+    ) -> Result<GitRemoteLockGuard, LockError> {
         let reference = lock_ref(env);
-        let info = LockInfo {
-            id: lock_id(),
-            environment: env.clone(),
-            holder: format!("{}@{}", user(), host()),
-            host: host(),
-            pid: std::process::id(),
-            commit,
-            created_at: OffsetDateTime::now_utc(),
-        };
+        let info = LockInfo::for_this_process(env, commit);
         let oid = self.write_lock_commit(&info)?;
         let deadline = Instant::now() + wait;
         let mut refused_without_holder = 0;
@@ -128,7 +93,7 @@ impl RemoteLocks {
             let refspec = format!("{oid}:{reference}");
             match self.push(&[&refspec], &[])? {
                 Push::Done => {
-                    return Ok(RemoteLockGuard {
+                    return Ok(GitRemoteLockGuard {
                         locks: self.clone(),
                         reference,
                         oid,
@@ -143,15 +108,16 @@ impl RemoteLocks {
                         // refuse forever: give up after a few tries.
                         refused_without_holder += 1;
                         if refused_without_holder >= 3 {
-                            return Err(RemoteLockError::GitCommand {
+                            return Err(GitRemoteLockError::GitCommand {
                                 command: "push".to_owned(),
                                 stderr: format!("remote `{}` refused to create {reference} ({why}); it must accept pushes to refs/tokensmith/*", redact_urls(&self.remote)),
-                            });
+                            }
+                            .into());
                         }
                         continue;
                     };
                     if Instant::now() >= deadline {
-                        return Err(LockError::Held(Box::new(held)).into());
+                        return Err(LockError::Held(Box::new(held)));
                     }
                     std::thread::sleep(self.poll);
                 }
@@ -160,12 +126,12 @@ impl RemoteLocks {
     }
 
     /// The current holder of `env`'s lock, if any.
-    pub fn current(&self, env: &EnvName) -> Result<Option<LockInfo>, RemoteLockError> {
+    pub fn current(&self, env: &EnvName) -> Result<Option<LockInfo>, LockError> {
         Ok(self.read(&lock_ref(env))?.map(|(_, info)| info))
     }
 
     /// Delete `env`'s lock if its id is `id` (what `tokensmith force-unlock ENV ID` does).
-    pub fn force_unlock(&self, env: &EnvName, id: &str) -> Result<LockInfo, RemoteLockError> {
+    pub fn force_unlock(&self, env: &EnvName, id: &str) -> Result<LockInfo, LockError> {
         let reference = lock_ref(env);
         let (oid, held) = self
             .read(&reference)?
@@ -175,29 +141,29 @@ impl RemoteLocks {
                 env: env.clone(),
                 given: id.to_owned(),
                 actual: held.id,
-            }
-            .into());
+            });
         }
         match self.delete(&reference, oid)? {
             Push::Done => Ok(held),
-            Push::Rejected(_) => Err(RemoteLockError::Changed {
+            Push::Rejected(_) => Err(GitRemoteLockError::Changed {
                 remote: self.remote.clone(),
                 reference,
-            }),
+            }
+            .into()),
         }
     }
 
-    fn open(&self) -> Result<Repository, RemoteLockError> {
-        Repository::open(&self.repo_dir).map_err(|source| RemoteLockError::Repo {
+    fn open(&self) -> Result<Repository, GitRemoteLockError> {
+        Repository::open(&self.repo_dir).map_err(|source| GitRemoteLockError::Repo {
             path: self.repo_dir.clone(),
             context: "opening".to_owned(),
             source,
         })
     }
 
-    fn repo_err(&self, context: &str) -> impl FnOnce(git2::Error) -> RemoteLockError + '_ {
+    fn repo_err(&self, context: &str) -> impl FnOnce(git2::Error) -> GitRemoteLockError + '_ {
         let context = context.to_owned();
-        move |source| RemoteLockError::Repo {
+        move |source| GitRemoteLockError::Repo {
             path: self.repo_dir.clone(),
             context,
             source,
@@ -206,7 +172,7 @@ impl RemoteLocks {
 
     /// A parentless commit with an empty tree and the lock info as its message. Written to the
     /// local object database only; no local ref points at it.
-    fn write_lock_commit(&self, info: &LockInfo) -> Result<Oid, RemoteLockError> {
+    fn write_lock_commit(&self, info: &LockInfo) -> Result<Oid, GitRemoteLockError> {
         let repo = self.open()?;
         let tree_id = repo
             .treebuilder(None)
@@ -224,7 +190,7 @@ impl RemoteLocks {
     }
 
     /// The lock commit the remote's ref points at, and its info.
-    fn read(&self, reference: &str) -> Result<Option<(Oid, LockInfo)>, RemoteLockError> {
+    fn read(&self, reference: &str) -> Result<Option<(Oid, LockInfo)>, GitRemoteLockError> {
         // The ref may move between listing it and fetching it; a few tries settle that.
         for _ in 0..5 {
             let Some(oid) = self.ls_remote(reference)? else {
@@ -245,7 +211,7 @@ impl RemoteLocks {
                 return Ok(Some(found));
             }
         }
-        Err(RemoteLockError::Changed {
+        Err(GitRemoteLockError::Changed {
             remote: self.remote.clone(),
             reference: reference.to_owned(),
         })
@@ -255,7 +221,7 @@ impl RemoteLocks {
         &self,
         oid: Oid,
         reference: &str,
-    ) -> Result<Option<(Oid, LockInfo)>, RemoteLockError> {
+    ) -> Result<Option<(Oid, LockInfo)>, GitRemoteLockError> {
         // A fresh handle: objects fetched by the git command line are seen for sure.
         let repo = self.open()?;
         let Ok(commit) = repo.find_commit(oid) else {
@@ -264,25 +230,25 @@ impl RemoteLocks {
         let message = commit.message_raw_bytes();
         serde_json::from_slice(message)
             .map(|info| Some((oid, info)))
-            .map_err(|source| RemoteLockError::Corrupt {
+            .map_err(|source| GitRemoteLockError::Corrupt {
                 remote: self.remote.clone(),
                 reference: reference.to_owned(),
                 source,
             })
     }
 
-    fn ls_remote(&self, reference: &str) -> Result<Option<Oid>, RemoteLockError> {
+    fn ls_remote(&self, reference: &str) -> Result<Option<Oid>, GitRemoteLockError> {
         let out = self.git(&["ls-remote", "--refs", &self.remote, reference])?;
         for line in out.lines() {
             let mut parts = line.split('\t');
             if let (Some(oid), Some(name)) = (parts.next(), parts.next()) {
                 if name == reference {
-                    return Oid::from_str(oid)
-                        .map(Some)
-                        .map_err(|_| RemoteLockError::GitCommand {
+                    return Oid::from_str(oid).map(Some).map_err(|_| {
+                        GitRemoteLockError::GitCommand {
                             command: "ls-remote".to_owned(),
                             stderr: format!("unexpected output line `{line}`"),
-                        });
+                        }
+                    });
                 }
             }
         }
@@ -290,7 +256,7 @@ impl RemoteLocks {
     }
 
     /// Delete `reference` if it still points at `oid`.
-    fn delete(&self, reference: &str, oid: Oid) -> Result<Push, RemoteLockError> {
+    fn delete(&self, reference: &str, oid: Oid) -> Result<Push, GitRemoteLockError> {
         let lease = format!("--force-with-lease={reference}:{oid}");
         let refspec = format!(":{reference}");
         self.push(&[&refspec], &[&lease])
@@ -298,7 +264,7 @@ impl RemoteLocks {
 
     /// `git push --porcelain`: `Rejected` when the remote refused the ref update (it exists, or
     /// no longer has the expected value); an error for anything else (network, credentials).
-    fn push(&self, refspecs: &[&str], options: &[&str]) -> Result<Push, RemoteLockError> {
+    fn push(&self, refspecs: &[&str], options: &[&str]) -> Result<Push, GitRemoteLockError> {
         let mut args = vec!["push", "--porcelain", "--no-verify"];
         args.extend_from_slice(options);
         args.push(&self.remote);
@@ -315,16 +281,16 @@ impl RemoteLocks {
             Some(why) => return Ok(Push::Rejected(why)),
             None => {}
         }
-        Err(RemoteLockError::GitCommand {
+        Err(GitRemoteLockError::GitCommand {
             command: "push".to_owned(),
             stderr: redact_urls(String::from_utf8_lossy(&output.stderr).trim()),
         })
     }
 
-    fn git(&self, args: &[&str]) -> Result<String, RemoteLockError> {
+    fn git(&self, args: &[&str]) -> Result<String, GitRemoteLockError> {
         let output = self.run(args)?;
         if !output.status.success() {
-            return Err(RemoteLockError::GitCommand {
+            return Err(GitRemoteLockError::GitCommand {
                 command: args.first().copied().unwrap_or_default().to_owned(),
                 stderr: redact_urls(String::from_utf8_lossy(&output.stderr).trim()),
             });
@@ -332,7 +298,7 @@ impl RemoteLocks {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    fn run(&self, args: &[&str]) -> Result<std::process::Output, RemoteLockError> {
+    fn run(&self, args: &[&str]) -> Result<std::process::Output, GitRemoteLockError> {
         Command::new("git")
             .arg("-C")
             .arg(&self.repo_dir)
@@ -341,7 +307,7 @@ impl RemoteLocks {
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("LC_ALL", "C")
             .output()
-            .map_err(RemoteLockError::Spawn)
+            .map_err(GitRemoteLockError::Spawn)
     }
 }
 
@@ -353,15 +319,15 @@ enum Push {
 
 /// A held remote lock; released when dropped (only if the ref still points at our commit).
 #[derive(Debug)]
-pub struct RemoteLockGuard {
-    locks: RemoteLocks,
+pub struct GitRemoteLockGuard {
+    locks: GitRemoteLocks,
     reference: String,
     oid: Oid,
     info: LockInfo,
     released: bool,
 }
 
-impl RemoteLockGuard {
+impl GitRemoteLockGuard {
     pub fn info(&self) -> &LockInfo {
         &self.info
     }
@@ -372,18 +338,18 @@ impl RemoteLockGuard {
     }
 
     /// Release now, reporting errors (dropping releases silently).
-    pub fn release(mut self) -> Result<(), RemoteLockError> {
+    pub fn release(mut self) -> Result<(), LockError> {
         self.released = true;
-        self.release_inner()
+        Ok(self.release_inner()?)
     }
 
-    fn release_inner(&self) -> Result<(), RemoteLockError> {
+    fn release_inner(&self) -> Result<(), GitRemoteLockError> {
         match self.locks.delete(&self.reference, self.oid)? {
             Push::Done => Ok(()),
             // The ref is gone or points elsewhere: someone force-unlocked us (and maybe another
             // run took the lock). Leave theirs alone, as the file lock does.
             Push::Rejected(_) => match self.locks.read(&self.reference)? {
-                Some((oid, _)) if oid == self.oid => Err(RemoteLockError::Changed {
+                Some((oid, _)) if oid == self.oid => Err(GitRemoteLockError::Changed {
                     remote: self.locks.remote.clone(),
                     reference: self.reference.clone(),
                 }),
@@ -393,11 +359,40 @@ impl RemoteLockGuard {
     }
 }
 
-impl Drop for RemoteLockGuard {
+impl Drop for GitRemoteLockGuard {
     fn drop(&mut self) {
         if !self.released {
             let _ = self.release_inner();
         }
+    }
+}
+
+impl LockBackend for GitRemoteLocks {
+    fn acquire(
+        &self,
+        env: &EnvName,
+        commit: Option<String>,
+        wait: Duration,
+    ) -> Result<Box<dyn HeldLock>, LockError> {
+        Ok(Box::new(GitRemoteLocks::acquire(self, env, commit, wait)?))
+    }
+
+    fn current(&self, env: &EnvName) -> Result<Option<LockInfo>, LockError> {
+        GitRemoteLocks::current(self, env)
+    }
+
+    fn force_unlock(&self, env: &EnvName, id: &str) -> Result<LockInfo, LockError> {
+        GitRemoteLocks::force_unlock(self, env, id)
+    }
+}
+
+impl HeldLock for GitRemoteLockGuard {
+    fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    fn release(self: Box<Self>) -> Result<(), LockError> {
+        GitRemoteLockGuard::release(*self)
     }
 }
 

@@ -1,86 +1,37 @@
-//! Apply locks: one per environment, so two pipelines never apply to the same environment at
-//! once.
+//! The local file lock: one JSON file per environment, for runs that share a disk.
 //!
-//! A lock is a JSON file `<dir>/<environment>.lock` holding who took it, from which commit, when,
-//! and a random id. It appears with its content in one step (a hard link from a private file,
-//! which fails when the lock exists), so a concurrent acquirer never reads it half-written.
-//! Taking a lock that is held waits up to a timeout, then fails with an error that names the
-//! holder and the `force-unlock` command.
+//! A lock is a file `<dir>/<environment>.lock` holding the [`LockInfo`] (who took it, from which
+//! commit, when, and a random id). It appears with its content in one step (a hard link from a
+//! private file, which fails when the lock exists), so a concurrent acquirer never reads it
+//! half-written. Taking a lock that is held waits up to a timeout, then fails with an error that
+//! names the holder and the `force-unlock` command.
 //! A lock held by a process on this machine that no longer runs (a killed or crashed apply) is
 //! taken over: that process can do nothing any more, and every step of the next apply re-checks
 //! live state first. Any other lock is never broken automatically, however old: its holder may
 //! be running elsewhere, and a human decides (as with Terraform's `force-unlock`).
 //!
-//! Not here: locks kept in a git remote for runners that share no disk (see the GitOps issue).
+//! Not here: choosing this backend (`super::Locks`) and locks kept in a git remote
+//! (`super::git_remote`).
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rand::Rng;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-
+use super::backend::{HeldLock, LockBackend};
+use super::error::{FileLockError, LockError};
+use super::holder::{lock_id, LockInfo};
 use crate::model::EnvName;
-
-/// What a lock file says about its holder. Secret-free by construction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockInfo {
-    /// Random id, quoted by `force-unlock`.
-    pub id: String,
-    pub environment: EnvName,
-    /// `user@host`.
-    pub holder: String,
-    pub host: String,
-    pub pid: u32,
-    /// The git commit of the spec being applied, when known.
-    pub commit: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-/// Why a lock could not be taken or released.
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error("environment `{env}` is locked by {holder} (lock {id}, taken {created_at}{commit}); wait for that apply to finish, or if it died run `tokensmith force-unlock {env} {id}`",
-        env = .0.environment,
-        holder = .0.holder,
-        id = .0.id,
-        created_at = .0.created_at,
-        commit = .0.commit.as_deref().map(|c| format!(", commit {c}")).unwrap_or_default())]
-    Held(Box<LockInfo>),
-    #[error("environment `{env}` has no lock to release")]
-    NotLocked { env: EnvName },
-    #[error("environment `{env}` is locked by lock {actual}, not {given}; nothing was released")]
-    WrongId {
-        env: EnvName,
-        given: String,
-        actual: String,
-    },
-    #[error("lock file {path} is not readable: {source}; inspect and delete it by hand")]
-    Corrupt {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("lock file {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-}
 
 /// The lock directory of one spec (`.tokensmith/locks/` next to it).
 #[derive(Debug, Clone)]
-pub struct LocalLocks {
+pub struct FileLocks {
     dir: PathBuf,
 }
 
-impl LocalLocks {
+impl FileLocks {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        LocalLocks { dir: dir.into() }
+        FileLocks { dir: dir.into() }
     }
 
     fn path(&self, env: &EnvName) -> PathBuf {
@@ -93,21 +44,10 @@ impl LocalLocks {
         env: &EnvName,
         commit: Option<String>,
         wait: Duration,
-    ) -> Result<LockGuard, LockError> {
+    ) -> Result<FileLockGuard, LockError> {
         let path = self.path(env);
-        fs::create_dir_all(&self.dir).map_err(|source| LockError::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
-        let info = LockInfo {
-            id: lock_id(),
-            environment: env.clone(),
-            holder: format!("{}@{}", user(), host()),
-            host: host(),
-            pid: std::process::id(),
-            commit,
-            created_at: OffsetDateTime::now_utc(),
-        };
+        fs::create_dir_all(&self.dir).map_err(|source| io_error(&self.dir, source))?;
+        let info = LockInfo::for_this_process(env, commit);
         // The lock appears with its content in one step: written to a file of our own, then
         // hard-linked to the lock's name (which fails if it exists). Creating the lock file
         // itself and writing it afterwards would let a concurrent acquirer read it empty.
@@ -118,7 +58,7 @@ impl LocalLocks {
         let linked = self.link_when_free(&path, &pending, wait);
         let _ = fs::remove_file(&pending);
         linked?;
-        Ok(LockGuard {
+        Ok(FileLockGuard {
             path,
             info,
             released: false,
@@ -137,7 +77,7 @@ impl LocalLocks {
                         // Released between our attempt and the read: try again at once.
                         None => continue,
                     };
-                    let dead = held.host == host() && !process_alive(held.pid);
+                    let dead = held.holder_is_dead_here();
                     if dead {
                         // The holder was a process on this machine that no longer runs (killed,
                         // crashed): it can no longer be doing anything, and the next apply
@@ -151,12 +91,7 @@ impl LocalLocks {
                     }
                     std::thread::sleep(Duration::from_millis(200));
                 }
-                Err(source) => {
-                    return Err(LockError::Io {
-                        path: path.to_path_buf(),
-                        source,
-                    })
-                }
+                Err(source) => return Err(io_error(path, source)),
             }
         }
     }
@@ -169,12 +104,7 @@ impl LocalLocks {
         match fs::rename(path, &aside) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(LockError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
+            Err(source) => return Err(io_error(path, source)),
         }
         let moved = read(&aside);
         if !matches!(&moved, Ok(Some(info)) if info.id == dead.id) {
@@ -202,20 +132,20 @@ impl LocalLocks {
                 actual: held.id,
             });
         }
-        fs::remove_file(&path).map_err(|source| LockError::Io { path, source })?;
+        fs::remove_file(&path).map_err(|source| io_error(&path, source))?;
         Ok(held)
     }
 }
 
 /// A held lock; released when dropped (only if the file is still ours).
 #[derive(Debug)]
-pub struct LockGuard {
+pub struct FileLockGuard {
     path: PathBuf,
     info: LockInfo,
     released: bool,
 }
 
-impl LockGuard {
+impl FileLockGuard {
     pub fn info(&self) -> &LockInfo {
         &self.info
     }
@@ -227,7 +157,7 @@ impl LockGuard {
     }
 }
 
-impl Drop for LockGuard {
+impl Drop for FileLockGuard {
     fn drop(&mut self) {
         if !self.released {
             let _ = release(&self.path, &self.info.id);
@@ -239,20 +169,14 @@ fn release(path: &Path, id: &str) -> Result<(), LockError> {
     match read(path)? {
         // Someone force-unlocked us and another run took the lock: leave theirs alone.
         Some(held) if held.id != id => Ok(()),
-        Some(_) => fs::remove_file(path).map_err(|source| LockError::Io {
-            path: path.to_path_buf(),
-            source,
-        }),
+        Some(_) => fs::remove_file(path).map_err(|source| io_error(path, source)),
         None => Ok(()),
     }
 }
 
 /// Create `path` (which must not exist) holding `info`, flushed to disk.
 fn write_new(path: &Path, info: &LockInfo) -> Result<(), LockError> {
-    let io = |source| LockError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| io_error(path, source);
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -266,20 +190,25 @@ fn write_new(path: &Path, info: &LockInfo) -> Result<(), LockError> {
 
 fn read(path: &Path) -> Result<Option<LockInfo>, LockError> {
     match fs::read(path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| LockError::Corrupt {
-                    path: path.to_path_buf(),
-                    source,
-                })
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(LockError::Io {
-            path: path.to_path_buf(),
-            source,
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| {
+            FileLockError::Corrupt {
+                path: path.to_path_buf(),
+                source,
+            }
+            .into()
         }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(io_error(path, source)),
     }
+}
+
+/// An I/O failure on `path`.
+fn io_error(path: &Path, source: io::Error) -> LockError {
+    FileLockError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+    .into()
 }
 
 /// Environment names come from YAML keys; keep lock file names to a safe alphabet.
@@ -292,33 +221,32 @@ fn file_safe(name: &str) -> String {
         .collect()
 }
 
-/// A random lock id (12 hex digits).
-pub(crate) fn lock_id() -> String {
-    let n: u64 = rand::rng().random();
-    format!("{:012x}", n & 0xffff_ffff_ffff)
+impl LockBackend for FileLocks {
+    fn acquire(
+        &self,
+        env: &EnvName,
+        commit: Option<String>,
+        wait: Duration,
+    ) -> Result<Box<dyn HeldLock>, LockError> {
+        Ok(Box::new(FileLocks::acquire(self, env, commit, wait)?))
+    }
+
+    fn current(&self, env: &EnvName) -> Result<Option<LockInfo>, LockError> {
+        FileLocks::current(self, env)
+    }
+
+    fn force_unlock(&self, env: &EnvName, id: &str) -> Result<LockInfo, LockError> {
+        FileLocks::force_unlock(self, env, id)
+    }
 }
 
-/// Who is running: the login, or the CI system's actor.
-pub(crate) fn user() -> String {
-    crate::cli::env_vars::login().unwrap_or_else(|| "unknown".to_owned())
-}
+impl HeldLock for FileLockGuard {
+    fn info(&self) -> &LockInfo {
+        &self.info
+    }
 
-/// This machine's host name.
-pub(crate) fn host() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(crate::cli::env_vars::hostname)
-        .unwrap_or_else(|| "unknown-host".to_owned())
-}
-
-fn process_alive(pid: u32) -> bool {
-    // Linux: a running process has a /proc entry. Elsewhere assume alive (the safe answer).
-    if Path::new("/proc/self").exists() {
-        Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        true
+    fn release(self: Box<Self>) -> Result<(), LockError> {
+        FileLockGuard::release(*self)
     }
 }
 
@@ -329,7 +257,7 @@ mod tests {
     #[test]
     fn second_acquire_fails_with_holder_and_hint_then_succeeds_after_release() {
         let dir = tempfile::tempdir().unwrap();
-        let locks = LocalLocks::new(dir.path());
+        let locks = FileLocks::new(dir.path());
         let env = EnvName::new("prod");
         let guard = locks
             .acquire(&env, Some("abc123".into()), Duration::ZERO)
@@ -346,7 +274,7 @@ mod tests {
     #[test]
     fn waiting_acquire_gets_the_lock_when_the_holder_releases() {
         let dir = tempfile::tempdir().unwrap();
-        let locks = LocalLocks::new(dir.path());
+        let locks = FileLocks::new(dir.path());
         let env = EnvName::new("prod");
         let guard = locks.acquire(&env, None, Duration::ZERO).unwrap();
         let waiter = {
@@ -363,7 +291,7 @@ mod tests {
     #[test]
     fn a_dead_local_holder_is_taken_over_and_force_unlock_needs_the_right_id() {
         let dir = tempfile::tempdir().unwrap();
-        let locks = LocalLocks::new(dir.path());
+        let locks = FileLocks::new(dir.path());
         let env = EnvName::new("eu/managed");
         let guard = locks.acquire(&env, None, Duration::ZERO).unwrap();
         let id = guard.info().id.clone();

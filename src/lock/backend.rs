@@ -1,0 +1,41 @@
+//! The contract every place that keeps apply locks fulfils: [`LockBackend`] takes, reads and
+//! force-releases the lock of one environment, and a taken lock is a [`HeldLock`] that releases
+//! itself when dropped. The local file lock and the git-remote lock implement it; another
+//! backend (a lease kept in Dynatrace itself, say) implements the same two traits and plugs into
+//! [`super::Locks`] without any caller changing.
+//!
+//! Not here: choosing a backend (`Locks`) and the backends themselves.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::error::LockError;
+use super::holder::LockInfo;
+use crate::model::EnvName;
+
+/// A place apply locks are kept.
+pub trait LockBackend: fmt::Debug + Send + Sync {
+    /// Take `env`'s lock for this process, applying `commit`, waiting up to `wait` while another
+    /// run holds it; then fail with [`LockError::Held`] naming that holder.
+    fn acquire(
+        &self,
+        env: &EnvName,
+        commit: Option<String>,
+        wait: Duration,
+    ) -> Result<Box<dyn HeldLock>, LockError>;
+
+    /// The current holder of `env`'s lock, if any.
+    fn current(&self, env: &EnvName) -> Result<Option<LockInfo>, LockError>;
+
+    /// Release `env`'s lock if its id is `id`, whoever holds it (`tokensmith force-unlock`).
+    fn force_unlock(&self, env: &EnvName, id: &str) -> Result<LockInfo, LockError>;
+}
+
+/// A lock this process holds. Dropping it releases it silently, and only if it is still ours
+/// (a lock that was force-unlocked and taken by another run is left alone).
+pub trait HeldLock: fmt::Debug + Send {
+    fn info(&self) -> &LockInfo;
+
+    /// Release now, reporting errors.
+    fn release(self: Box<Self>) -> Result<(), LockError>;
+}

@@ -1,0 +1,88 @@
+//! Why an apply lock could not be taken, read or released: [`LockError`], the outcomes every
+//! backend shares (held by another run, not locked, a wrong id), and each backend's own
+//! failures ([`FileLockError`], [`GitRemoteLockError`]) wrapped in it, so callers handle one
+//! error type whatever the backend.
+//!
+//! Not here: the backends that produce these errors.
+
+use std::io;
+use std::path::PathBuf;
+
+use super::holder::LockInfo;
+use crate::model::EnvName;
+
+/// Why a lock could not be taken, read or released.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("environment `{env}` is locked by {holder} (lock {id}, taken {created_at}{commit}); wait for that apply to finish, or if it died run `tokensmith force-unlock {env} {id}`",
+        env = .0.environment,
+        holder = .0.holder,
+        id = .0.id,
+        created_at = .0.created_at,
+        commit = .0.commit.as_deref().map(|c| format!(", commit {c}")).unwrap_or_default())]
+    Held(Box<LockInfo>),
+    #[error("environment `{env}` has no lock to release")]
+    NotLocked { env: EnvName },
+    #[error("environment `{env}` is locked by lock {actual}, not {given}; nothing was released")]
+    WrongId {
+        env: EnvName,
+        given: String,
+        actual: String,
+    },
+    /// The local file lock failed.
+    #[error(transparent)]
+    File(#[from] FileLockError),
+    /// The lock kept in a git remote failed.
+    #[error(transparent)]
+    GitRemote(#[from] GitRemoteLockError),
+}
+
+impl LockError {
+    /// Whether this means "someone else holds the lock" (as opposed to a broken lock, file
+    /// system or remote).
+    pub fn is_held(&self) -> bool {
+        matches!(self, LockError::Held(_))
+    }
+}
+
+/// Failures of the local file lock.
+#[derive(Debug, thiserror::Error)]
+pub enum FileLockError {
+    #[error("lock file {path} is not readable: {source}; inspect and delete it by hand")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("lock file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Failures of the lock kept in a git remote.
+#[derive(Debug, thiserror::Error)]
+pub enum GitRemoteLockError {
+    #[error("lock ref {reference} in remote `{remote}` does not hold a tokensmith lock: {source}; inspect it with `git fetch {remote} {reference} && git log -1 FETCH_HEAD`")]
+    Corrupt {
+        remote: String,
+        reference: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("lock ref {reference} in remote `{remote}` changed while it was being released; run the command again")]
+    Changed { remote: String, reference: String },
+    #[error("`git {command}` failed: {stderr}")]
+    GitCommand { command: String, stderr: String },
+    #[error("could not run `git` (needed for locks in a git remote): {0}; install git or use the local lock")]
+    Spawn(#[source] std::io::Error),
+    #[error("git repository {path}: {context}: {source}")]
+    Repo {
+        path: PathBuf,
+        context: String,
+        #[source]
+        source: git2::Error,
+    },
+}
