@@ -73,9 +73,9 @@ pub enum Command {
 
     /// List every live token, classified: managed, unused, expiring, over-privileged.
     #[command(
-        after_help = "Examples:\n  tokensmith inventory\n  tokensmith inventory --env prod --format json"
+        after_help = "Examples:\n  tokensmith inventory\n  tokensmith inventory --env prod --format json\n  tokensmith inventory --class expired --class never-used --owner jane@example.com\n  tokensmith inventory --format html > tokens.html"
     )]
-    Inventory(ReportArgs),
+    Inventory(InventoryArgs),
 
     /// Serve the Dynatrace emulator over HTTP on loopback.
     #[command(
@@ -161,8 +161,9 @@ pub struct PlanArgs {
     /// Save the plan (with the fingerprint of its inputs) for `apply PLAN`.
     #[arg(long, value_name = "PLAN")]
     pub out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
-    pub format: OutputFormat,
+    /// `html` writes one self-contained page (inventory, timeline and steps) to stdout.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -213,6 +214,60 @@ pub struct ReportArgs {
     pub envs: Vec<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
+    Markdown,
+    Html,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InventoryArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Only these environments (repeatable).
+    #[arg(long = "env", value_name = "NAME")]
+    pub envs: Vec<String>,
+    /// `csv` for spreadsheets; `html` writes one self-contained page (a sortable, filterable
+    /// table and a timeline of every token's life) to stdout.
+    #[arg(long, value_enum, default_value_t = InventoryFormat::Human)]
+    pub format: InventoryFormat,
+    /// Only tokens in this class (repeatable; any of them matches).
+    #[arg(long = "class", value_enum, value_name = "CLASS")]
+    pub classes: Vec<InventoryClass>,
+    /// Only tokens whose owner contains this text (case-insensitive).
+    #[arg(long, value_name = "OWNER")]
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InventoryFormat {
+    Human,
+    Json,
+    Markdown,
+    Csv,
+    Html,
+}
+
+/// What `inventory --class` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InventoryClass {
+    Expired,
+    ExpiringSoon,
+    NeverUsed,
+    Unused,
+    OverPrivileged,
+    Duplicate,
+    Disabled,
+    Personal,
+    ManagementToken,
+    ForeignMarker,
+    Managed,
+    Superseded,
+    Unmanaged,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,7 +6,7 @@ use std::fs;
 use anyhow::Context;
 
 use super::session::{self, Session};
-use crate::cli::{OutputFormat, PlanArgs};
+use crate::cli::{OutputFormat, PlanArgs, PlanFormat};
 use crate::gitops::{self, desired_diff, metrics::Metrics};
 use crate::model::SpecDuration;
 use crate::output::{ExitStatus, Printer};
@@ -25,7 +25,14 @@ pub fn run(args: PlanArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> 
         return Ok(ExitStatus::Failure);
     };
     let session = Session::new(&args.spec.file, source, &args.envs)?;
-    let output = format(args.format, printer);
+    let output = format(
+        match args.format {
+            PlanFormat::Human | PlanFormat::Html => OutputFormat::Human,
+            PlanFormat::Json => OutputFormat::Json,
+            PlanFormat::Markdown => OutputFormat::Markdown,
+        },
+        printer,
+    );
     let world = session::runtime()?.block_on(session.read_world())?;
     for w in &world.warnings {
         writeln!(printer.err(), "warning: {w}")?;
@@ -38,7 +45,15 @@ pub fn run(args: PlanArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> 
         session::now(&world.live),
         &opts,
     )?;
-    render::render_plan(&plan, output, printer.out())?;
+    if args.format == PlanFormat::Html {
+        // One page: the plan's steps, and the inventory over the same inputs with the plan's
+        // coming rotations on its timeline.
+        let mut inventory = plan::inventory(&session.desired, &world.live, plan.generated_at);
+        plan::add_schedule(&mut inventory, &plan, &session.desired);
+        render::report_html(&inventory, Some(&plan), printer.out())?;
+    } else {
+        render::render_plan(&plan, output, printer.out())?;
+    }
     // What the change does to the desired state, after the plan (the summary comes first).
     if let Some(base) = &args.base {
         let diff = gitops::at_ref::diff_against(&session.spec_path, base, &session.loaded.desired)
@@ -47,6 +62,7 @@ pub fn run(args: PlanArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> 
         match output {
             Format::Markdown => desired_diff::render_markdown(&diff, base, head, printer.out())?,
             Format::Json => {}
+            Format::Human { .. } if args.format == PlanFormat::Html => {}
             Format::Human { .. } => desired_diff::render_human(&diff, base, head, printer.out())?,
         }
     }

@@ -75,6 +75,7 @@ impl Canon {
                 modified,
                 expires,
                 last_used: _,
+                last_used_from: _,
                 scopes,
                 activegate_type,
                 seed,

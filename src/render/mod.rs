@@ -1,11 +1,13 @@
 //! Renderers: the plan, the drift report and the inventory as human text (Terraform-like,
 //! optionally coloured), JSON (the serde form of the versioned types) and markdown for
-//! pull-request comments (never over [`MARKDOWN_LIMIT`] bytes).
+//! pull-request comments (never over [`MARKDOWN_LIMIT`] bytes); the inventory also as CSV, and
+//! the inventory (with a plan) as one self-contained HTML page ([`report_html`]).
 //!
 //! Every renderer writes to a `&mut dyn io::Write` and prints only what the values hold:
 //! ids, names, scopes, target addresses, never a secret (the values contain none).
 
 mod drift;
+mod html;
 mod human;
 mod inventory;
 mod json;
@@ -16,8 +18,9 @@ mod style;
 use std::io;
 
 pub use drift::{drift_human, drift_markdown};
+pub use html::{escape as html_escape, report_html};
 pub use human::plan_human;
-pub use inventory::{inventory_human, inventory_markdown};
+pub use inventory::{inventory_csv, inventory_human, inventory_markdown};
 pub use json::{drift_json, inventory_json, plan_json, to_json};
 pub use limit::MARKDOWN_LIMIT;
 pub use markdown::plan_markdown;

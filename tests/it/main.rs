@@ -17,6 +17,7 @@ mod gitops_commands;
 mod gitops_desired_diff;
 mod gitops_git;
 mod gitops_metrics;
+mod inventory_report;
 mod live_account;
 mod live_http;
 mod live_snapshot;
