@@ -274,6 +274,11 @@ pub enum InventoryClass {
 pub struct DriftArgs {
     #[command(flatten)]
     pub report: ReportArgs,
+    /// Also read the values readable targets (files, Kubernetes Secrets) hold and look each up
+    /// in Dynatrace (`POST /api/v2/apiTokens/lookup`): report a value that is not the token its
+    /// record claims, or no valid token at all.
+    #[arg(long)]
+    pub verify_values: bool,
     /// Write OpenMetrics (days to expiry, drift count) to this file.
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,

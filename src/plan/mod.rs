@@ -20,7 +20,7 @@ pub mod testing;
 mod types;
 
 pub use analysis::{home_label, EXPIRY_TOLERANCE};
-pub use drift::{drift, DriftItem, DriftReport};
+pub use drift::{add_value_drift, drift, DriftItem, DriftReport, ValueLookup};
 pub use fingerprint::{live_fingerprint, sha256_hex, targets_fingerprint};
 pub use guards::{CALLER_EXPIRY_WARNING, PLATFORM_TOKEN_LIMIT};
 pub use inventory::{
