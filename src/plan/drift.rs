@@ -274,3 +274,49 @@ pub fn add_value_drift(
     }
     sort(&mut report.items);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testing::*;
+
+    #[test]
+    fn looked_up_values_that_are_not_the_recorded_token_are_drift() {
+        let (a, b) = (file("/etc/a"), file("/etc/b"));
+        let recorded = TokenId::new("dt0c01.CUR");
+        let w = World::new()
+            .want(want_api("ci", "prod").deliver(a.clone()).deliver(b.clone()))
+            .live(
+                "prod",
+                api("dt0c01.CUR", "ci [ts:ci#1]")
+                    .lifetime(t0(), 30)
+                    .scopes(&["metrics.ingest"]),
+            )
+            .holder(
+                &a,
+                Holder::Token {
+                    id: recorded.clone(),
+                },
+            )
+            .holder(
+                &b,
+                Holder::Token {
+                    id: recorded.clone(),
+                },
+            );
+        let mut report = drift(&w.desired, &w.live, &w.targets, w.now);
+        assert!(!report.has_drift(), "{report:?}");
+        let lookups = BTreeMap::from([
+            (
+                a.address(),
+                ValueLookup::Token(TokenId::new("dt0c01.OTHER")),
+            ),
+            (b.address(), ValueLookup::Token(recorded)),
+        ]);
+        add_value_drift(&mut report, &w.desired, &w.targets, &lookups);
+        assert_eq!(report.items.len(), 1, "{report:?}");
+        assert_eq!(report.items[0].reason, Reason::TargetValueMismatch);
+        assert_eq!(report.items[0].target, Some(a.address()));
+        assert!(report.items[0].detail.contains("dt0c01.OTHER"));
+    }
+}
