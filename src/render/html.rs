@@ -479,9 +479,9 @@ tr[hidden],.tl-row[hidden]{display:none}
 .tl-row{display:flex;align-items:center;height:26px}
 .tl-label{width:280px;flex:none;padding:0 10px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .tl-track{position:relative;flex:1;height:100%;border-left:1px solid var(--line);margin-right:14px}
-.tl-axis{height:22px;color:var(--muted);font-size:12px}
+.tl-axis{height:34px;color:var(--muted);font-size:12px}
 .tick{position:absolute;top:2px;border-left:1px solid var(--line);padding-left:3px;height:2000px}
-.today{position:absolute;top:2px;transform:translateX(-50%);font-weight:700;color:var(--fg);background:var(--bg);padding:0 4px;z-index:1}
+.today{position:absolute;top:17px;transform:translateX(-50%);font-weight:700;color:var(--fg);background:var(--bg);padding:0 4px;z-index:1}
 .now{position:absolute;top:0;bottom:0;border-left:2px dashed #90a4ae}
 .life{position:absolute;top:10px;height:6px;border-radius:3px;background:#90caf9}.life.dead{background:#cfd8dc}
 .mark{position:absolute;top:6px;width:14px;height:14px;margin-left:-7px;border-radius:50%;border:2px solid #fff;box-shadow:0 0 0 1px #0003}
