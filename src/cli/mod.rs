@@ -76,9 +76,9 @@ pub enum Command {
 
     /// List every live token, classified: managed, unused, expiring, over-privileged.
     #[command(
-        after_help = "Examples:\n  tokensmith inventory\n  tokensmith inventory --env prod --format json"
+        after_help = "Examples:\n  tokensmith inventory\n  tokensmith inventory --env prod --format json\n  tokensmith inventory --class expired --class never-used --owner jane@example.com\n  tokensmith inventory --format html > tokens.html"
     )]
-    Inventory(ReportArgs),
+    Inventory(InventoryArgs),
 
     /// Serve the Dynatrace emulator over HTTP on loopback.
     #[command(
@@ -164,8 +164,9 @@ pub struct PlanArgs {
     /// Save the plan (with the fingerprint of its inputs) for `apply PLAN`.
     #[arg(long, value_name = "PLAN")]
     pub out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
-    pub format: OutputFormat,
+    /// `html` writes one self-contained page (inventory, timeline and steps) to stdout.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -218,10 +219,69 @@ pub struct ReportArgs {
     pub format: OutputFormat,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
+    Markdown,
+    Html,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InventoryArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Only these environments (repeatable).
+    #[arg(long = "env", value_name = "NAME")]
+    pub envs: Vec<String>,
+    /// `csv` for spreadsheets; `html` writes one self-contained page (a sortable, filterable
+    /// table and a timeline of every token's life) to stdout.
+    #[arg(long, value_enum, default_value_t = InventoryFormat::Human)]
+    pub format: InventoryFormat,
+    /// Only tokens in this class (repeatable; any of them matches).
+    #[arg(long = "class", value_enum, value_name = "CLASS")]
+    pub classes: Vec<InventoryClass>,
+    /// Only tokens whose owner contains this text (case-insensitive).
+    #[arg(long, value_name = "OWNER")]
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InventoryFormat {
+    Human,
+    Json,
+    Markdown,
+    Csv,
+    Html,
+}
+
+/// What `inventory --class` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InventoryClass {
+    Expired,
+    ExpiringSoon,
+    NeverUsed,
+    Unused,
+    OverPrivileged,
+    Duplicate,
+    Disabled,
+    Personal,
+    ManagementToken,
+    ForeignMarker,
+    Managed,
+    Superseded,
+    Unmanaged,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct DriftArgs {
     #[command(flatten)]
     pub report: ReportArgs,
+    /// Also read the values readable targets (files, Kubernetes Secrets) hold and look each up
+    /// in Dynatrace (`POST /api/v2/apiTokens/lookup`): report a value that is not the token its
+    /// record claims, or no valid token at all.
+    #[arg(long)]
+    pub verify_values: bool,
     /// Write OpenMetrics (days to expiry, drift count) to this file.
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,

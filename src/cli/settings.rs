@@ -14,8 +14,9 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{
-    ApplyArgs, Cli, Command, DriftArgs, ForceUnlockArgs, GitArgs, OutputFormat, PlanArgs,
-    ReportArgs, SandboxArgs, SchemaArgs, SpecArgs, ValidateArgs,
+    ApplyArgs, Cli, Command, DriftArgs, ForceUnlockArgs, GitArgs, InventoryArgs, InventoryClass,
+    InventoryFormat, OutputFormat, PlanArgs, PlanFormat, ReportArgs, SandboxArgs, SchemaArgs,
+    SpecArgs, ValidateArgs,
 };
 use crate::live::ClientSettings;
 use crate::model::SpecDuration;
@@ -37,7 +38,7 @@ pub enum CommandSettings {
     Plan(PlanSettings),
     Apply(ApplySettings),
     Drift(DriftSettings),
-    Inventory(ReportSettings),
+    Inventory(InventorySettings),
     Sandbox(SandboxSettings),
     ForceUnlock(ForceUnlockArgs),
 }
@@ -52,6 +53,8 @@ pub struct PlanSettings {
     pub envs: Vec<String>,
     pub out: Option<PathBuf>,
     pub format: Format,
+    /// `--format html`: one self-contained page instead of `format`.
+    pub html: bool,
     pub detailed_exitcode: bool,
     pub fail_on_expiry_within: Option<SpecDuration>,
 }
@@ -80,10 +83,23 @@ pub struct ReportSettings {
     pub format: Format,
 }
 
+/// `tokensmith inventory`.
+#[derive(Debug, Clone)]
+pub struct InventorySettings {
+    pub spec: SpecArgs,
+    pub envs: Vec<String>,
+    pub format: InventoryFormat,
+    /// How the human form is written (colour).
+    pub human: Format,
+    pub classes: Vec<InventoryClass>,
+    pub owner: Option<String>,
+}
+
 /// `tokensmith drift`.
 #[derive(Debug, Clone)]
 pub struct DriftSettings {
     pub report: ReportSettings,
+    pub verify_values: bool,
     pub metrics_file: Option<PathBuf>,
     pub send_metrics: bool,
 }
@@ -154,14 +170,16 @@ impl Cli {
             Command::Apply(args) => CommandSettings::Apply(resolve_apply(args, format)?),
             Command::Drift(DriftArgs {
                 report: args,
+                verify_values,
                 metrics_file,
                 send_metrics,
             }) => CommandSettings::Drift(DriftSettings {
                 report: report(args),
+                verify_values,
                 metrics_file,
                 send_metrics,
             }),
-            Command::Inventory(args) => CommandSettings::Inventory(report(args)),
+            Command::Inventory(args) => CommandSettings::Inventory(resolve_inventory(args, color)),
             Command::Sandbox(args) => CommandSettings::Sandbox(resolve_sandbox(args)?),
             Command::ForceUnlock(args) => CommandSettings::ForceUnlock(args),
         };
@@ -169,6 +187,24 @@ impl Cli {
             client: ClientSettings::default(),
             command,
         })
+    }
+}
+
+fn resolve_inventory(args: InventoryArgs, color: bool) -> InventorySettings {
+    let InventoryArgs {
+        spec,
+        envs,
+        format,
+        classes,
+        owner,
+    } = args;
+    InventorySettings {
+        spec,
+        envs,
+        format,
+        human: Format::Human { color },
+        classes,
+        owner,
     }
 }
 
@@ -189,7 +225,12 @@ fn resolve_plan(
         metrics_file: args.metrics_file,
         envs: args.envs,
         out: args.out,
-        format: format(args.format),
+        format: format(match args.format {
+            PlanFormat::Human | PlanFormat::Html => OutputFormat::Human,
+            PlanFormat::Json => OutputFormat::Json,
+            PlanFormat::Markdown => OutputFormat::Markdown,
+        }),
+        html: args.format == PlanFormat::Html,
         detailed_exitcode: args.detailed_exitcode,
         fail_on_expiry_within,
     })
@@ -297,6 +338,6 @@ mod tests {
         let CommandSettings::Inventory(report) = settings.command else {
             panic!("inventory resolves to report settings");
         };
-        assert_eq!(report.format, Format::Human { color: true });
+        assert_eq!(report.human, Format::Human { color: true });
     }
 }

@@ -1,5 +1,8 @@
 //! `tokensmith drift`: what differs between git and live Dynatrace; exit 2 when anything does.
-//! Optionally writes the numbers as OpenMetrics and sends them to Dynatrace's metrics ingest.
+//! Optionally writes the numbers as OpenMetrics and sends them to Dynatrace's metrics ingest,
+//! and (`--verify-values`) looks up the values readable targets hold.
+
+use std::collections::BTreeMap;
 
 use anyhow::Context;
 
@@ -7,10 +10,11 @@ use super::plan::write_metrics;
 use super::session::{self, Session};
 use crate::cli::settings::DriftSettings;
 use crate::live::metrics_ingest::send_metric_lines;
+use crate::live::{ClientSettings, Connector, Transport};
+use crate::model::{Holder, Home, Target, TargetAddress, TokenKind};
 use crate::render::metrics::{dynatrace_lines, Metrics};
-use crate::live::{ClientSettings, Transport};
-use crate::model::Home;
 use crate::output::{ExitStatus, Printer};
+use crate::plan::ValueLookup;
 use crate::{plan, render};
 
 pub fn run(
@@ -29,7 +33,11 @@ pub fn run(
         writeln!(printer.err(), "warning: {w}")?;
     }
     let now = session::now(&world.live);
-    let report = plan::drift(&session.desired, &world.live, &world.targets, now);
+    let mut report = plan::drift(&session.desired, &world.live, &world.targets, now);
+    if args.verify_values {
+        let lookups = runtime.block_on(look_up_values(&session, &world.targets, printer))?;
+        plan::add_value_drift(&mut report, &session.desired, &world.targets, &lookups);
+    }
     render::render_drift(&report, report_args.format, printer.out())?;
 
     if args.metrics_file.is_some() || args.send_metrics {
@@ -58,6 +66,56 @@ pub fn run(
     } else {
         ExitStatus::Success
     })
+}
+
+/// Read the value of every readable target (files, Kubernetes Secrets) of an API token that
+/// records a token id, and look it up in the token's environment. Values stay in memory; a
+/// target whose value cannot be read is reported as a warning and skipped.
+async fn look_up_values(
+    session: &Session,
+    targets: &crate::model::TargetSnapshot,
+    printer: &mut Printer,
+) -> anyhow::Result<BTreeMap<TargetAddress, ValueLookup>> {
+    let mut found = BTreeMap::new();
+    for d in &session.desired.tokens {
+        let (TokenKind::ApiToken, Home::Environment(env_name)) = (d.kind, &d.home) else {
+            continue;
+        };
+        let Some(env) = session.desired.environments.get(env_name) else {
+            continue;
+        };
+        for target in &d.deliver {
+            if matches!(target, Target::Exec(_)) {
+                continue;
+            }
+            let address = target.address();
+            if !matches!(targets.holders.get(&address), Some(Holder::Token { .. })) {
+                continue;
+            }
+            let value = match session.deliverer.read_value(target).await {
+                Ok(Some(v)) => v,
+                Ok(None) => continue,
+                Err(e) => {
+                    writeln!(printer.err(), "warning: cannot verify {address}: {e}")?;
+                    continue;
+                }
+            };
+            let client = session
+                .connector
+                .environment(env)
+                .await
+                .with_context(|| format!("environment `{env_name}`"))?;
+            let lookup = client
+                .lookup(&value)
+                .await
+                .with_context(|| format!("cannot look up the value of {address}"))?;
+            found.insert(
+                address,
+                lookup.map_or(ValueLookup::NoValidToken, |t| ValueLookup::Token(t.id)),
+            );
+        }
+    }
+    Ok(found)
 }
 
 /// Send each environment the numbers of its own tokens (plus the drift count).

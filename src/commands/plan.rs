@@ -8,8 +8,8 @@ use anyhow::Context;
 use super::session::{self, Session};
 use crate::cli::settings::PlanSettings;
 use crate::git;
-use crate::render::metrics::{write_openmetrics, Metrics};
 use crate::live::ClientSettings;
+use crate::render::metrics::{write_openmetrics, Metrics};
 use crate::output::{ExitStatus, Printer};
 use crate::plan;
 use crate::render::{self, Format};
@@ -37,7 +37,15 @@ pub fn run(
         session::now(&world.live),
         &opts,
     )?;
-    render::render_plan(&plan, output, printer.out())?;
+    if args.html {
+        // One page: the plan's steps, and the inventory over the same inputs with the plan's
+        // coming rotations on its timeline.
+        let mut inventory = plan::inventory(&session.desired, &world.live, plan.generated_at);
+        plan::add_schedule(&mut inventory, &plan, &session.desired);
+        render::report_html(&inventory, Some(&plan), printer.out())?;
+    } else {
+        render::render_plan(&plan, output, printer.out())?;
+    }
     // What the change does to the desired state, after the plan (the summary comes first).
     if let Some(base) = &args.base {
         let diff = git::at_ref::diff_against(&session.spec_path, base, &session.loaded.desired)
@@ -46,6 +54,7 @@ pub fn run(
         match output {
             Format::Markdown => render::desired_diff_markdown(&diff, base, head, printer.out())?,
             Format::Json => {}
+            Format::Human { .. } if args.html => {}
             Format::Human { .. } => render::desired_diff_human(&diff, base, head, printer.out())?,
         }
     }

@@ -61,6 +61,10 @@ pub struct LiveToken {
     /// Volatile: excluded from plan fingerprints.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used: Option<OffsetDateTime>,
+    /// Where the last use came from (API tokens: `lastUsedIpAddress`). Volatile, like
+    /// `last_used`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_from: Option<String>,
     pub scopes: BTreeSet<Scope>,
     pub activegate_type: Option<ActiveGateType>,
     pub seed: bool,

@@ -2,6 +2,12 @@
 //! edited in the UI, tokens disabled, deleted or expired outside git, targets holding a token
 //! that is not current (or nothing), tokens inside their rotation window, tenant-token targets
 //! holding an old tenant token. Drift is reported, never fixed here; `plan` says how to fix it.
+//!
+//! With `--verify-values` the command also looks the values of readable targets up in Dynatrace
+//! and hands the results to [`add_value_drift`], which reports a value that is not the token
+//! the target records, or no valid token at all (a hand-edited value next to a kept comment).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -10,7 +16,8 @@ use super::analysis::{analyze, home_label, LiveIndex, TargetState};
 use super::tenant::{tenant_target_state, TenantTargetState};
 use super::types::{Reason, FORMAT_VERSION};
 use crate::model::{
-    Desired, Home, LiveSnapshot, TargetAddress, TargetSnapshot, TokenId, TokenKey, TokenKind,
+    Desired, Holder, Home, LiveSnapshot, TargetAddress, TargetSnapshot, TokenId, TokenKey,
+    TokenKind,
 };
 
 /// Every difference found, sorted by home, kind, key, reason and target.
@@ -193,6 +200,15 @@ pub fn drift(
             });
         }
     }
+    sort(&mut items);
+    DriftReport {
+        format_version: FORMAT_VERSION,
+        generated_at: now,
+        items,
+    }
+}
+
+fn sort(items: &mut [DriftItem]) {
     items.sort_by(|a, b| {
         (home_label(&a.home), a.kind, &a.key, a.reason, &a.target).cmp(&(
             home_label(&b.home),
@@ -202,9 +218,105 @@ pub fn drift(
             &b.target,
         ))
     });
-    DriftReport {
-        format_version: FORMAT_VERSION,
-        generated_at: now,
-        items,
+}
+
+/// What looking up the value a target holds found (`POST /api/v2/apiTokens/lookup`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueLookup {
+    /// The value is this token.
+    Token(TokenId),
+    /// Dynatrace knows no token with this value.
+    NoValidToken,
+}
+
+/// Report each looked-up target whose value is not the token the target records (its holder),
+/// or no valid token at all. Targets without a lookup, or recording no token id, are skipped.
+pub fn add_value_drift(
+    report: &mut DriftReport,
+    desired: &Desired,
+    targets: &TargetSnapshot,
+    lookups: &BTreeMap<TargetAddress, ValueLookup>,
+) {
+    for d in &desired.tokens {
+        for t in &d.deliver {
+            let address = t.address();
+            let (Some(found), Some(Holder::Token { id: recorded })) =
+                (lookups.get(&address), targets.holders.get(&address))
+            else {
+                continue;
+            };
+            let (token, reason, detail) = match found {
+                ValueLookup::Token(id) if id == recorded => continue,
+                ValueLookup::Token(id) => (
+                    Some(id.clone()),
+                    Reason::TargetValueMismatch,
+                    format!("the value is token {id}, but the target records {recorded}"),
+                ),
+                ValueLookup::NoValidToken => (
+                    None,
+                    Reason::TargetValueInvalid,
+                    format!(
+                        "the value is no valid token of {} (lookup found none), but the target records {recorded}",
+                        home_label(&d.home)
+                    ),
+                ),
+            };
+            report.items.push(DriftItem {
+                home: d.home.clone(),
+                kind: d.kind,
+                key: Some(d.key.clone()),
+                token,
+                target: Some(address),
+                reason,
+                detail,
+            });
+        }
+    }
+    sort(&mut report.items);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testing::*;
+
+    #[test]
+    fn looked_up_values_that_are_not_the_recorded_token_are_drift() {
+        let (a, b) = (file("/etc/a"), file("/etc/b"));
+        let recorded = TokenId::new("dt0c01.CUR");
+        let w = World::new()
+            .want(want_api("ci", "prod").deliver(a.clone()).deliver(b.clone()))
+            .live(
+                "prod",
+                api("dt0c01.CUR", "ci [ts:ci#1]")
+                    .lifetime(t0(), 30)
+                    .scopes(&["metrics.ingest"]),
+            )
+            .holder(
+                &a,
+                Holder::Token {
+                    id: recorded.clone(),
+                },
+            )
+            .holder(
+                &b,
+                Holder::Token {
+                    id: recorded.clone(),
+                },
+            );
+        let mut report = drift(&w.desired, &w.live, &w.targets, w.now);
+        assert!(!report.has_drift(), "{report:?}");
+        let lookups = BTreeMap::from([
+            (
+                a.address(),
+                ValueLookup::Token(TokenId::new("dt0c01.OTHER")),
+            ),
+            (b.address(), ValueLookup::Token(recorded)),
+        ]);
+        add_value_drift(&mut report, &w.desired, &w.targets, &lookups);
+        assert_eq!(report.items.len(), 1, "{report:?}");
+        assert_eq!(report.items[0].reason, Reason::TargetValueMismatch);
+        assert_eq!(report.items[0].target, Some(a.address()));
+        assert!(report.items[0].detail.contains("dt0c01.OTHER"));
     }
 }

@@ -69,6 +69,7 @@ impl Canon {
                 modified,
                 expires,
                 last_used: _,
+                last_used_from: _,
                 scopes,
                 activegate_type,
                 seed,

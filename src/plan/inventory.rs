@@ -1,32 +1,51 @@
-//! Inventory: every live token of every environment and account in the spec, classified, so
-//! users can answer "which of my tokens can be deleted, which must be rotated".
+//! Inventory: every live token of every environment and account in the spec, with what it is,
+//! what is wrong with it and what to do about it, so users can answer "which of my tokens can
+//! be deleted, which must be rotated, which hold more than they need".
 //!
-//! Classes: managed current (the newest usable generation of a key in the spec), managed
-//! superseded (older generations), unmanaged in use, and unmanaged unused for longer than
-//! `unmanaged.report_unused_after` (default [`DEFAULT_UNUSED_AFTER_DAYS`] days) — the deletion
-//! candidates. Tokens with a marker whose key is not in the spec are unmanaged. Flags add:
-//! expired, expiring soon (14 days), disabled, personal access token, over-privileged against
-//! its preset (scopes beyond `Preset::scopes`), the management token. Without targets, the
-//! current generation is the newest enabled, unexpired one.
+//! Each entry has a status (managed current, managed superseded, unmanaged), classes with a
+//! reason each ([`Finding`]: expired with Dynatrace's purge date for classic tokens, expiring
+//! soon, never used, unused for longer than `unmanaged.report_unused_after`, over-privileged,
+//! duplicate, disabled, personal, the management token, a foreign marker) and one
+//! [`Recommendation`]: delete, rotate, narrow or keep, with why. [`add_schedule`] adds the
+//! coming rotations and retirements from a plan over the same inputs (for the HTML timeline).
+//!
+//! This module decides; it does not render (see `crate::render`) and reads nothing itself.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use super::analysis::{analyze, home_label, LiveIndex};
-use super::prune::unused_for;
-use super::types::FORMAT_VERSION;
+use super::types::Plan;
 use crate::model::{
-    Desired, Generation, Home, LiveSnapshot, LiveToken, Marker, Scope, SpecDuration,
-    TargetSnapshot, TokenDetails, TokenId, TokenKey, TokenKind,
+    Desired, DesiredToken, Generation, Home, LiveSnapshot, LiveToken, Marker, Preset, Revoke,
+    Scope, SpecDuration, TargetSnapshot, TokenDetails, TokenId, TokenKey, TokenKind,
 };
+
+/// The version of the inventory's JSON form (2: classes with reasons, recommendations, scopes).
+pub const INVENTORY_FORMAT_VERSION: u32 = 2;
 
 /// Unmanaged tokens unused this long are deletion candidates when the spec sets no policy.
 pub const DEFAULT_UNUSED_AFTER_DAYS: i64 = 90;
 
 /// Tokens expiring within this are flagged.
 pub const EXPIRING_SOON: Duration = Duration::days(14);
+
+/// Dynatrace deletes an expired classic (API) token this long after it expired
+/// (`shared/research/dynatrace-2026-facts.md`, "Classic tokens").
+pub const CLASSIC_PURGE_AFTER: Duration = Duration::days(7);
+
+/// Scopes that manage tokens or configuration: on any token but the management token they
+/// turn a leak into a takeover.
+pub const MANAGEMENT_GRADE_SCOPES: &[&str] = &[
+    "apiTokens.write",
+    "WriteConfig",
+    "settings.write",
+    "tenantTokenRotation.write",
+    "TenantTokenManagement",
+    "activeGateTokenManagement.write",
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inventory {
@@ -35,6 +54,9 @@ pub struct Inventory {
     pub generated_at: OffsetDateTime,
     /// The unused threshold applied.
     pub unused_after: SpecDuration,
+    /// The filter applied (`--class`, `--owner`), in words; `None` = every token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
     /// Sorted by home, kind, name and id.
     pub entries: Vec<InventoryEntry>,
     pub counts: InventoryCounts,
@@ -46,79 +68,282 @@ pub struct InventoryEntry {
     pub kind: TokenKind,
     pub id: TokenId,
     pub name: String,
-    pub class: TokenClass,
+    pub status: TokenStatus,
     /// The marker's key and generation, when the name carries one.
     pub key: Option<TokenKey>,
     pub generation: Option<Generation>,
-    pub flags: BTreeSet<TokenFlag>,
     pub owner: Option<String>,
+    pub enabled: bool,
+    pub personal_access_token: bool,
+    pub scopes: BTreeSet<Scope>,
     #[serde(with = "time::serde::rfc3339::option")]
-    pub expires: Option<OffsetDateTime>,
+    pub created: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used: Option<OffsetDateTime>,
-    /// Scopes beyond the preset of the desired token (over-privileged).
-    pub extra_scopes: BTreeSet<Scope>,
+    /// The address of the last use (API tokens).
+    pub last_used_from: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires: Option<OffsetDateTime>,
+    /// When Dynatrace deletes this expired classic token on its own.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub purge_at: Option<OffsetDateTime>,
+    pub classes: BTreeSet<TokenClass>,
+    /// One reason per class, in class order.
+    pub findings: Vec<Finding>,
+    pub recommendation: Recommendation,
+    /// Coming rotations and retirements (from a plan, see [`add_schedule`]), sorted by time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<LifeEvent>,
 }
 
+impl InventoryEntry {
+    pub fn has(&self, class: TokenClass) -> bool {
+        self.classes.contains(&class)
+    }
+}
+
+/// Whether tokensmith manages the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum TokenClass {
+pub enum TokenStatus {
+    /// The generation of a spec key that targets should hold.
     ManagedCurrent,
+    /// An older generation of a spec key, retired by tokensmith after its grace.
     ManagedSuperseded,
-    UnmanagedInUse,
-    /// A deletion candidate.
-    UnmanagedUnused,
+    /// Not in the spec (possibly with a marker of a key the spec does not declare).
+    Unmanaged,
 }
 
-impl TokenClass {
+impl TokenStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            TokenClass::ManagedCurrent => "managed current",
-            TokenClass::ManagedSuperseded => "managed superseded",
-            TokenClass::UnmanagedInUse => "unmanaged in use",
-            TokenClass::UnmanagedUnused => "unmanaged unused (deletion candidate)",
+            TokenStatus::ManagedCurrent => "managed",
+            TokenStatus::ManagedSuperseded => "managed, superseded",
+            TokenStatus::Unmanaged => "unmanaged",
         }
     }
 }
 
+/// What is notable about a token. A token may be in several classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum TokenFlag {
+pub enum TokenClass {
     Expired,
     ExpiringSoon,
-    Disabled,
-    PersonalAccessToken,
+    NeverUsed,
+    /// Last used longer ago than the unused threshold.
+    Unused,
     OverPrivileged,
+    /// Same home, kind, owner and scopes as another token.
+    Duplicate,
+    Disabled,
+    Personal,
+    /// The token tokensmith authenticates with.
     ManagementToken,
     /// Carries a marker whose key the spec does not declare.
     ForeignMarker,
 }
 
-impl TokenFlag {
+impl TokenClass {
+    pub const ALL: [TokenClass; 10] = [
+        TokenClass::Expired,
+        TokenClass::ExpiringSoon,
+        TokenClass::NeverUsed,
+        TokenClass::Unused,
+        TokenClass::OverPrivileged,
+        TokenClass::Duplicate,
+        TokenClass::Disabled,
+        TokenClass::Personal,
+        TokenClass::ManagementToken,
+        TokenClass::ForeignMarker,
+    ];
+
+    /// The name used in output and on the command line (`--class never-used`).
     pub fn as_str(self) -> &'static str {
         match self {
-            TokenFlag::Expired => "expired",
-            TokenFlag::ExpiringSoon => "expiring soon",
-            TokenFlag::Disabled => "disabled",
-            TokenFlag::PersonalAccessToken => "personal",
-            TokenFlag::OverPrivileged => "over-privileged",
-            TokenFlag::ManagementToken => "management token",
-            TokenFlag::ForeignMarker => "foreign marker",
+            TokenClass::Expired => "expired",
+            TokenClass::ExpiringSoon => "expiring-soon",
+            TokenClass::NeverUsed => "never-used",
+            TokenClass::Unused => "unused",
+            TokenClass::OverPrivileged => "over-privileged",
+            TokenClass::Duplicate => "duplicate",
+            TokenClass::Disabled => "disabled",
+            TokenClass::Personal => "personal",
+            TokenClass::ManagementToken => "management-token",
+            TokenClass::ForeignMarker => "foreign-marker",
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// One class of a token and why it is in it, in words (secret-free).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub class: TokenClass,
+    pub reason: String,
+}
+
+/// What to do with a token: the recommended action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Advice {
+    Delete,
+    Rotate,
+    Narrow,
+    Keep,
+}
+
+impl Advice {
+    pub const ALL: [Advice; 4] = [Advice::Delete, Advice::Rotate, Advice::Narrow, Advice::Keep];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Advice::Delete => "delete",
+            Advice::Rotate => "rotate",
+            Advice::Narrow => "narrow",
+            Advice::Keep => "keep",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub action: Advice,
+    /// Why, and how, in words.
+    pub why: String,
+}
+
+/// A coming event in a token's life, taken from a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifeEvent {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub kind: LifeEventKind,
+    /// What happens, in words.
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LifeEventKind {
+    /// A successor is created and delivered.
+    Rotation,
+    /// The grace ends: the token is disabled (or deleted, with `revoke: delete`).
+    GraceEnds,
+    /// The token is deleted.
+    Revocation,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryCounts {
     pub total: usize,
-    pub managed_current: usize,
-    pub managed_superseded: usize,
-    pub unmanaged_in_use: usize,
-    pub deletion_candidates: usize,
-    pub expired: usize,
-    pub expiring_soon: usize,
-    pub personal: usize,
-    pub over_privileged: usize,
+    pub managed: usize,
+    pub superseded: usize,
+    pub unmanaged: usize,
+    /// Per class (by [`TokenClass::as_str`]).
+    pub classes: BTreeMap<String, usize>,
+    /// Per recommended action (by [`Advice::as_str`]).
+    pub actions: BTreeMap<String, usize>,
+}
+
+impl InventoryCounts {
+    fn of(entries: &[InventoryEntry]) -> InventoryCounts {
+        let mut c = InventoryCounts {
+            total: entries.len(),
+            ..InventoryCounts::default()
+        };
+        for class in TokenClass::ALL {
+            c.classes.insert(class.as_str().to_owned(), 0);
+        }
+        for action in Advice::ALL {
+            c.actions.insert(action.as_str().to_owned(), 0);
+        }
+        for e in entries {
+            match e.status {
+                TokenStatus::ManagedCurrent => c.managed += 1,
+                TokenStatus::ManagedSuperseded => c.superseded += 1,
+                TokenStatus::Unmanaged => c.unmanaged += 1,
+            }
+            for class in &e.classes {
+                *c.classes.entry(class.as_str().to_owned()).or_default() += 1;
+            }
+            *c.actions
+                .entry(e.recommendation.action.as_str().to_owned())
+                .or_default() += 1;
+        }
+        c
+    }
+
+    /// How many tokens are in `class`.
+    pub fn class(&self, class: TokenClass) -> usize {
+        self.classes.get(class.as_str()).copied().unwrap_or(0)
+    }
+
+    /// How many tokens are recommended `action`.
+    pub fn action(&self, action: Advice) -> usize {
+        self.actions.get(action.as_str()).copied().unwrap_or(0)
+    }
+}
+
+/// What `--class` may name: a class, or a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassFilter {
+    Class(TokenClass),
+    Status(TokenStatus),
+}
+
+impl ClassFilter {
+    fn matches(self, e: &InventoryEntry) -> bool {
+        match self {
+            ClassFilter::Class(c) => e.has(c),
+            ClassFilter::Status(s) => e.status == s,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            ClassFilter::Class(c) => c.as_str(),
+            ClassFilter::Status(TokenStatus::ManagedCurrent) => "managed",
+            ClassFilter::Status(TokenStatus::ManagedSuperseded) => "superseded",
+            ClassFilter::Status(TokenStatus::Unmanaged) => "unmanaged",
+        }
+    }
+}
+
+/// Which tokens to show: any of `classes` (empty = all), owned by `owner` (case-insensitive
+/// substring; `None` = any owner).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventoryFilter {
+    pub classes: Vec<ClassFilter>,
+    pub owner: Option<String>,
+}
+
+impl Inventory {
+    /// Only the entries `filter` selects, with counts over them.
+    pub fn filtered(mut self, filter: &InventoryFilter) -> Inventory {
+        if filter.classes.is_empty() && filter.owner.is_none() {
+            return self;
+        }
+        let owner = filter.owner.as_ref().map(|o| o.to_lowercase());
+        self.entries.retain(|e| {
+            (filter.classes.is_empty() || filter.classes.iter().any(|c| c.matches(e)))
+                && owner.as_ref().is_none_or(|o| {
+                    e.owner
+                        .as_ref()
+                        .is_some_and(|have| have.to_lowercase().contains(o.as_str()))
+                })
+        });
+        let mut words = Vec::new();
+        if !filter.classes.is_empty() {
+            let names: Vec<&str> = filter.classes.iter().map(|c| c.label()).collect();
+            words.push(format!("class {}", names.join(" or ")));
+        }
+        if let Some(o) = &filter.owner {
+            words.push(format!("owner contains `{o}`"));
+        }
+        self.filter = Some(words.join(", "));
+        self.counts = InventoryCounts::of(&self.entries);
+        self
+    }
 }
 
 /// Classify every live token of the environments and accounts the spec names.
@@ -128,7 +353,7 @@ pub fn inventory(desired: &Desired, live: &LiveSnapshot, now: OffsetDateTime) ->
         .report_unused_after
         .unwrap_or(SpecDuration::from_days(DEFAULT_UNUSED_AFTER_DAYS));
     let no_targets = TargetSnapshot::default();
-    // Current ids and the desired token of each managed key.
+    // Current ids of the managed keys.
     let index = LiveIndex::new(live);
     let mut current: BTreeSet<TokenId> = BTreeSet::new();
     for d in &desired.tokens {
@@ -171,70 +396,63 @@ pub fn inventory(desired: &Desired, live: &LiveSnapshot, now: OffsetDateTime) ->
 
     let mut entries = Vec::new();
     for (home, tokens, caller, now) in homes {
-        for t in tokens {
-            let marker = Marker::parse_name(&t.name);
-            let spec = marker.as_ref().and_then(|m| {
-                desired
-                    .tokens
-                    .iter()
-                    .find(|d| d.home == home && d.kind == t.kind && d.key == m.key)
-            });
-            let class = match (spec, current.contains(&t.id)) {
-                (Some(_), true) => TokenClass::ManagedCurrent,
-                (Some(_), false) => TokenClass::ManagedSuperseded,
-                (None, _) if unused_for(t, unused_after, now) => TokenClass::UnmanagedUnused,
-                (None, _) => TokenClass::UnmanagedInUse,
-            };
-            let mut flags = BTreeSet::new();
-            match t.expires {
-                Some(e) if e <= now => {
-                    flags.insert(TokenFlag::Expired);
+        let mut home_entries: Vec<InventoryEntry> = tokens
+            .into_iter()
+            .map(|t| {
+                let marker = Marker::parse_name(&t.name);
+                let spec = marker.as_ref().and_then(|m| {
+                    desired
+                        .tokens
+                        .iter()
+                        .find(|d| d.home == home && d.kind == t.kind && d.key == m.key)
+                });
+                let status = match spec {
+                    Some(_) if current.contains(&t.id) => TokenStatus::ManagedCurrent,
+                    Some(_) => TokenStatus::ManagedSuperseded,
+                    None => TokenStatus::Unmanaged,
+                };
+                let facts = Facts {
+                    token: t,
+                    spec,
+                    is_caller: Some(&t.id) == caller,
+                    foreign_key: marker.as_ref().filter(|_| spec.is_none()).map(|m| &m.key),
+                    unused_after,
+                    now,
+                };
+                let findings = facts.findings();
+                InventoryEntry {
+                    home: home.clone(),
+                    kind: t.kind,
+                    id: t.id.clone(),
+                    name: t.name.clone(),
+                    status,
+                    key: marker.as_ref().map(|m| m.key.clone()),
+                    generation: marker.as_ref().map(|m| m.generation),
+                    owner: t.owner.clone(),
+                    enabled: t.enabled,
+                    personal_access_token: t.personal_access_token,
+                    scopes: t.scopes.clone(),
+                    created: t.created,
+                    last_used: t.last_used,
+                    last_used_from: t.last_used_from.clone(),
+                    expires: t.expires,
+                    purge_at: facts.purge_at(),
+                    classes: findings.iter().map(|f| f.class).collect(),
+                    findings,
+                    // Decided below, once duplicates are known.
+                    recommendation: Recommendation {
+                        action: Advice::Keep,
+                        why: String::new(),
+                    },
+                    schedule: Vec::new(),
                 }
-                Some(e) if e <= now + EXPIRING_SOON => {
-                    flags.insert(TokenFlag::ExpiringSoon);
-                }
-                _ => {}
-            }
-            if !t.enabled {
-                flags.insert(TokenFlag::Disabled);
-            }
-            if t.personal_access_token {
-                flags.insert(TokenFlag::PersonalAccessToken);
-            }
-            if Some(&t.id) == caller {
-                flags.insert(TokenFlag::ManagementToken);
-            }
-            if marker.is_some() && spec.is_none() {
-                flags.insert(TokenFlag::ForeignMarker);
-            }
-            let extra_scopes: BTreeSet<Scope> = match spec.map(|d| &d.details) {
-                Some(TokenDetails::Api {
-                    preset: Some(preset),
-                    ..
-                }) => {
-                    let allowed: BTreeSet<Scope> = preset.scopes().collect();
-                    t.scopes.difference(&allowed).cloned().collect()
-                }
-                _ => BTreeSet::new(),
-            };
-            if !extra_scopes.is_empty() {
-                flags.insert(TokenFlag::OverPrivileged);
-            }
-            entries.push(InventoryEntry {
-                home: home.clone(),
-                kind: t.kind,
-                id: t.id.clone(),
-                name: t.name.clone(),
-                class,
-                key: marker.as_ref().map(|m| m.key.clone()),
-                generation: marker.as_ref().map(|m| m.generation),
-                flags,
-                owner: t.owner.clone(),
-                expires: t.expires,
-                last_used: t.last_used,
-                extra_scopes,
-            });
+            })
+            .collect();
+        let keep_instead = mark_duplicates(&mut home_entries);
+        for (i, e) in home_entries.iter_mut().enumerate() {
+            e.recommendation = recommend(e, keep_instead.get(&i), unused_after, now);
         }
+        entries.extend(home_entries);
     }
     entries.sort_by(|a, b| {
         (home_label(&a.home), a.kind, &a.name, &a.id).cmp(&(
@@ -244,28 +462,610 @@ pub fn inventory(desired: &Desired, live: &LiveSnapshot, now: OffsetDateTime) ->
             &b.id,
         ))
     });
-    let mut counts = InventoryCounts {
-        total: entries.len(),
-        ..InventoryCounts::default()
-    };
-    for e in &entries {
-        match e.class {
-            TokenClass::ManagedCurrent => counts.managed_current += 1,
-            TokenClass::ManagedSuperseded => counts.managed_superseded += 1,
-            TokenClass::UnmanagedInUse => counts.unmanaged_in_use += 1,
-            TokenClass::UnmanagedUnused => counts.deletion_candidates += 1,
-        }
-        let has = |f| e.flags.contains(&f) as usize;
-        counts.expired += has(TokenFlag::Expired);
-        counts.expiring_soon += has(TokenFlag::ExpiringSoon);
-        counts.personal += has(TokenFlag::PersonalAccessToken);
-        counts.over_privileged += has(TokenFlag::OverPrivileged);
-    }
     Inventory {
-        format_version: FORMAT_VERSION,
+        format_version: INVENTORY_FORMAT_VERSION,
         generated_at: now,
         unused_after,
+        filter: None,
+        counts: InventoryCounts::of(&entries),
         entries,
-        counts,
+    }
+}
+
+/// What one token's classes are decided from.
+struct Facts<'a> {
+    token: &'a LiveToken,
+    spec: Option<&'a DesiredToken>,
+    is_caller: bool,
+    foreign_key: Option<&'a TokenKey>,
+    unused_after: SpecDuration,
+    now: OffsetDateTime,
+}
+
+impl Facts<'_> {
+    fn purge_at(&self) -> Option<OffsetDateTime> {
+        let t = self.token;
+        match t.expires {
+            Some(e) if t.kind == TokenKind::ApiToken && e <= self.now => {
+                Some(e + CLASSIC_PURGE_AFTER)
+            }
+            _ => None,
+        }
+    }
+
+    fn findings(&self) -> Vec<Finding> {
+        let t = self.token;
+        let now = self.now;
+        let mut out = Vec::new();
+        let mut add = |class, reason: String| out.push(Finding { class, reason });
+        match t.expires {
+            Some(e) if e <= now => {
+                let mut reason = format!("expired on {}", day(e));
+                if let Some(purge) = self.purge_at() {
+                    if purge <= now {
+                        reason.push_str(&format!(
+                            "; Dynatrace deletes expired classic tokens 7 days after expiry, so it is due to disappear (since {})",
+                            day(purge)
+                        ));
+                    } else {
+                        reason.push_str(&format!(
+                            "; Dynatrace deletes it on {} (7 days after expiry)",
+                            day(purge)
+                        ));
+                    }
+                }
+                add(TokenClass::Expired, reason);
+            }
+            Some(e) if e <= now + EXPIRING_SOON => add(
+                TokenClass::ExpiringSoon,
+                format!(
+                    "expires on {} (in {} days)",
+                    day(e),
+                    days_ceil(e - now).max(0)
+                ),
+            ),
+            _ => {}
+        }
+        match (t.last_used, t.created) {
+            (None, Some(created)) => add(
+                TokenClass::NeverUsed,
+                format!("never used since it was created on {}", day(created)),
+            ),
+            (None, None) => add(TokenClass::NeverUsed, "never used".to_owned()),
+            (Some(used), _) if used + self.unused_after.to_time() <= now => add(
+                TokenClass::Unused,
+                format!(
+                    "unused for {} days (last used on {}{}), longer than {}",
+                    (now - used).whole_days(),
+                    day(used),
+                    from(t),
+                    self.unused_after
+                ),
+            ),
+            _ => {}
+        }
+        if let Some(reason) = self.over_privileged() {
+            add(TokenClass::OverPrivileged, reason);
+        }
+        if !t.enabled {
+            add(TokenClass::Disabled, "disabled".to_owned());
+        }
+        if t.personal_access_token {
+            add(
+                TokenClass::Personal,
+                format!(
+                    "a personal access token of {}",
+                    t.owner.as_deref().unwrap_or("an unknown owner")
+                ),
+            );
+        }
+        if self.is_caller {
+            add(
+                TokenClass::ManagementToken,
+                "the token tokensmith authenticates with".to_owned(),
+            );
+        }
+        if let Some(key) = self.foreign_key {
+            add(
+                TokenClass::ForeignMarker,
+                format!("named like tokensmith's `{key}`, which this spec does not declare"),
+            );
+        }
+        out
+    }
+
+    /// Why the token holds more than it needs, if it does.
+    fn over_privileged(&self) -> Option<String> {
+        let t = self.token;
+        if t.kind != TokenKind::ApiToken || self.is_caller {
+            return None;
+        }
+        // What the spec grants a managed token (its scopes and its preset's) is intended.
+        let granted: BTreeSet<Scope> = match self.spec {
+            Some(d) => {
+                let mut g = d.scopes.clone();
+                if let TokenDetails::Api {
+                    preset: Some(p), ..
+                } = &d.details
+                {
+                    g.extend(p.scopes());
+                }
+                g
+            }
+            None => BTreeSet::new(),
+        };
+        let mut reasons = Vec::new();
+        let management: Vec<&str> = t
+            .scopes
+            .iter()
+            .filter(|s| MANAGEMENT_GRADE_SCOPES.contains(&s.as_str()) && !granted.contains(*s))
+            .map(|s| s.as_str())
+            .collect();
+        if !management.is_empty() {
+            reasons.push(format!(
+                "management-grade scopes {} on a token that is not the management token",
+                management.join(", ")
+            ));
+        }
+        let beyond: Vec<&str> = if self.spec.is_some() {
+            t.scopes
+                .iter()
+                .filter(|s| !granted.contains(*s) && !management.contains(&s.as_str()))
+                .map(|s| s.as_str())
+                .collect()
+        } else if let Some(looks) = looks_like(t) {
+            let presets: BTreeSet<Scope> =
+                [Preset::DynatraceOperator, Preset::DataIngest, Preset::Paas]
+                    .into_iter()
+                    .flat_map(Preset::scopes)
+                    .collect();
+            let beyond: Vec<&str> = t
+                .scopes
+                .iter()
+                .filter(|s| !presets.contains(*s) && !management.contains(&s.as_str()))
+                .map(|s| s.as_str())
+                .collect();
+            if !beyond.is_empty() {
+                reasons.push(format!(
+                    "looks like {looks} but holds scopes beyond every preset: {}",
+                    beyond.join(", ")
+                ));
+            }
+            Vec::new()
+        } else {
+            Vec::new()
+        };
+        if !beyond.is_empty() {
+            reasons.push(format!("scopes beyond the spec: {}", beyond.join(", ")));
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
+}
+
+/// "an installer token" or "an ingest token" when the name or scopes say so.
+fn looks_like(t: &LiveToken) -> Option<&'static str> {
+    let name = t.name.to_lowercase();
+    let has = |s: &str| t.scopes.iter().any(|x| x.as_str() == s);
+    if has("InstallerDownload")
+        || ["paas", "installer", "operator", "oneagent", "activegate"]
+            .iter()
+            .any(|w| name.contains(w))
+    {
+        Some("an installer token")
+    } else if t.scopes.iter().any(|s| s.as_str().ends_with(".ingest"))
+        || ["ingest", "otel", "collector"]
+            .iter()
+            .any(|w| name.contains(w))
+    {
+        Some("an ingest token")
+    } else {
+        None
+    }
+}
+
+/// Tokens of one home with the same kind, owner and scopes. Superseded generations of one key
+/// share scopes with their successor by design and are left out. Returns, for each duplicate
+/// that is not the one to keep, the id of the one to keep.
+fn mark_duplicates(entries: &mut [InventoryEntry]) -> BTreeMap<usize, TokenId> {
+    let mut keep_instead = BTreeMap::new();
+    let mut groups: BTreeMap<(TokenKind, Option<String>, Vec<Scope>), Vec<usize>> = BTreeMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if e.status == TokenStatus::ManagedSuperseded || e.scopes.is_empty() {
+            continue;
+        }
+        groups
+            .entry((e.kind, e.owner.clone(), e.scopes.iter().cloned().collect()))
+            .or_default()
+            .push(i);
+    }
+    for members in groups.values().filter(|m| m.len() > 1) {
+        // The one to keep: the managed one, else the most recently used, else the newest.
+        let keeper = *members
+            .iter()
+            .max_by_key(|&&i| {
+                let e = &entries[i];
+                (
+                    e.status == TokenStatus::ManagedCurrent,
+                    e.enabled && !e.has(TokenClass::Expired),
+                    e.last_used,
+                    e.created,
+                    std::cmp::Reverse(e.id.clone()),
+                )
+            })
+            .expect("groups are not empty");
+        for &i in members {
+            let others: Vec<&str> = members
+                .iter()
+                .filter(|&&j| j != i)
+                .map(|&j| entries[j].id.as_str())
+                .collect();
+            let mut reason = format!("same owner and scopes as {}", others.join(", "));
+            if i != keeper {
+                reason.push_str(&format!("; {} is the one to keep", entries[keeper].id));
+                keep_instead.insert(i, entries[keeper].id.clone());
+            }
+            let e = &mut entries[i];
+            e.classes.insert(TokenClass::Duplicate);
+            e.findings.push(Finding {
+                class: TokenClass::Duplicate,
+                reason,
+            });
+            e.findings.sort_by_key(|f| f.class);
+        }
+    }
+    keep_instead
+}
+
+/// The one thing to do with a token, most urgent first: delete, rotate, narrow, keep.
+fn recommend(
+    e: &InventoryEntry,
+    keep_instead: Option<&TokenId>,
+    unused_after: SpecDuration,
+    now: OffsetDateTime,
+) -> Recommendation {
+    let r = |action, why: String| Recommendation { action, why };
+    let expires = e.expires.map(day).unwrap_or_default();
+    if e.has(TokenClass::ManagementToken) {
+        if e.has(TokenClass::Expired) || e.has(TokenClass::ExpiringSoon) {
+            return r(
+                Advice::Rotate,
+                format!("tokensmith authenticates with it and it expires on {expires}: create a new management token and update the environment variable the spec names"),
+            );
+        }
+        return r(Advice::Keep, "tokensmith authenticates with it".to_owned());
+    }
+    match e.status {
+        TokenStatus::ManagedSuperseded => {
+            return r(
+                Advice::Keep,
+                "an older generation: tokensmith disables and deletes it after its grace (`tokensmith plan` shows when)".to_owned(),
+            );
+        }
+        TokenStatus::ManagedCurrent => {
+            let key = e.key.as_ref().map(|k| k.to_string()).unwrap_or_default();
+            if e.has(TokenClass::Expired) {
+                return r(
+                    Advice::Rotate,
+                    format!("expired on {expires}: `tokensmith apply` creates a successor for `{key}` and delivers it"),
+                );
+            }
+            if e.has(TokenClass::Disabled) {
+                return r(
+                    Advice::Rotate,
+                    format!("disabled outside git: `tokensmith apply` replaces `{key}`"),
+                );
+            }
+            if e.has(TokenClass::ExpiringSoon) {
+                return r(
+                    Advice::Rotate,
+                    format!(
+                        "expires on {expires}: `tokensmith apply` rotates `{key}` without downtime"
+                    ),
+                );
+            }
+            if e.has(TokenClass::OverPrivileged) {
+                return r(
+                    Advice::Narrow,
+                    format!("`tokensmith apply` sets the scopes the spec declares for `{key}`"),
+                );
+            }
+            return r(Advice::Keep, format!("managed by tokensmith as `{key}`"));
+        }
+        TokenStatus::Unmanaged => {}
+    }
+    if e.has(TokenClass::Expired) {
+        let purge = e
+            .purge_at
+            .map(|p| format!("; Dynatrace deletes it on {} anyway", day(p)))
+            .unwrap_or_default();
+        return r(
+            Advice::Delete,
+            format!("expired on {expires}: nothing can use it any more{purge}"),
+        );
+    }
+    if e.has(TokenClass::Disabled) {
+        return r(
+            Advice::Delete,
+            "disabled: nothing can use it; delete it unless you plan to enable it again".to_owned(),
+        );
+    }
+    if e.has(TokenClass::NeverUsed) {
+        let old_enough = e.created.is_none_or(|c| c + unused_after.to_time() <= now);
+        if old_enough {
+            return r(
+                Advice::Delete,
+                "nothing has used it since it was created: delete it".to_owned(),
+            );
+        }
+    }
+    if e.has(TokenClass::Unused) {
+        return r(
+            Advice::Delete,
+            format!("nothing has used it for longer than {unused_after}: delete it"),
+        );
+    }
+    if let Some(keep) = keep_instead {
+        return r(
+            Advice::Delete,
+            format!("a duplicate of {keep}, the one to keep: move this token's consumers to {keep}, then delete this one"),
+        );
+    }
+    if e.has(TokenClass::OverPrivileged) {
+        return r(
+            Advice::Narrow,
+            "create a token with only the scopes its consumer needs (a preset), move the consumer to it, then delete this one".to_owned(),
+        );
+    }
+    if e.has(TokenClass::ExpiringSoon) {
+        return r(
+            Advice::Rotate,
+            format!("in use and expires on {expires}: adopt it in the spec (`adopt: {}`) so tokensmith rotates it, or replace it by hand", e.id),
+        );
+    }
+    if e.has(TokenClass::NeverUsed) {
+        return r(
+            Advice::Keep,
+            format!("created recently and not used yet; it becomes a deletion candidate after {unused_after} unused"),
+        );
+    }
+    match e.last_used {
+        Some(used) => r(
+            Advice::Keep,
+            format!("in use (last used on {}{})", day(used), from_entry(e)),
+        ),
+        None => r(Advice::Keep, "nothing against it".to_owned()),
+    }
+}
+
+/// Add the coming rotations and retirements a plan over the same inputs forecasts: each
+/// current generation's next rotation and, after it, the end of its grace and its deletion
+/// (by the spec's policy); each superseded generation's pending disable or delete.
+pub fn add_schedule(inventory: &mut Inventory, plan: &Plan, desired: &Desired) {
+    let mut events: BTreeMap<TokenId, Vec<LifeEvent>> = BTreeMap::new();
+    for f in &plan.forecast {
+        let (Some(id), Some(due), Some(key)) = (&f.token, f.rotation_due, &f.key) else {
+            continue;
+        };
+        let list = events.entry(id.clone()).or_default();
+        list.push(LifeEvent {
+            at: due,
+            kind: LifeEventKind::Rotation,
+            note: format!("next rotation of `{key}`: a successor is created and delivered"),
+        });
+        let Some(d) = desired
+            .tokens
+            .iter()
+            .find(|d| d.home == f.home && d.kind == f.kind && &d.key == key)
+        else {
+            continue;
+        };
+        let grace_end = due + d.policy.grace.to_time();
+        match d.policy.revoke {
+            Revoke::Disable { delete_after } if f.kind != TokenKind::ActivegateToken => {
+                list.push(LifeEvent {
+                    at: grace_end,
+                    kind: LifeEventKind::GraceEnds,
+                    note: format!(
+                        "about then: grace ({}) ends after the successor reached every target; disabled",
+                        d.policy.grace
+                    ),
+                });
+                list.push(LifeEvent {
+                    at: grace_end + delete_after.to_time(),
+                    kind: LifeEventKind::Revocation,
+                    note: format!("about then: deleted {delete_after} after it was disabled"),
+                });
+            }
+            _ => list.push(LifeEvent {
+                at: grace_end,
+                kind: LifeEventKind::Revocation,
+                note: format!(
+                    "about then: grace ({}) ends after the successor reached every target; deleted",
+                    d.policy.grace
+                ),
+            }),
+        }
+    }
+    for p in &plan.pending {
+        let Some(at) = p.not_before else { continue };
+        let kind = if p.action == "delete" {
+            LifeEventKind::Revocation
+        } else {
+            LifeEventKind::GraceEnds
+        };
+        events.entry(p.token.clone()).or_default().push(LifeEvent {
+            at,
+            kind,
+            note: format!("{} (waits for {})", p.action, p.waiting_for),
+        });
+    }
+    for e in &mut inventory.entries {
+        if let Some(mut list) = events.remove(&e.id) {
+            list.sort_by_key(|x| (x.at, x.kind));
+            e.schedule = list;
+        }
+    }
+}
+
+/// A date as `YYYY-MM-DD`.
+pub fn day(t: OffsetDateTime) -> String {
+    t.date().to_string()
+}
+
+fn days_ceil(d: Duration) -> i64 {
+    let secs = d.whole_seconds();
+    secs.div_euclid(86_400) + i64::from(secs.rem_euclid(86_400) != 0)
+}
+
+fn from(t: &LiveToken) -> String {
+    t.last_used_from
+        .as_deref()
+        .map(|ip| format!(" from {ip}"))
+        .unwrap_or_default()
+}
+
+fn from_entry(e: &InventoryEntry) -> String {
+    e.last_used_from
+        .as_deref()
+        .map(|ip| format!(" from {ip}"))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testing::*;
+
+    fn entry<'a>(inv: &'a Inventory, id: &str) -> &'a InventoryEntry {
+        inv.entries
+            .iter()
+            .find(|e| e.id.as_str() == id)
+            .unwrap_or_else(|| panic!("{id} not in the inventory"))
+    }
+
+    #[test]
+    fn admin_scopes_on_an_unmanaged_token_are_over_privileged() {
+        let w = World::new().at(t0() + days(10)).live(
+            "prod",
+            api("dt0c01.ADMIN", "admin all scopes")
+                .last_used(t0() + days(9))
+                .scopes(&[
+                    "apiTokens.read",
+                    "apiTokens.write",
+                    "WriteConfig",
+                    "tenantTokenRotation.write",
+                    "metrics.read",
+                ]),
+        );
+        let inv = inventory(&w.desired, &w.live, w.now);
+        let e = entry(&inv, "dt0c01.ADMIN");
+        assert!(e.has(TokenClass::OverPrivileged), "{e:?}");
+        assert!(e.findings[0].reason.contains("apiTokens.write"), "{e:?}");
+        assert_eq!(e.recommendation.action, Advice::Narrow);
+        assert_eq!(inv.counts.class(TokenClass::OverPrivileged), 1);
+    }
+
+    #[test]
+    fn the_management_token_is_not_over_privileged() {
+        let w = World::new()
+            .at(t0() + days(10))
+            .live(
+                "prod",
+                api("dt0c01.MGMT", "tokensmith")
+                    .last_used(t0() + days(9))
+                    .scopes(&["apiTokens.read", "apiTokens.write"]),
+            )
+            .caller("prod", "dt0c01.MGMT");
+        let inv = inventory(&w.desired, &w.live, w.now);
+        let e = entry(&inv, "dt0c01.MGMT");
+        assert!(!e.has(TokenClass::OverPrivileged), "{e:?}");
+        assert!(e.has(TokenClass::ManagementToken));
+        assert_eq!(e.recommendation.action, Advice::Keep);
+    }
+
+    #[test]
+    fn an_expired_token_in_recent_use_is_expired_with_its_purge_date() {
+        let w = World::new().at(t0() + days(10)).live(
+            "prod",
+            api("dt0c01.OLD", "old export")
+                .expires(t0() + days(8))
+                .last_used(t0() + days(7)),
+        );
+        let inv = inventory(&w.desired, &w.live, w.now);
+        let e = entry(&inv, "dt0c01.OLD");
+        assert!(e.has(TokenClass::Expired), "{e:?}");
+        assert_eq!(e.purge_at, Some(t0() + days(15)));
+        assert!(e.findings[0].reason.contains("2026-01-16"), "{e:?}");
+        assert_eq!(e.recommendation.action, Advice::Delete);
+    }
+
+    #[test]
+    fn installer_tokens_with_scopes_beyond_every_preset_are_over_privileged() {
+        let w = World::new().at(t0() + days(10)).live(
+            "prod",
+            api("dt0c01.PAAS", "PaaS token")
+                .last_used(t0() + days(9))
+                .scopes(&["InstallerDownload", "entities.read"]),
+        );
+        let inv = inventory(&w.desired, &w.live, w.now);
+        let e = entry(&inv, "dt0c01.PAAS");
+        assert!(e.has(TokenClass::OverPrivileged), "{e:?}");
+        assert!(e.findings[0].reason.contains("entities.read"), "{e:?}");
+    }
+
+    #[test]
+    fn duplicates_keep_the_most_recently_used() {
+        let w = World::new()
+            .at(t0() + days(10))
+            .live(
+                "prod",
+                api("dt0c01.A", "PaaS token")
+                    .last_used(t0() + days(9))
+                    .scopes(&["InstallerDownload"]),
+            )
+            .live(
+                "prod",
+                api("dt0c01.B", "PaaS token")
+                    .last_used(t0() + days(5))
+                    .scopes(&["InstallerDownload"]),
+            );
+        let inv = inventory(&w.desired, &w.live, w.now);
+        let (a, b) = (entry(&inv, "dt0c01.A"), entry(&inv, "dt0c01.B"));
+        assert!(a.has(TokenClass::Duplicate) && b.has(TokenClass::Duplicate));
+        assert_eq!(a.recommendation.action, Advice::Keep, "{a:?}");
+        assert_eq!(b.recommendation.action, Advice::Delete, "{b:?}");
+        assert!(b.recommendation.why.contains("dt0c01.A"), "{b:?}");
+        assert!(b
+            .findings
+            .iter()
+            .any(|f| f.reason.contains("dt0c01.A is the one to keep")));
+    }
+
+    #[test]
+    fn filters_by_class_and_owner() {
+        let w = World::new()
+            .at(t0() + days(200))
+            .live("prod", api("dt0c01.A", "a").owner("jane@example.com"))
+            .live(
+                "prod",
+                api("dt0c01.B", "b")
+                    .owner("bob@example.com")
+                    .last_used(t0() + days(199)),
+            );
+        let inv = inventory(&w.desired, &w.live, w.now);
+        let never = inv.clone().filtered(&InventoryFilter {
+            classes: vec![ClassFilter::Class(TokenClass::NeverUsed)],
+            owner: None,
+        });
+        assert_eq!(never.entries.len(), 1);
+        assert_eq!(never.entries[0].id.as_str(), "dt0c01.A");
+        assert_eq!(never.counts.total, 1);
+        let bob = inv.filtered(&InventoryFilter {
+            classes: Vec::new(),
+            owner: Some("BOB".into()),
+        });
+        assert_eq!(bob.entries.len(), 1);
+        assert_eq!(bob.entries[0].id.as_str(), "dt0c01.B");
+        assert!(bob.filter.unwrap().contains("bob".to_uppercase().as_str()));
     }
 }

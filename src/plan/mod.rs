@@ -22,10 +22,14 @@ pub mod testing;
 mod types;
 
 pub use analysis::{home_label, EXPIRY_TOLERANCE};
-pub use drift::{drift, DriftItem, DriftReport};
+pub use drift::{add_value_drift, drift, DriftItem, DriftReport, ValueLookup};
 pub use fingerprint::{live_fingerprint, sha256_hex, targets_fingerprint};
 pub use guards::{CALLER_EXPIRY_WARNING, PLATFORM_TOKEN_LIMIT};
-pub use inventory::{inventory, Inventory, InventoryCounts, InventoryEntry, TokenClass, TokenFlag};
+pub use inventory::{
+    add_schedule, inventory, Advice, ClassFilter, Finding, Inventory, InventoryCounts,
+    InventoryEntry, InventoryFilter, LifeEvent, LifeEventKind, Recommendation, TokenClass,
+    TokenStatus,
+};
 pub use planner::plan;
 pub use retire::{REVOKED_SUFFIX, SUPERSEDED_SUFFIX};
 pub use types::*;

@@ -54,6 +54,7 @@ fn live_token(kind: TokenKind, id: &str, name: &str) -> LiveTokenBuilder {
         modified: None,
         expires: None,
         last_used: None,
+        last_used_from: None,
         scopes: BTreeSet::new(),
         activegate_type: (kind == TokenKind::ActivegateToken)
             .then_some(ActiveGateType::Environment),
@@ -94,6 +95,12 @@ impl LiveTokenBuilder {
     }
     pub fn last_used(mut self, t: OffsetDateTime) -> Self {
         self.0.last_used = Some(t);
+        self
+    }
+    /// Last used at `t` from the address `from`.
+    pub fn last_used_from(mut self, t: OffsetDateTime, from: &str) -> Self {
+        self.0.last_used = Some(t);
+        self.0.last_used_from = Some(from.to_owned());
         self
     }
     pub fn scopes(mut self, scopes: &[&str]) -> Self {

@@ -307,6 +307,10 @@ pub enum Reason {
     TargetHoldsStaleToken,
     /// The target holds nothing (or a value with no recorded id).
     TargetMissing,
+    /// `drift --verify-values`: the target's value is another token than the one it records.
+    TargetValueMismatch,
+    /// `drift --verify-values`: the target's value is no valid token of its environment.
+    TargetValueInvalid,
     GraceElapsed,
     RetentionElapsed,
     /// A successor generation that never reached any target (an interrupted apply).
@@ -336,6 +340,8 @@ impl fmt::Display for Reason {
             Reason::SecretUnavailable => "secret_unavailable",
             Reason::TargetHoldsStaleToken => "target_holds_stale_token",
             Reason::TargetMissing => "target_missing",
+            Reason::TargetValueMismatch => "target_value_mismatch",
+            Reason::TargetValueInvalid => "target_value_invalid",
             Reason::GraceElapsed => "grace_elapsed",
             Reason::RetentionElapsed => "retention_elapsed",
             Reason::NeverDelivered => "never_delivered",

@@ -1,9 +1,10 @@
 //! Renderers: the plan, the drift report and the inventory as human text (Terraform-like,
 //! optionally coloured), JSON (the serde form of the versioned types) and markdown for
-//! pull-request comments (never over [`MARKDOWN_LIMIT`] bytes); the desired-state diff of
-//! `plan --base` (human, markdown); validation findings as GitHub annotations
-//! ([`annotations`]); and a run's numbers as OpenMetrics text and Dynatrace metric lines
-//! ([`metrics`]).
+//! pull-request comments (never over [`MARKDOWN_LIMIT`] bytes); the inventory also as CSV, and
+//! the inventory (with a plan) as one self-contained HTML page ([`report_html`]); the
+//! desired-state diff of `plan --base` (human, markdown); validation findings as GitHub
+//! annotations ([`annotations`]); and a run's numbers as OpenMetrics text and Dynatrace metric
+//! lines ([`metrics`]).
 //!
 //! Every renderer writes to a `&mut dyn io::Write` and prints only what the values hold:
 //! ids, names, scopes, target addresses, never a secret (the values contain none).
@@ -14,6 +15,7 @@
 pub mod annotations;
 mod desired_diff;
 mod drift;
+mod html;
 mod human;
 mod inventory;
 mod json;
@@ -26,8 +28,9 @@ use std::io;
 
 pub use desired_diff::{desired_diff_human, desired_diff_markdown, DESIRED_DIFF_BUDGET};
 pub use drift::{drift_human, drift_markdown};
+pub use html::{escape as html_escape, report_html};
 pub use human::plan_human;
-pub use inventory::{inventory_human, inventory_markdown};
+pub use inventory::{inventory_csv, inventory_human, inventory_markdown};
 pub use json::{drift_json, inventory_json, plan_json, to_json};
 pub use limit::MARKDOWN_LIMIT;
 pub use markdown::plan_markdown;

@@ -115,3 +115,50 @@ fn unknown_env_selection_and_bad_spec_exit_1_with_located_errors() {
     assert!(all.contains("tokensmith.yaml:6:"), "{all}");
     assert!(all.contains("metrics.ingest"), "{all}");
 }
+
+#[test]
+fn drift_verify_values_reports_a_hand_edited_value_that_kept_its_comment() {
+    let (dir, _) = quickstart();
+    let out = tokensmith(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = tokensmith(dir.path(), &["drift", "--verify-values"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Replace the secret part of the delivered value by hand; the comment and the public id stay.
+    let file = dir.path().join("out/ci-token.env");
+    let before = std::fs::read_to_string(&file).unwrap();
+    assert!(before.contains("# tokensmith: holds dt0c01."), "{before}");
+    let line = before
+        .lines()
+        .find(|l| l.starts_with("DT_API_TOKEN="))
+        .unwrap();
+    let (public, _secret) = line.rsplit_once('.').unwrap();
+    let edited = before.replace(line, &format!("{public}.{}", "X".repeat(64)));
+    std::fs::write(&file, &edited).unwrap();
+
+    // Without the flag the target still looks right: only the value tells.
+    let out = tokensmith(dir.path(), &["drift"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = tokensmith(dir.path(), &["drift", "--verify-values"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("target_value_invalid"), "{all}");
+    assert!(all.contains("file:out/ci-token.env#DT_API_TOKEN"), "{all}");
+    assert_no_secret(&all);
+
+    // A value with no public id at all, next to the kept comment.
+    std::fs::write(&file, before.replace(line, "DT_API_TOKEN=pasted-by-hand")).unwrap();
+    let out = tokensmith(
+        dir.path(),
+        &["drift", "--verify-values", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reasons: Vec<&str> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["target_value_invalid"], "{report:#}");
+}

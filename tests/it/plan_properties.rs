@@ -541,6 +541,7 @@ fn simulate(w: &World, plan: &Plan) -> World {
                     modified: None,
                     expires: expires_in.map(|e| home_now + e.to_time()),
                     last_used: None,
+                    last_used_from: None,
                     scopes: scopes.clone(),
                     activegate_type: None,
                     seed: false,

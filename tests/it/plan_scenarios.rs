@@ -737,9 +737,10 @@ fn personal_and_over_privileged_tokens_in_the_inventory() {
         .live("prod", api("dt0c01.DEAD", "old export").created(t0()))
         .caller("prod", "dt0c01.PAT");
     let inv = tokensmith::plan::inventory(&w.desired, &w.live, w.now);
-    assert_eq!(inv.counts.over_privileged, 1);
-    assert_eq!(inv.counts.personal, 1);
-    assert_eq!(inv.counts.deletion_candidates, 1);
+    use tokensmith::plan::{Advice, TokenClass};
+    assert_eq!(inv.counts.class(TokenClass::OverPrivileged), 1);
+    assert_eq!(inv.counts.class(TokenClass::Personal), 1);
+    assert_eq!(inv.counts.action(Advice::Delete), 1);
     let mut out = Vec::new();
     tokensmith::render::inventory_human(&inv, false, &mut out).unwrap();
     insta::assert_snapshot!(String::from_utf8(out).unwrap());

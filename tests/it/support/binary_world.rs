@@ -18,7 +18,7 @@ pub const ENV_ID: &str = "env1";
 
 const MANAGEMENT_SCOPES: &str = "[apiTokens.read, apiTokens.write, activeGateTokenManagement.read, activeGateTokenManagement.create, activeGateTokenManagement.write, tenantTokenRotation.write, InstallerDownload, activeGates.read]";
 
-fn seed_yaml() -> String {
+fn seed_yaml(extra_api_tokens: &str) -> String {
     format!(
         r#"
 start_time: 2026-06-01T00:00:00Z
@@ -29,6 +29,7 @@ environments:
     tenant_token: tenantoriginal000000
     api_tokens:
       - {{ name: admin, token: "{a}", owner: admin@example.com, scopes: {MANAGEMENT_SCOPES}, created: now-10d }}
+{extra_api_tokens}
 "#,
         a = tok('A'),
     )
@@ -46,12 +47,18 @@ impl World {
     /// A fresh sandbox and `tokensmith.yaml` = `spec` with `{{BASE}}` replaced by the environment
     /// block `demo: {url, token_env}`.
     pub fn new(spec_body: &str) -> World {
+        World::with_tokens(spec_body, "")
+    }
+
+    /// As [`World::new`], with more API tokens in the seed: YAML list items indented by six
+    /// spaces (`      - { name: …, scopes: […] }`).
+    pub fn with_tokens(spec_body: &str, extra_api_tokens: &str) -> World {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let seed = Seed::from_yaml(&seed_yaml()).unwrap();
+        let seed = Seed::from_yaml(&seed_yaml(extra_api_tokens)).unwrap();
         let sandbox = Sandbox::from_seed(&seed).unwrap();
         let addr = rt.block_on(spawn(sandbox.clone())).unwrap();
         let base = format!("http://{addr}");
