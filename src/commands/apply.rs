@@ -58,7 +58,7 @@ pub fn run(args: ApplyArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus>
         writeln!(printer.err(), "warning: {w}")?;
     }
     let plan = match saved {
-        Some(plan) => {
+        Some(mut plan) => {
             if let Err(stale) = apply::check_fresh(
                 &plan,
                 &session.loaded.source_hash,
@@ -68,16 +68,21 @@ pub fn run(args: ApplyArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus>
                 writeln!(printer.err(), "error: {stale}")?;
                 return Ok(ExitStatus::Failure);
             }
+            // The targets are checked again: a cluster reachable at plan time may not be now.
+            plan.checks
+                .retain(|c| c.code != plan::Reason::TargetUnusable);
+            session::add_preflight(&mut plan, &session.desired, &world.preflight);
             plan
         }
         None => {
-            let plan = plan::plan(
+            let mut plan = plan::plan(
                 &session.desired,
                 &world.live,
                 &world.targets,
                 session::now(&world.live),
                 &session.plan_options(None),
             )?;
+            session::add_preflight(&mut plan, &session.desired, &world.preflight);
             render::render_plan(&plan, format(args.format, printer), printer.out())?;
             if !plan.has_changes() {
                 return Ok(ExitStatus::Success);

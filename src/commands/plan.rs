@@ -31,13 +31,14 @@ pub fn run(args: PlanArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> 
         writeln!(printer.err(), "warning: {w}")?;
     }
     let opts = session.plan_options(fail_on_expiry_within);
-    let plan = plan::plan(
+    let mut plan = plan::plan(
         &session.desired,
         &world.live,
         &world.targets,
         session::now(&world.live),
         &opts,
     )?;
+    session::add_preflight(&mut plan, &session.desired, &world.preflight);
     render::render_plan(&plan, output, printer.out())?;
     // What the change does to the desired state, after the plan (the summary comes first).
     if let Some(base) = &args.base {

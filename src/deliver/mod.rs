@@ -35,7 +35,7 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 
 pub use error::DeliverError;
-pub use kube::KubeSettings;
+pub use kube::{KubeSettings, PreflightFailure};
 pub use record::Record;
 
 use crate::model::{Holder, Secret, Target, TargetAddress, TargetSnapshot};
@@ -199,6 +199,11 @@ impl Deliverer {
     /// Every target's holder, [`DeliveryContext::read_concurrency`] at a time.
     pub async fn read_all(&self, targets: &[Target]) -> TargetSnapshot {
         read_all(self, targets, self.ctx.read_concurrency).await
+    }
+
+    /// Plan-time checks of the Kubernetes targets among `targets` (see [`kube::preflight`]).
+    pub async fn preflight(&self, targets: &[Target]) -> Vec<PreflightFailure> {
+        kube::preflight(&self.ctx, targets).await
     }
 
     /// See [`Deliver::read_holder`].

@@ -7,6 +7,7 @@ use crate::support::k8s_double;
 
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
 use k8s_double::{b64, K8sDouble};
 use serde_json::json;
@@ -39,12 +40,16 @@ fn record() -> Record {
 }
 
 fn deliverer(dir: &Path, double: &K8sDouble, token: &str) -> Deliverer {
+    deliverer_for(dir, &double.kubeconfig("prod", token))
+}
+
+/// A deliverer with exactly this kubeconfig, waiting at most 3s for the operator.
+fn deliverer_for(dir: &Path, kubeconfig: &str) -> Deliverer {
     let path = dir.join("kubeconfig");
-    fs::write(&path, double.kubeconfig("prod", token)).unwrap();
-    Deliverer::new(DeliveryContext::with_kube(
-        dir,
-        KubeSettings::kubeconfig_file(path),
-    ))
+    fs::write(&path, kubeconfig).unwrap();
+    let mut settings = KubeSettings::kubeconfig_file(path);
+    settings.operator_wait = Duration::from_secs(3);
+    Deliverer::new(DeliveryContext::with_kube(dir, settings))
 }
 
 /// The secret may travel only as base64 in a Secret's `data`; never in plain text, and never in
@@ -309,10 +314,16 @@ async fn rejected_credentials_name_the_target_and_read_as_unreadable() {
 #[tokio::test]
 async fn touches_the_dynakube_and_restarts_workloads() {
     let double = K8sDouble::start(API_TOKEN).await;
-    let dk_path = "/apis/dynatrace.com/v1beta5/namespaces/dynatrace/dynakubes/dynakube";
+    let dk_path = double.seed_dynakube("dynakube");
     let deploy_path = "/apis/apps/v1/namespaces/dynatrace/deployments/otel-collector";
-    double.seed_object(dk_path, json!({"apiVersion": "dynatrace.com/v1beta5", "kind": "DynaKube", "metadata": {"name": "dynakube", "annotations": {"keep": "me"}}, "spec": {"apiUrl": "https://x/api"}}));
     double.seed_object(deploy_path, json!({"kind": "Deployment", "metadata": {"name": "otel-collector"}, "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "otel"}}}}}));
+    double.seed_secret(
+        "dynatrace",
+        "dynakube",
+        &[("apiToken", "dt0c01.OPERATOR.OPERATORSECRET")],
+        false,
+    );
+    double.run_operator(k8s_double::Operator::default());
     let dir = tempfile::tempdir().unwrap();
     let d = deliverer(dir.path(), &double, API_TOKEN);
     let mut k = target(Some("prod"), "dataIngestToken");
@@ -327,10 +338,13 @@ async fn touches_the_dynakube_and_restarts_workloads() {
         .await
         .unwrap();
 
-    let dk = double.object(dk_path).unwrap();
+    let dk = double.object(&dk_path).unwrap();
     assert!(dk["metadata"]["annotations"]["tokensmith.dev/reconcile-requested-at"].is_string());
-    assert_eq!(dk["metadata"]["annotations"]["keep"], json!("me"));
-    assert_eq!(dk["spec"]["apiUrl"], json!("https://x/api"));
+    assert_eq!(
+        dk["spec"]["apiUrl"],
+        json!("https://abc123.live.dynatrace.com/api")
+    );
+    assert_eq!(dk["status"]["conditions"][0]["status"], json!("True"));
     let deploy = double.object(deploy_path).unwrap();
     assert!(deploy["spec"]["template"]["metadata"]["annotations"]
         ["kubectl.kubernetes.io/restartedAt"]
@@ -339,11 +353,27 @@ async fn touches_the_dynakube_and_restarts_workloads() {
         deploy["spec"]["template"]["metadata"]["labels"]["app"],
         json!("otel")
     );
-    assert_eq!(out.notes.len(), 2, "{:?}", out.notes);
+    assert_eq!(out.notes.len(), 3, "{:?}", out.notes);
     assert!(
         out.notes[0].contains("dynatrace.com/v1beta5"),
         "{:?}",
         out.notes
+    );
+    assert!(
+        out.notes[2].contains("reports the new token valid"),
+        "{:?}",
+        out.notes
+    );
+    // Confirmed: the awaiting annotation is gone; the operator's key was not touched.
+    let secret = double.secret("dynatrace", "dynakube").unwrap();
+    assert!(secret["metadata"]["annotations"]
+        .get("tokensmith.dev/dataIngestToken-awaiting-operator")
+        .is_none());
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        b"dt0c01.OPERATOR.OPERATORSECRET"
     );
     // A failed follow-up is a warning: the Secret already holds the new value.
     assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
