@@ -627,3 +627,337 @@ async fn a_lost_create_race_falls_back_to_a_patch() {
         SECRET.as_bytes()
     );
 }
+
+/// An exec credential plugin (as EKS, GKE and AKS kubeconfigs use): a script printing an
+/// ExecCredential. kube-rs runs it and sends its token.
+#[tokio::test]
+async fn an_exec_plugin_kubeconfig_delivers() {
+    use std::os::unix::fs::PermissionsExt;
+    let double = K8sDouble::start(API_TOKEN).await;
+    double.accept_token("exec-issued-token", "exec-user");
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("get-token.sh");
+    fs::write(
+        &plugin,
+        "#!/bin/sh\n# prints what `aws eks get-token` prints\necho \"$1 $2\" > \"$(dirname \"$0\")/plugin-args\"\ncat <<'JSON'\n{\"apiVersion\": \"client.authentication.k8s.io/v1beta1\", \"kind\": \"ExecCredential\", \"status\": {\"token\": \"exec-issued-token\"}}\nJSON\n",
+    )
+    .unwrap();
+    fs::set_permissions(&plugin, fs::Permissions::from_mode(0o755)).unwrap();
+    let user = format!(
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      args: [--cluster-name, prod]\n      interactiveMode: Never\n",
+        plugin.display()
+    );
+    let d = deliverer_for(dir.path(), &double.kubeconfig_with_user("prod", &user));
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    assert!(d.preflight(std::slice::from_ref(&t)).await.is_empty());
+    d.deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        SECRET.as_bytes()
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("plugin-args")).unwrap(),
+        "--cluster-name prod\n"
+    );
+    let requests = double.requests();
+    assert!(!requests.is_empty());
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.user.as_deref() == Some("exec-user")),
+        "{requests:?}"
+    );
+    assert_no_plain_secret(&double);
+}
+
+/// A client certificate and key generated in the test, against the double served over TLS with
+/// a CA generated in the test; without the CA the handshake fails and the check says TLS.
+#[tokio::test]
+async fn a_client_certificate_kubeconfig_delivers_over_tls() {
+    use base64::Engine;
+    let pki = k8s_double::TestPki::generate();
+    let double = K8sDouble::start_tls(API_TOKEN, &pki).await;
+    let enc = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let user = format!(
+        "    client-certificate-data: {}\n    client-key-data: {}\n",
+        enc(&pki.client_cert_pem),
+        enc(&pki.client_key_pem)
+    );
+    let config = double.kubeconfig_with_user("prod", &user).replace(
+        "    server: ",
+        &format!(
+            "    certificate-authority-data: {}\n    server: ",
+            enc(&pki.ca_pem)
+        ),
+    );
+    assert!(config.contains("server: https://127.0.0.1:"), "{config}");
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer_for(dir.path(), &config);
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    assert_eq!(d.preflight(std::slice::from_ref(&t)).await, vec![]);
+    d.deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert_eq!(
+        d.read_holder(&t).await,
+        Holder::Token {
+            id: TokenId::new(ID)
+        }
+    );
+    assert!(double
+        .requests()
+        .iter()
+        .all(|r| r.user.as_deref() == Some("cert-user")));
+
+    // The same kubeconfig without the CA: the server's certificate is not trusted.
+    let untrusted = tempfile::tempdir().unwrap();
+    let d = deliverer_for(
+        untrusted.path(),
+        &double.kubeconfig_with_user("prod", &user),
+    );
+    let failures = d.preflight(std::slice::from_ref(&t)).await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let text = failures[0].to_string();
+    assert!(
+        failures[0].blocking && text.contains("TLS") && text.contains(&double.url()),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn preflight_names_target_context_server_and_cause() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    double.seed_secret(
+        "dynatrace",
+        "dynakube",
+        &[("apiToken", "dt0c01.OLD.OLDSECRET")],
+        false,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    let mut with_dk = target(Some("prod"), "apiToken");
+    with_dk.touch_dynakube = Some("dynakube".into());
+    let t = Target::KubernetesSecret(with_dk);
+    let unknown = Target::KubernetesSecret(target(Some("staging"), "apiToken"));
+
+    // Allowed, but the DynaKube to touch does not exist; the context `staging` is unknown.
+    let failures = d.preflight(&[t.clone(), unknown.clone()]).await;
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    let dk = failures.iter().find(|f| f.address == t.address()).unwrap();
+    assert!(dk.blocking && dk.cause.contains("does not exist"), "{dk}");
+    assert_eq!(dk.context, "prod");
+    assert_eq!(dk.server, double.url());
+    let ctx = failures
+        .iter()
+        .find(|f| f.address == unknown.address())
+        .unwrap();
+    assert!(
+        ctx.cause.contains("context `staging`") && ctx.cause.contains("prod"),
+        "{ctx}"
+    );
+
+    // Forbidden: the SelfSubjectAccessReview answers no for patch.
+    double.seed_dynakube("dynakube");
+    double.deny("patch", "secrets");
+    let failures = d.preflight(std::slice::from_ref(&t)).await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let text = failures[0].to_string();
+    assert!(
+        text.contains("kubernetes_secret:prod/dynatrace/dynakube#apiToken")
+            && text.contains("context `prod`")
+            && text.contains(&double.url())
+            && text.contains("403 Forbidden")
+            && text.contains("patch secrets/dynakube in namespace dynatrace"),
+        "{text}"
+    );
+    assert!(double.requests().iter().any(|r| r.method == "POST"
+        && r.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"));
+
+    // A missing Secret needs create, not patch; rejected credentials are a 401.
+    let missing = Target::KubernetesSecret(KubernetesSecretTarget {
+        name: "other".into(),
+        ..target(Some("prod"), "apiToken")
+    });
+    assert_eq!(d.preflight(std::slice::from_ref(&missing)).await, vec![]);
+    double.deny("create", "secrets");
+    let failures = d.preflight(std::slice::from_ref(&missing)).await;
+    assert!(
+        failures.len() == 1 && failures[0].cause.contains("create secrets in namespace"),
+        "{failures:?}"
+    );
+    let bad = tempfile::tempdir().unwrap();
+    let d = deliverer(bad.path(), &double, "wrong-token");
+    let failures = d.preflight(std::slice::from_ref(&missing)).await;
+    assert!(
+        failures.len() == 1 && failures[0].cause.contains("401"),
+        "{failures:?}"
+    );
+    assert!(!format!("{failures:?}").contains("wrong-token"));
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_preflight_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "current-context: prod\nclusters:\n- name: c\n  cluster: {{server: 'https://127.0.0.1:{port}'}}\n- name: dns\n  cluster: {{server: 'https://api.cluster.invalid:6443'}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\n- name: eks\n  context: {{cluster: dns, user: u}}\nusers:\n- name: u\n  user: {{token: {API_TOKEN}}}\n"
+    );
+    let d = deliverer_for(dir.path(), &config);
+    let refused = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    let dns = Target::KubernetesSecret(target(Some("eks"), "apiToken"));
+    let failures = d.preflight(&[refused.clone(), dns.clone()]).await;
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    let text = failures[0].to_string();
+    assert!(
+        text.contains("kubernetes_secret:prod/dynatrace/dynakube#apiToken")
+            && text.contains("context `prod`")
+            && text.contains(&format!("https://127.0.0.1:{port}"))
+            && text.contains("connection refused"),
+        "{text}"
+    );
+    let text = failures[1].to_string();
+    assert!(
+        text.contains("api.cluster.invalid") && text.contains("DNS"),
+        "{text}"
+    );
+    assert!(!format!("{failures:?}").contains(API_TOKEN));
+}
+
+/// The operator reports the new token invalid (a required scope missing): the Secret is put
+/// back to the predecessor, the delivery fails with the operator's message, and the plan-time
+/// check explains it.
+#[tokio::test]
+async fn an_operator_rejecting_the_new_token_keeps_the_old_one() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    let old = "dt0c01.OLDPUBLIC.OLDSECRETVALUE";
+    double.seed_dynakube("dynakube");
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    let mut k = target(Some("prod"), "apiToken");
+    k.touch_dynakube = Some("dynakube".into());
+    let t = Target::KubernetesSecret(k);
+    // The predecessor is in place and was confirmed.
+    double.run_operator(k8s_double::Operator::default());
+    d.deliver(
+        &t,
+        &Secret::from(old),
+        &Record::Token(TokenId::new("dt0c01.OLDPUBLIC")),
+    )
+    .await
+    .unwrap();
+
+    double.run_operator(k8s_double::Operator {
+        rejects: [ID.to_owned()].into(),
+        message: "Token on secret dynatrace:dynakube missing scopes [DataExport]".into(),
+        ..k8s_double::Operator::default()
+    });
+    let err = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, DeliverError::Operator { .. }), "{text}");
+    assert!(
+        text.contains("missing scopes [DataExport]")
+            && text.contains("holds dt0c01.OLDPUBLIC again"),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET_PART));
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        old.as_bytes()
+    );
+    assert_eq!(
+        d.read_holder(&t).await,
+        Holder::Token {
+            id: TokenId::new("dt0c01.OLDPUBLIC")
+        }
+    );
+    let secret = double.secret("dynatrace", "dynakube").unwrap();
+    let rejected = secret["metadata"]["annotations"]["tokensmith.dev/apiToken-rejected"]
+        .as_str()
+        .unwrap();
+    assert!(rejected.starts_with(ID), "{rejected}");
+    // The rollback asked the operator to reconcile again, so it reads the old token.
+    let dk = double
+        .object(&double.seed_dynakube_path("dynakube"))
+        .unwrap();
+    assert_eq!(dk["status"]["conditions"][0]["status"], json!("True"));
+
+    let findings = d.preflight(std::slice::from_ref(&t)).await;
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(!findings[0].blocking);
+    assert!(
+        findings[0].cause.contains("missing scopes [DataExport]")
+            && findings[0]
+                .cause
+                .contains("the Secret holds dt0c01.OLDPUBLIC"),
+        "{}",
+        findings[0]
+    );
+    assert_no_plain_secret(&double);
+}
+
+/// No verdict in time: the delivery succeeds with a warning, and until the operator reports the
+/// token valid the target reads as unreadable (so no plan revokes the predecessor).
+#[tokio::test]
+async fn an_unconfirmed_token_keeps_the_target_unreadable_until_the_operator_reports() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    let dk_path = double.seed_dynakube("dynakube");
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    let mut k = target(Some("prod"), "apiToken");
+    k.touch_dynakube = Some("dynakube".into());
+    let t = Target::KubernetesSecret(k);
+    // No operator runs.
+    let out = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("unconfirmed") && w.contains("predecessor is kept")),
+        "{:?}",
+        out.warnings
+    );
+    match d.read_holder(&t).await {
+        Holder::Unreadable { reason } => assert!(
+            reason.contains("has not confirmed") && reason.contains(ID),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let findings = d.preflight(std::slice::from_ref(&t)).await;
+    assert!(findings.len() == 1 && !findings[0].blocking, "{findings:?}");
+
+    // The operator starts and reconciles (any DynaKube update): now the token is confirmed.
+    double.run_operator(k8s_double::Operator::default());
+    let http = reqwest::Client::new();
+    let r = http
+        .patch(format!("{}{dk_path}", double.url()))
+        .bearer_auth(API_TOKEN)
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"metadata": {"labels": {"x": "y"}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        d.read_holder(&t).await,
+        Holder::Token {
+            id: TokenId::new(ID)
+        }
+    );
+    assert!(d.preflight(std::slice::from_ref(&t)).await.is_empty());
+}

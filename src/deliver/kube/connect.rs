@@ -305,6 +305,12 @@ fn transport_cause(e: &(dyn std::error::Error + 'static)) -> String {
         }
         source = s.source();
     }
+    // hyper-util boxes the connector's io::Error, so the rustls error is not always reachable
+    // by downcasting; its text is rustls's own.
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("handshake") || lower.contains("tls") {
+        return format!("TLS handshake failed ({text})");
+    }
     if text.contains("dns error") || text.contains("failed to lookup address") {
         return format!("DNS lookup failed ({text})");
     }

@@ -353,9 +353,14 @@ impl K8sDouble {
         self.state.lock().unwrap().operator = Some(operator);
     }
 
+    /// The API path of the DynaKube `dynatrace/<name>`.
+    pub fn seed_dynakube_path(&self, name: &str) -> String {
+        format!("/apis/dynatrace.com/v1beta5/namespaces/dynatrace/dynakubes/{name}")
+    }
+
     /// Seed a DynaKube `dynatrace/<name>` served at the discovered version, without status.
     pub fn seed_dynakube(&self, name: &str) -> String {
-        let path = format!("/apis/dynatrace.com/v1beta5/namespaces/dynatrace/dynakubes/{name}");
+        let path = self.seed_dynakube_path(name);
         self.seed_object(
             &path,
             json!({"apiVersion": "dynatrace.com/v1beta5", "kind": "DynaKube",
