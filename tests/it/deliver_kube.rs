@@ -961,3 +961,150 @@ async fn an_unconfirmed_token_keeps_the_target_unreadable_until_the_operator_rep
     );
     assert!(d.preflight(std::slice::from_ref(&t)).await.is_empty());
 }
+
+/// The real binary against the sandbox and the double: what a user sees.
+mod cli {
+    use super::*;
+    use crate::support::binary_world::World;
+
+    const OPERATOR_SPEC: &str = r#"
+api_tokens:
+  operator:
+    name: operator
+    environments: [demo]
+    preset: dynatrace-operator
+    expires_in: 30d
+    rotate_before: 7d
+    grace: 24h
+    deliver:
+      - kubernetes_secret:
+          context: prod
+          namespace: dynatrace
+          name: dynakube
+          key: apiToken
+          touch_dynakube: dynakube
+"#;
+
+    fn api_token_ids(w: &World) -> Vec<String> {
+        let mut ids: Vec<String> = w.live().into_iter().map(|t| t.id).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn an_unreachable_cluster_blocks_the_plan_and_apply_creates_no_token() {
+        let w = World::new(OPERATOR_SPEC);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = format!(
+            "current-context: prod\nclusters:\n- name: c\n  cluster: {{server: 'https://127.0.0.1:{port}'}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: {API_TOKEN}}}\n"
+        );
+        fs::write(w.path("kubeconfig"), config).unwrap();
+        let kubeconfig = w.path("kubeconfig").display().to_string();
+        let env = [("KUBECONFIG", kubeconfig.as_str())];
+        let before = api_token_ids(&w);
+
+        let plan = w.run_with_env(&["plan"], &env);
+        assert_eq!(plan.code, Some(1), "{}", plan.text);
+        for part in [
+            "kubernetes_secret:prod/dynatrace/dynakube#apiToken",
+            "context `prod`",
+            &format!("https://127.0.0.1:{port}"),
+            "connection refused",
+        ] {
+            assert!(plan.text.contains(part), "`{part}` missing:\n{}", plan.text);
+        }
+        let json = w.run_with_env(&["plan", "--format", "json"], &env);
+        let parsed: serde_json::Value = serde_json::from_str(
+            &json.text[json.text.find('{').unwrap()..=json.text.rfind('}').unwrap()],
+        )
+        .unwrap();
+        assert_eq!(parsed["checks"][0]["code"], json!("target_unusable"));
+        assert_eq!(parsed["checks"][0]["blocking"], json!(true));
+        assert_eq!(parsed["checks"][0]["key"], json!("operator"));
+
+        let apply = w.run_with_env(&["apply", "--auto-approve"], &env);
+        assert_eq!(apply.code, Some(1), "{}", apply.text);
+        assert!(
+            apply
+                .text
+                .contains("refusing to apply a plan with blocking checks"),
+            "{}",
+            apply.text
+        );
+        assert_eq!(api_token_ids(&w), before, "apply created a token");
+
+        // Without any kubeconfig: the context does not resolve, and that blocks too.
+        let missing = w.path("no-such-kubeconfig").display().to_string();
+        let plan = w.run_with_env(&["plan"], &[("KUBECONFIG", missing.as_str())]);
+        assert_eq!(plan.code, Some(1), "{}", plan.text);
+        assert!(
+            plan.text.contains("no kubeconfig for context `prod`"),
+            "{}",
+            plan.text
+        );
+    }
+
+    #[test]
+    fn an_operator_rejecting_the_successor_keeps_the_predecessor_and_the_plan_says_why() {
+        let w = World::new(OPERATOR_SPEC);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let double = rt.block_on(K8sDouble::start(API_TOKEN));
+        double.seed_dynakube("dynakube");
+        double.run_operator(k8s_double::Operator::default());
+        fs::write(w.path("kubeconfig"), double.kubeconfig("prod", API_TOKEN)).unwrap();
+        let kubeconfig = w.path("kubeconfig").display().to_string();
+        let env = [("KUBECONFIG", kubeconfig.as_str())];
+
+        let first = w.run_with_env(&["apply", "--auto-approve"], &env);
+        assert_eq!(first.code, Some(0), "{}", first.text);
+        let held = |double: &K8sDouble| {
+            let value = double
+                .secret_value("dynatrace", "dynakube", "apiToken")
+                .unwrap();
+            crate::support::binary_world::id_of(&String::from_utf8(value).unwrap())
+        };
+        let gen1 = held(&double);
+
+        // The operator now accepts only the current token (the successor would miss a scope).
+        double.run_operator(k8s_double::Operator {
+            accept_only: Some([gen1.clone()].into()),
+            message: "Token on secret dynatrace:dynakube missing scopes [DataExport]".into(),
+            ..k8s_double::Operator::default()
+        });
+        w.advance(time::Duration::days(24));
+        let rotate = w.run_with_env(&["apply", "--auto-approve"], &env);
+        assert_ne!(rotate.code, Some(0), "{}", rotate.text);
+        assert!(
+            rotate.text.contains("missing scopes [DataExport]"),
+            "{}",
+            rotate.text
+        );
+        // The Secret holds the predecessor again, which is still enabled; the rejected
+        // successor was cleaned up.
+        assert_eq!(held(&double), gen1);
+        let live = w.live();
+        let old = live.iter().find(|t| t.id == gen1).unwrap();
+        assert!(old.enabled && !old.expired);
+        assert!(
+            !live
+                .iter()
+                .any(|t| t.id != gen1 && t.enabled && t.name.starts_with("operator")),
+            "{live:?}"
+        );
+
+        let plan = w.run_with_env(&["plan"], &env);
+        assert!(
+            plan.text
+                .contains("rejected the token delivered to `apiToken`")
+                && plan.text.contains("missing scopes [DataExport]"),
+            "{}",
+            plan.text
+        );
+        drop(double);
+        drop(rt);
+    }
+}
