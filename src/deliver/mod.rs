@@ -11,6 +11,10 @@
 //!   line, a sidecar file, an annotation, an environment variable for a script).
 //! - `verify`: read the target back and check it holds what the record says.
 //!
+//! Besides the trait, [`Deliverer::preflight`] checks Kubernetes targets at plan time (the
+//! context, the API server, the permissions on the Secret, the DynaKube), so a plan can block
+//! before any token is created.
+//!
 //! The secret arrives as a [`Secret`] and is exposed only where it leaves the process: file
 //! contents, a Kubernetes `data` field (base64), a child's environment, stdin or (when the spec
 //! says so) argv. Errors, holders and records are built from secret-free parts; command output is
