@@ -960,6 +960,25 @@ async fn an_unconfirmed_token_keeps_the_target_unreadable_until_the_operator_rep
         }
     );
     assert!(d.preflight(std::slice::from_ref(&t)).await.is_empty());
+
+    // Delivering the same token again writes nothing and clears the awaited verdict.
+    let again = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert!(!again.changed);
+    assert!(
+        again
+            .notes
+            .iter()
+            .any(|n| n.contains("reports the new token valid")),
+        "{:?}",
+        again.notes
+    );
+    let secret = double.secret("dynatrace", "dynakube").unwrap();
+    assert!(secret["metadata"]["annotations"]
+        .get("tokensmith.dev/apiToken-awaiting-operator")
+        .is_none());
 }
 
 /// The real binary against the sandbox and the double: what a user sees.

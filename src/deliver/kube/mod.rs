@@ -329,6 +329,7 @@ pub(super) async fn deliver(
     let path = secret_path(k);
     let mut outcome: Option<Option<Previous>> = None;
     let mut changed = false;
+    let mut awaiting_since: Option<OffsetDateTime> = None;
     for attempt in 1..=MAX_ATTEMPTS {
         if attempt > 1 {
             tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
@@ -380,6 +381,13 @@ pub(super) async fn deliver(
                 if secret.value.as_deref() == Some(bytes.as_slice())
                     && secret.annotation(&record_name) == Some(record_text.as_str())
                 {
+                    // Delivered before; if the operator's verdict is still awaited, wait for
+                    // it again (from the time of that delivery).
+                    awaiting_since = secret
+                        .annotation(&awaiting_annotation(&k.key))
+                        .and_then(parse_awaiting)
+                        .filter(|(id, _)| confirm && *id == record_text)
+                        .map(|(_, since)| since);
                     outcome = Some(None);
                     break;
                 }
@@ -434,9 +442,14 @@ pub(super) async fn deliver(
         });
     };
     let (mut notes, mut warnings) = follow_up::run(&conn, k, OffsetDateTime::now_utc()).await;
-    if confirm && changed {
+    let since = if changed {
+        Some(written_at)
+    } else {
+        awaiting_since
+    };
+    if let (true, Some(since)) = (confirm, since) {
         let dk = k.touch_dynakube.as_deref().unwrap_or_default();
-        match wait_for_operator(&conn, k, dk, written_at, ctx.kube.operator_wait).await {
+        match wait_for_operator(&conn, k, dk, since, ctx.kube.operator_wait).await {
             Verdict::Valid { notes: optional } => {
                 notes.push(format!(
                     "dynakube {}/{dk} reports the new token valid",
@@ -455,6 +468,13 @@ pub(super) async fn deliver(
             Verdict::Pending(why) => warnings.push(format!(
                 "unconfirmed: {why}; the Secret holds {record_text} and its predecessor is kept until the operator reports it valid"
             )),
+            // Written by an earlier run: there is no earlier value to put back.
+            Verdict::Invalid(why) if !changed => {
+                return Err(DeliverError::Operator {
+                    address: target.address(),
+                    reason: format!("{why}; the Secret holds {record_text}, delivered earlier"),
+                });
+            }
             Verdict::Invalid(why) => {
                 let restored = roll_back(&conn, target, k, previous, &record_text, &why).await;
                 let _ = follow_up::run(&conn, k, OffsetDateTime::now_utc()).await;
