@@ -1127,3 +1127,50 @@ api_tokens:
         drop(rt);
     }
 }
+
+/// Several kubeconfig files (a `KUBECONFIG` list) merge the kubectl way: missing files are
+/// skipped, the first file that names an entry wins, and a context may use a cluster and a
+/// user from different files. A token file written with `echo` (a trailing newline) works, as
+/// with kubectl.
+#[tokio::test]
+async fn several_kubeconfig_files_merge_and_token_files_are_trimmed() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("token"), format!("{API_TOKEN}\n")).unwrap();
+    let first = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: other\nclusters:\n- name: double\n  cluster: {{server: '{}'}}\n- name: other\n  cluster: {{server: 'https://other.invalid'}}\ncontexts:\n- name: other\n  context: {{cluster: other, user: nobody}}\nusers:\n- name: nobody\n  user: {{token: x}}\n",
+        double.url()
+    );
+    let second = "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: double\n  cluster: {server: 'https://shadowed.invalid'}\ncontexts:\n- name: prod\n  context: {cluster: double, user: file-user}\nusers:\n- name: file-user\n  user: {tokenFile: token}\n";
+    fs::write(dir.path().join("first"), first).unwrap();
+    fs::write(dir.path().join("second"), second).unwrap();
+    let settings = KubeSettings {
+        kubeconfig: vec![
+            dir.path().join("missing"),
+            dir.path().join("first"),
+            dir.path().join("second"),
+        ],
+        ..KubeSettings::default()
+    };
+    let d = Deliverer::new(DeliveryContext::with_kube(dir.path(), settings));
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    assert_eq!(d.preflight(std::slice::from_ref(&t)).await, vec![]);
+    d.deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        SECRET.as_bytes()
+    );
+    // The current context comes from the first file that sets one.
+    let current = Target::KubernetesSecret(target(None, "apiToken"));
+    let failures = d.preflight(std::slice::from_ref(&current)).await;
+    assert!(
+        failures.len() == 1
+            && failures[0].context == "other"
+            && failures[0].server.contains("other.invalid"),
+        "{failures:?}"
+    );
+}
