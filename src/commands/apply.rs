@@ -13,8 +13,8 @@ use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRE
 use crate::cli::settings::ApplySettings;
 use crate::deliver::Deliver;
 use crate::git::repo::{check_plan_commit, CommitMismatch};
-use crate::lock::{LockStore, Locks};
 use crate::live::ClientSettings;
+use crate::lock::{LockStore, Locks};
 use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
 use crate::plan::{self, Plan, FORMAT_VERSION};
@@ -60,7 +60,7 @@ pub fn run(
         writeln!(printer.err(), "warning: {w}")?;
     }
     let plan = match saved {
-        Some(plan) => {
+        Some(mut plan) => {
             if let Err(stale) = apply::check_fresh(
                 &plan,
                 &session.loaded.source_hash,
@@ -70,16 +70,21 @@ pub fn run(
                 writeln!(printer.err(), "error: {stale}")?;
                 return Ok(ExitStatus::Failure);
             }
+            // The targets are checked again: a cluster reachable at plan time may not be now.
+            plan.checks
+                .retain(|c| c.code != plan::Reason::TargetUnusable);
+            session::add_preflight(&mut plan, &session.desired, &world.preflight);
             plan
         }
         None => {
-            let plan = plan::plan(
+            let mut plan = plan::plan(
                 &session.desired,
                 &world.live,
                 &world.targets,
                 session::now(&world.live),
                 &session.plan_options(None),
             )?;
+            session::add_preflight(&mut plan, &session.desired, &world.preflight);
             render::render_plan(&plan, args.format, printer.out())?;
             if !plan.has_changes() {
                 return Ok(ExitStatus::Success);

@@ -9,9 +9,9 @@ use super::session::{self, Session};
 use crate::cli::settings::PlanSettings;
 use crate::git;
 use crate::live::ClientSettings;
-use crate::render::metrics::{write_openmetrics, Metrics};
 use crate::output::{ExitStatus, Printer};
 use crate::plan;
+use crate::render::metrics::{write_openmetrics, Metrics};
 use crate::render::{self, Format};
 
 pub fn run(
@@ -30,13 +30,14 @@ pub fn run(
         writeln!(printer.err(), "warning: {w}")?;
     }
     let opts = session.plan_options(args.fail_on_expiry_within);
-    let plan = plan::plan(
+    let mut plan = plan::plan(
         &session.desired,
         &world.live,
         &world.targets,
         session::now(&world.live),
         &opts,
     )?;
+    session::add_preflight(&mut plan, &session.desired, &world.preflight);
     if args.html {
         // One page: the plan's steps, and the inventory over the same inputs with the plan's
         // coming rotations on its timeline.

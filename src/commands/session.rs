@@ -12,7 +12,7 @@ use anyhow::Context;
 use futures::FutureExt;
 use time::OffsetDateTime;
 
-use crate::deliver::{Deliverer, DeliveryContext};
+use crate::deliver::{Deliverer, DeliveryContext, PreflightFailure};
 use crate::git::at_ref::{load_at_ref, AtRefError};
 use crate::git::repo::{spec_commit, SpecCommit};
 use crate::live::{
@@ -22,7 +22,7 @@ use crate::model::{
     Desired, EnvName, Environment, Home, LiveSnapshot, Secret, SpecDuration, Target, TargetSnapshot,
 };
 use crate::output::Printer;
-use crate::plan::PlanOptions;
+use crate::plan::{Check, Plan, PlanOptions, Reason, Warning};
 use crate::sandbox::embedded::EmbeddedSandbox;
 use crate::spec::{self, LoadedSpec};
 
@@ -48,6 +48,8 @@ pub struct World {
     pub targets: TargetSnapshot,
     pub warnings: Vec<String>,
     pub api_calls: u64,
+    /// Plan-time checks of the Kubernetes targets ([`crate::deliver::kube::preflight`]).
+    pub preflight: Vec<PreflightFailure>,
 }
 
 /// A spec as loaded for a command: from the working tree, or from git at `--spec-ref`.
@@ -147,12 +149,17 @@ impl Session {
         )
         .await
         .context("cannot read live Dynatrace")?;
-        let targets = self.deliverer.read_all(&all_targets(&self.desired)).await;
+        let every_target = all_targets(&self.desired);
+        let (targets, preflight) = futures::join!(
+            self.deliverer.read_all(&every_target),
+            self.deliverer.preflight(&every_target)
+        );
         Ok(World {
             live: read.snapshot,
             targets,
             warnings: read.warnings,
             api_calls: self.connector.api_calls(),
+            preflight,
         })
     }
 
@@ -170,6 +177,48 @@ pub fn now(live: &LiveSnapshot) -> OffsetDateTime {
         .filter_map(|e| e.server_time)
         .max()
         .unwrap_or_else(OffsetDateTime::now_utc)
+}
+
+/// The Kubernetes preflight findings as part of `plan`: a failure that would make a delivery fail
+/// is a blocking check of every token delivering to that target (so `apply` creates no token it
+/// cannot deliver); an explanation (the operator has not confirmed a token) is a warning.
+pub fn add_preflight(plan: &mut Plan, desired: &Desired, failures: &[PreflightFailure]) {
+    for f in failures {
+        if !f.blocking {
+            plan.warnings.push(Warning {
+                code: "operator_unconfirmed".to_owned(),
+                message: f.to_string(),
+            });
+            continue;
+        }
+        let mut owners: Vec<(Home, Option<crate::model::TokenKey>)> = desired
+            .tokens
+            .iter()
+            .filter(|t| t.deliver.iter().any(|d| d.address() == f.address))
+            .map(|t| (t.home.clone(), Some(t.key.clone())))
+            .collect();
+        owners.extend(
+            desired
+                .tenant_tokens
+                .iter()
+                .filter(|t| {
+                    t.activegates
+                        .iter()
+                        .chain(&t.oneagents)
+                        .any(|d| d.address() == f.address)
+                })
+                .map(|t| (Home::Environment(t.environment.clone()), None)),
+        );
+        for (home, key) in owners {
+            plan.checks.push(Check {
+                code: Reason::TargetUnusable,
+                blocking: true,
+                home,
+                key,
+                message: f.to_string(),
+            });
+        }
+    }
 }
 
 /// Every delivery target the desired state names, in a stable order.

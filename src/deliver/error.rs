@@ -72,6 +72,13 @@ pub enum DeliverError {
         address: TargetAddress,
         attempts: u32,
     },
+    /// The Dynatrace Operator reports the delivered token invalid (its message, and what was
+    /// done about the Secret).
+    #[error("{address}: the Dynatrace Operator rejected the delivered token: {reason}")]
+    Operator {
+        address: TargetAddress,
+        reason: String,
+    },
     /// Read-back after delivery found something else than what was delivered.
     #[error("{address}: read-back found {found} instead of {expected}")]
     Mismatch {
@@ -94,6 +101,7 @@ impl DeliverError {
             | DeliverError::Kube { address, .. }
             | DeliverError::Immutable { address, .. }
             | DeliverError::Conflict { address, .. }
+            | DeliverError::Operator { address, .. }
             | DeliverError::Mismatch { address, .. } => address,
         }
     }

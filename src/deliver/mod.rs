@@ -11,6 +11,10 @@
 //!   line, a sidecar file, an annotation, an environment variable for a script).
 //! - `verify`: read the target back and check it holds what the record says.
 //!
+//! Besides the trait, [`Deliverer::preflight`] checks Kubernetes targets at plan time (the
+//! context, the API server, the permissions on the Secret, the DynaKube), so a plan can block
+//! before any token is created.
+//!
 //! The secret arrives as a [`Secret`] and is exposed only where it leaves the process: file
 //! contents, a Kubernetes `data` field (base64), a child's environment, stdin or (when the spec
 //! says so) argv. Errors, holders and records are built from secret-free parts; command output is
@@ -35,7 +39,7 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 
 pub use error::DeliverError;
-pub use kube::KubeSettings;
+pub use kube::{KubeSettings, PreflightFailure};
 pub use record::Record;
 
 use crate::model::{Holder, Secret, Target, TargetAddress, TargetSnapshot};
@@ -199,6 +203,11 @@ impl Deliverer {
     /// Every target's holder, [`DeliveryContext::read_concurrency`] at a time.
     pub async fn read_all(&self, targets: &[Target]) -> TargetSnapshot {
         read_all(self, targets, self.ctx.read_concurrency).await
+    }
+
+    /// Plan-time checks of the Kubernetes targets among `targets` (see [`kube::preflight`]).
+    pub async fn preflight(&self, targets: &[Target]) -> Vec<PreflightFailure> {
+        kube::preflight(&self.ctx, targets).await
     }
 
     /// See [`Deliver::read_holder`].

@@ -37,7 +37,8 @@
 //! forecast[]      { home, kind, key|null, token|null, expires|null, rotation_due|null, changed_by_plan }
 //! pending[]       { home, kind, key, token, action: disable|delete, not_before|null, waiting_for }
 //! warnings[]      { code, message }
-//! checks[]        { code: expiry_within_threshold|platform_token_limit, blocking, home, key, message }
+//! checks[]        { code: expiry_within_threshold|platform_token_limit|target_unusable, blocking,
+//!                   home, key, message }
 //! summary         { create, update, rotate, revoke, deliver, tenant }
 //! ```
 
@@ -322,6 +323,9 @@ pub enum Reason {
     /// The platform token limit of 10 per owner would be exceeded.
     PlatformTokenLimit,
     ExpiryWithinThreshold,
+    /// A delivery target cannot be written (a Kubernetes context that does not resolve, an API
+    /// server that does not answer, an identity that may not write the Secret).
+    TargetUnusable,
 }
 
 impl fmt::Display for Reason {
@@ -350,6 +354,7 @@ impl fmt::Display for Reason {
             Reason::TenantRotationInProgress => "tenant_rotation_in_progress",
             Reason::PlatformTokenLimit => "platform_token_limit",
             Reason::ExpiryWithinThreshold => "expiry_within_threshold",
+            Reason::TargetUnusable => "target_unusable",
         };
         f.write_str(s)
     }
@@ -359,7 +364,7 @@ impl FromStr for Reason {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const ALL: [Reason; 20] = [
+        const ALL: [Reason; 21] = [
             Reason::Missing,
             Reason::ScopesChanged,
             Reason::NameChanged,
@@ -380,6 +385,7 @@ impl FromStr for Reason {
             Reason::TenantRotationInProgress,
             Reason::PlatformTokenLimit,
             Reason::ExpiryWithinThreshold,
+            Reason::TargetUnusable,
         ];
         if let Some(r) = ALL.iter().find(|r| r.to_string() == s) {
             return Ok(*r);

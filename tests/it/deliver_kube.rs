@@ -7,6 +7,7 @@ use crate::support::k8s_double;
 
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
 use k8s_double::{b64, K8sDouble};
 use serde_json::json;
@@ -39,12 +40,16 @@ fn record() -> Record {
 }
 
 fn deliverer(dir: &Path, double: &K8sDouble, token: &str) -> Deliverer {
+    deliverer_for(dir, &double.kubeconfig("prod", token))
+}
+
+/// A deliverer with exactly this kubeconfig, waiting at most 3s for the operator.
+fn deliverer_for(dir: &Path, kubeconfig: &str) -> Deliverer {
     let path = dir.join("kubeconfig");
-    fs::write(&path, double.kubeconfig("prod", token)).unwrap();
-    Deliverer::new(DeliveryContext::with_kube(
-        dir,
-        KubeSettings::kubeconfig_file(path),
-    ))
+    fs::write(&path, kubeconfig).unwrap();
+    let mut settings = KubeSettings::kubeconfig_file(path);
+    settings.operator_wait = Duration::from_secs(3);
+    Deliverer::new(DeliveryContext::with_kube(dir, settings))
 }
 
 /// The secret may travel only as base64 in a Secret's `data`; never in plain text, and never in
@@ -309,10 +314,16 @@ async fn rejected_credentials_name_the_target_and_read_as_unreadable() {
 #[tokio::test]
 async fn touches_the_dynakube_and_restarts_workloads() {
     let double = K8sDouble::start(API_TOKEN).await;
-    let dk_path = "/apis/dynatrace.com/v1beta5/namespaces/dynatrace/dynakubes/dynakube";
+    let dk_path = double.seed_dynakube("dynakube");
     let deploy_path = "/apis/apps/v1/namespaces/dynatrace/deployments/otel-collector";
-    double.seed_object(dk_path, json!({"apiVersion": "dynatrace.com/v1beta5", "kind": "DynaKube", "metadata": {"name": "dynakube", "annotations": {"keep": "me"}}, "spec": {"apiUrl": "https://x/api"}}));
     double.seed_object(deploy_path, json!({"kind": "Deployment", "metadata": {"name": "otel-collector"}, "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "otel"}}}}}));
+    double.seed_secret(
+        "dynatrace",
+        "dynakube",
+        &[("apiToken", "dt0c01.OPERATOR.OPERATORSECRET")],
+        false,
+    );
+    double.run_operator(k8s_double::Operator::default());
     let dir = tempfile::tempdir().unwrap();
     let d = deliverer(dir.path(), &double, API_TOKEN);
     let mut k = target(Some("prod"), "dataIngestToken");
@@ -327,10 +338,13 @@ async fn touches_the_dynakube_and_restarts_workloads() {
         .await
         .unwrap();
 
-    let dk = double.object(dk_path).unwrap();
+    let dk = double.object(&dk_path).unwrap();
     assert!(dk["metadata"]["annotations"]["tokensmith.dev/reconcile-requested-at"].is_string());
-    assert_eq!(dk["metadata"]["annotations"]["keep"], json!("me"));
-    assert_eq!(dk["spec"]["apiUrl"], json!("https://x/api"));
+    assert_eq!(
+        dk["spec"]["apiUrl"],
+        json!("https://abc123.live.dynatrace.com/api")
+    );
+    assert_eq!(dk["status"]["conditions"][0]["status"], json!("True"));
     let deploy = double.object(deploy_path).unwrap();
     assert!(deploy["spec"]["template"]["metadata"]["annotations"]
         ["kubectl.kubernetes.io/restartedAt"]
@@ -339,11 +353,27 @@ async fn touches_the_dynakube_and_restarts_workloads() {
         deploy["spec"]["template"]["metadata"]["labels"]["app"],
         json!("otel")
     );
-    assert_eq!(out.notes.len(), 2, "{:?}", out.notes);
+    assert_eq!(out.notes.len(), 3, "{:?}", out.notes);
     assert!(
         out.notes[0].contains("dynatrace.com/v1beta5"),
         "{:?}",
         out.notes
+    );
+    assert!(
+        out.notes[2].contains("reports the new token valid"),
+        "{:?}",
+        out.notes
+    );
+    // Confirmed: the awaiting annotation is gone; the operator's key was not touched.
+    let secret = double.secret("dynatrace", "dynakube").unwrap();
+    assert!(secret["metadata"]["annotations"]
+        .get("tokensmith.dev/dataIngestToken-awaiting-operator")
+        .is_none());
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        b"dt0c01.OPERATOR.OPERATORSECRET"
     );
     // A failed follow-up is a warning: the Secret already holds the new value.
     assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
@@ -595,5 +625,552 @@ async fn a_lost_create_race_falls_back_to_a_patch() {
             .secret_value("dynatrace", "dynakube", "apiToken")
             .unwrap(),
         SECRET.as_bytes()
+    );
+}
+
+/// An exec credential plugin (as EKS, GKE and AKS kubeconfigs use): a script printing an
+/// ExecCredential. kube-rs runs it and sends its token.
+#[tokio::test]
+async fn an_exec_plugin_kubeconfig_delivers() {
+    use std::os::unix::fs::PermissionsExt;
+    let double = K8sDouble::start(API_TOKEN).await;
+    double.accept_token("exec-issued-token", "exec-user");
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("get-token.sh");
+    fs::write(
+        &plugin,
+        "#!/bin/sh\n# prints what `aws eks get-token` prints\necho \"$1 $2\" > \"$(dirname \"$0\")/plugin-args\"\ncat <<'JSON'\n{\"apiVersion\": \"client.authentication.k8s.io/v1beta1\", \"kind\": \"ExecCredential\", \"status\": {\"token\": \"exec-issued-token\"}}\nJSON\n",
+    )
+    .unwrap();
+    fs::set_permissions(&plugin, fs::Permissions::from_mode(0o755)).unwrap();
+    let user = format!(
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      args: [--cluster-name, prod]\n      interactiveMode: Never\n",
+        plugin.display()
+    );
+    let d = deliverer_for(dir.path(), &double.kubeconfig_with_user("prod", &user));
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    assert!(d.preflight(std::slice::from_ref(&t)).await.is_empty());
+    d.deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        SECRET.as_bytes()
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("plugin-args")).unwrap(),
+        "--cluster-name prod\n"
+    );
+    let requests = double.requests();
+    assert!(!requests.is_empty());
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.user.as_deref() == Some("exec-user")),
+        "{requests:?}"
+    );
+    assert_no_plain_secret(&double);
+}
+
+/// A client certificate and key generated in the test, against the double served over TLS with
+/// a CA generated in the test; without the CA the handshake fails and the check says TLS.
+#[tokio::test]
+async fn a_client_certificate_kubeconfig_delivers_over_tls() {
+    use base64::Engine;
+    let pki = k8s_double::TestPki::generate();
+    let double = K8sDouble::start_tls(API_TOKEN, &pki).await;
+    let enc = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let user = format!(
+        "    client-certificate-data: {}\n    client-key-data: {}\n",
+        enc(&pki.client_cert_pem),
+        enc(&pki.client_key_pem)
+    );
+    let config = double.kubeconfig_with_user("prod", &user).replace(
+        "    server: ",
+        &format!(
+            "    certificate-authority-data: {}\n    server: ",
+            enc(&pki.ca_pem)
+        ),
+    );
+    assert!(config.contains("server: https://127.0.0.1:"), "{config}");
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer_for(dir.path(), &config);
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    assert_eq!(d.preflight(std::slice::from_ref(&t)).await, vec![]);
+    d.deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert_eq!(
+        d.read_holder(&t).await,
+        Holder::Token {
+            id: TokenId::new(ID)
+        }
+    );
+    assert!(double
+        .requests()
+        .iter()
+        .all(|r| r.user.as_deref() == Some("cert-user")));
+
+    // The same kubeconfig without the CA: the server's certificate is not trusted.
+    let untrusted = tempfile::tempdir().unwrap();
+    let d = deliverer_for(
+        untrusted.path(),
+        &double.kubeconfig_with_user("prod", &user),
+    );
+    let failures = d.preflight(std::slice::from_ref(&t)).await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let text = failures[0].to_string();
+    assert!(
+        failures[0].blocking && text.contains("TLS") && text.contains(&double.url()),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn preflight_names_target_context_server_and_cause() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    double.seed_secret(
+        "dynatrace",
+        "dynakube",
+        &[("apiToken", "dt0c01.OLD.OLDSECRET")],
+        false,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    let mut with_dk = target(Some("prod"), "apiToken");
+    with_dk.touch_dynakube = Some("dynakube".into());
+    let t = Target::KubernetesSecret(with_dk);
+    let unknown = Target::KubernetesSecret(target(Some("staging"), "apiToken"));
+
+    // Allowed, but the DynaKube to touch does not exist; the context `staging` is unknown.
+    let failures = d.preflight(&[t.clone(), unknown.clone()]).await;
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    let dk = failures.iter().find(|f| f.address == t.address()).unwrap();
+    assert!(dk.blocking && dk.cause.contains("does not exist"), "{dk}");
+    assert_eq!(dk.context, "prod");
+    assert_eq!(dk.server, double.url());
+    let ctx = failures
+        .iter()
+        .find(|f| f.address == unknown.address())
+        .unwrap();
+    assert!(
+        ctx.cause.contains("context `staging`") && ctx.cause.contains("prod"),
+        "{ctx}"
+    );
+
+    // Forbidden: the SelfSubjectAccessReview answers no for patch.
+    double.seed_dynakube("dynakube");
+    double.deny("patch", "secrets");
+    let failures = d.preflight(std::slice::from_ref(&t)).await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let text = failures[0].to_string();
+    assert!(
+        text.contains("kubernetes_secret:prod/dynatrace/dynakube#apiToken")
+            && text.contains("context `prod`")
+            && text.contains(&double.url())
+            && text.contains("403 Forbidden")
+            && text.contains("patch secrets/dynakube in namespace dynatrace"),
+        "{text}"
+    );
+    assert!(double.requests().iter().any(|r| r.method == "POST"
+        && r.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"));
+
+    // A missing Secret needs create, not patch; rejected credentials are a 401.
+    let missing = Target::KubernetesSecret(KubernetesSecretTarget {
+        name: "other".into(),
+        ..target(Some("prod"), "apiToken")
+    });
+    assert_eq!(d.preflight(std::slice::from_ref(&missing)).await, vec![]);
+    double.deny("create", "secrets");
+    let failures = d.preflight(std::slice::from_ref(&missing)).await;
+    assert!(
+        failures.len() == 1 && failures[0].cause.contains("create secrets in namespace"),
+        "{failures:?}"
+    );
+    let bad = tempfile::tempdir().unwrap();
+    let d = deliverer(bad.path(), &double, "wrong-token");
+    let failures = d.preflight(std::slice::from_ref(&missing)).await;
+    assert!(
+        failures.len() == 1 && failures[0].cause.contains("401"),
+        "{failures:?}"
+    );
+    assert!(!format!("{failures:?}").contains("wrong-token"));
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_preflight_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "current-context: prod\nclusters:\n- name: c\n  cluster: {{server: 'https://127.0.0.1:{port}'}}\n- name: dns\n  cluster: {{server: 'https://api.cluster.invalid:6443'}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\n- name: eks\n  context: {{cluster: dns, user: u}}\nusers:\n- name: u\n  user: {{token: {API_TOKEN}}}\n"
+    );
+    let d = deliverer_for(dir.path(), &config);
+    let refused = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    let dns = Target::KubernetesSecret(target(Some("eks"), "apiToken"));
+    let failures = d.preflight(&[refused.clone(), dns.clone()]).await;
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    let text = failures[0].to_string();
+    assert!(
+        text.contains("kubernetes_secret:prod/dynatrace/dynakube#apiToken")
+            && text.contains("context `prod`")
+            && text.contains(&format!("https://127.0.0.1:{port}"))
+            && text.contains("connection refused"),
+        "{text}"
+    );
+    let text = failures[1].to_string();
+    assert!(
+        text.contains("api.cluster.invalid") && text.contains("DNS"),
+        "{text}"
+    );
+    assert!(!format!("{failures:?}").contains(API_TOKEN));
+}
+
+/// The operator reports the new token invalid (a required scope missing): the Secret is put
+/// back to the predecessor, the delivery fails with the operator's message, and the plan-time
+/// check explains it.
+#[tokio::test]
+async fn an_operator_rejecting_the_new_token_keeps_the_old_one() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    let old = "dt0c01.OLDPUBLIC.OLDSECRETVALUE";
+    double.seed_dynakube("dynakube");
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    let mut k = target(Some("prod"), "apiToken");
+    k.touch_dynakube = Some("dynakube".into());
+    let t = Target::KubernetesSecret(k);
+    // The predecessor is in place and was confirmed.
+    double.run_operator(k8s_double::Operator::default());
+    d.deliver(
+        &t,
+        &Secret::from(old),
+        &Record::Token(TokenId::new("dt0c01.OLDPUBLIC")),
+    )
+    .await
+    .unwrap();
+
+    double.run_operator(k8s_double::Operator {
+        rejects: [ID.to_owned()].into(),
+        message: "Token on secret dynatrace:dynakube missing scopes [DataExport]".into(),
+        ..k8s_double::Operator::default()
+    });
+    let err = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, DeliverError::Operator { .. }), "{text}");
+    assert!(
+        text.contains("missing scopes [DataExport]")
+            && text.contains("holds dt0c01.OLDPUBLIC again"),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET_PART));
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        old.as_bytes()
+    );
+    assert_eq!(
+        d.read_holder(&t).await,
+        Holder::Token {
+            id: TokenId::new("dt0c01.OLDPUBLIC")
+        }
+    );
+    let secret = double.secret("dynatrace", "dynakube").unwrap();
+    let rejected = secret["metadata"]["annotations"]["tokensmith.dev/apiToken-rejected"]
+        .as_str()
+        .unwrap();
+    assert!(rejected.starts_with(ID), "{rejected}");
+    // The rollback asked the operator to reconcile again, so it reads the old token.
+    let dk = double
+        .object(&double.seed_dynakube_path("dynakube"))
+        .unwrap();
+    assert_eq!(dk["status"]["conditions"][0]["status"], json!("True"));
+
+    let findings = d.preflight(std::slice::from_ref(&t)).await;
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(!findings[0].blocking);
+    assert!(
+        findings[0].cause.contains("missing scopes [DataExport]")
+            && findings[0]
+                .cause
+                .contains("the Secret holds dt0c01.OLDPUBLIC"),
+        "{}",
+        findings[0]
+    );
+    assert_no_plain_secret(&double);
+}
+
+/// No verdict in time: the delivery succeeds with a warning, and until the operator reports the
+/// token valid the target reads as unreadable (so no plan revokes the predecessor).
+#[tokio::test]
+async fn an_unconfirmed_token_keeps_the_target_unreadable_until_the_operator_reports() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    let dk_path = double.seed_dynakube("dynakube");
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    let mut k = target(Some("prod"), "apiToken");
+    k.touch_dynakube = Some("dynakube".into());
+    let t = Target::KubernetesSecret(k);
+    // No operator runs.
+    let out = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("unconfirmed") && w.contains("predecessor is kept")),
+        "{:?}",
+        out.warnings
+    );
+    match d.read_holder(&t).await {
+        Holder::Unreadable { reason } => assert!(
+            reason.contains("has not confirmed") && reason.contains(ID),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let findings = d.preflight(std::slice::from_ref(&t)).await;
+    assert!(findings.len() == 1 && !findings[0].blocking, "{findings:?}");
+
+    // The operator starts and reconciles (any DynaKube update): now the token is confirmed.
+    double.run_operator(k8s_double::Operator::default());
+    let http = reqwest::Client::new();
+    let r = http
+        .patch(format!("{}{dk_path}", double.url()))
+        .bearer_auth(API_TOKEN)
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"metadata": {"labels": {"x": "y"}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        d.read_holder(&t).await,
+        Holder::Token {
+            id: TokenId::new(ID)
+        }
+    );
+    assert!(d.preflight(std::slice::from_ref(&t)).await.is_empty());
+
+    // Delivering the same token again writes nothing and clears the awaited verdict.
+    let again = d
+        .deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert!(!again.changed);
+    assert!(
+        again
+            .notes
+            .iter()
+            .any(|n| n.contains("reports the new token valid")),
+        "{:?}",
+        again.notes
+    );
+    let secret = double.secret("dynatrace", "dynakube").unwrap();
+    assert!(secret["metadata"]["annotations"]
+        .get("tokensmith.dev/apiToken-awaiting-operator")
+        .is_none());
+}
+
+/// The real binary against the sandbox and the double: what a user sees.
+mod cli {
+    use super::*;
+    use crate::support::binary_world::World;
+
+    const OPERATOR_SPEC: &str = r#"
+api_tokens:
+  operator:
+    name: operator
+    environments: [demo]
+    preset: dynatrace-operator
+    expires_in: 30d
+    rotate_before: 7d
+    grace: 24h
+    deliver:
+      - kubernetes_secret:
+          context: prod
+          namespace: dynatrace
+          name: dynakube
+          key: apiToken
+          touch_dynakube: dynakube
+"#;
+
+    fn api_token_ids(w: &World) -> Vec<String> {
+        let mut ids: Vec<String> = w.live().into_iter().map(|t| t.id).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn an_unreachable_cluster_blocks_the_plan_and_apply_creates_no_token() {
+        let w = World::new(OPERATOR_SPEC);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = format!(
+            "current-context: prod\nclusters:\n- name: c\n  cluster: {{server: 'https://127.0.0.1:{port}'}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: {API_TOKEN}}}\n"
+        );
+        fs::write(w.path("kubeconfig"), config).unwrap();
+        let kubeconfig = w.path("kubeconfig").display().to_string();
+        let env = [("KUBECONFIG", kubeconfig.as_str())];
+        let before = api_token_ids(&w);
+
+        let plan = w.run_with_env(&["plan"], &env);
+        assert_eq!(plan.code, Some(1), "{}", plan.text);
+        for part in [
+            "kubernetes_secret:prod/dynatrace/dynakube#apiToken",
+            "context `prod`",
+            &format!("https://127.0.0.1:{port}"),
+            "connection refused",
+        ] {
+            assert!(plan.text.contains(part), "`{part}` missing:\n{}", plan.text);
+        }
+        let json = w.run_with_env(&["plan", "--format", "json"], &env);
+        let parsed: serde_json::Value = serde_json::from_str(
+            &json.text[json.text.find('{').unwrap()..=json.text.rfind('}').unwrap()],
+        )
+        .unwrap();
+        assert_eq!(parsed["checks"][0]["code"], json!("target_unusable"));
+        assert_eq!(parsed["checks"][0]["blocking"], json!(true));
+        assert_eq!(parsed["checks"][0]["key"], json!("operator"));
+
+        let apply = w.run_with_env(&["apply", "--auto-approve"], &env);
+        assert_eq!(apply.code, Some(1), "{}", apply.text);
+        assert!(
+            apply
+                .text
+                .contains("refusing to apply a plan with blocking checks"),
+            "{}",
+            apply.text
+        );
+        assert_eq!(api_token_ids(&w), before, "apply created a token");
+
+        // Without any kubeconfig: the context does not resolve, and that blocks too.
+        let missing = w.path("no-such-kubeconfig").display().to_string();
+        let plan = w.run_with_env(&["plan"], &[("KUBECONFIG", missing.as_str())]);
+        assert_eq!(plan.code, Some(1), "{}", plan.text);
+        assert!(
+            plan.text.contains("no kubeconfig for context `prod`"),
+            "{}",
+            plan.text
+        );
+    }
+
+    #[test]
+    fn an_operator_rejecting_the_successor_keeps_the_predecessor_and_the_plan_says_why() {
+        let w = World::new(OPERATOR_SPEC);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let double = rt.block_on(K8sDouble::start(API_TOKEN));
+        double.seed_dynakube("dynakube");
+        double.run_operator(k8s_double::Operator::default());
+        fs::write(w.path("kubeconfig"), double.kubeconfig("prod", API_TOKEN)).unwrap();
+        let kubeconfig = w.path("kubeconfig").display().to_string();
+        let env = [("KUBECONFIG", kubeconfig.as_str())];
+
+        let first = w.run_with_env(&["apply", "--auto-approve"], &env);
+        assert_eq!(first.code, Some(0), "{}", first.text);
+        let held = |double: &K8sDouble| {
+            let value = double
+                .secret_value("dynatrace", "dynakube", "apiToken")
+                .unwrap();
+            crate::support::binary_world::id_of(&String::from_utf8(value).unwrap())
+        };
+        let gen1 = held(&double);
+
+        // The operator now accepts only the current token (the successor would miss a scope).
+        double.run_operator(k8s_double::Operator {
+            accept_only: Some([gen1.clone()].into()),
+            message: "Token on secret dynatrace:dynakube missing scopes [DataExport]".into(),
+            ..k8s_double::Operator::default()
+        });
+        w.advance(time::Duration::days(24));
+        let rotate = w.run_with_env(&["apply", "--auto-approve"], &env);
+        assert_ne!(rotate.code, Some(0), "{}", rotate.text);
+        assert!(
+            rotate.text.contains("missing scopes [DataExport]"),
+            "{}",
+            rotate.text
+        );
+        // The Secret holds the predecessor again, which is still enabled; the rejected
+        // successor was cleaned up.
+        assert_eq!(held(&double), gen1);
+        let live = w.live();
+        let old = live.iter().find(|t| t.id == gen1).unwrap();
+        assert!(old.enabled && !old.expired);
+        assert!(
+            !live
+                .iter()
+                .any(|t| t.id != gen1 && t.enabled && t.name.starts_with("operator")),
+            "{live:?}"
+        );
+
+        let plan = w.run_with_env(&["plan"], &env);
+        assert!(
+            plan.text
+                .contains("rejected the token delivered to `apiToken`")
+                && plan.text.contains("missing scopes [DataExport]"),
+            "{}",
+            plan.text
+        );
+        drop(double);
+        drop(rt);
+    }
+}
+
+/// Several kubeconfig files (a `KUBECONFIG` list) merge the kubectl way: missing files are
+/// skipped, the first file that names an entry wins, and a context may use a cluster and a
+/// user from different files. A token file written with `echo` (a trailing newline) works, as
+/// with kubectl.
+#[tokio::test]
+async fn several_kubeconfig_files_merge_and_token_files_are_trimmed() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("token"), format!("{API_TOKEN}\n")).unwrap();
+    let first = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: other\nclusters:\n- name: double\n  cluster: {{server: '{}'}}\n- name: other\n  cluster: {{server: 'https://other.invalid'}}\ncontexts:\n- name: other\n  context: {{cluster: other, user: nobody}}\nusers:\n- name: nobody\n  user: {{token: x}}\n",
+        double.url()
+    );
+    let second = "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: double\n  cluster: {server: 'https://shadowed.invalid'}\ncontexts:\n- name: prod\n  context: {cluster: double, user: file-user}\nusers:\n- name: file-user\n  user: {tokenFile: token}\n";
+    fs::write(dir.path().join("first"), first).unwrap();
+    fs::write(dir.path().join("second"), second).unwrap();
+    let settings = KubeSettings {
+        kubeconfig: vec![
+            dir.path().join("missing"),
+            dir.path().join("first"),
+            dir.path().join("second"),
+        ],
+        ..KubeSettings::default()
+    };
+    let d = Deliverer::new(DeliveryContext::with_kube(dir.path(), settings));
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    assert_eq!(d.preflight(std::slice::from_ref(&t)).await, vec![]);
+    d.deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        SECRET.as_bytes()
+    );
+    // The current context comes from the first file that sets one.
+    let current = Target::KubernetesSecret(target(None, "apiToken"));
+    let failures = d.preflight(std::slice::from_ref(&current)).await;
+    assert!(
+        failures.len() == 1
+            && failures[0].context == "other"
+            && failures[0].server.contains("other.invalid"),
+        "{failures:?}"
     );
 }

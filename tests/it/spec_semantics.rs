@@ -442,3 +442,39 @@ fn every_broken_field_of_one_entry_is_reported() {
         "{d}"
     );
 }
+
+#[test]
+fn operator_tokens_in_keys_the_operator_does_not_read_warn() {
+    let spec = ok("api_tokens:
+  operator:
+    environments: [prod]
+    preset: dynatrace-operator
+    deliver:
+      - kubernetes_secret: { namespace: dynatrace, name: dynakube, key: apitoken }
+      - kubernetes_secret: { namespace: dynatrace, name: dynakube-b, key: apiToken }
+  ingest:
+    environments: [prod]
+    preset: data-ingest
+    deliver:
+      - kubernetes_secret: { namespace: dynatrace, name: dynakube, key: DataIngestToken }
+      - kubernetes_secret: { namespace: apps, name: otel, key: DT_API_TOKEN }
+");
+    let warnings: Vec<String> = spec
+        .warnings
+        .iter()
+        .map(|w| format!("{} | {}", w.message, w.notes.join(" ")))
+        .collect();
+    // `apitoken` and `DataIngestToken` warn with the right spelling; `apiToken` and an OTel
+    // collector's own key (not a DynaKube Secret) do not.
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("`apitoken`") && warnings[0].contains("use `key: apiToken`"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains("`DataIngestToken`")
+            && warnings[1].contains("use `key: dataIngestToken`"),
+        "{warnings:?}"
+    );
+    assert_eq!(spec.warnings[0].location.as_ref().unwrap().line, 11);
+}

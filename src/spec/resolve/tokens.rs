@@ -114,6 +114,16 @@ impl Resolver<'_> {
                     continue;
                 };
                 let (deliver, target_spans) = self.targets(&spec.deliver, &vars);
+                for (t, span) in deliver.iter().zip(&target_spans) {
+                    let preset = spec.preset.as_ref().map(|p| p.value);
+                    if let Some(f) = validate::targets::check_operator_key(preset, t) {
+                        let span = f
+                            .field
+                            .and_then(|field| self.root.find_field(*span, field))
+                            .unwrap_or(*span);
+                        self.emit(f, span);
+                    }
+                }
                 let token = DesiredToken {
                     kind: TokenKind::ApiToken,
                     key: key.clone(),

@@ -1,10 +1,52 @@
 //! Checks of one delivery target after templating: Kubernetes names, file formats and modes,
 //! how an exec target receives the value.
 
-use crate::model::{FileFormat, Target};
+use crate::model::{FileFormat, Preset, Target};
 
 use super::values::is_env_var_name;
 use super::Finding;
+
+/// Keys of the token Secret the Dynatrace Operator reads (CONSUMERS.md §1.1).
+const OPERATOR_KEYS: [&str; 3] = ["apiToken", "dataIngestToken", "paasToken"];
+
+/// A `kubernetes_secret` target of a token with an operator preset whose key the Dynatrace
+/// Operator does not read: a warning with the key to use. For `dynatrace-operator` any other
+/// key; for `data-ingest` and `paas` (which other consumers use too) a key that differs from an
+/// operator key only in case, or any other key of a Secret whose DynaKube is touched.
+pub fn check_operator_key(preset: Option<Preset>, target: &Target) -> Option<Finding> {
+    let Target::KubernetesSecret(k) = target else {
+        return None;
+    };
+    let preset = preset?;
+    if OPERATOR_KEYS.contains(&k.key.as_str()) {
+        return None;
+    }
+    let near = OPERATOR_KEYS
+        .iter()
+        .find(|o| o.eq_ignore_ascii_case(&k.key))
+        .copied();
+    let expected = match preset {
+        Preset::DynatraceOperator => "apiToken",
+        Preset::DataIngest => "dataIngestToken",
+        Preset::Paas => "paasToken",
+    };
+    let for_operator = preset == Preset::DynatraceOperator || k.touch_dynakube.is_some();
+    if near.is_none() && !for_operator {
+        return None;
+    }
+    Some(
+        Finding::warning(format!(
+            "the Dynatrace Operator reads only the keys apiToken, dataIngestToken and paasToken (case matters); a DynaKube will not see `{}`",
+            k.key
+        ))
+        .field("key")
+        .help(format!(
+            "use `key: {}` for a `{}` token",
+            near.unwrap_or(expected),
+            preset.as_str()
+        )),
+    )
+}
 
 /// Checks one delivery target (after templating).
 pub fn check_target(target: &Target) -> Vec<Finding> {

@@ -97,7 +97,14 @@ impl World {
 
     /// Run tokensmith to completion; every output is checked for leaked secrets.
     pub fn run(&self, args: &[&str]) -> Run {
-        let out: Output = self.command(args).output().expect("tokensmith runs");
+        self.run_with_env(args, &[])
+    }
+
+    /// [`World::run`] with extra environment variables (`KUBECONFIG`).
+    pub fn run_with_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
+        let mut command = self.command(args);
+        command.envs(envs.iter().copied());
+        let out: Output = command.output().expect("tokensmith runs");
         let run = Run {
             code: out.status.code(),
             text: format!(

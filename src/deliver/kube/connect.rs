@@ -1,0 +1,330 @@
+//! Reaching a Kubernetes API server through kube-rs: which kubeconfig files and contexts to use,
+//! one [`kube::Client`] per context (created lazily and shared by every target of that context),
+//! and turning kube-rs errors into causes a person can act on (DNS, refused, TLS, 401, 403).
+//!
+//! Everything kube-rs's configuration supports works because kube-rs does it: several files
+//! merged the kubectl way (the first file that names an entry wins), contexts, exec plugins
+//! (EKS `aws eks get-token`, GKE `gke-gcloud-auth-plugin`, AKS `kubelogin`, refreshed on
+//! expiry), OIDC auth providers, client certificates, tokens and token files, the in-cluster
+//! service account, `proxy-url`, `tls-server-name` and custom certificate authorities. This
+//! module only picks the files, names the context and describes failures; it builds no request.
+
+use crate::cli::env_vars;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+
+/// Where Kubernetes configuration comes from. Read once from the environment
+/// ([`KubeSettings::from_env`]) or set explicitly in tests.
+#[derive(Debug, Clone)]
+pub struct KubeSettings {
+    /// Kubeconfig files in merge order; files that do not exist are skipped (as kubectl does).
+    pub kubeconfig: Vec<PathBuf>,
+    /// Whether the in-cluster service account may be used when no kubeconfig file exists.
+    pub in_cluster: bool,
+    /// How long a delivery to a Secret the Dynatrace Operator reads waits for the DynaKube to
+    /// report on the new token (see [`super::operator`]).
+    pub operator_wait: Duration,
+}
+
+/// The default of [`KubeSettings::operator_wait`]: a touched DynaKube reconciles within seconds.
+pub const DEFAULT_OPERATOR_WAIT: Duration = Duration::from_secs(60);
+
+impl Default for KubeSettings {
+    fn default() -> Self {
+        KubeSettings {
+            kubeconfig: Vec::new(),
+            in_cluster: false,
+            operator_wait: DEFAULT_OPERATOR_WAIT,
+        }
+    }
+}
+
+impl KubeSettings {
+    /// `KUBECONFIG` (a list), else `~/.kube/config`; in a pod, the service account as fallback.
+    pub fn from_env() -> Self {
+        // The variables are named and read in `cli::env_vars`.
+        let kubeconfig = match env_vars::kubeconfig() {
+            Some(list) if !list.is_empty() => std::env::split_paths(&list)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect(),
+            _ => env_vars::home()
+                .map(|home| vec![PathBuf::from(home).join(".kube").join("config")])
+                .unwrap_or_default(),
+        };
+        let in_cluster = env_vars::kubernetes_service().is_some_and(|(host, _)| !host.is_empty());
+        KubeSettings {
+            kubeconfig,
+            in_cluster,
+            ..KubeSettings::default()
+        }
+    }
+
+    /// Settings that use exactly this kubeconfig file.
+    pub fn kubeconfig_file(path: impl Into<PathBuf>) -> Self {
+        KubeSettings {
+            kubeconfig: vec![path.into()],
+            ..KubeSettings::default()
+        }
+    }
+}
+
+/// A client for one context, with what errors should name.
+pub struct Connection {
+    pub client: kube::Client,
+    /// The context's name (`in-cluster` for the service account).
+    pub context: String,
+    /// The API server URL.
+    pub server: String,
+}
+
+impl Connection {
+    /// `https://… (context prod)`, for messages.
+    pub fn describe(&self) -> String {
+        format!("{} (context `{}`)", self.server, self.context)
+    }
+}
+
+/// Lazily created connections, one per kubeconfig context (`None`: the current context or the
+/// in-cluster configuration).
+#[derive(Default)]
+pub struct ClientCache {
+    clients: tokio::sync::Mutex<HashMap<Option<String>, Arc<Connection>>>,
+}
+
+impl ClientCache {
+    pub async fn get(
+        &self,
+        settings: &KubeSettings,
+        context: Option<&str>,
+    ) -> Result<Arc<Connection>, String> {
+        let mut clients = self.clients.lock().await;
+        let key = context.map(str::to_owned);
+        if let Some(c) = clients.get(&key) {
+            return Ok(c.clone());
+        }
+        let connection = Arc::new(connect(settings, context).await?);
+        clients.insert(key, connection.clone());
+        Ok(connection)
+    }
+}
+
+/// The kubeconfig files that exist, merged; `None` when there is none.
+fn load_kubeconfig(settings: &KubeSettings) -> Result<Option<Kubeconfig>, String> {
+    let mut merged: Option<Kubeconfig> = None;
+    for path in &settings.kubeconfig {
+        if !path.exists() {
+            continue;
+        }
+        let file = Kubeconfig::read_from(path)
+            .map_err(|e| format!("`{}` is not a usable kubeconfig: {e}", path.display()))?;
+        merged = Some(match merged {
+            None => file,
+            Some(m) => m
+                .merge(file)
+                .map_err(|e| format!("`{}` cannot be merged: {e}", path.display()))?,
+        });
+    }
+    Ok(merged)
+}
+
+/// Resolve `context` (or the current context, or the in-cluster configuration) to a client.
+pub async fn connect(settings: &KubeSettings, context: Option<&str>) -> Result<Connection, String> {
+    let looked_at = || {
+        if settings.kubeconfig.is_empty() {
+            "no kubeconfig path is set (KUBECONFIG, HOME)".to_owned()
+        } else {
+            let paths: Vec<String> = settings
+                .kubeconfig
+                .iter()
+                .map(|p| format!("`{}`", p.display()))
+                .collect();
+            format!("looked at {}", paths.join(", "))
+        }
+    };
+    let (mut config, context_name) = match load_kubeconfig(settings)? {
+        Some(kubeconfig) => {
+            let contexts: Vec<String> =
+                kubeconfig.contexts.iter().map(|c| c.name.clone()).collect();
+            let context_name = context
+                .map(str::to_owned)
+                .or_else(|| kubeconfig.current_context.clone())
+                .unwrap_or_default();
+            let options = KubeConfigOptions {
+                context: context.map(str::to_owned),
+                ..KubeConfigOptions::default()
+            };
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| match e {
+                    KubeconfigError::LoadContext(name) => format!(
+                        "context `{name}` is not in the kubeconfig ({}; it has {})",
+                        looked_at(),
+                        if contexts.is_empty() {
+                            "no contexts".to_owned()
+                        } else {
+                            contexts.join(", ")
+                        }
+                    ),
+                    KubeconfigError::CurrentContextNotSet => format!(
+                        "the kubeconfig sets no current-context; name a `context` on the target ({})",
+                        looked_at()
+                    ),
+                    other => format!("context `{context_name}`: {other}"),
+                })?;
+            (config, context_name)
+        }
+        None if settings.in_cluster && context.is_none() => {
+            let config = kube::Config::incluster()
+                .map_err(|e| format!("the in-cluster service account is not usable: {e}"))?;
+            (config, "in-cluster".to_owned())
+        }
+        None => {
+            return Err(match context {
+                Some(name) => format!("no kubeconfig for context `{name}` ({})", looked_at()),
+                None => format!(
+                    "no kubeconfig found ({}) and not running in a cluster",
+                    looked_at()
+                ),
+            })
+        }
+    };
+    trim_token_file(&mut config.auth_info)?;
+    config.connect_timeout = Some(Duration::from_secs(10));
+    config.read_timeout = Some(Duration::from_secs(30));
+    config.write_timeout = Some(Duration::from_secs(30));
+    let server = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_owned();
+    let client = kube::Client::try_from(config)
+        .map_err(|e| format!("context `{context_name}` ({server}): {}", cause(&e)))?;
+    Ok(Connection {
+        client,
+        context: context_name,
+        server,
+    })
+}
+
+/// kube-rs sends a token file's content as it is, but kubectl (client-go) trims it, so a file
+/// written with `echo` works with kubectl. A token file with surrounding whitespace is read here
+/// and handed over trimmed; one without keeps kube-rs's periodic re-reading (rotated projected
+/// service-account tokens).
+fn trim_token_file(auth: &mut kube::config::AuthInfo) -> Result<(), String> {
+    let Some(path) = auth.token_file.clone() else {
+        return Ok(());
+    };
+    if auth.token.is_some() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read the token file `{path}`: {e}"))?;
+    if text.trim() != text {
+        auth.token = Some(secrecy::SecretString::from(text.trim().to_owned()));
+        auth.token_file = None;
+    }
+    Ok(())
+}
+
+/// A request's failure: the HTTP status when the server answered, and a secret-free cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub status: Option<u16>,
+    pub reason: String,
+    pub cause: String,
+}
+
+impl Failure {
+    pub fn of(e: &kube::Error) -> Failure {
+        match e {
+            kube::Error::Api(r) => Failure {
+                status: Some(r.code),
+                reason: r.reason.clone(),
+                cause: cause(e),
+            },
+            _ => Failure {
+                status: None,
+                reason: String::new(),
+                cause: cause(e),
+            },
+        }
+    }
+
+    pub fn is(&self, code: u16) -> bool {
+        self.status == Some(code)
+    }
+}
+
+/// What went wrong, in words: DNS, refused, TLS, timeout, 401, 403 with the server's message.
+pub fn cause(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(r) => match r.code {
+            401 => "401 Unauthorized: the API server rejected the credentials; check the kubeconfig user (token, certificate or exec plugin)".to_owned(),
+            403 => format!("403 Forbidden: {}", r.message),
+            code => {
+                if r.message.is_empty() {
+                    format!("{code} {}", r.reason)
+                } else {
+                    format!("{code} {}: {}", r.reason, r.message)
+                }
+            }
+        },
+        kube::Error::Auth(a) => format!("the kubeconfig credentials could not be obtained: {}", chain(a)),
+        other => transport_cause(other),
+    }
+}
+
+/// A transport failure: find the io or TLS error in the chain and name it.
+fn transport_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let text = chain(e);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return format!("TLS handshake failed: {tls}");
+            }
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    return "connection refused (nothing listens at that address)".to_owned()
+                }
+                std::io::ErrorKind::TimedOut => return "timed out connecting".to_owned(),
+                _ => {}
+            }
+        }
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            return format!("TLS handshake failed: {tls}");
+        }
+        source = s.source();
+    }
+    // hyper-util boxes the connector's io::Error, so the rustls error is not always reachable
+    // by downcasting; its text is rustls's own.
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("handshake") || lower.contains("tls") {
+        return format!("TLS handshake failed ({text})");
+    }
+    if text.contains("dns error") || text.contains("failed to lookup address") {
+        return format!("DNS lookup failed ({text})");
+    }
+    if text.contains("elapsed") || text.contains("timed out") {
+        return format!("timed out ({text})");
+    }
+    text
+}
+
+/// An error with its causes, `: `-separated, repeats dropped.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
