@@ -91,6 +91,13 @@ pub enum LiveError {
         request: Box<RequestLabel>,
         reason: String,
     },
+    /// The request was stopped on purpose before it could be trusted: a redirect to another
+    /// origin, which API calls never follow.
+    #[error("{request}: {reason}")]
+    Refused {
+        request: Box<RequestLabel>,
+        reason: String,
+    },
     /// A management token, client id or client secret is missing from the environment.
     #[error(
         "{subject}: the variable `{var}` is not set or empty; hint: export {var}=... with {what}"
@@ -150,7 +157,8 @@ impl LiveError {
             LiveError::Status { request, .. }
             | LiveError::Transport { request, .. }
             | LiveError::Ambiguous { request, .. }
-            | LiveError::Decode { request, .. } => Some(request),
+            | LiveError::Decode { request, .. }
+            | LiveError::Refused { request, .. } => Some(request),
             LiveError::MissingCredential { .. }
             | LiveError::Client { .. }
             | LiveError::Config { .. } => None,

@@ -18,6 +18,7 @@ mod gitops_desired_diff;
 mod gitops_git;
 mod gitops_metrics;
 mod live_account;
+mod live_hostile;
 mod live_http;
 mod live_snapshot;
 mod plan_properties;

@@ -61,6 +61,7 @@ impl Resolver<'_> {
                     .as_ref()
                     .map(|c| c.iter().map(|a| r(a, false)).collect()),
                 timeout: e.timeout,
+                env: e.env.clone(),
             }),
         };
         if let Some((text, e)) = failed {

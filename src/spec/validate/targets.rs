@@ -160,6 +160,21 @@ pub fn check_target(target: &Target) -> Vec<Finding> {
                     out.push(Finding::error(format!("`{field}` is empty")).field(field));
                 }
             }
+            for name in &e.env {
+                if !is_env_var_name(name) {
+                    out.push(
+                        Finding::error(format!(
+                            "`{name}` in `env` is not a valid environment variable name"
+                        ))
+                        .field("env"),
+                    );
+                } else if name.starts_with("TOKENSMITH_") {
+                    out.push(
+                        Finding::error(format!("`{name}` in `env` is set by tokensmith itself"))
+                            .field("env"),
+                    );
+                }
+            }
             if e.timeout.is_some_and(|t| t.as_secs() <= 0) {
                 out.push(
                     Finding::error("the exec `timeout` must be longer than 0s").field("timeout"),

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::live::http::plain_http_allowed;
 use crate::model::token::{Generation, Marker, MAX_NAME_LEN};
 use crate::model::{Endpoint, Preset, Scope, TokenKey, TokenKind};
 
@@ -59,7 +60,8 @@ pub fn check_entry_name(kind: &str, name: &str) -> Option<Finding> {
 }
 
 /// Parses an environment URL: SaaS, Managed (`/e/{env-id}`), or `sandbox://NAME`. Plain `http`
-/// is accepted only for loopback addresses (a local test server).
+/// is accepted only for loopback hosts (a local test server): an IP in 127.0.0.0/8, `::1`, or
+/// exactly `localhost` ([`plain_http_allowed`]); `127.0.0.1.nip.io` is a name like any other.
 pub fn parse_endpoint(url: &str) -> Result<Endpoint, Finding> {
     if let Some(name) = url.strip_prefix("sandbox://") {
         let ok = !name.is_empty()
@@ -81,8 +83,7 @@ pub fn parse_endpoint(url: &str) -> Result<Endpoint, Finding> {
     let parsed = url::Url::parse(url)
         .map_err(|e| Finding::error(format!("`{url}` is not a URL: {e}")).help(shapes))?;
     let host = parsed.host_str().unwrap_or_default().to_owned();
-    let loopback =
-        matches!(host.as_str(), "localhost" | "[::1]" | "::1") || host.starts_with("127.");
+    let loopback = plain_http_allowed(&parsed);
     match parsed.scheme() {
         "https" => {}
         "http" if loopback => {}
@@ -157,8 +158,7 @@ pub fn environment_id(endpoint: &Endpoint, fallback: &str) -> String {
 pub fn check_service_url(url: &str) -> Result<String, Finding> {
     let parsed =
         url::Url::parse(url).map_err(|e| Finding::error(format!("`{url}` is not a URL: {e}")))?;
-    let host = parsed.host_str().unwrap_or_default();
-    let loopback = host == "localhost" || host.starts_with("127.") || host == "[::1]";
+    let loopback = plain_http_allowed(&parsed);
     match parsed.scheme() {
         "https" => {}
         "http" if loopback => {}
@@ -332,6 +332,17 @@ mod tests {
             parse_endpoint("https://dt.example.com/e/6a1c1a9e-4c21-4d0d-9a3e-1e0d3f2b7c11").is_ok()
         );
         assert!(parse_endpoint("http://127.0.0.1:8080/e/demo").is_ok());
+        assert!(parse_endpoint("http://127.3.4.5:8080").is_ok());
+        assert!(parse_endpoint("http://[::1]:8080").is_ok());
+        assert!(parse_endpoint("http://localhost:8080").is_ok());
+        for bad in [
+            "http://127.0.0.1.evil.example",
+            "http://127.evil.example/sso",
+            "http://127.0.0.1.nip.io",
+        ] {
+            assert!(check_service_url(bad).is_err(), "{bad}");
+        }
+        assert!(check_service_url("http://127.0.0.1:9/sso").is_ok());
         assert!(parse_endpoint("sandbox://demo").is_ok());
         for bad in [
             "http://abc12345.live.dynatrace.com",
@@ -340,6 +351,10 @@ mod tests {
             "https://user:pw@abc.live.dynatrace.com",
             "https://abc.live.dynatrace.com/x/y",
             "sandbox://",
+            "http://127.0.0.1.evil.example",
+            "http://127.evil.example",
+            "http://127.0.0.1.nip.io/e/abc",
+            "http://localhost.evil.example",
             "ftp://x",
             "not a url",
         ] {
