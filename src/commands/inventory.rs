@@ -10,9 +10,10 @@ pub fn run(args: ReportArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus
     let Some(source) = session::load_spec(&args.spec.file, None, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, source, &args.envs)?;
+    let mut session = Session::new(&args.spec.file, source, &args.envs)?;
+    session.restrict_commands(args.no_exec, None)?;
     let world = session::runtime()?.block_on(session.read_world())?;
-    for w in &world.warnings {
+    for w in world.warnings.iter().chain(&world.commands_not_run) {
         writeln!(printer.err(), "warning: {w}")?;
     }
     let inventory = plan::inventory(&session.desired, &world.live, session::now(&world.live));

@@ -24,20 +24,26 @@ pub fn run(args: PlanArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> 
     else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, source, &args.envs)?;
+    let mut session = Session::new(&args.spec.file, source, &args.envs)?;
+    session.restrict_commands(args.no_exec, args.base.as_deref())?;
     let output = format(args.format, printer);
     let world = session::runtime()?.block_on(session.read_world())?;
     for w in &world.warnings {
         writeln!(printer.err(), "warning: {w}")?;
     }
     let opts = session.plan_options(fail_on_expiry_within);
-    let plan = plan::plan(
+    let mut plan = plan::plan(
         &session.desired,
         &world.live,
         &world.targets,
         session::now(&world.live),
         &opts,
     )?;
+    plan.warnings
+        .extend(world.commands_not_run.iter().map(|message| plan::Warning {
+            code: "read_command_not_run".into(),
+            message: message.clone(),
+        }));
     render::render_plan(&plan, output, printer.out())?;
     // What the change does to the desired state, after the plan (the summary comes first).
     if let Some(base) = &args.base {

@@ -42,6 +42,47 @@ pub struct Session {
     pub connector: DefaultConnector,
     pub deliverer: Arc<Deliverer>,
     sandboxes: SandboxResolver,
+    /// Which `read_command`s reading the targets may run.
+    pub commands: CommandTrust,
+}
+
+/// Which spec commands (`read_command`s) reading the targets may run. A spec can come from a
+/// pull request while this process holds production management tokens, so `plan --base REF`
+/// runs only commands the spec at REF already had, and `--no-exec` runs none. A target whose
+/// command is not run is read as write-only.
+#[derive(Debug, Clone, Default)]
+pub enum CommandTrust {
+    #[default]
+    All,
+    /// `--no-exec`.
+    None,
+    /// `plan --base REF`: exec targets identical (command, read command, `env:`) to one in the
+    /// spec at `reference`.
+    Unchanged {
+        reference: String,
+        trusted: std::collections::BTreeSet<Target>,
+    },
+}
+
+impl CommandTrust {
+    /// Why `target`'s read command is not run, or `None` when it may run (or has none).
+    pub fn refusal(&self, target: &Target) -> Option<String> {
+        let Target::Exec(e) = target else { return None };
+        e.read_command.as_ref().filter(|c| !c.is_empty())?;
+        match self {
+            CommandTrust::All => None,
+            CommandTrust::None => Some(format!(
+                "target `{}`: its read_command was not run (--no-exec); treated as write-only",
+                target.address()
+            )),
+            CommandTrust::Unchanged { reference, trusted } => (!trusted.contains(target)).then(|| {
+                format!(
+                    "target `{}`: its read_command is new or changed against `{reference}` and was not run; treated as write-only",
+                    target.address()
+                )
+            }),
+        }
+    }
 }
 
 /// Everything read from outside: the planner's inputs.
@@ -49,6 +90,8 @@ pub struct World {
     pub live: LiveSnapshot,
     pub targets: TargetSnapshot,
     pub warnings: Vec<String>,
+    /// Targets whose read command was not run ([`CommandTrust`]), with why.
+    pub commands_not_run: Vec<String>,
     pub api_calls: u64,
 }
 
@@ -115,7 +158,25 @@ impl Session {
             connector,
             deliverer,
             sandboxes,
+            commands: CommandTrust::All,
         })
+    }
+
+    /// Trust no spec command (`--no-exec`), or only those unchanged since `base` (`--base`).
+    pub fn restrict_commands(&mut self, no_exec: bool, base: Option<&str>) -> anyhow::Result<()> {
+        self.commands = if no_exec {
+            CommandTrust::None
+        } else if let Some(reference) = base {
+            let at = load_at_ref(&self.spec_path, reference)
+                .with_context(|| format!("--base {reference}"))?;
+            CommandTrust::Unchanged {
+                reference: reference.to_owned(),
+                trusted: all_targets(&at.spec.desired).into_iter().collect(),
+            }
+        } else {
+            CommandTrust::All
+        };
+        Ok(())
     }
 
     /// The plan options that record where the spec came from.
@@ -160,11 +221,24 @@ impl Session {
         )
         .await
         .context("cannot read live Dynatrace")?;
-        let targets = self.deliverer.read_all(&all_targets(&self.desired)).await;
+        let (run, not_run): (Vec<Target>, Vec<Target>) = all_targets(&self.desired)
+            .into_iter()
+            .partition(|t| self.commands.refusal(t).is_none());
+        let mut targets = self.deliverer.read_all(&run).await;
+        let commands_not_run = not_run
+            .iter()
+            .filter_map(|t| {
+                targets
+                    .holders
+                    .insert(t.address(), crate::model::Holder::WriteOnly);
+                self.commands.refusal(t)
+            })
+            .collect();
         Ok(World {
             live: read.snapshot,
             targets,
             warnings: read.warnings,
+            commands_not_run,
             api_calls: self.connector.api_calls(),
         })
     }
