@@ -44,6 +44,20 @@ pub fn run(args: PlanArgs, printer: &mut Printer) -> anyhow::Result<ExitStatus> 
             code: "read_command_not_run".into(),
             message: message.clone(),
         }));
+    plan.warnings.extend(
+        session::all_targets(&session.desired)
+            .iter()
+            .filter_map(|t| match t {
+                crate::model::Target::File(f) => {
+                    crate::deliver::file::loose_mode(session.deliverer.context(), f)
+                }
+                _ => None,
+            })
+            .map(|message| plan::Warning {
+                code: "file_mode_loose".into(),
+                message,
+            }),
+    );
     render::render_plan(&plan, output, printer.out())?;
     // What the change does to the desired state, after the plan (the summary comes first).
     if let Some(base) = &args.base {

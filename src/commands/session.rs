@@ -148,7 +148,9 @@ impl Session {
         let sandboxes = sandbox_resolver(base_dir.join(".tokensmith").join("sandbox"));
         let connector = DefaultConnector::new(&ClientSettings::default())?
             .with_sandbox_resolver(sandboxes.clone());
-        let deliverer = Arc::new(Deliverer::new(DeliveryContext::new(base_dir.clone())));
+        let deliverer = Arc::new(Deliverer::new(
+            DeliveryContext::new(base_dir.clone()).with_spec_file(spec_path),
+        ));
         Ok(Session {
             spec_path: spec_path.to_path_buf(),
             base_dir,

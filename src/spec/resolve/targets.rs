@@ -1,7 +1,10 @@
 //! Delivery targets of one token instance: every string field rendered with the instance's
 //! variables (`{{ env }}`, `for_each` values; `{{ secret }}` kept literally in exec arguments),
-//! then checked. A template error points at the very string that failed.
+//! then checked. A template error points at the very string that failed. File paths are
+//! normalised (`./out//x` is `out/x`, so one file has one identity) and, for a spec on disk,
+//! checked against the filesystem ([`place`]).
 
+use crate::deliver::file::place;
 use crate::model::{ExecTarget, FileTarget, KubernetesSecretTarget, Target};
 
 use super::Resolver;
@@ -41,7 +44,7 @@ impl Resolver<'_> {
                 restart: k.restart.iter().map(|c| r(c, false)).collect(),
             }),
             Target::File(f) => Target::File(FileTarget {
-                path: r(&f.path, false),
+                path: place::normalize(&r(&f.path, false)),
                 format: f.format,
                 key: f.key.as_ref().map(|c| r(c, false)),
                 section: f.section.as_ref().map(|c| r(c, false)),
@@ -72,7 +75,16 @@ impl Resolver<'_> {
             self.emit(Finding::from(e), span);
             return None;
         }
-        for f in validate::check_target(&rendered) {
+        let mut findings = validate::check_target(&rendered);
+        if let (Target::File(f), Some(spec)) = (&rendered, &self.spec_file) {
+            let dir = crate::spec::spec_dir(spec);
+            if !f.path.contains('\0') {
+                if let Err(reason) = place::check(&dir, Some(spec), &f.path) {
+                    findings.push(Finding::error(reason).field("path"));
+                }
+            }
+        }
+        for f in findings {
             let span = f
                 .field
                 .and_then(|field| self.root.find_field(target.span, field))

@@ -52,6 +52,33 @@ pub fn check_target(target: &Target) -> Vec<Finding> {
             if f.path.trim().is_empty() {
                 out.push(Finding::error("the file path is empty").field("path"));
             }
+            if f.path.contains(['\0', '\n', '\r']) {
+                out.push(
+                    Finding::error("the file path contains a NUL byte or a line break")
+                        .field("path"),
+                );
+            }
+            if let Some(key) = &f.key {
+                if let Some(bad) = key_problem(f.format, key) {
+                    out.push(Finding::error(bad).field("key"));
+                }
+            }
+            if let Some(section) = &f.section {
+                let bad = section.trim().is_empty()
+                    || section
+                        .chars()
+                        .any(|c| c.is_control() || matches!(c, '[' | ']'));
+                if bad {
+                    out.push(
+                        Finding::error(format!(
+                            "`{}` is not a properties section name",
+                            section.escape_debug()
+                        ))
+                        .field("section")
+                        .help("a section name is one line without `[` or `]`"),
+                    );
+                }
+            }
             match (f.format, &f.key) {
                 (FileFormat::Raw, Some(_)) => out.push(
                     Finding::error("a `raw` file holds only the value and has no `key`")
@@ -183,6 +210,32 @@ pub fn check_target(target: &Target) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Why `key` cannot name an entry of a file in `format`: a line break or control character
+/// would inject lines; in `env` and `properties` files the separators and comment signs would
+/// end or hide the key.
+fn key_problem(format: FileFormat, key: &str) -> Option<String> {
+    let shown = key.escape_debug();
+    if key.chars().any(char::is_control) {
+        return Some(format!(
+            "the file key `{shown}` contains a line break or control character"
+        ));
+    }
+    match format {
+        FileFormat::Env if !is_env_var_name(key) => Some(format!(
+            "`{shown}` is not an env file key; use letters, digits and `_`, not starting with a digit"
+        )),
+        FileFormat::Properties
+            if key.starts_with(['#', '!', '['])
+                || key.contains(['=', ':', ' ', '\t']) =>
+        {
+            Some(format!(
+                "`{shown}` is not a properties key; it may not contain `=`, `:` or spaces nor start with `#`, `!` or `[`"
+            ))
+        }
+        _ => None,
+    }
 }
 
 pub(super) fn format_name(format: FileFormat) -> &'static str {
