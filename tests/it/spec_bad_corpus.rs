@@ -32,7 +32,10 @@ fn render(diags: &Diagnostics) -> String {
 /// Asserts that a failed load has a located error whose excerpt is the real line of the file.
 fn assert_located(path: &Path, diags: &Diagnostics) {
     let bytes = std::fs::read(path).unwrap();
-    let text = String::from_utf8_lossy(&bytes);
+    // Line breaks as YAML counts them: `\n`, `\r\n` and a lone `\r`.
+    let text = String::from_utf8_lossy(&bytes)
+        .replace("\r\n", "\n")
+        .replace('\r', "\n");
     let lines: Vec<&str> = text.lines().collect();
     let located: Vec<_> = diags.errors().filter_map(|d| d.location.as_ref()).collect();
     assert!(

@@ -84,6 +84,9 @@ impl Resolver<'_> {
                 }
             }
         }
+        if let (Target::Exec(e), Some(spec)) = (&rendered, &self.spec_file) {
+            findings.extend(missing_programs(e, &crate::spec::spec_dir(spec)));
+        }
         for f in findings {
             let span = f
                 .field
@@ -109,4 +112,39 @@ impl Resolver<'_> {
         }
         (targets, spans)
     }
+}
+
+/// Warnings for exec programs given as a path (absolute, or relative to the spec's directory)
+/// that does not exist here. A warning, not an error: `validate` often runs on another machine
+/// (CI) than `apply` (the host the program lives on), and the delivery fails if the program is
+/// still missing there. Bare names (`vault`) are looked up on `PATH` only when the command
+/// runs: CI rarely has the tools of the target hosts, and a warning on every run would be
+/// noise.
+fn missing_programs(e: &ExecTarget, spec_dir: &std::path::Path) -> Vec<Finding> {
+    let programs = std::iter::once(("command", e.command.first())).chain([
+        (
+            "read_command",
+            e.read_command.as_ref().and_then(|c| c.first()),
+        ),
+        (
+            "verify_command",
+            e.verify_command.as_ref().and_then(|c| c.first()),
+        ),
+    ]);
+    let mut out = Vec::new();
+    for (field, program) in programs {
+        let Some(program) = program.filter(|p| !p.trim().is_empty()) else {
+            continue;
+        };
+        if program.contains('/') && !spec_dir.join(program).is_file() {
+            out.push(
+                Finding::warning(format!(
+                    "the program `{program}` does not exist on this machine"
+                ))
+                .field(field)
+                .help("check the name; if it exists only where `apply` runs, ignore this"),
+            );
+        }
+    }
+    out
 }

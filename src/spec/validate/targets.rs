@@ -187,6 +187,31 @@ pub fn check_target(target: &Target) -> Vec<Finding> {
                     out.push(Finding::error(format!("`{field}` is empty")).field(field));
                 }
             }
+            let programs = std::iter::once(("command", e.command.first())).chain([
+                (
+                    "read_command",
+                    e.read_command.as_ref().and_then(|c| c.first()),
+                ),
+                (
+                    "verify_command",
+                    e.verify_command.as_ref().and_then(|c| c.first()),
+                ),
+            ]);
+            for (field, program) in programs {
+                let Some(program) = program else { continue };
+                if program.contains(|c: char| {
+                    c.is_whitespace() || c.is_control() || SHELL_METACHARACTERS.contains(c)
+                }) {
+                    out.push(
+                        Finding::error(format!(
+                            "the program `{}` contains shell syntax or spaces, but commands run without a shell",
+                            program.escape_debug()
+                        ))
+                        .field(field)
+                        .help("write the program and each argument as separate list items, e.g. `[sh, -c, \"a | b\"]` if a shell is really wanted"),
+                    );
+                }
+            }
             for name in &e.env {
                 if !is_env_var_name(name) {
                     out.push(
@@ -211,6 +236,9 @@ pub fn check_target(target: &Target) -> Vec<Finding> {
     }
     out
 }
+
+/// Characters a shell would interpret; a program name holding one was meant for a shell.
+const SHELL_METACHARACTERS: &str = ";|&$`<>*?(){}[]!~'\"\\";
 
 /// Why `key` cannot name an entry of a file in `format`: a line break or control character
 /// would inject lines; in `env` and `properties` files the separators and comment signs would

@@ -221,6 +221,14 @@ pub fn check_platform_scope(scope: &str) -> Option<Finding> {
                 && p.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         });
+    if ok && scope.chars().any(|c| c.is_ascii_uppercase()) {
+        return Some(
+            Finding::error(format!("platform scope `{scope}` is not lowercase")).help(format!(
+                "platform scopes are lowercase and case-sensitive: `{}`",
+                scope.to_ascii_lowercase()
+            )),
+        );
+    }
     if ok {
         return None;
     }
@@ -291,6 +299,18 @@ pub fn check_name(display: &str, key: &TokenKey, kind: TokenKind) -> Option<Find
     if display.trim().is_empty() {
         return Some(Finding::error("the token name is empty"));
     }
+    if let Some(c) = display
+        .chars()
+        .find(|c| c.is_control() || is_bidi_control(*c))
+    {
+        return Some(
+            Finding::error(format!(
+                "the token name contains the invisible or control character U+{:04X}",
+                c as u32
+            ))
+            .help("line breaks and bidirectional controls make a name display differently from what it is; remove them"),
+        );
+    }
     let max = match kind {
         TokenKind::PlatformToken => MAX_PLATFORM_NAME_LEN,
         _ => MAX_NAME_LEN,
@@ -306,6 +326,12 @@ pub fn check_name(display: &str, key: &TokenKey, kind: TokenKind) -> Option<Find
             total - max
         ))
     })
+}
+
+/// Unicode bidirectional formatting characters (U+202A–U+202E, U+2066–U+2069, U+200E/F,
+/// U+061C): they reorder how text displays.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// The scopes of a set that are not allowed on a personal access token.
@@ -378,6 +404,8 @@ mod tests {
         assert!(check_scope(&Scope::from("DataExport"), true).is_some());
         assert!(check_platform_scope("storage:logs:read").is_none());
         assert!(check_platform_scope("apiTokens.read").is_some());
+        let f = check_platform_scope("Storage:Logs:Read").unwrap();
+        assert!(f.help.unwrap().contains("`storage:logs:read`"));
     }
 
     #[test]
@@ -394,5 +422,8 @@ mod tests {
         assert!(check_name("k8s operator", &key, TokenKind::ApiToken).is_none());
         assert!(check_name(&"x".repeat(90), &key, TokenKind::ApiToken).is_some());
         assert!(check_name(&"x".repeat(90), &key, TokenKind::PlatformToken).is_none());
+        assert!(check_name("ops\nbackup", &key, TokenKind::ApiToken).is_some());
+        let bidi = check_name("ops \u{202E}pukcab", &key, TokenKind::ApiToken).unwrap();
+        assert!(bidi.message.contains("U+202E"), "{}", bidi.message);
     }
 }
