@@ -819,3 +819,23 @@ async fn a_loose_existing_mode_is_reported_and_tightened() {
     assert_eq!(mode(&path), 0o600);
     assert!(tokensmith::deliver::file::loose_mode(d.context(), &f).is_none());
 }
+
+#[tokio::test]
+async fn an_edit_that_does_not_read_back_is_undone_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.env");
+    let original = "# keep me\r\nX=1\nY = 2 # note\n";
+    fs::write(&path, original).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    let d = spec_deliverer(dir.path());
+    // A key the validator refuses, handed to the deliverer directly: the line it writes is not
+    // the key it reads.
+    let t = file("app.env", FileFormat::Env, Some("A\nINJECTED"), None);
+    let err = d
+        .deliver(&t, &Secret::from(SECRET), &token_record())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains(SECRET_PART), "{err}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), original);
+}

@@ -303,6 +303,15 @@ fn read_state(path: &Path, f: &FileTarget) -> Result<Option<State>, Fail> {
     Ok(Some(state))
 }
 
+/// Put a file back as it was before an edit: its old bytes, or no file.
+fn restore(path: &Path, original: Option<&str>, mode: u32) -> Result<(), Fail> {
+    match original {
+        Some(text) => atomic::write_atomic(path, text.as_bytes(), mode),
+        None => std::fs::remove_file(path),
+    }
+    .map_err(|e| Fail::Io("restore", path.to_path_buf(), e))
+}
+
 /// Write the value and its record; returns whether anything changed on disk.
 fn write_value(
     path: &Path,
@@ -352,6 +361,19 @@ fn write_value(
         atomic::write_atomic(path, new_content.as_bytes(), mode)
             .map_err(|e| Fail::Io("write", path.to_path_buf(), e))?;
         changed = true;
+        // The edit must read back as exactly this value; if it does not (a layout the editor
+        // misunderstood), the file is put back byte for byte and the delivery fails.
+        let reads_back = f.format == FileFormat::Raw
+            || read_state(path, f).is_ok_and(|s| {
+                s.is_some_and(|s| s.value.as_deref() == Some(value.expose().as_str()))
+            });
+        if !reads_back {
+            restore(path, existing.as_deref(), mode)?;
+            return Err(Fail::Content(format!(
+                "after the edit, `{}` did not read back as the new value; the file was restored as it was and nothing was delivered",
+                path.display()
+            )));
+        }
     }
     // The record goes after the value: a crash in between leaves a stale record, which reading
     // detects (the value wins), never a record of a value that was not written.
