@@ -89,6 +89,12 @@ pub fn spec_named(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// The raw value of a variable an exec target passes through to its command: the allow-list of
+/// `deliver::exec` (`PATH`, `HOME`, `LANG`, `TZ`) and the names the target's `env:` lists.
+pub fn passed_to_command(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

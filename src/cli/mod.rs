@@ -152,9 +152,13 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub git: GitArgs,
     /// Also show what the change does to the desired state between this ref and the spec at
-    /// hand (added and removed tokens, scope, policy and target changes).
+    /// hand (added and removed tokens, scope, policy and target changes). A `read_command` that
+    /// is new or changed against REF is not run (the target is treated as write-only).
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
+    /// Run no spec command (`read_command`); exec targets are treated as write-only.
+    #[arg(long)]
+    pub no_exec: bool,
     /// Write OpenMetrics (days to expiry per managed token) to this file.
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
@@ -212,6 +216,9 @@ pub struct ApplyArgs {
 pub struct ReportArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
+    /// Run no spec command (`read_command`); exec targets are treated as write-only.
+    #[arg(long)]
+    pub no_exec: bool,
     /// Only these environments (repeatable).
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
@@ -231,6 +238,9 @@ pub enum PlanFormat {
 pub struct InventoryArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
+    /// Run no spec command (`read_command`); exec targets are treated as write-only.
+    #[arg(long)]
+    pub no_exec: bool,
     /// Only these environments (repeatable).
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,

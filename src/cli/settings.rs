@@ -49,6 +49,8 @@ pub struct PlanSettings {
     pub spec: SpecArgs,
     pub git: GitArgs,
     pub base: Option<String>,
+    /// `--no-exec`: run no spec command.
+    pub no_exec: bool,
     pub metrics_file: Option<PathBuf>,
     pub envs: Vec<String>,
     pub out: Option<PathBuf>,
@@ -79,6 +81,8 @@ pub struct ApplySettings {
 #[derive(Debug, Clone)]
 pub struct ReportSettings {
     pub spec: SpecArgs,
+    /// `--no-exec`: run no spec command.
+    pub no_exec: bool,
     pub envs: Vec<String>,
     pub format: Format,
 }
@@ -87,6 +91,8 @@ pub struct ReportSettings {
 #[derive(Debug, Clone)]
 pub struct InventorySettings {
     pub spec: SpecArgs,
+    /// `--no-exec`: run no spec command.
+    pub no_exec: bool,
     pub envs: Vec<String>,
     pub format: InventoryFormat,
     /// How the human form is written (colour).
@@ -160,6 +166,7 @@ impl Cli {
         };
         let report = |args: ReportArgs| ReportSettings {
             spec: args.spec,
+            no_exec: args.no_exec,
             envs: args.envs,
             format: format(args.format),
         };
@@ -193,6 +200,7 @@ impl Cli {
 fn resolve_inventory(args: InventoryArgs, color: bool) -> InventorySettings {
     let InventoryArgs {
         spec,
+        no_exec,
         envs,
         format,
         classes,
@@ -200,6 +208,7 @@ fn resolve_inventory(args: InventoryArgs, color: bool) -> InventorySettings {
     } = args;
     InventorySettings {
         spec,
+        no_exec,
         envs,
         format,
         human: Format::Human { color },
@@ -222,6 +231,7 @@ fn resolve_plan(
         spec: args.spec,
         git: args.git,
         base: args.base,
+        no_exec: args.no_exec,
         metrics_file: args.metrics_file,
         envs: args.envs,
         out: args.out,

@@ -26,10 +26,11 @@ pub fn run(
     let Some(source) = session::load_spec(&report_args.spec.file, None, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&report_args.spec.file, source, &report_args.envs, client)?;
+    let mut session = Session::new(&report_args.spec.file, source, &report_args.envs, client)?;
+    session.restrict_commands(report_args.no_exec, None)?;
     let runtime = session::runtime()?;
     let world = runtime.block_on(session.read_world())?;
-    for w in &world.warnings {
+    for w in world.warnings.iter().chain(&world.commands_not_run) {
         writeln!(printer.err(), "warning: {w}")?;
     }
     let now = session::now(&world.live);

@@ -19,9 +19,10 @@ pub fn run(
     let Some(source) = session::load_spec(&args.spec.file, None, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, source, &args.envs, client)?;
+    let mut session = Session::new(&args.spec.file, source, &args.envs, client)?;
+    session.restrict_commands(args.no_exec, None)?;
     let world = session::runtime()?.block_on(session.read_world())?;
-    for w in &world.warnings {
+    for w in world.warnings.iter().chain(&world.commands_not_run) {
         writeln!(printer.err(), "warning: {w}")?;
     }
     let now = session::now(&world.live);

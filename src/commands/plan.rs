@@ -23,7 +23,8 @@ pub fn run(
     else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, source, &args.envs, client)?;
+    let mut session = Session::new(&args.spec.file, source, &args.envs, client)?;
+    session.restrict_commands(args.no_exec, args.base.as_deref())?;
     let output = args.format;
     let world = session::runtime()?.block_on(session.read_world())?;
     for w in &world.warnings {
@@ -38,6 +39,25 @@ pub fn run(
         &opts,
     )?;
     session::add_preflight(&mut plan, &session.desired, &world.preflight);
+    plan.warnings
+        .extend(world.commands_not_run.iter().map(|message| plan::Warning {
+            code: "read_command_not_run".into(),
+            message: message.clone(),
+        }));
+    plan.warnings.extend(
+        session::all_targets(&session.desired)
+            .iter()
+            .filter_map(|t| match t {
+                crate::model::Target::File(f) => {
+                    crate::deliver::file::loose_mode(session.deliverer.context(), f)
+                }
+                _ => None,
+            })
+            .map(|message| plan::Warning {
+                code: "file_mode_loose".into(),
+                message,
+            }),
+    );
     if args.html {
         // One page: the plan's steps, and the inventory over the same inputs with the plan's
         // coming rotations on its timeline.

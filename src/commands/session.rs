@@ -40,6 +40,47 @@ pub struct Session {
     pub desired: Desired,
     pub connector: DefaultConnector,
     pub deliverer: Arc<Deliverer>,
+    /// Which `read_command`s reading the targets may run.
+    pub commands: CommandTrust,
+}
+
+/// Which spec commands (`read_command`s) reading the targets may run. A spec can come from a
+/// pull request while this process holds production management tokens, so `plan --base REF`
+/// runs only commands the spec at REF already had, and `--no-exec` runs none. A target whose
+/// command is not run is read as write-only.
+#[derive(Debug, Clone, Default)]
+pub enum CommandTrust {
+    #[default]
+    All,
+    /// `--no-exec`.
+    None,
+    /// `plan --base REF`: exec targets identical (command, read command, `env:`) to one in the
+    /// spec at `reference`.
+    Unchanged {
+        reference: String,
+        trusted: std::collections::BTreeSet<Target>,
+    },
+}
+
+impl CommandTrust {
+    /// Why `target`'s read command is not run, or `None` when it may run (or has none).
+    pub fn refusal(&self, target: &Target) -> Option<String> {
+        let Target::Exec(e) = target else { return None };
+        e.read_command.as_ref().filter(|c| !c.is_empty())?;
+        match self {
+            CommandTrust::All => None,
+            CommandTrust::None => Some(format!(
+                "target `{}`: its read_command was not run (--no-exec); treated as write-only",
+                target.address()
+            )),
+            CommandTrust::Unchanged { reference, trusted } => (!trusted.contains(target)).then(|| {
+                format!(
+                    "target `{}`: its read_command is new or changed against `{reference}` and was not run; treated as write-only",
+                    target.address()
+                )
+            }),
+        }
+    }
 }
 
 /// Everything read from outside: the planner's inputs.
@@ -47,6 +88,8 @@ pub struct World {
     pub live: LiveSnapshot,
     pub targets: TargetSnapshot,
     pub warnings: Vec<String>,
+    /// Targets whose read command was not run ([`CommandTrust`]), with why.
+    pub commands_not_run: Vec<String>,
     pub api_calls: u64,
     /// Plan-time checks of the Kubernetes targets ([`crate::deliver::kube::preflight`]).
     pub preflight: Vec<PreflightFailure>,
@@ -110,7 +153,9 @@ impl Session {
         let desired = select(&source.loaded.desired, envs)?;
         let sandboxes = sandbox_resolver(base_dir.join(".tokensmith").join("sandbox"));
         let connector = DefaultConnector::new(client)?.with_sandbox_resolver(sandboxes);
-        let deliverer = Arc::new(Deliverer::new(DeliveryContext::new(base_dir.clone())));
+        let deliverer = Arc::new(Deliverer::new(
+            DeliveryContext::new(base_dir.clone()).with_spec_file(spec_path),
+        ));
         Ok(Session {
             spec_path: spec_path.to_path_buf(),
             base_dir,
@@ -119,7 +164,25 @@ impl Session {
             desired,
             connector,
             deliverer,
+            commands: CommandTrust::All,
         })
+    }
+
+    /// Trust no spec command (`--no-exec`), or only those unchanged since `base` (`--base`).
+    pub fn restrict_commands(&mut self, no_exec: bool, base: Option<&str>) -> anyhow::Result<()> {
+        self.commands = if no_exec {
+            CommandTrust::None
+        } else if let Some(reference) = base {
+            let at = load_at_ref(&self.spec_path, reference)
+                .with_context(|| format!("--base {reference}"))?;
+            CommandTrust::Unchanged {
+                reference: reference.to_owned(),
+                trusted: all_targets(&at.spec.desired).into_iter().collect(),
+            }
+        } else {
+            CommandTrust::All
+        };
+        Ok(())
     }
 
     /// The plan options that record where the spec came from.
@@ -150,14 +213,28 @@ impl Session {
         .await
         .context("cannot read live Dynatrace")?;
         let every_target = all_targets(&self.desired);
-        let (targets, preflight) = futures::join!(
-            self.deliverer.read_all(&every_target),
+        let (run, not_run): (Vec<Target>, Vec<Target>) = every_target
+            .iter()
+            .cloned()
+            .partition(|t| self.commands.refusal(t).is_none());
+        let (mut targets, preflight) = futures::join!(
+            self.deliverer.read_all(&run),
             self.deliverer.preflight(&every_target)
         );
+        let commands_not_run = not_run
+            .iter()
+            .filter_map(|t| {
+                targets
+                    .holders
+                    .insert(t.address(), crate::model::Holder::WriteOnly);
+                self.commands.refusal(t)
+            })
+            .collect();
         Ok(World {
             live: read.snapshot,
             targets,
             warnings: read.warnings,
+            commands_not_run,
             api_calls: self.connector.api_calls(),
             preflight,
         })

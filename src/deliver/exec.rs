@@ -9,8 +9,12 @@
 //!
 //! A non-zero exit fails the delivery; the error quotes the end of stderr with the secret (and
 //! anything shaped like a full `dt0…` token) redacted. Without a `read_command` the target is
-//! write-only; a `verify_command` then confirms the delivery. The child inherits tokensmith's
-//! environment (ssh and ansible need `HOME`, `SSH_AUTH_SOCK`, `PATH`).
+//! write-only; a `verify_command` then confirms the delivery.
+//!
+//! Commands come from the spec, and a spec can come from a pull request while tokensmith holds
+//! management tokens and OAuth client secrets in its environment. So a child never inherits
+//! that environment: it gets [`INHERITED`] (`PATH`, `HOME`, `LANG`, `TZ`), the variables the
+//! target names in `env:` (`SSH_AUTH_SOCK` for ssh), its own value and the record. Nothing else.
 
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -25,6 +29,10 @@ use crate::model::{ExecTarget, Holder, Secret, Target, TokenId};
 
 /// The literal an argument carries where the value goes when `secret_in_argv` is set.
 pub const ARGV_PLACEHOLDER: &str = "{{ secret }}";
+
+/// The variables of tokensmith's environment every command gets; anything else only when the
+/// target names it in `env:`.
+pub const INHERITED: [&str; 4] = ["PATH", "HOME", "LANG", "TZ"];
 
 /// How much of stderr an error quotes.
 const STDERR_TAIL: usize = 2000;
@@ -212,6 +220,8 @@ async fn run(
     let mut cmd = tokio::process::Command::new(program(ctx, &name));
     cmd.args(&argv[1..])
         .current_dir(&ctx.base_dir)
+        .env_clear()
+        .envs(passed_through(e))
         .envs(feed.env.iter().map(|(k, v)| (k, v)))
         .stdin(if feed.stdin.is_some() {
             Stdio::piped()
@@ -283,6 +293,19 @@ async fn run(
         stdout: out,
         stderr: err,
     })
+}
+
+/// The variables of tokensmith's own environment a command of `e` sees: [`INHERITED`] and the
+/// names in `e.env`, where set.
+fn passed_through(e: &ExecTarget) -> Vec<(String, std::ffi::OsString)> {
+    INHERITED
+        .iter()
+        .copied()
+        .chain(e.env.iter().map(String::as_str))
+        .filter_map(|name| {
+            crate::cli::env_vars::passed_to_command(name).map(|v| (name.to_owned(), v))
+        })
+        .collect()
 }
 
 /// Kill the command's whole process group (it is its own group leader).

@@ -69,6 +69,8 @@ pub struct DeliveryContext {
     /// Relative file paths and relative command paths resolve against this directory (the spec
     /// file's directory). Commands also run in it.
     pub base_dir: PathBuf,
+    /// The spec file, which no file target may be ([`file::place`]).
+    pub spec_file: Option<PathBuf>,
     /// Timeout for exec commands whose target has no `timeout`.
     pub exec_timeout: Duration,
     /// How many targets [`read_all`] reads at once.
@@ -90,12 +92,19 @@ impl DeliveryContext {
     pub fn with_kube(base_dir: impl Into<PathBuf>, kube: KubeSettings) -> Self {
         DeliveryContext {
             base_dir: base_dir.into(),
+            spec_file: None,
             exec_timeout: DEFAULT_EXEC_TIMEOUT,
             read_concurrency: DEFAULT_READ_CONCURRENCY,
             kube,
             kube_clients: kube::ClientCache::default(),
             file_locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same context, knowing the spec file (so no file target can replace it).
+    pub fn with_spec_file(mut self, spec_file: impl Into<PathBuf>) -> Self {
+        self.spec_file = Some(spec_file.into());
+        self
     }
 
     /// `path` resolved against [`DeliveryContext::base_dir`] when relative.

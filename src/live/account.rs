@@ -154,6 +154,18 @@ impl AccountRead for AccountClient {
                         reason: e.to_string(),
                     })?);
                 }
+                convert::check_list_ids(
+                    "results",
+                    "tokenId",
+                    tokens
+                        .iter()
+                        .map(|t: &LiveToken| t.id.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .map_err(|reason| LiveError::Decode {
+                    request: Box::new(reply.label().clone()),
+                    reason,
+                })?;
                 let done = match dto.total {
                     Some(total) => tokens.len() as i64 >= total,
                     None => count < PLATFORM_TOKEN_PAGE_SIZE as usize,

@@ -31,6 +31,31 @@ impl std::fmt::Display for BadDate {
     }
 }
 
+/// Checks the ids of a token list: every entry has one, and no id is listed twice. A list that
+/// fails is not live state (an entry without an id cannot be planned for; a repeated id would
+/// plan two steps for one token). The error names the list field and the entry.
+pub fn check_list_ids<'a>(
+    list: &str,
+    id_field: &str,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        if id.trim().is_empty() {
+            return Err(format!(
+                "malformed token list: entry {i} of `{list}` has no `{id_field}`"
+            ));
+        }
+        if !seen.insert(id) {
+            return Err(format!(
+                "malformed token list: `{list}` lists `{id_field}` {} more than once",
+                id.chars().take(60).collect::<String>()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parse a Dynatrace timestamp: RFC 3339 (`2022-03-08T11:31:53.218Z`, millis optional), or the
 /// same without an offset (read as UTC).
 pub fn parse_date(value: &str) -> Option<OffsetDateTime> {
@@ -199,6 +224,18 @@ mod tests {
         let t = api_token(&dto).unwrap();
         assert!(t.enabled && !t.personal_access_token && t.expires.is_none());
         assert!(t.scopes.contains(&Scope::new("fromTheFuture.write")));
+    }
+
+    #[test]
+    fn token_lists_without_ids_or_with_repeats_are_refused() {
+        assert_eq!(check_list_ids("apiTokens", "id", ["a", "b"]), Ok(()));
+        assert_eq!(
+            check_list_ids("apiTokens", "id", ["a", ""]).unwrap_err(),
+            "malformed token list: entry 1 of `apiTokens` has no `id`"
+        );
+        assert!(check_list_ids("apiTokens", "id", ["a", "a"])
+            .unwrap_err()
+            .contains("`apiTokens` lists `id` a more than once"));
     }
 
     #[test]

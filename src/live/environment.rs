@@ -31,8 +31,9 @@ pub const ACTIVEGATE_TOKEN_PAGE_SIZE: u32 = 3_000;
 /// (`id,name,enabled,owner,creationDate`).
 pub const API_TOKEN_FIELDS: &str =
     "+scopes,+expirationDate,+lastUsedDate,+modifiedDate,+personalAccessToken,+lastUsedIpAddress";
-/// A pagination loop that has not ended after this many pages is a server bug, not data.
-const MAX_PAGES: usize = 10_000;
+/// A pagination loop that has not ended after this many pages (ten million API tokens) is a
+/// server bug, not data.
+const MAX_PAGES: usize = 1_000;
 
 const API_TOKENS: &str = "/api/v2/apiTokens";
 const ACTIVEGATE_TOKENS: &str = "/api/v2/activeGateTokens";
@@ -123,6 +124,13 @@ impl EnvironmentClient {
     }
 }
 
+fn malformed(reply: &Reply, reason: String) -> LiveError {
+    LiveError::Decode {
+        request: Box::new(reply.label().clone()),
+        reason,
+    }
+}
+
 fn bad_date(reply: &Reply, e: BadDate) -> LiveError {
     LiveError::Decode {
         request: Box::new(reply.label().clone()),
@@ -205,6 +213,8 @@ impl EnvironmentRead for EnvironmentClient {
                     (p.api_tokens, p.next_page_key)
                 })
                 .await?;
+            convert::check_list_ids("apiTokens", "id", dtos.iter().map(|d| d.id.as_str()))
+                .map_err(|reason| malformed(&reply, reason))?;
             let tokens = dtos
                 .iter()
                 .map(convert::api_token)
@@ -274,6 +284,8 @@ impl EnvironmentRead for EnvironmentClient {
                     (p.active_gate_tokens, p.next_page_key)
                 })
                 .await?;
+            convert::check_list_ids("activeGateTokens", "id", dtos.iter().map(|d| d.id.as_str()))
+                .map_err(|reason| malformed(&reply, reason))?;
             let tokens = dtos
                 .iter()
                 .map(convert::activegate_token)

@@ -98,6 +98,13 @@ pub enum LiveError {
         request: Box<RequestLabel>,
         reason: String,
     },
+    /// The request was stopped on purpose before it could be trusted: a redirect to another
+    /// origin, which API calls never follow.
+    #[error("{request}: {reason}")]
+    Refused {
+        request: Box<RequestLabel>,
+        reason: String,
+    },
     /// A management token, client id or client secret is missing from the environment.
     #[error(
         "{subject}: the variable `{var}` is not set or empty; hint: export {var}=... with {what}"
@@ -162,6 +169,9 @@ pub enum ApiFailure {
     Unreachable,
     /// A success status with a body this client cannot read ([`LiveError::Decode`]).
     UnreadableAnswer,
+    /// The client stopped an answer it must not trust, such as a redirect to another origin
+    /// ([`LiveError::Refused`]).
+    Untrusted,
     /// Nothing was sent: a credential, the HTTP client or the endpoint configuration is missing.
     NotConfigured,
 }
@@ -229,6 +239,7 @@ impl LiveError {
             LiveError::Ambiguous { .. } => ApiFailure::AmbiguousWrite,
             LiveError::Transport { .. } => ApiFailure::Unreachable,
             LiveError::Decode { .. } => ApiFailure::UnreadableAnswer,
+            LiveError::Refused { .. } => ApiFailure::Untrusted,
             LiveError::MissingCredential { .. }
             | LiveError::Client { .. }
             | LiveError::Config { .. } => ApiFailure::NotConfigured,
@@ -251,7 +262,8 @@ impl LiveError {
             LiveError::Status { request, .. }
             | LiveError::Transport { request, .. }
             | LiveError::Ambiguous { request, .. }
-            | LiveError::Decode { request, .. } => Some(request),
+            | LiveError::Decode { request, .. }
+            | LiveError::Refused { request, .. } => Some(request),
             LiveError::MissingCredential { .. }
             | LiveError::Client { .. }
             | LiveError::Config { .. } => None,

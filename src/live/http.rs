@@ -10,6 +10,12 @@
 //!   never a blind retry (DESIGN.md invariant 2). A connection that could not be established at
 //!   all is safe to retry for every request.
 //!
+//! Guards against a hostile or broken server: plain `http` is used only for a loopback host
+//! ([`plain_http_allowed`], checked again here before anything is sent, whatever validated the
+//! URL before); a redirect to another origin is never followed; a response body larger than
+//! [`MAX_BODY_BYTES`] is refused; and one logical request, retries and waits included, ends
+//! after [`ClientSettings::deadline`].
+//!
 //! Every response's `Date` header is remembered as the server clock, and every attempt is
 //! counted. What the requests mean (paths, bodies, pagination) is the business of
 //! `environment` and `account`; this module knows only HTTP.
@@ -75,12 +81,21 @@ impl RetryPolicy {
     }
 }
 
+/// The largest response body read: far above a full page of 10,000 tokens (about 6 MiB), far
+/// below what would exhaust memory. A larger body is an error, not data.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// How much of an error body is kept for its message.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
 /// Timeouts and retries of a client.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientSettings {
     pub connect_timeout: Duration,
-    /// The whole request, body included.
+    /// One attempt, body included.
     pub request_timeout: Duration,
+    /// One logical request: every attempt and every wait between them.
+    pub deadline: Duration,
     pub retry: RetryPolicy,
 }
 
@@ -89,9 +104,72 @@ impl Default for ClientSettings {
         ClientSettings {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            deadline: Duration::from_secs(120),
             retry: RetryPolicy::default(),
         }
     }
+}
+
+/// Whether `url` may be used with plain `http`: only when its host is a loopback address
+/// (an IP in 127.0.0.0/8, `::1`) or exactly `localhost`. A name that merely starts with `127.`
+/// (`127.0.0.1.nip.io`) resolves wherever its owner wants and is not loopback.
+pub fn plain_http_allowed(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    }
+}
+
+/// Scheme, host and port: what a redirect may not change.
+fn origin(url: &url::Url) -> (String, Option<String>, Option<u16>) {
+    (
+        url.scheme().to_owned(),
+        url.host_str().map(str::to_owned),
+        url.port_or_known_default(),
+    )
+}
+
+/// The redirect policy of every API call: same origin only, at most a few hops.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(origin);
+        let next = origin(attempt.url());
+        if first.as_ref() != Some(&next) {
+            let to = format!("{}://{}", next.0, attempt.url().host_str().unwrap_or("?"));
+            attempt.error(RedirectRefused(format!(
+                "the server redirected to another origin ({to}); API calls do not follow redirects to another origin"
+            )))
+        } else if attempt.previous().len() >= 5 {
+            attempt.error(RedirectRefused("more than 5 redirects".into()))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+#[derive(Debug)]
+struct RedirectRefused(String);
+
+impl std::fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RedirectRefused {}
+
+/// The text of a refused redirect, if `e` is one.
+fn refused_redirect(e: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<RedirectRefused>() {
+            return Some(r.0.clone());
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// Counts HTTP requests sent (every attempt, retries included). Clones share the count.
@@ -240,6 +318,7 @@ impl Reply {
 pub struct Transport {
     client: reqwest::Client,
     retry: RetryPolicy,
+    deadline: Duration,
     calls: CallCounter,
 }
 
@@ -248,6 +327,7 @@ impl Transport {
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
+            .redirect(same_origin_redirects())
             .user_agent(concat!("tokensmith/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| LiveError::Client {
@@ -256,6 +336,7 @@ impl Transport {
         Ok(Transport {
             client,
             retry: settings.retry.clone(),
+            deadline: settings.deadline,
             calls: CallCounter::new(),
         })
     }
@@ -272,6 +353,7 @@ pub struct HttpClient {
     base: String,
     subject: Subject,
     retry: RetryPolicy,
+    deadline: Duration,
     calls: CallCounter,
     server_time: Mutex<Option<OffsetDateTime>>,
 }
@@ -291,11 +373,20 @@ impl HttpClient {
                 reason: format!("`{base}` is not an http(s) URL"),
             });
         }
+        if parsed.scheme() == "http" && !plain_http_allowed(&parsed) {
+            return Err(LiveError::Config {
+                subject,
+                reason: format!(
+                    "`{base}` uses plain http to a host that is not loopback; refusing to send credentials in cleartext (hint: use https)"
+                ),
+            });
+        }
         Ok(HttpClient {
             client: transport.client.clone(),
             base: base.trim_end_matches('/').to_owned(),
             subject,
             retry: transport.retry.clone(),
+            deadline: transport.deadline,
             calls: transport.calls.clone(),
             server_time: Mutex::new(None),
         })
@@ -321,10 +412,55 @@ impl HttpClient {
         }
     }
 
-    /// Send `call`, retrying as the module docs describe. `Ok` only for 2xx.
+    /// Send `call`, retrying as the module docs describe, within the overall deadline. `Ok`
+    /// only for 2xx.
     pub async fn send(&self, call: &Call, auth: Authorization<'_>) -> Result<Reply, LiveError> {
         let label = self.label(call);
+        let attempts = AtomicU64::new(0);
+        match tokio::time::timeout(self.deadline, self.attempts(call, auth, &label, &attempts))
+            .await
+        {
+            Ok(result) => result,
+            Err(_) => {
+                let reason = format!(
+                    "no answer within the overall deadline of {} s (retries included)",
+                    self.deadline.as_secs()
+                );
+                if call.idempotent {
+                    Err(LiveError::Transport {
+                        request: Box::new(label),
+                        reason,
+                        attempts: attempts.load(Ordering::Relaxed) as u32,
+                    })
+                } else {
+                    Err(LiveError::Ambiguous {
+                        request: Box::new(label),
+                        reason,
+                    })
+                }
+            }
+        }
+    }
+
+    async fn attempts(
+        &self,
+        call: &Call,
+        auth: Authorization<'_>,
+        label: &RequestLabel,
+        attempts: &AtomicU64,
+    ) -> Result<Reply, LiveError> {
+        let label = label.clone();
         let url = format!("{}{}", self.base, call.path);
+        if let Ok(parsed) = url::Url::parse(&url) {
+            if parsed.scheme() != "https" && !plain_http_allowed(&parsed) {
+                return Err(LiveError::Config {
+                    subject: self.subject.clone(),
+                    reason:
+                        "refusing to send a request over plain http to a host that is not loopback"
+                            .into(),
+                });
+            }
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -358,18 +494,54 @@ impl HttpClient {
                 None => request,
             };
             self.calls.bump();
+            attempts.fetch_add(1, Ordering::Relaxed);
             let outcome = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
                     self.note_date(&headers);
-                    match response.bytes().await {
-                        Ok(body) => Ok((status, headers, body.to_vec())),
+                    let limit = if status.is_success() {
+                        MAX_BODY_BYTES
+                    } else {
+                        MAX_ERROR_BODY_BYTES
+                    };
+                    match read_capped(response, limit).await {
+                        Ok(Capped::Whole(body)) => Ok((status, headers, body)),
+                        Ok(Capped::Truncated(body)) if !status.is_success() => {
+                            Ok((status, headers, body))
+                        }
+                        Ok(Capped::Truncated(_)) => {
+                            let reason = format!(
+                                "the response body is larger than {} MiB; refused rather than read",
+                                MAX_BODY_BYTES / (1024 * 1024)
+                            );
+                            return Err(if call.idempotent {
+                                LiveError::Decode {
+                                    request: Box::new(label),
+                                    reason,
+                                }
+                            } else {
+                                LiveError::Ambiguous {
+                                    request: Box::new(label),
+                                    reason,
+                                }
+                            });
+                        }
                         Err(e) => Err(e),
                     }
                 }
                 Err(e) => Err(e),
             };
+            if let Err(e) = &outcome {
+                if let Some(reason) = refused_redirect(e) {
+                    let request = Box::new(label);
+                    return Err(if call.idempotent {
+                        LiveError::Refused { request, reason }
+                    } else {
+                        LiveError::Ambiguous { request, reason }
+                    });
+                }
+            }
             match outcome {
                 Ok((status, _, body))
                     if status.is_success() || call.replied_statuses.contains(&status.as_u16()) =>
@@ -445,6 +617,32 @@ impl HttpClient {
             *self.server_time.lock().unwrap_or_else(|e| e.into_inner()) = Some(date);
         }
     }
+}
+
+enum Capped {
+    Whole(Vec<u8>),
+    /// The first `limit` bytes of a longer body.
+    Truncated(Vec<u8>),
+}
+
+/// Read a body, stopping at `limit` bytes: a declared or actual larger body is never held.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Capped, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > limit as u64) && limit == MAX_BODY_BYTES {
+        return Ok(Capped::Truncated(Vec::new()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok(Capped::Truncated(body));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Capped::Whole(body))
 }
 
 fn secret_header(scheme: &str, token: &Secret<String>) -> HeaderValue {

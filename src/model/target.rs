@@ -190,6 +190,11 @@ pub struct ExecTarget {
     /// How long the command may run (default 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<SpecDuration>,
+    /// Names of tokensmith's environment variables the commands may see (`SSH_AUTH_SOCK`).
+    /// Commands otherwise get only `PATH`, `HOME`, `LANG`, `TZ`, their own value and the
+    /// `TOKENSMITH_*` record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
 }
 
 /// What a target reported when asked which token it holds.

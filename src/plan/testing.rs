@@ -260,6 +260,7 @@ pub fn exec(command: &[&str]) -> Target {
         read_command: None,
         verify_command: None,
         timeout: None,
+        env: Vec::new(),
     })
 }
 

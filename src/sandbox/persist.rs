@@ -2,7 +2,8 @@
 //!
 //! Owns: the atomic write (a temporary file in the same directory, flushed, then renamed over the
 //! old file) and reading a state back. Called with the state lock held, before a mutation is
-//! answered, so a second process started after an answer sees the change.
+//! answered, so a second process started after an answer sees the change. The file holds
+//! token secrets in clear, so it is created readable by its owner only (0600).
 
 use std::fs;
 use std::io::Write;
@@ -26,8 +27,16 @@ pub fn save(path: &Path, state: &State) -> anyhow::Result<()> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let bytes = serde_json::to_vec_pretty(state).context("cannot serialise the sandbox state")?;
     {
-        let mut f =
-            fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.write_all(&bytes)
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.sync_all()
@@ -47,4 +56,19 @@ pub fn load(path: &Path) -> anyhow::Result<State> {
             path.display()
         )
     })
+}
+
+#[cfg(test)]
+mod owner_only {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_state_file_is_readable_by_its_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo.json");
+        let state = crate::sandbox::seed::demo_state("demo").unwrap();
+        super::save(&path, &state).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
 }

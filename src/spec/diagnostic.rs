@@ -283,10 +283,15 @@ pub struct SourceFile {
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
         let text = text.into();
+        // Line breaks as YAML counts them: `\n`, `\r\n`, and a lone `\r` (old Mac files), so
+        // the parser's line numbers and the excerpts agree.
+        let bytes = text.as_bytes();
         let mut line_starts = vec![0];
         line_starts.extend(
-            text.char_indices()
-                .filter(|(_, c)| *c == '\n')
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
                 .map(|(i, _)| i + 1),
         );
         SourceFile {
@@ -383,6 +388,16 @@ impl Paint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cr_only_line_endings_give_real_lines() {
+        let f = SourceFile::new("cr.yaml", "version: 1\renvironments:\r  prod: 3\r");
+        assert_eq!(f.line(2), "environments:");
+        let loc = f.locate(Span::new(3, 9, 1));
+        assert_eq!((loc.column, loc.excerpt.as_str()), (9, "  prod: 3"));
+        let mixed = SourceFile::new("crlf.yaml", "a: 1\r\nb: 2\n");
+        assert_eq!(mixed.line(2), "b: 2");
+    }
 
     #[test]
     fn renders_a_caret_excerpt() {

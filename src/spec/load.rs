@@ -43,18 +43,41 @@ pub struct Parsed {
     pub unmanaged: Option<UnmanagedSpec>,
 }
 
-/// Reads a spec file's bytes, refusing files over [`MAX_SPEC_BYTES`] without reading them.
+/// Reads a spec file's bytes, refusing files over [`MAX_SPEC_BYTES`] without reading them, and
+/// anything but a regular file (a FIFO would block, `/dev/zero` never ends). The file is opened
+/// without blocking and read no further than the limit, whatever its metadata says.
 pub fn read(path: &Path) -> Result<Vec<u8>, Diagnostic> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let name = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| {
+    let cannot = |e: std::io::Error| {
         Diagnostic::error(format!("cannot read `{name}`: {}", lower(&e)))
             .help("pass the spec file with `-f FILE` (default `tokensmith.yaml`)")
-    })?;
-    if meta.len() > MAX_SPEC_BYTES as u64 {
-        return Err(too_large(meta.len() as usize));
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(
+            Diagnostic::error(format!("cannot read `{name}`: it is not a regular file")).help(
+                "pass the spec file with `-f FILE`; FIFOs, devices and directories are refused",
+            ),
+        );
     }
-    std::fs::read(path)
-        .map_err(|e| Diagnostic::error(format!("cannot read `{name}`: {}", lower(&e))))
+    if meta.len() > MAX_SPEC_BYTES as u64 {
+        return Err(too_large(&name.to_string(), meta.len() as usize));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SPEC_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() > MAX_SPEC_BYTES {
+        return Err(too_large(&name.to_string(), bytes.len()));
+    }
+    Ok(bytes)
 }
 
 fn lower(e: &std::io::Error) -> String {
@@ -66,9 +89,9 @@ fn lower(e: &std::io::Error) -> String {
     }
 }
 
-fn too_large(len: usize) -> Diagnostic {
+fn too_large(file_name: &str, len: usize) -> Diagnostic {
     Diagnostic::error(format!(
-        "the spec is {len} bytes, larger than the limit of {MAX_SPEC_BYTES} bytes (8 MiB)"
+        "the spec `{file_name}` is {len} bytes or more, larger than the limit of {MAX_SPEC_BYTES} bytes (8 MiB)"
     ))
     .help("a spec declares tokens, not data; split it or remove generated content")
 }
@@ -77,7 +100,7 @@ fn too_large(len: usize) -> Diagnostic {
 /// offset of the first bad byte).
 pub fn decode(bytes: &[u8], file_name: &str) -> Result<String, Diagnostic> {
     if bytes.len() > MAX_SPEC_BYTES {
-        return Err(too_large(bytes.len()));
+        return Err(too_large(file_name, bytes.len()));
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => Ok(text.strip_prefix('\u{feff}').unwrap_or(text).to_owned()),

@@ -6,9 +6,10 @@
 //! semantic checks ([`validate`]). Every problem is a [`Diagnostic`] with `file:line:column` and a
 //! caret excerpt; all of them are reported at once. The JSON Schema comes from [`schema`].
 //!
-//! This module does no network I/O and reads only the spec file itself; relative paths in file
-//! targets stay as written (they are relative to the spec's directory, which the deliverer
-//! resolves).
+//! This module does no network I/O and reads only the spec file itself, plus, for a spec on
+//! disk, the metadata of file targets' places (`deliver::file::place`: not the spec, not
+//! `.tokensmith/`, relative paths inside the spec's directory, regular files only). Relative
+//! paths stay relative (to the spec's directory, which the deliverer resolves).
 
 pub mod de;
 pub mod diagnostic;
@@ -47,7 +48,15 @@ impl LoadedSpec {
 /// warning found.
 pub fn load(path: &Path) -> Result<LoadedSpec, Diagnostics> {
     let bytes = load::read(path).map_err(|d| Diagnostics::new(vec![d]))?;
-    load_bytes(&bytes, &path.display().to_string())
+    load_bytes_from(&bytes, &path.display().to_string(), Some(path))
+}
+
+/// The directory a spec file's relative paths resolve against.
+pub fn spec_dir(spec_path: &Path) -> std::path::PathBuf {
+    match spec_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
 }
 
 /// Like [`load`], for a spec held in memory (tests, a spec read from a git blob).
@@ -57,13 +66,25 @@ pub fn load_str(text: &str, file_name: &str) -> Result<LoadedSpec, Diagnostics> 
 
 /// Like [`load`], for raw bytes that may not be UTF-8.
 pub fn load_bytes(bytes: &[u8], file_name: &str) -> Result<LoadedSpec, Diagnostics> {
+    load_bytes_from(bytes, file_name, None)
+}
+
+fn load_bytes_from(
+    bytes: &[u8],
+    file_name: &str,
+    on_disk: Option<&Path>,
+) -> Result<LoadedSpec, Diagnostics> {
     let source_hash = crate::model::encode::sha256_hex(bytes);
     let text = load::decode(bytes, file_name).map_err(|d| Diagnostics::new(vec![d]))?;
     let source = diagnostic::SourceFile::new(file_name, text);
     let root = load::tree(&source).map_err(|d| Diagnostics::new(vec![d]))?;
     let mut diags = Vec::new();
     let parsed = load::sections(&root, &source, &mut diags);
-    let (desired, _sites, more) = resolve::Resolver::new(&source, &root).run(&parsed);
+    let mut resolver = resolve::Resolver::new(&source, &root);
+    if let Some(path) = on_disk {
+        resolver = resolver.with_spec_file(path);
+    }
+    let (desired, _sites, more) = resolver.run(&parsed);
     diags.extend(more);
     dedup(&mut diags);
     let diags = Diagnostics::new(diags);

@@ -31,6 +31,7 @@ fn exec(command: &[&str]) -> ExecTarget {
         read_command: None,
         verify_command: None,
         timeout: None,
+        env: Vec::new(),
     }
 }
 
@@ -298,4 +299,71 @@ async fn relative_commands_run_from_the_spec_directory() {
         fs::read_to_string(dir.path().join("delivered.out")).unwrap(),
         SECRET
     );
+}
+
+#[tokio::test]
+async fn commands_get_a_clean_environment_without_the_jobs_credentials() {
+    // nextest runs every test in a process of its own, so these reach only this test.
+    std::env::set_var("DT_API_TOKEN", "dt0c01.MGMTLEAK.MGMTLEAKSECRETPART");
+    std::env::set_var("DT_CLIENT_SECRET", "oauth-client-secret-value");
+    std::env::set_var("SSH_AUTH_SOCK", "/tmp/agent.sock");
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path());
+    let dump = "tr '\\0' '\\n' < /proc/self/environ > {}.env";
+    let mut e = exec(&["sh", "-c", &dump.replace("{}", "plain")]);
+    e.secret_env = Some("DT_TOKEN".into());
+    d.deliver(&Target::Exec(e.clone()), &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    let mut with_agent = exec(&["sh", "-c", &dump.replace("{}", "agent")]);
+    with_agent.secret_env = Some("DT_TOKEN".into());
+    with_agent.env = vec!["SSH_AUTH_SOCK".into()];
+    d.deliver(&Target::Exec(with_agent), &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    let mut reader = exec(&["true"]);
+    reader.read_command = Some(vec!["sh".into(), "-c".into(), dump.replace("{}", "read")]);
+    d.read_holder(&Target::Exec(reader)).await;
+
+    for (name, agent) in [("plain", false), ("agent", true), ("read", false)] {
+        let text = fs::read_to_string(dir.path().join(format!("{name}.env"))).unwrap();
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, _)| k)
+            .collect();
+        assert!(!text.contains("MGMTLEAK"), "{name}: {text}");
+        assert!(
+            !text.contains("oauth-client-secret-value"),
+            "{name}: {text}"
+        );
+        assert!(
+            !names.contains(&"DT_API_TOKEN") && !names.contains(&"DT_CLIENT_SECRET"),
+            "{name}: {names:?}"
+        );
+        assert_eq!(names.contains(&"SSH_AUTH_SOCK"), agent, "{name}: {names:?}");
+        assert!(names.contains(&"PATH"), "{name}: {names:?}");
+        let allowed = [
+            "PATH",
+            "HOME",
+            "LANG",
+            "TZ",
+            "SSH_AUTH_SOCK",
+            "DT_TOKEN",
+            "PWD",
+            "SHLVL",
+            "_",
+        ];
+        for n in &names {
+            assert!(
+                allowed.contains(n) || n.starts_with("TOKENSMITH_"),
+                "{name}: unexpected {n}"
+            );
+        }
+        assert_eq!(
+            names.contains(&"DT_TOKEN"),
+            name != "read",
+            "{name}: {names:?}"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //! modes, records read back as holders, verification, and no secret outside the value itself.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 
 use time::macros::datetime;
@@ -105,9 +105,10 @@ async fn authorization_properties_updates_one_section_byte_for_byte() {
         );
     let written = fs::read_to_string(dir.path().join("authorization.properties")).unwrap();
     assert_eq!(written, expected);
-    // The other environment's section is untouched, and the existing mode is kept.
+    // The other environment's section is untouched; the existing 0640 is tightened to the
+    // target's default 0600 (issue 10: a token file is not left group-readable silently).
     assert!(written.ends_with("[6a1c1a9e-4c21-4d0d-9a3e-1e0d3f2b7c11]\nmainTenant = false\ntenantToken=QRSTUVWXyz012345\n"));
-    assert_eq!(mode(&dir.path().join("authorization.properties")), 0o640);
+    assert_eq!(mode(&dir.path().join("authorization.properties")), 0o600);
 
     assert_eq!(
         d.read_holder(&tenant).await,
@@ -409,7 +410,8 @@ async fn raw_files_hold_only_the_value_with_a_sidecar_record() {
         .file_type()
         .is_symlink());
     assert_eq!(fs::read_to_string(dir.path().join("real")).unwrap(), SECRET);
-    assert_eq!(mode(&dir.path().join("real")), 0o644);
+    // The world-readable file is tightened to the target's default mode.
+    assert_eq!(mode(&dir.path().join("real")), 0o600);
 
     // A hand edit to another token is what read-back reports; verify fails without the secret.
     fs::write(dir.path().join("real"), "dt0c01.HANDEDITED.SECRETX").unwrap();
@@ -712,4 +714,128 @@ mod json_preservation {
             prop_assert!(out.len() - p - s <= "dt0c01.NEW.VALUE".len() + 2, "{} -> {}", text, out);
         }
     }
+}
+
+fn spec_deliverer(dir: &Path) -> Deliverer {
+    Deliverer::new(
+        DeliveryContext::with_kube(dir, KubeSettings::default())
+            .with_spec_file(dir.join("tokensmith.yaml")),
+    )
+}
+
+#[tokio::test]
+async fn the_spec_the_state_directory_and_places_outside_are_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::write(root.join("tokensmith.yaml"), "version: 1\n").unwrap();
+    fs::create_dir_all(root.join(".tokensmith/sandbox")).unwrap();
+    fs::write(root.join(".tokensmith/sandbox/demo.json"), "{}").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), root.join("elsewhere")).unwrap();
+    let sub = root.join("sub");
+    fs::create_dir(&sub).unwrap();
+    let d = spec_deliverer(root);
+    for path in [
+        "tokensmith.yaml",
+        "./sub/../tokensmith.yaml",
+        ".tokensmith/sandbox/demo.json",
+        "../escaped.env",
+        "elsewhere/x.env",
+        "sub",
+    ] {
+        let t = file(path, FileFormat::Raw, None, None);
+        let err = d
+            .deliver(&t, &Secret::from(SECRET), &token_record())
+            .await
+            .unwrap_err();
+        assert!(!err.to_string().contains(SECRET_PART), "{err}");
+        assert!(
+            matches!(d.read_holder(&t).await, Holder::Unreadable { .. }),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(root.join("tokensmith.yaml")).unwrap(),
+        "version: 1\n"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join(".tokensmith/sandbox/demo.json")).unwrap(),
+        "{}"
+    );
+    assert!(!root.parent().unwrap().join("escaped.env").exists());
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn a_fifo_or_device_target_errors_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let d = spec_deliverer(dir.path());
+    for path in ["pipe", "/dev/zero"] {
+        let t = file(path, FileFormat::Env, Some("TOKEN"), None);
+        let run = async {
+            let holder = d.read_holder(&t).await;
+            let delivered = d.deliver(&t, &Secret::from(SECRET), &token_record()).await;
+            (holder, delivered)
+        };
+        let (holder, delivered) = tokio::time::timeout(std::time::Duration::from_secs(10), run)
+            .await
+            .expect("no hang");
+        assert!(
+            matches!(holder, Holder::Unreadable { .. }),
+            "{path}: {holder:?}"
+        );
+        let err = delivered.unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{path}: {err}");
+    }
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+}
+
+#[tokio::test]
+async fn a_loose_existing_mode_is_reported_and_tightened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token.env");
+    fs::write(&path, "TOKEN=old\n").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    let d = spec_deliverer(dir.path());
+    let Target::File(f) = file("token.env", FileFormat::Env, Some("TOKEN"), None) else {
+        unreachable!()
+    };
+    let warning = tokensmith::deliver::file::loose_mode(d.context(), &f).expect("a warning");
+    assert!(
+        warning.contains("0644") && warning.contains("0600"),
+        "{warning}"
+    );
+    d.deliver(
+        &Target::File(f.clone()),
+        &Secret::from(SECRET),
+        &token_record(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert!(tokensmith::deliver::file::loose_mode(d.context(), &f).is_none());
+}
+
+#[tokio::test]
+async fn an_edit_that_does_not_read_back_is_undone_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.env");
+    let original = "# keep me\r\nX=1\nY = 2 # note\n";
+    fs::write(&path, original).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    let d = spec_deliverer(dir.path());
+    // A key the validator refuses, handed to the deliverer directly: the line it writes is not
+    // the key it reads.
+    let t = file("app.env", FileFormat::Env, Some("A\nINJECTED"), None);
+    let err = d
+        .deliver(&t, &Secret::from(SECRET), &token_record())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains(SECRET_PART), "{err}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), original);
 }

@@ -603,3 +603,61 @@ fn validate_github_format_annotates_errors_with_file_and_line() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("::error"));
 }
+
+/// An API token `probe` whose exec target's read command leaves a file behind when it runs.
+fn probe_token(spec: String) -> String {
+    spec.replace(
+        "activegate_tokens:",
+        "  probe:\n    name: probe token\n    environments: [demo]\n    scopes: [metrics.ingest]\n    deliver:\n      - exec: { command: [\"true\"], secret_env: TOKEN, read_command: [touch, command-ran] }\n\nactivegate_tokens:",
+    )
+}
+
+#[test]
+fn plan_base_does_not_run_read_commands_new_against_the_base_and_no_exec_runs_none() {
+    let (dir, _) = quickstart_repo();
+    let root = dir.path();
+    edit_spec(root, probe_token);
+    let ran = root.join("command-ran");
+
+    let out = tokensmith(root, &["plan", "--base", "HEAD"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!ran.exists(), "a read command new against the base ran");
+    assert!(
+        text(&out).contains("new or changed against `HEAD` and was not run; treated as write-only"),
+        "{}",
+        text(&out)
+    );
+    let out = tokensmith(root, &["plan", "--base", "HEAD", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        plan["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "read_command_not_run"),
+        "{plan}"
+    );
+
+    for args in [
+        &["plan", "--no-exec"][..],
+        &["drift", "--no-exec"],
+        &["inventory", "--no-exec"],
+    ] {
+        let out = tokensmith(root, args);
+        assert!(!ran.exists(), "{args:?} ran a spec command: {}", text(&out));
+        assert!(
+            text(&out).contains("(--no-exec)"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+
+    // Once the command is part of the base, it is trusted and runs.
+    commit(root, "add probe");
+    let out = tokensmith(root, &["plan", "--base", "HEAD"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        ran.exists(),
+        "a read command unchanged against the base did not run"
+    );
+}

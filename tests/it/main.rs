@@ -24,6 +24,7 @@ mod gitops_git;
 mod gitops_metrics;
 mod inventory_report;
 mod live_account;
+mod live_hostile;
 mod live_http;
 mod live_snapshot;
 mod plan_properties;

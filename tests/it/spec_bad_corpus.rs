@@ -32,7 +32,10 @@ fn render(diags: &Diagnostics) -> String {
 /// Asserts that a failed load has a located error whose excerpt is the real line of the file.
 fn assert_located(path: &Path, diags: &Diagnostics) {
     let bytes = std::fs::read(path).unwrap();
-    let text = String::from_utf8_lossy(&bytes);
+    // Line breaks as YAML counts them: `\n`, `\r\n` and a lone `\r`.
+    let text = String::from_utf8_lossy(&bytes)
+        .replace("\r\n", "\n")
+        .replace('\r', "\n");
     let lines: Vec<&str> = text.lines().collect();
     let located: Vec<_> = diags.errors().filter_map(|d| d.location.as_ref()).collect();
     assert!(
@@ -159,4 +162,25 @@ fn invalid_utf8_anywhere_names_its_line() {
 fn a_missing_file_is_an_error_not_a_panic() {
     let diags = spec::load(Path::new("tests/bad_specs/does-not-exist.yaml")).unwrap_err();
     assert!(render(&diags).contains("cannot read"));
+}
+
+#[test]
+fn a_fifo_or_device_as_the_spec_is_refused_without_blocking_or_reading_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("spec.yaml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for path in [fifo.as_path(), Path::new("/dev/zero")] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let owned = path.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = tx.send(render(&spec::load(&owned).unwrap_err()));
+        });
+        let text = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("loading did not hang");
+        assert!(text.contains("not a regular file"), "{text}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+    }
 }

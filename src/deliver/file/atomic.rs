@@ -3,8 +3,9 @@
 //! half-written one. A crash leaves at most a stray `.<name>.tokensmith-<pid>-*.tmp` file
 //! (mode 0600), which the next write to that file removes once its process is gone.
 //!
-//! New files get the mode the target asks for (0600 by default); an existing file keeps its mode
-//! and, where the process may, its owner and group.
+//! New files get the mode the target asks for (0600 by default); an existing file keeps its
+//! owner and group where the process may, and its mode without the bits the target's mode does
+//! not allow (a 0644 file written with the default 0600 becomes 0600).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -25,7 +26,8 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
     Ok(mode)
 }
 
-/// Replace `path` with `contents` atomically. `new_mode` applies only when the file is new.
+/// Replace `path` with `contents` atomically. A new file gets `new_mode`; an existing one keeps
+/// its mode, narrowed to what `new_mode` allows.
 /// Missing parent directories are created, readable only by the owner (0700): a directory made
 /// to hold a token should not list it to everyone.
 pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<()> {
@@ -45,7 +47,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<(
     let existing = fs::metadata(path).ok();
     let mode = existing
         .as_ref()
-        .map_or(new_mode, |m| m.permissions().mode() & 0o7777);
+        .map_or(new_mode, |m| m.permissions().mode() & 0o7777 & new_mode);
 
     let prefix = format!(".{}.tokensmith-", name.to_string_lossy());
     remove_stale_temps(&dir, &prefix);
@@ -129,11 +131,19 @@ mod tests {
             fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
             0o600
         );
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
-        write_atomic(&path, b"two", 0o600).unwrap();
+        // An existing file keeps its mode where the target's mode allows it, and loses the
+        // bits it does not: 0644 written with 0640 becomes 0640, then 0400 stays 0400.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic(&path, b"two", 0o640).unwrap();
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
             0o640
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o400)).unwrap();
+        write_atomic(&path, b"two", 0o600).unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+            0o400
         );
         assert_eq!(fs::read(&path).unwrap(), b"two");
         // No temporary file is left behind.

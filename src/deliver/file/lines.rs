@@ -89,6 +89,12 @@ fn parse(content: &str, dialect: Dialect) -> Result<Parsed_, String> {
                     section = Some(name);
                     continue;
                 }
+                if rest.starts_with('[') {
+                    return Err(format!(
+                        "line {}: a `[section]` header is not closed; refusing to edit a file whose layout is not understood",
+                        i + 1
+                    ));
+                }
                 parse_property(text, indent_len, i + 1)?
             }
         };
@@ -388,6 +394,18 @@ fn check_fits(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unterminated_section_is_refused_not_edited() {
+        let content = "[connectivity\nauthToken = old\n";
+        let Err(err) = parse(content, Dialect::Properties) else {
+            panic!("parsed")
+        };
+        assert!(
+            err.contains("line 1") && err.contains("not closed"),
+            "{err}"
+        );
+    }
+
     use super::*;
     use crate::model::TokenId;
 

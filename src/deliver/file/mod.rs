@@ -6,6 +6,11 @@
 //! a comment line for `env`, `properties` and `yaml` ([`lines`], [`yaml`]); the `<path>.tokensmith`
 //! [`sidecar`] for `raw` and `json` ([`json`]). Relative paths resolve against the spec's
 //! directory; symlinks are followed, so the file they point to is replaced, not the link.
+//! Every read and write first checks the place ([`place`]: not the spec, not `.tokensmith/`,
+//! a relative path stays inside the spec's directory, only regular files), and files are opened
+//! without blocking and read up to [`MAX_FILE_BYTES`], so a FIFO or device cannot hang a run.
+//! An existing file whose mode is looser than the target's `mode` (0600 by default) is
+//! tightened to it on write.
 //!
 //! Creating what is missing: `raw`, `env` and `properties` files and keys are created; `json`
 //! and `yaml` files and keys must exist (their structure is the user's to choose).
@@ -13,6 +18,7 @@
 pub mod atomic;
 pub mod json;
 pub mod lines;
+pub mod place;
 pub mod sidecar;
 pub mod yaml;
 
@@ -68,7 +74,7 @@ pub(super) async fn read_holder(
     target: &Target,
     f: &FileTarget,
 ) -> Result<Holder, DeliverError> {
-    let path = real_path(&ctx.resolve(&f.path));
+    let path = place_of(ctx, f).map_err(|e| e.at(target))?;
     let f2 = f.clone();
     let state = blocking(move || read_state(&path, &f2))
         .await
@@ -82,7 +88,7 @@ pub(super) async fn read_value(
     target: &Target,
     f: &FileTarget,
 ) -> Result<Option<Secret<String>>, DeliverError> {
-    let path = real_path(&ctx.resolve(&f.path));
+    let path = place_of(ctx, f).map_err(|e| e.at(target))?;
     let f2 = f.clone();
     let state = blocking(move || read_state(&path, &f2))
         .await
@@ -100,7 +106,7 @@ pub(super) async fn deliver(
     value: &Secret<String>,
     record: &Record,
 ) -> Result<Delivered, DeliverError> {
-    let path = real_path(&ctx.resolve(&f.path));
+    let path = place_of(ctx, f).map_err(|e| e.at(target))?;
     let lock = ctx.file_lock(&path);
     let _guard = lock.lock().await;
     let (f2, value2, record2) = (f.clone(), value.clone(), record.clone());
@@ -122,7 +128,7 @@ pub(super) async fn verify(
     f: &FileTarget,
     record: &Record,
 ) -> Result<Verified, DeliverError> {
-    let path = real_path(&ctx.resolve(&f.path));
+    let path = place_of(ctx, f).map_err(|e| e.at(target))?;
     let f2 = f.clone();
     let state = blocking(move || read_state(&path, &f2))
         .await
@@ -159,19 +165,66 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(Fail::Content(format!("the file task failed: {e}"))))
 }
 
-/// The file a symlink points to (so the link survives the rename), or the path itself.
-fn real_path(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+/// Files larger than this are not token files; reading stops there.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The real path of the target's file (symlinks resolved, so a link survives the rename), once
+/// [`place::check`] allows it.
+fn place_of(ctx: &DeliveryContext, f: &FileTarget) -> Result<PathBuf, Fail> {
+    place::check(&ctx.base_dir, ctx.spec_file.as_deref(), &f.path).map_err(Fail::Content)
 }
 
+/// Whether an existing file at `path` has a mode looser than `mode` allows; the warning says so.
+pub fn loose_mode(ctx: &DeliveryContext, f: &FileTarget) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = place_of(ctx, f).ok()?;
+    let wanted = atomic::parse_mode(&f.mode).ok()?;
+    let actual = std::fs::metadata(&path).ok()?.permissions().mode() & 0o7777;
+    (actual & !wanted != 0).then(|| {
+        format!(
+            "file `{}` has mode {actual:04o}, looser than {wanted:04o}; apply tightens it to {wanted:04o}",
+            f.path
+        )
+    })
+}
+
+/// Reads a regular file as text; `None` when it does not exist. The file is opened without
+/// blocking (a FIFO would otherwise wait for a writer) and refused unless it is a regular file.
 fn read_text(path: &Path) -> Result<Option<String>, Fail> {
-    match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| Fail::Content(format!("`{}` is not UTF-8 text", path.display()))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Fail::Io("read", path.to_path_buf(), e)),
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Fail::Io("read", path.to_path_buf(), e)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| Fail::Io("read", path.to_path_buf(), e))?;
+    if !meta.is_file() {
+        return Err(Fail::Content(format!(
+            "`{}` is not a regular file; only regular files are read or written",
+            path.display()
+        )));
     }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Fail::Io("read", path.to_path_buf(), e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Fail::Content(format!(
+            "`{}` is larger than {} MiB; not a token file",
+            path.display(),
+            MAX_FILE_BYTES / (1024 * 1024)
+        )));
+    }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| Fail::Content(format!("`{}` is not UTF-8 text", path.display())))
 }
 
 fn key_of(f: &FileTarget) -> Result<&str, Fail> {
@@ -250,6 +303,15 @@ fn read_state(path: &Path, f: &FileTarget) -> Result<Option<State>, Fail> {
     Ok(Some(state))
 }
 
+/// Put a file back as it was before an edit: its old bytes, or no file.
+fn restore(path: &Path, original: Option<&str>, mode: u32) -> Result<(), Fail> {
+    match original {
+        Some(text) => atomic::write_atomic(path, text.as_bytes(), mode),
+        None => std::fs::remove_file(path),
+    }
+    .map_err(|e| Fail::Io("restore", path.to_path_buf(), e))
+}
+
 /// Write the value and its record; returns whether anything changed on disk.
 fn write_value(
     path: &Path,
@@ -299,6 +361,19 @@ fn write_value(
         atomic::write_atomic(path, new_content.as_bytes(), mode)
             .map_err(|e| Fail::Io("write", path.to_path_buf(), e))?;
         changed = true;
+        // The edit must read back as exactly this value; if it does not (a layout the editor
+        // misunderstood), the file is put back byte for byte and the delivery fails.
+        let reads_back = f.format == FileFormat::Raw
+            || read_state(path, f).is_ok_and(|s| {
+                s.is_some_and(|s| s.value.as_deref() == Some(value.expose().as_str()))
+            });
+        if !reads_back {
+            restore(path, existing.as_deref(), mode)?;
+            return Err(Fail::Content(format!(
+                "after the edit, `{}` did not read back as the new value; the file was restored as it was and nothing was delivered",
+                path.display()
+            )));
+        }
     }
     // The record goes after the value: a crash in between leaves a stale record, which reading
     // detects (the value wins), never a record of a value that was not written.

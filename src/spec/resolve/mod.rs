@@ -51,9 +51,18 @@ pub struct Resolver<'a> {
     scope_findings: BTreeMap<(String, bool), Option<Finding>>,
     desired: Desired,
     sites: Sites,
+    /// The spec file on disk, when there is one: file targets are then checked against the
+    /// filesystem (not the spec, not `.tokensmith/`, relative paths inside its directory).
+    spec_file: Option<std::path::PathBuf>,
 }
 
 impl<'a> Resolver<'a> {
+    /// Check file targets against the filesystem around `spec_file`.
+    pub fn with_spec_file(mut self, spec_file: &std::path::Path) -> Self {
+        self.spec_file = Some(spec_file.to_path_buf());
+        self
+    }
+
     pub fn new(source: &'a SourceFile, root: &'a Node) -> Resolver<'a> {
         Resolver {
             source,
@@ -72,6 +81,7 @@ impl<'a> Resolver<'a> {
                 unmanaged: UnmanagedPolicy::default(),
             },
             sites: Sites::default(),
+            spec_file: None,
         }
     }
 

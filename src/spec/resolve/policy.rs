@@ -152,12 +152,17 @@ impl Resolver<'_> {
                 _ => {}
             }
         }
-        let grace = own
-            .grace
-            .as_ref()
-            .or(defaults.grace.as_ref())
-            .map(|g| g.value)
-            .unwrap_or(DEFAULT_GRACE);
+        let grace_set = own.grace.as_ref().or(defaults.grace.as_ref());
+        if let (Some(g), Some(exp)) = (grace_set, expires_in) {
+            if g.value >= exp {
+                self.error(
+                    g.span,
+                    format!("`grace` {} is not shorter than the token's lifetime `expires_in` {exp}", g.value),
+                    Some("the old token would expire before its grace ends; make `grace` shorter than `expires_in`".into()),
+                );
+            }
+        }
+        let grace = grace_set.map(|g| g.value).unwrap_or(DEFAULT_GRACE);
         let revoke = own
             .revoke
             .as_ref()

@@ -1,7 +1,10 @@
 //! Delivery targets of one token instance: every string field rendered with the instance's
 //! variables (`{{ env }}`, `for_each` values; `{{ secret }}` kept literally in exec arguments),
-//! then checked. A template error points at the very string that failed.
+//! then checked. A template error points at the very string that failed. File paths are
+//! normalised (`./out//x` is `out/x`, so one file has one identity) and, for a spec on disk,
+//! checked against the filesystem ([`place`]).
 
+use crate::deliver::file::place;
 use crate::model::{ExecTarget, FileTarget, KubernetesSecretTarget, Target};
 
 use super::Resolver;
@@ -41,7 +44,7 @@ impl Resolver<'_> {
                 restart: k.restart.iter().map(|c| r(c, false)).collect(),
             }),
             Target::File(f) => Target::File(FileTarget {
-                path: r(&f.path, false),
+                path: place::normalize(&r(&f.path, false)),
                 format: f.format,
                 key: f.key.as_ref().map(|c| r(c, false)),
                 section: f.section.as_ref().map(|c| r(c, false)),
@@ -61,6 +64,7 @@ impl Resolver<'_> {
                     .as_ref()
                     .map(|c| c.iter().map(|a| r(a, false)).collect()),
                 timeout: e.timeout,
+                env: e.env.clone(),
             }),
         };
         if let Some((text, e)) = failed {
@@ -71,7 +75,19 @@ impl Resolver<'_> {
             self.emit(Finding::from(e), span);
             return None;
         }
-        for f in validate::check_target(&rendered) {
+        let mut findings = validate::check_target(&rendered);
+        if let (Target::File(f), Some(spec)) = (&rendered, &self.spec_file) {
+            let dir = crate::spec::spec_dir(spec);
+            if !f.path.contains('\0') {
+                if let Err(reason) = place::check(&dir, Some(spec), &f.path) {
+                    findings.push(Finding::error(reason).field("path"));
+                }
+            }
+        }
+        if let (Target::Exec(e), Some(spec)) = (&rendered, &self.spec_file) {
+            findings.extend(missing_programs(e, &crate::spec::spec_dir(spec)));
+        }
+        for f in findings {
             let span = f
                 .field
                 .and_then(|field| self.root.find_field(target.span, field))
@@ -96,4 +112,39 @@ impl Resolver<'_> {
         }
         (targets, spans)
     }
+}
+
+/// Warnings for exec programs given as a path (absolute, or relative to the spec's directory)
+/// that does not exist here. A warning, not an error: `validate` often runs on another machine
+/// (CI) than `apply` (the host the program lives on), and the delivery fails if the program is
+/// still missing there. Bare names (`vault`) are looked up on `PATH` only when the command
+/// runs: CI rarely has the tools of the target hosts, and a warning on every run would be
+/// noise.
+fn missing_programs(e: &ExecTarget, spec_dir: &std::path::Path) -> Vec<Finding> {
+    let programs = std::iter::once(("command", e.command.first())).chain([
+        (
+            "read_command",
+            e.read_command.as_ref().and_then(|c| c.first()),
+        ),
+        (
+            "verify_command",
+            e.verify_command.as_ref().and_then(|c| c.first()),
+        ),
+    ]);
+    let mut out = Vec::new();
+    for (field, program) in programs {
+        let Some(program) = program.filter(|p| !p.trim().is_empty()) else {
+            continue;
+        };
+        if program.contains('/') && !spec_dir.join(program).is_file() {
+            out.push(
+                Finding::warning(format!(
+                    "the program `{program}` does not exist on this machine"
+                ))
+                .field(field)
+                .help("check the name; if it exists only where `apply` runs, ignore this"),
+            );
+        }
+    }
+    out
 }

@@ -39,7 +39,52 @@ pub fn cross_check(desired: &Desired, sites: &Sites, source: &SourceFile) -> Vec
     shared_targets(desired, sites, &duplicates, source, &mut out);
     platform_limits(desired, sites, source, &mut out);
     adopted_twice(desired, sites, source, &mut out);
+    credentials_passed_to_commands(desired, sites, source, &mut out);
     out
+}
+
+/// Reports exec targets whose `env:` passes through a variable the spec names as a credential
+/// (a management token, an OAuth client id or secret): spec commands never get those.
+fn credentials_passed_to_commands(
+    desired: &Desired,
+    sites: &Sites,
+    source: &SourceFile,
+    out: &mut Vec<Diagnostic>,
+) {
+    let credentials: BTreeSet<&str> = desired
+        .environments
+        .values()
+        .filter_map(|e| e.token_env.as_deref())
+        .chain(
+            desired
+                .accounts
+                .values()
+                .flat_map(|a| [a.client_id_env.as_str(), a.client_secret_env.as_str()]),
+        )
+        .collect();
+    let tokens = desired
+        .tokens
+        .iter()
+        .zip(&sites.tokens)
+        .flat_map(|(t, site)| t.deliver.iter().zip(&site.targets));
+    let tenants = desired
+        .tenant_tokens
+        .iter()
+        .zip(&sites.tenant_targets)
+        .flat_map(|(t, spans)| t.activegates.iter().chain(&t.oneagents).zip(spans));
+    for (target, span) in tokens.chain(tenants) {
+        let Target::Exec(e) = target else { continue };
+        for name in e.env.iter().filter(|n| credentials.contains(n.as_str())) {
+            out.push(
+                source
+                    .error(
+                        *span,
+                        format!("`env` passes `{name}` to a command, but the spec uses it as a credential"),
+                    )
+                    .help("spec commands never get management tokens or OAuth client credentials; remove it from `env`"),
+            );
+        }
+    }
 }
 
 fn adopted_twice(desired: &Desired, sites: &Sites, source: &SourceFile, out: &mut Vec<Diagnostic>) {

@@ -94,6 +94,33 @@ pub fn check_target(target: &Target) -> Vec<Finding> {
             if f.path.trim().is_empty() {
                 out.push(Finding::error("the file path is empty").field("path"));
             }
+            if f.path.contains(['\0', '\n', '\r']) {
+                out.push(
+                    Finding::error("the file path contains a NUL byte or a line break")
+                        .field("path"),
+                );
+            }
+            if let Some(key) = &f.key {
+                if let Some(bad) = key_problem(f.format, key) {
+                    out.push(Finding::error(bad).field("key"));
+                }
+            }
+            if let Some(section) = &f.section {
+                let bad = section.trim().is_empty()
+                    || section
+                        .chars()
+                        .any(|c| c.is_control() || matches!(c, '[' | ']'));
+                if bad {
+                    out.push(
+                        Finding::error(format!(
+                            "`{}` is not a properties section name",
+                            section.escape_debug()
+                        ))
+                        .field("section")
+                        .help("a section name is one line without `[` or `]`"),
+                    );
+                }
+            }
             match (f.format, &f.key) {
                 (FileFormat::Raw, Some(_)) => out.push(
                     Finding::error("a `raw` file holds only the value and has no `key`")
@@ -202,6 +229,46 @@ pub fn check_target(target: &Target) -> Vec<Finding> {
                     out.push(Finding::error(format!("`{field}` is empty")).field(field));
                 }
             }
+            let programs = std::iter::once(("command", e.command.first())).chain([
+                (
+                    "read_command",
+                    e.read_command.as_ref().and_then(|c| c.first()),
+                ),
+                (
+                    "verify_command",
+                    e.verify_command.as_ref().and_then(|c| c.first()),
+                ),
+            ]);
+            for (field, program) in programs {
+                let Some(program) = program else { continue };
+                if program.contains(|c: char| {
+                    c.is_whitespace() || c.is_control() || SHELL_METACHARACTERS.contains(c)
+                }) {
+                    out.push(
+                        Finding::error(format!(
+                            "the program `{}` contains shell syntax or spaces, but commands run without a shell",
+                            program.escape_debug()
+                        ))
+                        .field(field)
+                        .help("write the program and each argument as separate list items, e.g. `[sh, -c, \"a | b\"]` if a shell is really wanted"),
+                    );
+                }
+            }
+            for name in &e.env {
+                if !is_env_var_name(name) {
+                    out.push(
+                        Finding::error(format!(
+                            "`{name}` in `env` is not a valid environment variable name"
+                        ))
+                        .field("env"),
+                    );
+                } else if name.starts_with("TOKENSMITH_") {
+                    out.push(
+                        Finding::error(format!("`{name}` in `env` is set by tokensmith itself"))
+                            .field("env"),
+                    );
+                }
+            }
             if e.timeout.is_some_and(|t| t.as_secs() <= 0) {
                 out.push(
                     Finding::error("the exec `timeout` must be longer than 0s").field("timeout"),
@@ -210,6 +277,35 @@ pub fn check_target(target: &Target) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Characters a shell would interpret; a program name holding one was meant for a shell.
+const SHELL_METACHARACTERS: &str = ";|&$`<>*?(){}[]!~'\"\\";
+
+/// Why `key` cannot name an entry of a file in `format`: a line break or control character
+/// would inject lines; in `env` and `properties` files the separators and comment signs would
+/// end or hide the key.
+fn key_problem(format: FileFormat, key: &str) -> Option<String> {
+    let shown = key.escape_debug();
+    if key.chars().any(char::is_control) {
+        return Some(format!(
+            "the file key `{shown}` contains a line break or control character"
+        ));
+    }
+    match format {
+        FileFormat::Env if !is_env_var_name(key) => Some(format!(
+            "`{shown}` is not an env file key; use letters, digits and `_`, not starting with a digit"
+        )),
+        FileFormat::Properties
+            if key.starts_with(['#', '!', '['])
+                || key.contains(['=', ':', ' ', '\t']) =>
+        {
+            Some(format!(
+                "`{shown}` is not a properties key; it may not contain `=`, `:` or spaces nor start with `#`, `!` or `[`"
+            ))
+        }
+        _ => None,
+    }
 }
 
 pub(super) fn format_name(format: FileFormat) -> &'static str {

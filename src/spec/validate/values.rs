@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::live::http::plain_http_allowed;
 use crate::model::token::{Generation, Marker, MAX_NAME_LEN};
 use crate::model::{Endpoint, Preset, Scope, TokenKey, TokenKind};
 
@@ -59,7 +60,8 @@ pub fn check_entry_name(kind: &str, name: &str) -> Option<Finding> {
 }
 
 /// Parses an environment URL: SaaS, Managed (`/e/{env-id}`), or `sandbox://NAME`. Plain `http`
-/// is accepted only for loopback addresses (a local test server).
+/// is accepted only for loopback hosts (a local test server): an IP in 127.0.0.0/8, `::1`, or
+/// exactly `localhost` ([`plain_http_allowed`]); `127.0.0.1.nip.io` is a name like any other.
 pub fn parse_endpoint(url: &str) -> Result<Endpoint, Finding> {
     if let Some(name) = url.strip_prefix("sandbox://") {
         let ok = !name.is_empty()
@@ -81,8 +83,7 @@ pub fn parse_endpoint(url: &str) -> Result<Endpoint, Finding> {
     let parsed = url::Url::parse(url)
         .map_err(|e| Finding::error(format!("`{url}` is not a URL: {e}")).help(shapes))?;
     let host = parsed.host_str().unwrap_or_default().to_owned();
-    let loopback =
-        matches!(host.as_str(), "localhost" | "[::1]" | "::1") || host.starts_with("127.");
+    let loopback = plain_http_allowed(&parsed);
     match parsed.scheme() {
         "https" => {}
         "http" if loopback => {}
@@ -157,8 +158,7 @@ pub fn environment_id(endpoint: &Endpoint, fallback: &str) -> String {
 pub fn check_service_url(url: &str) -> Result<String, Finding> {
     let parsed =
         url::Url::parse(url).map_err(|e| Finding::error(format!("`{url}` is not a URL: {e}")))?;
-    let host = parsed.host_str().unwrap_or_default();
-    let loopback = host == "localhost" || host.starts_with("127.") || host == "[::1]";
+    let loopback = plain_http_allowed(&parsed);
     match parsed.scheme() {
         "https" => {}
         "http" if loopback => {}
@@ -221,6 +221,14 @@ pub fn check_platform_scope(scope: &str) -> Option<Finding> {
                 && p.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         });
+    if ok && scope.chars().any(|c| c.is_ascii_uppercase()) {
+        return Some(
+            Finding::error(format!("platform scope `{scope}` is not lowercase")).help(format!(
+                "platform scopes are lowercase and case-sensitive: `{}`",
+                scope.to_ascii_lowercase()
+            )),
+        );
+    }
     if ok {
         return None;
     }
@@ -291,6 +299,18 @@ pub fn check_name(display: &str, key: &TokenKey, kind: TokenKind) -> Option<Find
     if display.trim().is_empty() {
         return Some(Finding::error("the token name is empty"));
     }
+    if let Some(c) = display
+        .chars()
+        .find(|c| c.is_control() || is_bidi_control(*c))
+    {
+        return Some(
+            Finding::error(format!(
+                "the token name contains the invisible or control character U+{:04X}",
+                c as u32
+            ))
+            .help("line breaks and bidirectional controls make a name display differently from what it is; remove them"),
+        );
+    }
     let max = match kind {
         TokenKind::PlatformToken => MAX_PLATFORM_NAME_LEN,
         _ => MAX_NAME_LEN,
@@ -306,6 +326,12 @@ pub fn check_name(display: &str, key: &TokenKey, kind: TokenKind) -> Option<Find
             total - max
         ))
     })
+}
+
+/// Unicode bidirectional formatting characters (U+202A–U+202E, U+2066–U+2069, U+200E/F,
+/// U+061C): they reorder how text displays.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// The scopes of a set that are not allowed on a personal access token.
@@ -332,6 +358,17 @@ mod tests {
             parse_endpoint("https://dt.example.com/e/6a1c1a9e-4c21-4d0d-9a3e-1e0d3f2b7c11").is_ok()
         );
         assert!(parse_endpoint("http://127.0.0.1:8080/e/demo").is_ok());
+        assert!(parse_endpoint("http://127.3.4.5:8080").is_ok());
+        assert!(parse_endpoint("http://[::1]:8080").is_ok());
+        assert!(parse_endpoint("http://localhost:8080").is_ok());
+        for bad in [
+            "http://127.0.0.1.evil.example",
+            "http://127.evil.example/sso",
+            "http://127.0.0.1.nip.io",
+        ] {
+            assert!(check_service_url(bad).is_err(), "{bad}");
+        }
+        assert!(check_service_url("http://127.0.0.1:9/sso").is_ok());
         assert!(parse_endpoint("sandbox://demo").is_ok());
         for bad in [
             "http://abc12345.live.dynatrace.com",
@@ -340,6 +377,10 @@ mod tests {
             "https://user:pw@abc.live.dynatrace.com",
             "https://abc.live.dynatrace.com/x/y",
             "sandbox://",
+            "http://127.0.0.1.evil.example",
+            "http://127.evil.example",
+            "http://127.0.0.1.nip.io/e/abc",
+            "http://localhost.evil.example",
             "ftp://x",
             "not a url",
         ] {
@@ -363,6 +404,8 @@ mod tests {
         assert!(check_scope(&Scope::from("DataExport"), true).is_some());
         assert!(check_platform_scope("storage:logs:read").is_none());
         assert!(check_platform_scope("apiTokens.read").is_some());
+        let f = check_platform_scope("Storage:Logs:Read").unwrap();
+        assert!(f.help.unwrap().contains("`storage:logs:read`"));
     }
 
     #[test]
@@ -379,5 +422,8 @@ mod tests {
         assert!(check_name("k8s operator", &key, TokenKind::ApiToken).is_none());
         assert!(check_name(&"x".repeat(90), &key, TokenKind::ApiToken).is_some());
         assert!(check_name(&"x".repeat(90), &key, TokenKind::PlatformToken).is_none());
+        assert!(check_name("ops\nbackup", &key, TokenKind::ApiToken).is_some());
+        let bidi = check_name("ops \u{202E}pukcab", &key, TokenKind::ApiToken).unwrap();
+        assert!(bidi.message.contains("U+202E"), "{}", bidi.message);
     }
 }

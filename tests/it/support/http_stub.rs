@@ -158,6 +158,7 @@ pub fn fast_settings() -> ClientSettings {
     ClientSettings {
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(5),
+        deadline: Duration::from_secs(20),
         retry: RetryPolicy {
             max_attempts: 3,
             base_delay: Duration::from_millis(1),

@@ -1,0 +1,156 @@
+//! Where a file target may be: the one rule `validate` and the writer both apply.
+//!
+//! A file target is never the spec file itself nor anything under the `.tokensmith/` state
+//! directory next to it (the sandbox's state, journals, locks). A relative path must stay inside
+//! the spec's directory once `..` and symlinks are resolved; an absolute path may be anywhere
+//! (ActiveGate configuration lives under `/var/lib/dynatrace/`). What exists at the place must be
+//! a regular file: a directory, FIFO or device is refused, never opened. This module decides;
+//! it writes nothing.
+
+use std::path::{Component, Path, PathBuf};
+
+/// The state directory's name, next to the spec.
+pub const STATE_DIR: &str = ".tokensmith";
+
+/// The spelling of a target path that identifies it: `.` components and repeated or trailing
+/// `/` removed (`./out//x.env` is `out/x.env`). `..` is kept: what it means depends on symlinks.
+pub fn normalize(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    let joined = parts.join("/");
+    match (absolute, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_owned(),
+        (false, false) => joined,
+    }
+}
+
+/// `path` with every symlink and `..` resolved, as far as it exists; the missing rest is
+/// appended as written (lexically resolved).
+pub fn resolve_real(path: &Path) -> PathBuf {
+    let mut real = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::RootDir => real.push("/"),
+            Component::Prefix(p) => real.push(p.as_os_str()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                real.pop();
+            }
+            Component::Normal(name) => {
+                real.push(name);
+                if let Ok(target) = std::fs::canonicalize(&real) {
+                    real = target;
+                }
+            }
+        }
+    }
+    real
+}
+
+/// Checks that `written` (as the spec wrote it) may be a file target of the spec at
+/// `spec_file` in `base_dir`; returns the real path to read and write.
+pub fn check(base_dir: &Path, spec_file: Option<&Path>, written: &str) -> Result<PathBuf, String> {
+    if written.contains('\0') {
+        return Err("the file path contains a NUL byte".to_owned());
+    }
+    if written.trim().is_empty() {
+        return Err("the file path is empty".to_owned());
+    }
+    if written.ends_with('/') {
+        return Err(format!("`{written}` names a directory, not a file"));
+    }
+    let base = resolve_real(&absolute(base_dir));
+    let relative = !Path::new(written).is_absolute();
+    let joined = if relative {
+        base.join(written)
+    } else {
+        PathBuf::from(written)
+    };
+    let real = resolve_real(&joined);
+    if real.starts_with(base.join(STATE_DIR)) {
+        return Err(format!(
+            "`{written}` is inside tokensmith's state directory `{STATE_DIR}/`"
+        ));
+    }
+    if let Some(spec) = spec_file {
+        if real == resolve_real(&absolute(spec)) {
+            return Err(format!("`{written}` is the spec file itself"));
+        }
+    }
+    if relative && !real.starts_with(&base) {
+        return Err(format!(
+            "`{written}` leaves the spec's directory (after resolving `..` and symlinks); write an absolute path if the file really lives elsewhere"
+        ));
+    }
+    match std::fs::metadata(&real) {
+        Ok(m) if m.is_dir() => Err(format!("`{written}` is a directory, not a file")),
+        Ok(m) if !m.is_file() => Err(format!(
+            "`{written}` is not a regular file (a FIFO, socket or device); only regular files are read or written"
+        )),
+        _ => Ok(real),
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_of_one_path_normalize_to_one() {
+        assert_eq!(normalize("./out//x.env"), "out/x.env");
+        assert_eq!(normalize("out/x.env"), "out/x.env");
+        assert_eq!(normalize("./a"), "a");
+        assert_eq!(normalize("/var//lib/./x"), "/var/lib/x");
+        assert_eq!(normalize("../x"), "../x");
+    }
+
+    #[test]
+    fn places_outside_the_rules_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        let spec = base.join("tokensmith.yaml");
+        std::fs::write(&spec, "version: 1\n").unwrap();
+        std::fs::create_dir(base.join("sub")).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), base.join("link")).unwrap();
+        let ok = |p: &str| check(base, Some(&spec), p);
+        assert!(ok("out/x.env").is_ok());
+        assert!(ok("sub/../x.env").is_ok());
+        assert!(ok("/tmp/anywhere.env").is_ok());
+        for (bad, why) in [
+            ("tokensmith.yaml", "spec file"),
+            ("./sub/../tokensmith.yaml", "spec file"),
+            (".tokensmith/sandbox/demo.json", "state directory"),
+            ("../escape.env", "leaves the spec's directory"),
+            ("link/x.env", "leaves the spec's directory"),
+            ("sub", "directory"),
+            ("sub/", "directory"),
+            ("a\0b", "NUL"),
+        ] {
+            let err = ok(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        let fifo = base.join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(ok("pipe").unwrap_err().contains("not a regular file"));
+        assert!(check(base, None, "/dev/zero")
+            .unwrap_err()
+            .contains("not a regular file"));
+    }
+}

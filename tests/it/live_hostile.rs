@@ -1,0 +1,201 @@
+//! The environment client against hostile or broken servers (issue 10): no cleartext
+//! credentials to a host that only looks like loopback, no redirect to another origin, bounded
+//! response bodies, one deadline per request, and malformed token lists refused by name.
+
+use crate::support::http_stub as live_stub;
+
+use std::time::{Duration, Instant};
+
+use live_stub::{fast_settings, start, Reply, MGMT_TOKEN};
+use tokensmith::live::{ClientSettings, EnvironmentClient, EnvironmentRead, LiveError, Transport};
+use tokensmith::model::{EnvName, Secret};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn client_at(base: &str, settings: &ClientSettings) -> Result<EnvironmentClient, LiveError> {
+    let transport = Transport::new(settings).unwrap();
+    EnvironmentClient::new(
+        EnvName::new("prod"),
+        base,
+        Secret::from(MGMT_TOKEN),
+        &transport,
+    )
+}
+
+#[tokio::test]
+async fn plain_http_to_a_name_that_starts_with_127_is_refused_before_sending() {
+    for base in [
+        "http://127.0.0.1.evil.example",
+        "http://127.evil.example",
+        "http://127.0.0.1.nip.io/e/abc",
+        "http://localhost.evil.example",
+        "http://10.0.0.1",
+    ] {
+        let err = match client_at(base, &fast_settings()) {
+            Ok(_) => panic!("{base} accepted"),
+            Err(e) => e,
+        };
+        assert!(err.to_string().contains("plain http"), "{base}: {err}");
+        assert!(!err.to_string().contains(MGMT_TOKEN));
+    }
+    for base in [
+        "http://127.0.0.1:1",
+        "http://127.1.2.3:1",
+        "http://[::1]:1",
+        "http://localhost:1",
+    ] {
+        assert!(client_at(base, &fast_settings()).is_ok(), "{base}");
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_is_not_followed() {
+    let elsewhere = start(|_, _| Reply::json(200, r#"{"apiTokens":[]}"#)).await;
+    let target = format!("{}/api/v2/apiTokens", elsewhere.base);
+    let stub = start(move |_, _| Reply::empty(302).header("location", &target)).await;
+    let client = client_at(&stub.base, &fast_settings()).unwrap();
+    let err = client.list_api_tokens().await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("another origin"), "{text}");
+    assert!(text.contains("environment `prod`"), "{text}");
+    assert_eq!(elsewhere.count(), 0, "the other origin was contacted");
+    assert_eq!(stub.count(), 1, "a refused redirect is not retried");
+}
+
+/// A server that answers every request with `head` and then streams `chunk` forever (or until
+/// `total` bytes), pausing `pause` between chunks.
+async fn streaming_server(
+    head: &'static str,
+    chunk: Vec<u8>,
+    total: usize,
+    pause: Duration,
+) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let chunk = chunk.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let _ = socket.read(&mut buf).await;
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut sent = 0;
+                while sent < total {
+                    if socket.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                    sent += chunk.len();
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+            });
+        }
+    });
+    base
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[tokio::test]
+async fn a_300_mib_body_is_refused_with_bounded_memory() {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n";
+    let mut chunk = b"{\"apiTokens\":[".to_vec();
+    chunk.resize(1024 * 1024, b' ');
+    let base = streaming_server(head, chunk, 300 * 1024 * 1024, Duration::ZERO).await;
+    let client = client_at(&base, &fast_settings()).unwrap();
+    let err = client.list_api_tokens().await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("larger than 64 MiB"), "{text}");
+    assert!(text.contains("environment `prod`"), "{text}");
+    if let Some(peak) = peak_rss_kib() {
+        eprintln!(
+            "peak resident memory after a 300 MiB body: {} MiB",
+            peak / 1024
+        );
+        assert!(peak < 256 * 1024, "peak memory {peak} KiB");
+    }
+}
+
+#[tokio::test]
+async fn a_declared_huge_body_is_refused_without_reading_it() {
+    let head =
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 3221225472\r\n\r\n";
+    let base = streaming_server(head, vec![b' '; 4096], 4096, Duration::ZERO).await;
+    let client = client_at(&base, &fast_settings()).unwrap();
+    let err = client.list_api_tokens().await.unwrap_err();
+    assert!(err.to_string().contains("larger than 64 MiB"), "{err}");
+}
+
+#[tokio::test]
+async fn a_trickling_server_meets_one_overall_deadline() {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n";
+    let base = streaming_server(head, b" ".to_vec(), usize::MAX, Duration::from_millis(100)).await;
+    let mut settings = fast_settings();
+    settings.request_timeout = Duration::from_secs(60);
+    settings.deadline = Duration::from_millis(1500);
+    let client = client_at(&base, &settings).unwrap();
+    let started = Instant::now();
+    let err = client.list_api_tokens().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.to_string().contains("overall deadline"), "{err}");
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_overall_deadline() {
+    let stub = start(|_, _| Reply::error(503, "busy").header("retry-after", "1")).await;
+    let mut settings = fast_settings();
+    settings.retry.max_attempts = 100;
+    settings.retry.max_delay = Duration::from_secs(1);
+    settings.deadline = Duration::from_millis(1200);
+    let client = client_at(&stub.base, &settings).unwrap();
+    let started = Instant::now();
+    let err = client.list_api_tokens().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.to_string().contains("overall deadline"), "{err}");
+    assert!(stub.count() <= 3, "{} attempts", stub.count());
+}
+
+#[tokio::test]
+async fn token_lists_without_ids_are_errors_naming_environment_and_field() {
+    let stub = start(|_, _| Reply::json(200, r#"{"apiTokens":[{},{}]}"#)).await;
+    let client = client_at(&stub.base, &fast_settings()).unwrap();
+    let err = client.list_api_tokens().await.unwrap_err().to_string();
+    assert!(err.contains("environment `prod`"), "{err}");
+    assert!(err.contains("`apiTokens`") && err.contains("`id`"), "{err}");
+}
+
+#[tokio::test]
+async fn token_lists_with_duplicate_ids_are_errors() {
+    let stub = start(|_, _| {
+        Reply::json(
+            200,
+            r#"{"activeGateTokens":[{"id":"dt0g02.A","name":"x"},{"id":"dt0g02.A","name":"y"}]}"#,
+        )
+    })
+    .await;
+    let client = client_at(&stub.base, &fast_settings()).unwrap();
+    let err = client
+        .list_activegate_tokens()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("environment `prod`"), "{err}");
+    assert!(err.contains("dt0g02.A more than once"), "{err}");
+}
