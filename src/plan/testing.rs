@@ -240,6 +240,7 @@ pub fn file(path: &str) -> Target {
         key: None,
         section: None,
         mode: "0600".into(),
+        restart: None,
     })
 }
 
@@ -253,6 +254,7 @@ pub fn exec(command: &[&str]) -> Target {
         read_command: None,
         verify_command: None,
         timeout: None,
+        for_each: None,
     })
 }
 

@@ -49,7 +49,11 @@ impl LoadedSpec {
 /// warning found.
 pub fn load(path: &Path) -> Result<LoadedSpec, Diagnostics> {
     let bytes = load::read(path).map_err(|d| Diagnostics::new(vec![d]))?;
-    load_bytes(&bytes, &path.display().to_string())
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    load_bytes_in(&bytes, &path.display().to_string(), Some(&dir))
 }
 
 /// Like [`load`], for a spec held in memory (tests, a spec read from a git blob).
@@ -59,16 +63,25 @@ pub fn load_str(text: &str, file_name: &str) -> Result<LoadedSpec, Diagnostics> 
 
 /// Like [`load`], for raw bytes that may not be UTF-8.
 pub fn load_bytes(bytes: &[u8], file_name: &str) -> Result<LoadedSpec, Diagnostics> {
-    let source_hash = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
+    load_bytes_in(bytes, file_name, None)
+}
+
+/// Like [`load_bytes`], reading the `for_each` values files of exec targets (host lists)
+/// relative to `dir`, the spec's directory. Without a directory such a spec is an error.
+pub fn load_bytes_in(
+    bytes: &[u8],
+    file_name: &str,
+    dir: Option<&Path>,
+) -> Result<LoadedSpec, Diagnostics> {
     let text = load::decode(bytes, file_name).map_err(|d| Diagnostics::new(vec![d]))?;
     let source = diagnostic::SourceFile::new(file_name, text);
     let root = load::tree(&source).map_err(|d| Diagnostics::new(vec![d]))?;
     let mut diags = Vec::new();
     let parsed = load::sections(&root, &source, &mut diags);
-    let (desired, _sites, more) = resolve::Resolver::new(&source, &root).run(&parsed);
+    let resolver = resolve::Resolver::new(&source, &root).in_dir(dir.map(Path::to_path_buf));
+    let values_files = resolver.values_files();
+    let (desired, _sites, more) = resolver.run(&parsed);
+    let source_hash = fingerprint(bytes, &values_files.borrow());
     diags.extend(more);
     dedup(&mut diags);
     let diags = Diagnostics::new(diags);
@@ -80,6 +93,23 @@ pub fn load_bytes(bytes: &[u8], file_name: &str) -> Result<LoadedSpec, Diagnosti
         warnings: diags.items,
         source_hash,
     })
+}
+
+/// SHA-256 (lowercase hex) of the spec's bytes, and of the values files it read, if any (so a
+/// saved plan goes stale when a host list changes).
+fn fingerprint(bytes: &[u8], values_files: &std::collections::BTreeMap<String, Vec<u8>>) -> String {
+    let mut hash = Sha256::new();
+    hash.update(bytes);
+    for (name, content) in values_files {
+        hash.update(b"\0values-file\0");
+        hash.update(name.as_bytes());
+        hash.update(b"\0");
+        hash.update(Sha256::digest(content));
+    }
+    hash.finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
 }
 
 /// Removes repeats (the same finding produced once per environment or `for_each` value).

@@ -31,6 +31,7 @@ fn exec(command: &[&str]) -> ExecTarget {
         read_command: None,
         verify_command: None,
         timeout: None,
+        for_each: None,
     }
 }
 

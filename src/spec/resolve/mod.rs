@@ -7,11 +7,13 @@
 //! the meaning of the policy fields (defaults, the `rotate_before` / `rotate_every` choice); the
 //! rules about single values live in `validate`.
 
+mod fleet;
 mod policy;
 mod targets;
 mod tokens;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use crate::model::system_token;
 use crate::model::{
@@ -36,6 +38,8 @@ pub const DEFAULT_GRACE: SpecDuration = SpecDuration::from_hours(24);
 pub const MAX_ACTIVEGATE_EXPIRY: SpecDuration = SpecDuration::from_days(730);
 
 pub const DEFAULT_API_BASE: &str = "https://api.dynatrace.com";
+pub use fleet::{ValuesFiles, MAX_FLEET};
+
 pub const DEFAULT_TOKEN_URL: &str = "https://sso.dynatrace.com/sso/oauth2/token";
 
 /// The resolver's working state.
@@ -51,6 +55,10 @@ pub struct Resolver<'a> {
     scope_findings: BTreeMap<(String, bool), Option<Finding>>,
     desired: Desired,
     sites: Sites,
+    /// The spec's directory, where `for_each` values files are read; `None` for a spec held in
+    /// memory.
+    base_dir: Option<PathBuf>,
+    values_files: fleet::ValuesFiles,
 }
 
 impl<'a> Resolver<'a> {
@@ -72,7 +80,21 @@ impl<'a> Resolver<'a> {
                 unmanaged: UnmanagedPolicy::default(),
             },
             sites: Sites::default(),
+            base_dir: None,
+            values_files: fleet::ValuesFiles::default(),
         }
+    }
+
+    /// Read `for_each` values files relative to `dir` (the spec's directory).
+    pub fn in_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.base_dir = dir;
+        self
+    }
+
+    /// The values files this resolver reads (filled by [`Resolver::run`]): path as written →
+    /// bytes.
+    pub fn values_files(&self) -> fleet::ValuesFiles {
+        self.values_files.clone()
     }
 
     pub(super) fn emit(&mut self, finding: Finding, span: Span) {
