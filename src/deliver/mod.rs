@@ -16,6 +16,11 @@
 //! says so) argv. Errors, holders and records are built from secret-free parts; command output is
 //! redacted before it is quoted.
 //!
+//! A file target may name a `restart` command, run after the file changed ([`restart`]: an
+//! ActiveGate reads its config only at start). Exec commands (deliver, read, verify, restart) run
+//! at most [`DeliveryContext::exec_concurrency`] at once, however many targets the caller drives
+//! concurrently: a fleet of thousands of hosts is a fan-out, not a fork bomb.
+//!
 //! This module does not decide *when* to deliver or which token a target should hold: that is
 //! the planner's and the applier's job. It does not validate the spec either (the spec module
 //! warns about `secret_in_argv`), beyond refusing what it cannot do safely.

@@ -1,8 +1,9 @@
 //! A OneAgent fleet end to end: the real binary delivers the tenant token to 40 hosts of a host
 //! list through one exec target with `for_each`, at most `--exec-concurrency` commands at once
 //! (measured from the commands' own start/end log), with one result per host in the journal and
-//! the summary, progress counts on the way, and the value never in any command's argv nor in its
-//! environment beyond the one variable that carries it.
+//! the summary, progress counts on the way, each host confirmed by reading back the fingerprint
+//! it holds (`oneagentctl --get-tenant-token`), and the value never in any command's argv nor in
+//! its environment beyond the one variable that carries it.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -34,6 +35,7 @@ printf '%s\n' "$@" > "out/argv-$host"
 env > "out/env-$host"
 sleep 0.3
 if [ "$host" = bad.example.com ]; then echo "no route to $host" >&2; echo "end $host" >> out/conc.log; exit 1; fi
+if [ "$host" = liar.example.com ]; then echo "end $host" >> out/conc.log; exit 0; fi
 printf %s "$TT" > "out/agents/$host"
 echo "end $host" >> out/conc.log
 "#;
@@ -67,10 +69,11 @@ fn max_concurrent(log: &str) -> usize {
 fn a_fleet_is_delivered_with_bounded_parallelism_and_one_result_per_host() {
     let w = World::new(FLEET);
     let mut hosts = String::from("# the fleet\n");
-    for i in 0..HOSTS - 1 {
+    for i in 0..HOSTS - 2 {
         writeln!(hosts, "host-{i:02}.example.com").unwrap();
     }
-    hosts.push_str("bad.example.com\n");
+    // One host fails; one exits 0 but keeps its old token (only the read-back can tell).
+    hosts.push_str("bad.example.com\nliar.example.com\n");
     fs::write(w.path("hosts.txt"), hosts).unwrap();
     fs::create_dir_all(w.path("out/agents")).unwrap();
     script(&w, "agent.sh", AGENT);
@@ -78,7 +81,7 @@ fn a_fleet_is_delivered_with_bounded_parallelism_and_one_result_per_host() {
 
     let bound = BOUND.to_string();
     let r = w.run(&["apply", "--auto-approve", "--exec-concurrency", &bound]);
-    assert_eq!(r.code, Some(1), "one host fails:\n{}", r.text);
+    assert_eq!(r.code, Some(1), "two hosts fail:\n{}", r.text);
     let tenant = w.sandbox.snapshot().environments[ENV_ID].tenant.clone();
 
     // The bound held, and the fleet did run in parallel.
@@ -99,12 +102,13 @@ fn a_fleet_is_delivered_with_bounded_parallelism_and_one_result_per_host() {
     println!("at most {max} of {HOSTS} exec deliveries ran at once (bound {BOUND})");
 
     // Every good host holds the token; the bad one does not.
-    for i in 0..HOSTS - 1 {
+    for i in 0..HOSTS - 2 {
         let held =
             fs::read_to_string(w.path(&format!("out/agents/host-{i:02}.example.com"))).unwrap();
         assert_eq!(held, tenant.active);
     }
     assert!(!w.path("out/agents/bad.example.com").exists());
+    assert!(!w.path("out/agents/liar.example.com").exists());
 
     // The value: never in argv; in the environment only as TT.
     for entry in fs::read_dir(w.path("out")).unwrap() {
@@ -127,21 +131,31 @@ fn a_fleet_is_delivered_with_bounded_parallelism_and_one_result_per_host() {
     // One result per host: the summary, the progress counts and the journal.
     assert!(
         r.text.contains(&format!(
-            "Exec targets: {} of {HOSTS} reached, 1 failed, 0 skipped.",
-            HOSTS - 1
+            "Exec targets: {} of {HOSTS} reached, 2 failed, 0 skipped.",
+            HOSTS - 2
         )),
         "{}",
         r.text
     );
     assert!(
         r.text.contains(&format!(
-            "{HOSTS}/{HOSTS} finished ({} ok, 1 failed, 0 skipped)",
-            HOSTS - 1
+            "{HOSTS}/{HOSTS} finished ({} ok, 2 failed, 0 skipped)",
+            HOSTS - 2
         )),
         "{}",
         r.text
     );
     assert!(r.text.contains("no route to bad.example.com"), "{}", r.text);
+    let fingerprint = tokensmith::model::target::tenant_fingerprint(&tenant.active);
+    let liar = r
+        .text
+        .lines()
+        .find(|l| l.contains("failed") && l.contains("liar.example.com"))
+        .unwrap_or_else(|| panic!("no failure for the liar:\n{}", r.text));
+    assert!(
+        liar.contains("read-back found") && liar.contains(&format!("tenant token {fingerprint}")),
+        "{liar}"
+    );
     let journal = fs::read_to_string(w.path(".tokensmith/journal.jsonl")).unwrap();
     let mut done = 0;
     let mut failed = Vec::new();
@@ -156,17 +170,22 @@ fn a_fleet_is_delivered_with_bounded_parallelism_and_one_result_per_host() {
             _ => {}
         }
     }
-    assert_eq!(done, HOSTS - 1, "{journal}");
-    assert_eq!(failed, vec!["exec:./agent.sh bad.example.com".to_owned()]);
+    assert_eq!(done, HOSTS - 2, "{journal}");
+    failed.sort();
+    assert_eq!(
+        failed,
+        vec![
+            "exec:./agent.sh bad.example.com".to_owned(),
+            "exec:./agent.sh liar.example.com".to_owned()
+        ]
+    );
 
-    // The fixed host is delivered by the next apply; the others already hold the token.
-    fs::write(
-        w.path("hosts.txt"),
-        fs::read_to_string(w.path("hosts.txt"))
-            .unwrap()
-            .replace("bad.example.com", "fixed.example.com"),
-    )
-    .unwrap();
+    // The fixed hosts are delivered by the next apply; the others already hold the token.
+    let fixed = fs::read_to_string(w.path("hosts.txt"))
+        .unwrap()
+        .replace("bad.example.com", "fixed.example.com")
+        .replace("liar.example.com\n", "");
+    fs::write(w.path("hosts.txt"), fixed).unwrap();
     let r = w.run(&["apply", "--auto-approve", "--exec-concurrency", &bound]);
     assert_eq!(r.code, Some(0), "{}", r.text);
     assert_eq!(
