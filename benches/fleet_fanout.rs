@@ -6,8 +6,8 @@
 //! loading the spec, planning (one read per host), and per host a read, the delivery and the
 //! read-back, with progress and journal. The real `tokensmith apply` binary runs against a sandbox served on loopback, at the
 //! default `--exec-concurrency` (16) and, for comparison, at other bounds. Run with
-//! `cargo bench --bench fleet_fanout` (add `--profile dev` to skip the release build); set
-//! `FLEET_HOSTS` for another fleet size.
+//! `cargo bench --bench fleet_fanout` (add `--profile dev` to skip the release build; append
+//! `-- --hosts N` for another fleet size).
 
 // A benchmark prints its figures; the one-door rule for output is the library's.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -93,9 +93,12 @@ fn tokensmith(dir: &Path, args: &[&str]) -> (Duration, String) {
 }
 
 fn main() {
-    let hosts: usize = std::env::var("FLEET_HOSTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
+    // `cargo bench --bench fleet_fanout -- --hosts 500` for another fleet size.
+    let argv: Vec<String> = std::env::args().collect();
+    let hosts: usize = argv
+        .windows(2)
+        .find(|w| w[0] == "--hosts")
+        .and_then(|w| w[1].parse().ok())
         .unwrap_or(5_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
