@@ -66,6 +66,20 @@ pub fn load_bytes(bytes: &[u8], file_name: &str) -> Result<LoadedSpec, Diagnosti
     load_bytes_in(bytes, file_name, None)
 }
 
+/// Reads a `for_each` values file by its path relative to the spec's directory (checked by the
+/// loader to stay inside it): for a spec read from somewhere else than a directory on disk,
+/// such as a git commit.
+pub type ValuesReader<'r> = &'r dyn Fn(&str) -> Result<Vec<u8>, String>;
+
+/// Like [`load_bytes`], reading `for_each` values files through `read`.
+pub fn load_bytes_with(
+    bytes: &[u8],
+    file_name: &str,
+    read: ValuesReader<'_>,
+) -> Result<LoadedSpec, Diagnostics> {
+    load_with(bytes, file_name, None, Some(read))
+}
+
 /// Like [`load_bytes`], reading the `for_each` values files of exec targets (host lists)
 /// relative to `dir`, the spec's directory. Without a directory such a spec is an error.
 pub fn load_bytes_in(
@@ -73,12 +87,23 @@ pub fn load_bytes_in(
     file_name: &str,
     dir: Option<&Path>,
 ) -> Result<LoadedSpec, Diagnostics> {
+    load_with(bytes, file_name, dir, None)
+}
+
+fn load_with(
+    bytes: &[u8],
+    file_name: &str,
+    dir: Option<&Path>,
+    read: Option<ValuesReader<'_>>,
+) -> Result<LoadedSpec, Diagnostics> {
     let text = load::decode(bytes, file_name).map_err(|d| Diagnostics::new(vec![d]))?;
     let source = diagnostic::SourceFile::new(file_name, text);
     let root = load::tree(&source).map_err(|d| Diagnostics::new(vec![d]))?;
     let mut diags = Vec::new();
     let parsed = load::sections(&root, &source, &mut diags);
-    let resolver = resolve::Resolver::new(&source, &root).in_dir(dir.map(Path::to_path_buf));
+    let resolver = resolve::Resolver::new(&source, &root)
+        .in_dir(dir.map(Path::to_path_buf))
+        .with_values_reader(read);
     let values_files = resolver.values_files();
     let (desired, _sites, more) = resolver.run(&parsed);
     let source_hash = fingerprint(bytes, &values_files.borrow());

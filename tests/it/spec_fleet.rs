@@ -245,3 +245,68 @@ fn restart_is_checked_like_a_command() {
         assert!(errors.contains(expected), "{restart}: {errors}");
     }
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_spec_at_a_git_ref_reads_the_host_list_of_that_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir(root.join("specs")).unwrap();
+    write(
+        &root.join("specs"),
+        "hosts.txt",
+        "a.example.com\nb.example.com\n",
+    );
+    write(
+        &root.join("specs"),
+        "tokensmith.yaml",
+        &fleet_spec("{ host: { file: hosts.txt } }"),
+    );
+    git(root, &["init", "-q"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "-qm", "fleet"]);
+    // The working tree's list grows; the committed one is what `--spec-ref HEAD` plans.
+    write(
+        &root.join("specs"),
+        "hosts.txt",
+        "a.example.com\nb.example.com\nc.example.com\n",
+    );
+    let spec_path = root.join("specs/tokensmith.yaml");
+    let at = tokensmith::gitops::at_ref::load_at_ref(&spec_path, "HEAD").unwrap();
+    assert_eq!(at.spec.desired.tenant_tokens[0].oneagents.len(), 2);
+    let tree = spec::load(&spec_path).unwrap();
+    assert_eq!(tree.desired.tenant_tokens[0].oneagents.len(), 3);
+    assert_ne!(at.spec.source_hash, tree.source_hash);
+
+    // A committed symlink is not a host list.
+    std::os::unix::fs::symlink("/etc/hostname", root.join("specs/link.txt")).unwrap();
+    write(
+        &root.join("specs"),
+        "tokensmith.yaml",
+        &fleet_spec("{ host: { file: link.txt } }"),
+    );
+    git(root, &["add", "."]);
+    git(root, &["commit", "-qm", "symlink"]);
+    let err = tokensmith::gitops::at_ref::load_at_ref(&spec_path, "HEAD")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("link.txt") && err.contains("is not a file"),
+        "{err}"
+    );
+}

@@ -131,6 +131,20 @@ impl Resolver<'_> {
         if let Some(bytes) = self.values_files.borrow().get(written) {
             return Ok(String::from_utf8_lossy(bytes).into_owned());
         }
+        if let Some(read) = self.values_reader {
+            check_relative(written)?;
+            let bytes = read(written)
+                .map_err(|e| Finding::error(format!("cannot read `{written}`: {e}")))?;
+            if bytes.len() as u64 > MAX_VALUES_FILE {
+                return Err(too_large(written));
+            }
+            let text = String::from_utf8(bytes.clone())
+                .map_err(|_| Finding::error(format!("`{written}` is not UTF-8 text")))?;
+            self.values_files
+                .borrow_mut()
+                .insert(written.to_owned(), bytes);
+            return Ok(text);
+        }
         let Some(base) = self.base_dir.clone() else {
             return Err(Finding::error(format!(
                 "`{written}` cannot be read: this spec was not loaded from a directory"
@@ -209,13 +223,21 @@ fn check_values<'a>(
     Ok(out)
 }
 
-/// Read `written`, a path relative to `base` that must stay inside it and name a regular file.
-fn read_inside(base: &Path, written: &str) -> Result<Vec<u8>, Finding> {
+fn outside(written: &str) -> Finding {
+    Finding::error(format!("`{written}` is outside the spec's directory"))
+        .help("keep the values file next to the spec, e.g. `hosts.txt`")
+}
+
+fn too_large(written: &str) -> Finding {
+    Finding::error(format!(
+        "`{written}` is larger than {} MiB",
+        MAX_VALUES_FILE / 1024 / 1024
+    ))
+}
+
+/// A values file path as written: not empty, relative, never stepping up with `..`.
+fn check_relative(written: &str) -> Result<(), Finding> {
     let rel = Path::new(written);
-    let outside = || {
-        Finding::error(format!("`{written}` is outside the spec's directory"))
-            .help("keep the values file next to the spec, e.g. `hosts.txt`")
-    };
     if written.trim().is_empty() {
         return Err(Finding::error("the values file path is empty"));
     }
@@ -224,8 +246,15 @@ fn read_inside(base: &Path, written: &str) -> Result<Vec<u8>, Finding> {
             .components()
             .any(|c| matches!(c, std::path::Component::ParentDir))
     {
-        return Err(outside());
+        return Err(outside(written));
     }
+    Ok(())
+}
+
+/// Read `written`, a path relative to `base` that must stay inside it and name a regular file.
+fn read_inside(base: &Path, written: &str) -> Result<Vec<u8>, Finding> {
+    check_relative(written)?;
+    let rel = Path::new(written);
     let base_real = std::fs::canonicalize(base).map_err(|e| {
         Finding::error(format!(
             "cannot read the spec's directory `{}`: {e}",
@@ -236,7 +265,7 @@ fn read_inside(base: &Path, written: &str) -> Result<Vec<u8>, Finding> {
     let real = std::fs::canonicalize(&path)
         .map_err(|e| Finding::error(format!("cannot read `{written}`: {e}")))?;
     if !real.starts_with(&base_real) {
-        return Err(outside());
+        return Err(outside(written));
     }
     let meta = std::fs::metadata(&real)
         .map_err(|e| Finding::error(format!("cannot read `{written}`: {e}")))?;
@@ -244,10 +273,7 @@ fn read_inside(base: &Path, written: &str) -> Result<Vec<u8>, Finding> {
         return Err(Finding::error(format!("`{written}` is not a regular file")));
     }
     if meta.len() > MAX_VALUES_FILE {
-        return Err(Finding::error(format!(
-            "`{written}` is larger than {} MiB",
-            MAX_VALUES_FILE / 1024 / 1024
-        )));
+        return Err(too_large(written));
     }
     std::fs::read(&real).map_err(|e| Finding::error(format!("cannot read `{written}`: {e}")))
 }

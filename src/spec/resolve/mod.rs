@@ -58,6 +58,8 @@ pub struct Resolver<'a> {
     /// The spec's directory, where `for_each` values files are read; `None` for a spec held in
     /// memory.
     base_dir: Option<PathBuf>,
+    /// Reads values files instead of `base_dir` (a spec read from a git commit).
+    values_reader: Option<&'a dyn Fn(&str) -> Result<Vec<u8>, String>>,
     values_files: fleet::ValuesFiles,
 }
 
@@ -81,6 +83,7 @@ impl<'a> Resolver<'a> {
             },
             sites: Sites::default(),
             base_dir: None,
+            values_reader: None,
             values_files: fleet::ValuesFiles::default(),
         }
     }
@@ -88,6 +91,15 @@ impl<'a> Resolver<'a> {
     /// Read `for_each` values files relative to `dir` (the spec's directory).
     pub fn in_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.base_dir = dir;
+        self
+    }
+
+    /// Read `for_each` values files through `read` (relative path → bytes) instead.
+    pub fn with_values_reader(
+        mut self,
+        read: Option<&'a dyn Fn(&str) -> Result<Vec<u8>, String>>,
+    ) -> Self {
+        self.values_reader = read;
         self
     }
 
