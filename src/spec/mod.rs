@@ -25,6 +25,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
+pub use resolve::ValuesReader;
 
 use crate::model::Desired;
 
@@ -65,11 +66,6 @@ pub fn load_str(text: &str, file_name: &str) -> Result<LoadedSpec, Diagnostics> 
 pub fn load_bytes(bytes: &[u8], file_name: &str) -> Result<LoadedSpec, Diagnostics> {
     load_bytes_in(bytes, file_name, None)
 }
-
-/// Reads a `for_each` values file by its path relative to the spec's directory (checked by the
-/// loader to stay inside it): for a spec read from somewhere else than a directory on disk,
-/// such as a git commit.
-pub type ValuesReader<'r> = &'r dyn Fn(&str) -> Result<Vec<u8>, String>;
 
 /// Like [`load_bytes`], reading `for_each` values files through `read`.
 pub fn load_bytes_with(

@@ -27,6 +27,11 @@ pub const MAX_FLEET: usize = 100_000;
 /// Largest values file read.
 pub const MAX_VALUES_FILE: u64 = 16 * 1024 * 1024;
 
+/// Reads a `for_each` values file by its path relative to the spec's directory (checked by the
+/// loader to stay inside it): for a spec read from somewhere else than a directory on disk,
+/// such as a git commit.
+pub type ValuesReader<'r> = &'r dyn Fn(&str) -> Result<Vec<u8>, String>;
+
 /// The values files read while resolving, by the path written in the spec: their bytes, for the
 /// spec's fingerprint. Shared with the loader, which outlives the resolver.
 pub type ValuesFiles = Rc<RefCell<BTreeMap<String, Vec<u8>>>>;

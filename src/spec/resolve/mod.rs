@@ -38,7 +38,7 @@ pub const DEFAULT_GRACE: SpecDuration = SpecDuration::from_hours(24);
 pub const MAX_ACTIVEGATE_EXPIRY: SpecDuration = SpecDuration::from_days(730);
 
 pub const DEFAULT_API_BASE: &str = "https://api.dynatrace.com";
-pub use fleet::{ValuesFiles, MAX_FLEET};
+pub use fleet::{ValuesFiles, ValuesReader, MAX_FLEET};
 
 pub const DEFAULT_TOKEN_URL: &str = "https://sso.dynatrace.com/sso/oauth2/token";
 
@@ -59,7 +59,7 @@ pub struct Resolver<'a> {
     /// memory.
     base_dir: Option<PathBuf>,
     /// Reads values files instead of `base_dir` (a spec read from a git commit).
-    values_reader: Option<&'a dyn Fn(&str) -> Result<Vec<u8>, String>>,
+    values_reader: Option<ValuesReader<'a>>,
     values_files: fleet::ValuesFiles,
 }
 
@@ -95,10 +95,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// Read `for_each` values files through `read` (relative path → bytes) instead.
-    pub fn with_values_reader(
-        mut self,
-        read: Option<&'a dyn Fn(&str) -> Result<Vec<u8>, String>>,
-    ) -> Self {
+    pub fn with_values_reader(mut self, read: Option<ValuesReader<'a>>) -> Self {
         self.values_reader = read;
         self
     }
