@@ -17,6 +17,10 @@ use crate::model::{
 /// How many steps run at once unless the options say otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
+/// How many exec targets are delivered at once unless the options say otherwise (see
+/// [`crate::deliver::DEFAULT_EXEC_CONCURRENCY`]).
+pub const DEFAULT_EXEC_CONCURRENCY: usize = crate::deliver::DEFAULT_EXEC_CONCURRENCY;
+
 /// The wall clock, used where an environment reports no server time (accounts, and clients
 /// that have not answered yet).
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
@@ -24,8 +28,10 @@ pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 /// Settings of one apply run.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// Steps running at once (at least one).
+    /// Steps running at once (at least one), not counting deliveries to exec targets.
     pub concurrency: usize,
+    /// Deliveries to exec targets running at once (at least one): the fleet fan-out.
+    pub exec_concurrency: usize,
     /// Where to append the JSON-lines journal; `None` writes none.
     pub journal: Option<PathBuf>,
 }
@@ -34,6 +40,7 @@ impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
             concurrency: DEFAULT_CONCURRENCY,
+            exec_concurrency: DEFAULT_EXEC_CONCURRENCY,
             journal: None,
         }
     }

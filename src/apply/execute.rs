@@ -5,13 +5,14 @@
 //! do not depend on it go on. Steps run concurrently within the caller's task (their I/O
 //! overlaps); progress and journal are written from here, in completion order.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use rand::Rng;
 
 use super::cleanup::clean_up;
 use super::env::{ApplyEnv, ApplyOptions};
+use super::fanout::{is_exec_delivery, FanoutCounts, Ready};
 use super::journal::Journal;
 use super::progress::Progress;
 use super::report::{ApplyReport, Outcome, StepReport};
@@ -88,14 +89,17 @@ pub async fn execute(
     }
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
     let mut tokens: Vec<Option<crate::model::TokenId>> = vec![None; n];
-    let mut ready: VecDeque<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+    let exec: Vec<bool> = steps.iter().map(is_exec_delivery).collect();
+    let mut ready = Ready::new(opts.concurrency, opts.exec_concurrency);
+    for i in (0..n).filter(|&i| waiting[i] == 0) {
+        ready.push(i, exec[i]);
+    }
+    let mut fanout = FanoutCounts::of(steps);
     let mut running = FuturesUnordered::new();
-    let concurrency = opts.concurrency.max(1);
     progress.begin(n);
 
     loop {
-        while running.len() < concurrency {
-            let Some(i) = ready.pop_front() else { break };
+        while let Some(i) = ready.start() {
             let step = &steps[i];
             progress.step_started(step);
             let mut e = run.entry("intent");
@@ -110,6 +114,7 @@ pub async fn execute(
         let Some((i, result)) = running.next().await else {
             break;
         };
+        ready.finished(exec[i]);
         let step = &steps[i];
         let outcome = match result {
             Ok(done) => {
@@ -140,13 +145,17 @@ pub async fn execute(
             &outcome,
             tokens[i].as_ref(),
         );
+        if exec[i] {
+            fanout.add(&outcome);
+            progress.fanout(&fanout);
+        }
         let success = outcome.is_success();
         outcomes[i] = Some(outcome);
         if success {
             for &j in &dependents[i] {
                 waiting[j] -= 1;
                 if waiting[j] == 0 && outcomes[j].is_none() {
-                    ready.push_back(j);
+                    ready.push(j, exec[j]);
                 }
             }
         } else {
@@ -169,6 +178,10 @@ pub async fn execute(
                     &skipped,
                     tokens[j].as_ref(),
                 );
+                if exec[j] {
+                    fanout.add(&skipped);
+                    progress.fanout(&fanout);
+                }
                 outcomes[j] = Some(skipped);
                 stack.extend(dependents[j].iter().copied());
             }
@@ -210,6 +223,10 @@ pub async fn execute(
                 step: s.id.clone(),
                 verb: s.action.verb().to_owned(),
                 token,
+                target: match &s.action {
+                    crate::plan::Action::Deliver { address, .. } => Some(address.clone()),
+                    _ => None,
+                },
                 outcome,
             })
             .collect(),

@@ -14,7 +14,9 @@
 //! - [`ApplyEnv`]: the clients, the deliverer, the spec's targets and the clock the steps use,
 //!   behind traits so tests pass in-memory fakes.
 //! - [`Journal`]: JSON lines of intent and outcome per step, never a secret.
-//! - [`Progress`]: one line per step outcome for CI, or with a counter on a terminal.
+//! - [`Progress`]: one line per step outcome for CI, or with a counter on a terminal, and the
+//!   done / failed / total counts of the exec fan-out.
+//! - `fanout`: deliveries to exec targets (fleets) run in their own bounded pool.
 //! - [`check_fresh`]: refuses a saved plan whose inputs changed.
 //!
 //! Not here: deciding what to do (the planner), how a target is written (`deliver`), how
@@ -24,14 +26,19 @@
 mod cleanup;
 mod env;
 mod execute;
+mod fanout;
 mod fresh;
 mod journal;
 mod progress;
 mod report;
 mod steps;
 
-pub use env::{plan_homes, ApplyEnv, ApplyOptions, Clock, TargetIndex, DEFAULT_CONCURRENCY};
+pub use env::{
+    plan_homes, ApplyEnv, ApplyOptions, Clock, TargetIndex, DEFAULT_CONCURRENCY,
+    DEFAULT_EXEC_CONCURRENCY,
+};
 pub use execute::{execute, ApplyError};
+pub use fanout::{is_exec_delivery, FanoutCounts};
 pub use fresh::{check_fresh, Stale, StaleInput};
 pub use journal::{Journal, JournalEntry, DEFAULT_JOURNAL};
 pub use progress::{NoProgress, PlainProgress, Progress};

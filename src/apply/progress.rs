@@ -1,9 +1,11 @@
-//! Progress display: one line per step outcome, to any `io::Write`. [`PlainProgress::plain`]
+//! Progress display: one line per step outcome, to any `io::Write`, and a counts line as an exec
+//! fan-out (a fleet) goes. [`PlainProgress::plain`]
 //! is for CI logs; [`PlainProgress::counted`] prefixes a `[n/total]` counter for terminals.
 //! Output errors are ignored: progress is a courtesy, the report and the journal are the record.
 
 use std::io::Write;
 
+use super::fanout::FanoutCounts;
 use super::report::{ApplyReport, Cleanup, Outcome};
 use crate::plan::Step;
 
@@ -15,6 +17,8 @@ pub trait Progress: Send {
     fn step_started(&mut self, _step: &Step) {}
     /// A step ended (including steps skipped because a dependency failed).
     fn step_finished(&mut self, step: &Step, outcome: &Outcome);
+    /// An exec delivery ended; `counts` are the fan-out's counts so far.
+    fn fanout(&mut self, _counts: &FanoutCounts) {}
     /// A clean-up after the steps happened.
     fn cleanup(&mut self, _cleanup: &Cleanup) {}
     /// The run ended.
@@ -79,6 +83,20 @@ impl<W: Write + Send> Progress for PlainProgress<W> {
             step.id,
             outcome.message()
         );
+    }
+
+    /// A counts line every twentieth of the fan-out and at its end, when it has more than one
+    /// target: `exec fan-out: 1200/5000 finished (1198 ok, 2 failed, 0 skipped)`.
+    fn fanout(&mut self, c: &FanoutCounts) {
+        let every = (c.total / 20).max(1);
+        let finished = c.finished();
+        if c.total > 1 && (finished % every == 0 || finished == c.total) {
+            let _ = writeln!(
+                self.out,
+                "{:<12} {finished}/{} finished ({} ok, {} failed, {} skipped)",
+                "exec fan-out:", c.total, c.ok, c.failed, c.skipped
+            );
+        }
     }
 
     fn cleanup(&mut self, c: &Cleanup) {

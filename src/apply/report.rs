@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::model::TokenId;
+use crate::model::{TargetAddress, TokenId};
 use crate::plan::StepId;
 
 /// How one step ended.
@@ -56,6 +56,9 @@ pub struct StepReport {
     pub verb: String,
     /// The token the step acted on or created, when known.
     pub token: Option<TokenId>,
+    /// The target a delivery step wrote to (one result per target, fleets included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetAddress>,
     pub outcome: Outcome,
 }
 
@@ -143,6 +146,18 @@ impl ApplyReport {
             .filter(|s| matches!(s.outcome, Outcome::Skipped { .. }))
     }
 
+    /// The outcomes of the deliveries to exec targets (the fleet fan-out).
+    pub fn fanout(&self) -> super::FanoutCounts {
+        let mut counts = super::FanoutCounts::default();
+        for s in &self.steps {
+            if s.target.as_ref().is_some_and(|t| t.0.starts_with("exec:")) {
+                counts.total += 1;
+                counts.add(&s.outcome);
+            }
+        }
+        counts
+    }
+
     /// Whether anything failed (the command exits 1).
     pub fn has_failures(&self) -> bool {
         self.failed().next().is_some()
@@ -174,6 +189,14 @@ impl ApplyReport {
             count(&mut self.failed()),
             count(&mut self.skipped()),
         )?;
+        let fanout = self.fanout();
+        if fanout.total > 1 {
+            writeln!(
+                out,
+                "Exec targets: {} of {} reached, {} failed, {} skipped.",
+                fanout.ok, fanout.total, fanout.failed, fanout.skipped
+            )?;
+        }
         for s in self.failed().chain(self.skipped()) {
             writeln!(
                 out,

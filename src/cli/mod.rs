@@ -210,6 +210,19 @@ pub struct ApplyArgs {
     /// Where to write the JSON-lines journal (default under `.tokensmith/` next to the spec).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
+    /// How many exec targets (e.g. one `oneagentctl` per host of a fleet) are delivered, and how
+    /// many exec commands run, at once.
+    #[arg(long, value_name = "N", default_value_t = crate::deliver::DEFAULT_EXEC_CONCURRENCY,
+          value_parser = exec_concurrency)]
+    pub exec_concurrency: usize,
+}
+
+/// `--exec-concurrency`: 1 to 1024.
+fn exec_concurrency(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("`{text}` is not a number from 1 to 1024")),
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -75,6 +75,8 @@ pub struct ApplySettings {
     pub auto_approve: bool,
     pub format: Format,
     pub journal: Option<PathBuf>,
+    /// Exec targets delivered at once (`--exec-concurrency`).
+    pub exec_concurrency: usize,
 }
 
 /// `tokensmith inventory`, and the report part of `drift`.
@@ -265,6 +267,7 @@ fn resolve_apply(
         auto_approve: args.auto_approve,
         format: format(args.format),
         journal: args.journal,
+        exec_concurrency: args.exec_concurrency,
     })
 }
 

@@ -11,7 +11,7 @@ use anyhow::Context;
 use super::session::{self, Session};
 use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRENCY};
 use crate::cli::settings::ApplySettings;
-use crate::deliver::Deliver;
+use crate::deliver::{Deliver, Deliverer, DeliveryContext};
 use crate::git::repo::{check_plan_commit, CommitMismatch};
 use crate::live::ClientSettings;
 use crate::lock::{LockStore, Locks};
@@ -113,10 +113,15 @@ pub fn run(
         .unwrap_or_else(|| session.base_dir.join(apply::DEFAULT_JOURNAL));
     let opts = ApplyOptions {
         concurrency: DEFAULT_CONCURRENCY,
+        exec_concurrency: args.exec_concurrency,
         journal: Some(journal.clone()),
     };
     let report = runtime.block_on(async {
-        let deliver: Arc<dyn Deliver> = session.deliverer.clone();
+        // The session's deliverer with the fan-out bound of this run.
+        let deliver: Arc<dyn Deliver> = Arc::new(Deliverer::new(
+            DeliveryContext::new(session.base_dir.clone())
+                .with_exec_concurrency(args.exec_concurrency),
+        ));
         let env = ApplyEnv::connect(&session.connector, &session.desired, deliver)
             .await
             .context("cannot connect to Dynatrace")?;

@@ -308,6 +308,36 @@ fn passed_through(e: &ExecTarget) -> Vec<(String, std::ffi::OsString)> {
         .collect()
 }
 
+/// Run `argv` the way exec targets' commands run (no shell, in the spec's directory, its own
+/// process group, `timeout` or the context's), given nothing on stdin and no value: for
+/// follow-up commands such as a file target's `restart`. A non-zero exit is an error quoting the
+/// end of stderr with `redact_value` (and anything shaped like a token) redacted.
+pub(super) async fn run_follow_up(
+    ctx: &DeliveryContext,
+    target: &Target,
+    argv: &[String],
+    timeout: Option<crate::model::SpecDuration>,
+    redact_value: &Secret<String>,
+) -> Result<(), DeliverError> {
+    let Some(name) = argv.first().filter(|n| !n.trim().is_empty()) else {
+        return Err(DeliverError::Content {
+            address: target.address(),
+            reason: "the command is empty".to_owned(),
+        });
+    };
+    let e = ExecTarget {
+        command: argv.to_vec(),
+        timeout,
+        ..ExecTarget::default()
+    };
+    let feed = Feed {
+        env: Vec::new(),
+        stdin: None,
+    };
+    let out = run(ctx, target, &e, argv, feed).await?;
+    check_status(target, name, &out, Some(redact_value))
+}
+
 /// Kill the command's whole process group (it is its own group leader).
 fn kill_group(pid: Option<u32>) {
     if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {

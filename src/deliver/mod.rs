@@ -20,6 +20,11 @@
 //! says so) argv. Errors, holders and records are built from secret-free parts; command output is
 //! redacted before it is quoted.
 //!
+//! A file target may name a `restart` command, run after the file changed ([`restart`]: an
+//! ActiveGate reads its config only at start). Exec commands (deliver, read, verify, restart) run
+//! at most [`DeliveryContext::exec_concurrency`] at once, however many targets the caller drives
+//! concurrently: a fleet of thousands of hosts is a fan-out, not a fork bomb.
+//!
 //! This module does not decide *when* to deliver or which token a target should hold: that is
 //! the planner's and the applier's job. It does not validate the spec either (the spec module
 //! warns about `secret_in_argv`), beyond refusing what it cannot do safely.
@@ -29,6 +34,7 @@ pub mod exec;
 pub mod file;
 pub mod kube;
 pub mod record;
+pub mod restart;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -63,6 +69,12 @@ pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How many targets [`read_all`] reads at once.
 pub const DEFAULT_READ_CONCURRENCY: usize = 8;
 
+/// How many exec commands (deliver, read and verify commands of exec targets) run at once unless
+/// the context says otherwise: enough to get through a fleet of thousands of hosts in minutes,
+/// few enough that the machine running tokensmith, the ssh agent and the ansible controller are
+/// not swamped.
+pub const DEFAULT_EXEC_CONCURRENCY: usize = 16;
+
 /// Settings and shared state for delivering: where relative paths resolve, how Kubernetes is
 /// reached (clients are created lazily, once per context), and timeouts.
 pub struct DeliveryContext {
@@ -79,6 +91,24 @@ pub struct DeliveryContext {
     pub kube: KubeSettings,
     kube_clients: kube::ClientCache,
     file_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bounds the exec targets' commands running at once.
+    exec_slots: ExecSlots,
+}
+
+/// The bound on exec commands running at once.
+struct ExecSlots {
+    limit: usize,
+    semaphore: tokio::sync::Semaphore,
+}
+
+impl ExecSlots {
+    fn new(limit: usize) -> Self {
+        let limit = limit.max(1);
+        ExecSlots {
+            limit,
+            semaphore: tokio::sync::Semaphore::new(limit),
+        }
+    }
 }
 
 impl DeliveryContext {
@@ -98,6 +128,7 @@ impl DeliveryContext {
             kube,
             kube_clients: kube::ClientCache::default(),
             file_locks: Mutex::new(HashMap::new()),
+            exec_slots: ExecSlots::new(DEFAULT_EXEC_CONCURRENCY),
         }
     }
 
@@ -105,6 +136,27 @@ impl DeliveryContext {
     pub fn with_spec_file(mut self, spec_file: impl Into<PathBuf>) -> Self {
         self.spec_file = Some(spec_file.into());
         self
+    }
+
+    /// Run at most `limit` exec commands at once (at least one).
+    pub fn with_exec_concurrency(mut self, limit: usize) -> Self {
+        self.exec_slots = ExecSlots::new(limit);
+        self
+    }
+
+    /// How many exec commands run at once at most.
+    pub fn exec_concurrency(&self) -> usize {
+        self.exec_slots.limit
+    }
+
+    /// Wait for a free exec slot; the command may run while the permit lives.
+    async fn exec_slot(&self) -> tokio::sync::SemaphorePermit<'_> {
+        // The semaphore is never closed, so acquiring only waits.
+        self.exec_slots
+            .semaphore
+            .acquire()
+            .await
+            .expect("the exec semaphore is never closed")
     }
 
     /// `path` resolved against [`DeliveryContext::base_dir`] when relative.
@@ -209,9 +261,11 @@ impl Deliverer {
         &self.ctx
     }
 
-    /// Every target's holder, [`DeliveryContext::read_concurrency`] at a time.
+    /// Every target's holder, [`DeliveryContext::read_concurrency`] at a time, or as many as
+    /// exec commands may run at once when that is more (a fleet's read commands).
     pub async fn read_all(&self, targets: &[Target]) -> TargetSnapshot {
-        read_all(self, targets, self.ctx.read_concurrency).await
+        let concurrency = self.ctx.read_concurrency.max(self.ctx.exec_concurrency());
+        read_all(self, targets, concurrency).await
     }
 
     /// Plan-time checks of the Kubernetes targets among `targets` (see [`kube::preflight`]).
@@ -222,8 +276,14 @@ impl Deliverer {
     /// See [`Deliver::read_holder`].
     pub async fn read_holder(&self, target: &Target) -> Holder {
         let result = match target {
+            Target::File(f) if restart::command_of(f).is_some() => {
+                restart::read_holder(&self.ctx, target, f).await
+            }
             Target::File(f) => file::read_holder(&self.ctx, target, f).await,
-            Target::Exec(e) => exec::read_holder(&self.ctx, target, e).await,
+            Target::Exec(e) => {
+                let _slot = self.ctx.exec_slot().await;
+                exec::read_holder(&self.ctx, target, e).await
+            }
             Target::KubernetesSecret(k) => kube::read_holder(&self.ctx, target, k).await,
         };
         result.unwrap_or_else(|e| Holder::Unreadable {
@@ -240,8 +300,17 @@ impl Deliverer {
     ) -> Result<Delivered, DeliverError> {
         check_value(target, value, record)?;
         match target {
-            Target::File(f) => file::deliver(&self.ctx, target, f, value, record).await,
-            Target::Exec(e) => exec::deliver(&self.ctx, target, e, value, record).await,
+            Target::File(f) => match restart::command_of(f) {
+                Some(argv) => {
+                    let _slot = self.ctx.exec_slot().await;
+                    restart::deliver(&self.ctx, target, f, argv, value, record).await
+                }
+                None => file::deliver(&self.ctx, target, f, value, record).await,
+            },
+            Target::Exec(e) => {
+                let _slot = self.ctx.exec_slot().await;
+                exec::deliver(&self.ctx, target, e, value, record).await
+            }
             Target::KubernetesSecret(k) => kube::deliver(&self.ctx, target, k, value, record).await,
         }
     }
@@ -262,7 +331,10 @@ impl Deliverer {
     pub async fn verify(&self, target: &Target, record: &Record) -> Result<Verified, DeliverError> {
         match target {
             Target::File(f) => file::verify(&self.ctx, target, f, record).await,
-            Target::Exec(e) => exec::verify(&self.ctx, target, e, record).await,
+            Target::Exec(e) => {
+                let _slot = self.ctx.exec_slot().await;
+                exec::verify(&self.ctx, target, e, record).await
+            }
             Target::KubernetesSecret(k) => kube::verify(&self.ctx, target, k, record).await,
         }
     }

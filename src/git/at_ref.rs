@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::desired_diff::{diff, DesiredDiff};
-use super::repo::{spec_at_ref, GitError, SpecCommit};
+use super::repo::{discover, regular_file_at_ref, spec_at_ref, GitError, SpecCommit};
 use crate::model::Desired;
 use crate::spec::{self, Diagnostics, LoadedSpec};
 
@@ -32,11 +32,22 @@ pub enum AtRefError {
 /// Load the spec at `spec_path` as committed at `reference`.
 pub fn load_at_ref(spec_path: &Path, reference: &str) -> Result<LoadedAtRef, AtRefError> {
     let at = spec_at_ref(spec_path, reference)?;
-    let spec =
-        spec::load_bytes(&at.bytes, &at.file_name).map_err(|diagnostics| AtRefError::Spec {
+    // `for_each` host lists next to the spec are read from the same commit.
+    let (repo, _) = discover(spec_path)?;
+    let dir = match at.commit.path_in_repo.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/"),
+        None => String::new(),
+    };
+    let read = |rel: &str| {
+        regular_file_at_ref(&repo, &at.commit.commit, &format!("{dir}{rel}"))
+            .map_err(|e| e.to_string())
+    };
+    let spec = spec::load_bytes_with(&at.bytes, &at.file_name, &read).map_err(|diagnostics| {
+        AtRefError::Spec {
             reference: reference.to_owned(),
             diagnostics,
-        })?;
+        }
+    })?;
     Ok(LoadedAtRef {
         spec,
         commit: at.commit,

@@ -214,6 +214,30 @@ pub fn read_at_ref(
     }
 }
 
+/// Like [`read_at_ref`], for a file the spec names (a `for_each` host list): a symlink is
+/// refused as [`GitError::NotAFile`], as the loader refuses one on disk that leaves the spec's
+/// directory.
+pub fn regular_file_at_ref(
+    repo: &Repository,
+    reference: &str,
+    path_in_repo: &str,
+) -> Result<Vec<u8>, GitError> {
+    let commit = resolve(repo, reference)?;
+    let tree = commit
+        .tree()
+        .map_err(git(format!("reading the tree of {}", commit.id())))?;
+    if let Ok(entry) = tree.get_path(Path::new(path_in_repo)) {
+        if entry.filemode() == 0o120000 {
+            return Err(GitError::NotAFile {
+                reference: reference.to_owned(),
+                commit: commit.id().to_string(),
+                path: path_in_repo.to_owned(),
+            });
+        }
+    }
+    read_at_ref(repo, reference, path_in_repo)
+}
+
 /// The full commit id `reference` points at.
 pub fn resolve_commit(repo: &Repository, reference: &str) -> Result<String, GitError> {
     Ok(resolve(repo, reference)?.id().to_string())

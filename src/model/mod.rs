@@ -29,5 +29,6 @@ pub use secret::Secret;
 pub use system_token::SystemToken;
 pub use target::{
     ExecTarget, FileFormat, FileTarget, Holder, KubernetesSecretTarget, Target, TargetAddress,
+    TargetValues, ValuesFile,
 };
 pub use token::{EnvName, Generation, Marker, TokenId, TokenKey, TokenKind};

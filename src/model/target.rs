@@ -125,6 +125,12 @@ pub struct FileTarget {
     /// File mode for a file tokensmith creates, in octal (`"0600"`). Existing files keep theirs.
     #[serde(default = "default_file_mode")]
     pub mode: String,
+    /// A command run after the file changed, so the service reading it picks the value up
+    /// (`[systemctl, restart, dynatracegateway]` for an ActiveGate). The program and its
+    /// arguments, run without a shell and never given the value. A failure fails the delivery and
+    /// puts the file back as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Vec<String>>,
 }
 
 fn default_file_mode() -> String {
@@ -163,7 +169,7 @@ pub enum FileFormat {
 
 /// A command that receives the value.
 #[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+    Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(deny_unknown_fields)]
 pub struct ExecTarget {
@@ -195,6 +201,35 @@ pub struct ExecTarget {
     /// `TOKENSMITH_*` record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
+    /// Run this target once per value (a fleet): `{ host: { file: hosts.txt } }` reads one host
+    /// per line from a file next to the spec (`#` starts a comment), `{ host: [a, b] }` lists
+    /// them. Each value is `{{ host }}` in the target's strings. The spec loader expands it into
+    /// one target per value; a resolved target never carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<std::collections::BTreeMap<String, TargetValues>>,
+}
+
+/// The values of one `for_each` variable of an exec target.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(untagged)]
+pub enum TargetValues {
+    /// The values, written in the spec.
+    List(Vec<String>),
+    /// A file next to the spec with one value per line; blank lines and `#` comments are
+    /// skipped.
+    File(ValuesFile),
+}
+
+/// `{ file: PATH }`: a list of values kept in a file.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct ValuesFile {
+    /// Relative to the spec's directory and inside it; a regular file.
+    pub file: String,
 }
 
 /// What a target reported when asked which token it holds.

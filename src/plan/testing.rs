@@ -247,6 +247,7 @@ pub fn file(path: &str) -> Target {
         key: None,
         section: None,
         mode: "0600".into(),
+        restart: None,
     })
 }
 
@@ -261,6 +262,7 @@ pub fn exec(command: &[&str]) -> Target {
         verify_command: None,
         timeout: None,
         env: Vec::new(),
+        for_each: None,
     })
 }
 

@@ -24,6 +24,7 @@ pub mod yaml;
 use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
+pub use resolve::ValuesReader;
 
 use crate::model::Desired;
 
@@ -48,7 +49,7 @@ impl LoadedSpec {
 /// warning found.
 pub fn load(path: &Path) -> Result<LoadedSpec, Diagnostics> {
     let bytes = load::read(path).map_err(|d| Diagnostics::new(vec![d]))?;
-    load_bytes_from(&bytes, &path.display().to_string(), Some(path))
+    load_with(&bytes, &path.display().to_string(), Some(path), None, None)
 }
 
 /// The directory a spec file's relative paths resolve against.
@@ -66,25 +67,56 @@ pub fn load_str(text: &str, file_name: &str) -> Result<LoadedSpec, Diagnostics> 
 
 /// Like [`load`], for raw bytes that may not be UTF-8.
 pub fn load_bytes(bytes: &[u8], file_name: &str) -> Result<LoadedSpec, Diagnostics> {
-    load_bytes_from(bytes, file_name, None)
+    load_bytes_in(bytes, file_name, None)
 }
 
-fn load_bytes_from(
+/// Like [`load_bytes`], reading `for_each` values files through `read`.
+pub fn load_bytes_with(
+    bytes: &[u8],
+    file_name: &str,
+    read: ValuesReader<'_>,
+) -> Result<LoadedSpec, Diagnostics> {
+    load_with(bytes, file_name, None, None, Some(read))
+}
+
+/// Like [`load_bytes`], reading the `for_each` values files of exec targets (host lists)
+/// relative to `dir`, the spec's directory. Without a directory such a spec is an error.
+pub fn load_bytes_in(
+    bytes: &[u8],
+    file_name: &str,
+    dir: Option<&Path>,
+) -> Result<LoadedSpec, Diagnostics> {
+    load_with(bytes, file_name, None, dir, None)
+}
+
+/// Load a spec; `on_disk` is the spec file when it is one (file targets are then checked
+/// against the filesystem around it, and values files read next to it), `dir` a directory for
+/// values files otherwise.
+fn load_with(
     bytes: &[u8],
     file_name: &str,
     on_disk: Option<&Path>,
+    dir: Option<&Path>,
+    read: Option<ValuesReader<'_>>,
 ) -> Result<LoadedSpec, Diagnostics> {
-    let source_hash = crate::model::encode::sha256_hex(bytes);
     let text = load::decode(bytes, file_name).map_err(|d| Diagnostics::new(vec![d]))?;
     let source = diagnostic::SourceFile::new(file_name, text);
     let root = load::tree(&source).map_err(|d| Diagnostics::new(vec![d]))?;
     let mut diags = Vec::new();
     let parsed = load::sections(&root, &source, &mut diags);
-    let mut resolver = resolve::Resolver::new(&source, &root);
+    let dir = match on_disk {
+        Some(path) => Some(spec_dir(path)),
+        None => dir.map(Path::to_path_buf),
+    };
+    let mut resolver = resolve::Resolver::new(&source, &root)
+        .in_dir(dir)
+        .with_values_reader(read);
     if let Some(path) = on_disk {
         resolver = resolver.with_spec_file(path);
     }
+    let values_files = resolver.values_files();
     let (desired, _sites, more) = resolver.run(&parsed);
+    let source_hash = fingerprint(bytes, &values_files.borrow());
     diags.extend(more);
     dedup(&mut diags);
     let diags = Diagnostics::new(diags);
@@ -96,6 +128,21 @@ fn load_bytes_from(
         warnings: diags.items,
         source_hash,
     })
+}
+
+/// SHA-256 (lowercase hex) of the spec's bytes, and of the values files it read, if any (so a
+/// saved plan goes stale when a host list changes).
+fn fingerprint(bytes: &[u8], values_files: &std::collections::BTreeMap<String, Vec<u8>>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(bytes);
+    for (name, content) in values_files {
+        hash.update(b"\0values-file\0");
+        hash.update(name.as_bytes());
+        hash.update(b"\0");
+        hash.update(Sha256::digest(content));
+    }
+    crate::model::encode::hex(&hash.finalize())
 }
 
 /// Removes repeats (the same finding produced once per environment or `for_each` value).

@@ -82,7 +82,7 @@ api_tokens:
     deliver:
       - file: { path: out/operator.env, format: env, key: API_TOKEN }
       - exec:
-          command: [sh, -c, 'printf %s "$TOKEN" > out/exec-operator']
+          command: [sh, -c, 'mkdir -p out && printf %s "$TOKEN" > out/exec-operator']
           secret_env: TOKEN
 activegate_tokens:
   gateway:

@@ -32,6 +32,7 @@ fn exec(command: &[&str]) -> ExecTarget {
         verify_command: None,
         timeout: None,
         env: Vec::new(),
+        for_each: None,
     }
 }
 

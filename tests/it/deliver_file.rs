@@ -37,6 +37,7 @@ fn file(path: &str, format: FileFormat, key: Option<&str>, section: Option<&str>
         key: key.map(str::to_owned),
         section: section.map(str::to_owned),
         mode: "0600".to_owned(),
+        restart: None,
     })
 }
 

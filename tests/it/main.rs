@@ -10,6 +10,7 @@
 mod support;
 
 mod apply_chaos;
+mod apply_fleet;
 mod apply_flows;
 mod apply_sandbox;
 mod cli_live;
@@ -17,6 +18,7 @@ mod commands_session;
 mod deliver_exec;
 mod deliver_file;
 mod deliver_kube;
+mod deliver_restart;
 mod gitops_ci;
 mod gitops_commands;
 mod gitops_desired_diff;
@@ -37,5 +39,6 @@ mod sandbox_fidelity;
 mod sandbox_metrics;
 mod spec_bad_corpus;
 mod spec_examples;
+mod spec_fleet;
 mod spec_props;
 mod spec_semantics;

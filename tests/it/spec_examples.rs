@@ -341,15 +341,39 @@ fn tenant_rotation_example_delivers_to_activegates_then_oneagents() {
     let d = load("examples/tenant-rotation.yaml");
     let tenant = &d.tenant_tokens[0];
     assert_eq!(tenant.environment.as_str(), "prod");
-    assert_eq!(tenant.activegates.len(), 1);
-    let Target::Exec(e) = &tenant.oneagents[0] else {
-        panic!()
-    };
-    assert_eq!(e.secret_env.as_deref(), Some("TENANT_TOKEN"));
-    assert!(e
-        .command
-        .iter()
-        .any(|a| a.contains("oneagentctl --set-tenant-token")));
+    // authorization.properties, ruxitagent.conf and extensions.conf, each restarting the
+    // gateway after the edit.
+    assert_eq!(tenant.activegates.len(), 3);
+    for t in &tenant.activegates {
+        let Target::File(f) = t else { panic!() };
+        assert_eq!(f.key.as_deref(), Some("tenantToken"));
+        assert_eq!(
+            f.restart.as_deref().map(|r| r.join(" ")).as_deref(),
+            Some("systemctl restart dynatracegateway")
+        );
+    }
+    // One OneAgent target per host of oneagent-hosts.txt.
+    let hosts: Vec<&str> = std::fs::read_to_string("examples/oneagent-hosts.txt")
+        .unwrap()
+        .leak()
+        .lines()
+        .filter_map(|l| l.split('#').next().map(str::trim).filter(|l| !l.is_empty()))
+        .collect();
+    assert_eq!(tenant.oneagents.len(), hosts.len());
+    for (t, host) in tenant.oneagents.iter().zip(&hosts) {
+        let Target::Exec(e) = t else { panic!() };
+        // The value reaches ansible-playbook in its environment only; the playbook reads it
+        // on the controller, never from a shell string expanded on the remote host.
+        assert_eq!(e.secret_env.as_deref(), Some("TENANT_TOKEN"));
+        assert!(!e.secret_in_argv && !e.command.iter().any(|a| a.contains('$')));
+        assert!(e.command.iter().any(|a| a == host), "{:?}", e.command);
+        let read = e.read_command.as_ref().unwrap();
+        assert_eq!(read.last().map(String::as_str), Some("--get-tenant-token"));
+        assert!(read.iter().any(|a| a == host));
+    }
+    let playbook = std::fs::read_to_string("examples/ansible/set-tenant-token.yml").unwrap();
+    assert!(playbook.contains("lookup('ansible.builtin.env', 'TENANT_TOKEN')"));
+    assert!(playbook.contains("no_log: true"));
 }
 
 #[test]

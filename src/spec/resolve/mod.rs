@@ -7,11 +7,13 @@
 //! the meaning of the policy fields (defaults, the `rotate_before` / `rotate_every` choice); the
 //! rules about single values live in `validate`.
 
+mod fleet;
 mod policy;
 mod targets;
 mod tokens;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use crate::model::system_token;
 use crate::model::{
@@ -36,6 +38,8 @@ pub const DEFAULT_GRACE: SpecDuration = SpecDuration::from_hours(24);
 pub const MAX_ACTIVEGATE_EXPIRY: SpecDuration = SpecDuration::from_days(730);
 
 pub const DEFAULT_API_BASE: &str = "https://api.dynatrace.com";
+pub use fleet::{ValuesFiles, ValuesReader, MAX_FLEET};
+
 pub const DEFAULT_TOKEN_URL: &str = "https://sso.dynatrace.com/sso/oauth2/token";
 
 /// The resolver's working state.
@@ -54,6 +58,12 @@ pub struct Resolver<'a> {
     /// The spec file on disk, when there is one: file targets are then checked against the
     /// filesystem (not the spec, not `.tokensmith/`, relative paths inside its directory).
     spec_file: Option<std::path::PathBuf>,
+    /// The spec's directory, where `for_each` values files are read; `None` for a spec held in
+    /// memory.
+    base_dir: Option<PathBuf>,
+    /// Reads values files instead of `base_dir` (a spec read from a git commit).
+    values_reader: Option<ValuesReader<'a>>,
+    values_files: fleet::ValuesFiles,
 }
 
 impl<'a> Resolver<'a> {
@@ -82,7 +92,28 @@ impl<'a> Resolver<'a> {
             },
             sites: Sites::default(),
             spec_file: None,
+            base_dir: None,
+            values_reader: None,
+            values_files: fleet::ValuesFiles::default(),
         }
+    }
+
+    /// Read `for_each` values files relative to `dir` (the spec's directory).
+    pub fn in_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.base_dir = dir;
+        self
+    }
+
+    /// Read `for_each` values files through `read` (relative path → bytes) instead.
+    pub fn with_values_reader(mut self, read: Option<ValuesReader<'a>>) -> Self {
+        self.values_reader = read;
+        self
+    }
+
+    /// The values files this resolver reads (filled by [`Resolver::run`]): path as written →
+    /// bytes.
+    pub fn values_files(&self) -> fleet::ValuesFiles {
+        self.values_files.clone()
     }
 
     pub(super) fn emit(&mut self, finding: Finding, span: Span) {

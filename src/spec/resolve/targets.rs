@@ -49,6 +49,10 @@ impl Resolver<'_> {
                 key: f.key.as_ref().map(|c| r(c, false)),
                 section: f.section.as_ref().map(|c| r(c, false)),
                 mode: f.mode.clone(),
+                restart: f
+                    .restart
+                    .as_ref()
+                    .map(|c| c.iter().map(|a| r(a, false)).collect()),
             }),
             Target::Exec(e) => Target::Exec(ExecTarget {
                 command: e.command.iter().map(|c| r(c, true)).collect(),
@@ -65,6 +69,7 @@ impl Resolver<'_> {
                     .map(|c| c.iter().map(|a| r(a, false)).collect()),
                 timeout: e.timeout,
                 env: e.env.clone(),
+                for_each: None,
             }),
         };
         if let Some((text, e)) = failed {
@@ -105,7 +110,24 @@ impl Resolver<'_> {
         let mut targets = Vec::new();
         let mut spans = Vec::new();
         for t in list {
-            if let Some(r) = self.target(t, vars) {
+            let Some(fleet) = self.fleet(t, vars) else {
+                continue;
+            };
+            let expanded = fleet.len() > 1;
+            let mut seen = std::collections::BTreeSet::new();
+            for (one, vars) in fleet {
+                let Some(r) = self.target(&one, &vars) else {
+                    break;
+                };
+                if expanded && !seen.insert(r.address()) {
+                    let span = self.root.find_field(t.span, "for_each").unwrap_or(t.span);
+                    self.emit(
+                        Finding::error(format!("`for_each` gives the same target `{}` twice", r.address()))
+                            .help("use the `for_each` variable in `command`, e.g. `[ssh, \"{{ host }}\", …]`"),
+                        span,
+                    );
+                    break;
+                }
                 targets.push(r);
                 spans.push(t.span);
             }

@@ -276,6 +276,41 @@ pub fn check_target(target: &Target) -> Vec<Finding> {
             }
         }
     }
+    if let Target::File(f) = target {
+        out.extend(check_restart(f.restart.as_deref()));
+    }
+    out
+}
+
+/// A file target's `restart`: a program and its arguments, run without a shell and never given
+/// the value, so `{{ secret }}` has no place in it.
+fn check_restart(restart: Option<&[String]>) -> Vec<Finding> {
+    let Some(argv) = restart else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if argv.first().is_none_or(|p| p.trim().is_empty()) {
+        out.push(
+            Finding::error("the file target's `restart` is empty")
+                .field("restart")
+                .help("give the program and its arguments, e.g. `[systemctl, restart, dynatracegateway]`, or remove `restart`"),
+        );
+    } else if argv[0].chars().any(char::is_whitespace) {
+        out.push(
+            Finding::error(format!(
+                "`{}` is not a program name: `restart` runs without a shell",
+                argv[0]
+            ))
+            .field("restart")
+            .help("write the program and each argument as separate list items, e.g. `[systemctl, restart, dynatracegateway]`"),
+        );
+    }
+    if argv.iter().any(|a| a.contains("{{ secret }}")) {
+        out.push(
+            Finding::error("`restart` is never given the value; remove `{{ secret }}`")
+                .field("restart"),
+        );
+    }
     out
 }
 

@@ -555,6 +555,7 @@ impl Harness {
     pub async fn apply(&self, plan: &Plan) -> ApplyReport {
         let opts = ApplyOptions {
             concurrency: 3,
+            exec_concurrency: 3,
             journal: Some(self.journal.clone()),
         };
         apply::execute(plan, &self.env(), &opts, &mut NoProgress)
