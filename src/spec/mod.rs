@@ -4,7 +4,8 @@
 //! bounded against alias bombs) → typed entries ([`types`] via the tree deserializer [`de`]) →
 //! templates and `for_each` rendered, defaults and presets applied ([`resolve`], [`template`]) →
 //! semantic checks ([`validate`]). Every problem is a [`Diagnostic`] with `file:line:column` and a
-//! caret excerpt; all of them are reported at once. The JSON Schema comes from [`schema`].
+//! caret excerpt; all of them are reported at once: an entry with a structural error (a wrong
+//! type, an unknown field) is still checked for meaning without the broken fields. The JSON Schema comes from [`schema`].
 //!
 //! This module does no network I/O and reads only the spec file itself; relative paths in file
 //! targets stay as written (they are relative to the spec's directory, which the deliverer
@@ -68,7 +69,8 @@ pub fn load_bytes(bytes: &[u8], file_name: &str) -> Result<LoadedSpec, Diagnosti
     let root = load::tree(&source).map_err(|d| Diagnostics::new(vec![d]))?;
     let mut diags = Vec::new();
     let parsed = load::sections(&root, &source, &mut diags);
-    let (desired, _sites, more) = resolve::Resolver::new(&source, &root).run(&parsed);
+    let (desired, _sites, mut more) = resolve::Resolver::new(&source, &root).run(&parsed);
+    parsed.drop_follow_ons(&mut more);
     diags.extend(more);
     dedup(&mut diags);
     let diags = Diagnostics::new(diags);
