@@ -7,8 +7,9 @@
 //! [`sidecar`] for `raw` and `json` ([`json`]). Relative paths resolve against the spec's
 //! directory; symlinks are followed, so the file they point to is replaced, not the link.
 //!
-//! Creating what is missing: `raw`, `env` and `properties` files and keys are created; `json`
-//! and `yaml` files and keys must exist (their structure is the user's to choose).
+//! Creating what is missing: `raw`, `env`, `properties` and `yaml` files and keys are created
+//! (a `yaml` key as block mappings along its dotted path); `json` files and keys must exist
+//! (their structure is the user's to choose).
 
 pub mod atomic;
 pub mod json;
@@ -159,9 +160,29 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(Fail::Content(format!("the file task failed: {e}"))))
 }
 
-/// The file a symlink points to (so the link survives the rename), or the path itself.
+/// The file a symlink points to (so the link survives the rename). A file that does not exist
+/// yet is named through its deepest existing directory, made canonical too, so every target of
+/// one file gets the same path, and so the same lock, before and after the file is created.
 fn real_path(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let mut missing = Vec::new();
+    let mut at = path;
+    while let (Some(parent), Some(name)) = (at.parent(), at.file_name()) {
+        missing.push(name);
+        let dir = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        if let Ok(mut real) = std::fs::canonicalize(dir) {
+            real.extend(missing.iter().rev());
+            return real;
+        }
+        at = parent;
+    }
+    path.to_path_buf()
 }
 
 fn read_text(path: &Path) -> Result<Option<String>, Fail> {
@@ -289,7 +310,8 @@ fn write_value(
             json::write(content, &segments, value.expose()).map_err(Fail::Content)?
         }
         FileFormat::Yaml => {
-            let content = existing.as_deref().ok_or_else(|| must_exist("yaml"))?;
+            // A missing file is an empty document: the key is created in it.
+            let content = existing.as_deref().unwrap_or_default();
             let segments: Vec<&str> = key_of(f)?.split('.').collect();
             yaml::write(content, &segments, value.expose(), record).map_err(Fail::Content)?
         }
