@@ -280,7 +280,10 @@ fn fields_taken_out_of_a_broken_entry_cause_no_follow_on_errors() {
     );
     let messages: Vec<&str> = d.errors().map(|e| e.message.as_str()).collect();
     assert_eq!(messages.len(), 2, "{d}");
-    assert!(messages[0].contains("expected a sequence") || messages[0].contains("list"), "{d}");
+    assert!(
+        messages[0].contains("expected a sequence") || messages[0].contains("list"),
+        "{d}"
+    );
     assert!(messages[1].contains("200x"), "{d}");
 }
 
