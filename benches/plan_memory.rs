@@ -79,7 +79,7 @@ async fn run(tokens: usize) -> anyhow::Result<()> {
     for i in 0..DECLARED {
         writeln!(
             spec,
-            "  ingest-{i:02}:\n    environments: [big]\n    scopes: [metrics.ingest]\n    deliver:\n      - exec: {{ command: [\"true\"], secret_stdin: true }}"
+            "  ingest-{i:02}:\n    environments: [big]\n    scopes: [metrics.ingest]\n    deliver:\n      - exec: {{ command: [\"true\", \"ingest-{i:02}\"], secret_stdin: true }}"
         )?;
     }
     let loaded = tokensmith::spec::load_str(&spec, "bench.yaml")

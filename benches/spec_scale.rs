@@ -4,15 +4,16 @@
 //! its goal so a regression shows.
 //!
 //! Run: `cargo bench --bench spec_scale` (the goals are for the release build `cargo bench`
-//! makes). It is a benchmark, not a test: it prints figures and asserts only that every spec
-//! loads with the expected number of tokens.
+//! makes). Wall time and CPU time are printed; on a busy machine the wall time includes waiting
+//! for a core, so the goal is checked against the CPU time. It is a benchmark, not a test: it
+//! prints figures and asserts only that every spec loads with the expected number of tokens.
 
 use std::time::{Duration, Instant};
 
 /// (tokens, goal, what the goal is).
 const CASES: &[(usize, Duration, &str)] = &[
     (5_000, Duration::from_millis(100), "was 73 ms"),
-    (50_000, Duration::from_millis(500), "goal ≤ 0.5 s"),
+    (50_000, Duration::from_millis(500), "issue 14"),
 ];
 
 /// Timed runs per case; the best and the median are printed.
@@ -32,6 +33,15 @@ fn plain_spec(tokens: usize) -> String {
     text
 }
 
+/// User + system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     println!("spec_scale: validating plain specs (read, parse, resolve, check), best and median of {RUNS} runs");
@@ -39,23 +49,28 @@ fn main() -> anyhow::Result<()> {
         let text = plain_spec(tokens);
         let path = dir.path().join(format!("spec-{tokens}.yaml"));
         std::fs::write(&path, &text)?;
-        let mut times = Vec::with_capacity(RUNS);
+        let mut walls = Vec::with_capacity(RUNS);
+        let mut cpus = Vec::with_capacity(RUNS);
         for _ in 0..RUNS {
-            let started = Instant::now();
+            let (started, cpu) = (Instant::now(), cpu_time());
             let loaded = tokensmith::spec::load(&path)
                 .map_err(|d| anyhow::anyhow!("the generated spec does not load: {d}"))?;
-            times.push(started.elapsed());
+            walls.push(started.elapsed());
+            cpus.push(cpu_time() - cpu);
             assert_eq!(loaded.desired.tokens.len(), tokens);
         }
-        times.sort();
-        let (best, median) = (times[0], times[RUNS / 2]);
+        walls.sort();
+        cpus.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let cpu = cpus[RUNS / 2];
         println!(
-            "  {tokens:>6} tokens ({:>4.1} MB): best {:>7.1} ms, median {:>7.1} ms  ({note}; goal ≤ {} ms: {})",
+            "  {tokens:>6} tokens ({:>4.1} MB): median {:>7.1} ms CPU, wall best {:>7.1} ms, median {:>7.1} ms  ({note}; goal ≤ {} ms: {})",
             text.len() as f64 / 1e6,
-            best.as_secs_f64() * 1e3,
-            median.as_secs_f64() * 1e3,
+            ms(cpu),
+            ms(walls[0]),
+            ms(walls[RUNS / 2]),
             goal.as_millis(),
-            if median <= goal { "met" } else { "MISSED" }
+            if cpu <= goal { "met" } else { "MISSED" }
         );
     }
     Ok(())
