@@ -52,9 +52,12 @@ impl Target {
                 k.name,
                 k.key
             ),
-            Target::File(f) => match &f.key {
-                Some(key) => format!("file:{}#{}", f.path, key),
-                None => format!("file:{}", f.path),
+            // The section is part of the place: one properties file may hold `authToken` in
+            // one section per environment.
+            Target::File(f) => match (&f.key, &f.section) {
+                (Some(key), Some(section)) => format!("file:{}#[{section}]{key}", f.path),
+                (Some(key), None) => format!("file:{}#{}", f.path, key),
+                (None, _) => format!("file:{}", f.path),
             },
             Target::Exec(e) => format!("exec:{}", e.command.join(" ")),
         })

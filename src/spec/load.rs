@@ -3,9 +3,13 @@
 //!
 //! Each entry (one environment, one token, …) is deserialized on its own, so one file reports
 //! every broken entry at once instead of stopping at the first. An entry that does not parse is
-//! kept by name, so later checks do not also call it "not declared". What the entries mean is
+//! kept by name, so later checks do not also call it "not declared". When what is left of an
+//! entry after taking out its broken fields still parses, that rest is kept too, so its meaning
+//! (scopes, targets, environments) is checked in the same run; findings that would only follow
+//! from the fields taken out are dropped ([`Parsed::drop_follow_ons`]). What the entries mean is
 //! decided in [`super::resolve`].
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -41,6 +45,43 @@ pub struct Parsed {
     pub tenant_token: Vec<Entry<TenantTokenSpec>>,
     pub platform_tokens: Vec<Entry<PlatformTokenSpec>>,
     pub unmanaged: Option<UnmanagedSpec>,
+    /// Entries kept without their broken fields (their errors were reported).
+    pub partial: Vec<PartialEntry>,
+}
+
+/// Where an entry kept without its broken fields was, and what was taken out of it.
+#[derive(Debug, Clone, Default)]
+pub struct PartialEntry {
+    /// The entry's first and last line.
+    lines: (usize, usize),
+    /// Positions (line, column) of the entry's name, of its value and of every node taken out:
+    /// a finding there is about the entry as a whole or about a removed field.
+    hidden: HashSet<(usize, usize)>,
+    /// The names of the fields taken out.
+    removed: Vec<String>,
+}
+
+impl Parsed {
+    /// Drops, from the findings about the parsed entries, those that follow only from fields
+    /// taken out of a partial entry: at its name or a removed node (an entry-level finding such
+    /// as "no scopes", "no deliver targets"), or naming a removed field inside the entry (a
+    /// policy check against a default that the broken field was meant to replace).
+    pub fn drop_follow_ons(&self, diags: &mut Vec<Diagnostic>) {
+        if self.partial.is_empty() {
+            return;
+        }
+        diags.retain(|d| {
+            let Some(loc) = &d.location else { return true };
+            !self.partial.iter().any(|p| {
+                let inside = (p.lines.0..=p.lines.1).contains(&loc.line);
+                inside
+                    && (p.hidden.contains(&(loc.line, loc.column))
+                        || p.removed
+                            .iter()
+                            .any(|f| d.message.contains(&format!("`{f}`"))))
+            })
+        });
+    }
 }
 
 /// Reads a spec file's bytes, refusing files over [`MAX_SPEC_BYTES`] without reading them, and
@@ -142,6 +183,7 @@ pub fn sections(root: &Node, source: &SourceFile, diags: &mut Vec<Diagnostic>) -
             return parsed;
         }
     };
+    let mut partial = Vec::new();
     for (key, value) in entries {
         let Some(section) = key.as_scalar() else {
             diags.push(source.error(key.span, "a section name must be a string"));
@@ -149,13 +191,15 @@ pub fn sections(root: &Node, source: &SourceFile, diags: &mut Vec<Diagnostic>) -
         };
         match section {
             "version" => parsed.version = one(value, source, diags),
-            "environments" => parsed.environments = many(value, source, diags),
-            "accounts" => parsed.accounts = many(value, source, diags),
+            "environments" => parsed.environments = many(value, source, diags, &mut partial),
+            "accounts" => parsed.accounts = many(value, source, diags, &mut partial),
             "defaults" => parsed.defaults = optional(value, source, diags),
-            "api_tokens" => parsed.api_tokens = many(value, source, diags),
-            "activegate_tokens" => parsed.activegate_tokens = many(value, source, diags),
-            "tenant_token" => parsed.tenant_token = many(value, source, diags),
-            "platform_tokens" => parsed.platform_tokens = many(value, source, diags),
+            "api_tokens" => parsed.api_tokens = many(value, source, diags, &mut partial),
+            "activegate_tokens" => {
+                parsed.activegate_tokens = many(value, source, diags, &mut partial)
+            }
+            "tenant_token" => parsed.tenant_token = many(value, source, diags, &mut partial),
+            "platform_tokens" => parsed.platform_tokens = many(value, source, diags, &mut partial),
             "unmanaged" => parsed.unmanaged = optional(value, source, diags),
             // Extension keys hold anchors for reuse elsewhere; they mean nothing themselves.
             other if other.starts_with("x-") => {}
@@ -177,6 +221,7 @@ pub fn sections(root: &Node, source: &SourceFile, diags: &mut Vec<Diagnostic>) -
             }
         }
     }
+    parsed.partial = partial;
     let has_version = entries
         .iter()
         .any(|(k, _)| k.as_scalar() == Some("version"));
@@ -218,6 +263,23 @@ fn one<T: DeserializeOwned>(
 /// again, up to [`MAX_ERRORS_PER_ENTRY`] errors. A required field that was taken out is not
 /// reported again as missing.
 pub fn deserialize_all<T: DeserializeOwned>(node: &Node) -> Result<T, Vec<DeError>> {
+    deserialize_rest(node).map_err(|(errors, _)| errors)
+}
+
+/// What is left of a node after its broken fields were taken out, deserialized.
+pub struct Rest<T> {
+    pub value: T,
+    /// The node without the broken fields (and list items).
+    pub node: Node,
+    /// The names of the fields taken out whole.
+    pub removed: Vec<String>,
+}
+
+/// Like [`deserialize_all`]; on failure also returns the rest of the node when it deserializes
+/// without the fields (or list items) that held the errors.
+pub fn deserialize_rest<T: DeserializeOwned>(
+    node: &Node,
+) -> Result<T, (Vec<DeError>, Option<Rest<T>>)> {
     let first = match from_node(node) {
         Ok(value) => return Ok(value),
         Err(e) => e,
@@ -233,7 +295,14 @@ pub fn deserialize_all<T: DeserializeOwned>(node: &Node) -> Result<T, Vec<DeErro
             break;
         }
         match from_node::<T>(&rest) {
-            Ok(_) => break,
+            Ok(value) => {
+                let rest = Rest {
+                    value,
+                    node: rest,
+                    removed,
+                };
+                return Err((errors, Some(rest)));
+            }
             Err(e) => {
                 let follow_on = removed
                     .iter()
@@ -245,7 +314,7 @@ pub fn deserialize_all<T: DeserializeOwned>(node: &Node) -> Result<T, Vec<DeErro
             }
         }
     }
-    Err(errors)
+    Err((errors, None))
 }
 
 /// At most this many errors are reported for one entry.
@@ -289,6 +358,7 @@ fn many<T: DeserializeOwned>(
     node: &Node,
     source: &SourceFile,
     diags: &mut Vec<Diagnostic>,
+    partial: &mut Vec<PartialEntry>,
 ) -> Vec<Entry<T>> {
     let entries = match &node.kind {
         NodeKind::Map(entries) => entries,
@@ -319,9 +389,9 @@ fn many<T: DeserializeOwned>(
             );
             None
         } else {
-            match deserialize_all(value) {
+            match deserialize_rest(value) {
                 Ok(spec) => Some(spec),
-                Err(errors) => {
+                Err((errors, rest)) => {
                     for mut e in errors {
                         // A problem with the entry as a whole (a missing field) points at its name.
                         if e.span == Some(value.span) && value.as_scalar().is_none() {
@@ -329,13 +399,64 @@ fn many<T: DeserializeOwned>(
                         }
                         diags.push(de_error(e, key.span, source));
                     }
-                    None
+                    rest.map(|rest| {
+                        partial.push(partial_entry(key, value, &rest.node, rest.removed, source));
+                        rest.value
+                    })
                 }
             }
         };
         out.push(Entry { key: name, spec });
     }
     out
+}
+
+/// The record of an entry kept without some of its nodes: `value` as written, `rest` as kept.
+fn partial_entry(
+    key: &Node,
+    value: &Node,
+    rest: &Node,
+    removed: Vec<String>,
+    source: &SourceFile,
+) -> PartialEntry {
+    let mut written = Vec::new();
+    spans(value, &mut written);
+    let mut kept = Vec::new();
+    spans(rest, &mut kept);
+    let kept: HashSet<Span> = kept.into_iter().skip(1).collect();
+    let place = |span: Span| {
+        let loc = source.locate(span);
+        (loc.line, loc.column)
+    };
+    let mut hidden: HashSet<(usize, usize)> = written
+        .iter()
+        .filter(|s| !kept.contains(s))
+        .map(|s| place(*s))
+        .collect();
+    hidden.insert(place(key.span));
+    let last = written
+        .iter()
+        .map(|s| s.line)
+        .max()
+        .unwrap_or(key.span.line);
+    PartialEntry {
+        lines: (key.span.line, last.max(key.span.line)),
+        hidden,
+        removed,
+    }
+}
+
+/// The spans of `node` and every node in it, `node` first.
+fn spans(node: &Node, out: &mut Vec<Span>) {
+    out.push(node.span);
+    match &node.kind {
+        NodeKind::Scalar { .. } => {}
+        NodeKind::Seq(items) => items.iter().for_each(|n| spans(n, out)),
+        NodeKind::Map(entries) => entries.iter().for_each(|(k, v)| {
+            spans(k, out);
+            spans(v, out);
+        }),
+    }
 }
 
 /// Parses text to the tree; syntax errors become one diagnostic.

@@ -4,7 +4,8 @@
 //! bounded against alias bombs) → typed entries ([`types`] via the tree deserializer [`de`]) →
 //! templates and `for_each` rendered, defaults and presets applied ([`resolve`], [`template`]) →
 //! semantic checks ([`validate`]). Every problem is a [`Diagnostic`] with `file:line:column` and a
-//! caret excerpt; all of them are reported at once. The JSON Schema comes from [`schema`].
+//! caret excerpt; all of them are reported at once: an entry with a structural error (a wrong
+//! type, an unknown field) is still checked for meaning without the broken fields. The JSON Schema comes from [`schema`].
 //!
 //! This module does no network I/O and reads only the spec file itself, plus, for a spec on
 //! disk, the metadata of file targets' places (`deliver::file::place`: not the spec, not
@@ -115,7 +116,8 @@ fn load_with(
         resolver = resolver.with_spec_file(path);
     }
     let values_files = resolver.values_files();
-    let (desired, _sites, more) = resolver.run(&parsed);
+    let (desired, _sites, mut more) = resolver.run(&parsed);
+    parsed.drop_follow_ons(&mut more);
     let source_hash = fingerprint(bytes, &values_files.borrow());
     diags.extend(more);
     dedup(&mut diags);

@@ -4,8 +4,9 @@
 //! line and column; [`super::de`] then deserializes the spec types from the tree, and any error
 //! points at the node it is about. This module owns YAML-level rules only: one document,
 //! unique mapping keys, merge keys (`<<: *base`), no custom tags, bounded nesting and a bounded
-//! number of nodes after alias expansion (a "billion laughs" alias bomb is refused before it
-//! expands). It knows nothing about what a spec means.
+//! number of nodes that aliases add (a "billion laughs" alias bomb is refused before it expands,
+//! while a large plain spec is limited only by its byte size). It knows nothing about what a
+//! spec means.
 
 use std::collections::HashMap;
 
@@ -13,7 +14,10 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 
 use super::diagnostic::{Diagnostic, SourceFile, Span};
 
-/// At most this many nodes, counting every node an alias expands to.
+/// Aliases may add at most this many nodes beyond the document's own (or as many as the
+/// document itself holds, when that is more): the copies an alias makes are what multiply a
+/// document, so they are what is bounded. The document's own nodes are bounded by the file size
+/// ([`super::load::MAX_SPEC_BYTES`]).
 pub const MAX_NODES: usize = 100_000;
 
 /// At most this many nested sequences and mappings.
@@ -146,7 +150,10 @@ struct Builder<'a> {
     source: &'a SourceFile,
     stack: Vec<Frame>,
     anchors: HashMap<usize, (Node, usize)>,
-    nodes: usize,
+    /// Nodes written in the document itself.
+    own: usize,
+    /// Nodes added by alias expansion (an alias of an anchor of n nodes adds n - 1).
+    added: usize,
     root: Option<Node>,
 }
 
@@ -156,7 +163,8 @@ impl<'a> Builder<'a> {
             source,
             stack: Vec::new(),
             anchors: HashMap::new(),
-            nodes: 0,
+            own: 0,
+            added: 0,
             root: None,
         }
     }
@@ -209,7 +217,7 @@ impl<'a> Builder<'a> {
                         },
                         span,
                     };
-                    self.count(1, span)?;
+                    self.own += 1;
                     self.finish(node, anchor)?;
                 }
                 Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) => {
@@ -228,7 +236,7 @@ impl<'a> Builder<'a> {
                             )
                             .help("a spec needs only a few levels of nesting"));
                     }
-                    self.count(1, span)?;
+                    self.own += 1;
                     self.stack.push(match is_seq {
                         true => Frame::Seq {
                             span,
@@ -275,13 +283,15 @@ impl<'a> Builder<'a> {
                     self.finish(node, anchor)?;
                 }
                 Event::Alias(id) => {
-                    let Some((node, size)) = self.anchors.get(&id) else {
+                    let Some(size) = self.anchors.get(&id).map(|(_, size)| *size) else {
                         return Err(self.source.error(span, "alias refers to an unknown anchor"));
                     };
-                    let (node, size) = (node.clone(), *size);
-                    self.count(size, span)?;
+                    // The alias itself is one node of the document; the rest of the copy is
+                    // what it adds. Counted before copying, so a bomb never expands.
+                    self.own += 1;
+                    self.add(size.saturating_sub(1), span)?;
+                    let mut node = self.anchors[&id].0.clone();
                     // Point at the alias, so errors in the copy name the place it is used.
-                    let mut node = node;
                     node.span = span;
                     self.finish(node, 0)?;
                 }
@@ -301,17 +311,23 @@ impl<'a> Builder<'a> {
         Span::new(start.line(), start.col() + 1, len)
     }
 
-    fn count(&mut self, n: usize, span: Span) -> Result<(), Diagnostic> {
-        self.nodes = self.nodes.saturating_add(n);
-        if self.nodes > MAX_NODES {
+    /// Counts `n` nodes added by an alias; refuses when aliases have added more than
+    /// [`MAX_NODES`] and more than the document's own nodes so far.
+    fn add(&mut self, n: usize, span: Span) -> Result<(), Diagnostic> {
+        self.added = self.added.saturating_add(n);
+        let limit = MAX_NODES.max(self.own);
+        if self.added > limit {
             return Err(self
                 .source
                 .error(
                     span,
-                    format!("the YAML expands to more than {MAX_NODES} values"),
+                    format!(
+                        "the YAML expands to more than {limit} values beyond the {} written in it",
+                        self.own
+                    ),
                 )
                 .with_label("expansion limit reached here")
-                .help("aliases (`*name`) that repeat large anchors multiply the document; a spec never needs this many values"));
+                .help("aliases (`*name`) that repeat large anchors multiply the document; a spec never needs this many copies"));
         }
         Ok(())
     }

@@ -71,6 +71,103 @@ fn quickstart_first_apply_delivers_known_tokens_and_second_plan_is_empty() {
     assert!(props.contains(&env.tenant.active), "{props}");
 }
 
+/// Two embedded sandboxes share delivery files: one `authorization.properties` with a section per
+/// environment (ActiveGate and tenant tokens, as the quickstart's comment promises), and one
+/// `yaml` file that does not exist yet with a key per environment.
+const SHARED_FILES: &str = r#"
+version: 1
+environments:
+  demo: { url: "sandbox://demo" }
+  prod: { url: "sandbox://prod" }
+activegate_tokens:
+  ag:
+    environments: [demo, prod]
+    expires_in: 365d
+    rotate_before: 30d
+    deliver:
+      - file: { path: out/authorization.properties, format: properties, section: "{{ env }}", key: authToken }
+tenant_token:
+  demo:
+    activegates:
+      - file: { path: out/authorization.properties, format: properties, section: "{{ env }}", key: tenantToken }
+  prod:
+    activegates:
+      - file: { path: out/authorization.properties, format: properties, section: "{{ env }}", key: tenantToken }
+api_tokens:
+  ingest:
+    environments: [demo, prod]
+    scopes: [metrics.ingest]
+    deliver:
+      - file: { path: out/collector.yaml, format: yaml, key: "exporters.{{ env }}.token" }
+"#;
+
+#[test]
+fn one_file_with_a_section_per_environment_applies_and_the_next_plan_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tokensmith.yaml"), SHARED_FILES).unwrap();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_tokensmith"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("CI")
+            .output()
+            .unwrap();
+        let text = crate::support::text(&o);
+        apply_sandbox_support::assert_no_secret(&text);
+        (o.status.code(), text)
+    };
+    let (code, text) = run(&["validate"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = run(&["apply", "--auto-approve"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "the second plan is empty:\n{text}");
+
+    // section -> key -> value, from the shared properties file.
+    let props = std::fs::read_to_string(dir.path().join("out/authorization.properties")).unwrap();
+    let mut sections: std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<String, String>,
+    > = Default::default();
+    let mut current = String::new();
+    for line in props.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = name.to_owned();
+        } else if let Some((k, v)) = line.split_once('=').filter(|_| !line.starts_with('#')) {
+            sections
+                .entry(current.clone())
+                .or_default()
+                .insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+    }
+    let collector = std::fs::read_to_string(dir.path().join("out/collector.yaml")).unwrap();
+    let collector: serde_yaml::Value = serde_yaml::from_str(&collector).unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    for env in ["demo", "prod"] {
+        let state: State = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(format!(".tokensmith/sandbox/{env}.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        let live = state.environments.values().next().unwrap();
+        let section = &sections[env];
+        assert_eq!(section["tenantToken"], live.tenant.active, "{props}");
+        let ag = apply_sandbox_support::id_of(&section["authToken"]);
+        assert!(
+            live.activegate_tokens.contains_key(&ag),
+            "{env}: {ag} unknown"
+        );
+        let ingest = collector["exporters"][env]["token"].as_str().unwrap();
+        let id = apply_sandbox_support::id_of(ingest);
+        assert!(live.api_tokens.contains_key(&id), "{env}: {id} unknown");
+        assert!(
+            ids.insert(ag) && ids.insert(id),
+            "each environment has its own tokens"
+        );
+    }
+}
+
 /// A local variant of the operator / tenant-rotation examples: API, ActiveGate and tenant tokens
 /// delivered to files and an exec target.
 const LOCAL_VARIANT: &str = r#"

@@ -531,6 +531,52 @@ fn kubernetes_cronjobs_are_sharded_and_rbac_names_only_the_written_secrets() {
     );
 }
 
+/// No crate is published, so `cargo install tokensmith` from crates.io cannot work: every example
+/// installs from git at a pinned commit (and caches the build), and the CronJob runs the image
+/// the repository's Dockerfile builds.
+#[test]
+fn installs_use_a_path_that_works_and_the_image_comes_from_the_dockerfile() {
+    for rel in [
+        "github/plan.yml",
+        "github/apply.yml",
+        "github/drift.yml",
+        "gitlab/.gitlab-ci.yml",
+    ] {
+        let text = std::fs::read_to_string(ci_dir().join(rel)).unwrap();
+        let installs: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("cargo install"))
+            .collect();
+        assert!(!installs.is_empty(), "{rel} installs tokensmith");
+        for line in installs {
+            assert!(
+                line.contains("--git \"$TOKENSMITH_GIT\" --rev \"$TOKENSMITH_REV\"")
+                    && line.contains("--locked"),
+                "{rel}: {line}"
+            );
+        }
+        assert!(
+            text.contains("TOKENSMITH_REV"),
+            "{rel}: the commit is pinned"
+        );
+        let cached = text.contains("actions/cache@") || text.contains("cache:");
+        assert!(cached, "{rel} caches the build");
+    }
+    let dockerfile =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("docker build -t tokensmith:0.1.0 ."));
+    assert!(dockerfile.contains("--bin tokensmith"));
+    for doc in documents(&ci_dir().join("kubernetes/cronjob.yaml")) {
+        if s(get(&doc, &["kind"])) != "CronJob" {
+            continue;
+        }
+        let pod = get(&doc, &["spec", "jobTemplate", "spec", "template", "spec"]);
+        for c in get(pod, &["containers"]).as_sequence().unwrap() {
+            assert_eq!(s(get(c, &["image"])), "tokensmith:0.1.0");
+        }
+    }
+}
+
 #[test]
 fn the_command_finder_sees_what_a_shell_would_run() {
     let found = invocations(

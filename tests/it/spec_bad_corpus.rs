@@ -139,6 +139,56 @@ fn a_deep_alias_bomb_is_refused_quickly() {
     assert!(d.location.is_some());
 }
 
+/// A plain spec of `tokens` API tokens (no anchors, no aliases), about 140 bytes per token.
+fn plain_spec(tokens: usize) -> String {
+    let mut text =
+        String::from("version: 1\nenvironments:\n  prod:\n    url: sandbox://prod\napi_tokens:\n");
+    for i in 0..tokens {
+        text.push_str(&format!(
+            "  ingest-{i:06}:\n    environments: [prod]\n    scopes: [metrics.ingest, logs.ingest]\n    deliver:\n      - file: {{ path: out/ingest-{i:06} }}\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn a_large_plain_spec_is_not_mistaken_for_an_alias_bomb() {
+    // 50,000 tokens, about 6.9 MB: far more values than the alias limit, but no alias adds any.
+    let text = plain_spec(50_000);
+    assert!(text.len() > 6_000_000 && text.len() < spec::load::MAX_SPEC_BYTES);
+    let loaded = spec::load_str(&text, "large.yaml").unwrap_or_else(|d| {
+        panic!(
+            "{}",
+            render(&d).lines().take(20).collect::<Vec<_>>().join("\n")
+        )
+    });
+    assert_eq!(loaded.desired.tokens.len(), 50_000);
+}
+
+#[test]
+fn the_billion_laughs_file_is_refused_quickly_for_what_its_aliases_add() {
+    let path = Path::new(CORPUS).join("06-alias-bomb-billion-laughs.yaml");
+    let started = std::time::Instant::now();
+    let diags = spec::load(&path).unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let d = diags.errors().next().unwrap();
+    assert!(
+        d.message
+            .contains("expands to more than 100000 values beyond"),
+        "{d}"
+    );
+    // A large anchor repeated a few times in a large document stays within the limit: aliases
+    // may add as many values as the document holds.
+    let mut text = plain_spec(2_000);
+    text.push_str("x-big: &big [");
+    text.push_str(&vec!["v"; 60_000].join(", "));
+    text.push_str("]\nx-copy: *big\n");
+    spec::load_str(&text, "copies.yaml").unwrap_or_else(|d| panic!("{}", render(&d)));
+    text.push_str("x-copy-2: *big\nx-copy-3: *big\n");
+    let diags = spec::load_str(&text, "copies.yaml").unwrap_err();
+    assert!(render(&diags).contains("expands to more than"), "{diags}");
+}
+
 #[test]
 fn invalid_utf8_anywhere_names_its_line() {
     let valid = "version: 1\nenvironments:\n  demo:\n    url: sandbox://demo\n";

@@ -233,6 +233,61 @@ fn every_error_is_reported_at_once_in_file_order() {
 }
 
 #[test]
+fn structural_and_semantic_errors_of_one_entry_are_reported_in_one_run() {
+    let d = errors(
+        "api_tokens:
+  a:
+    environments: [prod]
+    scopes: [metrics.ingestt]
+    expires_in: 30q
+    bogus: 1
+    deliver: [{ file: { path: a } }]
+  b:
+    environments: [prod]
+    scopes: [metrics.ingest]
+    deliver: [{ file: { path: a } }]
+",
+    );
+    let messages: Vec<&str> = d.errors().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages.len(), 4, "{d}");
+    // Structural: a wrong value and an unknown field; semantic: an unknown scope in the same
+    // entry, and a target the broken entry shares with another.
+    assert!(
+        messages[0].contains("unknown scope `metrics.ingestt`"),
+        "{d}"
+    );
+    assert!(messages[1].contains("unknown unit `q`"), "{d}");
+    assert!(messages[2].contains("unknown field `bogus`"), "{d}");
+    assert!(messages[3].contains("also written by"), "{d}");
+}
+
+#[test]
+fn fields_taken_out_of_a_broken_entry_cause_no_follow_on_errors() {
+    // Without its broken `scopes` the entry has none, and without its broken `expires_in` the
+    // default 90d is shorter than `rotate_before`: neither is reported, only the real errors.
+    let d = errors(
+        "api_tokens:
+  a:
+    environments: [prod]
+    scopes: metrics.ingest
+    deliver: [{ file: { path: a } }]
+  b:
+    environments: [prod]
+    scopes: [metrics.ingest]
+    expires_in: 200x
+    rotate_before: 100d
+",
+    );
+    let messages: Vec<&str> = d.errors().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages.len(), 2, "{d}");
+    assert!(
+        messages[0].contains("expected a sequence") || messages[0].contains("list"),
+        "{d}"
+    );
+    assert!(messages[1].contains("200x"), "{d}");
+}
+
+#[test]
 fn one_error_per_place_even_when_expanded_many_times() {
     let d = errors(
         "api_tokens:

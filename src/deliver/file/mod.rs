@@ -12,8 +12,9 @@
 //! An existing file whose mode is looser than the target's `mode` (0600 by default) is
 //! tightened to it on write.
 //!
-//! Creating what is missing: `raw`, `env` and `properties` files and keys are created; `json`
-//! and `yaml` files and keys must exist (their structure is the user's to choose).
+//! Creating what is missing: `raw`, `env`, `properties` and `yaml` files and keys are created
+//! (a `yaml` key as block mappings along its dotted path); `json` files and keys must exist
+//! (their structure is the user's to choose).
 
 pub mod atomic;
 pub mod json;
@@ -351,7 +352,8 @@ fn write_value(
             json::write(content, &segments, value.expose()).map_err(Fail::Content)?
         }
         FileFormat::Yaml => {
-            let content = existing.as_deref().ok_or_else(|| must_exist("yaml"))?;
+            // A missing file is an empty document: the key is created in it.
+            let content = existing.as_deref().unwrap_or_default();
             let segments: Vec<&str> = key_of(f)?.split('.').collect();
             yaml::write(content, &segments, value.expose(), record).map_err(Fail::Content)?
         }

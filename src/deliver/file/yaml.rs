@@ -7,8 +7,12 @@
 //! comment `# tokensmith: holds …` goes on the line directly above the key, at its indentation.
 //! The result is checked by parsing old and new documents: they must be equal except at the key.
 //!
-//! Limits, refused with a clear error: the key must exist; flow collections (`{a: b}`),
-//! sequences on the path, block scalars (`|`, `>`), anchors, aliases and tags on the value,
+//! A missing key is created, and so is a missing file: the path's missing mappings are added in
+//! block style at the end of the deepest mapping that exists (indented like its children, or two
+//! spaces deeper than its key), with the record above the new key.
+//!
+//! Limits, refused with a clear error: flow collections (`{a: b}`), sequences on the path, a
+//! path through a scalar, block scalars (`|`, `>`), anchors, aliases and tags on the value,
 //! multi-line plain scalars and multi-document files.
 
 use crate::deliver::record::{self, Parsed, Record};
@@ -276,14 +280,14 @@ pub fn read(content: &str, path: &[&str]) -> Result<Option<Found>, String> {
     Ok(Some(Found { value, record }))
 }
 
-/// `content` with the scalar at `path` set to `value` and `record` written above the key.
+/// `content` with the scalar at `path` set to `value` and `record` written above the key; a
+/// missing key (or file: empty `content`) is created.
 pub fn write(content: &str, path: &[&str], value: &str, record: &Record) -> Result<String, String> {
-    let key = path.join(".");
     let old = parse_doc(content)?;
     let lines = split_lines(content);
-    let loc = locate(&lines, path)?.ok_or_else(|| {
-        format!("key `{key}` is not in the file; tokensmith updates existing keys in yaml files, so add it with a placeholder value first")
-    })?;
+    let Some(loc) = locate(&lines, path)? else {
+        return insert(content, &old, path, value, record);
+    };
     let eol = if content.contains("\r\n") {
         "\r\n"
     } else {
@@ -321,23 +325,195 @@ pub fn write(content: &str, path: &[&str], value: &str, record: &Record) -> Resu
         out.push_str(end);
     }
 
-    // The splice must change exactly the value at the path.
-    let new = parse_doc(&out)
+    check_only_path_changed(old, &out, path, value)?;
+    Ok(out)
+}
+
+/// Checks that `out` parses to `old` with the scalar at `path` set to `value` (the mappings on
+/// the way created when missing), and nothing else changed.
+fn check_only_path_changed(
+    old: serde_yaml::Value,
+    out: &str,
+    path: &[&str],
+    value: &str,
+) -> Result<(), String> {
+    use serde_yaml::Value;
+    let key = path.join(".");
+    let new = parse_doc(out)
         .map_err(|e| format!("updating `{key}` would break the file ({e}); nothing was written"))?;
     let mut expected = old;
     let mut node = &mut expected;
     for seg in path {
-        node = node
-            .get_mut(*seg)
-            .ok_or_else(|| format!("key `{key}` is not a plain mapping path"))?;
+        if node.is_null() {
+            *node = Value::Mapping(serde_yaml::Mapping::new());
+        }
+        let Value::Mapping(map) = node else {
+            return Err(format!("key `{key}` is not a plain mapping path"));
+        };
+        node = map
+            .entry(Value::String((*seg).to_owned()))
+            .or_insert(Value::Null);
     }
-    *node = serde_yaml::Value::String(value.to_owned());
+    *node = Value::String(value.to_owned());
     if new != expected {
         return Err(format!(
             "updating `{key}` in place would change other parts of the file; nothing was written"
         ));
     }
+    Ok(())
+}
+
+/// `content` (possibly empty: a file to create) with the missing part of `path` added as block
+/// mappings under the deepest mapping of the path that exists, `value` at the end, its record
+/// above it.
+fn insert(
+    content: &str,
+    old: &serde_yaml::Value,
+    path: &[&str],
+    value: &str,
+    record: &Record,
+) -> Result<String, String> {
+    use serde_yaml::Value;
+    let key = path.join(".");
+    // How much of the path exists, and that it ends in a mapping (or an empty value) to add to.
+    let mut existing = 0;
+    let mut node = old;
+    for seg in path {
+        match node {
+            Value::Mapping(map) => match map.get(*seg) {
+                Some(next) => {
+                    existing += 1;
+                    node = next;
+                }
+                None => break,
+            },
+            Value::Null => break,
+            _ => {
+                let at = if existing == 0 {
+                    "the document".to_owned()
+                } else {
+                    format!("`{}`", path[..existing].join("."))
+                };
+                return Err(format!(
+                    "{at} holds a value, not a mapping, so `{key}` cannot be added under it"
+                ));
+            }
+        }
+    }
+    if existing == path.len() {
+        return Err(format!(
+            "`{key}` is in the file but not as a block mapping key tokensmith can find; write it in block style (`a:` then, indented, `b: value`)"
+        ));
+    }
+    let lines = split_lines(content);
+    let block = block_of(&lines, &path[..existing])?.ok_or_else(|| {
+        format!("`{}` is not in block style, so tokensmith cannot add `{key}` under it; add the key with a placeholder value", path[..existing].join("."))
+    })?;
+    let eol = if content.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let mut added = String::new();
+    for (depth, seg) in path[existing..].iter().enumerate() {
+        let indent = " ".repeat(block.indent + 2 * depth);
+        let name = if plain_safe(seg) && !seg.contains('#') {
+            (*seg).to_owned()
+        } else {
+            format!("\"{}\"", escape_double(seg))
+        };
+        if existing + depth + 1 == path.len() {
+            let literal = if plain_safe(value) {
+                value.to_owned()
+            } else {
+                format!("\"{}\"", escape_double(value))
+            };
+            added.push_str(&record::comment_line(&indent, record));
+            added.push_str(eol);
+            added.push_str(&format!("{indent}{name}: {literal}{eol}"));
+        } else {
+            added.push_str(&format!("{indent}{name}:{eol}"));
+        }
+    }
+    let mut out = String::with_capacity(content.len() + added.len() + 2);
+    for (i, (text, end)) in lines.iter().enumerate() {
+        if i == block.insert_at {
+            out.push_str(&added);
+        }
+        out.push_str(text);
+        out.push_str(end);
+        if i + 1 == lines.len() && end.is_empty() && block.insert_at == lines.len() {
+            out.push_str(eol);
+        }
+    }
+    if block.insert_at >= lines.len() {
+        out.push_str(&added);
+    }
+    check_only_path_changed(old.clone(), &out, path, value)?;
     Ok(out)
+}
+
+/// Where new keys of a block mapping go.
+struct Block {
+    /// The line index to insert before (the number of lines: at the end).
+    insert_at: usize,
+    /// The indentation of the mapping's keys.
+    indent: usize,
+}
+
+/// The block mapping at `prefix` (the whole document for an empty prefix); `None` when a step of
+/// the prefix is not a block mapping key.
+fn block_of(lines: &[(&str, &str)], prefix: &[&str]) -> Result<Option<Block>, String> {
+    let content = |i: usize| {
+        let t = lines[i].0;
+        is_content(t) && t != "---" && !t.starts_with("--- ")
+    };
+    let mut range = (0, lines.len());
+    let mut own_indent: Option<usize> = None;
+    for (depth, seg) in prefix.iter().enumerate() {
+        let Some(first) = (range.0..range.1).find(|&i| content(i)) else {
+            return Ok(None);
+        };
+        let child = indent_of(lines[first].0);
+        let found = (range.0..range.1).find_map(|i| {
+            let text = lines[i].0;
+            if !content(i) || indent_of(text) != child {
+                return None;
+            }
+            mapping_key(text, child)
+                .filter(|(k, _)| k == seg)
+                .map(|(_, after)| (i, after))
+        });
+        let Some((line, after)) = found else {
+            return Ok(None);
+        };
+        let rest = lines[line].0[after..].trim_start();
+        if !(rest.is_empty() || rest.starts_with('#')) {
+            return Err(format!(
+                "`{}` is not an empty block mapping (it holds `{}` on its line), which tokensmith does not extend",
+                prefix[..=depth].join("."),
+                rest.chars().take(20).collect::<String>()
+            ));
+        }
+        let end = (line + 1..range.1)
+            .find(|&i| content(i) && indent_of(lines[i].0) <= child)
+            .unwrap_or(range.1);
+        range = (line + 1, end);
+        own_indent = Some(child);
+    }
+    let last_content = (range.0..range.1).rev().find(|&i| content(i));
+    let indent = match (range.0..range.1).find(|&i| content(i)) {
+        Some(first) => indent_of(lines[first].0),
+        None => own_indent.map_or(0, |p| p + 2),
+    };
+    let insert_at = match (last_content, prefix.is_empty()) {
+        (Some(last), _) => last + 1,
+        // An empty document: after everything (comments, `---`).
+        (None, true) => lines.len(),
+        // An empty mapping: right after its key line.
+        (None, false) => range.0,
+    };
+    Ok(Some(Block { insert_at, indent }))
 }
 
 fn escape_double(value: &str) -> String {
@@ -393,7 +569,10 @@ mod tests {
             "---\n# top\na:\n    b:\n\n        # note\n        # tokensmith: holds dt0c01.N\n        \"c d\"  : new   # trailing\n        e: 1\n    f: 2\n"
         );
         // A key of the same name at another level is not confused with the path.
-        assert!(write("x:\n  y: 1\ny: 2\n", &["x", "z"], "v", &rec).is_err());
+        assert_eq!(
+            write("x:\n  y: 1\ny: 2\n", &["x", "z"], "v", &rec).unwrap(),
+            "x:\n  y: 1\n  # tokensmith: holds dt0c01.N\n  z: v\ny: 2\n"
+        );
         assert!(write("a: 1\n---\nb: 2\n", &["a"], "v", &rec)
             .unwrap_err()
             .contains("document"));
@@ -417,8 +596,62 @@ mod tests {
         assert!(write("a: {b: c}\n", &["a", "b"], "v", &rec)
             .unwrap_err()
             .contains("flow"));
-        assert!(write("a: b\n", &["c"], "v", &rec)
+        assert_eq!(
+            write("a: b\n", &["c"], "v", &rec).unwrap(),
+            "a: b\n# tokensmith: holds dt0c01.N\nc: v\n"
+        );
+    }
+
+    #[test]
+    fn missing_files_and_keys_are_created_in_block_style() {
+        let rec = Record::Token(TokenId::new("dt0c01.N"));
+        // A new file (empty content) gets the whole path.
+        let out = write("", &["auth", "token"], "dt0c01.N.S", &rec).unwrap();
+        assert_eq!(
+            out,
+            "auth:\n  # tokensmith: holds dt0c01.N\n  token: dt0c01.N.S\n"
+        );
+        assert_eq!(
+            read(&out, &["auth", "token"]).unwrap().unwrap().value,
+            "dt0c01.N.S"
+        );
+        // Under an existing mapping, at its children's indentation, before the next sibling.
+        let input = "# c\nexporters:\n    otlp:\n        endpoint: x # e\nservice: {}\n";
+        let out = write(
+            input,
+            &["exporters", "otlp", "headers", "Authorization"],
+            "Api-Token a",
+            &rec,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "# c\nexporters:\n    otlp:\n        endpoint: x # e\n        headers:\n          # tokensmith: holds dt0c01.N\n          Authorization: Api-Token a\nservice: {}\n"
+        );
+        // An empty mapping key, CRLF line ends, a last line without one, values that need quotes.
+        let out = write("a:\r\nb: 1", &["a", "true"], "12", &rec).unwrap();
+        assert_eq!(
+            out,
+            "a:\r\n  # tokensmith: holds dt0c01.N\r\n  \"true\": \"12\"\r\nb: 1"
+        );
+        // The created key is updated in place next time, its record replaced.
+        let again = write(
+            &out,
+            &["a", "true"],
+            "13",
+            &Record::Token(TokenId::new("dt0c01.M")),
+        )
+        .unwrap();
+        assert_eq!(again.matches("tokensmith").count(), 1);
+        assert!(again.contains("\"true\": \"13\""), "{again:?}");
+        // A path through a scalar, a sequence or a null value is refused.
+        assert!(write("a: 1\n", &["a", "b"], "v", &rec)
             .unwrap_err()
-            .contains("placeholder"));
+            .contains("not a mapping"));
+        assert!(write("a:\n  - x\n", &["a", "b"], "v", &rec)
+            .unwrap_err()
+            .contains("not a mapping"));
+        assert!(write("a: ~\n", &["a", "b"], "v", &rec).is_err());
+        assert!(write("- x\n", &["a"], "v", &rec).is_err());
     }
 }

@@ -1,0 +1,80 @@
+//! Benchmark: validating large specs. Generates plain specs (no anchors, no aliases) of 5,000
+//! and 50,000 API tokens, about 140 bytes each, writes them to a temporary file and loads them
+//! the way `tokensmith validate` does (read, parse, resolve, check), printing each time next to
+//! its goal so a regression shows.
+//!
+//! Run: `cargo bench --bench spec_scale` (the goals are for the release build `cargo bench`
+//! makes). Wall time and CPU time are printed; on a busy machine the wall time includes waiting
+//! for a core, so the goal is checked against the CPU time. It is a benchmark, not a test: it
+//! prints figures and asserts only that every spec loads with the expected number of tokens.
+
+// A benchmark reports its figures on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
+
+use std::time::{Duration, Instant};
+
+/// (tokens, goal, what the goal is).
+const CASES: &[(usize, Duration, &str)] = &[
+    (5_000, Duration::from_millis(100), "was 73 ms"),
+    (50_000, Duration::from_millis(500), "issue 14"),
+];
+
+/// Timed runs per case; the best and the median are printed.
+const RUNS: usize = 5;
+
+/// A plain spec of `tokens` API tokens in two environments, each delivered to its own file.
+fn plain_spec(tokens: usize) -> String {
+    let mut text = String::from(
+        "version: 1\nenvironments:\n  prod:\n    url: sandbox://prod\n  stage:\n    url: sandbox://stage\napi_tokens:\n",
+    );
+    for i in 0..tokens {
+        let env = if i % 2 == 0 { "prod" } else { "stage" };
+        text.push_str(&format!(
+            "  ingest-{i:06}:\n    environments: [{env}]\n    scopes: [metrics.ingest, logs.ingest]\n    deliver:\n      - file: {{ path: out/ingest-{i:06} }}\n"
+        ));
+    }
+    text
+}
+
+/// User + system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+fn main() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    println!("spec_scale: validating plain specs (read, parse, resolve, check), best and median of {RUNS} runs");
+    for &(tokens, goal, note) in CASES {
+        let text = plain_spec(tokens);
+        let path = dir.path().join(format!("spec-{tokens}.yaml"));
+        std::fs::write(&path, &text)?;
+        let mut walls = Vec::with_capacity(RUNS);
+        let mut cpus = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            let (started, cpu) = (Instant::now(), cpu_time());
+            let loaded = tokensmith::spec::load(&path)
+                .map_err(|d| anyhow::anyhow!("the generated spec does not load: {d}"))?;
+            walls.push(started.elapsed());
+            cpus.push(cpu_time() - cpu);
+            assert_eq!(loaded.desired.tokens.len(), tokens);
+        }
+        walls.sort();
+        cpus.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let cpu = cpus[RUNS / 2];
+        println!(
+            "  {tokens:>6} tokens ({:>4.1} MB): median {:>7.1} ms CPU, wall best {:>7.1} ms, median {:>7.1} ms  ({note}; goal ≤ {} ms: {})",
+            text.len() as f64 / 1e6,
+            ms(cpu),
+            ms(walls[0]),
+            ms(walls[RUNS / 2]),
+            goal.as_millis(),
+            if cpu <= goal { "met" } else { "MISSED" }
+        );
+    }
+    Ok(())
+}
