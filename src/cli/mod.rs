@@ -158,9 +158,12 @@ pub struct PlanArgs {
     /// Write OpenMetrics (days to expiry per managed token) to this file.
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
-    /// Only these environments (repeatable).
+    /// Only these environments (repeatable); accounts are read either way.
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
+    /// Only these accounts (repeatable); environments are read either way.
+    #[arg(long = "account", value_name = "NAME")]
+    pub accounts: Vec<String>,
     /// Save the plan (with the fingerprint of its inputs) for `apply PLAN`.
     #[arg(long, value_name = "PLAN")]
     pub out: Option<PathBuf>,
@@ -194,9 +197,12 @@ pub struct ApplyArgs {
     /// How long to wait for another apply's lock before failing (e.g. `5m`).
     #[arg(long, value_name = "DURATION", default_value = "0s")]
     pub lock_timeout: String,
-    /// Only these environments (repeatable).
+    /// Only these environments (repeatable); accounts are read either way.
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
+    /// Only these accounts (repeatable); environments are read either way.
+    #[arg(long = "account", value_name = "NAME")]
+    pub accounts: Vec<String>,
     /// Do not ask for confirmation (for CI).
     #[arg(long)]
     pub auto_approve: bool,
@@ -211,9 +217,12 @@ pub struct ApplyArgs {
 pub struct ReportArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
-    /// Only these environments (repeatable).
+    /// Only these environments (repeatable); accounts are read either way.
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
+    /// Only these accounts (repeatable); environments are read either way.
+    #[arg(long = "account", value_name = "NAME")]
+    pub accounts: Vec<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
 }

@@ -50,6 +50,8 @@ pub struct PlanSettings {
     pub base: Option<String>,
     pub metrics_file: Option<PathBuf>,
     pub envs: Vec<String>,
+    /// `--account`: only these accounts (empty = every one).
+    pub accounts: Vec<String>,
     pub out: Option<PathBuf>,
     pub format: Format,
     pub detailed_exitcode: bool,
@@ -67,6 +69,8 @@ pub struct ApplySettings {
     /// How long to wait for another apply's lock (`--lock-timeout`).
     pub lock_timeout: Duration,
     pub envs: Vec<String>,
+    /// `--account`: only these accounts (empty = every one).
+    pub accounts: Vec<String>,
     pub auto_approve: bool,
     pub format: Format,
     pub journal: Option<PathBuf>,
@@ -77,6 +81,8 @@ pub struct ApplySettings {
 pub struct ReportSettings {
     pub spec: SpecArgs,
     pub envs: Vec<String>,
+    /// `--account`: only these accounts (empty = every one).
+    pub accounts: Vec<String>,
     pub format: Format,
 }
 
@@ -145,6 +151,7 @@ impl Cli {
         let report = |args: ReportArgs| ReportSettings {
             spec: args.spec,
             envs: args.envs,
+            accounts: args.accounts,
             format: format(args.format),
         };
         let command = match self.command {
@@ -188,6 +195,7 @@ fn resolve_plan(
         base: args.base,
         metrics_file: args.metrics_file,
         envs: args.envs,
+        accounts: args.accounts,
         out: args.out,
         format: format(args.format),
         detailed_exitcode: args.detailed_exitcode,
@@ -211,6 +219,7 @@ fn resolve_apply(
         lock_remote: args.lock_remote,
         lock_timeout: Duration::from_secs(lock_wait.as_secs().max(0) as u64),
         envs: args.envs,
+        accounts: args.accounts,
         auto_approve: args.auto_approve,
         format: format(args.format),
         journal: args.journal,

@@ -21,7 +21,13 @@ pub fn run(
     let Some(source) = session::load_spec(&report_args.spec.file, None, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&report_args.spec.file, source, &report_args.envs, client)?;
+    let session = Session::new(
+        &report_args.spec.file,
+        source,
+        &report_args.envs,
+        &report_args.accounts,
+        client,
+    )?;
     let runtime = session::runtime()?;
     let world = runtime.block_on(session.read_world())?;
     for w in &world.warnings {

@@ -14,7 +14,7 @@ pub fn run(
     let Some(source) = session::load_spec(&args.spec.file, None, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, source, &args.envs, client)?;
+    let session = Session::new(&args.spec.file, source, &args.envs, &args.accounts, client)?;
     let world = session::runtime()?.block_on(session.read_world())?;
     for w in &world.warnings {
         writeln!(printer.err(), "warning: {w}")?;

@@ -22,7 +22,7 @@ pub fn run(
     else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, source, &args.envs, client)?;
+    let session = Session::new(&args.spec.file, source, &args.envs, &args.accounts, client)?;
     let output = args.format;
     let world = session::runtime()?.block_on(session.read_world())?;
     for w in &world.warnings {

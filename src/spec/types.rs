@@ -96,6 +96,22 @@ pub struct AccountSpec {
     /// The owner (user or service-user UUID) of this account's platform tokens that name none.
     #[serde(default)]
     pub default_owner: Option<Spanned<String>>,
+    /// The OAuth scopes tokensmith requests, per operation (default: `manage:
+    /// [platform-token:tokens:manage]`, `create: [platform-token:tokens:write]`).
+    #[serde(default)]
+    pub oauth_scopes: Option<OAuthScopesSpec>,
+}
+
+/// OAuth scopes per operation; an omitted list keeps its default.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthScopesSpec {
+    /// Scopes for listing, revoking and editing platform tokens.
+    #[serde(default)]
+    pub manage: Option<Vec<Spanned<String>>>,
+    /// Scopes for creating platform tokens.
+    #[serde(default)]
+    pub create: Option<Vec<Spanned<String>>>,
 }
 
 /// The policy fields of one entry (a token or `defaults`), as written. Every field falls back to

@@ -22,7 +22,7 @@ fn token_env_wins_over_the_sandbox_token_for_every_caller() {
     let source = load_spec(&spec, None, &mut printer)
         .unwrap()
         .expect("the spec is valid");
-    let session = Session::new(&spec, source, &[], &ClientSettings::default()).unwrap();
+    let session = Session::new(&spec, source, &[], &[], &ClientSettings::default()).unwrap();
     let demo = session
         .desired
         .environments
