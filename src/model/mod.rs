@@ -20,7 +20,7 @@ pub use desired::{
 pub use duration::SpecDuration;
 pub use live::{LiveAccount, LiveEnvironment, LiveSnapshot, LiveToken, TargetSnapshot};
 pub use policy::{Policy, Revoke, Rotation};
-pub use preset::Preset;
+pub use preset::{PlatformPreset, Preset};
 pub use scope::Scope;
 pub use secret::Secret;
 pub use system_token::SystemToken;

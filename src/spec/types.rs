@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::de::Spanned;
-use crate::model::{ActiveGateType, Preset, Revoke, SpecDuration, Target};
+use crate::model::{ActiveGateType, PlatformPreset, Preset, Revoke, SpecDuration, Target};
 
 /// A tokensmith desired-state file: which Dynatrace tokens exist, with which scopes, how long they
 /// live, when they rotate and where their values are delivered. Relative file paths in `deliver`
@@ -267,7 +267,12 @@ with_policy! {
         pub for_each: Option<ForEach>,
         /// The account (a name under `accounts`).
         pub account: Spanned<String>,
-        /// Platform scopes, e.g. `storage:logs:read`.
+        /// A named scope set for a known consumer (`dynatrace-operator`: the operator's
+        /// platform token for the DynaKube Secret's `apiToken`); `scopes` add to it.
+        #[serde(default)]
+        pub preset: Option<Spanned<PlatformPreset>>,
+        /// Platform scopes, e.g. `storage:logs:read` (added to the preset's).
+        #[serde(default)]
         pub scopes: Vec<Spanned<String>>,
         /// What the token may access: an environment name, or `account` for the whole account.
         pub resource: Spanned<String>,
