@@ -10,6 +10,7 @@ pub mod drift;
 mod fingerprint;
 mod guards;
 pub mod inventory;
+mod migrate;
 mod order;
 mod planner;
 mod prune;

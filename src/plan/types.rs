@@ -317,6 +317,9 @@ pub enum Reason {
     TenantRotationInProgress,
     /// The platform token limit of 10 per owner would be exceeded.
     PlatformTokenLimit,
+    /// The spec moved the key from a classic API token to a platform token: the platform token
+    /// replaces it, then the classic one retires (see `migrate`).
+    MigratedToPlatform,
     ExpiryWithinThreshold,
 }
 
@@ -343,6 +346,7 @@ impl fmt::Display for Reason {
             Reason::PruneUnused => "prune_unused",
             Reason::TenantRotationInProgress => "tenant_rotation_in_progress",
             Reason::PlatformTokenLimit => "platform_token_limit",
+            Reason::MigratedToPlatform => "migrated_to_platform",
             Reason::ExpiryWithinThreshold => "expiry_within_threshold",
         };
         f.write_str(s)
@@ -353,7 +357,7 @@ impl FromStr for Reason {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const ALL: [Reason; 20] = [
+        const ALL: [Reason; 21] = [
             Reason::Missing,
             Reason::ScopesChanged,
             Reason::NameChanged,
@@ -373,6 +377,7 @@ impl FromStr for Reason {
             Reason::PruneUnused,
             Reason::TenantRotationInProgress,
             Reason::PlatformTokenLimit,
+            Reason::MigratedToPlatform,
             Reason::ExpiryWithinThreshold,
         ];
         if let Some(r) = ALL.iter().find(|r| r.to_string() == s) {
