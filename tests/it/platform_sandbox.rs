@@ -3,7 +3,9 @@
 //! this process so the test can move its clock. Specs that name environments and accounts
 //! together plan and apply, `--env` still reads the account, and the next plan is empty; the
 //! example `examples/platform-tokens.yaml` runs as written but for its URLs (its Kubernetes
-//! Secret goes to a Kubernetes double, its `vault` command to a stand-in script).
+//! Secret goes to a Kubernetes double, its `vault` command to a stand-in script). Also: OAuth
+//! scopes per operation, expired platform tokens the API still calls ACTIVE, the move of the
+//! operator token from classic to platform, and an environment that refuses classic tokens.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -22,7 +24,7 @@ const SERVICE_USER: &str = "9d5e3c2a-1b4f-4e6d-8a7c-2f0e1d3b5a6c";
 const KUBE_TOKEN: &str = "kube-bearer";
 const MANAGEMENT_SCOPES: &str = "[apiTokens.read, apiTokens.write, activeGateTokenManagement.read, activeGateTokenManagement.create, activeGateTokenManagement.write, tenantTokenRotation.write, InstallerDownload, activeGates.read]";
 
-fn seed_yaml(client_scopes: &str) -> String {
+fn seed_yaml(client_scopes: &str, staging_refuses_classic: bool) -> String {
     format!(
         r#"
 start_time: 2026-06-01T00:00:00Z
@@ -33,6 +35,7 @@ environments:
     api_tokens:
       - {{ name: admin, token: "{a}", scopes: {MANAGEMENT_SCOPES}, created: now-10d }}
   env2:
+    classic_tokens_disabled: {staging_refuses_classic}
     api_tokens:
       - {{ name: admin2, token: "{e}", scopes: {MANAGEMENT_SCOPES}, created: now-10d }}
 accounts:
@@ -60,13 +63,19 @@ struct PlatformWorld {
 
 impl PlatformWorld {
     fn new(client_scopes: &str) -> PlatformWorld {
+        Self::with(client_scopes, false)
+    }
+
+    fn with(client_scopes: &str, staging_refuses_classic: bool) -> PlatformWorld {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let sandbox =
-            Sandbox::from_seed(&Seed::from_yaml(&seed_yaml(client_scopes)).unwrap()).unwrap();
+        let sandbox = Sandbox::from_seed(
+            &Seed::from_yaml(&seed_yaml(client_scopes, staging_refuses_classic)).unwrap(),
+        )
+        .unwrap();
         let addr = rt.block_on(spawn(sandbox.clone())).unwrap();
         let kube = rt.block_on(K8sDouble::start(KUBE_TOKEN));
         let dir = tempfile::tempdir().unwrap();
@@ -329,5 +338,190 @@ fn a_client_without_the_write_scope_gets_an_error_naming_it() {
     assert!(text.contains(CLIENT_ID), "{text}");
     assert!(text.contains("hint: grant the client"), "{text}");
     assert!(w.platform_tokens().is_empty());
+    drop(w.rt);
+}
+
+const BOTH_SCOPES: &str = "[platform-token:tokens:manage, platform-token:tokens:write]";
+
+#[test]
+fn an_expired_platform_token_reported_active_is_shown_expired_and_replaced() {
+    let w = PlatformWorld::new(BOTH_SCOPES);
+    w.write_spec(TWO_ENVIRONMENTS_AND_AN_ACCOUNT);
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    let before = w.platform_tokens();
+    // Past the 30-day expiry without a run in between: the account API still says ACTIVE.
+    w.sandbox.advance_clock(time::Duration::days(31)).unwrap();
+    let state = w.sandbox.snapshot();
+    for t in state.accounts[ACCOUNT].platform_tokens.values() {
+        assert_eq!(t.status, "ACTIVE");
+        assert!(t.expiration_date.unwrap() <= state.now());
+    }
+    let (code, text) = w.run(&["inventory", "--format", "json"]);
+    assert_eq!(code, Some(0), "{text}");
+    let start = text.find('{').unwrap();
+    let inventory: serde_json::Value = serde_json::from_str(&text[start..]).unwrap();
+    let entries = inventory["entries"].as_array().expect("entries");
+    let platform: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "platform_token")
+        .collect();
+    assert_eq!(platform.len(), 2, "{inventory:#}");
+    for e in platform {
+        assert!(
+            e["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "expired"),
+            "{e:#}"
+        );
+    }
+    let (code, text) = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("reason: expired"), "{text}");
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    w.assert_plan_empty(&[], "after replacing the expired tokens");
+    let after = w.platform_tokens();
+    for (id, ..) in &before {
+        let held = w.file_ids("out/prod-reader");
+        assert!(!held.contains(id), "the expired token is still delivered");
+    }
+    assert!(after.len() >= 2);
+    drop(w.rt);
+}
+
+const OPERATOR_CLASSIC: &str = r#"version: 1
+environments:
+  prod: { url: "{BASE}/e/env1", token_env: DT_PROD_ADMIN_TOKEN }
+accounts:
+  main:
+    uuid: 3f2b7c11-4c21-4d0d-9a3e-6a1c1a9e1e0d
+    client_id_env: DT_OAUTH_CLIENT_ID
+    client_secret_env: DT_OAUTH_CLIENT_SECRET
+    default_owner: 9d5e3c2a-1b4f-4e6d-8a7c-2f0e1d3b5a6c
+    api_base: "{BASE}"
+    token_url: "{BASE}/sso/oauth2/token"
+api_tokens:
+  operator:
+    environments: [prod]
+    preset: dynatrace-operator
+    deliver:
+      - kubernetes_secret: { context: prod, namespace: dynatrace, name: dynakube, key: apiToken }
+"#;
+
+const OPERATOR_PLATFORM: &str = r#"version: 1
+environments:
+  prod: { url: "{BASE}/e/env1", token_env: DT_PROD_ADMIN_TOKEN }
+accounts:
+  main:
+    uuid: 3f2b7c11-4c21-4d0d-9a3e-6a1c1a9e1e0d
+    client_id_env: DT_OAUTH_CLIENT_ID
+    client_secret_env: DT_OAUTH_CLIENT_SECRET
+    default_owner: 9d5e3c2a-1b4f-4e6d-8a7c-2f0e1d3b5a6c
+    api_base: "{BASE}"
+    token_url: "{BASE}/sso/oauth2/token"
+platform_tokens:
+  operator:
+    account: main
+    resource: prod
+    preset: dynatrace-operator
+    grace: 1d
+    revoke: { disable: { delete_after: 7d } }
+    deliver:
+      - kubernetes_secret: { context: prod, namespace: dynatrace, name: dynakube, key: apiToken }
+"#;
+
+#[test]
+fn the_operator_token_moves_from_classic_to_platform_and_the_classic_one_retires_after_the_grace() {
+    let w = PlatformWorld::new(BOTH_SCOPES);
+    w.write_spec(OPERATOR_CLASSIC);
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    let held = |w: &PlatformWorld| {
+        let v = w
+            .kube
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap();
+        crate::support::id_of(String::from_utf8(v).unwrap().trim())
+    };
+    let classic = held(&w);
+    assert!(classic.starts_with("dt0c01."), "{classic}");
+
+    // The spec switches the key to a platform token with the platform preset.
+    w.write_spec(OPERATOR_PLATFORM);
+    let (code, text) = w.run(&["plan"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("migrated_to_platform"), "{text}");
+    assert!(!text.contains("deleted_outside_git"), "{text}");
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    let platform = held(&w);
+    assert!(platform.starts_with("dt0s16."), "{platform}");
+    let tokens = w.platform_tokens();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].0, platform);
+    assert_eq!(tokens[0].2, ["urn:dtenvironment:env1".to_owned()]);
+    let scopes = &w.sandbox.snapshot().accounts[ACCOUNT].platform_tokens[&platform].scope;
+    assert!(
+        scopes
+            .iter()
+            .any(|s| s == "fleet-management:oneagents:download"),
+        "{scopes:?}"
+    );
+    // The classic token stays valid through the grace: nothing to do, one pending revoke.
+    let classic_live = |w: &PlatformWorld| {
+        w.sandbox.snapshot().environments["env1"]
+            .api_tokens
+            .get(&classic)
+            .map(|t| t.enabled)
+    };
+    assert_eq!(classic_live(&w), Some(true));
+    let (code, text) = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&classic),
+        "the pending revoke names it: {text}"
+    );
+
+    // After the grace the classic token is revoked, and deleted after `delete_after`.
+    w.sandbox.advance_clock(time::Duration::days(2)).unwrap();
+    let (code, text) = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("migrated_to_platform"), "{text}");
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(classic_live(&w), Some(false));
+    assert_eq!(held(&w), platform);
+    w.assert_plan_empty(&[], "while the revoked classic token waits for deletion");
+    w.sandbox.advance_clock(time::Duration::days(8)).unwrap();
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(classic_live(&w), None);
+    w.assert_plan_empty(&[], "after the move");
+    assert_eq!(held(&w), platform);
+    drop(w.rt);
+}
+
+#[test]
+fn an_environment_refusing_classic_tokens_says_so_and_points_at_platform_tokens() {
+    let w = PlatformWorld::with(BOTH_SCOPES, true);
+    w.write_spec(TWO_ENVIRONMENTS_AND_AN_ACCOUNT);
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(
+            "environment `staging`: this environment no longer allows creating classic API tokens"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("platform_tokens:"), "{text}");
+    assert!(text.contains("returned 403"), "{text}");
+    // The other environment and the account were not held back.
+    assert!(w.sandbox.snapshot().environments["env2"]
+        .api_tokens
+        .values()
+        .all(|t| t.name == "admin2"));
     drop(w.rt);
 }
