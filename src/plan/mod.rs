@@ -6,6 +6,7 @@
 //! holders and a clock. No I/O, no secrets; rendering lives in [`crate::render`].
 
 mod analysis;
+mod budget;
 pub mod drift;
 mod fingerprint;
 mod guards;

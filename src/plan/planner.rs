@@ -29,6 +29,7 @@ use time::OffsetDateTime;
 use super::analysis::{
     analyze, home_label, next_rotation, now_for, LiveIndex, TargetState, TokenFacts,
 };
+use super::budget::warn_platform_budget;
 use super::guards::{
     enforce_platform_limit, protect_callers, warn_expiring_callers, PlatformCreate,
 };
@@ -107,6 +108,7 @@ pub fn plan(
     }
     enforce_platform_limit(&mut draft, live);
     plan_migrations(&mut draft, desired, live, targets, now);
+    warn_platform_budget(&mut draft, desired, live);
 
     let mut tenants: Vec<_> = desired.tenant_tokens.iter().collect();
     tenants.sort_by(|a, b| a.environment.cmp(&b.environment));

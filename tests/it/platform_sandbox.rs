@@ -24,7 +24,14 @@ const SERVICE_USER: &str = "9d5e3c2a-1b4f-4e6d-8a7c-2f0e1d3b5a6c";
 const KUBE_TOKEN: &str = "kube-bearer";
 const MANAGEMENT_SCOPES: &str = "[apiTokens.read, apiTokens.write, activeGateTokenManagement.read, activeGateTokenManagement.create, activeGateTokenManagement.write, tenantTokenRotation.write, InstallerDownload, activeGates.read]";
 
-fn seed_yaml(client_scopes: &str, staging_refuses_classic: bool) -> String {
+fn seed_yaml(client_scopes: &str, staging_refuses_classic: bool, unmanaged: usize) -> String {
+    let platform_tokens: String = (0..unmanaged)
+        .map(|i| {
+            format!(
+                "      - {{ name: \"hand-made {i}\", scope: [storage:logs:read], user_uuid: {SERVICE_USER}, created: now-40d }}\n"
+            )
+        })
+        .collect();
     format!(
         r#"
 start_time: 2026-06-01T00:00:00Z
@@ -47,7 +54,8 @@ accounts:
         user_email: automation@example.com
         user_uuid: {SERVICE_USER}
         scopes: {client_scopes}
-"#,
+    platform_tokens:
+{platform_tokens}"#,
         a = tok('A'),
         e = tok('E'),
     )
@@ -67,13 +75,27 @@ impl PlatformWorld {
     }
 
     fn with(client_scopes: &str, staging_refuses_classic: bool) -> PlatformWorld {
+        Self::seeded(client_scopes, staging_refuses_classic, 0)
+    }
+
+    /// With `unmanaged` hand-made platform tokens of the service user in the account.
+    fn seeded(
+        client_scopes: &str,
+        staging_refuses_classic: bool,
+        unmanaged: usize,
+    ) -> PlatformWorld {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
         let sandbox = Sandbox::from_seed(
-            &Seed::from_yaml(&seed_yaml(client_scopes, staging_refuses_classic)).unwrap(),
+            &Seed::from_yaml(&seed_yaml(
+                client_scopes,
+                staging_refuses_classic,
+                unmanaged,
+            ))
+            .unwrap(),
         )
         .unwrap();
         let addr = rt.block_on(spawn(sandbox.clone())).unwrap();
@@ -524,4 +546,43 @@ fn an_environment_refusing_classic_tokens_says_so_and_points_at_platform_tokens(
         .values()
         .all(|t| t.name == "admin2"));
     drop(w.rt);
+}
+
+#[test]
+fn the_owner_budget_counts_every_token_of_the_owner_and_says_when_it_runs_out() {
+    // 7 hand-made tokens + 2 managed = 9 of 10: room today, but the two readers rotate together
+    // on 2026-06-24 and the second rotation needs an 11th token.
+    let w = PlatformWorld::seeded(BOTH_SCOPES, false, 7);
+    w.write_spec(TWO_ENVIRONMENTS_AND_AN_ACCOUNT);
+    let (code, text) = w.run(&["plan"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "owner {SERVICE_USER} in account `main` runs out of platform tokens at 2026-06-24T00:00:00Z: it holds 9 of 10"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn creates_beyond_the_owner_limit_are_blocked_counting_unmanaged_tokens_by_owner_uuid() {
+    // 9 hand-made tokens of the service user (the API reports them with an email `owner` and the
+    // `userUuid`): the two creates would make 11.
+    let w = PlatformWorld::seeded(BOTH_SCOPES, false, 9);
+    w.write_spec(TWO_ENVIRONMENTS_AND_AN_ACCOUNT);
+    let (_, text) = w.run(&["plan"]);
+    assert!(text.contains("platform_token_limit"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "would give owner {SERVICE_USER} 11 platform tokens"
+        )),
+        "{text}"
+    );
+    let (code, text) = w.apply(&[]);
+    assert_ne!(code, Some(0), "{text}");
+    assert_eq!(
+        w.platform_tokens().len(),
+        9,
+        "nothing created beyond the limit"
+    );
 }
