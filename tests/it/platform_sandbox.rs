@@ -245,14 +245,17 @@ fn the_platform_example_plans_and_applies_against_the_sandbox_and_converges() {
     w.assert_plan_empty(&["--account", "main"], "with --account");
 
     let tokens = w.platform_tokens();
-    assert_eq!(tokens.len(), 2, "{tokens:#?}");
+    assert_eq!(tokens.len(), 3, "{tokens:#?}");
     let reader = tokens
         .iter()
         .find(|t| t.1.contains("log reader"))
         .expect("the log reader exists");
     assert_eq!(reader.2, ["urn:dtenvironment:env1".to_owned()]);
     assert_eq!(reader.3, SERVICE_USER, "the account's default owner");
-    let settings = tokens.iter().find(|t| t.0 != reader.0).unwrap();
+    let settings = tokens
+        .iter()
+        .find(|t| t.1.starts_with("settings-automation"))
+        .unwrap();
     assert_eq!(settings.2, [format!("urn:dtaccount:{ACCOUNT}")]);
     assert_eq!(settings.3, "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d");
 
@@ -263,6 +266,19 @@ fn the_platform_example_plans_and_applies_against_the_sandbox_and_converges() {
     assert_eq!(
         w.file_ids("out/vault/secret_dynatrace_settings-automation"),
         std::slice::from_ref(&settings.0)
+    );
+
+    let operator = tokens
+        .iter()
+        .find(|t| t.1.starts_with("Dynatrace Operator"))
+        .unwrap();
+    let held = w
+        .kube
+        .secret_value("dynatrace", "dynakube", "apiToken")
+        .unwrap();
+    assert_eq!(
+        crate::support::id_of(String::from_utf8(held).unwrap().trim()),
+        operator.0
     );
 
     // A second apply changes nothing.
