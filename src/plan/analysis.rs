@@ -308,7 +308,16 @@ fn absent_reason(facts: &TokenFacts<'_>) -> Reason {
         }
         return Reason::SecretUnavailable;
     }
-    // No generation is live. If a target still records a token, it was deleted outside git.
+    // No generation is live. A platform token whose targets still record a classic API token
+    // (`dt0c01.`) replaces it: the spec switched the key's kind (see `migrate`).
+    if facts.desired.kind == TokenKind::PlatformToken
+        && facts.targets.iter().any(
+            |t| matches!(t.state, TargetState::Holds(id) if id.as_str().starts_with("dt0c01.")),
+        )
+    {
+        return Reason::MigratedToPlatform;
+    }
+    // Otherwise, if a target still records a token, it was deleted outside git.
     if facts
         .targets
         .iter()

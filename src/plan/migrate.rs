@@ -98,7 +98,11 @@ fn plan_one(
         if s.home == d.home
             && s.key.as_ref() == Some(&d.key)
             && s.kind == TokenKind::PlatformToken
-            && s.reason == Reason::DeletedOutsideGit
+            && matches!(
+                s.reason,
+                Reason::DeletedOutsideGit | Reason::MigratedToPlatform
+            )
+            && matches!(s.action, Action::Create { .. })
         {
             s.reason = Reason::MigratedToPlatform;
             s.note = Some(format!(

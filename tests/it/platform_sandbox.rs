@@ -493,6 +493,12 @@ fn the_operator_token_moves_from_classic_to_platform_and_the_classic_one_retires
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("migrated_to_platform"), "{text}");
     assert!(!text.contains("deleted_outside_git"), "{text}");
+    let (_, text) = w.run(&["drift"]);
+    assert!(
+        text.contains("the key moved from a classic API token to a platform token"),
+        "{text}"
+    );
+    assert!(!text.contains("deleted outside git"), "{text}");
     let (code, text) = w.apply(&[]);
     assert_eq!(code, Some(0), "{text}");
     let platform = held(&w);
