@@ -21,8 +21,8 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 /// [`crate::deliver::DEFAULT_EXEC_CONCURRENCY`]).
 pub const DEFAULT_EXEC_CONCURRENCY: usize = crate::deliver::DEFAULT_EXEC_CONCURRENCY;
 
-/// The wall clock, used where an environment reports no server time (accounts, and clients
-/// that have not answered yet).
+/// The wall clock, used where an environment or account reports no server time (clients that
+/// have not answered yet).
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
 /// Settings of one apply run.
@@ -123,9 +123,9 @@ impl ApplyEnv {
         (self.clock)()
     }
 
-    /// "Now" for a home: the environment's server time when its client has seen one, else the
-    /// clock. Expiration dates are computed from this, so a sandbox whose clock was advanced
-    /// gets tokens that expire relative to its own time.
+    /// "Now" for a home: the environment's or account's server time when its client has seen
+    /// one, else the clock. Expiration dates are computed from this, so a sandbox whose clock
+    /// was advanced gets tokens that expire relative to its own time.
     pub fn now_for(&self, home: &Home) -> OffsetDateTime {
         match home {
             Home::Environment(e) => self
@@ -133,7 +133,11 @@ impl ApplyEnv {
                 .get(e)
                 .and_then(|c| c.server_time())
                 .unwrap_or_else(|| self.wall_clock()),
-            Home::Account(_) => self.wall_clock(),
+            Home::Account(a) => self
+                .accounts
+                .get(a)
+                .and_then(|c| c.server_time())
+                .unwrap_or_else(|| self.wall_clock()),
         }
     }
 }

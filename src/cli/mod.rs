@@ -162,9 +162,12 @@ pub struct PlanArgs {
     /// Write OpenMetrics (days to expiry per managed token) to this file.
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
-    /// Only these environments (repeatable).
+    /// Only these environments (repeatable); accounts are read either way.
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
+    /// Only these accounts (repeatable); environments are read either way.
+    #[arg(long = "account", value_name = "NAME")]
+    pub accounts: Vec<String>,
     /// Save the plan (with the fingerprint of its inputs) for `apply PLAN`.
     #[arg(long, value_name = "PLAN")]
     pub out: Option<PathBuf>,
@@ -199,9 +202,12 @@ pub struct ApplyArgs {
     /// How long to wait for another apply's lock before failing (e.g. `5m`).
     #[arg(long, value_name = "DURATION", default_value = "0s")]
     pub lock_timeout: String,
-    /// Only these environments (repeatable).
+    /// Only these environments (repeatable); accounts are read either way.
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
+    /// Only these accounts (repeatable); environments are read either way.
+    #[arg(long = "account", value_name = "NAME")]
+    pub accounts: Vec<String>,
     /// Do not ask for confirmation (for CI).
     #[arg(long)]
     pub auto_approve: bool,
@@ -232,9 +238,12 @@ pub struct ReportArgs {
     /// Run no spec command (`read_command`); exec targets are treated as write-only.
     #[arg(long)]
     pub no_exec: bool,
-    /// Only these environments (repeatable).
+    /// Only these environments (repeatable); accounts are read either way.
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
+    /// Only these accounts (repeatable); environments are read either way.
+    #[arg(long = "account", value_name = "NAME")]
+    pub accounts: Vec<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
 }
@@ -254,9 +263,12 @@ pub struct InventoryArgs {
     /// Run no spec command (`read_command`); exec targets are treated as write-only.
     #[arg(long)]
     pub no_exec: bool,
-    /// Only these environments (repeatable).
+    /// Only these environments (repeatable); accounts are read either way.
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
+    /// Only these accounts (repeatable); environments are read either way.
+    #[arg(long = "account", value_name = "NAME")]
+    pub accounts: Vec<String>,
     /// `csv` for spreadsheets; `html` writes one self-contained page (a sortable, filterable
     /// table and a timeline of every token's life) to stdout.
     #[arg(long, value_enum, default_value_t = InventoryFormat::Human)]

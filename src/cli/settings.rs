@@ -53,6 +53,8 @@ pub struct PlanSettings {
     pub no_exec: bool,
     pub metrics_file: Option<PathBuf>,
     pub envs: Vec<String>,
+    /// `--account`: only these accounts (empty = every one).
+    pub accounts: Vec<String>,
     pub out: Option<PathBuf>,
     pub format: Format,
     /// `--format html`: one self-contained page instead of `format`.
@@ -72,6 +74,8 @@ pub struct ApplySettings {
     /// How long to wait for another apply's lock (`--lock-timeout`).
     pub lock_timeout: Duration,
     pub envs: Vec<String>,
+    /// `--account`: only these accounts (empty = every one).
+    pub accounts: Vec<String>,
     pub auto_approve: bool,
     pub format: Format,
     pub journal: Option<PathBuf>,
@@ -86,6 +90,8 @@ pub struct ReportSettings {
     /// `--no-exec`: run no spec command.
     pub no_exec: bool,
     pub envs: Vec<String>,
+    /// `--account`: only these accounts (empty = every one).
+    pub accounts: Vec<String>,
     pub format: Format,
 }
 
@@ -96,6 +102,7 @@ pub struct InventorySettings {
     /// `--no-exec`: run no spec command.
     pub no_exec: bool,
     pub envs: Vec<String>,
+    pub accounts: Vec<String>,
     pub format: InventoryFormat,
     /// How the human form is written (colour).
     pub human: Format,
@@ -170,6 +177,7 @@ impl Cli {
             spec: args.spec,
             no_exec: args.no_exec,
             envs: args.envs,
+            accounts: args.accounts,
             format: format(args.format),
         };
         let command = match self.command {
@@ -204,6 +212,7 @@ fn resolve_inventory(args: InventoryArgs, color: bool) -> InventorySettings {
         spec,
         no_exec,
         envs,
+        accounts,
         format,
         classes,
         owner,
@@ -212,6 +221,7 @@ fn resolve_inventory(args: InventoryArgs, color: bool) -> InventorySettings {
         spec,
         no_exec,
         envs,
+        accounts,
         format,
         human: Format::Human { color },
         classes,
@@ -236,6 +246,7 @@ fn resolve_plan(
         no_exec: args.no_exec,
         metrics_file: args.metrics_file,
         envs: args.envs,
+        accounts: args.accounts,
         out: args.out,
         format: format(match args.format {
             PlanFormat::Human | PlanFormat::Html => OutputFormat::Human,
@@ -264,6 +275,7 @@ fn resolve_apply(
         lock_remote: args.lock_remote,
         lock_timeout: Duration::from_secs(lock_wait.as_secs().max(0) as u64),
         envs: args.envs,
+        accounts: args.accounts,
         auto_approve: args.auto_approve,
         format: format(args.format),
         journal: args.journal,

@@ -30,7 +30,7 @@ pub fn run(
     else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, source, &args.envs, client)?;
+    let session = Session::new(&args.spec.file, source, &args.envs, &args.accounts, client)?;
     if let Some(plan) = &saved {
         if !args.allow_other_commit {
             check_commit(plan, &session)?;

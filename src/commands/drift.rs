@@ -26,7 +26,13 @@ pub fn run(
     let Some(source) = session::load_spec(&report_args.spec.file, None, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let mut session = Session::new(&report_args.spec.file, source, &report_args.envs, client)?;
+    let mut session = Session::new(
+        &report_args.spec.file,
+        source,
+        &report_args.envs,
+        &report_args.accounts,
+        client,
+    )?;
     session.restrict_commands(report_args.no_exec, None)?;
     let runtime = session::runtime()?;
     let world = runtime.block_on(session.read_world())?;

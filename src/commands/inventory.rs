@@ -19,7 +19,7 @@ pub fn run(
     let Some(source) = session::load_spec(&args.spec.file, None, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let mut session = Session::new(&args.spec.file, source, &args.envs, client)?;
+    let mut session = Session::new(&args.spec.file, source, &args.envs, &args.accounts, client)?;
     session.restrict_commands(args.no_exec, None)?;
     let world = session::runtime()?.block_on(session.read_world())?;
     for w in world.warnings.iter().chain(&world.commands_not_run) {

@@ -23,7 +23,7 @@ pub fn run(
     else {
         return Ok(ExitStatus::Failure);
     };
-    let mut session = Session::new(&args.spec.file, source, &args.envs, client)?;
+    let mut session = Session::new(&args.spec.file, source, &args.envs, &args.accounts, client)?;
     session.restrict_commands(args.no_exec, args.base.as_deref())?;
     let output = args.format;
     let world = session::runtime()?.block_on(session.read_world())?;

@@ -36,7 +36,7 @@ pub struct Session {
     pub base_dir: PathBuf,
     pub loaded: LoadedSpec,
     pub commit: Option<SpecCommit>,
-    /// The desired state restricted to the `--env` selection.
+    /// The desired state restricted to the `--env` and `--account` selection.
     pub desired: Desired,
     pub connector: DefaultConnector,
     pub deliverer: Arc<Deliverer>,
@@ -141,16 +141,18 @@ pub fn load_spec(
 }
 
 impl Session {
-    /// A session over a loaded spec; `envs` restricts it to some environments (empty = all).
-    /// `client` says how every Dynatrace and account client connects, times out and retries.
+    /// A session over a loaded spec; `envs` restricts it to some environments and `accounts` to
+    /// some accounts (empty = all). `client` says how every Dynatrace and account client
+    /// connects, times out and retries.
     pub fn new(
         spec_path: &Path,
         source: SpecSource,
         envs: &[String],
+        accounts: &[String],
         client: &ClientSettings,
     ) -> anyhow::Result<Session> {
         let base_dir = spec_dir(spec_path);
-        let desired = select(&source.loaded.desired, envs)?;
+        let desired = select(&source.loaded.desired, envs, accounts)?;
         let sandboxes = sandbox_resolver(base_dir.join(".tokensmith").join("sandbox"));
         let connector = DefaultConnector::new(client)?.with_sandbox_resolver(sandboxes);
         let deliverer = Arc::new(Deliverer::new(
@@ -201,7 +203,7 @@ impl Session {
         Ok(self.connector.management_endpoint(env).await?)
     }
 
-    /// Read live Dynatrace and every target of the selected environments.
+    /// Read live Dynatrace (the selected environments and accounts) and every target.
     pub async fn read_world(&self) -> anyhow::Result<World> {
         let envs: Vec<EnvName> = self.desired.environments.keys().cloned().collect();
         let read = read_snapshot(
@@ -247,12 +249,14 @@ impl Session {
 }
 
 /// The clock to plan with: the latest server time any environment reported (so a sandbox whose
-/// clock was advanced is planned against its own time), else this machine's.
+/// clock was advanced is planned against its own time), else the latest an account API or its
+/// token endpoint reported (an account-only spec), else this machine's.
 pub fn now(live: &LiveSnapshot) -> OffsetDateTime {
     live.environments
         .values()
         .filter_map(|e| e.server_time)
         .max()
+        .or_else(|| live.accounts.values().filter_map(|a| a.server_time).max())
         .unwrap_or_else(OffsetDateTime::now_utc)
 }
 
@@ -316,12 +320,10 @@ pub fn all_targets(desired: &Desired) -> Vec<Target> {
     targets
 }
 
-/// The desired state restricted to `envs` (empty = everything). Account-level platform tokens
-/// are kept only when no environment filter is given: they belong to no environment.
-pub fn select(desired: &Desired, envs: &[String]) -> anyhow::Result<Desired> {
-    if envs.is_empty() {
-        return Ok(desired.clone());
-    }
+/// The desired state restricted to `envs` and `accounts` (each: empty = every one). Accounts
+/// belong to no environment, so `--env` leaves them in and `--account` narrows them alone;
+/// a platform token goes with its account.
+pub fn select(desired: &Desired, envs: &[String], accounts: &[String]) -> anyhow::Result<Desired> {
     for name in envs {
         if !desired
             .environments
@@ -334,15 +336,29 @@ pub fn select(desired: &Desired, envs: &[String]) -> anyhow::Result<Desired> {
             );
         }
     }
-    let keep = |e: &EnvName| envs.iter().any(|n| n == e.as_str());
+    for name in accounts {
+        if !desired.accounts.contains_key(name.as_str()) {
+            let known: Vec<&str> = desired.accounts.keys().map(|k| k.as_str()).collect();
+            anyhow::bail!(
+                "--account {name}: the spec declares no such account; it declares {}",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
+    }
+    let keep_env = |e: &EnvName| envs.is_empty() || envs.iter().any(|n| n == e.as_str());
+    let keep_account = |a: &str| accounts.is_empty() || accounts.iter().any(|n| n == a);
     let mut out = desired.clone();
-    out.environments.retain(|name, _| keep(name));
+    out.environments.retain(|name, _| keep_env(name));
     out.tokens.retain(|t| match &t.home {
-        Home::Environment(e) => keep(e),
-        Home::Account(_) => false,
+        Home::Environment(e) => keep_env(e),
+        Home::Account(a) => keep_account(a),
     });
-    out.tenant_tokens.retain(|t| keep(&t.environment));
-    out.accounts.clear();
+    out.tenant_tokens.retain(|t| keep_env(&t.environment));
+    out.accounts.retain(|name, _| keep_account(name));
     Ok(out)
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use super::account::{AccountClient, AccountConfig, DEFAULT_OAUTH_SCOPES};
+use super::account::{AccountClient, AccountConfig};
 use super::environment::EnvironmentClient;
 use super::error::{LiveError, Subject};
 use super::http::{CallCounter, ClientSettings, Transport};
@@ -62,7 +62,6 @@ pub type SandboxResolver =
 pub struct DefaultConnector {
     transport: Transport,
     sandbox: Option<SandboxResolver>,
-    oauth_scopes: String,
 }
 
 impl DefaultConnector {
@@ -70,18 +69,11 @@ impl DefaultConnector {
         Ok(DefaultConnector {
             transport: Transport::new(settings)?,
             sandbox: None,
-            oauth_scopes: DEFAULT_OAUTH_SCOPES.to_owned(),
         })
     }
 
     pub fn with_sandbox_resolver(mut self, resolver: SandboxResolver) -> Self {
         self.sandbox = Some(resolver);
-        self
-    }
-
-    /// The OAuth scopes requested for account clients (space-separated).
-    pub fn with_oauth_scopes(mut self, scopes: impl Into<String>) -> Self {
-        self.oauth_scopes = scopes.into();
         self
     }
 
@@ -215,7 +207,7 @@ impl Connector for DefaultConnector {
                 token_url,
                 client_id,
                 client_secret,
-                scopes: self.oauth_scopes.clone(),
+                scopes: account.oauth_scopes.clone(),
                 refresh_margin: std::time::Duration::from_secs(30),
             };
             let client = AccountClient::new(config, &self.transport)?;

@@ -171,7 +171,13 @@ pub fn platform_token(dto: &PlatformTokenDto) -> Result<LiveToken, BadDate> {
         id: TokenId::new(id),
         name: dto.name.clone().unwrap_or_default(),
         enabled: dto.status.as_deref() == Some("ACTIVE"),
-        owner: dto.owner.clone().or_else(|| dto.user_uuid.clone()),
+        // The owner's UUID when given: the spec names owners by UUID and the 10-per-owner limit
+        // is counted by it (`owner` is an email or `<uuid>@service.sso.dynatrace.com`).
+        owner: dto
+            .user_uuid
+            .clone()
+            .map(|u| u.to_ascii_lowercase())
+            .or_else(|| dto.owner.clone()),
         personal_access_token: false,
         created: date(id, "createdAt", &dto.created_at)?,
         modified: date(id, "updatedAt", &dto.updated_at)?,

@@ -341,7 +341,8 @@ impl EnvironmentWrite for EnvironmentClient {
                         .json(&body)
                         .secret_response(),
                 )
-                .await?;
+                .await
+                .map_err(|e| classic_creation_refused(&self.name, e))?;
             let c: wire::ApiTokenCreated = reply.json()?;
             created(&reply, c.id, c.token, c.expiration_date)
         }
@@ -431,6 +432,27 @@ impl EnvironmentClient {
             tenant_tokens(&reply)
         }
         .boxed()
+    }
+}
+
+/// A create refused because the environment switched classic API tokens off (Dynatrace's upgrade
+/// stage "API tokens"; the sandbox answers 403 with a message naming classic tokens, see
+/// `sandbox::classic`): an error that says so and points at the platform-token form. Other
+/// errors unchanged.
+fn classic_creation_refused(env: &EnvName, error: LiveError) -> LiveError {
+    let refused = matches!(
+        &error,
+        LiveError::Status { status: 403, message, .. }
+            if message.to_ascii_lowercase().contains("classic")
+    );
+    if !refused {
+        return error;
+    }
+    LiveError::Config {
+        subject: Subject::Environment(env.to_string()),
+        reason: format!(
+            "this environment no longer allows creating classic API tokens ({error}); hint: declare the token under `platform_tokens:` with an `account:` and `resource: {env}` instead (for the Dynatrace Operator: `preset: dynatrace-operator-platform`, delivered to the DynaKube Secret's `apiToken` key)"
+        ),
     }
 }
 

@@ -702,10 +702,14 @@ pub fn parse_error_body(
                 }
             }
             if let Ok(flat) = serde_json::from_value::<FlatError>(value) {
-                let text = flat
-                    .message
-                    .or(flat.error_description)
-                    .or_else(|| flat.error.and_then(|e| e.as_str().map(str::to_owned)));
+                // An OAuth error (RFC 6749 §5.2) keeps its code (`invalid_scope`, …) beside the
+                // description: callers tell the errors apart by it.
+                let code = flat.error.and_then(|e| e.as_str().map(str::to_owned));
+                let text = match (flat.message, flat.error_description, code) {
+                    (Some(m), _, _) => Some(m),
+                    (None, Some(d), Some(c)) => Some(format!("{c}: {d}")),
+                    (None, d, c) => d.or(c),
+                };
                 if let Some(text) = text {
                     return (redact(&text), Vec::new());
                 }
@@ -884,7 +888,7 @@ mod tests {
             br#"{"error":"invalid_client","error_description":"nope"}"#,
             false,
         );
-        assert_eq!(m, "nope");
+        assert_eq!(m, "invalid_client: nope");
         let (m, _) = parse_error_body(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>", false);
         assert_eq!(m, "<html>bad gateway</html>");
         let (m, _) = parse_error_body(StatusCode::BAD_GATEWAY, b"", false);

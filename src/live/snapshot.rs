@@ -52,8 +52,8 @@ enum Outcome {
     Account(AccountName, Result<LiveAccount, LiveError>),
 }
 
-/// Read every environment of `desired` (or only those in `only_envs` when it is not empty) and,
-/// when no environment filter is given, every account; at most `concurrency` at a time.
+/// Read every environment of `desired` (or only those in `only_envs` when it is not empty) and
+/// every account of `desired`; at most `concurrency` at a time.
 pub async fn read_snapshot(
     desired: &Desired,
     only_envs: &[EnvName],
@@ -81,16 +81,16 @@ pub async fn read_snapshot(
             );
         }
     }
-    if only_envs.is_empty() {
-        for account in desired.accounts.values() {
-            jobs.push(
-                async move {
-                    let result = read_account(account, connector).await;
-                    Outcome::Account(account.name.clone(), result)
-                }
-                .boxed(),
-            );
-        }
+    // Accounts belong to no environment: every account the spec names is read, whatever the
+    // environment filter (narrowing accounts is the caller's business, by narrowing `desired`).
+    for account in desired.accounts.values() {
+        jobs.push(
+            async move {
+                let result = read_account(account, connector).await;
+                Outcome::Account(account.name.clone(), result)
+            }
+            .boxed(),
+        );
     }
     let outcomes: Vec<Outcome> = futures::stream::iter(jobs)
         .buffer_unordered(concurrency.max(1))
@@ -225,7 +225,9 @@ async fn read_account(
     connector: &dyn Connector,
 ) -> Result<LiveAccount, LiveError> {
     let client = connector.account(account).await?;
+    let platform_tokens = client.list_platform_tokens().await?;
     Ok(LiveAccount {
-        platform_tokens: client.list_platform_tokens().await?,
+        platform_tokens,
+        server_time: client.server_time(),
     })
 }

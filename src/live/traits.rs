@@ -171,6 +171,12 @@ pub trait AccountRead: Send + Sync {
 
     /// Every platform token of the account, page by page. Sorted by id.
     fn list_platform_tokens(&self) -> BoxFuture<'_, LiveResult<Vec<LiveToken>>>;
+
+    /// The account API's clock from the latest response's `Date` header (the account API's or
+    /// the token endpoint's, whichever answered last); `None` when no response had one.
+    fn server_time(&self) -> Option<OffsetDateTime> {
+        None
+    }
 }
 
 /// A new platform token.

@@ -59,6 +59,36 @@ pub struct Account {
     pub api_base: String,
     /// OAuth token endpoint, default `https://sso.dynatrace.com/sso/oauth2/token`.
     pub token_url: String,
+    /// The OAuth scopes requested per operation.
+    #[serde(default)]
+    pub oauth_scopes: OAuthScopes,
+}
+
+/// The OAuth scopes an account client requests, per kind of operation. The account API enforces
+/// `platform-token:tokens:manage` for list, revoke and edits, and `platform-token:tokens:write`
+/// for creates (dynatrace-2026-facts.md); the spec may override either list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthScopes {
+    /// List, revoke, set expiry or status.
+    pub manage: Vec<String>,
+    /// Create.
+    pub create: Vec<String>,
+}
+
+impl Default for OAuthScopes {
+    fn default() -> Self {
+        OAuthScopes {
+            manage: vec![Self::MANAGE.to_owned()],
+            create: vec![Self::WRITE.to_owned()],
+        }
+    }
+}
+
+impl OAuthScopes {
+    /// Enforced by the account API for listing, revoking and editing platform tokens.
+    pub const MANAGE: &'static str = "platform-token:tokens:manage";
+    /// Enforced by the account API for creating platform tokens.
+    pub const WRITE: &'static str = "platform-token:tokens:write";
 }
 
 /// Where a token lives: an environment (API and ActiveGate tokens) or an account (platform tokens).

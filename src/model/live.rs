@@ -40,6 +40,10 @@ pub struct LiveEnvironment {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LiveAccount {
     pub platform_tokens: Vec<LiveToken>,
+    /// The account API's (or its token endpoint's) clock, from the `Date` header. Used as "now"
+    /// for the account's tokens, and for the whole plan when no environment is read.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub server_time: Option<OffsetDateTime>,
 }
 
 /// Metadata of one live token of any kind.

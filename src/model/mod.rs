@@ -18,12 +18,12 @@ pub mod token;
 
 pub use desired::{
     Account, AccountName, ActiveGateType, Desired, DesiredTenantToken, DesiredToken, Endpoint,
-    Environment, Home, TokenDetails, UnmanagedPolicy,
+    Environment, Home, OAuthScopes, TokenDetails, UnmanagedPolicy,
 };
 pub use duration::SpecDuration;
 pub use live::{LiveAccount, LiveEnvironment, LiveSnapshot, LiveToken, TargetSnapshot};
 pub use policy::{Policy, Revoke, Rotation};
-pub use preset::Preset;
+pub use preset::{PlatformPreset, Preset};
 pub use scope::Scope;
 pub use secret::Secret;
 pub use system_token::SystemToken;

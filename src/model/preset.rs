@@ -72,3 +72,62 @@ impl Preset {
             .map(|(s, _)| Scope::from(*s))
     }
 }
+
+/// A named scope set for a known consumer of a **platform** token (`platform_tokens:` entries).
+///
+/// `dynatrace-operator`: the Dynatrace Operator's platform token, delivered into the DynaKube
+/// Secret's `apiToken` key in place of a classic operator token (newer operators accept a
+/// platform token there; `paasToken` is then ignored, CONSUMERS.md §1.1). Its scopes are the
+/// Operator token's of Dynatrace's docs page "Tokens and permissions" (setup-on-k8s, platform
+/// tokens): fleet-management scopes for the ActiveGate and OneAgent lifecycle. The operator
+/// does not check a platform token's scopes itself, so a missing one shows only as a failing
+/// feature.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlatformPreset {
+    /// The Dynatrace Operator's platform token (the DynaKube Secret's `apiToken`).
+    DynatraceOperator,
+}
+
+impl PlatformPreset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlatformPreset::DynatraceOperator => "dynatrace-operator",
+        }
+    }
+
+    /// The scopes the consumer uses, with what each is for.
+    pub fn scopes_with_use(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            PlatformPreset::DynatraceOperator => &[
+                (
+                    "fleet-management:activegate.connection-info:read",
+                    "ActiveGate lifecycle (connection info)",
+                ),
+                (
+                    "fleet-management:activegate.tokens:create",
+                    "automatic ActiveGate token creation",
+                ),
+                (
+                    "fleet-management:container-images:read",
+                    "image information for managed components",
+                ),
+                (
+                    "fleet-management:oneagent.connection-info:read",
+                    "OneAgent lifecycle (connection info)",
+                ),
+                (
+                    "fleet-management:oneagents:download",
+                    "OneAgent lifecycle (installer download)",
+                ),
+            ],
+        }
+    }
+
+    /// Every scope the preset grants.
+    pub fn scopes(self) -> impl Iterator<Item = Scope> {
+        self.scopes_with_use().iter().map(|(s, _)| Scope::from(*s))
+    }
+}

@@ -17,8 +17,8 @@ use time::{Duration, OffsetDateTime};
 use super::types::{Change, Reason};
 use crate::model::token::MAX_NAME_LEN;
 use crate::model::{
-    DesiredToken, Holder, Home, LiveEnvironment, LiveSnapshot, LiveToken, Marker, Rotation, Scope,
-    Target, TargetAddress, TargetSnapshot, TokenDetails, TokenId, TokenKey, TokenKind,
+    DesiredToken, Holder, Home, LiveSnapshot, LiveToken, Marker, Rotation, Scope, Target,
+    TargetAddress, TargetSnapshot, TokenDetails, TokenId, TokenKey, TokenKind,
 };
 
 /// How far a live lifetime may be from `expires_in` before it counts as changed.
@@ -45,19 +45,14 @@ pub(crate) fn live_tokens<'a>(
     }
 }
 
-/// The environment of a home, when it is one.
-pub(crate) fn live_env<'a>(live: &'a LiveSnapshot, home: &Home) -> Option<&'a LiveEnvironment> {
-    match home {
-        Home::Environment(e) => live.environments.get(e),
-        Home::Account(_) => None,
-    }
-}
-
-/// "Now" for a home: the environment's server clock when known, else the planner's.
+/// "Now" for a home: the environment's or account's server clock when known, else the
+/// planner's.
 pub(crate) fn now_for(live: &LiveSnapshot, home: &Home, now: OffsetDateTime) -> OffsetDateTime {
-    live_env(live, home)
-        .and_then(|e| e.server_time)
-        .unwrap_or(now)
+    let server = match home {
+        Home::Environment(e) => live.environments.get(e).and_then(|e| e.server_time),
+        Home::Account(a) => live.accounts.get(a).and_then(|a| a.server_time),
+    };
+    server.unwrap_or(now)
 }
 
 /// A short label for a home: the environment name, or `account:<name>`.
@@ -313,7 +308,16 @@ fn absent_reason(facts: &TokenFacts<'_>) -> Reason {
         }
         return Reason::SecretUnavailable;
     }
-    // No generation is live. If a target still records a token, it was deleted outside git.
+    // No generation is live. A platform token whose targets still record a classic API token
+    // (`dt0c01.`) replaces it: the spec switched the key's kind (see `migrate`).
+    if facts.desired.kind == TokenKind::PlatformToken
+        && facts.targets.iter().any(
+            |t| matches!(t.state, TargetState::Holds(id) if id.as_str().starts_with("dt0c01.")),
+        )
+    {
+        return Reason::MigratedToPlatform;
+    }
+    // Otherwise, if a target still records a token, it was deleted outside git.
     if facts
         .targets
         .iter()

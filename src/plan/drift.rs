@@ -89,6 +89,9 @@ pub fn drift(
                     "the current generation was disabled outside git".to_owned()
                 }
                 Reason::Expired => "the current generation expired".to_owned(),
+                Reason::MigratedToPlatform => {
+                    "the key moved from a classic API token to a platform token; targets still hold the classic one".to_owned()
+                }
                 _ => "the newest generation reached no target".to_owned(),
             };
             items.push(item(newest, None, reason, detail));

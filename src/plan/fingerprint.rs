@@ -125,7 +125,10 @@ pub fn live_fingerprint(live: &LiveSnapshot) -> String {
     }
     h.count(accounts.len());
     for (name, account) in accounts {
-        let LiveAccount { platform_tokens } = account;
+        let LiveAccount {
+            platform_tokens,
+            server_time: _,
+        } = account;
         h.str(name);
         h.tokens(platform_tokens);
     }

@@ -6,11 +6,13 @@
 //! holders and a clock. No I/O, no secrets; rendering lives in [`crate::render`].
 
 mod analysis;
+mod budget;
 mod draft;
 pub mod drift;
 mod fingerprint;
 mod guards;
 pub mod inventory;
+mod migrate;
 mod order;
 mod planner;
 mod prune;

@@ -19,6 +19,8 @@
 //!   target held an older valid generation, that generation's switch time is recorded (see
 //!   `retire`).
 //! - **Retiring** old generations and deleting never-delivered ones: see `retire`.
+//! - **Kind switches**: a managed classic API token whose key the spec now declares as a
+//!   platform token retires after the platform token reached every target: see `migrate`.
 //! - The management token (`LiveEnvironment::caller`) is never revoked, disabled, deleted or
 //!   narrowed: such a plan is refused with [`PlanError::ManagementToken`].
 //!
@@ -33,8 +35,10 @@ use time::OffsetDateTime;
 use super::analysis::{
     analyze, home_label, next_rotation, now_for, LiveIndex, TargetState, TokenFacts,
 };
+use super::budget::warn_platform_budget;
 use super::draft::{generation_of, prefix, rfc3339, step, Draft, PlatformCreate};
 use super::guards::{enforce_platform_limit, protect_callers, warn_expiring_callers};
+use super::migrate::plan_migrations;
 use super::order::order_steps;
 use super::prune::plan_prune;
 use super::retire::{
@@ -75,6 +79,8 @@ pub fn plan(
         plan_token(&mut draft, &facts);
     }
     enforce_platform_limit(&mut draft, live);
+    plan_migrations(&mut draft, desired, live, targets, now);
+    warn_platform_budget(&mut draft, desired, live);
 
     let mut tenants: Vec<_> = desired.tenant_tokens.iter().collect();
     tenants.sort_by(|a, b| a.environment.cmp(&b.environment));

@@ -350,6 +350,7 @@ impl World {
                 client_secret_env: "DT_CLIENT_SECRET".into(),
                 api_base: "https://api.dynatrace.com".into(),
                 token_url: "https://sso.dynatrace.com/sso/oauth2/token".into(),
+                oauth_scopes: Default::default(),
             },
         );
         self.live.accounts.entry(name.to_owned()).or_default();

@@ -322,6 +322,9 @@ pub enum Reason {
     TenantRotationInProgress,
     /// The platform token limit of 10 per owner would be exceeded.
     PlatformTokenLimit,
+    /// The spec moved the key from a classic API token to a platform token: the platform token
+    /// replaces it, then the classic one retires (see `migrate`).
+    MigratedToPlatform,
     ExpiryWithinThreshold,
     /// A delivery target cannot be written (a Kubernetes context that does not resolve, an API
     /// server that does not answer, an identity that may not write the Secret).
@@ -353,6 +356,7 @@ impl fmt::Display for Reason {
             Reason::PruneUnused => "prune_unused",
             Reason::TenantRotationInProgress => "tenant_rotation_in_progress",
             Reason::PlatformTokenLimit => "platform_token_limit",
+            Reason::MigratedToPlatform => "migrated_to_platform",
             Reason::ExpiryWithinThreshold => "expiry_within_threshold",
             Reason::TargetUnusable => "target_unusable",
         };
@@ -364,7 +368,7 @@ impl FromStr for Reason {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const ALL: [Reason; 21] = [
+        const ALL: [Reason; 22] = [
             Reason::Missing,
             Reason::ScopesChanged,
             Reason::NameChanged,
@@ -384,6 +388,7 @@ impl FromStr for Reason {
             Reason::PruneUnused,
             Reason::TenantRotationInProgress,
             Reason::PlatformTokenLimit,
+            Reason::MigratedToPlatform,
             Reason::ExpiryWithinThreshold,
             Reason::TargetUnusable,
         ];

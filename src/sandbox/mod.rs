@@ -21,6 +21,7 @@ pub mod activegate_tokens;
 pub mod admin;
 pub mod api_tokens;
 pub mod auth;
+pub mod classic;
 pub mod clock;
 pub mod embedded;
 pub mod errors;

@@ -6,9 +6,14 @@
 //! silent, each marked UNCERTAIN there:
 //! - OAuth errors use the RFC 6749 shape (`{"error":"invalid_client","error_description":…}`);
 //!   account-API errors use Dynatrace's `{"error":{"code","message"}}` envelope.
-//! - Enforced scopes: reading accepts `account-idm-read`, `account-idm-write` or
-//!   `platform-token:tokens:manage`; writing accepts `account-idm-write`,
-//!   `platform-token:tokens:manage` or `platform-token:tokens:write` (docs and spec disagree).
+//! - Enforced scopes, per operation as the real account API enforces them
+//!   (dynatrace-2026-facts.md: dtctl, the OpenAPI `x-token-scopes`, a dtiam decisions log):
+//!   list, revoke, expiry and status need `platform-token:tokens:manage`; create needs
+//!   `platform-token:tokens:write`. The `account-idm-*` scopes the doc pages name do not
+//!   suffice (403). A token request for a scope the client does not hold is refused like SSO
+//!   does: 400 `{"error":"invalid_scope",…}`.
+//! - Expired platform tokens keep `status: ACTIVE` in every answer, as on the real API (dtctl
+//!   PR #342): expiry shows only in `expirationDate`.
 //! - The 11th token of one owner in one account is a **400** "Constraints violated." with a
 //!   violation on `userUuid` naming the limit of 10; a name over 255 characters is a 400 on `name`.
 //! - `PUT …/status` answers 204 (docs and spec; a real recording saw 200), the other writes 200
@@ -30,16 +35,10 @@ pub const MAX_TOKENS_PER_OWNER: usize = 10;
 pub const MAX_NAME_LEN: usize = 255;
 pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 300;
 
-const READ_SCOPES: &[&str] = &[
-    "account-idm-read",
-    "account-idm-write",
-    "platform-token:tokens:manage",
-];
-const WRITE_SCOPES: &[&str] = &[
-    "account-idm-write",
-    "platform-token:tokens:manage",
-    "platform-token:tokens:write",
-];
+/// List, revoke, set expiry, set status.
+const MANAGE_SCOPES: &[&str] = &["platform-token:tokens:manage"];
+/// Create.
+const CREATE_SCOPES: &[&str] = &["platform-token:tokens:write"];
 
 fn oauth_error(status: u16, error: &str, description: &str) -> Reply {
     Reply::json(
@@ -94,7 +93,7 @@ pub fn token_endpoint(state: &mut State, call: &mut Call) -> Reply {
         return oauth_error(
             400,
             "invalid_scope",
-            &format!("the client may not request scope {bad}"),
+            &format!("The requested scope is invalid, unknown, or malformed: the client does not hold {bad}"),
         );
     }
     let now = call.now;
@@ -180,7 +179,7 @@ fn check_account(state: &State, uuid: &str) -> Result<(), ApiError> {
 /// `GET /iam/v1/accounts/{uuid}/platform-tokens?searchTerm=&status=&page=&size=`.
 pub fn list(state: &mut State, call: &mut Call, uuid: &str) -> Handled {
     check_account(state, uuid)?;
-    authorize(state, call, uuid, READ_SCOPES)?;
+    authorize(state, call, uuid, MANAGE_SCOPES)?;
     let page: usize = number_param(call, "page", 1)?.max(1);
     let size: usize = number_param(call, "size", 1000)?.clamp(1, 1000);
     let search = call.query_value("searchTerm").map(str::to_lowercase);
@@ -244,7 +243,7 @@ fn number_param(call: &Call, name: &str, default: usize) -> Result<usize, ApiErr
 /// `POST /iam/v1/accounts/{uuid}/platform-tokens`.
 pub fn create(state: &mut State, call: &mut Call, uuid: &str) -> Handled {
     check_account(state, uuid)?;
-    let (caller_uuid, caller_email) = authorize(state, call, uuid, WRITE_SCOPES)?;
+    let (caller_uuid, caller_email) = authorize(state, call, uuid, CREATE_SCOPES)?;
     let body = call.json_object()?;
     let mut violations = Vec::new();
     let v = |path: &str, m: String| Violation {
@@ -377,7 +376,7 @@ fn token_mut<'a>(
 /// `DELETE /iam/v1/accounts/{uuid}/platform-tokens/{id}`.
 pub fn delete(state: &mut State, call: &mut Call, uuid: &str, id: &str) -> Handled {
     check_account(state, uuid)?;
-    authorize(state, call, uuid, WRITE_SCOPES)?;
+    authorize(state, call, uuid, MANAGE_SCOPES)?;
     token_mut(state, uuid, id)?;
     account_mut(state, uuid)?.platform_tokens.remove(id);
     call.dirty = true;
@@ -391,7 +390,7 @@ pub fn delete(state: &mut State, call: &mut Call, uuid: &str, id: &str) -> Handl
 /// `PUT /iam/v1/accounts/{uuid}/platform-tokens/{id}/expiration-date`.
 pub fn set_expiration(state: &mut State, call: &mut Call, uuid: &str, id: &str) -> Handled {
     check_account(state, uuid)?;
-    authorize(state, call, uuid, WRITE_SCOPES)?;
+    authorize(state, call, uuid, MANAGE_SCOPES)?;
     let body = call.json_object()?;
     let now = call.now;
     let expiration = match body.get("expirationDate") {
@@ -431,7 +430,7 @@ pub fn set_expiration(state: &mut State, call: &mut Call, uuid: &str, id: &str) 
 /// `PUT /iam/v1/accounts/{uuid}/platform-tokens/{id}/status`.
 pub fn set_status(state: &mut State, call: &mut Call, uuid: &str, id: &str) -> Handled {
     check_account(state, uuid)?;
-    authorize(state, call, uuid, WRITE_SCOPES)?;
+    authorize(state, call, uuid, MANAGE_SCOPES)?;
     let body = call.json_object()?;
     let status = match body.get("status").and_then(Value::as_str) {
         Some(s @ ("ACTIVE" | "INACTIVE")) => s.to_owned(),

@@ -80,6 +80,9 @@ pub struct SeedEnvironment {
     pub generated_api_tokens: Option<GeneratedTokens>,
     #[serde(default)]
     pub activegate_tokens: Vec<SeedActiveGateToken>,
+    /// Refuse to create classic API tokens (Dynatrace's upgrade stage "API tokens").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub classic_tokens_disabled: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -266,6 +269,7 @@ impl Seed {
                     pending_old: None,
                     active_since: Some(now),
                 },
+                classic_tokens_disabled: e.classic_tokens_disabled,
                 ..Environment::default()
             };
             for t in &e.api_tokens {

@@ -380,9 +380,11 @@ async fn dispatch(
 fn route_environment(state: &mut super::state::State, call: &mut Call, rest: &[String]) -> Reply {
     let segs: Vec<&str> = rest.iter().map(String::as_str).collect();
     let m = call.method.clone();
+    super::classic::purge_expired(state, call);
     let result = match (segs.as_slice(), &m) {
         (["api", "v2", "apiTokens"], &Method::GET) => api_tokens::list(state, call),
-        (["api", "v2", "apiTokens"], &Method::POST) => api_tokens::create(state, call),
+        (["api", "v2", "apiTokens"], &Method::POST) => super::classic::refuse_create(state, call)
+            .and_then(|()| api_tokens::create(state, call)),
         (["api", "v2", "apiTokens", "lookup"], &Method::POST) => api_tokens::lookup(state, call),
         (["api", "v2", "apiTokens", id], &Method::GET) => api_tokens::get(state, call, id),
         (["api", "v2", "apiTokens", id], &Method::PUT) => api_tokens::update(state, call, id),

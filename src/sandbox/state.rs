@@ -70,6 +70,10 @@ pub struct Environment {
     /// oldest first.
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     pub data_points: VecDeque<DataPoint>,
+    /// The environment opted into the upgrade stage that switches classic API token creation
+    /// off (see `classic`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub classic_tokens_disabled: bool,
 }
 
 /// How many ingested data points an environment keeps; older ones are dropped.

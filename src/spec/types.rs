@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::de::Spanned;
-use crate::model::{ActiveGateType, Preset, Revoke, SpecDuration, Target};
+use crate::model::{ActiveGateType, PlatformPreset, Preset, Revoke, SpecDuration, Target};
 
 /// A tokensmith desired-state file: which Dynatrace tokens exist, with which scopes, how long they
 /// live, when they rotate and where their values are delivered. Relative file paths in `deliver`
@@ -96,6 +96,22 @@ pub struct AccountSpec {
     /// The owner (user or service-user UUID) of this account's platform tokens that name none.
     #[serde(default)]
     pub default_owner: Option<Spanned<String>>,
+    /// The OAuth scopes tokensmith requests, per operation (default: `manage:
+    /// [platform-token:tokens:manage]`, `create: [platform-token:tokens:write]`).
+    #[serde(default)]
+    pub oauth_scopes: Option<OAuthScopesSpec>,
+}
+
+/// OAuth scopes per operation; an omitted list keeps its default.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthScopesSpec {
+    /// Scopes for listing, revoking and editing platform tokens.
+    #[serde(default)]
+    pub manage: Option<Vec<Spanned<String>>>,
+    /// Scopes for creating platform tokens.
+    #[serde(default)]
+    pub create: Option<Vec<Spanned<String>>>,
 }
 
 /// The policy fields of one entry (a token or `defaults`), as written. Every field falls back to
@@ -251,7 +267,12 @@ with_policy! {
         pub for_each: Option<ForEach>,
         /// The account (a name under `accounts`).
         pub account: Spanned<String>,
-        /// Platform scopes, e.g. `storage:logs:read`.
+        /// A named scope set for a known consumer (`dynatrace-operator`: the operator's
+        /// platform token for the DynaKube Secret's `apiToken`); `scopes` add to it.
+        #[serde(default)]
+        pub preset: Option<Spanned<PlatformPreset>>,
+        /// Platform scopes, e.g. `storage:logs:read` (added to the preset's).
+        #[serde(default)]
         pub scopes: Vec<Spanned<String>>,
         /// What the token may access: an environment name, or `account` for the whole account.
         pub resource: Spanned<String>,

@@ -1,6 +1,8 @@
 //! The management-token lookup the commands share: `Session::endpoint` (used for metrics
 //! ingest) answers what the connector's environment clients use, so a `token_env` set for a
-//! `sandbox://` environment wins over the sandbox's own management token there too.
+//! `sandbox://` environment wins over the sandbox's own management token there too. And what a
+//! session reads: `--env` narrows environments and leaves accounts in, `--account` narrows
+//! accounts.
 
 use tokensmith::commands::session::{self, load_spec, Session};
 use tokensmith::live::ClientSettings;
@@ -22,7 +24,7 @@ fn token_env_wins_over_the_sandbox_token_for_every_caller() {
     let source = load_spec(&spec, None, &mut printer)
         .unwrap()
         .expect("the spec is valid");
-    let session = Session::new(&spec, source, &[], &ClientSettings::default()).unwrap();
+    let session = Session::new(&spec, source, &[], &[], &ClientSettings::default()).unwrap();
     let demo = session
         .desired
         .environments
@@ -50,5 +52,32 @@ fn token_env_wins_over_the_sandbox_token_for_every_caller() {
     assert!(
         sandbox_token.expose() != token.expose(),
         "the sandbox's own token must differ from the override"
+    );
+}
+
+#[test]
+fn env_keeps_accounts_and_account_narrows_them() {
+    let loaded = tokensmith::spec::load(std::path::Path::new("examples/platform-tokens.yaml"))
+        .unwrap_or_else(|_| panic!("the example loads"));
+    let desired = &loaded.desired;
+    let platform = |d: &tokensmith::model::Desired| {
+        d.tokens
+            .iter()
+            .filter(|t| t.kind == tokensmith::model::TokenKind::PlatformToken)
+            .count()
+    };
+    let by_env = session::select(desired, &["prod".into()], &[]).unwrap();
+    assert!(by_env.accounts.contains_key("main"));
+    assert_eq!(platform(&by_env), platform(desired));
+    assert!(platform(desired) > 0);
+    let by_account = session::select(desired, &[], &["main".into()]).unwrap();
+    assert_eq!(platform(&by_account), platform(desired));
+    assert_eq!(by_account.environments.len(), desired.environments.len());
+    let err = session::select(desired, &[], &["other".into()])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "--account other: the spec declares no such account; it declares main"
     );
 }

@@ -1,5 +1,6 @@
 //! The account client against two stubs (the API and the OAuth token endpoint on different
-//! hosts): token caching and refresh, pagination, request shapes.
+//! hosts): token caching and refresh, pagination, request shapes, the OAuth scopes each operation
+//! asks for, `invalid_scope` answers, and the account clock from the `Date` header.
 
 use crate::support::http_stub as live_stub;
 
@@ -10,7 +11,7 @@ use live_stub::{fast_settings, start, Reply, Stub};
 use tokensmith::live::{
     AccountClient, AccountConfig, AccountRead, AccountWrite, Deletion, NewPlatformToken, Transport,
 };
-use tokensmith::model::{Scope, Secret, TokenId, TokenKind};
+use tokensmith::model::{OAuthScopes, Scope, Secret, TokenId, TokenKind};
 
 const UUID: &str = "5b9f7e0a-1111-2222-3333-444455556666";
 
@@ -37,6 +38,10 @@ async fn sso(expires_in: u64) -> Stub {
 }
 
 fn client(api: &Stub, sso: &Stub, margin: Duration) -> AccountClient {
+    client_with(api, sso, margin, OAuthScopes::default())
+}
+
+fn client_with(api: &Stub, sso: &Stub, margin: Duration, scopes: OAuthScopes) -> AccountClient {
     AccountClient::new(
         AccountConfig {
             name: "main".into(),
@@ -45,7 +50,7 @@ fn client(api: &Stub, sso: &Stub, margin: Duration) -> AccountClient {
             token_url: format!("{}/sso/oauth2/token", sso.base),
             client_id: "dt0s02.CLIENT".into(),
             client_secret: Secret::from("dt0s02.CLIENT.SECRETSECRET"),
-            scopes: "account-idm-read account-idm-write".into(),
+            scopes,
             refresh_margin: margin,
         },
         &Transport::new(&fast_settings()).unwrap(),
@@ -89,7 +94,7 @@ async fn oauth_token_is_fetched_once_and_cached() {
     assert_eq!(get("grant_type"), Some("client_credentials"));
     assert_eq!(get("client_id"), Some("dt0s02.CLIENT"));
     assert_eq!(get("client_secret"), Some("dt0s02.CLIENT.SECRETSECRET"));
-    assert_eq!(get("scope"), Some("account-idm-read account-idm-write"));
+    assert_eq!(get("scope"), Some("platform-token:tokens:manage"));
     assert_eq!(
         get("resource"),
         Some(format!("urn:dtaccount:{UUID}").as_str())
@@ -263,4 +268,103 @@ async fn writes_use_the_documented_paths_and_bodies() {
     assert_eq!(reqs[2].path, format!("{base}/dt0s16.OLDTOKEN/status"));
     assert_eq!(reqs[2].json(), serde_json::json!({"status": "INACTIVE"}));
     assert_eq!(reqs[3].method, "DELETE");
+    // One access token per scope set: `write` for the create, `manage` for everything else.
+    let asked: Vec<String> = sso
+        .requests()
+        .iter()
+        .map(|r| {
+            form(&r.body)
+                .into_iter()
+                .find(|(k, _)| k == "scope")
+                .map(|(_, v)| v)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "platform-token:tokens:write",
+            "platform-token:tokens:manage"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_spec_overrides_the_scopes_per_operation() {
+    let sso = sso(300).await;
+    let api = start(|_, _| Reply::json(200, r#"{"total":0,"results":[]}"#)).await;
+    let scopes = OAuthScopes {
+        manage: vec!["account-idm-read".into(), "account-idm-write".into()],
+        create: vec!["account-idm-write".into()],
+    };
+    let client = client_with(&api, &sso, Duration::from_secs(30), scopes);
+    client.list_platform_tokens().await.unwrap();
+    let fields = form(&sso.requests()[0].body);
+    assert!(
+        fields.contains(&("scope".into(), "account-idm-read account-idm-write".into())),
+        "{fields:?}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_scope_names_the_client_the_scopes_asked_and_what_to_grant() {
+    // The client holds `manage` but not `write`: SSO refuses the create's token request only.
+    let sso = start(|req, i| {
+        let scope = url::form_urlencoded::parse(&req.body)
+            .find(|(k, _)| k == "scope")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        if scope.contains("platform-token:tokens:write") {
+            Reply::json(
+                400,
+                r#"{"error":"invalid_scope","error_description":"The requested scope is invalid, unknown, or malformed."}"#,
+            )
+        } else {
+            Reply::json(
+                200,
+                format!(r#"{{"access_token":"access-{i}","token_type":"Bearer","expires_in":300}}"#),
+            )
+        }
+    })
+    .await;
+    let api = start(|_, _| Reply::json(200, r#"{"total":0,"results":[]}"#)).await;
+    let client = client(&api, &sso, Duration::from_secs(30));
+    client.list_platform_tokens().await.unwrap();
+    let err = client
+        .create_platform_token(&NewPlatformToken {
+            name: "p [ts:p#1]".into(),
+            scopes: BTreeSet::from([Scope::new("storage:logs:read")]),
+            resources: Vec::new(),
+            expires: None,
+            owner: None,
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("account `main`: "), "{err}");
+    assert!(err.contains("OAuth client `dt0s02.CLIENT`"), "{err}");
+    assert!(err.contains("`platform-token:tokens:write`"), "{err}");
+    assert!(err.contains("invalid_scope"), "{err}");
+    assert!(err.contains("hint: grant the client"), "{err}");
+    assert!(err.contains("accounts.main.oauth_scopes.create"), "{err}");
+    assert!(!err.contains("SECRETSECRET"), "{err}");
+    // Only the list reached the API.
+    assert_eq!(api.count(), 1);
+}
+
+#[tokio::test]
+async fn the_account_clock_comes_from_the_date_header() {
+    let sso = sso(300).await;
+    let api = start(|_, _| {
+        Reply::json(200, r#"{"total":0,"results":[]}"#)
+            .header("date", "Wed, 01 Sep 2027 10:00:00 GMT")
+    })
+    .await;
+    let client = client(&api, &sso, Duration::from_secs(30));
+    assert_eq!(client.server_time(), None);
+    client.list_platform_tokens().await.unwrap();
+    assert_eq!(
+        client.server_time(),
+        Some(time::macros::datetime!(2027-09-01 10:00:00 UTC))
+    );
 }

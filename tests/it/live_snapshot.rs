@@ -233,6 +233,7 @@ async fn credentials_are_named_when_missing() {
             client_secret_env: "TS_TEST_CLIENT_SECRET_UNSET".into(),
             api_base: stub.base.clone(),
             token_url: format!("{}/sso", stub.base),
+            oauth_scopes: Default::default(),
         },
     );
     let err = read_snapshot(&spec, &[], &connector, 4).await.unwrap_err();
@@ -538,6 +539,7 @@ async fn sandbox_accounts_use_the_resolver_urls_and_client() {
             client_secret_env: "TS_TEST_SANDBOX_CLIENT_SECRET_UNSET".into(),
             api_base: "sandbox://demo".into(),
             token_url: "sandbox://demo".into(),
+            oauth_scopes: Default::default(),
         },
     );
     let base = stub.base.clone();

@@ -33,6 +33,7 @@ mod plan_properties;
 mod plan_render;
 mod plan_scale;
 mod plan_scenarios;
+mod platform_sandbox;
 mod sandbox_api;
 mod sandbox_faults;
 mod sandbox_fidelity;

@@ -1459,3 +1459,81 @@ async fn metrics_ingest_needs_the_ingest_scope() {
     assert_eq!(get.status, 405);
     assert_eq!(data_points(&env, "").await["totalCount"], 0);
 }
+
+#[tokio::test]
+async fn expired_classic_tokens_are_purged_seven_days_after_expiry() {
+    let env = start().await;
+    let admin = tok('A');
+    let expiring = id_of(&tok('D'));
+    // Expires at now+1d; still listed (and readable) until 7 days after that.
+    env.admin(Method::POST, "/clock/advance", Some(json!({"by": "7d"})))
+        .await;
+    env.admin(Method::POST, "/clock/advance", Some(json!({"by": "23h"})))
+        .await;
+    let got = env.get(&format!("{TOKENS}/{expiring}"), &admin).await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    env.admin(Method::POST, "/clock/advance", Some(json!({"by": "1h"})))
+        .await;
+    let got = env.get(&format!("{TOKENS}/{expiring}"), &admin).await;
+    assert_eq!(got.status, 404, "{}", got.text);
+    let list = env.get(TOKENS, &admin).await;
+    assert!(!list.text.contains(&expiring), "{}", list.text);
+}
+
+#[tokio::test]
+async fn account_scopes_are_enforced_per_operation_and_unheld_scopes_refused_like_sso() {
+    let env = start().await;
+    let token_url = format!("{}/sso/oauth2/token", env.base);
+    let grant = |scope: &'static str| {
+        env.client.post(&token_url).form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("scope", scope),
+        ])
+    };
+    let manage = env.send(grant("platform-token:tokens:manage")).await;
+    assert_eq!(manage.status, 200, "{}", manage.text);
+    let bearer = manage.body["access_token"].as_str().unwrap().to_owned();
+    let base = format!("{}/iam/v1/accounts/{ACCOUNT}/platform-tokens", env.base);
+    let auth = |r: reqwest::RequestBuilder| r.header("Authorization", format!("Bearer {bearer}"));
+    assert_eq!(env.send(auth(env.client.get(&base))).await.status, 200);
+    let create = env
+        .send(
+            auth(env.client.post(&base))
+                .json(&json!({"name": "p", "scope": ["storage:logs:read"]})),
+        )
+        .await;
+    assert_eq!(
+        create.status, 403,
+        "manage does not create: {}",
+        create.text
+    );
+    assert!(
+        create.text.contains("platform-token:tokens:write"),
+        "{}",
+        create.text
+    );
+    // The documented account-idm scopes do not suffice for the platform-token API.
+    let idm = env.send(grant("account-idm-read account-idm-write")).await;
+    assert_eq!(idm.status, 200, "{}", idm.text);
+    let idm_bearer = idm.body["access_token"].as_str().unwrap().to_owned();
+    let listed = env
+        .send(
+            env.client
+                .get(&base)
+                .header("Authorization", format!("Bearer {idm_bearer}")),
+        )
+        .await;
+    assert_eq!(listed.status, 403, "{}", listed.text);
+    // A scope the client does not hold: 400 invalid_scope in the OAuth error body.
+    let unheld = env
+        .send(grant("platform-token:tokens:manage app-engine:apps:run"))
+        .await;
+    assert_eq!(
+        (unheld.status, unheld.body["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{}",
+        unheld.text
+    );
+}

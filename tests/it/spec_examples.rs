@@ -334,6 +334,18 @@ fn platform_example_resolves_resources_and_owners() {
         Rotation::Every(SpecDuration::from_days(30))
     );
     assert_eq!(settings.home, Home::Account("main".into()));
+    // The operator's platform token gets the platform preset's scopes.
+    let operator = d
+        .tokens
+        .iter()
+        .find(|t| t.key.as_str() == "k8s-operator")
+        .unwrap();
+    assert_eq!(
+        operator.scopes,
+        tokensmith::model::PlatformPreset::DynatraceOperator
+            .scopes()
+            .collect::<BTreeSet<_>>()
+    );
 }
 
 #[test]

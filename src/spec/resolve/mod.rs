@@ -272,6 +272,7 @@ impl<'a> Resolver<'a> {
                     client_secret_env: spec.client_secret_env.value.clone(),
                     api_base,
                     token_url,
+                    oauth_scopes: oauth_scopes(spec.oauth_scopes.as_ref()),
                 },
             );
         }
@@ -535,4 +536,19 @@ fn describe_vars(vars: &Vars) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     )
+}
+
+/// The OAuth scopes of an account: each list the spec gives, else its default.
+fn oauth_scopes(spec: Option<&crate::spec::types::OAuthScopesSpec>) -> crate::model::OAuthScopes {
+    let mut scopes = crate::model::OAuthScopes::default();
+    let list = |v: &Vec<Spanned<String>>| v.iter().map(|s| s.value.trim().to_owned()).collect();
+    if let Some(spec) = spec {
+        if let Some(manage) = spec.manage.as_ref().filter(|v| !v.is_empty()) {
+            scopes.manage = list(manage);
+        }
+        if let Some(create) = spec.create.as_ref().filter(|v| !v.is_empty()) {
+            scopes.create = list(create);
+        }
+    }
+    scopes
 }

@@ -228,18 +228,22 @@ impl Resolver<'_> {
         let key_span = entry.key.span;
         self.check_delivers(&entry.key, &spec.deliver, spec.adopt.is_some());
         let policy = self.policy(&spec.policy(), defaults, TokenKind::PlatformToken, key_span);
-        let mut scopes = BTreeSet::new();
+        let mut scopes: BTreeSet<Scope> = spec
+            .preset
+            .as_ref()
+            .map(|p| p.value.scopes().collect())
+            .unwrap_or_default();
         for s in &spec.scopes {
             if let Some(f) = validate::check_platform_scope(&s.value) {
                 self.emit(f, s.span);
             }
             scopes.insert(Scope::new(s.value.clone()));
         }
-        if spec.scopes.is_empty() {
+        if scopes.is_empty() {
             self.error(
                 key_span,
                 "the platform token has no scopes",
-                Some("add `scopes: [storage:logs:read, …]`".into()),
+                Some("add `scopes: [storage:logs:read, …]` or `preset: dynatrace-operator`".into()),
             );
         }
         let account_name = spec.account.value.clone();

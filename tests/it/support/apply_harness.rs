@@ -676,6 +676,7 @@ impl FakeAccount {
     pub fn snapshot(&self) -> tokensmith::model::LiveAccount {
         tokensmith::model::LiveAccount {
             platform_tokens: self.lock().tokens.values().cloned().collect(),
+            server_time: None,
         }
     }
 

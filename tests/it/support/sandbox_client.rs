@@ -139,7 +139,10 @@ impl Env {
                         ("grant_type", "client_credentials"),
                         ("client_id", CLIENT_ID),
                         ("client_secret", CLIENT_SECRET),
-                        ("scope", "account-idm-read account-idm-write"),
+                        (
+                            "scope",
+                            "platform-token:tokens:manage platform-token:tokens:write",
+                        ),
                         ("resource", &format!("urn:dtaccount:{ACCOUNT}")),
                     ]),
             )

@@ -1,0 +1,610 @@
+//! Platform tokens end to end: the real binary against a seeded sandbox serving two environments
+//! (Managed paths `/e/env1`, `/e/env2`) and one account with an OAuth client, on loopback from
+//! this process so the test can move its clock. Specs that name environments and accounts
+//! together plan and apply, `--env` still reads the account, and the next plan is empty; the
+//! example `examples/platform-tokens.yaml` runs as written but for its URLs (its Kubernetes
+//! Secret goes to a Kubernetes double, its `vault` command to a stand-in script). Also: OAuth
+//! scopes per operation, expired platform tokens the API still calls ACTIVE, the move of the
+//! operator token from classic to platform, and an environment that refuses classic tokens.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::support::binary_world::{assert_no_secret, secrets_in};
+use crate::support::k8s_double::K8sDouble;
+use crate::support::tok;
+use tokensmith::sandbox::{spawn, Sandbox, Seed};
+
+/// The example's account and owners, so the example runs unchanged but for its URLs.
+const ACCOUNT: &str = "3f2b7c11-4c21-4d0d-9a3e-6a1c1a9e1e0d";
+const CLIENT_ID: &str = "dt0s02.PLATFORM";
+const CLIENT_SECRET: &str =
+    "dt0s02.PLATFORM.SECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRETSECRET";
+const SERVICE_USER: &str = "9d5e3c2a-1b4f-4e6d-8a7c-2f0e1d3b5a6c";
+const KUBE_TOKEN: &str = "kube-bearer";
+const MANAGEMENT_SCOPES: &str = "[apiTokens.read, apiTokens.write, activeGateTokenManagement.read, activeGateTokenManagement.create, activeGateTokenManagement.write, tenantTokenRotation.write, InstallerDownload, activeGates.read]";
+
+fn seed_yaml(client_scopes: &str, staging_refuses_classic: bool, unmanaged: usize) -> String {
+    let platform_tokens: String = (0..unmanaged)
+        .map(|i| {
+            format!(
+                "      - {{ name: \"hand-made {i}\", scope: [storage:logs:read], user_uuid: {SERVICE_USER}, created: now-40d }}\n"
+            )
+        })
+        .collect();
+    format!(
+        r#"
+start_time: 2026-06-01T00:00:00Z
+frozen_clock: true
+default_environment: env1
+environments:
+  env1:
+    api_tokens:
+      - {{ name: admin, token: "{a}", scopes: {MANAGEMENT_SCOPES}, created: now-10d }}
+  env2:
+    classic_tokens_disabled: {staging_refuses_classic}
+    api_tokens:
+      - {{ name: admin2, token: "{e}", scopes: {MANAGEMENT_SCOPES}, created: now-10d }}
+accounts:
+  {ACCOUNT}:
+    name: main
+    oauth_clients:
+      {CLIENT_ID}:
+        client_secret: {CLIENT_SECRET}
+        user_email: automation@example.com
+        user_uuid: {SERVICE_USER}
+        scopes: {client_scopes}
+    platform_tokens:
+{platform_tokens}"#,
+        a = tok('A'),
+        e = tok('E'),
+    )
+}
+
+struct PlatformWorld {
+    rt: tokio::runtime::Runtime,
+    sandbox: Sandbox,
+    base: String,
+    dir: tempfile::TempDir,
+    kube: K8sDouble,
+}
+
+impl PlatformWorld {
+    fn new(client_scopes: &str) -> PlatformWorld {
+        Self::with(client_scopes, false)
+    }
+
+    fn with(client_scopes: &str, staging_refuses_classic: bool) -> PlatformWorld {
+        Self::seeded(client_scopes, staging_refuses_classic, 0)
+    }
+
+    /// With `unmanaged` hand-made platform tokens of the service user in the account.
+    fn seeded(
+        client_scopes: &str,
+        staging_refuses_classic: bool,
+        unmanaged: usize,
+    ) -> PlatformWorld {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sandbox = Sandbox::from_seed(
+            &Seed::from_yaml(&seed_yaml(
+                client_scopes,
+                staging_refuses_classic,
+                unmanaged,
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let addr = rt.block_on(spawn(sandbox.clone())).unwrap();
+        let kube = rt.block_on(K8sDouble::start(KUBE_TOKEN));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("kubeconfig"),
+            kube.kubeconfig("prod", KUBE_TOKEN),
+        )
+        .unwrap();
+        // A stand-in `vault`: `vault kv put PATH token=-` stores standard input under out/vault/.
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let vault = bin.join("vault");
+        std::fs::write(
+            &vault,
+            "#!/bin/sh\nset -e\nd=\"$(dirname \"$0\")/../out/vault\"\nmkdir -p \"$d\"\ncat > \"$d/$(echo \"$3\" | tr / _)\"\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&vault, std::fs::Permissions::from_mode(0o755)).unwrap();
+        PlatformWorld {
+            rt,
+            sandbox,
+            base: format!("http://{addr}"),
+            dir,
+            kube,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn write_spec(&self, spec: &str) {
+        std::fs::write(
+            self.path("tokensmith.yaml"),
+            spec.replace("{BASE}", &self.base),
+        )
+        .unwrap();
+    }
+
+    /// Run tokensmith to completion; the output is checked for leaked secrets.
+    fn run(&self, args: &[&str]) -> (Option<i32>, String) {
+        // The test's own PATH, with the stand-in `vault` first, for the child.
+        #[allow(clippy::disallowed_methods)]
+        let path = format!(
+            "{}:{}",
+            self.path("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_tokensmith"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("CI", "1")
+            .env("PATH", path)
+            .env("KUBECONFIG", self.path("kubeconfig"))
+            .env("DT_PROD_ADMIN_TOKEN", tok('A'))
+            .env("DT_STAGING_ADMIN_TOKEN", tok('E'))
+            .env("DT_OAUTH_CLIENT_ID", CLIENT_ID)
+            .env("DT_OAUTH_CLIENT_SECRET", CLIENT_SECRET)
+            .output()
+            .unwrap();
+        let text = crate::support::text(&out);
+        assert_no_secret(&text);
+        assert!(!text.contains("SECRETSECRET"), "{text}");
+        (out.status.code(), text)
+    }
+
+    fn apply(&self, extra: &[&str]) -> (Option<i32>, String) {
+        let mut args = vec!["apply", "--auto-approve"];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    fn assert_plan_empty(&self, extra: &[&str], when: &str) {
+        let mut args = vec!["plan", "--detailed-exitcode"];
+        args.extend_from_slice(extra);
+        let (code, text) = self.run(&args);
+        assert_eq!(code, Some(0), "{when}: plan not empty:\n{text}");
+    }
+
+    /// Every platform token of the account: (id, name, resources, user uuid).
+    fn platform_tokens(&self) -> Vec<(String, String, Vec<String>, String)> {
+        let state = self.sandbox.snapshot();
+        state.accounts[ACCOUNT]
+            .platform_tokens
+            .values()
+            .map(|t| {
+                (
+                    t.token_id.clone(),
+                    t.name.clone(),
+                    t.resource.clone(),
+                    t.user_uuid.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn file_ids(&self, rel: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        secrets_in(&text)
+            .iter()
+            .map(|s| crate::support::id_of(s))
+            .collect()
+    }
+}
+
+/// `examples/platform-tokens.yaml` with its URLs pointed at the sandbox.
+fn example_for(w: &PlatformWorld) -> String {
+    let example = std::fs::read_to_string("examples/platform-tokens.yaml").unwrap();
+    let replaced = example
+        .replace(
+            "https://abc12345.live.dynatrace.com",
+            &format!("{}/e/env1", w.base),
+        )
+        .replace(
+            "    # api_base: https://api.dynatrace.com",
+            &format!(
+                "    api_base: {}\n    token_url: {}/sso/oauth2/token\n    #",
+                w.base, w.base
+            ),
+        );
+    assert_ne!(replaced, example);
+    assert!(
+        replaced.contains("api_base: http://127.0.0.1"),
+        "{replaced}"
+    );
+    replaced
+}
+
+#[test]
+fn the_platform_example_plans_and_applies_against_the_sandbox_and_converges() {
+    let w = PlatformWorld::new("[platform-token:tokens:manage, platform-token:tokens:write]");
+    w.write_spec(&example_for(&w));
+    let (code, text) = w.run(&["plan"]);
+    assert!(matches!(code, Some(0) | Some(2)), "{text}");
+    assert!(!text.contains("no data for it"), "{text}");
+    assert!(text.contains("log-reader"), "{text}");
+
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    w.assert_plan_empty(&[], "after the first apply");
+    // `--env prod` still reads the account: the platform tokens are there, nothing to do.
+    w.assert_plan_empty(&["--env", "prod"], "with --env");
+    w.assert_plan_empty(&["--account", "main"], "with --account");
+
+    let tokens = w.platform_tokens();
+    assert_eq!(tokens.len(), 3, "{tokens:#?}");
+    let reader = tokens
+        .iter()
+        .find(|t| t.1.contains("log reader"))
+        .expect("the log reader exists");
+    assert_eq!(reader.2, ["urn:dtenvironment:env1".to_owned()]);
+    assert_eq!(reader.3, SERVICE_USER, "the account's default owner");
+    let settings = tokens
+        .iter()
+        .find(|t| t.1.starts_with("settings-automation"))
+        .unwrap();
+    assert_eq!(settings.2, [format!("urn:dtaccount:{ACCOUNT}")]);
+    assert_eq!(settings.3, "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d");
+
+    // The Kubernetes Secret and the vault stand-in hold the two tokens.
+    let held = w.kube.secret_value("siem", "dynatrace", "token").unwrap();
+    let held = String::from_utf8(held).unwrap();
+    assert_eq!(crate::support::id_of(held.trim()), reader.0);
+    assert_eq!(
+        w.file_ids("out/vault/secret_dynatrace_settings-automation"),
+        std::slice::from_ref(&settings.0)
+    );
+
+    let operator = tokens
+        .iter()
+        .find(|t| t.1.starts_with("Dynatrace Operator"))
+        .unwrap();
+    let held = w
+        .kube
+        .secret_value("dynatrace", "dynakube", "apiToken")
+        .unwrap();
+    assert_eq!(
+        crate::support::id_of(String::from_utf8(held).unwrap().trim()),
+        operator.0
+    );
+
+    // A second apply changes nothing.
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(w.platform_tokens(), tokens);
+    drop(w.rt);
+}
+
+const TWO_ENVIRONMENTS_AND_AN_ACCOUNT: &str = r#"version: 1
+environments:
+  prod: { url: "{BASE}/e/env1", token_env: DT_PROD_ADMIN_TOKEN }
+  staging: { url: "{BASE}/e/env2", token_env: DT_STAGING_ADMIN_TOKEN }
+accounts:
+  main:
+    uuid: 3f2b7c11-4c21-4d0d-9a3e-6a1c1a9e1e0d
+    client_id_env: DT_OAUTH_CLIENT_ID
+    client_secret_env: DT_OAUTH_CLIENT_SECRET
+    default_owner: 9d5e3c2a-1b4f-4e6d-8a7c-2f0e1d3b5a6c
+    api_base: "{BASE}"
+    token_url: "{BASE}/sso/oauth2/token"
+api_tokens:
+  ingest-{{ where }}:
+    for_each: { where: [prod, staging] }
+    environments: ["{{ where }}"]
+    scopes: [metrics.ingest]
+    expires_in: 30d
+    deliver:
+      - file: { path: "out/{{ where }}-ingest" }
+platform_tokens:
+  reader-{{ where }}:
+    for_each: { where: [prod, staging] }
+    account: main
+    resource: "{{ where }}"
+    scopes: [storage:logs:read]
+    expires_in: 30d
+    rotate_before: 7d
+    deliver:
+      - file: { path: "out/{{ where }}-reader" }
+"#;
+
+#[test]
+fn two_environments_and_one_account_apply_together_and_converge() {
+    let w = PlatformWorld::new("[platform-token:tokens:manage, platform-token:tokens:write]");
+    w.write_spec(TWO_ENVIRONMENTS_AND_AN_ACCOUNT);
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    w.assert_plan_empty(&[], "after the first apply");
+    w.assert_plan_empty(&["--env", "staging"], "with --env staging");
+
+    let tokens = w.platform_tokens();
+    assert_eq!(tokens.len(), 2, "{tokens:#?}");
+    for env in ["env1", "env2"] {
+        let rel = if env == "env1" {
+            "out/prod-reader"
+        } else {
+            "out/staging-reader"
+        };
+        let ids = w.file_ids(rel);
+        let t = tokens.iter().find(|t| ids.contains(&t.0)).unwrap();
+        assert_eq!(t.2, [format!("urn:dtenvironment:{env}")]);
+    }
+    let state = w.sandbox.snapshot();
+    for (env, rel) in [("env1", "out/prod-ingest"), ("env2", "out/staging-ingest")] {
+        let ids = w.file_ids(rel);
+        assert_eq!(ids.len(), 1);
+        assert!(state.environments[env].api_tokens.contains_key(&ids[0]));
+    }
+
+    // 25 days later (the sandbox's clock; the planner takes it from the Date header), the
+    // platform tokens are within `rotate_before` and rotate; then the plan is empty again.
+    w.sandbox.advance_clock(time::Duration::days(25)).unwrap();
+    let (code, text) = w.run(&["plan", "--account", "main", "--env", "prod"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("expiring_in_5d") || text.contains("expiring in 5"),
+        "{text}"
+    );
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    w.assert_plan_empty(&[], "after the rotation");
+    drop(w.rt);
+}
+
+#[test]
+fn a_client_without_the_write_scope_gets_an_error_naming_it() {
+    let w = PlatformWorld::new("[platform-token:tokens:manage]");
+    w.write_spec(TWO_ENVIRONMENTS_AND_AN_ACCOUNT);
+    // Reading needs only `manage`: the plan works.
+    let (code, text) = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(2), "{text}");
+    let (code, text) = w.apply(&["--account", "main"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("platform-token:tokens:write"), "{text}");
+    assert!(text.contains(CLIENT_ID), "{text}");
+    assert!(text.contains("hint: grant the client"), "{text}");
+    assert!(w.platform_tokens().is_empty());
+    drop(w.rt);
+}
+
+const BOTH_SCOPES: &str = "[platform-token:tokens:manage, platform-token:tokens:write]";
+
+#[test]
+fn an_expired_platform_token_reported_active_is_shown_expired_and_replaced() {
+    let w = PlatformWorld::new(BOTH_SCOPES);
+    w.write_spec(TWO_ENVIRONMENTS_AND_AN_ACCOUNT);
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    let before = w.platform_tokens();
+    // Past the 30-day expiry without a run in between: the account API still says ACTIVE.
+    w.sandbox.advance_clock(time::Duration::days(31)).unwrap();
+    let state = w.sandbox.snapshot();
+    for t in state.accounts[ACCOUNT].platform_tokens.values() {
+        assert_eq!(t.status, "ACTIVE");
+        assert!(t.expiration_date.unwrap() <= state.now());
+    }
+    let (code, text) = w.run(&["inventory", "--format", "json"]);
+    assert_eq!(code, Some(0), "{text}");
+    let start = text.find('{').unwrap();
+    let inventory: serde_json::Value = serde_json::from_str(&text[start..]).unwrap();
+    let entries = inventory["entries"].as_array().expect("entries");
+    let platform: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "platform_token")
+        .collect();
+    assert_eq!(platform.len(), 2, "{inventory:#}");
+    for e in platform {
+        assert!(
+            e["classes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "expired"),
+            "{e:#}"
+        );
+    }
+    let (code, text) = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("reason: expired"), "{text}");
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    w.assert_plan_empty(&[], "after replacing the expired tokens");
+    let after = w.platform_tokens();
+    for (id, ..) in &before {
+        let held = w.file_ids("out/prod-reader");
+        assert!(!held.contains(id), "the expired token is still delivered");
+    }
+    assert!(after.len() >= 2);
+    drop(w.rt);
+}
+
+const OPERATOR_CLASSIC: &str = r#"version: 1
+environments:
+  prod: { url: "{BASE}/e/env1", token_env: DT_PROD_ADMIN_TOKEN }
+accounts:
+  main:
+    uuid: 3f2b7c11-4c21-4d0d-9a3e-6a1c1a9e1e0d
+    client_id_env: DT_OAUTH_CLIENT_ID
+    client_secret_env: DT_OAUTH_CLIENT_SECRET
+    default_owner: 9d5e3c2a-1b4f-4e6d-8a7c-2f0e1d3b5a6c
+    api_base: "{BASE}"
+    token_url: "{BASE}/sso/oauth2/token"
+api_tokens:
+  operator:
+    environments: [prod]
+    preset: dynatrace-operator
+    deliver:
+      - kubernetes_secret: { context: prod, namespace: dynatrace, name: dynakube, key: apiToken }
+"#;
+
+const OPERATOR_PLATFORM: &str = r#"version: 1
+environments:
+  prod: { url: "{BASE}/e/env1", token_env: DT_PROD_ADMIN_TOKEN }
+accounts:
+  main:
+    uuid: 3f2b7c11-4c21-4d0d-9a3e-6a1c1a9e1e0d
+    client_id_env: DT_OAUTH_CLIENT_ID
+    client_secret_env: DT_OAUTH_CLIENT_SECRET
+    default_owner: 9d5e3c2a-1b4f-4e6d-8a7c-2f0e1d3b5a6c
+    api_base: "{BASE}"
+    token_url: "{BASE}/sso/oauth2/token"
+platform_tokens:
+  operator:
+    account: main
+    resource: prod
+    preset: dynatrace-operator
+    grace: 1d
+    revoke: { disable: { delete_after: 7d } }
+    deliver:
+      - kubernetes_secret: { context: prod, namespace: dynatrace, name: dynakube, key: apiToken }
+"#;
+
+#[test]
+fn the_operator_token_moves_from_classic_to_platform_and_the_classic_one_retires_after_the_grace() {
+    let w = PlatformWorld::new(BOTH_SCOPES);
+    w.write_spec(OPERATOR_CLASSIC);
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    let held = |w: &PlatformWorld| {
+        let v = w
+            .kube
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap();
+        crate::support::id_of(String::from_utf8(v).unwrap().trim())
+    };
+    let classic = held(&w);
+    assert!(classic.starts_with("dt0c01."), "{classic}");
+
+    // The spec switches the key to a platform token with the platform preset.
+    w.write_spec(OPERATOR_PLATFORM);
+    let (code, text) = w.run(&["plan"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("migrated_to_platform"), "{text}");
+    assert!(!text.contains("deleted_outside_git"), "{text}");
+    let (_, text) = w.run(&["drift"]);
+    assert!(
+        text.contains("the key moved from a classic API token to a platform token"),
+        "{text}"
+    );
+    assert!(!text.contains("deleted outside git"), "{text}");
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    let platform = held(&w);
+    assert!(platform.starts_with("dt0s16."), "{platform}");
+    let tokens = w.platform_tokens();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].0, platform);
+    assert_eq!(tokens[0].2, ["urn:dtenvironment:env1".to_owned()]);
+    let scopes = &w.sandbox.snapshot().accounts[ACCOUNT].platform_tokens[&platform].scope;
+    assert!(
+        scopes
+            .iter()
+            .any(|s| s == "fleet-management:oneagents:download"),
+        "{scopes:?}"
+    );
+    // The classic token stays valid through the grace: nothing to do, one pending revoke.
+    let classic_live = |w: &PlatformWorld| {
+        w.sandbox.snapshot().environments["env1"]
+            .api_tokens
+            .get(&classic)
+            .map(|t| t.enabled)
+    };
+    assert_eq!(classic_live(&w), Some(true));
+    let (code, text) = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&classic),
+        "the pending revoke names it: {text}"
+    );
+
+    // After the grace the classic token is revoked, and deleted after `delete_after`.
+    w.sandbox.advance_clock(time::Duration::days(2)).unwrap();
+    let (code, text) = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("migrated_to_platform"), "{text}");
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(classic_live(&w), Some(false));
+    assert_eq!(held(&w), platform);
+    w.assert_plan_empty(&[], "while the revoked classic token waits for deletion");
+    w.sandbox.advance_clock(time::Duration::days(8)).unwrap();
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(classic_live(&w), None);
+    w.assert_plan_empty(&[], "after the move");
+    assert_eq!(held(&w), platform);
+    drop(w.rt);
+}
+
+#[test]
+fn an_environment_refusing_classic_tokens_says_so_and_points_at_platform_tokens() {
+    let w = PlatformWorld::with(BOTH_SCOPES, true);
+    w.write_spec(TWO_ENVIRONMENTS_AND_AN_ACCOUNT);
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(
+            "environment `staging`: this environment no longer allows creating classic API tokens"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("platform_tokens:"), "{text}");
+    assert!(text.contains("returned 403"), "{text}");
+    // The other environment and the account were not held back.
+    assert!(w.sandbox.snapshot().environments["env2"]
+        .api_tokens
+        .values()
+        .all(|t| t.name == "admin2"));
+    drop(w.rt);
+}
+
+#[test]
+fn the_owner_budget_counts_every_token_of_the_owner_and_says_when_it_runs_out() {
+    // 7 hand-made tokens + 2 managed = 9 of 10: room today, but the two readers rotate together
+    // on 2026-06-24 and the second rotation needs an 11th token.
+    let w = PlatformWorld::seeded(BOTH_SCOPES, false, 7);
+    w.write_spec(TWO_ENVIRONMENTS_AND_AN_ACCOUNT);
+    let (code, text) = w.run(&["plan"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "owner {SERVICE_USER} in account `main` runs out of platform tokens at 2026-06-24T00:00:00Z: it holds 9 of 10"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn creates_beyond_the_owner_limit_are_blocked_counting_unmanaged_tokens_by_owner_uuid() {
+    // 9 hand-made tokens of the service user (the API reports them with an email `owner` and the
+    // `userUuid`): the two creates would make 11.
+    let w = PlatformWorld::seeded(BOTH_SCOPES, false, 9);
+    w.write_spec(TWO_ENVIRONMENTS_AND_AN_ACCOUNT);
+    let (_, text) = w.run(&["plan"]);
+    assert!(text.contains("platform_token_limit"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "would give owner {SERVICE_USER} 11 platform tokens"
+        )),
+        "{text}"
+    );
+    let (code, text) = w.apply(&[]);
+    assert_ne!(code, Some(0), "{text}");
+    assert_eq!(
+        w.platform_tokens().len(),
+        9,
+        "nothing created beyond the limit"
+    );
+}
