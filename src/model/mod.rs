@@ -16,7 +16,7 @@ pub mod token;
 
 pub use desired::{
     Account, AccountName, ActiveGateType, Desired, DesiredTenantToken, DesiredToken, Endpoint,
-    Environment, Home, TokenDetails, UnmanagedPolicy,
+    Environment, ForeignRotation, Home, TokenDetails, UnmanagedPolicy, DEFAULT_TENANT_GRACE,
 };
 pub use duration::SpecDuration;
 pub use live::{LiveAccount, LiveEnvironment, LiveSnapshot, LiveToken, TargetSnapshot};

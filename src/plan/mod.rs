@@ -16,6 +16,7 @@ mod planner;
 mod prune;
 mod retire;
 mod tenant;
+pub mod tenant_record;
 #[doc(hidden)]
 pub mod testing;
 mod types;

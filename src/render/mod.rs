@@ -12,6 +12,7 @@ mod json;
 mod limit;
 mod markdown;
 mod style;
+mod tenant;
 
 use std::io;
 

@@ -403,6 +403,9 @@ fn route_environment(state: &mut super::state::State, call: &mut Call, rest: &[S
         (["api", "v2", "tenantTokenRotation", "start"], &Method::POST) => {
             tenant::start(state, call)
         }
+        (["api", "v2", "tenantTokenRotation", "status"], &Method::GET) => {
+            tenant::status(state, call)
+        }
         (["api", "v2", "tenantTokenRotation", "finish"], &Method::POST) => {
             tenant::finish(state, call)
         }
@@ -439,7 +442,7 @@ fn is_known_environment_path(segs: &[&str]) -> bool {
                 "api",
                 "v2",
                 "tenantTokenRotation",
-                "start" | "finish" | "cancel"
+                "start" | "finish" | "cancel" | "status"
             ]
             | [
                 "api",

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::model::system_token;
 use crate::model::{
     Account, Desired, DesiredTenantToken, DesiredToken, EnvName, Environment, SpecDuration, Target,
-    TokenKey, TokenKind, UnmanagedPolicy,
+    TokenKey, TokenKind, UnmanagedPolicy, DEFAULT_TENANT_GRACE,
 };
 
 use super::de::Spanned;
@@ -475,6 +475,11 @@ impl<'a> Resolver<'a> {
             self.desired.tenant_tokens.push(DesiredTenantToken {
                 environment: EnvName::new(entry.key.value.clone()),
                 rotate_every: spec.rotate_every.as_ref().map(|r| r.value),
+                grace: spec
+                    .grace
+                    .as_ref()
+                    .map_or(DEFAULT_TENANT_GRACE, |g| g.value),
+                on_foreign_rotation: spec.on_foreign_rotation.as_ref().map(|f| f.value),
                 activegates,
                 oneagents,
             });
