@@ -22,9 +22,11 @@
 //! plan sees and does):
 //! - killed after the record was created, before `start` ran (or `start` failed with 500/429):
 //!   status INACTIVE + record → the record is stale and deleted, and `start` is planned again
-//!   while the rotation is due. Without a status endpoint the record counts as an open rotation
-//!   whose targets all hold the active token: after the grace `finish` answers "no ongoing
-//!   rotation", which counts as finished and deletes the record; the next plan starts anew.
+//!   while the rotation is due. Without a status endpoint the targets tell: a readable one holds
+//!   the active token, written before the record was created, so `start` never ran; the record
+//!   is deleted and `start` planned again. (With no readable target to tell, the record
+//!   counts as an open rotation: after the grace `finish` answers "no ongoing rotation", which
+//!   counts as finished and deletes the record; the next plan starts anew.)
 //! - `start` committed but its answer was lost, or killed after `start`: ACTIVE (or record) →
 //!   open rotation; the targets hold the old token and are delivered; finish after grace.
 //! - killed or failed between deliveries: open rotation; the unconfirmed targets are delivered.
@@ -146,9 +148,34 @@ impl<'a> TenantView<'a> {
         }
     }
 
-    /// Whether a rotation is open: Dynatrace's status where it has one, else the record.
+    /// Whether a rotation is open: Dynatrace's status where it has one, else the record, unless
+    /// the targets show that the recorded `start` never ran.
     fn open(&self) -> bool {
-        self.status.unwrap_or(!self.records.is_empty())
+        self.status
+            .unwrap_or(!self.records.is_empty() && !self.start_never_ran())
+    }
+
+    /// Without a status endpoint: whether the record's `start` never ran (killed or failed
+    /// between creating the record and starting). Then the active token is the one the targets
+    /// held before: a readable target holds the active token, written before the record was
+    /// created (had `start` run, the active token would be new and no target could hold it from
+    /// before the record), no target holds another one, and no delivery to an unreadable target
+    /// was attempted.
+    fn start_never_ran(&self) -> bool {
+        let Some(started) = self.record().and_then(|r| r.started) else {
+            return false;
+        };
+        if self.record().is_some_and(|r| r.notes.sent)
+            || self
+                .targets
+                .iter()
+                .any(|t| t.state == TenantTargetState::Stale)
+        {
+            return false;
+        }
+        self.targets
+            .iter()
+            .any(|t| t.state == TenantTargetState::Current && t.since.is_some_and(|s| s < started))
     }
 
     /// tokensmith's record of the open rotation (the oldest, should there be several).
@@ -444,7 +471,44 @@ pub(crate) fn plan_tenant(
             );
         }
         due = rotation_due.is_some_and(|d| d <= now);
-        if due {
+        // Without a status endpoint and without a record, targets holding another tenant token
+        // than the active one are the only hint of a rotation started outside tokensmith (or
+        // one finished outside it). `adopt` records it (start answers "already in progress", or
+        // starts anew if it was finished) and delivers; `cancel` cancels ("no rotation" counts
+        // as done) and then delivers the active token to those targets.
+        let suspected_foreign = view.status.is_none()
+            && view.records.is_empty()
+            && view
+                .targets
+                .iter()
+                .any(|t| t.state == TenantTargetState::Stale);
+        if suspected_foreign {
+            draft.warn(
+                "foreign_tenant_rotation",
+                format!("targets of the tenant token of `{env}` hold another tenant token than the active one: a rotation may have been started outside tokensmith, and this Dynatrace has no rotation status endpoint to tell; `tenant_token.{env}.on_foreign_rotation` says what to do (`adopt` or `cancel`; unset: the active token is delivered)"),
+            );
+        }
+        if suspected_foreign && tenant.on_foreign_rotation.is_some() {
+            let first = match tenant.on_foreign_rotation {
+                Some(ForeignRotation::Cancel) => {
+                    cancel(draft, Reason::ForeignTenantRotation);
+                    StepId(format!("{prefix}/cancel"))
+                }
+                _ => {
+                    let mut start = mk(
+                        format!("{prefix}/start"),
+                        Reason::ForeignTenantRotation,
+                        Action::TenantStart,
+                        stale.clone(),
+                    );
+                    start.note = Some(
+                        "takes over the rotation started outside tokensmith (`already in progress`) and records it".to_owned(),
+                    );
+                    draft.push(start)
+                }
+            };
+            deliver_all(draft, &refresh, vec![first]);
+        } else if due {
             let mut start = mk(
                 format!("{prefix}/start"),
                 Reason::RotationDue,

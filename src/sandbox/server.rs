@@ -298,7 +298,7 @@ async fn dispatch(
     }
 
     let write = !matches!(parts.method, Method::GET | Method::HEAD);
-    let decision = sandbox.roll_faults(write);
+    let decision = sandbox.roll_faults(write, &path);
     if let Some(delay) = decision.delay {
         tokio::time::sleep(delay).await;
     }

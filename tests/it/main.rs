@@ -36,3 +36,4 @@ mod spec_bad_corpus;
 mod spec_examples;
 mod spec_props;
 mod spec_semantics;
+mod tenant_rotation;
