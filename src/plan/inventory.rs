@@ -173,6 +173,9 @@ pub fn inventory(desired: &Desired, live: &LiveSnapshot, now: OffsetDateTime) ->
     for (home, tokens, caller, now) in homes {
         for t in tokens {
             let marker = Marker::parse_name(&t.name);
+            if is_system_token(marker.as_ref()) {
+                continue;
+            }
             let spec = marker.as_ref().and_then(|m| {
                 desired
                     .tokens
@@ -268,4 +271,10 @@ pub fn inventory(desired: &Desired, live: &LiveSnapshot, now: OffsetDateTime) ->
         entries,
         counts,
     }
+}
+
+/// System tokens (the apply lease, the tenant rotation record: `model::system_token`) are
+/// tokensmith's own bookkeeping, neither managed nor unmanaged: never listed.
+fn is_system_token(marker: Option<&Marker>) -> bool {
+    marker.is_some_and(|m| crate::model::system_token::is_reserved_key(m.key.as_str()))
 }

@@ -452,3 +452,260 @@ fn fifty_sigkilled_applies_over_tenant_rotations_leave_none_open_after_one_recov
         "only {left_open} kills left a rotation open"
     );
 }
+
+// ---- The planner alone: spec + live snapshot + holders + clock, no runtime. ----------------
+
+mod planner {
+    use time::Duration;
+    use tokensmith::model::{
+        DesiredTenantToken, ForeignRotation, Holder, SpecDuration, Target, TokenKind,
+    };
+    use tokensmith::plan::tenant_record::{note_time, write_only_digest, RecordNotes};
+    use tokensmith::plan::testing::*;
+    use tokensmith::plan::{Action, Plan, Reason};
+
+    const OLD: &str = "aaaaaaaaaaaa";
+    const NEW: &str = "bbbbbbbbbbbb";
+
+    struct Setup {
+        ag: Target,
+        oa: Target,
+    }
+
+    fn setup() -> Setup {
+        Setup {
+            ag: file("/var/lib/dynatrace/gateway/config/authorization.properties"),
+            oa: exec(&["ansible", "oneagents", "-m", "script"]),
+        }
+    }
+
+    /// A rotation of `prod` Dynatrace reports as `status`, with `record` (its notes, created
+    /// two hours before t0) when given; the ActiveGate holds `ag_holds`, the OneAgents are
+    /// write-only.
+    fn world(
+        s: &Setup,
+        every: Option<i64>,
+        foreign: Option<ForeignRotation>,
+        status: Option<bool>,
+        record: Option<RecordNotes>,
+        ag_holds: &str,
+    ) -> World {
+        let mut w = World::new()
+            .tenant(DesiredTenantToken {
+                environment: env("prod"),
+                rotate_every: every.map(SpecDuration::from_days),
+                grace: SpecDuration::from_days(1),
+                on_foreign_rotation: foreign,
+                activegates: vec![s.ag.clone()],
+                oneagents: vec![s.oa.clone()],
+            })
+            .tenant_live("prod", NEW)
+            .holder(
+                &s.ag,
+                Holder::TenantToken {
+                    fingerprint: ag_holds.into(),
+                    since: Some(t0() - Duration::hours(1)),
+                },
+            )
+            .holder(&s.oa, Holder::WriteOnly);
+        if let Some(notes) = record {
+            w = w.live(
+                "prod",
+                api("dt0c01.RECORD", &notes.name())
+                    .created(t0() - Duration::hours(2))
+                    .disabled(),
+            );
+        }
+        w.live
+            .environments
+            .get_mut(&env("prod"))
+            .unwrap()
+            .tenant_rotation_active = status;
+        w
+    }
+
+    fn verbs(plan: &Plan) -> Vec<&'static str> {
+        plan.steps.iter().map(|s| s.action.verb()).collect()
+    }
+
+    #[test]
+    fn an_open_rotation_waits_for_every_target_and_the_grace() {
+        let s = setup();
+        for status in [Some(true), None] {
+            // The write-only OneAgents have not confirmed: delivered; no finish before the grace.
+            let w = world(
+                &s,
+                Some(30),
+                None,
+                status,
+                Some(RecordNotes::default()),
+                NEW,
+            );
+            let plan = w.plan().unwrap();
+            assert_eq!(verbs(&plan), ["deliver"], "{status:?}");
+            assert!(
+                matches!(&plan.steps[0].action, Action::Deliver { address, .. } if address == &s.oa.address())
+            );
+            let open = &plan.tenant_rotations[0];
+            assert!(open.started_by_tokensmith);
+            assert_eq!(open.since, Some(t0() - Duration::hours(2)));
+            assert_eq!(open.finish_due, Some(t0() + Duration::hours(22)));
+            assert_eq!(open.confirmed, vec![s.ag.address()]);
+            assert_eq!(open.unconfirmed, vec![s.oa.address()]);
+            assert_eq!(open.unverifiable, vec![s.oa.address()]);
+            assert_eq!(open.status_endpoint, status.is_some());
+
+            // Their command succeeded in this rotation (the record's note): nothing to do yet,
+            // but the rotation is open (plan --detailed-exitcode exits 2 on it).
+            let confirmed = RecordNotes {
+                sent: true,
+                write_only: Some((write_only_digest([&s.oa.address()]), note_time(t0()))),
+            };
+            let w = world(&s, Some(30), None, status, Some(confirmed.clone()), NEW);
+            let plan = w.plan().unwrap();
+            assert!(
+                !plan.has_changes() && plan.has_open_rotation(),
+                "{:?}",
+                plan.steps
+            );
+            assert_eq!(plan.tenant_rotations[0].unconfirmed, vec![]);
+
+            // Past the grace: finish.
+            let plan = w.at(t0() + Duration::hours(23)).plan().unwrap();
+            assert_eq!(verbs(&plan), ["tenant_finish"]);
+            assert_eq!(plan.steps[0].reason, Reason::GraceElapsed);
+
+            // A write-only target added since: the note no longer covers the set.
+            let extra = exec(&["ansible", "new-oneagents", "-m", "script"]);
+            let mut w = world(&s, Some(30), None, status, Some(confirmed), NEW)
+                .holder(&extra, Holder::WriteOnly)
+                .at(t0() + Duration::hours(23));
+            w.desired.tenant_tokens[0].oneagents.push(extra.clone());
+            let plan = w.plan().unwrap();
+            assert_eq!(verbs(&plan), ["deliver", "deliver", "tenant_finish"]);
+        }
+    }
+
+    #[test]
+    fn the_activegates_are_delivered_before_any_oneagent_and_finish_after_all() {
+        let s = setup();
+        let w = world(
+            &s,
+            Some(30),
+            None,
+            Some(true),
+            Some(RecordNotes::default()),
+            OLD,
+        )
+        .at(t0() + Duration::days(2));
+        let plan = w.plan().unwrap();
+        assert_eq!(verbs(&plan), ["deliver", "deliver", "tenant_finish"]);
+        let ag = &plan.steps[0];
+        let oa = &plan.steps[1];
+        assert!(
+            matches!(&ag.action, Action::Deliver { address, .. } if address == &s.ag.address())
+        );
+        assert_eq!(oa.depends_on, vec![ag.id.clone()]);
+        assert_eq!(plan.steps[2].depends_on, vec![ag.id.clone(), oa.id.clone()]);
+    }
+
+    #[test]
+    fn a_record_dynatrace_reports_closed_is_deleted() {
+        let s = setup();
+        let w = world(
+            &s,
+            Some(30),
+            None,
+            Some(false),
+            Some(RecordNotes::default()),
+            NEW,
+        );
+        let plan = w.plan().unwrap();
+        assert_eq!(verbs(&plan), ["delete"]);
+        let step = &plan.steps[0];
+        assert_eq!(step.kind, TokenKind::ApiToken);
+        assert_eq!(step.reason, Reason::TenantRotationClosed);
+        assert!(!plan.has_open_rotation());
+    }
+
+    #[test]
+    fn a_foreign_rotation_is_reported_and_left_alone_unless_the_spec_says() {
+        let s = setup();
+        let w = world(&s, Some(30), None, Some(true), None, OLD);
+        let plan = w.plan().unwrap();
+        assert!(plan.steps.is_empty(), "{:?}", plan.steps);
+        assert!(plan.has_open_rotation());
+        assert!(!plan.tenant_rotations[0].started_by_tokensmith);
+        assert!(plan
+            .warnings
+            .iter()
+            .any(|w| w.code == "foreign_tenant_rotation"));
+        let drift = tokensmith::plan::drift(&w.desired, &w.live, &w.targets, w.now);
+        assert!(drift
+            .items
+            .iter()
+            .any(|i| i.reason == Reason::ForeignTenantRotation && i.target.is_none()));
+
+        let plan = world(
+            &s,
+            Some(30),
+            Some(ForeignRotation::Adopt),
+            Some(true),
+            None,
+            OLD,
+        )
+        .plan()
+        .unwrap();
+        assert_eq!(verbs(&plan), ["tenant_start", "deliver", "deliver"]);
+        let plan = world(
+            &s,
+            Some(30),
+            Some(ForeignRotation::Cancel),
+            Some(true),
+            None,
+            OLD,
+        )
+        .plan()
+        .unwrap();
+        assert_eq!(verbs(&plan), ["tenant_cancel"]);
+    }
+
+    #[test]
+    fn an_unwanted_rotation_is_cancelled_only_while_nothing_was_delivered() {
+        let s = setup();
+        // `rotate_every` removed; the ActiveGate still holds the old token, nothing sent.
+        let plan = world(
+            &s,
+            None,
+            None,
+            Some(true),
+            Some(RecordNotes::default()),
+            OLD,
+        )
+        .plan()
+        .unwrap();
+        assert_eq!(verbs(&plan), ["tenant_cancel"]);
+        assert_eq!(plan.steps[0].reason, Reason::TenantRotationUnwanted);
+        // A delivery to the write-only OneAgents was attempted: finishing is the only safe way.
+        let sent = RecordNotes {
+            sent: true,
+            write_only: None,
+        };
+        let plan = world(&s, None, None, Some(true), Some(sent), OLD)
+            .plan()
+            .unwrap();
+        assert_eq!(verbs(&plan), ["deliver", "deliver"]);
+        // The ActiveGate holds the new token: no cancel either.
+        let plan = world(
+            &s,
+            None,
+            None,
+            Some(true),
+            Some(RecordNotes::default()),
+            NEW,
+        )
+        .plan()
+        .unwrap();
+        assert!(!verbs(&plan).contains(&"tenant_cancel"));
+    }
+}
