@@ -24,7 +24,8 @@
 //!                 expiring_in_<N>d | rotation_due | deleted_outside_git | disabled_outside_git |
 //!                 expired | secret_unavailable | target_holds_stale_token | target_missing |
 //!                 grace_elapsed | retention_elapsed | never_delivered | adopt | prune_unused |
-//!                 tenant_rotation_in_progress
+//!                 tenant_rotation_in_progress | foreign_tenant_rotation |
+//!                 tenant_rotation_closed | tenant_rotation_unwanted
 //!   action        { type: create, name, generation, scopes[], expires_in: "30d"|null,
 //!                   details: {kind: api|activegate|platform, …}, replaces: id|null, targets[] }
 //!                 { type: update, token, name?: {from,to}, scopes?: {from[],to[]} }
@@ -32,13 +33,16 @@
 //!                 { type: deliver, token: {source: created, step} | {source: existing, id,
 //!                   copy_from: address} | {source: tenant_token}, target: <spec target>, address }
 //!                 { type: disable, token, name, rename? } | { type: delete, token, name }
-//!                 { type: tenant_start } | { type: tenant_finish }
+//!                 { type: tenant_start } | { type: tenant_finish } | { type: tenant_cancel }
 //!   note          optional human note
 //! forecast[]      { home, kind, key|null, token|null, expires|null, rotation_due|null, changed_by_plan }
 //! pending[]       { home, kind, key, token, action: disable|delete, not_before|null, waiting_for }
 //! warnings[]      { code, message }
 //! checks[]        { code: expiry_within_threshold|platform_token_limit, blocking, home, key, message }
 //! summary         { create, update, rotate, revoke, deliver, tenant }
+//! tenant_rotations[]  (only when one is open) { environment, started_by_tokensmith: bool,
+//!                 since|null, finish_due|null, confirmed[], unconfirmed[], unverifiable[]
+//!                 (target addresses), status_endpoint: bool, next: string }
 //! ```
 
 use std::collections::BTreeSet;

@@ -709,3 +709,28 @@ mod planner {
         assert!(!verbs(&plan).contains(&"tenant_cancel"));
     }
 }
+
+#[test]
+fn bad_rotation_settings_are_refused_naming_the_place() {
+    let w = World::new(&SPEC.replace("{GRACE}", "1d"));
+    let r = w.run(&["validate"]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    w.write_spec(&SPEC.replace("{GRACE}", "30d"));
+    let r = w.run(&["validate"]);
+    assert_ne!(r.code, Some(0), "{}", r.text);
+    assert!(
+        r.text
+            .contains("`grace` (30d) must be shorter than `rotate_every` (30d)"),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("tokensmith.yaml:8:12"), "{}", r.text);
+    w.write_spec(&SPEC.replace("{GRACE}", "1d").replace(
+        "    grace: 1d\n",
+        "    grace: 1d\n    on_foreign_rotation: finish\n",
+    ));
+    let r = w.run(&["validate"]);
+    assert_ne!(r.code, Some(0), "{}", r.text);
+    assert!(r.text.contains("on_foreign_rotation"), "{}", r.text);
+    assert!(r.text.contains("tokensmith.yaml:9:"), "{}", r.text);
+}

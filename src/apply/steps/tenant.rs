@@ -26,7 +26,7 @@ use super::run::{lock, Done, Run, StepResult};
 use super::token_api::TokenApi;
 use crate::live::{ApiFailure, ApiTokenChange, EnvironmentApi, NewApiToken};
 use crate::model::target::tenant_fingerprint;
-use crate::model::{EnvName, Holder, Home, TargetAddress};
+use crate::model::{EnvName, Holder, Home, Target, TargetAddress};
 use crate::plan::tenant_record::{
     self, note_time, record_scope, write_only_digest, RecordNotes, RotationRecord,
 };
@@ -169,13 +169,20 @@ impl Run<'_> {
     }
 
     async fn note_write_only_of(&self, env: &EnvName) -> Result<(), StepError> {
-        let targets = self.env.targets().of_tenant(env);
+        // Write-only by configuration (an exec target without `read_command`): no command runs
+        // again for this. A target that was merely unreadable when planned is in the planner's
+        // set but not here, so the digests differ and it is delivered again: never a false
+        // confirmation.
         let write_only: Vec<TargetAddress> = self
-            .holders(targets)
-            .await
-            .into_iter()
-            .filter(|(_, h)| matches!(h, Holder::WriteOnly | Holder::Unreadable { .. }))
-            .map(|(a, _)| a)
+            .env
+            .targets()
+            .of_tenant(env)
+            .iter()
+            .filter(|t| match t {
+                Target::Exec(e) => e.read_command.as_ref().is_none_or(|c| c.is_empty()),
+                _ => false,
+            })
+            .map(Target::address)
             .collect();
         if write_only.is_empty() {
             return Ok(());

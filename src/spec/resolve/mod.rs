@@ -453,6 +453,16 @@ impl<'a> Resolver<'a> {
             }
             if let Some(every) = &spec.rotate_every {
                 self.positive(every, "rotate_every");
+                if let Some(grace) = spec.grace.as_ref().filter(|g| g.value >= every.value) {
+                    self.error(
+                        grace.span,
+                        format!(
+                            "`grace` ({}) must be shorter than `rotate_every` ({})",
+                            grace.value, every.value
+                        ),
+                        Some("the old tenant token stays valid for the grace after each start; a grace as long as the schedule never lets a rotation finish before the next is due".into()),
+                    );
+                }
             }
             let mut vars = Vars::new();
             vars.insert("env".into(), entry.key.value.clone());
