@@ -312,6 +312,7 @@ pub(crate) fn plan_tenant(
         );
     }
 
+    let steps_before = draft.steps.len();
     let prefix = format!("{env}/{}", TokenKind::TenantToken);
     let mk = |id: String, reason: Reason, action: Action, deps: Vec<StepId>| Step {
         id: StepId(id),
@@ -533,7 +534,11 @@ pub(crate) fn plan_tenant(
             deliver_all(draft, &refresh, Vec::new());
         }
     }
-    let open = view.open();
+    // Changed by this plan: it starts, delivers, finishes or cancels a rotation (not merely
+    // waiting for the grace of one that is open).
+    let acts = draft.steps[steps_before..]
+        .iter()
+        .any(|s| s.kind == TokenKind::TenantToken && !matches!(s.action, Action::Deliver { .. }));
     draft.forecast.push(ForecastEntry {
         home,
         kind: TokenKind::TenantToken,
@@ -545,7 +550,7 @@ pub(crate) fn plan_tenant(
         } else {
             rotation_due
         },
-        changed_by_plan: due || open,
+        changed_by_plan: due || acts,
     });
     Ok(())
 }

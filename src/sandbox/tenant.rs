@@ -9,7 +9,8 @@
 //!   `value` as a plain string, the fidelity test relaxes that).
 //! - start while rotating, finish or cancel while idle: 400 with the spec's wording.
 //! - `GET …/status`: `{"status": "ACTIVE"}` while rotating, else `INACTIVE` (newer versions;
-//!   Dynatrace's JavaScript SDK 8.0.0). An environment seeded with
+//!   Dynatrace's JavaScript SDK 8.0.0). Its scope is not documented (UNCERTAIN); the sandbox
+//!   asks for `tenantTokenRotation.write` like the other rotation calls. An environment seeded with
 //!   `rotation_status_endpoint: false` (or switched by `/__sandbox/rotation-status`) answers 404
 //!   like an older version or a Managed cluster.
 //!
