@@ -734,3 +734,59 @@ fn bad_rotation_settings_are_refused_naming_the_place() {
     assert!(r.text.contains("on_foreign_rotation"), "{}", r.text);
     assert!(r.text.contains("tokensmith.yaml:9:"), "{}", r.text);
 }
+
+/// `POST path` with the management token; the answer's JSON.
+fn post(w: &World, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", w.base))
+            .header("Authorization", format!("Api-Token {}", tok('A')))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap_or(serde_json::Value::Null)
+    })
+}
+
+#[test]
+fn a_rotation_the_spec_no_longer_wants_is_cancelled_while_nothing_was_delivered() {
+    let w = world("1d", true);
+    let old = tenant(&w).active;
+    // As a run killed right after `start` leaves it: tokensmith's record, then the rotation.
+    let name = tokensmith::plan::tenant_record::RecordNotes::default().name();
+    post(
+        &w,
+        "/api/v2/apiTokens",
+        serde_json::json!({"name": name, "scopes": ["geographicRegions.read"]}),
+    );
+    post(
+        &w,
+        "/api/v2/tenantTokenRotation/start",
+        serde_json::json!({}),
+    );
+    assert!(tenant(&w).rotating());
+    assert_eq!(records(&w).len(), 1);
+
+    // The spec stops rotating the tenant token: the open rotation is cancelled.
+    w.write_spec(
+        &SPEC
+            .replace("{GRACE}", "1d")
+            .replace("    rotate_every: 30d\n", ""),
+    );
+    let p = w.plan_code();
+    assert_eq!(p.code, Some(2), "{}", p.text);
+    assert!(
+        p.text.contains("cancel tenant token rotation in demo"),
+        "{}",
+        p.text
+    );
+    assert!(p.text.contains("tenant_rotation_unwanted"), "{}", p.text);
+    let r = w.apply();
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    assert_eq!(tenant(&w).active, old);
+    assert!(accepted(&w, &old));
+    assert_closed(&w, "after the cancel");
+}
