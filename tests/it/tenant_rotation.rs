@@ -790,3 +790,69 @@ fn a_rotation_the_spec_no_longer_wants_is_cancelled_while_nothing_was_delivered(
     assert!(accepted(&w, &old));
     assert_closed(&w, "after the cancel");
 }
+
+#[test]
+fn sigkilled_finishing_applies_after_the_grace_are_completed_by_one_recovery_apply() {
+    let w = world("1d", true);
+    let mut rng = StdRng::seed_from_u64(24);
+    let (mut killed_mid_way, mut left_open) = (0, 0);
+    for i in 0..20u64 {
+        w.sandbox
+            .update(|s| s.environments.get_mut(ENV_ID).unwrap().no_rotation_status = i % 2 == 1)
+            .unwrap();
+        // Start and deliver; the grace keeps the rotation open.
+        w.advance(Duration::days(31));
+        let r = w.apply();
+        assert_eq!(r.code, Some(0), "iteration {i}: {}", r.text);
+        let old = {
+            let t = tenant(&w);
+            assert!(t.rotating(), "iteration {i}");
+            t.pending_old.clone().unwrap()
+        };
+        // Past the grace the finishing apply is killed somewhere.
+        w.advance(Duration::hours(25));
+        w.faults(Faults {
+            seed: i,
+            latency: Some(Latency {
+                ms: rng.random_range(10..=40),
+                rate: 1.0,
+            }),
+            ..Faults::default()
+        });
+        let mut child = w.spawn_apply();
+        std::thread::sleep(StdDuration::from_millis(rng.random_range(5..200)));
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_way += 1;
+        }
+        child.kill().ok();
+        child.wait().unwrap();
+        binary_world::assert_no_secret(&read(&w, "killed-run.log"));
+        w.faults(Faults::default());
+        if tenant(&w).rotating() {
+            left_open += 1;
+            assert!(
+                accepted(&w, &old),
+                "iteration {i}: old refused before finish"
+            );
+        }
+        let r = w.apply();
+        assert_eq!(
+            r.code,
+            Some(0),
+            "iteration {i}: recovery apply:\n{}",
+            r.text
+        );
+        assert!(
+            !accepted(&w, &old),
+            "iteration {i}: old still works after finish"
+        );
+        assert_closed(&w, &format!("iteration {i}, after recovery:\n{}\n", r.text));
+    }
+    eprintln!(
+        "20 SIGKILLed finishing applies: {killed_mid_way} killed mid-way, {left_open} left the rotation open; 0 open after each single recovery apply"
+    );
+    assert!(
+        killed_mid_way >= 5,
+        "only {killed_mid_way} kills hit a running apply"
+    );
+}
