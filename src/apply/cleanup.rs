@@ -5,7 +5,10 @@
 //!   left and its predecessor is untouched. When some target holds it, it is kept (they depend
 //!   on it) and the next plan copies its value from them to the others.
 //! - A tenant rotation started in this run whose deliveries did not all succeed: when no target
-//!   was changed, it is cancelled; otherwise it stays in progress for the next apply to resume.
+//!   was changed and no delivery to a target that cannot be read back was attempted, it is
+//!   cancelled (with its record); otherwise it stays open for the next apply to resume.
+//! - Write-only tenant targets that all received the active token in this run are noted on the
+//!   rotation record, so later runs count them as confirmed (`steps::tenant`).
 
 use super::report::{Cleanup, CleanupAction, Outcome};
 use super::steps::Run;
@@ -90,6 +93,7 @@ pub(crate) async fn clean_up(run: &Run<'_>, plan: &Plan, outcomes: &[Outcome]) -
         cleanups.push(cleanup);
     }
 
+    run.note_write_only_confirmed().await;
     let started: Vec<_> = run
         .tenant_started
         .lock()
@@ -126,7 +130,8 @@ pub(crate) async fn clean_up(run: &Run<'_>, plan: &Plan, outcomes: &[Outcome]) -
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .any(|d| d.home == home && d.holds == holds && d.changed);
+            .any(|d| d.home == home && d.holds == holds && d.changed)
+            || run.tenant_sent_in_run(&env).await;
         let cleanup = if changed {
             Cleanup {
                 step: start_step,

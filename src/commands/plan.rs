@@ -95,7 +95,7 @@ pub fn run(
     }
     Ok(if plan.has_failed_checks() {
         ExitStatus::Failure
-    } else if args.detailed_exitcode && plan.has_changes() {
+    } else if args.detailed_exitcode && (plan.has_changes() || plan.has_open_rotation()) {
         ExitStatus::Changes
     } else {
         ExitStatus::Success

@@ -38,6 +38,7 @@ const MAX_PAGES: usize = 1_000;
 const API_TOKENS: &str = "/api/v2/apiTokens";
 const ACTIVEGATE_TOKENS: &str = "/api/v2/activeGateTokens";
 const AGENT_CONNECTION_INFO: &str = "/api/v1/deployment/installer/agent/connectioninfo";
+const TENANT_ROTATION_STATUS: &str = "/api/v2/tenantTokenRotation/status";
 
 /// One environment, reached over HTTP with its management token.
 pub struct EnvironmentClient {
@@ -314,6 +315,27 @@ impl EnvironmentRead for EnvironmentClient {
                 request: Box::new(reply.label().clone()),
                 reason: "no `tenantToken` in the connection info".into(),
             })
+        }
+        .boxed()
+    }
+
+    fn tenant_rotation_status(&self) -> BoxFuture<'_, LiveResult<Option<bool>>> {
+        async move {
+            let call = Call::new(Method::GET, TENANT_ROTATION_STATUS);
+            let Some(reply) = self.send_found(call).await? else {
+                return Ok(None);
+            };
+            let answer: wire::TenantRotationStatus = reply.json()?;
+            match answer.status.as_deref() {
+                Some("ACTIVE") => Ok(Some(true)),
+                Some("INACTIVE") => Ok(Some(false)),
+                other => Err(LiveError::Decode {
+                    request: Box::new(reply.label().clone()),
+                    reason: format!(
+                        "the tenant rotation status is {other:?}, expected ACTIVE or INACTIVE"
+                    ),
+                }),
+            }
         }
         .boxed()
     }

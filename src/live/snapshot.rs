@@ -150,11 +150,19 @@ async fn read_environment(
             None
         }
     };
-    let (caller, api_tokens, activegate_tokens, tenant) = futures::join!(
+    let rotation = async {
+        if needs_tenant {
+            Some(client.tenant_rotation_status().await)
+        } else {
+            None
+        }
+    };
+    let (caller, api_tokens, activegate_tokens, tenant, rotation) = futures::join!(
         client.caller_id(),
         client.list_api_tokens(),
         client.list_activegate_tokens(),
-        tenant
+        tenant,
+        rotation
     );
 
     let mut warnings = Vec::new();
@@ -176,6 +184,20 @@ async fn read_environment(
         Some(Err(e)) if e.status() == Some(403) => {
             warnings.push(format!(
                 "environment `{}`: the tenant token cannot be read, the management token lacks `InstallerDownload`; its rotation is planned without knowing which token the targets should hold ({e})",
+                env.name
+            ));
+            None
+        }
+        Some(Err(e)) => return Err(e),
+    };
+    // Without the status (no endpoint, or no permission for it) the rotation record alone tells
+    // whether a rotation is open (`plan::tenant_record`).
+    let tenant_rotation_active = match rotation {
+        None => None,
+        Some(Ok(active)) => active,
+        Some(Err(e)) if e.status() == Some(403) => {
+            warnings.push(format!(
+                "environment `{}`: the tenant rotation status cannot be read ({e}); whether a rotation is open is taken from tokensmith's record alone",
                 env.name
             ));
             None
@@ -214,6 +236,7 @@ async fn read_environment(
             api_tokens,
             activegate_tokens,
             tenant_token,
+            tenant_rotation_active,
             server_time,
         },
         warnings,

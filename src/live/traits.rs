@@ -62,6 +62,14 @@ pub trait EnvironmentRead: Send + Sync {
         })
     }
 
+    /// Whether a tenant token rotation is open (`GET /api/v2/tenantTokenRotation/status`):
+    /// `Some(true)` for ACTIVE, `Some(false)` for INACTIVE, `None` when the environment has no
+    /// such endpoint (404: older versions and Managed clusters). Fakes written before it existed
+    /// answer `None`, like an older Dynatrace.
+    fn tenant_rotation_status(&self) -> BoxFuture<'_, LiveResult<Option<bool>>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// The environment's clock from the latest response's `Date` header.
     fn server_time(&self) -> Option<OffsetDateTime>;
 }

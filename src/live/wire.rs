@@ -159,6 +159,14 @@ pub struct TenantTokenValue {
     pub value: Option<Secret<String>>,
 }
 
+/// `GET /api/v2/tenantTokenRotation/status`: `{"status": "ACTIVE" | "INACTIVE"}` (newer versions
+/// only; Dynatrace's JavaScript SDK 8.0.0 `getRotationStatus`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TenantRotationStatus {
+    pub status: Option<String>,
+}
+
 // ---- Connection info (§8) --------------------------------------------------------------------
 
 /// `ConnectionInfo` of `GET /api/v1/deployment/installer/agent/connectioninfo`.

@@ -162,10 +162,34 @@ pub struct DesiredTenantToken {
     pub environment: EnvName,
     /// Rotate when the last rotation is this old; `None` = only on demand.
     pub rotate_every: Option<SpecDuration>,
+    /// How long both tenant tokens stay valid after a rotation started before it is finished
+    /// ([`DEFAULT_TENANT_GRACE`] unless the spec says).
+    pub grace: SpecDuration,
+    /// What to do about a rotation started outside tokensmith; `None` = report it only.
+    pub on_foreign_rotation: Option<ForeignRotation>,
     /// Delivered first, in order.
     pub activegates: Vec<Target>,
     /// Delivered after every ActiveGate target holds the new token.
     pub oneagents: Vec<Target>,
+}
+
+/// The grace of a tenant token rotation unless the spec sets `grace`: one day. A OneAgent host
+/// that is switched off overnight, the Dynatrace Operator's reconcile (it reads the new token
+/// from `connectioninfo` within about 15 minutes plus its reconcile period, then restarts its own
+/// pods) and application pods with injected code modules, which only their owners restart, all
+/// need the old token to keep working until they have the new one; a day covers a nightly
+/// shutdown and a daily deploy cycle.
+pub const DEFAULT_TENANT_GRACE: SpecDuration = SpecDuration::from_days(1);
+
+/// What to do about a tenant token rotation started outside tokensmith.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ForeignRotation {
+    /// Take it over: deliver the active tenant token to every target and finish after the
+    /// grace (counted from when tokensmith took it over).
+    Adopt,
+    /// Cancel it: the new tenant token is discarded and the old one stays valid.
+    Cancel,
 }
 
 /// What to do about tokens the spec does not manage.

@@ -30,6 +30,11 @@ pub struct LiveEnvironment {
     pub activegate_tokens: Vec<LiveToken>,
     /// Fingerprint of the active tenant token from `connectioninfo`, when readable.
     pub tenant_token: Option<String>,
+    /// Whether a tenant token rotation is open, from `tenantTokenRotation/status`: `None` when
+    /// not read (the spec manages no tenant token there) or when the environment has no such
+    /// endpoint (older versions); then the rotation record alone tells (`plan::tenant_record`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_rotation_active: Option<bool>,
     /// The environment's clock, from the `Date` header of its responses. The planner's "now"
     /// comes from here when present, so a sandbox whose clock was advanced plans accordingly.
     #[serde(with = "time::serde::rfc3339::option")]

@@ -18,7 +18,8 @@ pub mod token;
 
 pub use desired::{
     Account, AccountName, ActiveGateType, Desired, DesiredTenantToken, DesiredToken, Endpoint,
-    Environment, Home, OAuthScopes, TokenDetails, UnmanagedPolicy,
+    Environment, ForeignRotation, Home, OAuthScopes, TokenDetails, UnmanagedPolicy,
+    DEFAULT_TENANT_GRACE,
 };
 pub use duration::SpecDuration;
 pub use live::{LiveAccount, LiveEnvironment, LiveSnapshot, LiveToken, TargetSnapshot};

@@ -12,7 +12,9 @@ use std::collections::HashSet;
 use time::OffsetDateTime;
 
 use super::analysis::{home_label, TokenFacts};
-use super::types::{Action, Check, ForecastEntry, Pending, Reason, Step, StepId, Warning};
+use super::types::{
+    Action, Check, ForecastEntry, OpenTenantRotation, Pending, Reason, Step, StepId, Warning,
+};
 use crate::model::{DesiredToken, Generation, Home, LiveToken, TokenId, TokenKey};
 
 /// A plan being assembled.
@@ -23,6 +25,8 @@ pub(crate) struct Draft {
     pub pending: Vec<Pending>,
     pub warnings: Vec<Warning>,
     pub checks: Vec<Check>,
+    /// Open tenant token rotations (`plan::tenant`).
+    pub tenant_rotations: Vec<OpenTenantRotation>,
     /// Platform token creates, checked against the per-owner limit at the end.
     pub platform_creates: Vec<PlatformCreate>,
     /// Current generations found expired, for `fail_on_expiry_within`.

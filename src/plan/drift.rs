@@ -1,7 +1,8 @@
 //! Drift: what differs between git and live, for `tokensmith drift` on a cron. Scopes or names
 //! edited in the UI, tokens disabled, deleted or expired outside git, targets holding a token
 //! that is not current (or nothing), tokens inside their rotation window, tenant-token targets
-//! holding an old tenant token. Drift is reported, never fixed here; `plan` says how to fix it.
+//! holding an old tenant token, an open tenant token rotation (since when, which targets confirmed
+//! the new token, when finish is due). Drift is reported, never fixed here; `plan` says how to fix it.
 //!
 //! With `--verify-values` the command also looks the values of readable targets up in Dynatrace
 //! and hands the results to [`add_value_drift`], which reports a value that is not the token
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::analysis::{analyze, home_label, LiveIndex, TargetState};
-use super::tenant::{tenant_target_state, TenantTargetState};
+use super::tenant::{open_rotation, tenant_target_state, TenantTargetState};
 use super::types::{Reason, FORMAT_VERSION};
 use crate::model::{
     Desired, Holder, Home, LiveSnapshot, TargetAddress, TargetSnapshot, TokenId, TokenKey,
@@ -176,6 +177,44 @@ pub fn drift(
         let Some(env) = live.environments.get(&tenant.environment) else {
             continue;
         };
+        if let Some(open) = open_rotation(tenant, live, targets, now) {
+            let since = open
+                .since
+                .map_or_else(|| "an unknown time".to_owned(), super::draft::rfc3339);
+            let due = open
+                .finish_due
+                .map(|d| format!("; finish due {}", super::draft::rfc3339(d)))
+                .unwrap_or_default();
+            let list = |a: &[TargetAddress]| {
+                if a.is_empty() {
+                    "none".to_owned()
+                } else {
+                    a.iter()
+                        .map(|t| t.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            };
+            items.push(DriftItem {
+                home: Home::Environment(tenant.environment.clone()),
+                kind: TokenKind::TenantToken,
+                key: None,
+                token: None,
+                target: None,
+                reason: if open.started_by_tokensmith {
+                    Reason::TenantRotationInProgress
+                } else {
+                    Reason::ForeignTenantRotation
+                },
+                detail: format!(
+                    "a tenant token rotation is open since {since} ({}){due}; confirmed: {}; not confirmed: {}; next: {}",
+                    if open.started_by_tokensmith { "started by tokensmith" } else { "started outside tokensmith" },
+                    list(&open.confirmed),
+                    list(&open.unconfirmed),
+                    open.next
+                ),
+            });
+        }
         let Some(active) = &env.tenant_token else {
             continue;
         };

@@ -115,6 +115,7 @@ pub fn live_fingerprint(live: &LiveSnapshot) -> String {
             api_tokens,
             activegate_tokens,
             tenant_token,
+            tenant_rotation_active,
             server_time: _,
         } = env;
         h.str(name.as_str());
@@ -122,6 +123,14 @@ pub fn live_fingerprint(live: &LiveSnapshot) -> String {
         h.tokens(api_tokens);
         h.tokens(activegate_tokens);
         h.opt_str(tenant_token.as_deref());
+        // Hashed only when read, so fingerprints of environments without it stay as they were.
+        if let Some(active) = tenant_rotation_active {
+            h.str(if *active {
+                "rotation:ACTIVE"
+            } else {
+                "rotation:INACTIVE"
+            });
+        }
     }
     h.count(accounts.len());
     for (name, account) in accounts {

@@ -398,6 +398,8 @@ pub fn inventory(desired: &Desired, live: &LiveSnapshot, now: OffsetDateTime) ->
     for (home, tokens, caller, now) in homes {
         let mut home_entries: Vec<InventoryEntry> = tokens
             .into_iter()
+            // tokensmith's own system tokens (an open rotation's record) are not inventory.
+            .filter(|t| !is_system_token(Marker::parse_name(&t.name).as_ref()))
             .map(|t| {
                 let marker = Marker::parse_name(&t.name);
                 let spec = marker.as_ref().and_then(|m| {
@@ -929,6 +931,12 @@ fn from_entry(e: &InventoryEntry) -> String {
         .as_deref()
         .map(|ip| format!(" from {ip}"))
         .unwrap_or_default()
+}
+
+/// System tokens (the apply lease, the tenant rotation record: `model::system_token`) are
+/// tokensmith's own bookkeeping, neither managed nor unmanaged: never listed.
+fn is_system_token(marker: Option<&Marker>) -> bool {
+    marker.is_some_and(|m| crate::model::system_token::is_reserved_key(m.key.as_str()))
 }
 
 #[cfg(test)]

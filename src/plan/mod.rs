@@ -18,6 +18,7 @@ mod planner;
 mod prune;
 mod retire;
 mod tenant;
+pub mod tenant_record;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;

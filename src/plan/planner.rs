@@ -148,6 +148,7 @@ pub fn plan(
         warnings: draft.warnings,
         checks: draft.checks,
         summary,
+        tenant_rotations: draft.tenant_rotations,
     })
 }
 

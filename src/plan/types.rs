@@ -24,7 +24,8 @@
 //!                 expiring_in_<N>d | rotation_due | deleted_outside_git | disabled_outside_git |
 //!                 expired | secret_unavailable | target_holds_stale_token | target_missing |
 //!                 grace_elapsed | retention_elapsed | never_delivered | adopt | prune_unused |
-//!                 tenant_rotation_in_progress
+//!                 tenant_rotation_in_progress | foreign_tenant_rotation |
+//!                 tenant_rotation_closed | tenant_rotation_unwanted
 //!   action        { type: create, name, generation, scopes[], expires_in: "30d"|null,
 //!                   details: {kind: api|activegate|platform, …}, replaces: id|null, targets[] }
 //!                 { type: update, token, name?: {from,to}, scopes?: {from[],to[]} }
@@ -32,7 +33,7 @@
 //!                 { type: deliver, token: {source: created, step} | {source: existing, id,
 //!                   copy_from: address} | {source: tenant_token}, target: <spec target>, address }
 //!                 { type: disable, token, name, rename? } | { type: delete, token, name }
-//!                 { type: tenant_start } | { type: tenant_finish }
+//!                 { type: tenant_start } | { type: tenant_finish } | { type: tenant_cancel }
 //!   note          optional human note
 //! forecast[]      { home, kind, key|null, token|null, expires|null, rotation_due|null, changed_by_plan }
 //! pending[]       { home, kind, key, token, action: disable|delete, not_before|null, waiting_for }
@@ -40,6 +41,9 @@
 //! checks[]        { code: expiry_within_threshold|platform_token_limit|target_unusable, blocking,
 //!                   home, key, message }
 //! summary         { create, update, rotate, revoke, deliver, tenant }
+//! tenant_rotations[]  (only when one is open) { environment, started_by_tokensmith: bool,
+//!                 since|null, finish_due|null, confirmed[], unconfirmed[], unverifiable[]
+//!                 (target addresses), status_endpoint: bool, next: string }
 //! ```
 
 use std::collections::BTreeSet;
@@ -77,12 +81,22 @@ pub struct Plan {
     /// (platform token limit). `apply` refuses a plan with a blocking check.
     pub checks: Vec<Check>,
     pub summary: Summary,
+    /// Tenant token rotations open in an environment (started, not yet finished): since when,
+    /// which targets confirmed the new token, when finish is due. Not a change, but
+    /// `plan --detailed-exitcode` and `drift` exit 2 while one is open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenant_rotations: Vec<OpenTenantRotation>,
 }
 
 impl Plan {
     /// Whether the plan changes anything.
     pub fn has_changes(&self) -> bool {
         !self.steps.is_empty()
+    }
+
+    /// Whether a tenant token rotation is open somewhere (`plan --detailed-exitcode` exits 2).
+    pub fn has_open_rotation(&self) -> bool {
+        !self.tenant_rotations.is_empty()
     }
 
     /// Whether any check failed (the command exits 1).
@@ -215,6 +229,9 @@ pub enum Action {
     /// Finish a tenant token rotation (`tenantTokenRotation/finish`); the old tenant token stops
     /// working. The applier treats "no ongoing rotation" as already finished.
     TenantFinish,
+    /// Cancel a tenant token rotation (`tenantTokenRotation/cancel`): the new tenant token is
+    /// discarded and the old one stays valid. "No ongoing rotation" counts as cancelled.
+    TenantCancel,
 }
 
 impl Action {
@@ -232,6 +249,7 @@ impl Action {
             Action::Delete { .. } => "delete",
             Action::TenantStart => "tenant_start",
             Action::TenantFinish => "tenant_finish",
+            Action::TenantCancel => "tenant_cancel",
         }
     }
 
@@ -239,14 +257,20 @@ impl Action {
     pub fn is_destructive(&self) -> bool {
         matches!(
             self,
-            Action::Disable { .. } | Action::Delete { .. } | Action::TenantFinish
+            Action::Disable { .. }
+                | Action::Delete { .. }
+                | Action::TenantFinish
+                | Action::TenantCancel
         )
     }
 
     /// The live token the step acts on, if any.
     pub fn token(&self) -> Option<&TokenId> {
         match self {
-            Action::Create { .. } | Action::TenantStart | Action::TenantFinish => None,
+            Action::Create { .. }
+            | Action::TenantStart
+            | Action::TenantFinish
+            | Action::TenantCancel => None,
             Action::Update { token, .. }
             | Action::Adopt { token, .. }
             | Action::Disable { token, .. }
@@ -329,6 +353,12 @@ pub enum Reason {
     /// A delivery target cannot be written (a Kubernetes context that does not resolve, an API
     /// server that does not answer, an identity that may not write the Secret).
     TargetUnusable,
+    /// A tenant token rotation was started outside tokensmith.
+    ForeignTenantRotation,
+    /// tokensmith's record of a tenant rotation that Dynatrace says is no longer open.
+    TenantRotationClosed,
+    /// The spec no longer rotates the tenant token and the new one reached no target.
+    TenantRotationUnwanted,
 }
 
 impl fmt::Display for Reason {
@@ -359,6 +389,9 @@ impl fmt::Display for Reason {
             Reason::MigratedToPlatform => "migrated_to_platform",
             Reason::ExpiryWithinThreshold => "expiry_within_threshold",
             Reason::TargetUnusable => "target_unusable",
+            Reason::ForeignTenantRotation => "foreign_tenant_rotation",
+            Reason::TenantRotationClosed => "tenant_rotation_closed",
+            Reason::TenantRotationUnwanted => "tenant_rotation_unwanted",
         };
         f.write_str(s)
     }
@@ -368,7 +401,9 @@ impl FromStr for Reason {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const ALL: [Reason; 22] = [
+        const ALL: [Reason; 27] = [
+            Reason::TargetValueInvalid,
+            Reason::TargetValueMismatch,
             Reason::Missing,
             Reason::ScopesChanged,
             Reason::NameChanged,
@@ -391,6 +426,9 @@ impl FromStr for Reason {
             Reason::MigratedToPlatform,
             Reason::ExpiryWithinThreshold,
             Reason::TargetUnusable,
+            Reason::ForeignTenantRotation,
+            Reason::TenantRotationClosed,
+            Reason::TenantRotationUnwanted,
         ];
         if let Some(r) = ALL.iter().find(|r| r.to_string() == s) {
             return Ok(*r);
@@ -433,6 +471,33 @@ pub struct ForecastEntry {
     pub rotation_due: Option<OffsetDateTime>,
     /// Whether this plan rotates, replaces or creates it.
     pub changed_by_plan: bool,
+}
+
+/// A tenant token rotation open in an environment, as the plan sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenTenantRotation {
+    pub environment: EnvName,
+    /// Who started it: tokensmith (its record is in the environment) or someone else.
+    pub started_by_tokensmith: bool,
+    /// When it started (the record's creation date); unknown for a foreign rotation.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+    /// When the grace ends and finish may run (once every target confirmed).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finish_due: Option<OffsetDateTime>,
+    /// Targets that confirmed the active (new) tenant token: read back, or (write-only) their
+    /// command succeeded in this rotation.
+    pub confirmed: Vec<TargetAddress>,
+    /// Targets that did not confirm it yet.
+    pub unconfirmed: Vec<TargetAddress>,
+    /// Targets that cannot be read back: confirmed only by their command's success, never by
+    /// what they hold (listed here too when confirmed).
+    pub unverifiable: Vec<TargetAddress>,
+    /// Whether Dynatrace reported the rotation (`tenantTokenRotation/status`); false when only
+    /// tokensmith's record tells (older versions without the endpoint).
+    pub status_endpoint: bool,
+    /// What happens next, in words.
+    pub next: String,
 }
 
 /// Something due later, decided again by a later run.
@@ -490,7 +555,7 @@ impl Summary {
                 Action::Update { .. } | Action::Adopt { .. } => s.update += 1,
                 Action::Disable { .. } | Action::Delete { .. } => s.revoke += 1,
                 Action::Deliver { .. } => s.deliver += 1,
-                Action::TenantStart | Action::TenantFinish => s.tenant += 1,
+                Action::TenantStart | Action::TenantFinish | Action::TenantCancel => s.tenant += 1,
             }
         }
         s

@@ -15,13 +15,24 @@ use crate::model::encode::rfc3339 as ts;
 pub fn plan_human(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Result<()> {
     let st = Style { color };
     if plan.steps.is_empty() {
-        if plan.checks.is_empty() && plan.pending.is_empty() && plan.warnings.is_empty() {
+        if plan.checks.is_empty()
+            && plan.pending.is_empty()
+            && plan.warnings.is_empty()
+            && !plan.has_open_rotation()
+        {
             writeln!(out, "No changes. Live tokens and targets match the spec.")?;
         } else {
             writeln!(out, "No changes.")?;
         }
     } else {
         writeln!(out, "tokensmith will perform the following actions:")?;
+    }
+    for r in &plan.tenant_rotations {
+        writeln!(out)?;
+        for (i, line) in super::tenant::open_rotation_lines(r).iter().enumerate() {
+            let indent = if i == 0 { "  " } else { "      " };
+            writeln!(out, "{indent}{line}")?;
+        }
     }
     for step in &plan.steps {
         writeln!(out)?;
@@ -129,7 +140,7 @@ pub fn plan_human(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
             Action::Disable { name, .. } | Action::Delete { name, .. } => {
                 writeln!(out, "      name:    {name:?}")?;
             }
-            Action::TenantStart | Action::TenantFinish => {}
+            Action::TenantStart | Action::TenantFinish | Action::TenantCancel => {}
         }
         if let Some(note) = &step.note {
             writeln!(out, "      {} {note}", st.dim("note:"))?;

@@ -29,12 +29,18 @@ pub(crate) fn plan_markdown_string(plan: &Plan, limit: usize) -> String {
     let mut md = Limited::new(limit);
     md.always("### tokensmith plan");
     md.always("");
-    if plan.steps.is_empty() {
+    if plan.steps.is_empty() && !plan.has_open_rotation() {
         md.always("**No changes.** Live tokens and targets match the spec.");
     } else {
         md.always(&format!("**{}**", plan.summary));
     }
     md.always("");
+    for r in &plan.tenant_rotations {
+        for line in super::tenant::open_rotation_lines(r) {
+            md.always(&text(&line));
+        }
+        md.always("");
+    }
 
     if !plan.checks.is_empty() {
         md.line(&format!("❌ **{} failed check(s)**", plan.checks.len()));
@@ -233,6 +239,9 @@ fn details(s: &crate::plan::Step) -> String {
         Action::Disable { name, .. } | Action::Delete { name, .. } => {
             format!("name {}", code(name))
         }
-        Action::Deliver { .. } | Action::TenantStart | Action::TenantFinish => String::new(),
+        Action::Deliver { .. }
+        | Action::TenantStart
+        | Action::TenantFinish
+        | Action::TenantCancel => String::new(),
     }
 }

@@ -23,6 +23,7 @@ mod limit;
 mod markdown;
 pub mod metrics;
 mod style;
+mod tenant;
 
 use std::io;
 

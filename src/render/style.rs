@@ -45,7 +45,10 @@ impl Style {
             Action::Create { .. } | Action::TenantStart => self.magenta(sym),
             Action::Update { .. } => self.yellow(sym),
             Action::Deliver { .. } => self.cyan(sym),
-            Action::Disable { .. } | Action::Delete { .. } | Action::TenantFinish => self.red(sym),
+            Action::Disable { .. }
+            | Action::Delete { .. }
+            | Action::TenantFinish
+            | Action::TenantCancel => self.red(sym),
         }
     }
 }
@@ -58,7 +61,10 @@ pub(crate) fn symbol(step: &Step) -> &'static str {
         Action::Create { .. } | Action::TenantStart => "±",
         Action::Update { .. } | Action::Adopt { .. } => "~",
         Action::Deliver { .. } => ">",
-        Action::Disable { .. } | Action::Delete { .. } | Action::TenantFinish => "-",
+        Action::Disable { .. }
+        | Action::Delete { .. }
+        | Action::TenantFinish
+        | Action::TenantCancel => "-",
     }
 }
 
@@ -87,6 +93,7 @@ pub(crate) fn headline(step: &Step) -> String {
         Action::Delete { token, .. } => format!("delete {what} in {home}: {token}"),
         Action::TenantStart => format!("start tenant token rotation in {home}"),
         Action::TenantFinish => format!("finish tenant token rotation in {home}"),
+        Action::TenantCancel => format!("cancel tenant token rotation in {home}"),
     }
 }
 

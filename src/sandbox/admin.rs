@@ -15,6 +15,7 @@
 //! | `GET`/`DELETE /__sandbox/metrics[?environment=ID]` | – | data points ingested into an environment (default: the default one), oldest first / forget them |
 //! | `POST /__sandbox/reset` | a seed (YAML or JSON) | replace the whole state |
 //! | `POST /__sandbox/environments` | `{"id": …, …seed environment}` | add an environment |
+//! | `PUT /__sandbox/rotation-status` | `{"available": false, "environment"?: …}` | make `tenantTokenRotation/status` answer 404 (an older version) or exist again |
 //! | `POST /__sandbox/use` | `{"token": …, "environment"?: …}` | a consumer (OneAgent, ActiveGate, app) presents a token: 200 with its kind, or 401; records last use |
 
 use axum::body::Bytes;
@@ -60,6 +61,7 @@ pub fn handle(
         (["reset"], &Method::POST) => reset(sandbox, body),
         (["environments"], &Method::POST) => add_environment(sandbox, body),
         (["use"], &Method::POST) => use_token(sandbox, body),
+        (["rotation-status"], &Method::PUT) => rotation_status(sandbox, body),
         _ => Err(ApiError::not_found(
             "unknown sandbox admin endpoint; GET /__sandbox lists them",
         )),
@@ -81,6 +83,7 @@ fn index() -> Value {
             "POST /__sandbox/reset <seed yaml or json>",
             "POST /__sandbox/environments {\"id\":\"…\"}",
             "POST /__sandbox/use {\"token\":\"…\",\"environment\":\"…\"}",
+            "PUT /__sandbox/rotation-status {\"available\":false,\"environment\":\"…\"}",
         ],
     })
 }
@@ -236,6 +239,40 @@ fn add_environment(sandbox: &Sandbox, body: &Bytes) -> Result<Reply, ApiError> {
         })
         .map_err(internal)??;
     Ok(Reply::json(201, summary(sandbox)))
+}
+
+/// Whether an environment has `GET /api/v2/tenantTokenRotation/status` (newer versions) or
+/// answers 404 there (older versions, Managed clusters).
+fn rotation_status(sandbox: &Sandbox, body: &Bytes) -> Result<Reply, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Switch {
+        available: bool,
+        #[serde(default)]
+        environment: Option<String>,
+    }
+    let sw: Switch = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "expected {{\"available\": true|false, \"environment\"?: \"…\"}}: {e}"
+        ))
+    })?;
+    let found = sandbox
+        .update(|s| {
+            let id = sw
+                .environment
+                .clone()
+                .or_else(|| s.default_environment.clone())?;
+            let env = s.environments.get_mut(&id)?;
+            env.no_rotation_status = !sw.available;
+            Some(id)
+        })
+        .map_err(internal)?;
+    match found {
+        Some(id) => Ok(Reply::ok(
+            json!({ "environment": id, "available": sw.available }),
+        )),
+        None => Err(ApiError::not_found("no such environment in the sandbox")),
+    }
 }
 
 /// A consumer presents a token: a OneAgent or ActiveGate its tenant token (both are valid during a

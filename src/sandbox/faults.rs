@@ -34,6 +34,28 @@ pub struct Faults {
     /// are answered 429 until the minute is over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_minute: Option<u32>,
+    /// Answer the next `times` requests whose path ends with `path_suffix` with `status`
+    /// (before anything is changed), e.g. one 500 from `tenantTokenRotation/finish`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_path: Option<FailPath>,
+}
+
+/// A scripted failure of one endpoint, counted down per matching request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailPath {
+    pub path_suffix: String,
+    #[serde(default = "default_5xx")]
+    pub status: u16,
+    #[serde(default = "one_time")]
+    pub times: u32,
+    /// Instead of answering `status`: carry out the request, then drop the connection.
+    #[serde(default)]
+    pub drop_after_commit: bool,
+}
+
+fn one_time() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -177,8 +177,31 @@ impl Sandbox {
         }
     }
 
-    pub(crate) fn roll_faults(&self, write: bool) -> Decision {
-        let faults = lock(&self.inner.state).faults.clone();
+    pub(crate) fn roll_faults(&self, write: bool, path: &str) -> Decision {
+        let faults = {
+            let mut state = lock(&self.inner.state);
+            if let Some(f) = state.faults.fail_path.as_mut() {
+                if f.times > 0 && path.ends_with(&f.path_suffix) {
+                    f.times -= 1;
+                    let status = f.status;
+                    if f.drop_after_commit {
+                        return Decision {
+                            drop_after_commit: true,
+                            ..Decision::default()
+                        };
+                    }
+                    return Decision {
+                        reject: Some((
+                            status,
+                            None,
+                            "Internal Server Error (injected by the sandbox)",
+                        )),
+                        ..Decision::default()
+                    };
+                }
+            }
+            state.faults.clone()
+        };
         lock(&self.inner.dice).decide(&faults, write)
     }
 

@@ -73,6 +73,9 @@ pub struct SeedEnvironment {
     /// The tenant token; generated when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_token: Option<String>,
+    /// `false`: `GET /api/v2/tenantTokenRotation/status` answers 404, like an older version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_status_endpoint: Option<bool>,
     #[serde(default)]
     pub api_tokens: Vec<SeedApiToken>,
     /// Many generated tokens at once (pagination tests, benchmarks); their secrets are not known.
@@ -270,6 +273,7 @@ impl Seed {
                     active_since: Some(now),
                 },
                 classic_tokens_disabled: e.classic_tokens_disabled,
+                no_rotation_status: e.rotation_status_endpoint == Some(false),
                 ..Environment::default()
             };
             for t in &e.api_tokens {

@@ -298,7 +298,7 @@ async fn dispatch(
     }
 
     let write = !matches!(parts.method, Method::GET | Method::HEAD);
-    let decision = sandbox.roll_faults(write);
+    let decision = sandbox.roll_faults(write, &path);
     if let Some(delay) = decision.delay {
         tokio::time::sleep(delay).await;
     }
@@ -405,6 +405,9 @@ fn route_environment(state: &mut super::state::State, call: &mut Call, rest: &[S
         (["api", "v2", "tenantTokenRotation", "start"], &Method::POST) => {
             tenant::start(state, call)
         }
+        (["api", "v2", "tenantTokenRotation", "status"], &Method::GET) => {
+            tenant::status(state, call)
+        }
         (["api", "v2", "tenantTokenRotation", "finish"], &Method::POST) => {
             tenant::finish(state, call)
         }
@@ -441,7 +444,7 @@ fn is_known_environment_path(segs: &[&str]) -> bool {
                 "api",
                 "v2",
                 "tenantTokenRotation",
-                "start" | "finish" | "cancel"
+                "start" | "finish" | "cancel" | "status"
             ]
             | [
                 "api",

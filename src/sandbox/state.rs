@@ -66,6 +66,10 @@ pub struct Environment {
     #[serde(default)]
     pub activegate_tokens: BTreeMap<String, ActiveGateTokenRecord>,
     pub tenant: TenantTokens,
+    /// `GET /api/v2/tenantTokenRotation/status` answers 404 here, like an older version or a
+    /// Managed cluster (newer versions have it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_rotation_status: bool,
     /// The last [`DATA_POINT_CAPACITY`] data points accepted by `POST /api/v2/metrics/ingest`,
     /// oldest first.
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]

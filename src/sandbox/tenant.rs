@@ -5,12 +5,19 @@
 //! - idle → start: a new token becomes active, the old one stays valid; 200 `{active: NEW, old: OLD}`.
 //! - rotating → finish: the old token stops being valid; 200 `{active: NEW, old: OLD}` (docs example).
 //! - rotating → cancel: the new token is discarded, the old one is active again;
-//!   200 `{active: OLD, old: {}}`.
+//!   200 `{active: OLD, old: {value: null}}` (as recorded from real servers; the 1.254 spec types
+//!   `value` as a plain string, the fidelity test relaxes that).
 //! - start while rotating, finish or cancel while idle: 400 with the spec's wording.
+//! - `GET …/status`: `{"status": "ACTIVE"}` while rotating, else `INACTIVE` (newer versions;
+//!   Dynatrace's JavaScript SDK 8.0.0). Its scope is not documented (UNCERTAIN); the sandbox
+//!   asks for `tenantTokenRotation.write` like the other rotation calls. An environment seeded with
+//!   `rotation_status_endpoint: false` (or switched by `/__sandbox/rotation-status`) answers 404
+//!   like an older version or a Managed cluster.
 //!
 //! Mid-rotation `connectioninfo` returns the new (active) token (REFERENCE.md marks this
-//! UNCERTAIN, "probably the new/active one"). An absent `old` value is sent as `{}` rather than
-//! `{"value": null}`: the 1.254 spec types `value` as a plain string and Dynatrace omits nulls.
+//! UNCERTAIN, "probably the new/active one"). Its `formattedCommunicationEndpoints` is the
+//! `;`-joined string real servers send (the operator and the `dt` Python client parse a string;
+//! the 1.254 spec's array type is wrong).
 
 use serde_json::{json, Value};
 
@@ -26,7 +33,7 @@ pub const INSTALLER_DOWNLOAD: &str = "InstallerDownload";
 fn config(active: &str, old: Option<&str>) -> Value {
     json!({
         "active": { "value": active },
-        "old": old.map_or_else(|| json!({}), |o| json!({ "value": o })),
+        "old": { "value": old },
     })
 }
 
@@ -50,6 +57,23 @@ pub fn start(state: &mut State, call: &mut Call) -> Handled {
     t.active_since = Some(now);
     call.dirty = true;
     Ok(Reply::ok(config(&t.active, t.pending_old.as_deref())))
+}
+
+/// `GET /api/v2/tenantTokenRotation/status`; 404 where the environment plays an older version.
+pub fn status(state: &mut State, call: &mut Call) -> Handled {
+    let has_endpoint = state
+        .env_mut(&call.env_id)
+        .is_some_and(|env| !env.no_rotation_status);
+    if !has_endpoint {
+        return Err(ApiError::no_route());
+    }
+    authenticate(state, call, &[ROTATION])?;
+    let status = if tenant(state, call)?.rotating() {
+        "ACTIVE"
+    } else {
+        "INACTIVE"
+    };
+    Ok(Reply::ok(json!({ "status": status })))
 }
 
 /// `POST /api/v2/tenantTokenRotation/finish`.
@@ -85,13 +109,14 @@ pub fn agent_connection_info(state: &mut State, call: &mut Call) -> Handled {
     authenticate(state, call, &[INSTALLER_DOWNLOAD])?;
     let t = tenant(state, call)?;
     let ep = endpoint(call);
-    // `formattedCommunicationEndpoints` is an array in the 1.254 v1 spec and a string in the 2026
-    // docs (UNCERTAIN); the sandbox follows the spec it is validated against.
+    // `formattedCommunicationEndpoints` is an array in the 1.254 v1 spec, but real servers send
+    // the `;`-joined string (the operator and Dynatrace's `dt` client parse a string).
+    let endpoints = [ep];
     Ok(Reply::ok(json!({
         "tenantUUID": call.env_id,
         "tenantToken": t.active,
-        "communicationEndpoints": [ep],
-        "formattedCommunicationEndpoints": [ep],
+        "communicationEndpoints": endpoints,
+        "formattedCommunicationEndpoints": endpoints.join(";"),
     })))
 }
 

@@ -12,7 +12,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::de::Spanned;
-use crate::model::{ActiveGateType, PlatformPreset, Preset, Revoke, SpecDuration, Target};
+use crate::model::{
+    ActiveGateType, ForeignRotation, PlatformPreset, Preset, Revoke, SpecDuration, Target,
+};
 
 /// A tokensmith desired-state file: which Dynatrace tokens exist, with which scopes, how long they
 /// live, when they rotate and where their values are delivered. Relative file paths in `deliver`
@@ -295,6 +297,15 @@ pub struct TenantTokenSpec {
     /// Rotate when the last rotation is this old; without it only on demand.
     #[serde(default)]
     pub rotate_every: Option<Spanned<SpecDuration>>,
+    /// How long both tenant tokens stay valid after a rotation started, before it is finished
+    /// (default 1d): time for offline OneAgents, the operator's reconcile and application pods
+    /// restarted by their owners to pick up the new token.
+    #[serde(default)]
+    pub grace: Option<Spanned<SpecDuration>>,
+    /// A rotation started outside tokensmith: `adopt` (deliver the active token, finish after
+    /// the grace) or `cancel`; unset = report it only.
+    #[serde(default)]
+    pub on_foreign_rotation: Option<Spanned<ForeignRotation>>,
     /// ActiveGates, delivered first (usually `authorization.properties`, key `tenantToken`).
     #[serde(default)]
     pub activegates: Vec<Spanned<Target>>,

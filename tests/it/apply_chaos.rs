@@ -36,6 +36,8 @@ fn world(dir: &std::path::Path) -> tokensmith::model::Desired {
         .tenant(DesiredTenantToken {
             environment: EnvName::new("prod"),
             rotate_every: Some("20d".parse().unwrap()),
+            grace: tokensmith::model::SpecDuration::ZERO,
+            on_foreign_rotation: None,
             activegates: vec![file(&p("ag-tenant"))],
             oneagents: vec![file(&p("oa-1"))],
         })

@@ -290,6 +290,7 @@ const TENANT: &str = r#"
 tenant_token:
   demo:
     rotate_every: 30d
+    grace: 0s
     activegates:
       - file: { path: out/ag-a.properties, format: properties, key: tenantToken }
       - file: { path: out/ag-b.properties, format: properties, key: tenantToken }
@@ -304,10 +305,8 @@ tenant_token:
 fn tenant_rotation_with_a_failing_oneagent_target_resumes_on_the_next_apply() {
     let w = World::new(TENANT);
     std::fs::write(w.path("ok"), "").unwrap();
-    // The OneAgent target must be readable: with a write-only exec target, the failed apply
-    // leaves every readable target on the new token, the planner sees no rotation in progress,
-    // and the next plan says "No changes" while the sandbox is still rotating (reported as a
-    // gap; src/plan/tenant.rs documents the related kill-before-finish limitation).
+    // With `grace: 0s` the rotation finishes in the apply that completes the deliveries
+    // (tests/it/tenant_rotation.rs covers the default grace and write-only targets).
     // The OneAgent was installed with the current tenant token; its read command prints it
     // (as `oneagentctl --get-tenant-token` would).
     std::fs::create_dir_all(w.path("out")).unwrap();

@@ -44,6 +44,8 @@ fn head() -> World {
         .tenant(DesiredTenantToken {
             environment: env("prod"),
             rotate_every: Some(dur("180d")),
+            grace: tokensmith::model::DEFAULT_TENANT_GRACE,
+            on_foreign_rotation: None,
             activegates: vec![file("/etc/ag/tenant")],
             oneagents: vec![],
         })
@@ -152,6 +154,8 @@ fn tenant_token_target_changes_and_rotation() {
         World::new().tenant(DesiredTenantToken {
             environment: env("prod"),
             rotate_every: Some(dur(every)),
+            grace: tokensmith::model::DEFAULT_TENANT_GRACE,
+            on_foreign_rotation: None,
             activegates: ags,
             oneagents: vec![file("/etc/oa")],
         })

@@ -68,6 +68,8 @@ fn tenant_token_in(env: &str) -> DesiredTenantToken {
     DesiredTenantToken {
         environment: EnvName::new(env),
         rotate_every: None,
+        grace: tokensmith::model::DEFAULT_TENANT_GRACE,
+        on_foreign_rotation: None,
         activegates: Vec::new(),
         oneagents: Vec::new(),
     }
@@ -138,9 +140,10 @@ async fn one_call_per_kind_per_environment_and_the_tenant_token_only_when_manage
         .warnings
         .iter()
         .all(|w| w.contains("expires at 2035-01-05")));
-    // alpha: two lists and connectioninfo; beta: two lists. The caller's id needs no call.
-    assert_eq!(read.api_calls, 5);
-    assert_eq!(stub.count(), 5);
+    // alpha: two lists, connectioninfo and the rotation status (404 here: an older version);
+    // beta: two lists. The caller's id needs no call.
+    assert_eq!(read.api_calls, 6);
+    assert_eq!(stub.count(), 6);
     let alpha = &read.snapshot.environments[&EnvName::new("alpha")];
     let beta = &read.snapshot.environments[&EnvName::new("beta")];
     assert_eq!(alpha.caller, Some(TokenId::new(MGMT_ID)));
@@ -152,6 +155,10 @@ async fn one_call_per_kind_per_environment_and_the_tenant_token_only_when_manage
         ))
     );
     assert_eq!(beta.tenant_token, None);
+    assert_eq!(
+        alpha.tenant_rotation_active, None,
+        "404: no status endpoint"
+    );
     assert_eq!(
         alpha.server_time,
         Some(time::macros::datetime!(2035-01-01 12:00:00 UTC))

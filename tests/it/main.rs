@@ -43,3 +43,4 @@ mod spec_examples;
 mod spec_fleet;
 mod spec_props;
 mod spec_semantics;
+mod tenant_rotation;

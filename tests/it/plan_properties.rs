@@ -173,6 +173,8 @@ fn build(spec: &WorldSpec) -> World {
             .tenant(tokensmith::model::DesiredTenantToken {
                 environment: env("prod"),
                 rotate_every: every.map(SpecDuration::from_days),
+                grace: tokensmith::model::SpecDuration::ZERO,
+                on_foreign_rotation: None,
                 activegates: ag_targets.into_iter().map(|(t, _)| t).collect(),
                 oneagents: oa_targets.into_iter().map(|(t, _)| t).collect(),
             })
@@ -626,14 +628,41 @@ fn simulate(w: &World, plan: &Plan) -> World {
                 }
             }
             Action::TenantStart => {
+                // The applier records the rotation in the environment before starting it.
+                tokens.push(LiveToken {
+                    kind: TokenKind::ApiToken,
+                    id: tokensmith::model::TokenId::new(format!("dt0c01.REC{n}")),
+                    name: tokensmith::plan::tenant_record::RecordNotes::default().name(),
+                    enabled: false,
+                    owner: Some("admin@example.com".into()),
+                    personal_access_token: false,
+                    created: Some(home_now),
+                    modified: None,
+                    expires: None,
+                    last_used: None,
+                    last_used_from: None,
+                    scopes: Default::default(),
+                    activegate_type: None,
+                    seed: false,
+                    resources: Vec::new(),
+                });
                 let env = next
                     .live
                     .environments
                     .get_mut(s.environment().unwrap())
                     .unwrap();
                 env.tenant_token = Some(format!("rotated{n:05}"));
+                env.tenant_rotation_active = Some(true);
             }
-            Action::TenantFinish => {}
+            Action::TenantFinish | Action::TenantCancel => {
+                tokens.retain(|t| !tokensmith::plan::tenant_record::is_record(t));
+                let env = next
+                    .live
+                    .environments
+                    .get_mut(s.environment().unwrap())
+                    .unwrap();
+                env.tenant_rotation_active = Some(false);
+            }
         }
     }
     next

@@ -429,6 +429,8 @@ fn tenant_world(ag_holder: Holder, oa_holder: Holder) -> World {
         .tenant(DesiredTenantToken {
             environment: env("prod"),
             rotate_every: Some(SpecDuration::from_days(180)),
+            grace: tokensmith::model::SpecDuration::ZERO,
+            on_foreign_rotation: None,
             activegates: vec![ag_file.clone()],
             oneagents: vec![oa.clone()],
         })
@@ -471,6 +473,8 @@ fn tenant_rotation_not_due_yet() {
 
 #[test]
 fn tenant_rotation_partial_is_resumed() {
+    // tokensmith's record of the open rotation, created two days ago.
+    let record = tokensmith::plan::tenant_record::RecordNotes::default().name();
     let w = tenant_world(
         Holder::TenantToken {
             fingerprint: "aaaaaaaaaaaa".into(),
@@ -480,10 +484,17 @@ fn tenant_rotation_partial_is_resumed() {
             fingerprint: "bbbbbbbbbbbb".into(),
             since: Some(t0() - days(200)),
         },
+    )
+    .live(
+        "prod",
+        api("dt0c01.RECORD", &record)
+            .created(t0() - days(2))
+            .disabled(),
     );
     let (plan, text) = snap(&w);
     let verbs: Vec<&str> = plan.steps.iter().map(|s| s.action.verb()).collect();
     assert_eq!(verbs, ["deliver", "tenant_finish"]);
+    assert!(plan.has_open_rotation());
     insta::assert_snapshot!(text);
 }
 
@@ -795,6 +806,8 @@ fn drift_report() {
         .tenant(DesiredTenantToken {
             environment: env("prod"),
             rotate_every: None,
+            grace: tokensmith::model::SpecDuration::ZERO,
+            on_foreign_rotation: None,
             activegates: vec![file("/ag/authorization.properties")],
             oneagents: vec![],
         })

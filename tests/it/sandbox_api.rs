@@ -685,7 +685,7 @@ async fn tenant_token_rotation_state_machine() {
     let cancelled = env.post(&rot("cancel"), &admin, json!({})).await;
     assert_eq!(
         cancelled.body,
-        json!({"active": {"value": "tenantoriginal000000"}, "old": {}})
+        json!({"active": {"value": "tenantoriginal000000"}, "old": {"value": null}})
     );
     assert!(!accepted(&new).await && accepted("tenantoriginal000000").await);
 

@@ -20,6 +20,13 @@
 //!    `invalidLines`), which clients read (`live::metrics_ingest::send_metric_lines`). That body is
 //!    declared here as `MetricIngestResponse` (strict, like the rest) and validated; `warnings`
 //!    is allowed but never sent by the sandbox.
+//! 5. `TenantToken.value` may be null: a cancelled rotation answers `"old": {"value": null}` in
+//!    recorded real responses (docs post-cancel; Dynatrace's JavaScript SDK).
+//! 6. `ConnectionInfo.formattedCommunicationEndpoints` is the `;`-joined string real servers send
+//!    (the Dynatrace Operator and the `dt` Python client parse a string); the 1.254 spec says array.
+//! 7. `GET /tenantTokenRotation/status` is newer than the 1.254 spec (Dynatrace's JavaScript SDK
+//!    8.0.0, `getRotationStatus`): declared here as `{"status": "ACTIVE" | "INACTIVE"}` (strict)
+//!    and validated; an environment switched to an older version answers 404 there.
 
 use crate::support::sandbox_client as sandbox_support;
 
@@ -117,6 +124,32 @@ impl Spec {
                 responses[status]["content"] = json!({"application/json": {"schema":
                     {"$ref": "#/components/schemas/MetricIngestResponse"}}});
             }
+        }
+        // Relaxation 5: a cancelled rotation's `old` value is null.
+        if let Some(value) =
+            doc.pointer_mut("/components/schemas/TenantToken/properties/value/type")
+        {
+            *value = json!(["string", "null"]);
+        }
+        // Relaxation 6: the formatted endpoints are one `;`-joined string.
+        if let Some(formatted) = doc.pointer_mut(
+            "/components/schemas/ConnectionInfo/properties/formattedCommunicationEndpoints",
+        ) {
+            *formatted = json!({"type": "string"});
+        }
+        // Relaxation 7: the rotation status endpoint.
+        if doc["paths"]["/tenantTokenRotation/start"].is_object() {
+            doc["components"]["schemas"]["TenantTokenRotationStatus"] = json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["status"],
+                "properties": {"status": {"type": "string", "enum": ["ACTIVE", "INACTIVE"]}},
+            });
+            doc["paths"]["/tenantTokenRotation/status"] = json!({"get": {"responses": {
+                "200": {"content": {"application/json": {"schema":
+                    {"$ref": "#/components/schemas/TenantTokenRotationStatus"}}}},
+                "404": {},
+            }}});
         }
         Spec {
             doc,
@@ -482,7 +515,7 @@ async fn every_endpoint_answers_as_the_official_specs_say() {
     );
 
     // --- tenant token rotation, every transition
-    for (step, _) in [
+    for (step, status) in [
         ("finish", 400),
         ("cancel", 400),
         ("start", 200),
@@ -498,8 +531,39 @@ async fn every_endpoint_answers_as_the_official_specs_say() {
                 json!({}),
             )
             .await;
+        assert_eq!(a.status, status, "{step}: {}", a.text);
         v2.check(&format!("/tenantTokenRotation/{step}"), "post", &a);
+        if step == "cancel" && status == 200 {
+            assert_eq!(a.body["old"], json!({"value": null}), "relaxation 5");
+        }
+        // Relaxation 7: the status after every transition.
+        let st = env.get("/api/v2/tenantTokenRotation/status", &admin).await;
+        v2.check("/tenantTokenRotation/status", "get", &st);
+        let open = matches!(step, "start");
+        assert_eq!(
+            st.body["status"],
+            if open { "ACTIVE" } else { "INACTIVE" },
+            "after {step} ({status})"
+        );
     }
+    // An environment playing an older version has no status endpoint: 404 with an envelope.
+    let off = env
+        .admin(
+            Method::PUT,
+            "/rotation-status",
+            Some(json!({"available": false})),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    let st = env.get("/api/v2/tenantTokenRotation/status", &admin).await;
+    assert_eq!(st.status, 404, "{}", st.text);
+    v2.check("/tenantTokenRotation/status", "get", &st);
+    env.admin(
+        Method::PUT,
+        "/rotation-status",
+        Some(json!({"available": true})),
+    )
+    .await;
 
     // --- connectioninfo (v1)
     v1.check(

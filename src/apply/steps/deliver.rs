@@ -174,16 +174,18 @@ impl Run<'_> {
         let fingerprint = tenant_fingerprint(value.expose());
         let holds = format!("tenant:{fingerprint}");
         let address = target.address();
-        if let Holder::TenantToken { fingerprint: f, .. } =
-            self.env.deliverer().read_holder(target).await
-        {
-            if f == fingerprint {
+        match self.env.deliverer().read_holder(target).await {
+            Holder::TenantToken { fingerprint: f, .. } if f == fingerprint => {
                 self.delivered(step, holds, &address, false);
                 return Ok(Done::already(
                     None,
                     format!("{address} holds tenant token {fingerprint}"),
                 ));
             }
+            // No read will show what this target holds afterwards: note on the rotation record
+            // that the new token may be in use (cancelling is no longer safe).
+            Holder::WriteOnly | Holder::Unreadable { .. } => self.note_tenant_sent(&env).await?,
+            _ => {}
         }
         let record = Record::tenant(&value, self.env.now_for(&step.home));
         self.write_and_verify(target, &value, &record).await?;

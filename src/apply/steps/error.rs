@@ -86,4 +86,19 @@ pub(crate) enum StepError {
     /// A tenant step whose home is an account.
     #[error("a tenant token belongs to an environment")]
     TenantOutsideEnvironment,
+    /// Finishing would disconnect a target that still holds the old tenant token.
+    #[error("refusing to finish the tenant token rotation of `{env}`: target {address} still holds tenant token {held}, not the active {active}; plan again to deliver it")]
+    TenantNotConfirmed {
+        env: EnvName,
+        address: TargetAddress,
+        held: String,
+        active: String,
+    },
+    /// The record of the open rotation could not be kept.
+    #[error("cannot keep tokensmith's record of the tenant rotation of `{env}`: {source}")]
+    TenantRecord {
+        env: EnvName,
+        #[source]
+        source: LiveError,
+    },
 }

@@ -71,6 +71,7 @@ impl Run<'_> {
             Action::Delete { token, .. } => self.retire(step, token, Retire::Delete).await,
             Action::TenantStart => self.tenant_start(step).await,
             Action::TenantFinish => self.tenant_finish(step).await,
+            Action::TenantCancel => self.tenant_cancel(step).await,
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Not here: what a step does (the step files beside this one) and the scheduling (`execute`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use time::OffsetDateTime;
@@ -78,6 +78,8 @@ pub(crate) struct Run<'a> {
     pub deliveries: Mutex<Vec<Delivery>>,
     /// Tenant rotations this run started, with the new active token.
     pub tenant_started: Mutex<HashMap<EnvName, Secret<String>>>,
+    /// Environments whose rotation record got its `sent` note in this run (see `tenant`).
+    pub(super) tenant_sent: tokio::sync::Mutex<HashSet<EnvName>>,
     callers: tokio::sync::Mutex<HashMap<EnvName, Option<TokenId>>>,
     pub warnings: Mutex<Vec<String>>,
 }
@@ -103,6 +105,7 @@ impl<'a> Run<'a> {
             minted: Mutex::new(Vec::new()),
             deliveries: Mutex::new(Vec::new()),
             tenant_started: Mutex::new(HashMap::new()),
+            tenant_sent: tokio::sync::Mutex::new(HashSet::new()),
             callers: tokio::sync::Mutex::new(HashMap::new()),
             warnings: Mutex::new(Vec::new()),
         }

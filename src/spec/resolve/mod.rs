@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use crate::model::system_token;
 use crate::model::{
     Account, Desired, DesiredTenantToken, DesiredToken, EnvName, Environment, SpecDuration, Target,
-    TokenKey, TokenKind, UnmanagedPolicy,
+    TokenKey, TokenKind, UnmanagedPolicy, DEFAULT_TENANT_GRACE,
 };
 
 use super::de::Spanned;
@@ -495,6 +495,16 @@ impl<'a> Resolver<'a> {
             }
             if let Some(every) = &spec.rotate_every {
                 self.positive(every, "rotate_every");
+                if let Some(grace) = spec.grace.as_ref().filter(|g| g.value >= every.value) {
+                    self.error(
+                        grace.span,
+                        format!(
+                            "`grace` ({}) must be shorter than `rotate_every` ({})",
+                            grace.value, every.value
+                        ),
+                        Some("the old tenant token stays valid for the grace after each start; a grace as long as the schedule never lets a rotation finish before the next is due".into()),
+                    );
+                }
             }
             let mut vars = Vars::new();
             vars.insert("env".into(), entry.key.value.clone());
@@ -517,6 +527,11 @@ impl<'a> Resolver<'a> {
             self.desired.tenant_tokens.push(DesiredTenantToken {
                 environment: EnvName::new(entry.key.value.clone()),
                 rotate_every: spec.rotate_every.as_ref().map(|r| r.value),
+                grace: spec
+                    .grace
+                    .as_ref()
+                    .map_or(DEFAULT_TENANT_GRACE, |g| g.value),
+                on_foreign_rotation: spec.on_foreign_rotation.as_ref().map(|f| f.value),
                 activegates,
                 oneagents,
             });
