@@ -7,10 +7,10 @@ use super::plan::write_metrics;
 use super::session::{self, Session};
 use crate::cli::settings::DriftSettings;
 use crate::live::metrics_ingest::send_metric_lines;
-use crate::render::metrics::{dynatrace_lines, Metrics};
 use crate::live::{ClientSettings, Transport};
 use crate::model::Home;
 use crate::output::{ExitStatus, Printer};
+use crate::render::metrics::{dynatrace_lines, Metrics};
 use crate::{plan, render};
 
 pub fn run(

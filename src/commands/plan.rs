@@ -8,10 +8,10 @@ use anyhow::Context;
 use super::session::{self, Session};
 use crate::cli::settings::PlanSettings;
 use crate::git;
-use crate::render::metrics::{write_openmetrics, Metrics};
 use crate::live::ClientSettings;
 use crate::output::{ExitStatus, Printer};
 use crate::plan;
+use crate::render::metrics::{write_openmetrics, Metrics};
 use crate::render::{self, Format};
 
 pub fn run(

@@ -4,7 +4,9 @@
 //! Classes: managed current (the newest usable generation of a key in the spec), managed
 //! superseded (older generations), unmanaged in use, and unmanaged unused for longer than
 //! `unmanaged.report_unused_after` (default [`DEFAULT_UNUSED_AFTER_DAYS`] days) — the deletion
-//! candidates. Tokens with a marker whose key is not in the spec are unmanaged. Flags add:
+//! candidates. Tokens with a marker whose key is not in the spec are unmanaged, except
+//! tokensmith's system tokens (reserved `tokensmith.` keys: apply leases, open tenant
+//! rotations), which are their own class, counted apart and never deletion candidates. Flags add:
 //! expired, expiring soon (14 days), disabled, personal access token, over-privileged against
 //! its preset (scopes beyond `Preset::scopes`), the management token. Without targets, the
 //! current generation is the newest enabled, unexpired one.
@@ -18,7 +20,7 @@ use super::analysis::{analyze, home_label, LiveIndex};
 use super::prune::unused_for;
 use super::types::FORMAT_VERSION;
 use crate::model::{
-    Desired, Generation, Home, LiveSnapshot, LiveToken, Marker, Scope, SpecDuration,
+    system_token, Desired, Generation, Home, LiveSnapshot, LiveToken, Marker, Scope, SpecDuration,
     TargetSnapshot, TokenDetails, TokenId, TokenKey, TokenKind,
 };
 
@@ -68,6 +70,9 @@ pub enum TokenClass {
     UnmanagedInUse,
     /// A deletion candidate.
     UnmanagedUnused,
+    /// tokensmith's own bookkeeping in the environment (an apply lease, an open tenant
+    /// rotation): never managed, never a deletion candidate.
+    System,
 }
 
 impl TokenClass {
@@ -77,6 +82,7 @@ impl TokenClass {
             TokenClass::ManagedSuperseded => "managed superseded",
             TokenClass::UnmanagedInUse => "unmanaged in use",
             TokenClass::UnmanagedUnused => "unmanaged unused (deletion candidate)",
+            TokenClass::System => "tokensmith system",
         }
     }
 }
@@ -119,6 +125,13 @@ pub struct InventoryCounts {
     pub expiring_soon: usize,
     pub personal: usize,
     pub over_privileged: usize,
+    /// tokensmith's system tokens (apply leases, open tenant rotations), not in `total`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub system: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Classify every live token of the environments and accounts the spec names.
@@ -179,7 +192,11 @@ pub fn inventory(desired: &Desired, live: &LiveSnapshot, now: OffsetDateTime) ->
                     .iter()
                     .find(|d| d.home == home && d.kind == t.kind && d.key == m.key)
             });
+            let system = marker
+                .as_ref()
+                .is_some_and(|m| system_token::is_reserved_key(m.key.as_str()));
             let class = match (spec, current.contains(&t.id)) {
+                _ if system => TokenClass::System,
                 (Some(_), true) => TokenClass::ManagedCurrent,
                 (Some(_), false) => TokenClass::ManagedSuperseded,
                 (None, _) if unused_for(t, unused_after, now) => TokenClass::UnmanagedUnused,
@@ -204,7 +221,7 @@ pub fn inventory(desired: &Desired, live: &LiveSnapshot, now: OffsetDateTime) ->
             if Some(&t.id) == caller {
                 flags.insert(TokenFlag::ManagementToken);
             }
-            if marker.is_some() && spec.is_none() {
+            if marker.is_some() && spec.is_none() && !system {
                 flags.insert(TokenFlag::ForeignMarker);
             }
             let extra_scopes: BTreeSet<Scope> = match spec.map(|d| &d.details) {
@@ -244,12 +261,18 @@ pub fn inventory(desired: &Desired, live: &LiveSnapshot, now: OffsetDateTime) ->
             &b.id,
         ))
     });
+    let system = entries
+        .iter()
+        .filter(|e| e.class == TokenClass::System)
+        .count();
     let mut counts = InventoryCounts {
-        total: entries.len(),
+        total: entries.len() - system,
+        system,
         ..InventoryCounts::default()
     };
-    for e in &entries {
+    for e in entries.iter().filter(|e| e.class != TokenClass::System) {
         match e.class {
+            TokenClass::System => {}
             TokenClass::ManagedCurrent => counts.managed_current += 1,
             TokenClass::ManagedSuperseded => counts.managed_superseded += 1,
             TokenClass::UnmanagedInUse => counts.unmanaged_in_use += 1,

@@ -23,8 +23,16 @@ fn flags(e: &InventoryEntry) -> String {
 
 fn counts_line(inv: &Inventory) -> String {
     let c = &inv.counts;
+    let system = if c.system > 0 {
+        format!(
+            " {} tokensmith system token(s) (apply leases, tenant rotations) not counted.",
+            c.system
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{} tokens: {} managed current, {} managed superseded, {} unmanaged in use, {} deletion candidates (unused > {}); {} expired, {} expiring within 14d, {} personal, {} over-privileged.",
+        "{} tokens: {} managed current, {} managed superseded, {} unmanaged in use, {} deletion candidates (unused > {}); {} expired, {} expiring within 14d, {} personal, {} over-privileged.{}",
         c.total,
         c.managed_current,
         c.managed_superseded,
@@ -34,7 +42,8 @@ fn counts_line(inv: &Inventory) -> String {
         c.expired,
         c.expiring_soon,
         c.personal,
-        c.over_privileged
+        c.over_privileged,
+        system
     )
 }
 
