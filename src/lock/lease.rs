@@ -260,6 +260,28 @@ enum Verdict {
     Theirs(Box<LockInfo>),
 }
 
+/// Whether the lease `mine` goes on, given the live leases of `env`: not when another is active,
+/// nor when another is older by (creationDate, token id).
+fn judge(env: &EnvName, leases: &[Lease], mine: &TokenId) -> Result<Verdict, LockError> {
+    let ours = leases
+        .iter()
+        .find(|l| &l.id == mine)
+        .ok_or_else(|| LeaseLockError::Vanished {
+            env: env.clone(),
+            id: mine.clone(),
+        })?;
+    let others = leases.iter().filter(|l| &l.id != mine);
+    if let Some(active) = others.clone().find(|l| l.active) {
+        return Ok(Verdict::Theirs(Box::new(active.info.clone())));
+    }
+    match others.min_by(|a, b| a.order().cmp(&b.order())) {
+        Some(older) if older.order() < ours.order() => {
+            Ok(Verdict::Theirs(Box::new(older.info.clone())))
+        }
+        _ => Ok(Verdict::Ours),
+    }
+}
+
 /// Why a try backed off.
 enum Loss {
     /// Another lease holds the environment or comes first.
@@ -310,26 +332,8 @@ impl Attempt<'_> {
         Ok((live, now))
     }
 
-    /// Whether `mine` goes on, given the live leases.
     fn judge(&self, leases: &[Lease], mine: &TokenId) -> Result<Verdict, LockError> {
-        let ours =
-            leases
-                .iter()
-                .find(|l| &l.id == mine)
-                .ok_or_else(|| LeaseLockError::Vanished {
-                    env: self.env.clone(),
-                    id: mine.clone(),
-                })?;
-        let others = leases.iter().filter(|l| &l.id != mine);
-        if let Some(active) = others.clone().find(|l| l.active) {
-            return Ok(Verdict::Theirs(Box::new(active.info.clone())));
-        }
-        match others.min_by(|a, b| a.order().cmp(&b.order())) {
-            Some(older) if older.order() < ours.order() => {
-                Ok(Verdict::Theirs(Box::new(older.info.clone())))
-            }
-            _ => Ok(Verdict::Ours),
-        }
+        judge(self.env, leases, mine)
     }
 
     /// One try: `Ok(Ok(lease token))` when ours is active and alone, `Ok(Err(loss))` when we
@@ -553,5 +557,92 @@ impl Drop for HeldLease {
         if !self.released {
             let _ = self.delete();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn token(id: &str, name: &str, created: OffsetDateTime, ttl_h: i64) -> LiveToken {
+        LiveToken {
+            kind: TokenKind::ApiToken,
+            id: TokenId::new(id),
+            name: name.to_owned(),
+            enabled: false,
+            owner: None,
+            personal_access_token: false,
+            created: Some(created),
+            modified: None,
+            expires: Some(created + time::Duration::hours(ttl_h)),
+            last_used: None,
+            scopes: BTreeSet::new(),
+            activegate_type: None,
+            seed: false,
+            resources: Vec::new(),
+        }
+    }
+
+    fn info(holder: &str, pid: u32, nonce: &str) -> LockInfo {
+        let env = EnvName::new("prod");
+        let mut info = LockInfo::for_this_process(&env, None);
+        info.holder = holder.to_owned();
+        info.pid = pid;
+        info.id = nonce.to_owned();
+        info
+    }
+
+    #[test]
+    fn a_lease_name_round_trips_and_carries_no_secret_shape() {
+        let t0 = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        let name = lease_name(true, &info("ci@runner-7", 4242, "1234567890"));
+        assert_eq!(
+            name,
+            "tokensmith apply lease active ci@runner-7 pid 4242 [ts:tokensmith.lease#1234567890]"
+        );
+        let lease = Lease::of(&EnvName::new("prod"), &token("dt0c01.L", &name, t0, 1)).unwrap();
+        assert!(lease.active);
+        assert_eq!(lease.nonce, "1234567890");
+        assert_eq!(lease.info.holder, "ci@runner-7");
+        assert_eq!(lease.info.host, "runner-7");
+        assert_eq!(lease.info.pid, 4242);
+        assert_eq!(lease.info.created_at, t0);
+        // Expired by the server's clock: no longer counts.
+        assert!(lease.live(t0));
+        assert!(!lease.live(t0 + time::Duration::hours(1)));
+        // Not a lease: a user token, or a tenant-rotation record.
+        let user = token("dt0c01.U", "ci [ts:ci#3]", t0, 1);
+        assert!(Lease::of(&EnvName::new("prod"), &user).is_none());
+        let rotation = token("dt0c01.R", "x [ts:tokensmith.tenant-rotation#1]", t0, 1);
+        assert!(Lease::of(&EnvName::new("prod"), &rotation).is_none());
+        assert!(lease_nonce().parse::<u32>().unwrap() >= 1_000_000_000);
+    }
+
+    #[test]
+    fn the_oldest_lease_wins_ties_go_by_id_and_an_active_one_always_wins() {
+        let t0 = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        let env = EnvName::new("prod");
+        let lease = |id: &str, active: bool, at: OffsetDateTime| {
+            let name = lease_name(active, &info("ci@elsewhere", 7, "1111111111"));
+            Lease::of(&env, &token(id, &name, at, 1)).unwrap()
+        };
+        let judge = |leases: &[Lease], mine: &str| {
+            matches!(
+                judge(&env, leases, &TokenId::new(mine)).unwrap(),
+                Verdict::Ours
+            )
+        };
+        let older = lease("dt0c01.B", false, t0);
+        let mine = lease("dt0c01.A", false, t0 + time::Duration::seconds(1));
+        assert!(!judge(&[older.clone(), mine.clone()], "dt0c01.A"));
+        assert!(judge(&[older.clone(), mine.clone()], "dt0c01.B"));
+        // Same instant: the smaller id comes first, for every reader alike.
+        let twin = lease("dt0c01.C", false, t0);
+        assert!(judge(&[older.clone(), twin.clone()], "dt0c01.B"));
+        assert!(!judge(&[older.clone(), twin], "dt0c01.C"));
+        // An active lease wins over an older pending one.
+        let active = lease("dt0c01.Z", true, t0 + time::Duration::seconds(5));
+        assert!(!judge(&[older, active], "dt0c01.B"));
     }
 }
