@@ -239,8 +239,20 @@ fn lease_name(active: bool, info: &LockInfo) -> String {
         SystemToken::ApplyLease.key(),
         crate::model::Generation(nonce),
     );
+    // One word per field, so that the name reads back (a login may hold a space).
+    let holder: String = info
+        .holder
+        .chars()
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
     marker.name_with(
-        &format!("{LEASE_PREFIX} {state} {} pid {}", info.holder, info.pid),
+        &format!("{LEASE_PREFIX} {state} {holder} pid {}", info.pid),
         MAX_NAME_LEN,
     )
 }
@@ -355,8 +367,16 @@ impl Attempt<'_> {
                 expires: Some(now + LEASE_LIFETIME),
                 personal_access_token: false,
             })
-            .await
-            .map_err(|e| self.api(e))?;
+            .await;
+        let created = match created {
+            Ok(created) => created,
+            Err(e) => {
+                // The create may have taken effect (a lost answer): remove a lease with our
+                // nonce, so that it does not hold the environment until it expires.
+                self.remove_nonce(&info.id).await;
+                return Err(self.api(e));
+            }
+        };
         let mine = created.id.clone();
         // The value is never used: the lease is a name and a date, not a credential.
         drop(created);
@@ -368,6 +388,18 @@ impl Attempt<'_> {
             Ok(()) => Ok(mine),
             Err(holder) => Err(holder),
         })
+    }
+
+    /// Delete every lease carrying `nonce`, best effort.
+    async fn remove_nonce(&self, nonce: &str) {
+        let Ok(tokens) = self.client.list_api_tokens().await else {
+            return;
+        };
+        for lease in tokens.iter().filter_map(|t| Lease::of(self.env, t)) {
+            if lease.nonce == nonce {
+                let _ = self.client.delete_api_token(&lease.id).await;
+            }
+        }
     }
 
     /// Steps 2 to 4 of the protocol for our lease `mine`.
@@ -596,6 +628,8 @@ mod tests {
     #[test]
     fn a_lease_name_round_trips_and_carries_no_secret_shape() {
         let t0 = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        let spaced = lease_name(false, &info("Jo Doe@runner-7", 1, "1234567890"));
+        assert!(spaced.starts_with("tokensmith apply lease pending Jo_Doe@runner-7 pid 1 "));
         let name = lease_name(true, &info("ci@runner-7", 4242, "1234567890"));
         assert_eq!(
             name,
