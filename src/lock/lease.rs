@@ -39,7 +39,10 @@
 //!
 //! A lease lasts an hour and is not renewed; an apply longer than that loses its protection
 //! (applies take seconds to minutes). A crashed holder's lease stops counting when it expires,
-//! at once on the same machine, or when `tokensmith force-unlock ENV NONCE` deletes it.
+//! at once on the same machine, or when `tokensmith force-unlock ENV NONCE` deletes it. "The
+//! same machine" is judged by host name and process id, as for the local file lock: runners
+//! that share a host name but not a process table (containers given one fixed `hostname`)
+//! would see each other's leases as dead, so give them distinct host names.
 //!
 //! Not here: choosing when leases are used (`super::Locks`, the `apply` command), and the
 //! planner's ignoring of system tokens (`plan`).
