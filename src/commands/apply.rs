@@ -38,11 +38,14 @@ pub fn run(
     }
 
     // Lock every selected environment before reading anything, so what is planned (or checked
-    // for freshness) is what this run alone changes.
+    // for freshness) is what this run alone changes: the local (or git-remote) lock, then a
+    // lease kept in each environment itself, which holds across machines.
+    let runtime = session::runtime()?;
     let locks = Locks::for_spec(
         &session.spec_path,
         &LockStore::from_lock_remote(args.lock_remote.as_deref()),
-    );
+    )
+    .with_leases(session.leases(runtime.handle().clone()));
     let commit = session.commit.as_ref().map(|c| c.commit.clone());
     let wait = args.lock_timeout;
     let mut guards = Vec::new();
@@ -54,7 +57,6 @@ pub fn run(
         guards.push(locks.acquire(&name, commit.clone(), wait)?);
     }
 
-    let runtime = session::runtime()?;
     let world = runtime.block_on(session.read_world())?;
     for w in &world.warnings {
         writeln!(printer.err(), "warning: {w}")?;

@@ -27,6 +27,6 @@ pub fn run(settings: Settings, printer: &mut Printer) -> anyhow::Result<ExitStat
         CommandSettings::Drift(args) => drift::run(args, client, printer),
         CommandSettings::Inventory(args) => inventory::run(args, client, printer),
         CommandSettings::Sandbox(args) => sandbox::run(&args, printer),
-        CommandSettings::ForceUnlock(args) => force_unlock::run(&args, printer),
+        CommandSettings::ForceUnlock(args) => force_unlock::run(&args, client, printer),
     }
 }

@@ -16,8 +16,11 @@ use crate::deliver::{Deliverer, DeliveryContext, PreflightFailure};
 use crate::git::at_ref::{load_at_ref, AtRefError};
 use crate::git::repo::{spec_commit, SpecCommit};
 use crate::live::{
-    read_snapshot, ClientSettings, Connector, DefaultConnector, SandboxEndpoint, SandboxResolver,
+    read_snapshot, ClientSettings, Connector, DefaultConnector, LiveError, SandboxEndpoint,
+    SandboxResolver, Subject,
 };
+use crate::lock::lease::LeaseConnect;
+use crate::lock::EnvironmentLeases;
 use crate::model::{
     Desired, EnvName, Environment, Home, LiveSnapshot, Secret, SpecDuration, Target, TargetSnapshot,
 };
@@ -240,6 +243,28 @@ impl Session {
             api_calls: self.connector.api_calls(),
             preflight,
         })
+    }
+
+    /// The apply leases of the selected environments, reached through this session's
+    /// connector when each is taken; calls run on `runtime` (see `lock::lease`).
+    pub fn leases(&self, runtime: tokio::runtime::Handle) -> EnvironmentLeases {
+        let connector = self.connector.clone();
+        let environments = Arc::new(self.desired.environments.clone());
+        let names: Vec<EnvName> = environments.keys().cloned().collect();
+        let connect: LeaseConnect = Arc::new(move |name: &EnvName| {
+            let connector = connector.clone();
+            let environments = environments.clone();
+            let name = name.clone();
+            async move {
+                let env = environments.get(&name).ok_or_else(|| LiveError::Config {
+                    subject: Subject::Environment(name.to_string()),
+                    reason: "not an environment of the spec".into(),
+                })?;
+                connector.environment(env).await
+            }
+            .boxed()
+        });
+        EnvironmentLeases::new(names, connect, runtime)
     }
 
     /// The `.tokensmith/` directory next to the spec.

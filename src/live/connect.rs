@@ -58,7 +58,9 @@ pub type SandboxResolver =
     Arc<dyn Fn(&str) -> BoxFuture<'static, anyhow::Result<SandboxEndpoint>> + Send + Sync>;
 
 /// The connector of the real command line: URLs from the spec, credentials from the process
-/// environment, sandboxes through the resolver when one is set.
+/// environment, sandboxes through the resolver when one is set. Cheap to clone (the clones
+/// share the transport and the running sandboxes).
+#[derive(Clone)]
 pub struct DefaultConnector {
     transport: Transport,
     sandbox: Option<SandboxResolver>,

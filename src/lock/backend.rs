@@ -1,8 +1,7 @@
 //! The contract every place that keeps apply locks fulfils: [`LockBackend`] takes, reads and
 //! force-releases the lock of one environment, and a taken lock is a [`HeldLock`] that releases
-//! itself when dropped. The local file lock and the git-remote lock implement it; another
-//! backend (a lease kept in Dynatrace itself, say) implements the same two traits and plugs into
-//! [`super::Locks`] without any caller changing.
+//! itself when dropped. The local file lock, the git-remote lock and the environment lease
+//! implement it, and [`super::Locks`] layers them without any caller changing.
 //!
 //! Not here: choosing a backend (`Locks`) and the backends themselves.
 
@@ -15,6 +14,12 @@ use crate::model::EnvName;
 
 /// A place apply locks are kept.
 pub trait LockBackend: fmt::Debug + Send + Sync {
+    /// Whether this backend keeps `env`'s lock (the environment lease keeps only Dynatrace
+    /// environments it can reach; files and git refs keep every name).
+    fn keeps(&self, _env: &EnvName) -> bool {
+        true
+    }
+
     /// Take `env`'s lock for this process, applying `commit`, waiting up to `wait` while another
     /// run holds it; then fail with [`LockError::Held`] naming that holder.
     fn acquire(

@@ -1,6 +1,6 @@
 //! Why an apply lock could not be taken, read or released: [`LockError`], the outcomes every
 //! backend shares (held by another run, not locked, a wrong id), and each backend's own
-//! failures ([`FileLockError`], [`GitRemoteLockError`]) wrapped in it, so callers handle one
+//! failures ([`FileLockError`], [`GitRemoteLockError`], `LeaseLockError`) wrapped in it, so callers handle one
 //! error type whatever the backend.
 //!
 //! Not here: the backends that produce these errors.
@@ -35,6 +35,9 @@ pub enum LockError {
     /// The lock kept in a git remote failed.
     #[error(transparent)]
     GitRemote(#[from] GitRemoteLockError),
+    /// The lease kept in the Dynatrace environment failed.
+    #[error(transparent)]
+    Lease(#[from] super::lease::LeaseLockError),
 }
 
 impl LockError {

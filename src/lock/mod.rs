@@ -8,9 +8,11 @@
 //!
 //! - [`file`]: files under `.tokensmith/locks/` next to the spec, for runs that share a disk.
 //! - [`git_remote`]: refs in a git remote, for CI runners that share nothing (`--lock-remote`).
-//! - [`backend`]: the contract both implement ([`LockBackend`], [`HeldLock`]); a further
-//!   backend (a lease kept in Dynatrace itself, say) implements it and is chosen here, in
-//!   [`LockStore`] and [`Locks::for_spec`], without any caller changing.
+//! - [`lease`]: a lease kept in the Dynatrace environment itself, for runs on different
+//!   machines that share nothing else. `apply` always adds it as the last layer
+//!   ([`Locks::with_leases`]), over the local file or git-remote lock.
+//! - [`backend`]: the contract all implement ([`LockBackend`], [`HeldLock`]); [`Locks`] layers
+//!   backends, so a further one plugs in here without any caller changing.
 //! - [`holder`]: [`LockInfo`] and how this process describes itself as a holder.
 //! - [`error`]: [`LockError`] and each backend's own failures.
 //!
@@ -22,6 +24,7 @@ pub mod error;
 pub mod file;
 pub mod git_remote;
 pub mod holder;
+pub mod lease;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +35,7 @@ pub use error::{FileLockError, GitRemoteLockError, LockError};
 pub use file::FileLocks;
 pub use git_remote::{lock_ref, GitRemoteLocks};
 pub use holder::LockInfo;
+pub use lease::{EnvironmentLeases, LeaseLockError};
 
 use crate::model::EnvName;
 
@@ -55,26 +59,50 @@ impl LockStore {
     }
 }
 
-/// Where apply locks are kept: one backend behind one type. Cheap to clone.
+/// Where apply locks are kept: layers of backends behind one type, taken in order (the local
+/// lock first, the environment lease last) and released in reverse. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Locks {
-    backend: Arc<dyn LockBackend>,
+    layers: Vec<Arc<dyn LockBackend>>,
 }
 
-/// A held apply lock, of whichever backend; released when dropped.
+/// A held apply lock, of whichever backends keep it; released when dropped.
 #[derive(Debug)]
 pub struct ApplyLock {
-    held: Box<dyn HeldLock>,
+    /// One per layer that keeps the environment, in the order taken (never empty).
+    held: Vec<Box<dyn HeldLock>>,
 }
 
 impl ApplyLock {
+    /// The first layer's record (the local lock's, whose id `force-unlock` takes).
     pub fn info(&self) -> &LockInfo {
-        self.held.info()
+        self.held[0].info()
     }
 
-    /// Release now, reporting errors (dropping releases silently).
-    pub fn release(self) -> Result<(), LockError> {
-        self.held.release()
+    /// Every layer's record, in the order taken.
+    pub fn layers(&self) -> impl Iterator<Item = &LockInfo> {
+        self.held.iter().map(|h| h.info())
+    }
+
+    /// Release now, the last layer first, reporting the first error (dropping releases
+    /// silently).
+    pub fn release(mut self) -> Result<(), LockError> {
+        let mut first_error = None;
+        while let Some(layer) = self.held.pop() {
+            if let Err(e) = layer.release() {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for ApplyLock {
+    fn drop(&mut self) {
+        // The last layer taken goes first, as with `release`.
+        while let Some(layer) = self.held.pop() {
+            drop(layer);
+        }
     }
 }
 
@@ -95,31 +123,70 @@ impl Locks {
     /// Locks kept by `backend`.
     pub fn new(backend: impl LockBackend + 'static) -> Self {
         Locks {
-            backend: Arc::new(backend),
+            layers: vec![Arc::new(backend)],
         }
     }
 
-    /// Take `env`'s lock, waiting up to `wait` while another run holds it; then fail with
-    /// [`LockError::Held`] naming the holder.
+    /// These locks with `backend` as a further layer, taken after the others.
+    pub fn with_layer(mut self, backend: impl LockBackend + 'static) -> Self {
+        self.layers.push(Arc::new(backend));
+        self
+    }
+
+    /// These locks and, for every environment `leases` reaches, a lease kept in the
+    /// environment itself: what `apply` and `force-unlock` always use.
+    pub fn with_leases(self, leases: EnvironmentLeases) -> Self {
+        self.with_layer(leases)
+    }
+
+    fn layers_of<'a>(&'a self, env: &'a EnvName) -> impl Iterator<Item = &'a Arc<dyn LockBackend>> {
+        self.layers.iter().filter(move |l| l.keeps(env))
+    }
+
+    /// Take `env`'s lock in every layer that keeps it, waiting up to `wait` in each while
+    /// another run holds it; then fail with [`LockError::Held`] naming the holder (the layers
+    /// already taken are released).
     pub fn acquire(
         &self,
         env: &EnvName,
         commit: Option<String>,
         wait: Duration,
     ) -> Result<ApplyLock, LockError> {
-        Ok(ApplyLock {
-            held: self.backend.acquire(env, commit, wait)?,
-        })
+        let mut lock = ApplyLock { held: Vec::new() };
+        let started = std::time::Instant::now();
+        for layer in self.layers_of(env) {
+            let left = wait.saturating_sub(started.elapsed());
+            lock.held.push(layer.acquire(env, commit.clone(), left)?);
+        }
+        assert!(!lock.held.is_empty(), "the first layer keeps every name");
+        Ok(lock)
     }
 
-    /// The current holder of `env`'s lock, if any.
+    /// The current holder of `env`'s lock, if any: the first layer that is held.
     pub fn current(&self, env: &EnvName) -> Result<Option<LockInfo>, LockError> {
-        self.backend.current(env)
+        for layer in self.layers_of(env) {
+            if let Some(info) = layer.current(env)? {
+                return Ok(Some(info));
+            }
+        }
+        Ok(None)
     }
 
-    /// What `tokensmith force-unlock ENV LOCK_ID` does: release `env`'s lock if its id is `id`.
+    /// What `tokensmith force-unlock ENV LOCK_ID` does: release `env`'s lock if its id is `id`,
+    /// in whichever layer holds a lock of that id.
     pub fn force_unlock(&self, env: &EnvName, id: &str) -> Result<LockInfo, LockError> {
-        self.backend.force_unlock(env, id)
+        let mut refused = None;
+        for layer in self.layers_of(env) {
+            match layer.force_unlock(env, id) {
+                Ok(info) => return Ok(info),
+                Err(e @ LockError::WrongId { .. }) => {
+                    refused.get_or_insert(e);
+                }
+                Err(LockError::NotLocked { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(refused.unwrap_or_else(|| LockError::NotLocked { env: env.clone() }))
     }
 }
 

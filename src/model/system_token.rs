@@ -37,6 +37,11 @@ impl SystemToken {
         .expect("reserved keys are valid token keys")
     }
 
+    /// The kind of system token a token name carries the marker of, if any.
+    pub fn of_name(name: &str) -> Option<SystemToken> {
+        Marker::parse_name(name).and_then(|m| SystemToken::of_marker(&m))
+    }
+
     /// The kind of system token a marker belongs to, if its key is reserved.
     pub fn of_marker(marker: &Marker) -> Option<SystemToken> {
         SystemToken::ALL

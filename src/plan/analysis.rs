@@ -131,6 +131,9 @@ pub(crate) struct TokenFacts<'a> {
     pub absent_reason: Option<Reason>,
     /// The unmanaged token named by `adopt`, when it is live and no generation exists yet.
     pub adoptable: Option<&'a LiveToken>,
+    /// The management token, when its name carries this key's marker (renamed outside
+    /// tokensmith): never one of the generations, so never revoked, narrowed or retired.
+    pub management_token: Option<(Marker, &'a LiveToken)>,
     /// Differences of the current generation that can be changed in place.
     pub name_change: Option<Change<String>>,
     pub scope_change: Option<Change<BTreeSet<Scope>>>,
@@ -141,9 +144,12 @@ pub(crate) struct TokenFacts<'a> {
 }
 
 impl<'a> TokenFacts<'a> {
+    /// The highest generation number in use for this key, the management token's marker
+    /// included (a new generation never repeats its marker).
     pub fn max_generation(&self) -> u32 {
         self.generations
             .iter()
+            .chain(&self.management_token)
             .map(|(m, _)| m.generation.0)
             .max()
             .unwrap_or(0)
@@ -179,9 +185,12 @@ fn usable(t: &LiveToken, now: OffsetDateTime) -> bool {
 }
 
 /// Live tokens carrying a marker, by home, kind and key, so that each desired token finds its
-/// generations without scanning every live token.
+/// generations without scanning every live token. An environment's management token is set
+/// apart even when its name carries a marker (someone renamed it outside tokensmith): it is
+/// never a generation, so no plan disables, deletes, narrows or retires it.
 pub(crate) struct LiveIndex<'a> {
     by_key: HashMap<IndexKey, Vec<(Marker, &'a LiveToken)>>,
+    management: HashMap<IndexKey, (Marker, &'a LiveToken)>,
 }
 
 type IndexKey = (Home, TokenKind, TokenKey);
@@ -189,13 +198,18 @@ type IndexKey = (Home, TokenKind, TokenKey);
 impl<'a> LiveIndex<'a> {
     pub fn new(live: &'a LiveSnapshot) -> Self {
         let mut by_key: HashMap<_, Vec<_>> = HashMap::new();
-        let mut add = |home: &Home, tokens: &mut dyn Iterator<Item = &'a LiveToken>| {
+        let mut management = HashMap::new();
+        let mut add = |home: &Home,
+                       caller: Option<&TokenId>,
+                       tokens: &mut dyn Iterator<Item = &'a LiveToken>| {
             for t in tokens {
                 if let Some(m) = Marker::parse_name(&t.name) {
-                    by_key
-                        .entry((home.clone(), t.kind, m.key.clone()))
-                        .or_default()
-                        .push((m, t));
+                    let key = (home.clone(), t.kind, m.key.clone());
+                    if t.kind == TokenKind::ApiToken && Some(&t.id) == caller {
+                        management.insert(key, (m, t));
+                    } else {
+                        by_key.entry(key).or_default().push((m, t));
+                    }
                 }
             }
         };
@@ -203,16 +217,18 @@ impl<'a> LiveIndex<'a> {
             let home = Home::Environment(name.clone());
             add(
                 &home,
+                env.caller.as_ref(),
                 &mut env.api_tokens.iter().chain(&env.activegate_tokens),
             );
         }
         for (name, account) in &live.accounts {
             add(
                 &Home::Account(name.clone()),
+                None,
                 &mut account.platform_tokens.iter(),
             );
         }
-        LiveIndex { by_key }
+        LiveIndex { by_key, management }
     }
 
     fn generations(&self, d: &DesiredToken) -> Vec<(Marker, &'a LiveToken)> {
@@ -220,6 +236,12 @@ impl<'a> LiveIndex<'a> {
             .get(&(d.home.clone(), d.kind, d.key.clone()))
             .cloned()
             .unwrap_or_default()
+    }
+
+    fn management_token(&self, d: &DesiredToken) -> Option<(Marker, &'a LiveToken)> {
+        self.management
+            .get(&(d.home.clone(), d.kind, d.key.clone()))
+            .cloned()
     }
 }
 
@@ -248,6 +270,7 @@ pub(crate) fn analyze<'a>(
         targets,
         absent_reason: None,
         adoptable: None,
+        management_token: index.management_token(desired),
         name_change: None,
         scope_change: None,
         replace: None,

@@ -6,13 +6,16 @@
 //! order. Live metadata is hashed without the volatile fields (`last_used` of every token and
 //! the environments' `server_time`): a token being used does not make a plan stale. The encoders
 //! destructure each type completely, so a field added to the model fails to compile here until
-//! someone decides whether it belongs in the fingerprint.
+//! someone decides whether it belongs in the fingerprint. Apply leases (`lock::lease`) are not
+//! hashed: they come and go with every apply's lock.
 
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::types::Inputs;
-use crate::model::{Holder, LiveAccount, LiveEnvironment, LiveSnapshot, LiveToken, TargetSnapshot};
+use crate::model::{
+    Holder, LiveAccount, LiveEnvironment, LiveSnapshot, LiveToken, SystemToken, TargetSnapshot,
+};
 
 use crate::model::encode::hex;
 pub use crate::model::encode::sha256_hex;
@@ -54,7 +57,12 @@ impl Canon {
     }
 
     fn tokens(&mut self, tokens: &[LiveToken]) {
-        let mut sorted: Vec<&LiveToken> = tokens.iter().collect();
+        // Apply leases are the lock itself: the applier's own lease exists while it checks
+        // the plan it was not there for.
+        let mut sorted: Vec<&LiveToken> = tokens
+            .iter()
+            .filter(|t| SystemToken::of_name(&t.name) != Some(SystemToken::ApplyLease))
+            .collect();
         sorted.sort_by(|a, b| a.id.cmp(&b.id));
         self.count(sorted.len());
         for t in sorted {

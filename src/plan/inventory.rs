@@ -235,7 +235,11 @@ pub enum LifeEventKind {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryCounts {
+    /// Tokens in the inventory; tokensmith's system tokens are not among them.
     pub total: usize,
+    /// tokensmith's system tokens (apply leases, open tenant rotations), counted apart.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub system: usize,
     pub managed: usize,
     pub superseded: usize,
     pub unmanaged: usize,
@@ -341,7 +345,10 @@ impl Inventory {
             words.push(format!("owner contains `{o}`"));
         }
         self.filter = Some(words.join(", "));
-        self.counts = InventoryCounts::of(&self.entries);
+        self.counts = InventoryCounts {
+            system: self.counts.system,
+            ..InventoryCounts::of(&self.entries)
+        };
         self
     }
 }
@@ -395,11 +402,16 @@ pub fn inventory(desired: &Desired, live: &LiveSnapshot, now: OffsetDateTime) ->
     }
 
     let mut entries = Vec::new();
+    let mut system = 0;
     for (home, tokens, caller, now) in homes {
+        // tokensmith's own system tokens (apply leases, an open rotation's record) are counted
+        // apart: never managed, never a deletion candidate.
+        let (own, tokens): (Vec<&LiveToken>, Vec<&LiveToken>) = tokens
+            .into_iter()
+            .partition(|t| is_system_token(Marker::parse_name(&t.name).as_ref()));
+        system += own.len();
         let mut home_entries: Vec<InventoryEntry> = tokens
             .into_iter()
-            // tokensmith's own system tokens (an open rotation's record) are not inventory.
-            .filter(|t| !is_system_token(Marker::parse_name(&t.name).as_ref()))
             .map(|t| {
                 let marker = Marker::parse_name(&t.name);
                 let spec = marker.as_ref().and_then(|m| {
@@ -469,7 +481,10 @@ pub fn inventory(desired: &Desired, live: &LiveSnapshot, now: OffsetDateTime) ->
         generated_at: now,
         unused_after,
         filter: None,
-        counts: InventoryCounts::of(&entries),
+        counts: InventoryCounts {
+            system,
+            ..InventoryCounts::of(&entries)
+        },
         entries,
     }
 }
@@ -937,6 +952,10 @@ fn from_entry(e: &InventoryEntry) -> String {
 /// tokensmith's own bookkeeping, neither managed nor unmanaged: never listed.
 fn is_system_token(marker: Option<&Marker>) -> bool {
     marker.is_some_and(|m| crate::model::system_token::is_reserved_key(m.key.as_str()))
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

@@ -22,7 +22,9 @@
 //! - **Kind switches**: a managed classic API token whose key the spec now declares as a
 //!   platform token retires after the platform token reached every target: see `migrate`.
 //! - The management token (`LiveEnvironment::caller`) is never revoked, disabled, deleted or
-//!   narrowed: such a plan is refused with [`PlanError::ManagementToken`].
+//!   narrowed: such a plan is refused with [`PlanError::ManagementToken`]. When its name carries
+//!   a desired token's marker (renamed outside tokensmith), it is not one of that token's
+//!   generations: the plan warns, naming it and the key, and manages the key without it.
 //!
 //! This module makes the per-token decisions and calls the other passes (`retire`, `tenant`,
 //! `prune`, `guards`); they all write into the `draft` module's [`Draft`] and none of them imports
@@ -153,6 +155,20 @@ pub fn plan(
 }
 
 fn plan_token(draft: &mut Draft, facts: &TokenFacts<'_>) {
+    if let Some((marker, token)) = &facts.management_token {
+        let d = facts.desired;
+        draft.warn(
+            "management_token_carries_marker",
+            format!(
+                "the management token {} of {} is named with the marker {marker} of {} `{}` (renamed outside tokensmith); it is left alone (never disabled, deleted, narrowed or rotated) and `{}` is managed with generations of its own; rename the management token to drop the marker",
+                token.id,
+                home_label(&d.home),
+                d.kind,
+                d.key,
+                d.key
+            ),
+        );
+    }
     let first = draft.steps.len();
     plan_token_steps(draft, facts);
     // Whatever this plan revokes or deletes for the key waits for every delivery of the key in

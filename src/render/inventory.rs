@@ -82,6 +82,12 @@ pub(crate) fn counts_line(inv: &Inventory) -> String {
             inv.unused_after
         ));
     }
+    if c.system > 0 {
+        line.push_str(&format!(
+            " {} tokensmith system token(s) (apply leases, tenant rotations) not counted.",
+            c.system
+        ));
+    }
     if let Some(f) = &inv.filter {
         line.push_str(&format!(" Filter: {f}."));
     }

@@ -12,6 +12,7 @@ mod support;
 mod apply_chaos;
 mod apply_fleet;
 mod apply_flows;
+mod apply_lease;
 mod apply_sandbox;
 mod cli_live;
 mod commands_session;

@@ -556,11 +556,41 @@ fn blocked_platform_rotation_keeps_the_current_forecast() {
     );
 }
 
+/// No step of `plan` names `id`.
+fn untouched(plan: &Plan, id: &str) -> bool {
+    plan.steps.iter().all(|s| match &s.action {
+        Action::Disable { token, .. } | Action::Delete { token, .. } => token.as_str() != id,
+        Action::Update { token, .. } => token.as_str() != id,
+        _ => true,
+    })
+}
+
 #[test]
 fn management_token_is_never_revoked() {
+    // The management token carries the marker of a superseded generation (renamed outside
+    // tokensmith): it is not a generation, so nothing revokes it; the plan names the conflict.
     let w = rotated(days(2)).caller("prod", "dt0c01.OLD");
-    let err = w.plan().unwrap_err();
-    insta::assert_snapshot!(err.to_string());
+    let plan = w.plan().expect("the rest is planned");
+    assert!(untouched(&plan, "dt0c01.OLD"), "{:#?}", plan.steps);
+    let warning = plan
+        .warnings
+        .iter()
+        .find(|w| w.code == "management_token_carries_marker")
+        .expect("the conflict is named");
+    assert!(
+        warning.message.contains("dt0c01.OLD"),
+        "{}",
+        warning.message
+    );
+    assert!(
+        warning.message.contains("`k8s-operator`"),
+        "{}",
+        warning.message
+    );
+    assert!(human(&plan).contains("dt0c01.OLD"));
+    // Without the conflict, the same world revokes the predecessor.
+    let plain = rotated(days(2)).plan().unwrap();
+    assert!(!untouched(&plain, "dt0c01.OLD"));
 }
 
 #[test]
@@ -578,18 +608,20 @@ fn management_token_is_never_narrowed() {
                 ]),
         )
         .caller("prod", "dt0c01.ADM");
-    let err = w.plan().unwrap_err();
-    assert!(err.to_string().contains("dt0c01.ADM"));
-    assert!(err.to_string().contains("`prod`"));
-    // Widening is fine.
-    let mut wide = w.clone();
-    wide.desired.tokens[0]
-        .scopes
-        .insert(tokensmith::model::Scope::new("tenantTokenRotation.write"));
-    wide.desired.tokens[0]
-        .scopes
-        .insert(tokensmith::model::Scope::new("DataExport"));
-    assert_eq!(wide.plan().unwrap().summary.update, 1);
+    let plan = w.plan().expect("the rest is planned");
+    assert!(untouched(&plan, "dt0c01.ADM"), "{:#?}", plan.steps);
+    // The key gets a generation of its own, numbered past the management token's marker.
+    assert!(
+        plan.steps.iter().any(
+            |s| matches!(&s.action, Action::Create { name, .. } if name.ends_with("[ts:admin#2]"))
+        ),
+        "{:#?}",
+        plan.steps
+    );
+    assert!(plan
+        .warnings
+        .iter()
+        .any(|w| w.code == "management_token_carries_marker" && w.message.contains("dt0c01.ADM")));
 }
 
 #[test]

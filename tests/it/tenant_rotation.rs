@@ -412,7 +412,9 @@ fn fifty_sigkilled_applies_over_tenant_rotations_leave_none_open_after_one_recov
             ..Faults::default()
         });
         let mut child = w.spawn_apply();
-        std::thread::sleep(StdDuration::from_millis(rng.random_range(5..400)));
+        // Taking the environment's apply lease (create, list, settle, activate, list) comes
+        // first, so the window reaches well past it into the rotation.
+        std::thread::sleep(StdDuration::from_millis(rng.random_range(5..1600)));
         if child.try_wait().unwrap().is_none() {
             killed_mid_way += 1;
         }
