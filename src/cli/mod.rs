@@ -173,6 +173,10 @@ pub struct PlanArgs {
     /// Fail (exit 1) when a managed token expires within this duration (e.g. `7d`).
     #[arg(long, value_name = "DURATION")]
     pub fail_on_expiry_within: Option<String>,
+    /// Rotate this token now, regardless of its schedule (repeatable; `KEY` in every
+    /// environment, `KEY@ENV` in one environment or account).
+    #[arg(long, value_name = "KEY[@ENV]")]
+    pub replace: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -203,6 +207,10 @@ pub struct ApplyArgs {
     pub auto_approve: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+    /// Rotate this token now, regardless of its schedule (repeatable; `KEY` in every
+    /// environment, `KEY@ENV` in one environment or account). Not with a saved plan.
+    #[arg(long, value_name = "KEY[@ENV]")]
+    pub replace: Vec<String>,
     /// Where to write the JSON-lines journal (default under `.tokensmith/` next to the spec).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::live::ClientSettings;
 use crate::model::SpecDuration;
+use crate::plan::ReplaceRequest;
 use crate::render::Format;
 
 /// Everything a command needs from the command line, resolved.
@@ -57,6 +58,8 @@ pub struct PlanSettings {
     pub html: bool,
     pub detailed_exitcode: bool,
     pub fail_on_expiry_within: Option<SpecDuration>,
+    /// `--replace KEY[@ENV]`: rotate these now.
+    pub replace: Vec<ReplaceRequest>,
 }
 
 /// `tokensmith apply`.
@@ -73,6 +76,8 @@ pub struct ApplySettings {
     pub auto_approve: bool,
     pub format: Format,
     pub journal: Option<PathBuf>,
+    /// `--replace KEY[@ENV]`: rotate these now (only when planning, not with a saved plan).
+    pub replace: Vec<ReplaceRequest>,
 }
 
 /// `tokensmith inventory`, and the report part of `drift`.
@@ -233,6 +238,7 @@ fn resolve_plan(
         html: args.format == PlanFormat::Html,
         detailed_exitcode: args.detailed_exitcode,
         fail_on_expiry_within,
+        replace: resolve_replace(&args.replace)?,
     })
 }
 
@@ -244,6 +250,12 @@ fn resolve_apply(
         .lock_timeout
         .parse()
         .map_err(|e| anyhow::anyhow!("--lock-timeout: {e}"))?;
+    let replace = resolve_replace(&args.replace)?;
+    if args.plan.is_some() && !replace.is_empty() {
+        anyhow::bail!(
+            "--replace: a saved plan already says what it rotates; pass --replace to `plan --out` instead"
+        );
+    }
     Ok(ApplySettings {
         plan: args.plan,
         spec: args.spec,
@@ -255,7 +267,19 @@ fn resolve_apply(
         auto_approve: args.auto_approve,
         format: format(args.format),
         journal: args.journal,
+        replace,
     })
+}
+
+/// `--replace KEY[@ENV]`, each checked for a valid key.
+fn resolve_replace(values: &[String]) -> anyhow::Result<Vec<ReplaceRequest>> {
+    values
+        .iter()
+        .map(|v| {
+            v.parse::<ReplaceRequest>()
+                .map_err(|e| anyhow::anyhow!("--replace {v}: {e}"))
+        })
+        .collect()
 }
 
 fn resolve_sandbox(args: SandboxArgs) -> anyhow::Result<SandboxSettings> {
@@ -298,6 +322,11 @@ mod tests {
             plan.fail_on_expiry_within.map(|d| d.as_secs()),
             Some(7 * 86_400)
         );
+
+        let err = resolve(&["tokensmith", "apply", "--replace", "ci@"]).unwrap_err();
+        assert!(format!("{err}").starts_with("--replace ci@: "), "{err}");
+        let err = resolve(&["tokensmith", "apply", "p.json", "--replace", "ci"]).unwrap_err();
+        assert!(format!("{err}").starts_with("--replace: "), "{err}");
 
         let err = resolve(&["tokensmith", "apply", "--lock-timeout", "soon"]).unwrap_err();
         assert!(format!("{err}").starts_with("--lock-timeout: "), "{err}");

@@ -13,8 +13,8 @@ use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRE
 use crate::cli::settings::ApplySettings;
 use crate::deliver::Deliver;
 use crate::git::repo::{check_plan_commit, CommitMismatch};
-use crate::lock::{LockStore, Locks};
 use crate::live::ClientSettings;
+use crate::lock::{LockStore, Locks};
 use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
 use crate::plan::{self, Plan, FORMAT_VERSION};
@@ -78,7 +78,10 @@ pub fn run(
                 &world.live,
                 &world.targets,
                 session::now(&world.live),
-                &session.plan_options(None),
+                &plan::PlanOptions {
+                    replace: args.replace.clone(),
+                    ..session.plan_options(None)
+                },
             )?;
             render::render_plan(&plan, args.format, printer.out())?;
             if !plan.has_changes() {

@@ -12,9 +12,9 @@ use crate::cli::settings::DriftSettings;
 use crate::live::metrics_ingest::send_metric_lines;
 use crate::live::{ClientSettings, Connector, Transport};
 use crate::model::{Holder, Home, Target, TargetAddress, TokenKind};
-use crate::render::metrics::{dynatrace_lines, Metrics};
 use crate::output::{ExitStatus, Printer};
 use crate::plan::ValueLookup;
+use crate::render::metrics::{dynatrace_lines, Metrics};
 use crate::{plan, render};
 
 pub fn run(

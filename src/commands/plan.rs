@@ -9,9 +9,9 @@ use super::session::{self, Session};
 use crate::cli::settings::PlanSettings;
 use crate::git;
 use crate::live::ClientSettings;
-use crate::render::metrics::{write_openmetrics, Metrics};
 use crate::output::{ExitStatus, Printer};
 use crate::plan;
+use crate::render::metrics::{write_openmetrics, Metrics};
 use crate::render::{self, Format};
 
 pub fn run(
@@ -29,7 +29,10 @@ pub fn run(
     for w in &world.warnings {
         writeln!(printer.err(), "warning: {w}")?;
     }
-    let opts = session.plan_options(args.fail_on_expiry_within);
+    let opts = plan::PlanOptions {
+        replace: args.replace.clone(),
+        ..session.plan_options(args.fail_on_expiry_within)
+    };
     let plan = plan::plan(
         &session.desired,
         &world.live,

@@ -12,8 +12,9 @@
 //! - **Current generation differs** → API tokens: update name and scopes in place. Everything
 //!   the API cannot update (expiry, ActiveGate tokens entirely, platform token scopes and names,
 //!   kind-specific details) → a new generation, like a rotation.
-//! - **Rotation due** (`rotate_before` ahead of expiry, or `rotate_every` after creation) →
-//!   create the successor, deliver it to every target (each deliver depends on the create).
+//! - **Rotation due** (`rotate_before` ahead of expiry, or `rotate_every` after creation, or
+//!   asked for with `--replace KEY[@ENV]`, [`PlanOptions::replace`]) → create the successor,
+//!   deliver it to every target (each deliver depends on the create).
 //! - **Targets**: a readable target holding another token or nothing gets the current value,
 //!   copied from a target that holds it (Dynatrace shows a secret only once). When such a
 //!   target held an older valid generation, that generation's switch time is recorded (see
@@ -60,6 +61,15 @@ pub fn plan(
             return Err(PlanError::MissingEnvironment(env.clone()));
         }
     }
+    for request in &opts.replace {
+        if !desired
+            .tokens
+            .iter()
+            .any(|t| request.names(&t.key, &t.home))
+        {
+            return Err(PlanError::UnknownReplace(request.to_string()));
+        }
+    }
     let mut draft = Draft::default();
 
     let index = LiveIndex::new(live);
@@ -71,7 +81,11 @@ pub fn plan(
                 return Err(PlanError::MissingAccount(a.clone()));
             }
         }
-        let facts = analyze(d, live, &index, targets, now);
+        let mut facts = analyze(d, live, &index, targets, now);
+        if facts.current.is_some() && opts.replace.iter().any(|r| r.names(&d.key, &d.home)) {
+            // Rotate now: a successor through the usual create, deliver, grace and revoke.
+            facts.rotate = Some(Reason::ReplaceRequested);
+        }
         plan_token(&mut draft, &facts);
     }
     enforce_platform_limit(&mut draft, live);

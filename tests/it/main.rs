@@ -5,11 +5,7 @@
 
 // Tests and benchmarks report on the terminal, and read the environment they run in (`CI`);
 // the one-door rules for output and environment variables are the library's.
-#![allow(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    clippy::disallowed_methods
-)]
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
 mod support;
 
@@ -34,6 +30,7 @@ mod plan_properties;
 mod plan_render;
 mod plan_scale;
 mod plan_scenarios;
+mod report_actions;
 mod sandbox_api;
 mod sandbox_faults;
 mod sandbox_fidelity;
