@@ -1,8 +1,10 @@
 //! Retiring old generations, decided from live state alone (there is no state file, targets
 //! record no delivery time, and Dynatrace records no disable time). The timestamps used:
 //!
-//! - **Switch time** of a predecessor: when its consumers got the successor. Normally the
-//!   successor's `created` (the applier delivers right after creating, in the same run). When a
+//! - **Switch time** of a predecessor: when its consumers got the successor. Normally its own
+//!   successor's `created` (the next live generation of its key, not the newest one: the applier
+//!   delivers right after creating, in the same run, and a later rotation never pushes an older
+//!   generation's grace and retention forward). When a
 //!   target still holding the predecessor is switched late (an interrupted apply), the plan
 //!   renames the predecessor with ` (superseded)` after that delivery, which sets its
 //!   `modifiedDate`; the switch time is then the later of the two. Kinds that cannot be renamed
@@ -27,6 +29,27 @@ use time::OffsetDateTime;
 
 use crate::model::token::MAX_NAME_LEN;
 use crate::model::{DesiredToken, LiveToken, Marker, Revoke, TokenKind};
+
+/// When `token`'s own successor (the next live generation of its key) was created: its grace
+/// and retention count from there, so a later rotation never pushes them forward. `None` when
+/// no live generation follows it (up to `current`, when there is one; a disabled or expired
+/// generation newer than the current one was replaced by the current one).
+fn own_successor_created(
+    facts: &TokenFacts<'_>,
+    token: &LiveToken,
+    current: Option<&LiveToken>,
+) -> Option<OffsetDateTime> {
+    let position =
+        |id: &crate::model::TokenId| facts.generations.iter().position(|(_, t)| &t.id == id);
+    let at = position(&token.id)?;
+    let current_at = current.and_then(|c| position(&c.id));
+    if current_at.is_some_and(|c| at > c) {
+        return current.and_then(|c| c.created);
+    }
+    facts.generations[at + 1..]
+        .iter()
+        .find_map(|(_, t)| t.created)
+}
 
 /// How a predecessor is revoked: ActiveGate tokens cannot be disabled.
 pub(super) fn revoke_action(d: &DesiredToken, token: &LiveToken) -> Action {
@@ -229,8 +252,9 @@ pub(super) fn retire_superseded(
 ) {
     let d = facts.desired;
     let now = facts.now;
-    let successor_created = current.created.unwrap_or(now);
     for token in &facts.superseded {
+        let successor_created = own_successor_created(facts, token, Some(current))
+            .unwrap_or_else(|| current.created.unwrap_or(now));
         // Its consumers switched when the successor was created, or later when a target that
         // still held it got the successor (the planner then renames it, which sets `modified`).
         let switched = match (d.kind, token.modified) {
@@ -342,8 +366,10 @@ pub(super) fn retire_superseded(
 pub(super) fn retire_against_new(draft: &mut Draft, facts: &TokenFacts<'_>) {
     let d = facts.desired;
     let now = facts.now;
-    let grace_end = now + d.policy.grace.to_time();
     for token in &facts.superseded {
+        // The newest one's successor is the generation this plan creates.
+        let grace_end =
+            own_successor_created(facts, token, None).unwrap_or(now) + d.policy.grace.to_time();
         let delete_at = match (d.kind, d.policy.revoke) {
             (TokenKind::ActivegateToken, _) | (_, Revoke::Delete) => grace_end,
             (_, Revoke::Disable { delete_after }) => {

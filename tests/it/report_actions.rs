@@ -85,3 +85,43 @@ fn apply_replace_rotates_the_named_token_now_and_the_next_plan_is_empty() {
     );
     w.assert_plan_empty("after the predecessor's grace");
 }
+
+const ROTATING: &str = r#"
+api_tokens:
+  ci:
+    name: CI
+    environments: [demo]
+    scopes: [metrics.ingest]
+    expires_in: 30d
+    rotate_before: 7d
+    grace: 24h
+    revoke: { disable: { delete_after: 2d } }
+    deliver:
+      - file: { path: out/ci }
+"#;
+
+#[test]
+fn superseded_generations_count_grace_and_retention_from_their_own_successor_across_clock_jumps() {
+    let w = World::new(ROTATING);
+    assert_eq!(w.apply().code, Some(0));
+    // Long gaps between applies: every apply finds the current generation expired (or due) and
+    // creates the next one. Each older generation's grace and retention count from its own
+    // successor, so it is deleted once they pass, whatever later rotations did.
+    for (i, gap) in [31, 31, 24, 31, 40, 31, 31].into_iter().enumerate() {
+        w.advance(Duration::days(gap));
+        let r = w.apply();
+        assert_eq!(r.code, Some(0), "jump {i}: {}", r.text);
+        w.check_invariants(&format!("jump {i}"));
+        let ci: Vec<_> = w
+            .live()
+            .into_iter()
+            .filter(|t| t.marker.as_ref().is_some_and(|m| m.key.0 == "ci"))
+            .collect();
+        assert!(
+            ci.len() <= 2,
+            "jump {i}: generations pile up: {:?}",
+            ci.iter().map(|t| &t.name).collect::<Vec<_>>()
+        );
+        w.assert_plan_empty(&format!("after jump {i}"));
+    }
+}
