@@ -1,10 +1,10 @@
 //! Retiring old generations, decided from live state alone (there is no state file, targets
 //! record no delivery time, and Dynatrace records no disable time). The timestamps used:
 //!
-//! - **Switch time** of a predecessor: when its consumers got the successor. Normally its own
-//!   successor's `created` (the next live generation of its key, not the newest one: the applier
-//!   delivers right after creating, in the same run, and a later rotation never pushes an older
-//!   generation's grace and retention forward). When a
+//! - **Switch time** of a predecessor: when its consumers got the successor. Normally the
+//!   successor's `created` (the applier delivers right after creating, in the same run); for a
+//!   revoked or expired one, its own successor's (the next live generation created after it, not
+//!   the newest), so a later rotation never pushes its grace and retention forward. When a
 //!   target still holding the predecessor is switched late (an interrupted apply), the plan
 //!   renames the predecessor with ` (superseded)` after that delivery, which sets its
 //!   `modifiedDate`; the switch time is then the later of the two. Kinds that cannot be renamed
@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use crate::model::token::MAX_NAME_LEN;
 use crate::model::{DesiredToken, LiveToken, Marker, Revoke, TokenKind};
 
-/// When `token`'s own successor (the next live generation of its key) was created: its grace
+/// When `token`'s own successor (the next live generation of its key created after it) was created: its grace
 /// and retention count from there, so a later rotation never pushes them forward. `None` when
 /// no live generation follows it (up to `current`, when there is one; a disabled or expired
 /// generation newer than the current one was replaced by the current one).
@@ -46,9 +46,12 @@ fn own_successor_created(
     if current_at.is_some_and(|c| at > c) {
         return current.and_then(|c| c.created);
     }
+    // A successor cannot have switched consumers before the token existed (clocks differ, and
+    // a generation may have been created out of order by hand).
     facts.generations[at + 1..]
         .iter()
-        .find_map(|(_, t)| t.created)
+        .filter_map(|(_, t)| t.created)
+        .find(|c| token.created.is_none_or(|own| *c >= own))
 }
 
 /// How a predecessor is revoked: ActiveGate tokens cannot be disabled.
@@ -253,8 +256,16 @@ pub(super) fn retire_superseded(
     let d = facts.desired;
     let now = facts.now;
     for token in &facts.superseded {
-        let successor_created = own_successor_created(facts, token, Some(current))
-            .unwrap_or_else(|| current.created.unwrap_or(now));
+        let usable = token.enabled && token.expires.is_none_or(|e| e > now);
+        // A usable one is revoked after grace from the current generation (its consumers may
+        // have moved only now); a revoked or expired one is deleted counting from its own
+        // successor, so later rotations never push its retention forward.
+        let current_created = current.created.unwrap_or(now);
+        let successor_created = if usable {
+            current_created
+        } else {
+            own_successor_created(facts, token, Some(current)).unwrap_or(current_created)
+        };
         // Its consumers switched when the successor was created, or later when a target that
         // still held it got the successor (the planner then renames it, which sets `modified`).
         let switched = match (d.kind, token.modified) {
@@ -262,7 +273,6 @@ pub(super) fn retire_superseded(
             _ => successor_created,
         };
         let grace_end = switched + d.policy.grace.to_time();
-        let usable = token.enabled && token.expires.is_none_or(|e| e > now);
         let mut waits: Vec<String> = Vec::new();
         let mut not_before = None;
         // A target holding it must get another value first. When this plan delivers to the
