@@ -534,6 +534,13 @@ pub enum PlanError {
     MissingEnvironment(EnvName),
     #[error("spec names account `{0}` but the live snapshot has no data for it; read it before planning")]
     MissingAccount(String),
+    #[error("`adopt: {id}` of `{key}` in {home}: {why}; check the id (`tokensmith inventory` lists every token) or remove `adopt`")]
+    AdoptNotFound {
+        key: TokenKey,
+        home: String,
+        id: TokenId,
+        why: String,
+    },
     #[error("--replace {0}: the spec (in the selected environments) declares no such token")]
     UnknownReplace(String),
 }

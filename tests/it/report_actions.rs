@@ -125,3 +125,168 @@ fn superseded_generations_count_grace_and_retention_from_their_own_successor_acr
         w.assert_plan_empty(&format!("after jump {i}"));
     }
 }
+
+/// An unmanaged token as the user made it by hand: more scopes than the preset, never expires,
+/// and its value is nowhere tokensmith can read.
+fn legacy_token() -> String {
+    "      - { name: legacy ingest, token: \"".to_owned()
+        + &world::tok('L')
+        + "\", owner: ops@example.com, scopes: [metrics.ingest, entities.read], created: now-100d }"
+}
+
+fn adopting_spec(id: &str) -> String {
+    format!(
+        r#"
+api_tokens:
+  ingest:
+    name: Ingest
+    environments: [demo]
+    adopt: {id}
+    scopes: [metrics.ingest]
+    expires_in: 30d
+    rotate_before: 7d
+    grace: 24h
+    deliver:
+      - file: {{ path: out/ingest }}
+"#
+    )
+}
+
+/// (id, name, enabled) of every live token.
+fn live_state(w: &World) -> std::collections::BTreeSet<(String, String, bool)> {
+    w.live()
+        .into_iter()
+        .map(|t| (t.id, t.name, t.enabled))
+        .collect()
+}
+
+#[test]
+fn adoption_plan_shows_every_change_the_apply_makes_and_the_next_plan_is_empty() {
+    let legacy = world::id_of(&world::tok('L'));
+    let w = World::with_tokens(&adopting_spec(&legacy), &legacy_token());
+
+    let p = w.run(&["plan", "--format", "json"]);
+    assert_eq!(p.code, Some(0), "{}", p.text);
+    let plan: serde_json::Value = serde_json::from_str(&p.text).unwrap();
+    let steps = plan["steps"].as_array().unwrap();
+    let verbs: Vec<&str> = steps
+        .iter()
+        .map(|s| s["action"]["type"].as_str().unwrap())
+        .collect();
+    // The rename, and the rotation its expiry (never) and its unreadable value imply, with
+    // the delivery of the successor: all in the plan the reviewer sees.
+    assert_eq!(verbs, ["adopt", "create", "deliver"], "{}", p.text);
+    assert_eq!(steps[1]["reason"], "expiry_changed", "{}", p.text);
+    assert_eq!(steps[1]["action"]["replaces"], legacy.as_str());
+    let pending = plan["pending"].as_array().unwrap();
+    assert_eq!(
+        pending.len(),
+        1,
+        "the adopted token's revoke waits for grace"
+    );
+    assert_eq!(pending[0]["token"], legacy.as_str());
+    let narrowing: Vec<&serde_json::Value> = plan["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "scope_narrowing")
+        .collect();
+    assert_eq!(narrowing.len(), 1, "{}", p.text);
+    let message = narrowing[0]["message"].as_str().unwrap();
+    assert!(message.contains("entities.read"), "{message}");
+    assert!(message.contains("file:out/ingest"), "{message}");
+
+    let before = live_state(&w);
+    let r = w.apply();
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    let after = live_state(&w);
+    // Every token the apply touched is one the plan named: the adopted one renamed, and one
+    // created.
+    let changed: Vec<_> = after.difference(&before).collect();
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    let renamed = changed
+        .iter()
+        .find(|(id, ..)| id == &legacy)
+        .expect("adopted");
+    assert_eq!(
+        renamed.1,
+        steps[0]["action"]["name"]["to"].as_str().unwrap()
+    );
+    let created = changed.iter().find(|(id, ..)| id != &legacy).unwrap();
+    assert_eq!(created.1, steps[1]["action"]["name"].as_str().unwrap());
+    assert_eq!(held_id(&w, "out/ingest"), created.0);
+    w.check_invariants("after adoption");
+    w.assert_plan_empty("right after the adoption");
+
+    // The adopted token retires the normal way.
+    w.advance(Duration::hours(25));
+    assert_eq!(w.apply().code, Some(0));
+    let adopted = w.live().into_iter().find(|t| t.id == legacy).unwrap();
+    assert!(!adopted.enabled, "the adopted token is revoked after grace");
+    w.assert_plan_empty("after the adopted token's grace");
+}
+
+#[test]
+fn adoption_of_a_deliverable_token_that_fits_the_policy_only_renames_and_narrows() {
+    let legacy = world::id_of(&world::tok('L'));
+    // No expiry in the policy, and no target: the value cannot be lost, nothing to rotate.
+    let spec = adopting_spec(&legacy)
+        .replace(
+            "    expires_in: 30d\n    rotate_before: 7d\n",
+            "    never_expires: true\n",
+        )
+        .replace("    deliver:\n      - file: { path: out/ingest }\n", "");
+    let w = World::with_tokens(&spec, &legacy_token());
+    let p = w.run(&["plan", "--format", "json"]);
+    assert_eq!(p.code, Some(0), "{}", p.text);
+    let plan: serde_json::Value = serde_json::from_str(&p.text).unwrap();
+    let steps = plan["steps"].as_array().unwrap();
+    let verbs: Vec<&str> = steps
+        .iter()
+        .map(|s| s["action"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(verbs, ["adopt", "update"], "{}", p.text);
+    assert!(
+        steps[1]["note"].as_str().unwrap().contains("entities.read"),
+        "{}",
+        p.text
+    );
+    assert_eq!(w.apply().code, Some(0));
+    w.assert_plan_empty("after a rename-only adoption");
+}
+
+#[test]
+fn a_wrong_adopt_id_is_an_error_and_activegate_adoption_a_validate_error() {
+    let w = World::with_tokens(&adopting_spec("dt0c01.NOSUCHTOKEN"), &legacy_token());
+    let p = w.run(&["plan"]);
+    assert_eq!(p.code, Some(1), "{}", p.text);
+    assert!(
+        p.text
+            .contains("`adopt: dt0c01.NOSUCHTOKEN` of `ingest` in demo: no live token has this id"),
+        "{}",
+        p.text
+    );
+    let before = live_state(&w);
+    assert_eq!(w.apply().code, Some(1));
+    assert_eq!(live_state(&w), before, "nothing is created for a wrong id");
+
+    w.write_spec(
+        r#"
+activegate_tokens:
+  ag:
+    name: AG
+    environments: [demo]
+    type: ENVIRONMENT
+    adopt: dt0g02.ABCDEF
+    deliver:
+      - file: { path: out/ag }
+"#,
+    );
+    let v = w.run(&["validate"]);
+    assert_eq!(v.code, Some(1), "{}", v.text);
+    assert!(
+        v.text.contains("ActiveGate tokens cannot be adopted"),
+        "{}",
+        v.text
+    );
+}
