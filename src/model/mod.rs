@@ -18,7 +18,7 @@ pub mod token;
 
 pub use desired::{
     Account, AccountName, ActiveGateType, Desired, DesiredTenantToken, DesiredToken, Endpoint,
-    Environment, Home, TokenDetails, UnmanagedPolicy,
+    Environment, Home, PruneSelect, TokenDetails, UnmanagedPolicy,
 };
 pub use duration::SpecDuration;
 pub use live::{LiveAccount, LiveEnvironment, LiveSnapshot, LiveToken, TargetSnapshot};

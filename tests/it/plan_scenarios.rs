@@ -345,15 +345,25 @@ fn unmanaged_tokens_are_untouched() {
 #[test]
 fn prune_deletes_only_unused_unmarked_tokens() {
     let (plan, text) = snap(&unmanaged_world().unmanaged(Some("90d"), true));
-    let pruned: Vec<&str> = plan
+    let pruned: Vec<(&str, &str)> = plan
         .steps
         .iter()
-        .filter_map(|s| s.action.token())
-        .map(|t| t.as_str())
+        .filter_map(|s| Some((s.action.verb(), s.action.token()?.as_str())))
         .collect();
+    // Disabled first (deleted after a retention); an ActiveGate token cannot be disabled, so it
+    // is only reported.
     assert_eq!(
         pruned,
-        ["dt0c01.NEVERUSED", "dt0c01.OLDUNUSED", "dt0g02.AGOLD"]
+        [
+            ("disable", "dt0c01.NEVERUSED"),
+            ("disable", "dt0c01.OLDUNUSED")
+        ]
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.code == "prune_cannot_disable" && w.message.contains("dt0g02.AGOLD")),
+        "{text}"
     );
     insta::assert_snapshot!(text);
 }

@@ -290,3 +290,70 @@ activegate_tokens:
         v.text
     );
 }
+
+const PRUNE: &str = r#"
+unmanaged:
+  report_unused_after: 90d
+  prune: true
+  delete_after: 14d
+  select:
+    owners: [ops@example.com]
+    names: ["old *"]
+"#;
+
+fn messy_tokens() -> String {
+    [
+        ("old ingest", 'O', "ops@example.com", "created: now-400d, last_used: now-200d"),
+        ("old but used", 'U', "ops@example.com", "created: now-400d, last_used: now-3d"),
+        ("old of someone else", 'S', "dev@example.com", "created: now-400d"),
+        ("kept name", 'K', "ops@example.com", "created: now-400d"),
+    ]
+    .iter()
+    .map(|(name, c, owner, when)| {
+        format!(
+            "      - {{ name: {name}, token: \"{}\", owner: {owner}, scopes: [metrics.ingest], {when} }}\n",
+            world::tok(*c)
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn prune_disables_selected_unused_tokens_first_and_deletes_them_after_retention() {
+    let w = World::with_tokens(PRUNE, &messy_tokens());
+    let id = |c| world::id_of(&world::tok(c));
+    let p = w.run(&["plan", "--format", "json"]);
+    assert_eq!(p.code, Some(0), "{}", p.text);
+    let plan: serde_json::Value = serde_json::from_str(&p.text).unwrap();
+    let steps = plan["steps"].as_array().unwrap();
+    // Only the token matching every selector and unused for 90 days; never the management
+    // token (`admin`, also unused and owned by nobody selected).
+    assert_eq!(steps.len(), 1, "{}", p.text);
+    assert_eq!(steps[0]["action"]["type"], "disable");
+    assert_eq!(steps[0]["action"]["token"], id('O').as_str());
+    assert_eq!(steps[0]["reason"], "prune_unused");
+    let note = steps[0]["note"].as_str().unwrap();
+    assert!(note.contains("last used 2025-11-13"), "{note}");
+
+    assert_eq!(w.apply().code, Some(0));
+    let find = |c| w.live().into_iter().find(|t| t.id == id(c));
+    let pruned = find('O').expect("disabled, not deleted");
+    assert!(!pruned.enabled);
+    assert!(pruned.name.ends_with("(pruned)"), "{}", pruned.name);
+    for c in ['U', 'S', 'K', 'A'] {
+        assert!(find(c).unwrap().enabled, "{c} is not selected or in use");
+    }
+    let p = w.run(&["plan", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_str(&p.text).unwrap();
+    assert!(plan["steps"].as_array().unwrap().is_empty(), "{}", p.text);
+    let pending = plan["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{}", p.text);
+    assert_eq!(pending[0]["not_before"], "2026-06-15T00:00:00Z");
+
+    w.advance(Duration::days(15));
+    let r = w.apply();
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    assert!(find('O').is_none(), "deleted after retention");
+    assert!(find('U').is_some() && find('S').is_some() && find('K').is_some());
+    w.assert_plan_empty("after prune");
+}
