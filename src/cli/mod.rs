@@ -74,6 +74,14 @@ pub enum Command {
     #[command(after_help = "Examples:\n  tokensmith drift\n  tokensmith drift --format markdown")]
     Drift(DriftArgs),
 
+    /// Respond to a leaked token: read its secret from stdin (or --secret-file, never the
+    /// command line), find it, rotate a managed one with zero grace and revoke the leaked value,
+    /// or disable an unmanaged one. Exits 1 while the leaked token is still valid.
+    #[command(
+        after_help = "Examples:\n  pbpaste | tokensmith leak --auto-approve\n  tokensmith leak --secret-file /tmp/leaked.txt"
+    )]
+    Leak(LeakArgs),
+
     /// List every live token, classified: managed, unused, expiring, over-privileged.
     #[command(
         after_help = "Examples:\n  tokensmith inventory\n  tokensmith inventory --env prod --format json\n  tokensmith inventory --class expired --class never-used --owner jane@example.com\n  tokensmith inventory --format html > tokens.html"
@@ -310,6 +318,18 @@ pub struct SandboxArgs {
     /// Persist the emulator's state in this file (loaded at start if present).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LeakArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Read the leaked secret from this file instead of stdin.
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
 }
 
 #[derive(Debug, Clone, Args)]

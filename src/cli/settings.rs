@@ -15,8 +15,8 @@ use anyhow::Context;
 
 use super::{
     ApplyArgs, Cli, Command, DriftArgs, ForceUnlockArgs, GitArgs, InventoryArgs, InventoryClass,
-    InventoryFormat, OutputFormat, PlanArgs, PlanFormat, ReportArgs, SandboxArgs, SchemaArgs,
-    SpecArgs, ValidateArgs,
+    InventoryFormat, LeakArgs, OutputFormat, PlanArgs, PlanFormat, ReportArgs, SandboxArgs,
+    SchemaArgs, SpecArgs, ValidateArgs,
 };
 use crate::live::ClientSettings;
 use crate::model::SpecDuration;
@@ -42,6 +42,7 @@ pub enum CommandSettings {
     Inventory(InventorySettings),
     Sandbox(SandboxSettings),
     ForceUnlock(ForceUnlockArgs),
+    Leak(LeakArgs),
 }
 
 /// `tokensmith plan`.
@@ -187,6 +188,7 @@ impl Cli {
             Command::Inventory(args) => CommandSettings::Inventory(resolve_inventory(args, color)),
             Command::Sandbox(args) => CommandSettings::Sandbox(resolve_sandbox(args)?),
             Command::ForceUnlock(args) => CommandSettings::ForceUnlock(args),
+            Command::Leak(args) => CommandSettings::Leak(args),
         };
         Ok(Settings {
             client: ClientSettings::default(),

@@ -21,7 +21,7 @@
 //!   kind          api_token | activegate_token | tenant_token | platform_token
 //!   key           desired key, or null (prune, tenant token)
 //!   reason        missing | scopes_changed | name_changed | expiry_changed | details_changed |
-//!                 expiring_in_<N>d | rotation_due | replace_requested |
+//!                 expiring_in_<N>d | rotation_due | replace_requested | leaked |
 //!                 deleted_outside_git | disabled_outside_git |
 //!                 expired | secret_unavailable | target_holds_stale_token | target_missing |
 //!                 grace_elapsed | retention_elapsed | never_delivered | adopt | prune_unused |
@@ -302,6 +302,8 @@ pub enum Reason {
     RotationDue,
     /// `--replace KEY[@ENV]`: rotate now, whatever the schedule says.
     ReplaceRequested,
+    /// `tokensmith leak`: the token's secret was exposed.
+    Leaked,
     DeletedOutsideGit,
     DisabledOutsideGit,
     Expired,
@@ -338,6 +340,7 @@ impl fmt::Display for Reason {
             Reason::DetailsChanged => "details_changed",
             Reason::RotationDue => "rotation_due",
             Reason::ReplaceRequested => "replace_requested",
+            Reason::Leaked => "leaked",
             Reason::DeletedOutsideGit => "deleted_outside_git",
             Reason::DisabledOutsideGit => "disabled_outside_git",
             Reason::Expired => "expired",
@@ -363,9 +366,10 @@ impl FromStr for Reason {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const ALL: [Reason; 21] = [
+        const ALL: [Reason; 22] = [
             Reason::Missing,
             Reason::ReplaceRequested,
+            Reason::Leaked,
             Reason::ScopesChanged,
             Reason::NameChanged,
             Reason::ExpiryChanged,

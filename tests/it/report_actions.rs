@@ -357,3 +357,71 @@ fn prune_disables_selected_unused_tokens_first_and_deletes_them_after_retention(
     assert!(find('U').is_some() && find('S').is_some() && find('K').is_some());
     w.assert_plan_empty("after prune");
 }
+
+#[test]
+fn leak_rotates_a_managed_token_and_revokes_the_leaked_one_in_one_run() {
+    let w = World::new(TWO_TOKENS);
+    assert_eq!(w.apply().code, Some(0));
+    let leaked = std::fs::read_to_string(w.path("out/ci")).unwrap();
+    let leaked_id = held_id(&w, "out/ci");
+
+    let r = w.run_with_stdin(&["leak", "--auto-approve"], &leaked);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    assert!(
+        r.text.contains(&leaked_id),
+        "it names what leaked:\n{}",
+        r.text
+    );
+    assert!(r.text.contains("no longer valid"), "{}", r.text);
+    let successor = held_id(&w, "out/ci");
+    assert_ne!(successor, leaked_id);
+    assert_eq!(
+        held_id(&w, "out/ci-copy"),
+        successor,
+        "the successor is in every target"
+    );
+    let old = w.live().into_iter().find(|t| t.id == leaked_id).unwrap();
+    assert!(!old.enabled, "the leaked token is revoked in the same run");
+    w.check_invariants("after leak");
+    w.assert_plan_empty("after leak");
+
+    // Leaking it again: nothing valid to find.
+    let again = w.run_with_stdin(&["leak", "--auto-approve"], &leaked);
+    assert_eq!(again.code, Some(0), "{}", again.text);
+    assert!(again.text.contains("nothing to do"), "{}", again.text);
+}
+
+#[test]
+fn leak_disables_an_unmanaged_token_and_names_its_owner() {
+    let w = World::with_tokens(TWO_TOKENS, &legacy_token());
+    let secret_file = w.path("leaked.txt");
+    std::fs::write(&secret_file, world::tok('L')).unwrap();
+    let r = w.run(&[
+        "leak",
+        "--auto-approve",
+        "--secret-file",
+        secret_file.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    assert!(r.text.contains("ops@example.com"), "{}", r.text);
+    let legacy = world::id_of(&world::tok('L'));
+    assert!(
+        !w.live()
+            .into_iter()
+            .find(|t| t.id == legacy)
+            .unwrap()
+            .enabled
+    );
+
+    // Without --auto-approve and without a terminal, nothing is changed.
+    let w = World::with_tokens(TWO_TOKENS, &legacy_token());
+    let r = w.run_with_stdin(&["leak"], &world::tok('L'));
+    assert_eq!(r.code, Some(1), "{}", r.text);
+    assert!(
+        w.live()
+            .into_iter()
+            .find(|t| t.id == legacy)
+            .unwrap()
+            .enabled
+    );
+}
