@@ -56,6 +56,21 @@ pub fn run(
         token.name,
         plan::home_label(&home)
     )?;
+    let caller = match &home {
+        Home::Environment(e) => world
+            .live
+            .environments
+            .get(e)
+            .and_then(|e| e.caller.as_ref()),
+        Home::Account(_) => None,
+    };
+    if caller == Some(&token.id) {
+        writeln!(
+            printer.err(),
+            "error: the leaked token is the management token tokensmith authenticates with; create a new management token, point `token_env` at it, then run `tokensmith leak` again (nothing was changed)"
+        )?;
+        return Ok(ExitStatus::Failure);
+    }
     let managed = Marker::parse_name(&token.name).filter(|m| {
         session
             .desired

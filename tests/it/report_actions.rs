@@ -413,6 +413,19 @@ fn leak_disables_an_unmanaged_token_and_names_its_owner() {
             .enabled
     );
 
+    // The management token cannot be disabled by the run that authenticates with it.
+    let r = w.run_with_stdin(&["leak", "--auto-approve"], &world::tok('A'));
+    assert_eq!(r.code, Some(1), "{}", r.text);
+    assert!(r.text.contains("management token"), "{}", r.text);
+    let admin = world::id_of(&world::tok('A'));
+    assert!(
+        w.live()
+            .into_iter()
+            .find(|t| t.id == admin)
+            .unwrap()
+            .enabled
+    );
+
     // Without --auto-approve and without a terminal, nothing is changed.
     let w = World::with_tokens(TWO_TOKENS, &legacy_token());
     let r = w.run_with_stdin(&["leak"], &world::tok('L'));
