@@ -269,3 +269,19 @@ fn prune_token(
 
 /// The key shown for an unmanaged token's pending deletion (it has no key of its own).
 pub const UNMANAGED_KEY: &str = "unmanaged";
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    #[test]
+    fn name_selectors_match_case_insensitively_with_stars() {
+        assert!(glob_matches("old *", "Old Jenkins export"));
+        assert!(glob_matches("*export", "jenkins EXPORT"));
+        assert!(glob_matches("a*b*c", "axxbyyc"));
+        assert!(glob_matches("exact", "EXACT"));
+        assert!(!glob_matches("exact", "exactly"));
+        assert!(!glob_matches("a*b*c", "axxcyyb"));
+        assert!(!glob_matches("old *", "bold x"));
+    }
+}

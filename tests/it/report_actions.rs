@@ -350,6 +350,16 @@ fn prune_disables_selected_unused_tokens_first_and_deletes_them_after_retention(
     assert_eq!(pending.len(), 1, "{}", p.text);
     assert_eq!(pending[0]["not_before"], "2026-06-15T00:00:00Z");
 
+    // A class the inventory does not know is a spec error, naming the place.
+    let bad = World::new(&PRUNE.replace("names: [\"old *\"]", "classes: [never-used, unsued]"));
+    let v = bad.run(&["validate"]);
+    assert_eq!(v.code, Some(1), "{}", v.text);
+    assert!(
+        v.text.contains("`unsued` is not an inventory class"),
+        "{}",
+        v.text
+    );
+
     w.advance(Duration::days(15));
     let r = w.apply();
     assert_eq!(r.code, Some(0), "{}", r.text);
