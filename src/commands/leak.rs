@@ -8,11 +8,13 @@
 //!   run, right after the deliveries;
 //! - an unmanaged token is disabled (after confirmation or `--auto-approve`), naming its owner.
 //!
-//! It prints what it did and exits 1 while the leaked token is still valid. Deciding the steps
+//! Every environment is locked for the run, as `apply` does. It prints what it did and exits 1
+//! while the leaked token is still valid. Deciding the steps
 //! is the planner's (`--replace` with zero grace); executing them is the applier's.
 
 use std::io::Read;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -21,8 +23,9 @@ use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRE
 use crate::cli::LeakArgs;
 use crate::deliver::Deliver;
 use crate::live::{ClientSettings, Connector};
+use crate::lock::{LockStore, Locks};
 use crate::model::{
-    Home, LiveSnapshot, LiveToken, Marker, Secret, SpecDuration, TokenId, TokenKind,
+    EnvName, Home, LiveSnapshot, LiveToken, Marker, Secret, SpecDuration, TokenId, TokenKind,
 };
 use crate::output::{ExitStatus, Printer};
 use crate::plan::{self, Action, Inputs, Plan, PlanOptions, Reason, ReplaceRequest, Step, StepId};
@@ -38,6 +41,17 @@ pub fn run(
         return Ok(ExitStatus::Failure);
     };
     let session = Session::new(&args.spec.file, source, &[], client)?;
+    // Like `apply`: every environment and account is locked for the whole run.
+    let locks = Locks::for_spec(&session.spec_path, &LockStore::from_lock_remote(None));
+    let commit = session.commit.as_ref().map(|c| c.commit.clone());
+    let mut guards = Vec::new();
+    for env in session.desired.environments.keys() {
+        guards.push(locks.acquire(env, commit.clone(), Duration::ZERO)?);
+    }
+    for account in session.desired.accounts.keys() {
+        let name = EnvName::new(format!("account-{account}"));
+        guards.push(locks.acquire(&name, commit.clone(), Duration::ZERO)?);
+    }
     let runtime = session::runtime()?;
     let world = runtime.block_on(session.read_world())?;
     let Some((home, token)) = runtime.block_on(find(&session, &world.live, &secret))? else {
@@ -138,6 +152,11 @@ pub fn run(
             .map_err(anyhow::Error::new)
     })?;
     let world = runtime.block_on(session.read_world())?;
+    for guard in guards {
+        if let Err(e) = guard.release() {
+            writeln!(printer.err(), "warning: could not release a lock: {e}")?;
+        }
+    }
     let still_valid = runtime
         .block_on(find(&session, &world.live, &secret))?
         .is_some();
