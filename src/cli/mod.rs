@@ -74,6 +74,14 @@ pub enum Command {
     #[command(after_help = "Examples:\n  tokensmith drift\n  tokensmith drift --format markdown")]
     Drift(DriftArgs),
 
+    /// Respond to a leaked token: read its secret from stdin (or --secret-file, never the
+    /// command line), find it, rotate a managed one with zero grace and revoke the leaked value,
+    /// or disable an unmanaged one. Exits 1 while the leaked token is still valid.
+    #[command(
+        after_help = "Examples:\n  pbpaste | tokensmith leak --auto-approve\n  tokensmith leak --secret-file /tmp/leaked.txt"
+    )]
+    Leak(LeakArgs),
+
     /// List every live token, classified: managed, unused, expiring, over-privileged.
     #[command(
         after_help = "Examples:\n  tokensmith inventory\n  tokensmith inventory --env prod --format json\n  tokensmith inventory --class expired --class never-used --owner jane@example.com\n  tokensmith inventory --format html > tokens.html"
@@ -180,6 +188,10 @@ pub struct PlanArgs {
     /// Fail (exit 1) when a managed token expires within this duration (e.g. `7d`).
     #[arg(long, value_name = "DURATION")]
     pub fail_on_expiry_within: Option<String>,
+    /// Rotate this token now, regardless of its schedule (repeatable; `KEY` in every
+    /// environment, `KEY@ENV` in one environment or account).
+    #[arg(long, value_name = "KEY[@ENV]")]
+    pub replace: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -213,6 +225,10 @@ pub struct ApplyArgs {
     pub auto_approve: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
+    /// Rotate this token now, regardless of its schedule (repeatable; `KEY` in every
+    /// environment, `KEY@ENV` in one environment or account). Not with a saved plan.
+    #[arg(long, value_name = "KEY[@ENV]")]
+    pub replace: Vec<String>,
     /// Where to write the JSON-lines journal (default under `.tokensmith/` next to the spec).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
@@ -337,6 +353,18 @@ pub struct SandboxArgs {
     /// Persist the emulator's state in this file (loaded at start if present).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LeakArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Read the leaked secret from this file instead of stdin.
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
 }
 
 #[derive(Debug, Clone, Args)]

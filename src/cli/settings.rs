@@ -15,11 +15,12 @@ use anyhow::Context;
 
 use super::{
     ApplyArgs, Cli, Command, DriftArgs, ForceUnlockArgs, GitArgs, InventoryArgs, InventoryClass,
-    InventoryFormat, OutputFormat, PlanArgs, PlanFormat, ReportArgs, SandboxArgs, SchemaArgs,
-    SpecArgs, ValidateArgs,
+    InventoryFormat, LeakArgs, OutputFormat, PlanArgs, PlanFormat, ReportArgs, SandboxArgs,
+    SchemaArgs, SpecArgs, ValidateArgs,
 };
 use crate::live::ClientSettings;
 use crate::model::SpecDuration;
+use crate::plan::ReplaceRequest;
 use crate::render::Format;
 
 /// Everything a command needs from the command line, resolved.
@@ -41,6 +42,7 @@ pub enum CommandSettings {
     Inventory(InventorySettings),
     Sandbox(SandboxSettings),
     ForceUnlock(ForceUnlockArgs),
+    Leak(LeakArgs),
 }
 
 /// `tokensmith plan`.
@@ -61,6 +63,8 @@ pub struct PlanSettings {
     pub html: bool,
     pub detailed_exitcode: bool,
     pub fail_on_expiry_within: Option<SpecDuration>,
+    /// `--replace KEY[@ENV]`: rotate these now.
+    pub replace: Vec<ReplaceRequest>,
 }
 
 /// `tokensmith apply`.
@@ -81,6 +85,8 @@ pub struct ApplySettings {
     pub journal: Option<PathBuf>,
     /// Exec targets delivered at once (`--exec-concurrency`).
     pub exec_concurrency: usize,
+    /// `--replace KEY[@ENV]`: rotate these now (only when planning, not with a saved plan).
+    pub replace: Vec<ReplaceRequest>,
 }
 
 /// `tokensmith inventory`, and the report part of `drift`.
@@ -199,6 +205,7 @@ impl Cli {
             Command::Inventory(args) => CommandSettings::Inventory(resolve_inventory(args, color)),
             Command::Sandbox(args) => CommandSettings::Sandbox(resolve_sandbox(args)?),
             Command::ForceUnlock(args) => CommandSettings::ForceUnlock(args),
+            Command::Leak(args) => CommandSettings::Leak(args),
         };
         Ok(Settings {
             client: ClientSettings::default(),
@@ -256,6 +263,7 @@ fn resolve_plan(
         html: args.format == PlanFormat::Html,
         detailed_exitcode: args.detailed_exitcode,
         fail_on_expiry_within,
+        replace: resolve_replace(&args.replace)?,
     })
 }
 
@@ -267,6 +275,12 @@ fn resolve_apply(
         .lock_timeout
         .parse()
         .map_err(|e| anyhow::anyhow!("--lock-timeout: {e}"))?;
+    let replace = resolve_replace(&args.replace)?;
+    if args.plan.is_some() && !replace.is_empty() {
+        anyhow::bail!(
+            "--replace: a saved plan already says what it rotates; pass --replace to `plan --out` instead"
+        );
+    }
     Ok(ApplySettings {
         plan: args.plan,
         spec: args.spec,
@@ -280,7 +294,19 @@ fn resolve_apply(
         format: format(args.format),
         journal: args.journal,
         exec_concurrency: args.exec_concurrency,
+        replace,
     })
+}
+
+/// `--replace KEY[@ENV]`, each checked for a valid key.
+fn resolve_replace(values: &[String]) -> anyhow::Result<Vec<ReplaceRequest>> {
+    values
+        .iter()
+        .map(|v| {
+            v.parse::<ReplaceRequest>()
+                .map_err(|e| anyhow::anyhow!("--replace {v}: {e}"))
+        })
+        .collect()
 }
 
 fn resolve_sandbox(args: SandboxArgs) -> anyhow::Result<SandboxSettings> {
@@ -323,6 +349,11 @@ mod tests {
             plan.fail_on_expiry_within.map(|d| d.as_secs()),
             Some(7 * 86_400)
         );
+
+        let err = resolve(&["tokensmith", "apply", "--replace", "ci@"]).unwrap_err();
+        assert!(format!("{err}").starts_with("--replace ci@: "), "{err}");
+        let err = resolve(&["tokensmith", "apply", "p.json", "--replace", "ci"]).unwrap_err();
+        assert!(format!("{err}").starts_with("--replace: "), "{err}");
 
         let err = resolve(&["tokensmith", "apply", "--lock-timeout", "soon"]).unwrap_err();
         assert!(format!("{err}").starts_with("--lock-timeout: "), "{err}");

@@ -84,7 +84,10 @@ pub fn run(
                 &world.live,
                 &world.targets,
                 session::now(&world.live),
-                &session.plan_options(None),
+                &plan::PlanOptions {
+                    replace: args.replace.clone(),
+                    ..session.plan_options(None)
+                },
             )?;
             session::add_preflight(&mut plan, &session.desired, &world.preflight);
             render::render_plan(&plan, args.format, printer.out())?;

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod drift;
 pub mod force_unlock;
 pub mod inventory;
+pub mod leak;
 pub mod plan;
 pub mod sandbox;
 pub mod schema;
@@ -28,5 +29,6 @@ pub fn run(settings: Settings, printer: &mut Printer) -> anyhow::Result<ExitStat
         CommandSettings::Inventory(args) => inventory::run(args, client, printer),
         CommandSettings::Sandbox(args) => sandbox::run(&args, printer),
         CommandSettings::ForceUnlock(args) => force_unlock::run(&args, client, printer),
+        CommandSettings::Leak(args) => leak::run(args, client, printer),
     }
 }

@@ -30,7 +30,10 @@ pub fn run(
     for w in &world.warnings {
         writeln!(printer.err(), "warning: {w}")?;
     }
-    let opts = session.plan_options(args.fail_on_expiry_within);
+    let opts = plan::PlanOptions {
+        replace: args.replace.clone(),
+        ..session.plan_options(args.fail_on_expiry_within)
+    };
     let mut plan = plan::plan(
         &session.desired,
         &world.live,

@@ -197,6 +197,7 @@ impl Session {
             spec_commit: self.commit.as_ref().map(|c| c.commit.clone()),
             dirty: self.commit.as_ref().is_some_and(|c| c.dirty),
             fail_on_expiry_within,
+            replace: Vec::new(),
         }
     }
 

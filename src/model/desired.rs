@@ -197,6 +197,21 @@ pub enum ForeignRotation {
 pub struct UnmanagedPolicy {
     /// Report unmanaged tokens not used for this long as deletion candidates.
     pub report_unused_after: Option<SpecDuration>,
-    /// Delete such tokens (only when explicitly enabled).
+    /// Prune such tokens (only when explicitly enabled): disable first, delete after
+    /// `prune_select.delete_after`.
     pub prune: bool,
+    /// Which unmanaged tokens prune may touch, and how long a pruned token stays disabled.
+    pub prune_select: PruneSelect,
+}
+
+/// `unmanaged.select` and `unmanaged.delete_after`: a token is pruned only when it matches every
+/// selector given (an empty list selects any). Names and owners match case-insensitively; a `*`
+/// in a name matches any run of characters. Classes are inventory class names (`never-used`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PruneSelect {
+    pub names: Vec<String>,
+    pub owners: Vec<String>,
+    pub classes: Vec<String>,
+    /// How long a pruned (disabled) token is kept before it is deleted; `None` = the default.
+    pub delete_after: Option<SpecDuration>,
 }

@@ -18,7 +18,7 @@ pub mod token;
 
 pub use desired::{
     Account, AccountName, ActiveGateType, Desired, DesiredTenantToken, DesiredToken, Endpoint,
-    Environment, ForeignRotation, Home, OAuthScopes, TokenDetails, UnmanagedPolicy,
+    Environment, ForeignRotation, Home, OAuthScopes, PruneSelect, TokenDetails, UnmanagedPolicy,
     DEFAULT_TENANT_GRACE,
 };
 pub use duration::SpecDuration;

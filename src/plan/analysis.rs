@@ -437,7 +437,7 @@ fn sorted(v: &[String]) -> Vec<&String> {
     v
 }
 
-fn lifetime_differs(desired: &DesiredToken, current: &LiveToken) -> bool {
+pub(crate) fn lifetime_differs(desired: &DesiredToken, current: &LiveToken) -> bool {
     match (desired.policy.expires_in, current.expires, current.created) {
         (None, None, _) => false,
         (None, Some(_), _) | (Some(_), None, _) => true,

@@ -12,8 +12,9 @@
 //! - **Current generation differs** → API tokens: update name and scopes in place. Everything
 //!   the API cannot update (expiry, ActiveGate tokens entirely, platform token scopes and names,
 //!   kind-specific details) → a new generation, like a rotation.
-//! - **Rotation due** (`rotate_before` ahead of expiry, or `rotate_every` after creation) →
-//!   create the successor, deliver it to every target (each deliver depends on the create).
+//! - **Rotation due** (`rotate_before` ahead of expiry, or `rotate_every` after creation, or
+//!   asked for with `--replace KEY[@ENV]`, [`PlanOptions::replace`]) → create the successor,
+//!   deliver it to every target (each deliver depends on the create).
 //! - **Targets**: a readable target holding another token or nothing gets the current value,
 //!   copied from a target that holds it (Dynatrace shows a secret only once). When such a
 //!   target held an older valid generation, that generation's switch time is recorded (see
@@ -35,7 +36,8 @@
 use time::OffsetDateTime;
 
 use super::analysis::{
-    analyze, home_label, next_rotation, now_for, LiveIndex, TargetState, TokenFacts,
+    analyze, home_label, lifetime_differs, live_tokens, next_rotation, now_for, rotation_due,
+    LiveIndex, TargetState, TokenFacts,
 };
 use super::budget::warn_platform_budget;
 use super::draft::{generation_of, prefix, rfc3339, step, Draft, PlatformCreate};
@@ -49,8 +51,8 @@ use super::retire::{
 use super::tenant::plan_tenant;
 use super::types::*;
 use crate::model::{
-    Desired, DesiredToken, Generation, Home, LiveSnapshot, LiveToken, TargetSnapshot, TokenDetails,
-    TokenId, TokenKind,
+    Desired, DesiredToken, Generation, Home, LiveSnapshot, LiveToken, Marker, TargetSnapshot,
+    TokenDetails, TokenId, TokenKind,
 };
 
 /// Compute the plan. See the module docs for the decisions it makes.
@@ -66,6 +68,15 @@ pub fn plan(
             return Err(PlanError::MissingEnvironment(env.clone()));
         }
     }
+    for request in &opts.replace {
+        if !desired
+            .tokens
+            .iter()
+            .any(|t| request.names(&t.key, &t.home))
+        {
+            return Err(PlanError::UnknownReplace(request.to_string()));
+        }
+    }
     let mut draft = Draft::default();
 
     let index = LiveIndex::new(live);
@@ -77,7 +88,12 @@ pub fn plan(
                 return Err(PlanError::MissingAccount(a.clone()));
             }
         }
-        let facts = analyze(d, live, &index, targets, now);
+        let mut facts = analyze(d, live, &index, targets, now);
+        check_adopt(&facts, live)?;
+        if facts.current.is_some() && opts.replace.iter().any(|r| r.names(&d.key, &d.home)) {
+            // Rotate now: a successor through the usual create, deliver, grace and revoke.
+            facts.rotate = Some(Reason::ReplaceRequested);
+        }
         plan_token(&mut draft, &facts);
     }
     enforce_platform_limit(&mut draft, live);
@@ -204,14 +220,6 @@ fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>) {
                     format!(
                         "{} `{}` in {}: {} tokens cannot be renamed, so {} cannot be adopted; a new token is created instead",
                         d.kind, d.key, home_label(&d.home), d.kind, token.id
-                    ),
-                );
-            } else if let (Some(id), true) = (&d.adopt, facts.generations.is_empty()) {
-                draft.warn(
-                    "adopt_not_found",
-                    format!(
-                        "{} `{}` in {}: token {id} to adopt is not live (or already carries another marker); a new token is created instead",
-                        d.kind, d.key, home_label(&d.home)
                     ),
                 );
             }
@@ -460,6 +468,38 @@ fn deliver_existing(
     any
 }
 
+/// A wrong `adopt:` id is an error, not a duplicate: when no generation of the key is live,
+/// the id must name a live token of the same kind in the same home that carries no other key's
+/// marker.
+fn check_adopt(facts: &TokenFacts<'_>, live: &LiveSnapshot) -> Result<(), PlanError> {
+    let d = facts.desired;
+    let Some(id) = &d.adopt else { return Ok(()) };
+    if !facts.generations.is_empty() || facts.adoptable.is_some() {
+        return Ok(());
+    }
+    let why = match live_tokens(live, &d.home, d.kind)
+        .iter()
+        .find(|t| &t.id == id)
+    {
+        None => "no live token has this id".to_owned(),
+        Some(t) => match Marker::parse_name(&t.name) {
+            Some(m) => format!("it is already managed as `{}`", m.key),
+            None => "it cannot be adopted".to_owned(),
+        },
+    };
+    Err(PlanError::AdoptNotFound {
+        key: d.key.clone(),
+        home: home_label(&d.home),
+        id: id.clone(),
+        why,
+    })
+}
+
+/// Take over an unmanaged API token, and show in the same plan everything that makes it match
+/// the spec: the rename, a scope change (flagged when it narrows, with the consumers that may
+/// break), the value reaching every target, and the rotation that follows when its expiry does
+/// not fit the policy, its rotation is already due, or its value cannot be delivered (no
+/// readable target holds it). After applying this plan, the next plan is empty.
 fn adopt(draft: &mut Draft, facts: &TokenFacts<'_>, token: &LiveToken) {
     let d = facts.desired;
     let generation = Generation::FIRST;
@@ -476,6 +516,68 @@ fn adopt(draft: &mut Draft, facts: &TokenFacts<'_>, token: &LiveToken) {
             generation,
         },
     ));
+    let narrowed: Vec<String> = token
+        .scopes
+        .difference(&d.scopes)
+        .map(|s| s.to_string())
+        .collect();
+    if !narrowed.is_empty() {
+        let consumers: Vec<String> = facts
+            .targets
+            .iter()
+            .map(|t| t.address.to_string())
+            .collect();
+        draft.warn(
+            "scope_narrowing",
+            format!(
+                "{} `{}` in {}: adopting {} removes scopes it has today ({}); consumers using them may break: {}",
+                d.kind,
+                d.key,
+                home_label(&d.home),
+                token.id,
+                narrowed.join(", "),
+                if consumers.is_empty() {
+                    "whatever uses the token outside tokensmith".to_owned()
+                } else {
+                    format!("{} and whatever else holds the token", consumers.join(", "))
+                }
+            ),
+        );
+    }
+    let unobtainable = facts.has_readable_target() && !facts.held_by_readable(&token.id);
+    let rotation = if lifetime_differs(d, token) {
+        Some(Reason::ExpiryChanged)
+    } else if unobtainable {
+        Some(Reason::SecretUnavailable)
+    } else {
+        rotation_due(d, token, facts.now)
+    };
+    if let Some(reason) = rotation {
+        let note = match reason {
+            Reason::ExpiryChanged => "the adopted token's expiry does not fit `expires_in`, which cannot be changed in place; a new generation replaces it",
+            Reason::SecretUnavailable => "no target holds the adopted token's value and Dynatrace shows a value only once; a new generation replaces it",
+            _ => "the adopted token is already due for rotation; a new generation replaces it",
+        };
+        // The successor is generation 2: the adopted token becomes generation 1.
+        let mut adopted = facts.clone();
+        adopted
+            .generations
+            .push((Marker::new(d.key.clone(), generation), token));
+        let (create_id, delivers) = create_generation(
+            draft,
+            &adopted,
+            reason,
+            Some(token.id.clone()),
+            Some(note.to_owned()),
+        );
+        if let Some(create) = draft.steps.iter_mut().find(|s| s.id == create_id) {
+            // Only an adopted token is retired by key: without the rename it stays unmanaged.
+            create.depends_on.push(adopt_id.clone());
+        }
+        revoke_same_run(draft, facts, token, &delivers);
+        draft.forecast.push(forecast_entry(facts, None, true));
+        return;
+    }
     if token.scopes != d.scopes {
         let mut s = step(
             d,
@@ -491,6 +593,9 @@ fn adopt(draft: &mut Draft, facts: &TokenFacts<'_>, token: &LiveToken) {
             },
         );
         s.depends_on = vec![adopt_id.clone()];
+        if !narrowed.is_empty() {
+            s.note = Some(format!("narrows: removes {}", narrowed.join(", ")));
+        }
         draft.push(s);
     }
     deliver_existing(draft, facts, token, generation, Some(&adopt_id));

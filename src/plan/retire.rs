@@ -2,7 +2,10 @@
 //! record no delivery time, and Dynatrace records no disable time). The timestamps used:
 //!
 //! - **Switch time** of a predecessor: when its consumers got the successor. Normally the
-//!   successor's `created` (the applier delivers right after creating, in the same run). When a
+//!   successor's `created` (the applier delivers right after creating, in the same run); when no
+//!   generation is current and a new one is created, each older one counts from its own
+//!   successor (the next live generation), not from now, so expiries between applies never push
+//!   its grace and retention forward. When a
 //!   target still holding the predecessor is switched late (an interrupted apply), the plan
 //!   renames the predecessor with ` (superseded)` after that delivery, which sets its
 //!   `modifiedDate`; the switch time is then the later of the two. Kinds that cannot be renamed
@@ -15,7 +18,8 @@
 //!   be disabled). With zero grace the revoke is planned in the same run, after every delivery.
 //! - A disabled or expired predecessor is **deleted** `delete_after` after it was revoked: the
 //!   later of `switch time + grace` (the earliest it can have been revoked) and its `modified`
-//!   timestamp (the revoking rename; a platform token's status change sets `updatedAt`). With
+//!   timestamp (the revoking rename; a platform token's status change sets `updatedAt`); an API
+//!   token carrying ` (revoked)` counts from its revoking rename alone, once. With
 //!   `revoke: delete` it is deleted at `switch time + grace`.
 //! - A generation newer than the current one that no readable target holds and nobody used was
 //!   never delivered (an interrupted apply): its value is lost, so it is deleted.
@@ -27,6 +31,21 @@ use time::OffsetDateTime;
 
 use crate::model::token::MAX_NAME_LEN;
 use crate::model::{DesiredToken, LiveToken, Marker, Revoke, TokenKind};
+
+/// When `token`'s own successor was created: the earliest-created later live generation of its
+/// key created after it (generations created out of order, by hand or across clocks, are
+/// skipped). `None` when there is none: the generation this plan creates is its successor.
+fn own_successor_created(facts: &TokenFacts<'_>, token: &LiveToken) -> Option<OffsetDateTime> {
+    let at = facts
+        .generations
+        .iter()
+        .position(|(_, t)| t.id == token.id)?;
+    facts.generations[at + 1..]
+        .iter()
+        .filter_map(|(_, t)| t.created)
+        .filter(|c| token.created.is_none_or(|own| *c >= own))
+        .min()
+}
 
 /// How a predecessor is revoked: ActiveGate tokens cannot be disabled.
 pub(super) fn revoke_action(d: &DesiredToken, token: &LiveToken) -> Action {
@@ -67,9 +86,18 @@ fn revoked_name(name: &str) -> String {
 
 /// When a disabled token was disabled, at the earliest: its successor's grace end, or its
 /// `modified` timestamp when later (a rename in the disabling update, or a platform token's
-/// status change, sets it).
+/// status change, sets it). An API token tokensmith revoked carries [`REVOKED_SUFFIX`]: its
+/// `modified` is the revoking rename itself, so its retention counts from there, once; a later
+/// rotation (which moves the grace end) never pushes it forward.
 fn revoked_at(grace_end: OffsetDateTime, token: &LiveToken) -> OffsetDateTime {
-    token.modified.map_or(grace_end, |m| m.max(grace_end))
+    let revoked_by_us = token.kind == TokenKind::ApiToken
+        && !token.enabled
+        && Marker::display_part(&token.name).ends_with(REVOKED_SUFFIX.trim_start());
+    match token.modified {
+        Some(m) if revoked_by_us => m,
+        Some(m) => m.max(grace_end),
+        None => grace_end,
+    }
 }
 
 fn revoke_step(d: &DesiredToken, token: &LiveToken, reason: Reason) -> Step {
@@ -229,8 +257,9 @@ pub(super) fn retire_superseded(
 ) {
     let d = facts.desired;
     let now = facts.now;
-    let successor_created = current.created.unwrap_or(now);
     for token in &facts.superseded {
+        let usable = token.enabled && token.expires.is_none_or(|e| e > now);
+        let successor_created = current.created.unwrap_or(now);
         // Its consumers switched when the successor was created, or later when a target that
         // still held it got the successor (the planner then renames it, which sets `modified`).
         let switched = match (d.kind, token.modified) {
@@ -238,7 +267,6 @@ pub(super) fn retire_superseded(
             _ => successor_created,
         };
         let grace_end = switched + d.policy.grace.to_time();
-        let usable = token.enabled && token.expires.is_none_or(|e| e > now);
         let mut waits: Vec<String> = Vec::new();
         let mut not_before = None;
         // A target holding it must get another value first. When this plan delivers to the
@@ -342,8 +370,10 @@ pub(super) fn retire_superseded(
 pub(super) fn retire_against_new(draft: &mut Draft, facts: &TokenFacts<'_>) {
     let d = facts.desired;
     let now = facts.now;
-    let grace_end = now + d.policy.grace.to_time();
     for token in &facts.superseded {
+        // The newest one's successor is the generation this plan creates.
+        let grace_end =
+            own_successor_created(facts, token).unwrap_or(now) + d.policy.grace.to_time();
         let delete_at = match (d.kind, d.policy.revoke) {
             (TokenKind::ActivegateToken, _) | (_, Revoke::Delete) => grace_end,
             (_, Revoke::Disable { delete_after }) => {

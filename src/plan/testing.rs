@@ -376,6 +376,7 @@ impl World {
         self.desired.unmanaged = UnmanagedPolicy {
             report_unused_after: report_unused_after.map(dur),
             prune,
+            ..UnmanagedPolicy::default()
         };
         self
     }

@@ -21,7 +21,8 @@
 //!   kind          api_token | activegate_token | tenant_token | platform_token
 //!   key           desired key, or null (prune, tenant token)
 //!   reason        missing | scopes_changed | name_changed | expiry_changed | details_changed |
-//!                 expiring_in_<N>d | rotation_due | deleted_outside_git | disabled_outside_git |
+//!                 expiring_in_<N>d | rotation_due | replace_requested | leaked |
+//!                 deleted_outside_git | disabled_outside_git |
 //!                 expired | secret_unavailable | target_holds_stale_token | target_missing |
 //!                 grace_elapsed | retention_elapsed | never_delivered | adopt | prune_unused |
 //!                 tenant_rotation_in_progress | foreign_tenant_rotation |
@@ -324,6 +325,10 @@ pub enum Reason {
     },
     /// `rotate_every` reached.
     RotationDue,
+    /// `--replace KEY[@ENV]`: rotate now, whatever the schedule says.
+    ReplaceRequested,
+    /// `tokensmith leak`: the token's secret was exposed.
+    Leaked,
     DeletedOutsideGit,
     DisabledOutsideGit,
     Expired,
@@ -371,6 +376,8 @@ impl fmt::Display for Reason {
             Reason::ExpiryChanged => "expiry_changed",
             Reason::DetailsChanged => "details_changed",
             Reason::RotationDue => "rotation_due",
+            Reason::ReplaceRequested => "replace_requested",
+            Reason::Leaked => "leaked",
             Reason::DeletedOutsideGit => "deleted_outside_git",
             Reason::DisabledOutsideGit => "disabled_outside_git",
             Reason::Expired => "expired",
@@ -401,10 +408,12 @@ impl FromStr for Reason {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const ALL: [Reason; 27] = [
+        const ALL: [Reason; 29] = [
             Reason::TargetValueInvalid,
             Reason::TargetValueMismatch,
             Reason::Missing,
+            Reason::ReplaceRequested,
+            Reason::Leaked,
             Reason::ScopesChanged,
             Reason::NameChanged,
             Reason::ExpiryChanged,
@@ -605,6 +614,15 @@ pub enum PlanError {
     MissingEnvironment(EnvName),
     #[error("spec names account `{0}` but the live snapshot has no data for it; read it before planning")]
     MissingAccount(String),
+    #[error("`adopt: {id}` of `{key}` in {home}: {why}; check the id (`tokensmith inventory` lists every token) or remove `adopt`")]
+    AdoptNotFound {
+        key: TokenKey,
+        home: String,
+        id: TokenId,
+        why: String,
+    },
+    #[error("--replace {0}: the spec (in the selected environments) declares no such token")]
+    UnknownReplace(String),
 }
 
 /// Settings of one planning run.
@@ -616,6 +634,52 @@ pub struct PlanOptions {
     pub dirty: bool,
     /// Fail the plan when a managed token expires within this duration.
     pub fail_on_expiry_within: Option<SpecDuration>,
+    /// `--replace KEY[@ENV]`: tokens to rotate now, regardless of their schedule.
+    pub replace: Vec<ReplaceRequest>,
+}
+
+/// `--replace KEY[@ENV]`: one desired token to rotate now. Without `@ENV` it names the key in
+/// every environment and account of the spec; `@ENV` names an environment or an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaceRequest {
+    pub key: TokenKey,
+    pub home: Option<String>,
+}
+
+impl ReplaceRequest {
+    /// Whether this request names the desired token `key` in `home`.
+    pub fn names(&self, key: &TokenKey, home: &Home) -> bool {
+        &self.key == key
+            && self.home.as_deref().is_none_or(|h| match home {
+                Home::Environment(e) => e.as_str() == h,
+                Home::Account(a) => a == h,
+            })
+    }
+}
+
+impl fmt::Display for ReplaceRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.home {
+            Some(h) => write!(f, "{}@{h}", self.key),
+            None => write!(f, "{}", self.key),
+        }
+    }
+}
+
+impl FromStr for ReplaceRequest {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (key, home) = match s.split_once('@') {
+            Some((_, "")) => return Err(format!("`{s}` names no environment after `@`")),
+            Some((k, h)) => (k, Some(h.to_owned())),
+            None => (s, None),
+        };
+        Ok(ReplaceRequest {
+            key: TokenKey::parse(key)?,
+            home,
+        })
+    }
 }
 
 #[cfg(test)]

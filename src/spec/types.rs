@@ -321,7 +321,29 @@ pub struct UnmanagedSpec {
     /// Report unmanaged tokens not used for this long as deletion candidates.
     #[serde(default)]
     pub report_unused_after: Option<Spanned<SpecDuration>>,
-    /// Delete those tokens (only when explicitly `true`; needs `report_unused_after`).
+    /// Prune those tokens (only when explicitly `true`; needs `report_unused_after`): disable
+    /// them first, delete them `delete_after` later.
     #[serde(default)]
     pub prune: Option<Spanned<bool>>,
+    /// Which unmanaged tokens prune may touch (every selector given must match).
+    #[serde(default)]
+    pub select: Option<PruneSelectSpec>,
+    /// How long a pruned token stays disabled before it is deleted (default 30d).
+    #[serde(default)]
+    pub delete_after: Option<Spanned<SpecDuration>>,
+}
+
+/// Selectors of the unmanaged tokens prune may touch.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PruneSelectSpec {
+    /// Token names (case-insensitive; `*` matches any run of characters).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Owners (case-insensitive, as Dynatrace reports them).
+    #[serde(default)]
+    pub owners: Vec<String>,
+    /// Inventory classes (`never-used`, `unused`, `expired`, `duplicate`, `over-privileged`, …).
+    #[serde(default)]
+    pub classes: Vec<Spanned<String>>,
 }

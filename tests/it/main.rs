@@ -35,6 +35,7 @@ mod plan_render;
 mod plan_scale;
 mod plan_scenarios;
 mod platform_sandbox;
+mod report_actions;
 mod sandbox_api;
 mod sandbox_faults;
 mod sandbox_fidelity;

@@ -4,7 +4,7 @@
 use time::Duration;
 use tokensmith::model::{DesiredTenantToken, Holder, Preset, Revoke, Rotation, SpecDuration};
 use tokensmith::plan::testing::*;
-use tokensmith::plan::{Action, Plan, Reason};
+use tokensmith::plan::{Action, Plan, PlanError, Reason};
 use tokensmith::render::{plan_human, plan_json, plan_markdown};
 
 fn human(plan: &Plan) -> String {
@@ -345,15 +345,25 @@ fn unmanaged_tokens_are_untouched() {
 #[test]
 fn prune_deletes_only_unused_unmarked_tokens() {
     let (plan, text) = snap(&unmanaged_world().unmanaged(Some("90d"), true));
-    let pruned: Vec<&str> = plan
+    let pruned: Vec<(&str, &str)> = plan
         .steps
         .iter()
-        .filter_map(|s| s.action.token())
-        .map(|t| t.as_str())
+        .filter_map(|s| Some((s.action.verb(), s.action.token()?.as_str())))
         .collect();
+    // Disabled first (deleted after a retention); an ActiveGate token cannot be disabled, so it
+    // is only reported.
     assert_eq!(
         pruned,
-        ["dt0c01.NEVERUSED", "dt0c01.OLDUNUSED", "dt0g02.AGOLD"]
+        [
+            ("disable", "dt0c01.NEVERUSED"),
+            ("disable", "dt0c01.OLDUNUSED")
+        ]
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.code == "prune_cannot_disable" && w.message.contains("dt0g02.AGOLD")),
+        "{text}"
     );
     insta::assert_snapshot!(text);
 }
@@ -912,14 +922,21 @@ fn tenant_first_run_delivers_to_empty_targets_without_rotating() {
 #[test]
 fn adopt_warnings() {
     let w = World::new()
-        .want(want_api("legacy", "prod").adopt("dt0c01.NOPE"))
         .want(want_ag("ag", "prod").adopt("dt0g02.AGX"))
         .live("prod", ag("dt0g02.AGX", "hand made ag").created(t0()));
     let (plan, text) = snap(&w);
     let codes: Vec<&str> = plan.warnings.iter().map(|w| w.code.as_str()).collect();
-    assert_eq!(codes, ["cannot_adopt", "adopt_not_found"]);
-    assert_eq!(plan.summary.create, 2);
+    assert_eq!(codes, ["cannot_adopt"]);
+    assert_eq!(plan.summary.create, 1);
     insta::assert_snapshot!(text);
+
+    // A wrong id is an error, not a duplicate token.
+    let wrong = World::new().want(want_api("legacy", "prod").adopt("dt0c01.NOPE"));
+    assert!(
+        matches!(wrong.plan(), Err(PlanError::AdoptNotFound { .. })),
+        "{:?}",
+        wrong.plan()
+    );
 }
 
 #[test]

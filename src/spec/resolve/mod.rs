@@ -175,9 +175,39 @@ impl<'a> Resolver<'a> {
             if let Some(after) = &u.report_unused_after {
                 self.positive(after, "report_unused_after");
             }
+            if let Some(after) = &u.delete_after {
+                self.positive(after, "delete_after");
+            }
+            let mut select = crate::model::PruneSelect {
+                delete_after: u.delete_after.as_ref().map(|d| d.value),
+                ..Default::default()
+            };
+            if let Some(sel) = &u.select {
+                select.names = sel.names.clone();
+                select.owners = sel.owners.clone();
+                for class in &sel.classes {
+                    if crate::plan::TokenClass::ALL
+                        .iter()
+                        .any(|c| c.as_str() == class.value)
+                    {
+                        select.classes.push(class.value.clone());
+                    } else {
+                        let known: Vec<&str> = crate::plan::TokenClass::ALL
+                            .iter()
+                            .map(|c| c.as_str())
+                            .collect();
+                        self.error(
+                            class.span,
+                            format!("`{}` is not an inventory class", class.value),
+                            Some(format!("one of: {}", known.join(", "))),
+                        );
+                    }
+                }
+            }
             self.desired.unmanaged = UnmanagedPolicy {
                 report_unused_after: u.report_unused_after.as_ref().map(|d| d.value),
                 prune,
+                prune_select: select,
             };
         }
         let cross = validate::cross_check(&self.desired, &self.sites, self.source);

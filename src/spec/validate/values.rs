@@ -274,6 +274,10 @@ pub fn parse_adopt(id: &str, kind: TokenKind) -> Result<crate::model::TokenId, F
         TokenKind::PlatformToken => "dt0s16",
         TokenKind::TenantToken => "",
     };
+    if kind == TokenKind::ActivegateToken {
+        return Err(Finding::error("ActiveGate tokens cannot be adopted: Dynatrace cannot rename them to carry tokensmith's marker")
+            .help("remove `adopt`; tokensmith creates a new token, and the old one can be deleted once its consumers switched"));
+    }
     let parts: Vec<&str> = id.split('.').collect();
     if parts.len() == 3 {
         return Err(Finding::error("`adopt` holds a token secret, not a token id")
@@ -412,6 +416,8 @@ mod tests {
     fn adopt_ids() {
         assert!(parse_adopt("dt0c01.ABC123", TokenKind::ApiToken).is_ok());
         assert!(parse_adopt("dt0g02.ABC123", TokenKind::ApiToken).is_err());
+        let ag = parse_adopt("dt0g02.ABC123", TokenKind::ActivegateToken).unwrap_err();
+        assert!(ag.message.contains("cannot be adopted"), "{}", ag.message);
         let secret = parse_adopt("dt0c01.ABC.SECRETPART", TokenKind::ApiToken).unwrap_err();
         assert!(!secret.message.contains("SECRETPART"));
     }

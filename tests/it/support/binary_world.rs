@@ -117,6 +117,35 @@ impl World {
         run
     }
 
+    /// Run tokensmith with `input` on its stdin; every output is checked for leaked secrets.
+    pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tokensmith runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let run = Run {
+            code: out.status.code(),
+            text: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        };
+        assert_no_secret(&run.text);
+        run
+    }
+
     pub fn apply(&self) -> Run {
         self.run(&["apply", "--auto-approve"])
     }
