@@ -101,11 +101,14 @@ pub struct SpecArgs {
     #[arg(
         short = 'f',
         long = "file",
-        default_value = "tokensmith.yaml",
+        default_value = DEFAULT_SPEC_FILE,
         value_name = "FILE"
     )]
     pub file: PathBuf,
 }
+
+/// The desired-state file when `-f` is not given.
+pub const DEFAULT_SPEC_FILE: &str = "tokensmith.yaml";
 
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
@@ -184,8 +187,10 @@ pub struct ApplyArgs {
     /// A plan saved with `plan --out`; without it, plan the desired state first.
     #[arg(value_name = "PLAN")]
     pub plan: Option<PathBuf>,
-    #[command(flatten)]
-    pub spec: SpecArgs,
+    /// The desired-state file (default `tokensmith.yaml`; with PLAN, the spec the plan was
+    /// made from, found on its own).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
     #[command(flatten)]
     pub git: GitArgs,
     /// Apply a saved plan even though the spec is now at a different commit than when it was

@@ -16,7 +16,7 @@ use anyhow::Context;
 use super::{
     ApplyArgs, Cli, Command, DriftArgs, ForceUnlockArgs, GitArgs, InventoryArgs, InventoryClass,
     InventoryFormat, OutputFormat, PlanArgs, PlanFormat, ReportArgs, SandboxArgs, SchemaArgs,
-    SpecArgs, ValidateArgs,
+    SpecArgs, ValidateArgs, DEFAULT_SPEC_FILE,
 };
 use crate::live::ClientSettings;
 use crate::model::SpecDuration;
@@ -66,6 +66,8 @@ pub struct PlanSettings {
 pub struct ApplySettings {
     pub plan: Option<PathBuf>,
     pub spec: SpecArgs,
+    /// Whether `-f` was given (otherwise a saved plan's recorded spec is used).
+    pub spec_given: bool,
     pub git: GitArgs,
     pub allow_other_commit: bool,
     pub lock_remote: Option<String>,
@@ -258,7 +260,12 @@ fn resolve_apply(
         .map_err(|e| anyhow::anyhow!("--lock-timeout: {e}"))?;
     Ok(ApplySettings {
         plan: args.plan,
-        spec: args.spec,
+        spec_given: args.file.is_some(),
+        spec: SpecArgs {
+            file: args
+                .file
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SPEC_FILE)),
+        },
         git: args.git,
         allow_other_commit: args.allow_other_commit,
         lock_remote: args.lock_remote,

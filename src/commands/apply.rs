@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::saved_plan;
 use super::session::{self, Session};
 use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRENCY};
 use crate::cli::settings::ApplySettings;
@@ -17,7 +18,7 @@ use crate::live::ClientSettings;
 use crate::lock::{LockStore, Locks};
 use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
-use crate::plan::{self, Plan, FORMAT_VERSION};
+use crate::plan::{self, Plan};
 use crate::render;
 
 pub fn run(
@@ -25,12 +26,23 @@ pub fn run(
     client: &ClientSettings,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let saved = args.plan.as_deref().map(read_plan).transpose()?;
-    let Some(source) = session::load_spec(&args.spec.file, args.git.spec_ref.as_deref(), printer)?
+    let (saved, recorded_spec) = match args.plan.as_deref() {
+        Some(path) => {
+            let (plan, spec) = saved_plan::read(path)?;
+            (Some(plan), spec.map(|spec| (path, spec)))
+        }
+        None => (None, None),
+    };
+    // A saved plan applies on its own: without `-f`, the spec it was made from.
+    let spec_file = match recorded_spec {
+        Some((plan_path, spec)) if !args.spec_given => spec.resolve(plan_path)?,
+        _ => args.spec.file.clone(),
+    };
+    let Some(source) = session::load_spec(&spec_file, args.git.spec_ref.as_deref(), printer)?
     else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, source, &args.envs, client)?;
+    let session = Session::new(&spec_file, source, &args.envs, client)?;
     if let Some(plan) = &saved {
         if !args.allow_other_commit {
             check_commit(plan, &session)?;
@@ -147,30 +159,6 @@ pub fn run(
         ExitStatus::Failure
     } else {
         ExitStatus::Success
-    })
-}
-
-fn read_plan(path: &std::path::Path) -> anyhow::Result<Plan> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
-    let version: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| {
-        format!(
-            "{} is not a plan saved by `tokensmith plan --out`",
-            path.display()
-        )
-    })?;
-    let found = version.get("format_version").and_then(|v| v.as_u64());
-    anyhow::ensure!(
-        found == Some(u64::from(FORMAT_VERSION)),
-        "{} has plan format_version {:?}; this tokensmith reads version {FORMAT_VERSION}; re-run `tokensmith plan --out`",
-        path.display(),
-        found
-    );
-    serde_json::from_value(version).with_context(|| {
-        format!(
-            "{} is not a valid plan; re-run `tokensmith plan --out`",
-            path.display()
-        )
     })
 }
 

@@ -9,6 +9,7 @@ pub mod force_unlock;
 pub mod inventory;
 pub mod plan;
 pub mod sandbox;
+pub mod saved_plan;
 pub mod schema;
 pub mod session;
 pub mod validate;

@@ -5,6 +5,7 @@ use std::fs;
 
 use anyhow::Context;
 
+use super::saved_plan::{self, SpecLocation};
 use super::session::{self, Session};
 use crate::cli::settings::PlanSettings;
 use crate::git;
@@ -83,9 +84,7 @@ pub fn run(
         write_metrics(path, &Metrics::from_plan(&plan))?;
     }
     if let Some(out) = &args.out {
-        let json = serde_json::to_vec_pretty(&plan).expect("plans serialize");
-        fs::write(out, json)
-            .with_context(|| format!("cannot write the plan to {}", out.display()))?;
+        saved_plan::write(out, &plan, &SpecLocation::record(&session.spec_path)?)?;
         writeln!(
             printer.err(),
             "Saved the plan to {}; run `tokensmith apply {}` to execute it.",

@@ -37,6 +37,7 @@ mod sandbox_api;
 mod sandbox_faults;
 mod sandbox_fidelity;
 mod sandbox_metrics;
+mod saved_plan;
 mod spec_bad_corpus;
 mod spec_examples;
 mod spec_fleet;
