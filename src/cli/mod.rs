@@ -92,6 +92,32 @@ pub enum Command {
         after_help = "Examples:\n  tokensmith force-unlock prod 6f1c2a"
     )]
     ForceUnlock(ForceUnlockArgs),
+
+    /// Print a shell completion script (bash, zsh, fish or powershell) on stdout.
+    #[command(
+        after_help = "Examples:\n  tokensmith completions bash > /etc/bash_completion.d/tokensmith\n  tokensmith completions zsh > \"${fpath[1]}/_tokensmith\"\n  tokensmith completions fish > ~/.config/fish/completions/tokensmith.fish"
+    )]
+    Completions(CompletionsArgs),
+
+    /// Print the manual page (roff) on stdout.
+    #[command(after_help = "Examples:\n  tokensmith man > tokensmith.1 && man ./tokensmith.1")]
+    Man,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: CompletionShell,
+}
+
+/// The shells `tokensmith completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
 }
 
 /// Where the desired-state file is.

@@ -14,9 +14,9 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{
-    ApplyArgs, Cli, Command, DriftArgs, ForceUnlockArgs, GitArgs, InventoryArgs, InventoryClass,
-    InventoryFormat, OutputFormat, PlanArgs, PlanFormat, ReportArgs, SandboxArgs, SchemaArgs,
-    SpecArgs, ValidateArgs, DEFAULT_SPEC_FILE,
+    ApplyArgs, Cli, Command, CompletionShell, DriftArgs, ForceUnlockArgs, GitArgs, InventoryArgs,
+    InventoryClass, InventoryFormat, OutputFormat, PlanArgs, PlanFormat, ReportArgs, SandboxArgs,
+    SchemaArgs, SpecArgs, ValidateArgs, DEFAULT_SPEC_FILE,
 };
 use crate::live::ClientSettings;
 use crate::model::SpecDuration;
@@ -41,6 +41,8 @@ pub enum CommandSettings {
     Inventory(InventorySettings),
     Sandbox(SandboxSettings),
     ForceUnlock(ForceUnlockArgs),
+    Completions(CompletionShell),
+    Man,
 }
 
 /// `tokensmith plan`.
@@ -193,6 +195,8 @@ impl Cli {
             Command::Inventory(args) => CommandSettings::Inventory(resolve_inventory(args, color)),
             Command::Sandbox(args) => CommandSettings::Sandbox(resolve_sandbox(args)?),
             Command::ForceUnlock(args) => CommandSettings::ForceUnlock(args),
+            Command::Completions(args) => CommandSettings::Completions(args.shell),
+            Command::Man => CommandSettings::Man,
         };
         Ok(Settings {
             client: ClientSettings::default(),

@@ -4,6 +4,7 @@
 //! the spec, connecting, reading live state and targets) is in [`session`].
 
 pub mod apply;
+pub mod completions;
 pub mod drift;
 pub mod force_unlock;
 pub mod inventory;
@@ -29,5 +30,7 @@ pub fn run(settings: Settings, printer: &mut Printer) -> anyhow::Result<ExitStat
         CommandSettings::Inventory(args) => inventory::run(args, client, printer),
         CommandSettings::Sandbox(args) => sandbox::run(&args, printer),
         CommandSettings::ForceUnlock(args) => force_unlock::run(&args, printer),
+        CommandSettings::Completions(shell) => completions::completions(shell, printer),
+        CommandSettings::Man => completions::man(printer),
     }
 }

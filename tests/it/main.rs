@@ -13,6 +13,7 @@ mod apply_chaos;
 mod apply_fleet;
 mod apply_flows;
 mod apply_sandbox;
+mod cli_docs;
 mod cli_live;
 mod commands_session;
 mod deliver_exec;
