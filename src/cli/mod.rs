@@ -147,7 +147,9 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ValidateFormat {
+    /// `file:line:column` diagnostics for people.
     Human,
+    /// `::error file=…,line=…` workflow annotations on stdout.
     Github,
 }
 
@@ -169,8 +171,11 @@ pub struct SchemaArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// Text for a terminal (coloured on a terminal unless NO_COLOR).
     Human,
+    /// Machine-readable JSON on stdout.
     Json,
+    /// A pull-request comment (GitHub's size limit kept).
     Markdown,
 }
 
@@ -197,7 +202,7 @@ pub struct PlanArgs {
     /// Save the plan (with the fingerprint of its inputs) for `apply PLAN`.
     #[arg(long, value_name = "PLAN")]
     pub out: Option<PathBuf>,
-    /// `html` writes one self-contained page (inventory, timeline and steps) to stdout.
+    /// How the plan is written.
     #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
     pub format: PlanFormat,
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
@@ -236,6 +241,7 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (for CI).
     #[arg(long)]
     pub auto_approve: bool,
+    /// How the plan (and, in markdown, the result) is written; progress goes to stderr.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
     /// Where to write the JSON-lines journal (default under `.tokensmith/` next to the spec).
@@ -266,15 +272,20 @@ pub struct ReportArgs {
     /// Only these environments (repeatable).
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,
+    /// How the report is written.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
+    /// Text for a terminal (coloured on a terminal unless NO_COLOR).
     Human,
+    /// The plan as versioned JSON on stdout.
     Json,
+    /// A pull-request comment (GitHub's size limit kept).
     Markdown,
+    /// One self-contained page (inventory, timeline and steps) on stdout.
     Html,
 }
 
@@ -302,10 +313,15 @@ pub struct InventoryArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum InventoryFormat {
+    /// A table for a terminal.
     Human,
+    /// Machine-readable JSON on stdout.
     Json,
+    /// A markdown table.
     Markdown,
+    /// Comma-separated values for spreadsheets.
     Csv,
+    /// One self-contained page (a sortable, filterable table and a timeline) on stdout.
     Html,
 }
 

@@ -19,7 +19,7 @@ use crate::lock::{LockStore, Locks};
 use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
 use crate::plan::{self, Plan};
-use crate::render;
+use crate::render::{self, Format};
 
 pub fn run(
     args: ApplySettings,
@@ -97,7 +97,11 @@ pub fn run(
                 &session.plan_options(None),
             )?;
             session::add_preflight(&mut plan, &session.desired, &world.preflight);
-            render::render_plan(&plan, args.format, printer.out())?;
+            if args.format == Format::Markdown {
+                render::apply_plan_markdown(&plan, printer.out())?;
+            } else {
+                render::render_plan(&plan, args.format, printer.out())?;
+            }
             if !plan.has_changes() {
                 return Ok(ExitStatus::Success);
             }
@@ -148,7 +152,11 @@ pub fn run(
             .await
             .map_err(anyhow::Error::new)
     })?;
-    // The progress printer (stderr) ends with the summary of done, failed and skipped steps.
+    // The progress printer (stderr) ends with the summary of done, failed and skipped steps;
+    // a markdown apply (a PR comment) also gets the result on stdout.
+    if args.format == Format::Markdown {
+        render::apply_result_markdown(&report, printer.out())?;
+    }
     writeln!(printer.err(), "journal: {}", journal.display())?;
     for guard in guards {
         if let Err(e) = guard.release() {

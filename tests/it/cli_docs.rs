@@ -80,3 +80,28 @@ fn the_man_page_is_roff_with_every_subcommand() {
         "the examples and exit codes are in it"
     );
 }
+
+#[test]
+fn every_format_flag_says_what_it_does() {
+    for (sub, phrase) in [
+        ("validate", "workflow annotations"),
+        ("plan", "How the plan is written"),
+        (
+            "apply",
+            "How the plan (and, in markdown, the result) is written",
+        ),
+        ("drift", "How the report is written"),
+        ("inventory", "for spreadsheets"),
+    ] {
+        let out = tokensmith(&[sub, "--help"]);
+        assert_eq!(out.status.code(), Some(0));
+        let help = String::from_utf8(out.stdout).unwrap();
+        let at = help.find("--format <FORMAT>").expect("a --format flag");
+        let after = &help[at..(at + 400).min(help.len())];
+        assert!(after.contains(phrase), "{sub} --format: {after}");
+    }
+    // The values are described too.
+    let out = tokensmith(&["plan", "--help"]);
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("A pull-request comment"), "{help}");
+}

@@ -661,3 +661,17 @@ fn plan_base_does_not_run_read_commands_new_against_the_base_and_no_exec_runs_no
         "a read command unchanged against the base did not run"
     );
 }
+
+#[test]
+fn apply_in_markdown_is_an_apply_report_with_its_result() {
+    let (dir, _) = quickstart_repo();
+    let root = dir.path();
+    let out = tokensmith(root, &["apply", "--auto-approve", "--format", "markdown"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout.starts_with("### tokensmith apply\n"), "{stdout}");
+    assert!(!stdout.contains("### tokensmith plan"), "{stdout}");
+    assert!(stdout.contains("#### Result"), "{stdout}");
+    assert!(stdout.contains("**Apply complete:**"), "{stdout}");
+    assert!(stdout.contains(" 0 failed, 0 skipped."), "{stdout}");
+}
