@@ -13,11 +13,11 @@ pub fn run(args: &ForceUnlockArgs, printer: &mut Printer) -> anyhow::Result<Exit
     let released = locks.force_unlock(&EnvName::new(args.env.as_str()), &args.lock_id)?;
     writeln!(
         printer.out(),
-        "released lock {} of environment `{}` (held by {} since {})",
+        "released lock {} of environment `{}` (held by {}, taken {})",
         released.id,
         released.environment,
         released.holder,
-        released.created_at
+        released.taken()
     )?;
     Ok(ExitStatus::Success)
 }
