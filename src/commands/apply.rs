@@ -138,9 +138,11 @@ pub fn run(
             DeliveryContext::new(session.base_dir.clone())
                 .with_exec_concurrency(args.exec_concurrency),
         ));
+        // The live tokens were read under the locks: creates look for their markers there.
         let env = ApplyEnv::connect(&session.connector, &session.desired, deliver)
             .await
-            .context("cannot connect to Dynatrace")?;
+            .context("cannot connect to Dynatrace")?
+            .with_snapshot(world.live.clone());
         let counted = printer.interactive();
         let progress_out = printer.err();
         let mut progress = if counted {
