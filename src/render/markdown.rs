@@ -26,6 +26,19 @@ pub(crate) fn truncation_note(md: &mut Limited, what: &str) {
     }
 }
 
+/// The heading of a plan comment that shows the desired-state changes first.
+pub const PLAN_COMMENT_HEADING: &str = "### tokensmith plan\n\n";
+
+/// The plan's details under [`PLAN_COMMENT_HEADING`] and the desired-state changes, within
+/// `limit` bytes (what is left of one comment after what comes before it).
+pub fn plan_details_markdown_within(
+    plan: &Plan,
+    limit: usize,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    out.write_all(titled_plan_markdown(plan, limit, "#### What apply will do").as_bytes())
+}
+
 /// An apply as a pull-request comment: the apply heading, then the plan it executes (the
 /// results follow with [`apply_result_markdown`]).
 pub fn apply_plan_markdown(plan: &Plan, out: &mut dyn io::Write) -> io::Result<()> {

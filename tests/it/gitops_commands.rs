@@ -211,6 +211,13 @@ fn plan_base_shows_the_desired_state_diff_in_human_and_markdown() {
     );
     assert!(md.contains("`api_token demo/extra`"), "{md}");
     assert!(md.contains("`scopes: +logs.ingest`"), "{md}");
+    // In the PR comment what the reviewer changed comes before the plan's details, and the
+    // two stay within one GitHub comment.
+    let changes = md.find("#### Desired state changes").unwrap();
+    assert!(md.starts_with("### tokensmith plan\n"), "{md}");
+    let plan = md.find("#### What apply will do").expect(&md);
+    assert!(changes < plan, "{md}");
+    assert!(md.len() <= 65_536, "{}", md.len());
 
     // Against itself: no desired-state change.
     let out = tokensmith(root, &["plan", "--base", "HEAD"]);
