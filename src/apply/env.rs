@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 use crate::deliver::Deliver;
 use crate::live::{AccountApi, Connector, EnvironmentApi, LiveError};
 use crate::model::{
-    AccountName, Desired, EnvName, Home, Target, TargetAddress, TokenKey, TokenKind,
+    AccountName, Desired, EnvName, Home, LiveSnapshot, LiveToken, Target, TargetAddress, TokenKey,
+    TokenKind,
 };
 
 /// How many steps run at once unless the options say otherwise.
@@ -53,6 +54,9 @@ pub struct ApplyEnv {
     deliver: Arc<dyn Deliver>,
     targets: TargetIndex,
     clock: Clock,
+    /// The live tokens this run read under its locks, if any: a create's first look for its
+    /// marker uses them instead of listing again (one list per environment, not per create).
+    snapshot: Option<Arc<LiveSnapshot>>,
 }
 
 impl ApplyEnv {
@@ -65,7 +69,40 @@ impl ApplyEnv {
             deliver,
             targets,
             clock: Arc::new(OffsetDateTime::now_utc),
+            snapshot: None,
         }
+    }
+
+    /// The live tokens read after the locks were taken: a create step looks for its marker in
+    /// them first, and lists again only after a create whose outcome is unknown.
+    pub fn with_snapshot(mut self, snapshot: LiveSnapshot) -> Self {
+        self.snapshot = Some(Arc::new(snapshot));
+        self
+    }
+
+    /// The tokens of `kind` at `home` in the snapshot; `None` when the snapshot has not read
+    /// that home (then the caller lists).
+    pub(crate) fn snapshot_tokens(&self, home: &Home, kind: TokenKind) -> Option<Vec<LiveToken>> {
+        let snapshot = self.snapshot.as_ref()?;
+        let tokens: Vec<&LiveToken> = match home {
+            Home::Environment(env) => {
+                let e = snapshot.environments.get(env)?;
+                e.api_tokens.iter().chain(&e.activegate_tokens).collect()
+            }
+            Home::Account(account) => snapshot
+                .accounts
+                .get(account)?
+                .platform_tokens
+                .iter()
+                .collect(),
+        };
+        Some(
+            tokens
+                .into_iter()
+                .filter(|t| t.kind == kind)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// An environment with a client for every environment and account `desired` names, from
@@ -132,11 +169,25 @@ impl ApplyEnv {
                 .environments
                 .get(e)
                 .and_then(|c| c.server_time())
+                // No answer yet on this client (a create is its first call): the clock the
+                // run's snapshot read.
+                .or_else(|| {
+                    self.snapshot
+                        .as_ref()
+                        .and_then(|s| s.environments.get(e))
+                        .and_then(|env| env.server_time)
+                })
                 .unwrap_or_else(|| self.wall_clock()),
             Home::Account(a) => self
                 .accounts
                 .get(a)
                 .and_then(|c| c.server_time())
+                .or_else(|| {
+                    self.snapshot
+                        .as_ref()
+                        .and_then(|s| s.accounts.get(a))
+                        .and_then(|acc| acc.server_time)
+                })
                 .unwrap_or_else(|| self.wall_clock()),
         }
     }

@@ -100,6 +100,32 @@ pub enum Command {
         after_help = "Examples:\n  tokensmith force-unlock prod 6f1c2a"
     )]
     ForceUnlock(ForceUnlockArgs),
+
+    /// Print a shell completion script (bash, zsh, fish or powershell) on stdout.
+    #[command(
+        after_help = "Examples:\n  tokensmith completions bash > /etc/bash_completion.d/tokensmith\n  tokensmith completions zsh > \"${fpath[1]}/_tokensmith\"\n  tokensmith completions fish > ~/.config/fish/completions/tokensmith.fish"
+    )]
+    Completions(CompletionsArgs),
+
+    /// Print the manual page (roff) on stdout.
+    #[command(after_help = "Examples:\n  tokensmith man > tokensmith.1 && man ./tokensmith.1")]
+    Man,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: CompletionShell,
+}
+
+/// The shells `tokensmith completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
 }
 
 /// Where the desired-state file is.
@@ -109,11 +135,14 @@ pub struct SpecArgs {
     #[arg(
         short = 'f',
         long = "file",
-        default_value = "tokensmith.yaml",
+        default_value = DEFAULT_SPEC_FILE,
         value_name = "FILE"
     )]
     pub file: PathBuf,
 }
+
+/// The desired-state file when `-f` is not given.
+pub const DEFAULT_SPEC_FILE: &str = "tokensmith.yaml";
 
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
@@ -126,7 +155,9 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ValidateFormat {
+    /// `file:line:column` diagnostics for people.
     Human,
+    /// `::error file=…,line=…` workflow annotations on stdout.
     Github,
 }
 
@@ -148,8 +179,11 @@ pub struct SchemaArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// Text for a terminal (coloured on a terminal unless NO_COLOR).
     Human,
+    /// Machine-readable JSON on stdout.
     Json,
+    /// A pull-request comment (GitHub's size limit kept).
     Markdown,
 }
 
@@ -179,7 +213,7 @@ pub struct PlanArgs {
     /// Save the plan (with the fingerprint of its inputs) for `apply PLAN`.
     #[arg(long, value_name = "PLAN")]
     pub out: Option<PathBuf>,
-    /// `html` writes one self-contained page (inventory, timeline and steps) to stdout.
+    /// How the plan is written.
     #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
     pub format: PlanFormat,
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
@@ -199,8 +233,10 @@ pub struct ApplyArgs {
     /// A plan saved with `plan --out`; without it, plan the desired state first.
     #[arg(value_name = "PLAN")]
     pub plan: Option<PathBuf>,
-    #[command(flatten)]
-    pub spec: SpecArgs,
+    /// The desired-state file (default `tokensmith.yaml`; with PLAN, the spec the plan was
+    /// made from, found on its own).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
     #[command(flatten)]
     pub git: GitArgs,
     /// Apply a saved plan even though the spec is now at a different commit than when it was
@@ -223,6 +259,7 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (for CI).
     #[arg(long)]
     pub auto_approve: bool,
+    /// How the plan (and, in markdown, the result) is written; progress goes to stderr.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
     /// Rotate this token now, regardless of its schedule (repeatable; `KEY` in every
@@ -260,15 +297,20 @@ pub struct ReportArgs {
     /// Only these accounts (repeatable); environments are read either way.
     #[arg(long = "account", value_name = "NAME")]
     pub accounts: Vec<String>,
+    /// How the report is written.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub format: OutputFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
+    /// Text for a terminal (coloured on a terminal unless NO_COLOR).
     Human,
+    /// The plan as versioned JSON on stdout.
     Json,
+    /// A pull-request comment (GitHub's size limit kept).
     Markdown,
+    /// One self-contained page (inventory, timeline and steps) on stdout.
     Html,
 }
 
@@ -299,10 +341,15 @@ pub struct InventoryArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum InventoryFormat {
+    /// A table for a terminal.
     Human,
+    /// Machine-readable JSON on stdout.
     Json,
+    /// A markdown table.
     Markdown,
+    /// Comma-separated values for spreadsheets.
     Csv,
+    /// One self-contained page (a sortable, filterable table and a timeline) on stdout.
     Html,
 }
 

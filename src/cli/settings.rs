@@ -14,9 +14,9 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{
-    ApplyArgs, Cli, Command, DriftArgs, ForceUnlockArgs, GitArgs, InventoryArgs, InventoryClass,
-    InventoryFormat, LeakArgs, OutputFormat, PlanArgs, PlanFormat, ReportArgs, SandboxArgs,
-    SchemaArgs, SpecArgs, ValidateArgs,
+    ApplyArgs, Cli, Command, CompletionShell, DriftArgs, ForceUnlockArgs, GitArgs, InventoryArgs,
+    InventoryClass, InventoryFormat, LeakArgs, OutputFormat, PlanArgs, PlanFormat, ReportArgs,
+    SandboxArgs, SchemaArgs, SpecArgs, ValidateArgs, DEFAULT_SPEC_FILE,
 };
 use crate::live::ClientSettings;
 use crate::model::SpecDuration;
@@ -43,6 +43,8 @@ pub enum CommandSettings {
     Sandbox(SandboxSettings),
     ForceUnlock(ForceUnlockArgs),
     Leak(LeakArgs),
+    Completions(CompletionShell),
+    Man,
 }
 
 /// `tokensmith plan`.
@@ -72,6 +74,8 @@ pub struct PlanSettings {
 pub struct ApplySettings {
     pub plan: Option<PathBuf>,
     pub spec: SpecArgs,
+    /// Whether `-f` was given (otherwise a saved plan's recorded spec is used).
+    pub spec_given: bool,
     pub git: GitArgs,
     pub allow_other_commit: bool,
     pub lock_remote: Option<String>,
@@ -206,6 +210,8 @@ impl Cli {
             Command::Sandbox(args) => CommandSettings::Sandbox(resolve_sandbox(args)?),
             Command::ForceUnlock(args) => CommandSettings::ForceUnlock(args),
             Command::Leak(args) => CommandSettings::Leak(args),
+            Command::Completions(args) => CommandSettings::Completions(args.shell),
+            Command::Man => CommandSettings::Man,
         };
         Ok(Settings {
             client: ClientSettings::default(),
@@ -283,7 +289,12 @@ fn resolve_apply(
     }
     Ok(ApplySettings {
         plan: args.plan,
-        spec: args.spec,
+        spec_given: args.file.is_some(),
+        spec: SpecArgs {
+            file: args
+                .file
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SPEC_FILE)),
+        },
         git: args.git,
         allow_other_commit: args.allow_other_commit,
         lock_remote: args.lock_remote,

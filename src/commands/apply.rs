@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::saved_plan;
 use super::session::{self, Session};
 use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRENCY};
 use crate::cli::settings::ApplySettings;
@@ -17,20 +18,31 @@ use crate::live::ClientSettings;
 use crate::lock::{LockStore, Locks};
 use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
-use crate::plan::{self, Plan, FORMAT_VERSION};
-use crate::render;
+use crate::plan::{self, Plan};
+use crate::render::{self, Format};
 
 pub fn run(
     args: ApplySettings,
     client: &ClientSettings,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let saved = args.plan.as_deref().map(read_plan).transpose()?;
-    let Some(source) = session::load_spec(&args.spec.file, args.git.spec_ref.as_deref(), printer)?
+    let (saved, recorded_spec) = match args.plan.as_deref() {
+        Some(path) => {
+            let (plan, spec) = saved_plan::read(path)?;
+            (Some(plan), spec.map(|spec| (path, spec)))
+        }
+        None => (None, None),
+    };
+    // A saved plan applies on its own: without `-f`, the spec it was made from.
+    let spec_file = match recorded_spec {
+        Some((plan_path, spec)) if !args.spec_given => spec.resolve(plan_path)?,
+        _ => args.spec.file.clone(),
+    };
+    let Some(source) = session::load_spec(&spec_file, args.git.spec_ref.as_deref(), printer)?
     else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, source, &args.envs, &args.accounts, client)?;
+    let session = Session::new(&spec_file, source, &args.envs, &args.accounts, client)?;
     if let Some(plan) = &saved {
         if !args.allow_other_commit {
             check_commit(plan, &session)?;
@@ -90,7 +102,11 @@ pub fn run(
                 },
             )?;
             session::add_preflight(&mut plan, &session.desired, &world.preflight);
-            render::render_plan(&plan, args.format, printer.out())?;
+            if args.format == Format::Markdown {
+                render::apply_plan_markdown(&plan, printer.out())?;
+            } else {
+                render::render_plan(&plan, args.format, printer.out())?;
+            }
             if !plan.has_changes() {
                 return Ok(ExitStatus::Success);
             }
@@ -127,9 +143,11 @@ pub fn run(
             DeliveryContext::new(session.base_dir.clone())
                 .with_exec_concurrency(args.exec_concurrency),
         ));
+        // The live tokens were read under the locks: creates look for their markers there.
         let env = ApplyEnv::connect(&session.connector, &session.desired, deliver)
             .await
-            .context("cannot connect to Dynatrace")?;
+            .context("cannot connect to Dynatrace")?
+            .with_snapshot(world.live.clone());
         let counted = printer.interactive();
         let progress_out = printer.err();
         let mut progress = if counted {
@@ -141,7 +159,11 @@ pub fn run(
             .await
             .map_err(anyhow::Error::new)
     })?;
-    // The progress printer (stderr) ends with the summary of done, failed and skipped steps.
+    // The progress printer (stderr) ends with the summary of done, failed and skipped steps;
+    // a markdown apply (a PR comment) also gets the result on stdout.
+    if args.format == Format::Markdown {
+        render::apply_result_markdown(&report, printer.out())?;
+    }
     writeln!(printer.err(), "journal: {}", journal.display())?;
     for guard in guards {
         if let Err(e) = guard.release() {
@@ -152,30 +174,6 @@ pub fn run(
         ExitStatus::Failure
     } else {
         ExitStatus::Success
-    })
-}
-
-fn read_plan(path: &std::path::Path) -> anyhow::Result<Plan> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
-    let version: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| {
-        format!(
-            "{} is not a plan saved by `tokensmith plan --out`",
-            path.display()
-        )
-    })?;
-    let found = version.get("format_version").and_then(|v| v.as_u64());
-    anyhow::ensure!(
-        found == Some(u64::from(FORMAT_VERSION)),
-        "{} has plan format_version {:?}; this tokensmith reads version {FORMAT_VERSION}; re-run `tokensmith plan --out`",
-        path.display(),
-        found
-    );
-    serde_json::from_value(version).with_context(|| {
-        format!(
-            "{} is not a valid plan; re-run `tokensmith plan --out`",
-            path.display()
-        )
     })
 }
 

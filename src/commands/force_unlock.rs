@@ -42,11 +42,11 @@ pub fn run(
     let released = locks.force_unlock(&env, &args.lock_id)?;
     writeln!(
         printer.out(),
-        "released lock {} of environment `{}` (held by {} since {})",
+        "released lock {} of environment `{}` (held by {}, taken {})",
         released.id,
         released.environment,
         released.holder,
-        released.created_at
+        released.taken()
     )?;
     Ok(ExitStatus::Success)
 }

@@ -4,12 +4,14 @@
 //! the spec, connecting, reading live state and targets) is in [`session`].
 
 pub mod apply;
+pub mod completions;
 pub mod drift;
 pub mod force_unlock;
 pub mod inventory;
 pub mod leak;
 pub mod plan;
 pub mod sandbox;
+pub mod saved_plan;
 pub mod schema;
 pub mod session;
 pub mod validate;
@@ -30,5 +32,7 @@ pub fn run(settings: Settings, printer: &mut Printer) -> anyhow::Result<ExitStat
         CommandSettings::Sandbox(args) => sandbox::run(&args, printer),
         CommandSettings::ForceUnlock(args) => force_unlock::run(&args, client, printer),
         CommandSettings::Leak(args) => leak::run(args, client, printer),
+        CommandSettings::Completions(shell) => completions::completions(shell, printer),
+        CommandSettings::Man => completions::man(printer),
     }
 }

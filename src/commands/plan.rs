@@ -5,6 +5,7 @@ use std::fs;
 
 use anyhow::Context;
 
+use super::saved_plan::{self, SpecLocation};
 use super::session::{self, Session};
 use crate::cli::settings::PlanSettings;
 use crate::git;
@@ -61,34 +62,45 @@ pub fn run(
                 message,
             }),
     );
+    // What the change does to the desired state (`--base`).
+    let diff = match &args.base {
+        Some(base) => Some(
+            git::at_ref::diff_against(&session.spec_path, base, &session.loaded.desired)
+                .with_context(|| format!("--base {base}"))?,
+        ),
+        None => None,
+    };
+    let head = args.git.spec_ref.as_deref().unwrap_or("working tree");
     if args.html {
         // One page: the plan's steps, and the inventory over the same inputs with the plan's
         // coming rotations on its timeline.
         let mut inventory = plan::inventory(&session.desired, &world.live, plan.generated_at);
         plan::add_schedule(&mut inventory, &plan, &session.desired);
         render::report_html(&inventory, Some(&plan), printer.out())?;
+    } else if let (Format::Markdown, Some(diff), Some(base)) = (output, &diff, &args.base) {
+        // A PR comment: what the reviewer changed first, then the plan's details, the two
+        // within one GitHub comment (the plan gets what the desired-state changes leave).
+        let mut changes = render::PLAN_COMMENT_HEADING.as_bytes().to_vec();
+        render::desired_diff_markdown(diff, base, head, &mut changes)?;
+        changes.extend_from_slice(b"\n");
+        printer.out().write_all(&changes)?;
+        render::plan_details_markdown_within(
+            &plan,
+            render::MARKDOWN_LIMIT.saturating_sub(changes.len()),
+            printer.out(),
+        )?;
     } else {
         render::render_plan(&plan, output, printer.out())?;
-    }
-    // What the change does to the desired state, after the plan (the summary comes first).
-    if let Some(base) = &args.base {
-        let diff = git::at_ref::diff_against(&session.spec_path, base, &session.loaded.desired)
-            .with_context(|| format!("--base {base}"))?;
-        let head = args.git.spec_ref.as_deref().unwrap_or("working tree");
-        match output {
-            Format::Markdown => render::desired_diff_markdown(&diff, base, head, printer.out())?,
-            Format::Json => {}
-            Format::Human { .. } if args.html => {}
-            Format::Human { .. } => render::desired_diff_human(&diff, base, head, printer.out())?,
+        // In a terminal the summary comes first, then what the change does to the desired state.
+        if let (Format::Human { .. }, Some(diff), Some(base)) = (output, &diff, &args.base) {
+            render::desired_diff_human(diff, base, head, printer.out())?;
         }
     }
     if let Some(path) = &args.metrics_file {
         write_metrics(path, &Metrics::from_plan(&plan))?;
     }
     if let Some(out) = &args.out {
-        let json = serde_json::to_vec_pretty(&plan).expect("plans serialize");
-        fs::write(out, json)
-            .with_context(|| format!("cannot write the plan to {}", out.display()))?;
+        saved_plan::write(out, &plan, &SpecLocation::record(&session.spec_path)?)?;
         writeln!(
             printer.err(),
             "Saved the plan to {}; run `tokensmith apply {}` to execute it.",

@@ -314,3 +314,10 @@ pub fn check_plan_commit(
         Some(_) => Ok(()),
     }
 }
+
+/// The working tree root of the repository containing `dir` (searched upwards), canonical;
+/// `None` outside a repository or in a bare one.
+pub fn worktree_root(dir: &Path) -> Option<PathBuf> {
+    let repo = Repository::discover(dir).ok()?;
+    repo.workdir()?.canonicalize().ok()
+}

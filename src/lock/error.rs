@@ -14,11 +14,12 @@ use crate::model::EnvName;
 /// Why a lock could not be taken, read or released.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("environment `{env}` is locked by {holder} (lock {id}, taken {created_at}{commit}); wait for that apply to finish, or if it died run `tokensmith force-unlock {env} {id}`",
+    #[error("environment `{env}` is locked by {holder} (lock {id}, taken {taken}{commit}); wait for that apply to finish, or if it died run `{unlock}`",
         env = .0.environment,
         holder = .0.holder,
         id = .0.id,
-        created_at = .0.created_at,
+        taken = .0.taken(),
+        unlock = .0.force_unlock_command(),
         commit = .0.commit.as_deref().map(|c| format!(", commit {c}")).unwrap_or_default())]
     Held(Box<LockInfo>),
     #[error("environment `{env}` has no lock to release")]

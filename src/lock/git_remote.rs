@@ -102,7 +102,7 @@ impl GitRemoteLocks {
                     })
                 }
                 Push::Rejected(why) => {
-                    let Some((_, held)) = self.read(&reference)? else {
+                    let Some((_, mut held)) = self.read(&reference)? else {
                         // Released between our push and the read: try again at once. A remote
                         // that refuses the ref itself (a protected namespace, a hook) would
                         // refuse forever: give up after a few tries.
@@ -117,6 +117,7 @@ impl GitRemoteLocks {
                         continue;
                     };
                     if Instant::now() >= deadline {
+                        held.lock_remote = Some(redact_urls(&self.remote));
                         return Err(LockError::Held(Box::new(held)));
                     }
                     std::thread::sleep(self.poll);

@@ -26,6 +26,10 @@ pub struct LockInfo {
     pub commit: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The git remote the lock was read from (not stored: the backend that read it fills it),
+    /// so the `force-unlock` hint names `--lock-remote`.
+    #[serde(skip)]
+    pub lock_remote: Option<String>,
 }
 
 impl LockInfo {
@@ -39,7 +43,26 @@ impl LockInfo {
             pid: std::process::id(),
             commit,
             created_at: OffsetDateTime::now_utc(),
+            lock_remote: None,
         }
+    }
+
+    /// When the lock was taken, for people: `2026-12-01 06:34:21 UTC (5 minutes ago)`.
+    pub fn taken(&self) -> String {
+        taken_at(self.created_at, OffsetDateTime::now_utc())
+    }
+
+    /// The command that releases this lock.
+    pub fn force_unlock_command(&self) -> String {
+        let remote = self
+            .lock_remote
+            .as_deref()
+            .map(|r| format!(" --lock-remote {r}"))
+            .unwrap_or_default();
+        format!(
+            "tokensmith force-unlock {} {}{remote}",
+            self.environment, self.id
+        )
     }
 
     /// Whether the holder was a process on this machine that no longer runs (a killed or
@@ -49,15 +72,74 @@ impl LockInfo {
     }
 }
 
+/// `at` in UTC to the second, and how long before `now` it was.
+fn taken_at(at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let ago = (now - at).whole_seconds().max(0);
+    let (n, unit) = match ago {
+        s if s < 60 => (s, "second"),
+        s if s < 3_600 => (s / 60, "minute"),
+        s if s < 86_400 => (s / 3_600, "hour"),
+        s => (s / 86_400, "day"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC ({n} {unit}{plural} ago)",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
 /// A random lock id (12 hex digits).
 pub(crate) fn lock_id() -> String {
     let n: u64 = rand::rng().random();
     format!("{:012x}", n & 0xffff_ffff_ffff)
 }
 
-/// Who is running: the login, or the CI system's actor.
+/// Who is running: the login, or the CI system's actor, else the account of this process's
+/// user id (a container or service with no `USER` set), else `uid N`.
 fn user() -> String {
-    crate::cli::env_vars::login().unwrap_or_else(|| "unknown".to_owned())
+    crate::cli::env_vars::login()
+        .filter(|u| !u.is_empty())
+        .or_else(account_name)
+        .unwrap_or_else(|| match process_uid() {
+            Some(uid) => format!("uid{uid}"),
+            None => "unknown".to_owned(),
+        })
+}
+
+/// The user id this process runs as (the owner of `/proc/self`).
+fn process_uid() -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// The account name of this process's user id in `/etc/passwd`.
+fn account_name() -> Option<String> {
+    let uid = process_uid()?.to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd_name(&passwd, &uid)
+}
+
+/// The name of the `/etc/passwd` entry with user id `uid`.
+fn passwd_name(passwd: &str, uid: &str) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let found = fields.nth(1)?;
+        (found == uid && !name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 /// This machine's host name.
@@ -76,5 +158,46 @@ fn process_alive(pid: u32) -> bool {
         Path::new(&format!("/proc/{pid}")).exists()
     } else {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_taken_time_reads_as_utc_to_the_second_with_its_age() {
+        let at = time::macros::datetime!(2026-12-01 06:34:21.123456 +01:00);
+        let now = time::macros::datetime!(2026-12-01 05:39:30 UTC);
+        assert_eq!(taken_at(at, now), "2026-12-01 05:34:21 UTC (5 minutes ago)");
+        let now = time::macros::datetime!(2026-12-03 05:34:22 UTC);
+        assert_eq!(taken_at(at, now), "2026-12-01 05:34:21 UTC (2 days ago)");
+    }
+
+    #[test]
+    fn the_account_name_comes_from_passwd_when_no_login_variable_is_set() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nci:x:1001:1001::/home/ci:/bin/sh\n";
+        assert_eq!(passwd_name(passwd, "1001").as_deref(), Some("ci"));
+        assert_eq!(passwd_name(passwd, "0").as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, "7"), None);
+        // Whoever runs this test has a name that is not `unknown`.
+        assert_ne!(user(), "unknown");
+    }
+
+    #[test]
+    fn the_force_unlock_hint_names_the_lock_remote() {
+        let mut info = LockInfo::for_this_process(&EnvName::new("prod"), None);
+        assert_eq!(
+            info.force_unlock_command(),
+            format!("tokensmith force-unlock prod {}", info.id)
+        );
+        info.lock_remote = Some("origin".to_owned());
+        assert_eq!(
+            info.force_unlock_command(),
+            format!(
+                "tokensmith force-unlock prod {} --lock-remote origin",
+                info.id
+            )
+        );
     }
 }

@@ -217,6 +217,8 @@ impl Lease {
                 pid,
                 commit: None,
                 created_at: created,
+                // A lease lives in the environment, so no remote is needed to release it.
+                lock_remote: None,
             },
             nonce,
         })

@@ -7,6 +7,7 @@ use std::io;
 
 use super::limit::{code, text, Limited, MARKDOWN_LIMIT};
 use super::style::{headline, symbol};
+use crate::apply::ApplyReport;
 use crate::plan::{home_label, Action, Plan};
 
 use crate::model::encode::rfc3339 as ts;
@@ -25,9 +26,66 @@ pub(crate) fn truncation_note(md: &mut Limited, what: &str) {
     }
 }
 
+/// The heading of a plan comment that shows the desired-state changes first.
+pub const PLAN_COMMENT_HEADING: &str = "### tokensmith plan\n\n";
+
+/// The plan's details under [`PLAN_COMMENT_HEADING`] and the desired-state changes, within
+/// `limit` bytes (what is left of one comment after what comes before it).
+pub fn plan_details_markdown_within(
+    plan: &Plan,
+    limit: usize,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    out.write_all(titled_plan_markdown(plan, limit, "#### What apply will do").as_bytes())
+}
+
+/// An apply as a pull-request comment: the apply heading, then the plan it executes (the
+/// results follow with [`apply_result_markdown`]).
+pub fn apply_plan_markdown(plan: &Plan, out: &mut dyn io::Write) -> io::Result<()> {
+    out.write_all(titled_plan_markdown(plan, MARKDOWN_LIMIT, "### tokensmith apply").as_bytes())
+}
+
+/// How an apply ended, in markdown: the counts, then each failed or skipped step and why.
+pub fn apply_result_markdown(report: &ApplyReport, out: &mut dyn io::Write) -> io::Result<()> {
+    let mut md = Limited::new(MARKDOWN_LIMIT);
+    md.always("");
+    md.always("#### Result");
+    md.always("");
+    md.always(&format!(
+        "**Apply {}:** {} done, {} already done, {} failed, {} skipped.",
+        if report.has_failures() {
+            "failed"
+        } else {
+            "complete"
+        },
+        report.done().count(),
+        report.already_done().count(),
+        report.failed().count(),
+        report.skipped().count(),
+    ));
+    let unfinished: Vec<_> = report.failed().chain(report.skipped()).collect();
+    if !unfinished.is_empty() {
+        md.always("");
+        for s in unfinished {
+            md.line(&format!(
+                "- {} {}: {}",
+                s.outcome.label(),
+                code(&s.step.to_string()),
+                text(&s.outcome.message())
+            ));
+        }
+        truncation_note(&mut md, "steps");
+    }
+    out.write_all(md.finish().as_bytes())
+}
+
 pub(crate) fn plan_markdown_string(plan: &Plan, limit: usize) -> String {
+    titled_plan_markdown(plan, limit, "### tokensmith plan")
+}
+
+fn titled_plan_markdown(plan: &Plan, limit: usize, title: &str) -> String {
     let mut md = Limited::new(limit);
-    md.always("### tokensmith plan");
+    md.always(title);
     md.always("");
     if plan.steps.is_empty() && !plan.has_open_rotation() {
         md.always("**No changes.** Live tokens and targets match the spec.");

@@ -34,7 +34,10 @@ pub use human::plan_human;
 pub use inventory::{inventory_csv, inventory_human, inventory_markdown};
 pub use json::{drift_json, inventory_json, plan_json, to_json};
 pub use limit::MARKDOWN_LIMIT;
-pub use markdown::plan_markdown;
+pub use markdown::{
+    apply_plan_markdown, apply_result_markdown, plan_details_markdown_within, plan_markdown,
+    PLAN_COMMENT_HEADING,
+};
 
 use crate::plan::{DriftReport, Inventory, Plan};
 

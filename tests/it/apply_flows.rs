@@ -945,3 +945,55 @@ async fn plan_homes_name_every_environment_the_plan_touches() {
     );
     assert_eq!(apply::DEFAULT_JOURNAL, ".tokensmith/journal.jsonl");
 }
+
+/// Apply `plan` with the snapshot it was planned from, as `tokensmith apply` does.
+async fn apply_with_snapshot(h: &Harness, plan: &Plan) -> apply::ApplyReport {
+    let (live, _) = h.snapshots().await;
+    apply::execute(
+        plan,
+        &h.env().with_snapshot(live),
+        &Default::default(),
+        &mut apply::NoProgress,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn creates_look_for_their_marker_in_the_runs_snapshot_not_with_a_list_each() {
+    let h = Harness::new(three_tokens);
+    let plan = h.plan().await;
+    assert_eq!(plan.summary.create, 3);
+    let before = h.fake.lock().lists;
+    let report = apply_with_snapshot(&h, &plan).await;
+    assert!(!report.has_failures(), "{report:#?}");
+    h.check_invariants().await;
+    assert_eq!(h.fake.lock().lists, before, "no list call per create");
+    assert!(!h.plan().await.has_changes());
+
+    // Without a snapshot (a library caller), each create lists first, as before.
+    let h = Harness::new(three_tokens);
+    let plan = h.plan().await;
+    let before = h.fake.lock().lists;
+    let report = h.apply(&plan).await;
+    assert!(!report.has_failures(), "{report:#?}");
+    assert_eq!(h.fake.lock().lists, before + 3);
+}
+
+#[tokio::test]
+async fn with_a_snapshot_an_ambiguous_create_still_looks_again_and_leaves_no_duplicate() {
+    let h = Harness::new(three_tokens);
+    h.fake.set_faults(Faults {
+        ambiguous_commits: 2,
+        ..Faults::default()
+    });
+    let plan = h.plan().await;
+    let before = h.fake.lock().lists;
+    let report = apply_with_snapshot(&h, &plan).await;
+    assert!(!report.has_failures(), "{report:#?}");
+    h.check_invariants().await;
+    // One list after each ambiguous create, none otherwise.
+    assert_eq!(h.fake.lock().lists, before + 2);
+    assert_eq!(h.fake.lock().deleted.len(), 2);
+    assert_eq!(h.fake.lock().tokens.len(), 1 + 3);
+}

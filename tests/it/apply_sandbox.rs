@@ -445,7 +445,7 @@ fn fault_storms_converge_without_duplicates_or_orphans() {
         (
             "429 with Retry-After",
             Faults {
-                seed: 7,
+                seed: 12,
                 too_many_requests: Some(TooManyRequests {
                     rate: 0.3,
                     retry_after: Some(1),
@@ -456,7 +456,7 @@ fn fault_storms_converge_without_duplicates_or_orphans() {
         (
             "429 without Retry-After",
             Faults {
-                seed: 8,
+                seed: 14,
                 too_many_requests: Some(TooManyRequests {
                     rate: 0.3,
                     retry_after: None,

@@ -211,6 +211,13 @@ fn plan_base_shows_the_desired_state_diff_in_human_and_markdown() {
     );
     assert!(md.contains("`api_token demo/extra`"), "{md}");
     assert!(md.contains("`scopes: +logs.ingest`"), "{md}");
+    // In the PR comment what the reviewer changed comes before the plan's details, and the
+    // two stay within one GitHub comment.
+    let changes = md.find("#### Desired state changes").unwrap();
+    assert!(md.starts_with("### tokensmith plan\n"), "{md}");
+    let plan = md.find("#### What apply will do").expect(&md);
+    assert!(changes < plan, "{md}");
+    assert!(md.len() <= 65_536, "{}", md.len());
 
     // Against itself: no desired-state change.
     let out = tokensmith(root, &["plan", "--base", "HEAD"]);
@@ -660,4 +667,18 @@ fn plan_base_does_not_run_read_commands_new_against_the_base_and_no_exec_runs_no
         ran.exists(),
         "a read command unchanged against the base did not run"
     );
+}
+
+#[test]
+fn apply_in_markdown_is_an_apply_report_with_its_result() {
+    let (dir, _) = quickstart_repo();
+    let root = dir.path();
+    let out = tokensmith(root, &["apply", "--auto-approve", "--format", "markdown"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout.starts_with("### tokensmith apply\n"), "{stdout}");
+    assert!(!stdout.contains("### tokensmith plan"), "{stdout}");
+    assert!(stdout.contains("#### Result"), "{stdout}");
+    assert!(stdout.contains("**Apply complete:**"), "{stdout}");
+    assert!(stdout.contains(" 0 failed, 0 skipped."), "{stdout}");
 }

@@ -289,10 +289,17 @@ fn two_concurrent_acquirers_exactly_one_wins_and_the_other_names_the_holder() {
         assert!(msg.contains(&winner.id), "{msg}");
         assert!(msg.contains(&winner.holder), "{msg}");
         assert!(msg.contains(&format!("commit commit-{round}")), "{msg}");
+        // The hint is a command that works: it names the remote the lock is kept in.
         assert!(
-            msg.contains(&format!("tokensmith force-unlock prod {}", winner.id)),
+            msg.contains(&format!(
+                "tokensmith force-unlock prod {} --lock-remote {}",
+                winner.id, remote
+            )),
             "{msg}"
         );
+        // A person reads the time: UTC to the second and how long ago.
+        assert!(msg.contains(" UTC (") && msg.contains(" ago)"), "{msg}");
+        assert!(!msg.contains("unknown@"), "{msg}");
         // The remote holds the winner's info.
         assert_eq!(remote_holder(&remote, "prod"), Some(winner.clone()));
         for guard in results.into_iter().flatten() {

@@ -45,7 +45,7 @@ impl Run<'_> {
         let mut seen: HashSet<TokenId> = HashSet::new();
         let mut first_look = true;
         for attempt in 1..=MAX_CREATE_ATTEMPTS {
-            let existing = self.marked(step, &marker).await?;
+            let existing = self.marked(step, &marker, first_look).await?;
             let holders = if existing.is_empty() {
                 Vec::new()
             } else {
@@ -139,16 +139,30 @@ impl Run<'_> {
         })
     }
 
-    /// The live tokens of the step's home and kind that carry `marker`.
-    async fn marked(&self, step: &Step, marker: &Marker) -> Result<Vec<LiveToken>, StepError> {
+    /// The live tokens of the step's home and kind that carry `marker`. The first look uses
+    /// the snapshot the run read under its locks when there is one (nothing else changes this
+    /// home's tokens meanwhile); after an ambiguous create it lists again.
+    async fn marked(
+        &self,
+        step: &Step,
+        marker: &Marker,
+        first_look: bool,
+    ) -> Result<Vec<LiveToken>, StepError> {
+        let from_snapshot = if first_look {
+            self.env.snapshot_tokens(&step.home, step.kind)
+        } else {
+            None
+        };
         let tokens =
-            self.token_api(step)?
-                .list()
-                .await
-                .map_err(|source| StepError::LookForMarker {
-                    marker: marker.clone(),
-                    source,
-                })?;
+            match from_snapshot {
+                Some(tokens) => tokens,
+                None => self.token_api(step)?.list().await.map_err(|source| {
+                    StepError::LookForMarker {
+                        marker: marker.clone(),
+                        source,
+                    }
+                })?,
+            };
         Ok(tokens
             .into_iter()
             .filter(|t| t.kind == step.kind && Marker::parse_name(&t.name).as_ref() == Some(marker))

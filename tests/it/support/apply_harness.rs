@@ -53,6 +53,8 @@ pub struct FakeState {
     pub rotating: bool,
     pub deleted: Vec<TokenId>,
     pub creates: u32,
+    /// Token list calls (API and ActiveGate) answered.
+    pub lists: u32,
     counter: u64,
 }
 
@@ -109,6 +111,7 @@ impl FakeEnv {
                 rotating: false,
                 deleted: Vec::new(),
                 creates: 0,
+                lists: 0,
                 counter: 0,
             }),
         })
@@ -302,6 +305,7 @@ impl EnvironmentRead for FakeEnv {
         &self.name
     }
     fn list_api_tokens(&self) -> BoxFuture<'_, LiveResult<Vec<LiveToken>>> {
+        self.lock().lists += 1;
         let v = self.snapshot().api_tokens;
         ready(Ok(v))
     }
@@ -333,6 +337,7 @@ impl EnvironmentRead for FakeEnv {
         ready(Ok(Some(self.lock().caller.clone())))
     }
     fn list_activegate_tokens(&self) -> BoxFuture<'_, LiveResult<Vec<LiveToken>>> {
+        self.lock().lists += 1;
         ready(Ok(self.snapshot().activegate_tokens))
     }
     fn tenant_token_fingerprint(&self) -> BoxFuture<'_, LiveResult<String>> {

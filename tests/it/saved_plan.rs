@@ -1,0 +1,164 @@
+//! Saved plans apply on their own (issue 14): `plan -f examples/quickstart.yaml --out p.plan`
+//! records where the spec is (relative to the repository root, and absolute), and
+//! `apply p.plan --auto-approve` finds it from the repository root, from a subdirectory, from
+//! outside the repository, and in a copy of the checkout at another place. The real binary runs
+//! against the embedded sandbox, whose state lives next to the spec.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::support::text;
+
+const SPEC: &str = "examples/quickstart.yaml";
+
+fn tokensmith(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tokensmith"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("CI")
+        .output()
+        .expect("tokensmith runs")
+}
+
+/// A git repository with the quickstart at `examples/quickstart.yaml`, committed.
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("examples")).unwrap();
+    std::fs::create_dir_all(root.join("docs")).unwrap();
+    std::fs::copy("examples/quickstart.yaml", root.join(SPEC)).unwrap();
+    std::fs::write(root.join(".gitignore"), ".tokensmith/\nout/\n*.plan\n").unwrap();
+    let repo = git2::Repository::init(root).unwrap();
+    let mut index = repo.index().unwrap();
+    index.add_path(Path::new(SPEC)).unwrap();
+    index.add_path(Path::new(".gitignore")).unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let who = git2::Signature::now("t", "t@example.com").unwrap();
+    repo.commit(Some("HEAD"), &who, &who, "quickstart", &tree, &[])
+        .unwrap();
+    dir
+}
+
+/// The API tokens the sandbox next to the spec under `root` holds.
+fn api_tokens(root: &Path) -> usize {
+    let path = root.join("examples/.tokensmith/sandbox/demo.json");
+    let Ok(bytes) = std::fs::read(path) else {
+        return 0;
+    };
+    let state: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    state["environments"]["demo"]["api_tokens"]
+        .as_object()
+        .map_or(0, |tokens| tokens.len())
+}
+
+/// Plan from the root into `p.plan`; the hint names the command that is then run.
+fn plan(root: &Path) {
+    let out = tokensmith(root, &["plan", "-f", SPEC, "--out", "p.plan"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("run `tokensmith apply p.plan`"), "{all}");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("p.plan")).unwrap()).unwrap();
+    assert_eq!(saved["spec"]["path_in_repository"], SPEC, "{saved}");
+}
+
+/// `out` succeeded and created tokens in the sandbox under `root`, which held `before`.
+fn assert_applied(out: &Output, root: &Path, before: usize) {
+    let all = text(out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains("cannot read"), "{all}");
+    assert!(api_tokens(root) > before, "tokens were created: {all}");
+    assert!(
+        root.join("examples/out").is_dir(),
+        "values delivered: {all}"
+    );
+}
+
+#[test]
+fn a_saved_plan_applies_from_the_repository_root_without_f() {
+    let dir = repo();
+    let root = dir.path();
+    plan(root);
+    let before = api_tokens(root);
+    let out = tokensmith(root, &["apply", "p.plan", "--auto-approve"]);
+    assert_applied(&out, root, before);
+}
+
+#[test]
+fn a_saved_plan_applies_from_a_subdirectory_and_from_outside_the_repository() {
+    let dir = repo();
+    let root = dir.path();
+    plan(root);
+    let before = api_tokens(root);
+    let out = tokensmith(
+        &root.join("docs"),
+        &["apply", "../p.plan", "--auto-approve"],
+    );
+    assert_applied(&out, root, before);
+
+    // Once applied, a second saved plan applies from a directory outside the repository.
+    let dir = repo();
+    let root = dir.path();
+    plan(root);
+    let before = api_tokens(root);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let plan_path = root.join("p.plan");
+    let out = tokensmith(
+        elsewhere.path(),
+        &["apply", plan_path.to_str().unwrap(), "--auto-approve"],
+    );
+    assert_applied(&out, root, before);
+}
+
+#[test]
+fn a_saved_plan_in_another_checkout_uses_that_checkouts_spec() {
+    let dir = repo();
+    let first = dir.path();
+    plan(first);
+    let before = api_tokens(first);
+    // The same repository at another place (a CI job's workspace): the plan file travels with
+    // it and applies there, not to the checkout it was planned in.
+    let other = tempfile::tempdir().unwrap();
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", first.display()))
+        .arg(other.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokensmith(other.path(), &["apply", "p.plan", "--auto-approve"]);
+    assert_applied(&out, other.path(), before);
+    assert_eq!(
+        api_tokens(first),
+        before,
+        "the first checkout was not touched"
+    );
+}
+
+#[test]
+fn a_saved_plan_whose_spec_is_gone_names_it_and_an_explicit_f_still_wins() {
+    let dir = repo();
+    let root = dir.path();
+    plan(root);
+    let before = api_tokens(root);
+    std::fs::rename(root.join(SPEC), root.join("examples/moved.yaml")).unwrap();
+    let out = tokensmith(root, &["apply", "p.plan", "--auto-approve"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains(SPEC) && all.contains("-f FILE"), "{all}");
+    assert_eq!(api_tokens(root), before, "nothing was created");
+
+    let out = tokensmith(
+        root,
+        &[
+            "apply",
+            "p.plan",
+            "-f",
+            "examples/moved.yaml",
+            "--auto-approve",
+        ],
+    );
+    // The moved file is the same spec, so the plan is fresh and applies.
+    assert_applied(&out, root, before);
+}
