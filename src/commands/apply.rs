@@ -68,6 +68,16 @@ pub fn run(
         let name = EnvName::new(format!("account-{account}"));
         guards.push(locks.acquire(&name, commit.clone(), wait)?);
     }
+    for guard in &guards {
+        let info = guard.info();
+        writeln!(
+            printer.err(),
+            "lock acquired: `{}` (lock {}, {})",
+            info.environment,
+            info.id,
+            info.holder
+        )?;
+    }
 
     let world = runtime.block_on(session.read_world())?;
     for w in &world.warnings {
@@ -166,8 +176,10 @@ pub fn run(
     }
     writeln!(printer.err(), "journal: {}", journal.display())?;
     for guard in guards {
-        if let Err(e) = guard.release() {
-            writeln!(printer.err(), "warning: could not release a lock: {e}")?;
+        let (env, id) = (guard.info().environment.clone(), guard.info().id.clone());
+        match guard.release() {
+            Ok(()) => writeln!(printer.err(), "lock released: `{env}` (lock {id})")?,
+            Err(e) => writeln!(printer.err(), "warning: could not release a lock: {e}")?,
         }
     }
     Ok(if report.has_failures() {

@@ -681,4 +681,9 @@ fn apply_in_markdown_is_an_apply_report_with_its_result() {
     assert!(stdout.contains("#### Result"), "{stdout}");
     assert!(stdout.contains("**Apply complete:**"), "{stdout}");
     assert!(stdout.contains(" 0 failed, 0 skipped."), "{stdout}");
+    // The lock is announced on stderr when taken and when let go.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let taken = stderr.find("lock acquired: `demo` (lock ").expect(&stderr);
+    let released = stderr.find("lock released: `demo` (lock ").expect(&stderr);
+    assert!(taken < released, "{stderr}");
 }
