@@ -110,3 +110,87 @@ async fn a_oneagent_only_dynakube_reads_from_its_one_secret() {
         .unwrap();
     assert_eq!(holder, Holder::Unknown);
 }
+
+fn deliverer(dir: &std::path::Path, double: &K8sDouble) -> tokensmith::deliver::Deliverer {
+    let path = dir.join("kubeconfig");
+    fs::write(&path, double.kubeconfig("prod", API_TOKEN)).unwrap();
+    let mut settings = KubeSettings::kubeconfig_file(path);
+    settings.operator_wait = std::time::Duration::from_millis(600);
+    tokensmith::deliver::Deliverer::new(tokensmith::deliver::DeliveryContext::with_kube(
+        dir, settings,
+    ))
+}
+
+#[tokio::test]
+async fn delivery_touches_the_dynakube_and_restarts_only_once_the_operator_wrote_the_token() {
+    use tokensmith::deliver::Record;
+    use tokensmith::model::target::{DynakubeTenantTarget, WorkloadRef};
+    use tokensmith::model::{Secret, Target};
+
+    let double = K8sDouble::start(API_TOKEN).await;
+    let dk_path = double.seed_dynakube("dynakube");
+    let deploy_path = "/apis/apps/v1/namespaces/dynatrace/deployments/app";
+    double.seed_object(deploy_path, serde_json::json!({"kind": "Deployment", "metadata": {"name": "app"}, "spec": {"template": {"metadata": {}}}}));
+    seed(&double, "dynakube-oneagent-tenant-secret", OLD);
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double);
+    let t = Target::DynakubeTenant(DynakubeTenantTarget {
+        context: Some("prod".into()),
+        namespace: "dynatrace".into(),
+        dynakube: "dynakube".into(),
+        restart: vec![WorkloadRef {
+            kind: "Deployment".into(),
+            name: "app".into(),
+        }],
+    });
+    let record = Record::Tenant {
+        fingerprint: tenant_fingerprint(NEW),
+        at: time::OffsetDateTime::now_utc(),
+    };
+
+    // The operator still holds the old token: touched, not restarted, old fingerprint.
+    let out = d.deliver(&t, &Secret::from(NEW), &record).await.unwrap();
+    let dk = double.object(&dk_path).unwrap();
+    assert!(dk["metadata"]["annotations"]["tokensmith.dev/reconcile-requested-at"].is_string());
+    assert_eq!(
+        out.holder,
+        Holder::TenantToken {
+            fingerprint: tenant_fingerprint(OLD),
+            since: None
+        }
+    );
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    let deploy = double.object(deploy_path).unwrap();
+    assert!(deploy["spec"]["template"]["metadata"]["annotations"].is_null());
+    assert!(d.verify(&t, &record).await.is_err());
+
+    // The operator wrote the new token: restarted, new fingerprint, verified.
+    seed(&double, "dynakube-oneagent-tenant-secret", NEW);
+    let out = d.deliver(&t, &Secret::from(NEW), &record).await.unwrap();
+    assert_eq!(
+        out.holder,
+        Holder::TenantToken {
+            fingerprint: tenant_fingerprint(NEW),
+            since: None
+        }
+    );
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let deploy = double.object(deploy_path).unwrap();
+    assert!(deploy["spec"]["template"]["metadata"]["annotations"]
+        ["kubectl.kubernetes.io/restartedAt"]
+        .is_string());
+    assert!(d.verify(&t, &record).await.is_ok());
+    for r in double.requests() {
+        assert!(!r.body.contains(NEW) && !r.body.contains(OLD));
+    }
+
+    // An access token cannot go to such a target.
+    let err = d
+        .deliver(
+            &t,
+            &Secret::from(NEW),
+            &Record::Token(tokensmith::model::TokenId::new("dt0c01.X")),
+        )
+        .await;
+    assert!(err.is_err());
+}

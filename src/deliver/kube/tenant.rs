@@ -12,9 +12,15 @@
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use kube::api::Api;
 
+use time::OffsetDateTime;
+
 use super::connect::{cause, Connection};
-use crate::model::target::tenant_fingerprint;
-use crate::model::Holder;
+use super::{follow_up, operator, OPERATOR_POLL};
+use crate::deliver::error::{DeliverError, HolderText};
+use crate::deliver::record::{same_token, Record};
+use crate::deliver::{Delivered, DeliveryContext, Verified};
+use crate::model::target::{tenant_fingerprint, DynakubeTenantTarget, WorkloadRef};
+use crate::model::{Holder, KubernetesSecretTarget, Secret, Target};
 
 /// The key of the operator's tenant Secrets that holds the tenant token.
 pub const TENANT_TOKEN_KEY: &str = "tenant-token";
@@ -77,4 +83,132 @@ pub async fn read_operator_tenant(
         fingerprint: first.clone(),
         since: None,
     })
+}
+
+async fn connection(
+    ctx: &DeliveryContext,
+    target: &Target,
+    d: &DynakubeTenantTarget,
+) -> Result<std::sync::Arc<Connection>, DeliverError> {
+    ctx.kube_clients
+        .get(&ctx.kube, d.context.as_deref())
+        .await
+        .map_err(|reason| DeliverError::KubeConfig {
+            address: target.address(),
+            reason,
+        })
+}
+
+fn read_err(target: &Target, reason: String) -> DeliverError {
+    DeliverError::Content {
+        address: target.address(),
+        reason,
+    }
+}
+
+/// The `dynakube_tenant` target's holder: what the operator's tenant Secrets hold.
+pub(crate) async fn read_holder(
+    ctx: &DeliveryContext,
+    target: &Target,
+    d: &DynakubeTenantTarget,
+) -> Result<Holder, DeliverError> {
+    let conn = connection(ctx, target, d).await?;
+    read_operator_tenant(&conn, &d.namespace, &d.dynakube)
+        .await
+        .map_err(|reason| read_err(target, reason))
+}
+
+/// Delivery to a `dynakube_tenant` target: the value is never written (the operator fetches it
+/// from `connectioninfo`); the DynaKube is touched so the operator reconciles now, and once its
+/// tenant Secrets hold the delivered token (waiting up to [`KubeSettings::operator_wait`]) the
+/// named workloads are restarted. Until then the holder reports the old fingerprint and a
+/// warning says the restarts are still owed; the planner's read-back keeps `finish` waiting.
+///
+/// [`KubeSettings::operator_wait`]: super::KubeSettings::operator_wait
+pub(crate) async fn deliver(
+    ctx: &DeliveryContext,
+    target: &Target,
+    d: &DynakubeTenantTarget,
+    value: &Secret<String>,
+    record: &Record,
+) -> Result<Delivered, DeliverError> {
+    let Record::Tenant { fingerprint, .. } = record else {
+        return Err(read_err(
+            target,
+            "a `dynakube_tenant` target receives only the tenant token".to_owned(),
+        ));
+    };
+    if tenant_fingerprint(value.expose()) != *fingerprint {
+        return Err(read_err(
+            target,
+            "the value does not match the tenant-token record".to_owned(),
+        ));
+    }
+    let conn = connection(ctx, target, d).await?;
+    let now = OffsetDateTime::now_utc();
+    let mut notes = Vec::new();
+    let mut warnings = Vec::new();
+    match operator::touch(&conn, &d.namespace, &d.dynakube, now).await {
+        Ok(version) => notes.push(format!(
+            "requested a reconcile of dynakube {} ({version})",
+            d.dynakube
+        )),
+        Err(e) => warnings.push(format!("could not touch dynakube {}: {e}", d.dynakube)),
+    }
+    let deadline = tokio::time::Instant::now() + ctx.kube.operator_wait;
+    let holder = loop {
+        let holder = read_operator_tenant(&conn, &d.namespace, &d.dynakube)
+            .await
+            .map_err(|reason| read_err(target, reason))?;
+        let rolled_out =
+            matches!(&holder, Holder::TenantToken { fingerprint: f, .. } if f == fingerprint);
+        if rolled_out || tokio::time::Instant::now() >= deadline {
+            break holder;
+        }
+        tokio::time::sleep(OPERATOR_POLL).await;
+    };
+    if matches!(&holder, Holder::TenantToken { fingerprint: f, .. } if f == fingerprint) {
+        let restarts = KubernetesSecretTarget {
+            context: d.context.clone(),
+            namespace: d.namespace.clone(),
+            name: d.dynakube.clone(),
+            key: TENANT_TOKEN_KEY.to_owned(),
+            touch_dynakube: None,
+            restart: d.restart.iter().map(WorkloadRef::as_path).collect(),
+        };
+        let (n, w) = follow_up::run(&conn, &restarts, now).await;
+        notes.extend(n);
+        warnings.extend(w);
+    } else {
+        warnings.push(format!(
+            "the operator has not written the new tenant token into the tenant Secrets of dynakube {} yet; deliver again (or apply) once it has, so the injected workloads are restarted",
+            d.dynakube
+        ));
+    }
+    Ok(Delivered {
+        address: target.address(),
+        holder,
+        changed: true,
+        notes,
+        warnings,
+    })
+}
+
+/// Verification: the operator's tenant Secrets hold the recorded tenant token.
+pub(crate) async fn verify(
+    ctx: &DeliveryContext,
+    target: &Target,
+    d: &DynakubeTenantTarget,
+    record: &Record,
+) -> Result<Verified, DeliverError> {
+    let found = read_holder(ctx, target, d).await?;
+    let expected = record.holder();
+    if !same_token(&found, &expected) {
+        return Err(DeliverError::Mismatch {
+            address: target.address(),
+            expected: HolderText(expected),
+            found: HolderText(found),
+        });
+    }
+    Ok(Verified::ReadBack(found))
 }
