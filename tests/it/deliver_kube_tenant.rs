@@ -194,3 +194,50 @@ async fn delivery_touches_the_dynakube_and_restarts_only_once_the_operator_wrote
         .await;
     assert!(err.is_err());
 }
+
+const SPEC_HEAD: &str = "version: 1
+environments:
+  prod: { url: 'https://abc12345.live.dynatrace.com', token_env: DT_PROD }
+";
+
+#[test]
+fn dynakube_tenant_is_a_tenant_token_target_only() {
+    let ok = format!(
+        "{SPEC_HEAD}tenant_token:
+  prod:
+    rotate_every: 180d
+    oneagents:
+      - dynakube_tenant: {{ context: prod, namespace: dynatrace, dynakube: dynakube, restart: [{{ kind: Deployment, name: app }}] }}
+"
+    );
+    let spec = tokensmith::spec::load_str(&ok, "t.yaml").unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(spec.desired.tenant_tokens.len(), 1);
+
+    let bad = format!(
+        "{SPEC_HEAD}api_tokens:
+  a:
+    environments: [prod]
+    scopes: [metrics.ingest]
+    deliver:
+      - dynakube_tenant: {{ namespace: dynatrace, dynakube: dynakube }}
+"
+    );
+    let Err(d) = tokensmith::spec::load_str(&bad, "t.yaml") else {
+        panic!("a dynakube_tenant target of an access token loaded")
+    };
+    let errors: Vec<_> = d.errors().collect();
+    assert_eq!(errors.len(), 1, "{d}");
+    assert!(
+        errors[0].message.contains("receives only the tenant token"),
+        "{d}"
+    );
+    let at = errors[0].location.as_ref().unwrap();
+    assert_eq!(at.line, 9, "{d}");
+    assert!(at.column > 0, "{d}");
+
+    let bad_kind = ok.replace("kind: Deployment", "kind: Pod");
+    let Err(d) = tokensmith::spec::load_str(&bad_kind, "t.yaml") else {
+        panic!("restart of a Pod loaded")
+    };
+    assert!(d.to_string().contains("kind must be Deployment"), "{d}");
+}
