@@ -285,6 +285,7 @@ impl Deliverer {
                 exec::read_holder(&self.ctx, target, e).await
             }
             Target::KubernetesSecret(k) => kube::read_holder(&self.ctx, target, k).await,
+            Target::DynakubeTenant(d) => kube::tenant::read_holder(&self.ctx, target, d).await,
         };
         result.unwrap_or_else(|e| Holder::Unreadable {
             reason: e.to_string(),
@@ -312,6 +313,9 @@ impl Deliverer {
                 exec::deliver(&self.ctx, target, e, value, record).await
             }
             Target::KubernetesSecret(k) => kube::deliver(&self.ctx, target, k, value, record).await,
+            Target::DynakubeTenant(d) => {
+                kube::tenant::deliver(&self.ctx, target, d, value, record).await
+            }
         }
     }
 
@@ -323,7 +327,7 @@ impl Deliverer {
         match target {
             Target::File(f) => file::read_value(&self.ctx, target, f).await,
             Target::KubernetesSecret(k) => kube::read_value(&self.ctx, target, k).await,
-            Target::Exec(_) => Err(cannot_read_value(target)),
+            Target::Exec(_) | Target::DynakubeTenant(_) => Err(cannot_read_value(target)),
         }
     }
 
@@ -336,6 +340,7 @@ impl Deliverer {
                 exec::verify(&self.ctx, target, e, record).await
             }
             Target::KubernetesSecret(k) => kube::verify(&self.ctx, target, k, record).await,
+            Target::DynakubeTenant(d) => kube::tenant::verify(&self.ctx, target, d, record).await,
         }
     }
 }

@@ -29,6 +29,10 @@ pub enum Target {
     File(FileTarget),
     /// A command that receives the value (for `oneagentctl` over ssh or ansible).
     Exec(ExecTarget),
+    /// A Kubernetes cluster run by the Dynatrace Operator, for the tenant token only: the
+    /// operator writes the token into its tenant Secrets itself (CONSUMERS.md §1.5); tokensmith
+    /// touches the DynaKube, reads those Secrets back and restarts the named workloads.
+    DynakubeTenant(DynakubeTenantTarget),
 }
 
 impl Target {
@@ -38,6 +42,7 @@ impl Target {
             Target::KubernetesSecret(_) => "kubernetes_secret",
             Target::File(_) => "file",
             Target::Exec(_) => "exec",
+            Target::DynakubeTenant(_) => "dynakube_tenant",
         }
     }
 
@@ -60,6 +65,12 @@ impl Target {
                 (None, _) => format!("file:{}", f.path),
             },
             Target::Exec(e) => format!("exec:{}", e.command.join(" ")),
+            Target::DynakubeTenant(d) => format!(
+                "dynakube_tenant:{}/{}/{}",
+                d.context.as_deref().unwrap_or("(current)"),
+                d.namespace,
+                d.dynakube
+            ),
         })
     }
 }
@@ -104,6 +115,42 @@ pub struct KubernetesSecretTarget {
     /// `daemonset/name`), for consumers that read the value only at start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restart: Vec<String>,
+}
+
+/// A DynaKube whose operator rolls the tenant token out (tenant-token target lists only).
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct DynakubeTenantTarget {
+    /// The kubeconfig context; omitted means the current context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    pub namespace: String,
+    /// The DynaKube's name; the operator's Secrets are `<dynakube>-oneagent-tenant-secret` and
+    /// `<dynakube>-activegate-tenant-secret`.
+    pub dynakube: String,
+    /// Injected workloads to rollout-restart once the operator's Secrets hold the new token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restart: Vec<WorkloadRef>,
+}
+
+/// A workload to restart: `{kind: Deployment, name: app}`.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadRef {
+    /// `Deployment`, `StatefulSet` or `DaemonSet`.
+    pub kind: String,
+    pub name: String,
+}
+
+impl WorkloadRef {
+    /// The `kind/name` form the `kubernetes_secret` target's `restart` uses.
+    pub fn as_path(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
 }
 
 /// A file on the machine running tokensmith.

@@ -20,6 +20,7 @@ mod commands_session;
 mod deliver_exec;
 mod deliver_file;
 mod deliver_kube;
+mod deliver_kube_tenant;
 mod deliver_restart;
 mod gitops_ci;
 mod gitops_commands;

@@ -33,6 +33,7 @@ pub mod connect;
 mod follow_up;
 pub mod operator;
 pub mod preflight;
+pub mod tenant;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

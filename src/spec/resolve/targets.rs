@@ -5,6 +5,7 @@
 //! checked against the filesystem ([`place`]).
 
 use crate::deliver::file::place;
+use crate::model::target::{DynakubeTenantTarget, WorkloadRef};
 use crate::model::{ExecTarget, FileTarget, KubernetesSecretTarget, Target};
 
 use super::Resolver;
@@ -42,6 +43,19 @@ impl Resolver<'_> {
                 key: r(&k.key, false),
                 touch_dynakube: k.touch_dynakube.as_ref().map(|c| r(c, false)),
                 restart: k.restart.iter().map(|c| r(c, false)).collect(),
+            }),
+            Target::DynakubeTenant(d) => Target::DynakubeTenant(DynakubeTenantTarget {
+                context: d.context.as_ref().map(|c| r(c, false)),
+                namespace: r(&d.namespace, false),
+                dynakube: r(&d.dynakube, false),
+                restart: d
+                    .restart
+                    .iter()
+                    .map(|w| WorkloadRef {
+                        kind: r(&w.kind, false),
+                        name: r(&w.name, false),
+                    })
+                    .collect(),
             }),
             Target::File(f) => Target::File(FileTarget {
                 path: place::normalize(&r(&f.path, false)),
@@ -100,6 +114,32 @@ impl Resolver<'_> {
             self.emit(f, span);
         }
         Some(rendered)
+    }
+
+    /// The targets of an access token: as [`Self::targets`], refusing `dynakube_tenant` (the
+    /// operator fetches only the tenant token itself).
+    pub(super) fn access_token_targets(
+        &mut self,
+        list: &[Spanned<Target>],
+        vars: &Vars,
+    ) -> (Vec<Target>, Vec<Span>) {
+        for t in list {
+            if matches!(t.value, Target::DynakubeTenant(_)) {
+                self.emit(
+                    Finding::error("a `dynakube_tenant` target receives only the tenant token")
+                        .help("list it under `tenant_token: … activegates/oneagents`; deliver access tokens with `kubernetes_secret`"),
+                    t.span,
+                );
+            }
+        }
+        let (targets, spans): (Vec<_>, Vec<_>) = {
+            let (t, s) = self.targets(list, vars);
+            t.into_iter()
+                .zip(s)
+                .filter(|(t, _)| !matches!(t, Target::DynakubeTenant(_)))
+                .unzip()
+        };
+        (targets, spans)
     }
 
     pub(super) fn targets(

@@ -113,7 +113,7 @@ impl Resolver<'_> {
                 ) else {
                     continue;
                 };
-                let (deliver, target_spans) = self.targets(&spec.deliver, &vars);
+                let (deliver, target_spans) = self.access_token_targets(&spec.deliver, &vars);
                 for (t, span) in deliver.iter().zip(&target_spans) {
                     let preset = spec.preset.as_ref().map(|p| p.value);
                     if let Some(f) = validate::targets::check_operator_key(preset, t) {
@@ -190,7 +190,7 @@ impl Resolver<'_> {
                 ) else {
                     continue;
                 };
-                let (deliver, target_spans) = self.targets(&spec.deliver, &vars);
+                let (deliver, target_spans) = self.access_token_targets(&spec.deliver, &vars);
                 let token = DesiredToken {
                     kind: TokenKind::ActivegateToken,
                     key: key.clone(),
@@ -319,7 +319,7 @@ impl Resolver<'_> {
             ) else {
                 continue;
             };
-            let (deliver, target_spans) = self.targets(&spec.deliver, &vars);
+            let (deliver, target_spans) = self.access_token_targets(&spec.deliver, &vars);
             let token = DesiredToken {
                 kind: TokenKind::PlatformToken,
                 key,

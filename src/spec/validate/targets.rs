@@ -90,6 +90,29 @@ pub fn check_target(target: &Target) -> Vec<Finding> {
                 }
             }
         }
+        Target::DynakubeTenant(d) => {
+            for (field, value) in [("namespace", &d.namespace), ("dynakube", &d.dynakube)] {
+                if !is_dns_name(value) {
+                    out.push(
+                        Finding::error(format!("`{value}` is not a valid Kubernetes {field}"))
+                            .field(field),
+                    );
+                }
+            }
+            for w in &d.restart {
+                if !matches!(w.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet")
+                    || !is_dns_name(&w.name)
+                {
+                    out.push(
+                        Finding::error(format!(
+                            "restart `{}`: kind must be Deployment, StatefulSet or DaemonSet with a valid name",
+                            w.as_path()
+                        ))
+                        .field("restart"),
+                    );
+                }
+            }
+        }
         Target::File(f) => {
             if f.path.trim().is_empty() {
                 out.push(Finding::error("the file path is empty").field("path"));
