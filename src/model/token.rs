@@ -124,7 +124,7 @@ impl fmt::Debug for EnvName {
 /// templating (`k8s-operator`, `data-ingest-eu-1`). Unique per token kind and environment.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
-pub struct TokenKey(pub String);
+pub struct TokenKey(String);
 
 impl TokenKey {
     /// A key, if it uses only `A-Z a-z 0-9 . _ - /`, starts with a letter or digit and is at most

@@ -258,7 +258,7 @@ fn prune_token(
         draft.pending.push(Pending {
             home: home.clone(),
             kind: t.kind,
-            key: TokenKey(UNMANAGED_KEY.to_owned()),
+            key: TokenKey::parse(UNMANAGED_KEY).expect("`unmanaged` is a valid key"),
             token: t.id.clone(),
             action: "delete".to_owned(),
             not_before: Some(delete_at),

@@ -223,8 +223,10 @@ fn build(spec: &WorldSpec) -> World {
             want = want.verify_usage();
         }
         // Each adopting token names its own unmanaged token (the validator rejects two
-        // adopting the same one).
-        if t.adopt && t.kind == 0 && i < spec.unmanaged.len() {
+        // adopting the same one), never the management token: a management token that carries
+        // a marker is left alone by design (a plan warning), so adopting it is not a world
+        // these properties describe.
+        if t.adopt && t.kind == 0 && i < spec.unmanaged.len() && spec.caller != Some(i) {
             want = want.adopt(&format!("dt0c01.UNM{i}"));
         }
         let mut ids = Vec::new();

@@ -115,7 +115,7 @@ fn superseded_generations_count_grace_and_retention_from_their_own_successor_acr
         let ci: Vec<_> = w
             .live()
             .into_iter()
-            .filter(|t| t.marker.as_ref().is_some_and(|m| m.key.0 == "ci"))
+            .filter(|t| t.marker.as_ref().is_some_and(|m| m.key.as_str() == "ci"))
             .collect();
         assert!(
             ci.len() <= 2,
