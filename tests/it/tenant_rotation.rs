@@ -16,7 +16,9 @@ use tokensmith::sandbox::faults::{FailPath, Latency};
 use tokensmith::sandbox::Faults;
 
 /// An ActiveGate file, a write-only OneAgent fleet command (fails while `ok` is missing) and a
-/// readable OneAgent. `{GRACE}` is replaced.
+/// readable OneAgent. `{GRACE}` is replaced. The commands write through a rename, as a real
+/// installer does: a SIGKILLed tokensmith orphans a running child, and a shell redirect would
+/// leave the file truncated for the moment the test reads it.
 const SPEC: &str = r#"
 tenant_token:
   demo:
@@ -26,10 +28,10 @@ tenant_token:
       - file: { path: out/ag.properties, format: properties, key: tenantToken }
     oneagents:
       - exec:
-          command: [sh, -c, 'test -f ok || exit 1; printf %s "$TT" > out/fleet']
+          command: [sh, -c, 'test -f ok || exit 1; printf %s "$TT" > out/fleet.$$ && mv out/fleet.$$ out/fleet']
           secret_env: TT
       - exec:
-          command: [sh, -c, 'printf %s "$TT" > out/oneagent']
+          command: [sh, -c, 'printf %s "$TT" > out/oneagent.$$ && mv out/oneagent.$$ out/oneagent']
           secret_env: TT
           read_command: [cat, out/oneagent]
 "#;
