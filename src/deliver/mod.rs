@@ -91,6 +91,8 @@ pub struct DeliveryContext {
     pub kube: KubeSettings,
     kube_clients: kube::ClientCache,
     file_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    /// The file place rules for `base_dir` and `spec_file`, resolved on first use.
+    confinement: std::sync::OnceLock<file::place::Confinement>,
     /// Bounds the exec targets' commands running at once.
     exec_slots: ExecSlots,
 }
@@ -128,6 +130,7 @@ impl DeliveryContext {
             kube,
             kube_clients: kube::ClientCache::default(),
             file_locks: Mutex::new(HashMap::new()),
+            confinement: std::sync::OnceLock::new(),
             exec_slots: ExecSlots::new(DEFAULT_EXEC_CONCURRENCY),
         }
     }
@@ -135,7 +138,16 @@ impl DeliveryContext {
     /// The same context, knowing the spec file (so no file target can replace it).
     pub fn with_spec_file(mut self, spec_file: impl Into<PathBuf>) -> Self {
         self.spec_file = Some(spec_file.into());
+        self.confinement = std::sync::OnceLock::new();
         self
+    }
+
+    /// Where file targets may be, for this context's spec (resolved once: a fleet of file
+    /// targets is checked against the same two paths).
+    pub fn confinement(&self) -> &file::place::Confinement {
+        self.confinement.get_or_init(|| {
+            file::place::Confinement::new(&self.base_dir, self.spec_file.as_deref())
+        })
     }
 
     /// Run at most `limit` exec commands at once (at least one).

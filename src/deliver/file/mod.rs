@@ -172,7 +172,7 @@ pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// The real path of the target's file (symlinks resolved, so a link survives the rename), once
 /// [`place::check`] allows it.
 fn place_of(ctx: &DeliveryContext, f: &FileTarget) -> Result<PathBuf, Fail> {
-    place::check(&ctx.base_dir, ctx.spec_file.as_deref(), &f.path).map_err(Fail::Content)
+    ctx.confinement().check(&f.path).map_err(Fail::Content)
 }
 
 /// Whether an existing file at `path` has a mode looser than `mode` allows; the warning says so.

@@ -58,6 +58,8 @@ pub struct Resolver<'a> {
     /// The spec file on disk, when there is one: file targets are then checked against the
     /// filesystem (not the spec, not `.tokensmith/`, relative paths inside its directory).
     spec_file: Option<std::path::PathBuf>,
+    /// The place rules for file targets, resolved once from `spec_file`.
+    confinement: Option<crate::deliver::file::place::Confinement>,
     /// The spec's directory, where `for_each` values files are read; `None` for a spec held in
     /// memory.
     base_dir: Option<PathBuf>,
@@ -70,6 +72,10 @@ impl<'a> Resolver<'a> {
     /// Check file targets against the filesystem around `spec_file`.
     pub fn with_spec_file(mut self, spec_file: &std::path::Path) -> Self {
         self.spec_file = Some(spec_file.to_path_buf());
+        self.confinement = Some(crate::deliver::file::place::Confinement::new(
+            &crate::spec::spec_dir(spec_file),
+            Some(spec_file),
+        ));
         self
     }
 
@@ -92,6 +98,7 @@ impl<'a> Resolver<'a> {
             },
             sites: Sites::default(),
             spec_file: None,
+            confinement: None,
             base_dir: None,
             values_reader: None,
             values_files: fleet::ValuesFiles::default(),

@@ -95,10 +95,9 @@ impl Resolver<'_> {
             return None;
         }
         let mut findings = validate::check_target(&rendered);
-        if let (Target::File(f), Some(spec)) = (&rendered, &self.spec_file) {
-            let dir = crate::spec::spec_dir(spec);
+        if let (Target::File(f), Some(rules)) = (&rendered, &self.confinement) {
             if !f.path.contains('\0') {
-                if let Err(reason) = place::check(&dir, Some(spec), &f.path) {
+                if let Err(reason) = rules.check(&f.path) {
                     findings.push(Finding::error(reason).field("path"));
                 }
             }
