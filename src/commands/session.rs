@@ -156,7 +156,7 @@ impl Session {
     ) -> anyhow::Result<Session> {
         let base_dir = spec_dir(spec_path);
         let desired = select(&source.loaded.desired, envs, accounts)?;
-        let sandboxes = sandbox_resolver(base_dir.join(".tokensmith").join("sandbox"));
+        let sandboxes = sandbox_resolver(sandbox_state_dir(&base_dir));
         let connector = DefaultConnector::new(client)?.with_sandbox_resolver(sandboxes);
         let deliverer = Arc::new(Deliverer::new(
             DeliveryContext::new(base_dir.clone()).with_spec_file(spec_path),
@@ -394,6 +394,12 @@ pub fn spec_dir(spec_path: &Path) -> PathBuf {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     }
+}
+
+/// Where the embedded sandboxes of a spec in `base_dir` keep their state:
+/// `.tokensmith/sandbox/NAME.json` next to the spec.
+pub fn sandbox_state_dir(base_dir: &Path) -> PathBuf {
+    base_dir.join(".tokensmith").join("sandbox")
 }
 
 /// Starts each `sandbox://NAME` once per process, with its state under `state_dir`.
