@@ -3,17 +3,18 @@
 //! in CI). Every environment of the spec is locked for the whole run.
 
 use std::io::BufRead;
+use std::path::Path;
 
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::saved_plan;
+use super::saved_plan::{self, SpecRef};
 use super::session::{self, Session};
 use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRENCY};
 use crate::cli::settings::ApplySettings;
 use crate::deliver::{Deliver, Deliverer, DeliveryContext};
-use crate::git::repo::{check_plan_commit, CommitMismatch};
+use crate::git::repo::{check_plan_commit, has_commit, CommitMismatch};
 use crate::live::ClientSettings;
 use crate::lock::{LockStore, Locks};
 use crate::model::EnvName;
@@ -33,13 +34,32 @@ pub fn run(
         }
         None => (None, None),
     };
-    // A saved plan applies on its own: without `-f`, the spec it was made from.
-    let spec_file = match recorded_spec {
+    // A saved plan applies on its own: without `-f`, the spec it was made from, and at the
+    // commit it was read from when it was planned with `--spec-ref` (an explicit `--spec-ref`
+    // here wins).
+    let recorded_ref = recorded_spec
+        .as_ref()
+        .and_then(|(_, spec)| spec.spec_ref.clone())
+        .filter(|_| args.git.spec_ref.is_none());
+    let spec_file = match &recorded_spec {
         Some((plan_path, spec)) if !args.spec_given => spec.resolve(plan_path)?,
         _ => args.spec.file.clone(),
     };
-    let Some(source) = session::load_spec(&spec_file, args.git.spec_ref.as_deref(), printer)?
-    else {
+    if let (Some(recorded), Some(plan_path)) = (&recorded_ref, args.plan.as_deref()) {
+        check_recorded_commit(plan_path, &spec_file, recorded)?;
+        writeln!(
+            printer.err(),
+            "spec: {} at commit {} (`{}` when planned), as the plan records",
+            spec_file.display(),
+            recorded.commit,
+            recorded.reference
+        )?;
+    }
+    let spec_ref = match &recorded_ref {
+        Some(recorded) => Some(recorded.commit.as_str()),
+        None => args.git.spec_ref.as_deref(),
+    };
+    let Some(source) = session::load_spec(&spec_file, spec_ref, printer)? else {
         return Ok(ExitStatus::Failure);
     };
     let session = Session::new(&spec_file, source, &args.envs, &args.accounts, client)?;
@@ -187,6 +207,33 @@ pub fn run(
     } else {
         ExitStatus::Success
     })
+}
+
+/// Refuse a plan made at `--spec-ref` whose commit this repository does not hold (a shallow CI
+/// clone, another repository), instead of applying it to another version of the spec.
+fn check_recorded_commit(
+    plan_path: &Path,
+    spec_file: &Path,
+    recorded: &SpecRef,
+) -> anyhow::Result<()> {
+    let present = has_commit(spec_file, &recorded.commit).with_context(|| {
+        format!(
+            "the plan {} was made from the spec at `{}` (commit {})",
+            plan_path.display(),
+            recorded.reference,
+            recorded.commit
+        )
+    })?;
+    anyhow::ensure!(
+        present,
+        "the plan {} was made from the spec at `{}` (commit {}), and that commit is not in the repository of {}; fetch it (`git fetch origin {}`) or run `tokensmith plan --out` again",
+        plan_path.display(),
+        recorded.reference,
+        recorded.commit,
+        spec_file.display(),
+        recorded.commit
+    );
+    Ok(())
 }
 
 fn check_commit(plan: &Plan, session: &Session) -> anyhow::Result<()> {
