@@ -11,7 +11,7 @@ use anyhow::Context;
 
 use super::saved_plan::{self, SpecRef};
 use super::session::{self, Session};
-use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRENCY};
+use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, Progress, DEFAULT_CONCURRENCY};
 use crate::cli::settings::ApplySettings;
 use crate::deliver::{Deliver, Deliverer, DeliveryContext};
 use crate::git::repo::{check_plan_commit, has_commit, CommitMismatch};
@@ -20,6 +20,7 @@ use crate::lock::{LockStore, Locks};
 use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
 use crate::plan::{self, Plan};
+use crate::render::progress::{self, BarProgress};
 use crate::render::{self, Format};
 
 pub fn run(
@@ -99,7 +100,7 @@ pub fn run(
         )?;
     }
 
-    let world = runtime.block_on(session.read_world())?;
+    let world = runtime.block_on(session.read_world_shown(printer.progress_bars()))?;
     for w in &world.warnings {
         writeln!(printer.err(), "warning: {w}")?;
     }
@@ -178,14 +179,18 @@ pub fn run(
             .await
             .context("cannot connect to Dynatrace")?
             .with_snapshot(world.live.clone());
+        // A bar on a terminal; plain, stable lines in CI and when stderr is not a terminal.
         let counted = printer.interactive();
+        let bars = printer.progress_bars();
         let progress_out = printer.err();
-        let mut progress = if counted {
-            PlainProgress::counted(progress_out)
+        let mut progress: Box<dyn Progress + '_> = if bars {
+            Box::new(BarProgress::new(progress_out, progress::stderr_target()))
+        } else if counted {
+            Box::new(PlainProgress::counted(progress_out))
         } else {
-            PlainProgress::plain(progress_out)
+            Box::new(PlainProgress::plain(progress_out))
         };
-        apply::execute(&plan, &env, &opts, &mut progress)
+        apply::execute(&plan, &env, &opts, progress.as_mut())
             .await
             .map_err(anyhow::Error::new)
     })?;
