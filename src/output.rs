@@ -4,7 +4,8 @@
 //! Library code never calls `println!`; it writes to a `Printer` (or any `io::Write`), so every
 //! output is testable in memory. Clippy holds the rule: `print_stdout`/`print_stderr` are denied
 //! crate-wide (Cargo.toml `[lints]`) and `std::io::stdout`/`stderr` are disallowed methods
-//! (clippy.toml) everywhere but [`Printer::stdio`]. Apply progress goes to [`Printer::err`] too.
+//! (clippy.toml) everywhere but [`Printer::stdio`]. Apply progress goes to [`Printer::err`] too;
+//! whether it may be drawn as bars is [`Printer::progress_bars`].
 
 use std::io::{self, IsTerminal, Write};
 
@@ -36,6 +37,7 @@ pub struct Printer {
     err: Box<dyn Write + Send>,
     color: bool,
     interactive: bool,
+    progress_bars: bool,
 }
 
 impl Printer {
@@ -52,21 +54,24 @@ impl Printer {
                 ColorChoice::Auto => terminal,
             };
         let interactive = terminal && io::stdin().is_terminal() && !env_vars::ci();
+        let progress_bars = io::stderr().is_terminal() && !env_vars::ci();
         Printer {
             out: Box::new(io::stdout()),
             err: Box::new(io::stderr()),
             color,
             interactive,
+            progress_bars,
         }
     }
 
-    /// A printer over the given writers, for tests; never coloured, never interactive.
+    /// A printer over the given writers, for tests; never coloured, never interactive, no bars.
     pub fn new(out: Box<dyn Write + Send>, err: Box<dyn Write + Send>) -> Self {
         Printer {
             out,
             err,
             color: false,
             interactive: false,
+            progress_bars: false,
         }
     }
 
@@ -81,6 +86,12 @@ impl Printer {
 
     pub fn color(&self) -> bool {
         self.color
+    }
+
+    /// Whether progress may be drawn as bars on standard error: it is a terminal and this is not
+    /// CI. Otherwise progress is plain, stable lines (no carriage returns).
+    pub fn progress_bars(&self) -> bool {
+        self.progress_bars
     }
 
     /// Whether a human is at a terminal and may be asked to confirm.

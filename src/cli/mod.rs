@@ -88,9 +88,10 @@ pub enum Command {
     )]
     Inventory(InventoryArgs),
 
-    /// Serve the Dynatrace emulator over HTTP on loopback.
+    /// Serve the Dynatrace emulator over HTTP on loopback, or move the clock of (or seed) a
+    /// spec's embedded `sandbox://NAME`.
     #[command(
-        after_help = "Examples:\n  tokensmith sandbox\n  tokensmith sandbox --listen 127.0.0.1:8080 --seed seed.yaml --state sandbox-state.json"
+        after_help = "Examples:\n  tokensmith sandbox\n  tokensmith sandbox --listen 127.0.0.1:8080 --seed seed.yaml --state sandbox-state.json\n  tokensmith sandbox clock advance 30d -f examples/quickstart.yaml\n  tokensmith sandbox clock show\n  tokensmith sandbox seed my-seed.yaml --name demo"
     )]
     Sandbox(SandboxArgs),
 
@@ -389,8 +390,36 @@ pub struct DriftArgs {
     pub send_metrics: bool,
 }
 
+/// `tokensmith sandbox`: serve (the default), or look after the embedded sandbox of a spec.
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SandboxArgs {
+    #[command(subcommand)]
+    pub command: Option<SandboxCommand>,
+    /// Serving options when no subcommand is given (as `sandbox serve`).
+    #[command(flatten)]
+    pub serve: SandboxServeArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SandboxCommand {
+    /// Serve the emulator over HTTP until Ctrl-C (what `tokensmith sandbox` alone does).
+    #[command(
+        after_help = "Examples:\n  tokensmith sandbox serve --listen 127.0.0.1:8080 --seed seed.yaml"
+    )]
+    Serve(SandboxServeArgs),
+    /// Show or move the clock of a spec's embedded sandbox (`sandbox://NAME`).
+    Clock(SandboxClockArgs),
+    /// Replace the state of a spec's embedded sandbox (`sandbox://NAME`) with the world a seed
+    /// file declares; the seed must declare an environment with the id NAME.
+    #[command(
+        after_help = "Examples:\n  tokensmith sandbox seed my-seed.yaml -f examples/quickstart.yaml"
+    )]
+    Seed(SandboxSeedArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxServeArgs {
     /// Address to listen on (loopback by default).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: String,
@@ -400,6 +429,55 @@ pub struct SandboxArgs {
     /// Persist the emulator's state in this file (loaded at start if present).
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+}
+
+/// Which embedded sandbox: a `sandbox://NAME` of the spec.
+#[derive(Debug, Clone, Args)]
+pub struct EmbeddedSandboxArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// The NAME of `sandbox://NAME`; needed only when the spec has several.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxClockArgs {
+    #[command(subcommand)]
+    pub action: SandboxClockAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum SandboxClockAction {
+    /// Move the sandbox clock forward (`30d`, `36h`; units s m h d w, as in the spec), e.g. to
+    /// bring a rotation due.
+    #[command(
+        after_help = "Examples:\n  tokensmith sandbox clock advance 30d -f examples/quickstart.yaml\n  tokensmith sandbox clock advance 36h --name prod"
+    )]
+    Advance {
+        /// How far (a number and a unit: s, m, h, d or w).
+        #[arg(value_name = "DURATION")]
+        by: String,
+        #[command(flatten)]
+        sandbox: EmbeddedSandboxArgs,
+    },
+    /// Print the sandbox time.
+    #[command(
+        after_help = "Examples:\n  tokensmith sandbox clock show -f examples/quickstart.yaml"
+    )]
+    Show {
+        #[command(flatten)]
+        sandbox: EmbeddedSandboxArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxSeedArgs {
+    /// The seed file (the format of examples/sandbox/seed.yaml).
+    #[arg(value_name = "SEED")]
+    pub seed_file: PathBuf,
+    #[command(flatten)]
+    pub sandbox: EmbeddedSandboxArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -13,10 +13,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+pub use super::EmbeddedSandboxArgs;
 use super::{
     ApplyArgs, Cli, Command, CompletionShell, DriftArgs, ForceUnlockArgs, GitArgs, InventoryArgs,
     InventoryClass, InventoryFormat, LeakArgs, OutputFormat, PlanArgs, PlanFormat, ReportArgs,
-    SandboxArgs, SchemaArgs, SpecArgs, ValidateArgs, DEFAULT_SPEC_FILE,
+    SandboxArgs, SandboxClockAction, SandboxCommand, SandboxServeArgs, SchemaArgs, SpecArgs,
+    ValidateArgs, DEFAULT_SPEC_FILE,
 };
 use crate::live::ClientSettings;
 use crate::model::SpecDuration;
@@ -129,9 +131,29 @@ pub struct DriftSettings {
     pub send_metrics: bool,
 }
 
-/// `tokensmith sandbox`.
+/// `tokensmith sandbox`: serve, or look after an embedded sandbox.
 #[derive(Debug, Clone)]
-pub struct SandboxSettings {
+pub enum SandboxSettings {
+    Serve(SandboxServeSettings),
+    /// `sandbox clock advance DURATION`.
+    ClockAdvance {
+        sandbox: EmbeddedSandboxArgs,
+        by: SpecDuration,
+    },
+    /// `sandbox clock show`.
+    ClockShow {
+        sandbox: EmbeddedSandboxArgs,
+    },
+    /// `sandbox seed FILE`.
+    Seed {
+        sandbox: EmbeddedSandboxArgs,
+        file: PathBuf,
+    },
+}
+
+/// `tokensmith sandbox [serve]`.
+#[derive(Debug, Clone)]
+pub struct SandboxServeSettings {
     pub listen: ListenAddress,
     pub seed: Option<PathBuf>,
     pub state: Option<PathBuf>,
@@ -321,11 +343,30 @@ fn resolve_replace(values: &[String]) -> anyhow::Result<Vec<ReplaceRequest>> {
 }
 
 fn resolve_sandbox(args: SandboxArgs) -> anyhow::Result<SandboxSettings> {
-    Ok(SandboxSettings {
-        listen: ListenAddress::resolve(&args.listen)?,
-        seed: args.seed,
-        state: args.state,
-    })
+    let serve = |args: SandboxServeArgs| -> anyhow::Result<SandboxSettings> {
+        Ok(SandboxSettings::Serve(SandboxServeSettings {
+            listen: ListenAddress::resolve(&args.listen)?,
+            seed: args.seed,
+            state: args.state,
+        }))
+    };
+    match args.command {
+        None => serve(args.serve),
+        Some(SandboxCommand::Serve(args)) => serve(args),
+        Some(SandboxCommand::Clock(clock)) => match clock.action {
+            SandboxClockAction::Advance { by, sandbox } => Ok(SandboxSettings::ClockAdvance {
+                by: by
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("sandbox clock advance {by}: {e}"))?,
+                sandbox,
+            }),
+            SandboxClockAction::Show { sandbox } => Ok(SandboxSettings::ClockShow { sandbox }),
+        },
+        Some(SandboxCommand::Seed(seed)) => Ok(SandboxSettings::Seed {
+            sandbox: seed.sandbox,
+            file: seed.seed_file,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -377,21 +418,74 @@ mod tests {
 
     #[test]
     fn listen_addresses_resolve_before_the_sandbox_starts() {
-        let Settings {
-            command: CommandSettings::Sandbox(sandbox),
-            ..
-        } = resolve(&["tokensmith", "sandbox", "--listen", "127.0.0.1:0"]).unwrap()
-        else {
-            panic!("sandbox resolves to sandbox settings");
-        };
-        assert_eq!(
-            sandbox.listen.addrs,
-            vec!["127.0.0.1:0".parse::<SocketAddr>().unwrap()]
-        );
+        for argv in [
+            &["tokensmith", "sandbox", "--listen", "127.0.0.1:0"][..],
+            &["tokensmith", "sandbox", "serve", "--listen", "127.0.0.1:0"],
+        ] {
+            let Settings {
+                command: CommandSettings::Sandbox(SandboxSettings::Serve(sandbox)),
+                ..
+            } = resolve(argv).unwrap()
+            else {
+                panic!("{argv:?} resolves to serving settings");
+            };
+            assert_eq!(
+                sandbox.listen.addrs,
+                vec!["127.0.0.1:0".parse::<SocketAddr>().unwrap()]
+            );
+        }
         let err = resolve(&["tokensmith", "sandbox", "--listen", "no-port"]).unwrap_err();
         assert!(
             format!("{err}")
                 .starts_with("cannot listen on no-port; pick another with --listen 127.0.0.1:PORT"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sandbox_subcommands_resolve_their_duration_and_refuse_serving_flags() {
+        let Settings {
+            command: CommandSettings::Sandbox(SandboxSettings::ClockAdvance { by, sandbox }),
+            ..
+        } = resolve(&[
+            "tokensmith",
+            "sandbox",
+            "clock",
+            "advance",
+            "36h",
+            "--name",
+            "prod",
+        ])
+        .unwrap()
+        else {
+            panic!("clock advance resolves to its settings");
+        };
+        assert_eq!(by, SpecDuration::from_hours(36));
+        assert_eq!(sandbox.name.as_deref(), Some("prod"));
+        assert_eq!(sandbox.spec.file, PathBuf::from(DEFAULT_SPEC_FILE));
+        let err = resolve(&["tokensmith", "sandbox", "clock", "advance", "30x"]).unwrap_err();
+        assert!(
+            format!("{err}").starts_with("sandbox clock advance 30x: `30x` has an unknown unit"),
+            "{err}"
+        );
+        let err = Cli::try_parse_from([
+            "tokensmith",
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "clock",
+            "show",
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            clap::error::ErrorKind::ArgumentConflict,
             "{err}"
         );
     }

@@ -3,22 +3,24 @@
 //! in CI). Every environment of the spec is locked for the whole run.
 
 use std::io::BufRead;
+use std::path::Path;
 
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::saved_plan;
+use super::saved_plan::{self, SpecRef};
 use super::session::{self, Session};
-use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRENCY};
+use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, Progress, DEFAULT_CONCURRENCY};
 use crate::cli::settings::ApplySettings;
 use crate::deliver::{Deliver, Deliverer, DeliveryContext};
-use crate::git::repo::{check_plan_commit, CommitMismatch};
+use crate::git::repo::{check_plan_commit, has_commit, CommitMismatch};
 use crate::live::ClientSettings;
 use crate::lock::{LockStore, Locks};
 use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
 use crate::plan::{self, Plan};
+use crate::render::progress::{self, BarProgress};
 use crate::render::{self, Format};
 
 pub fn run(
@@ -33,13 +35,32 @@ pub fn run(
         }
         None => (None, None),
     };
-    // A saved plan applies on its own: without `-f`, the spec it was made from.
-    let spec_file = match recorded_spec {
+    // A saved plan applies on its own: without `-f`, the spec it was made from, and at the
+    // commit it was read from when it was planned with `--spec-ref` (an explicit `--spec-ref`
+    // here wins).
+    let recorded_ref = recorded_spec
+        .as_ref()
+        .and_then(|(_, spec)| spec.spec_ref.clone())
+        .filter(|_| args.git.spec_ref.is_none());
+    let spec_file = match &recorded_spec {
         Some((plan_path, spec)) if !args.spec_given => spec.resolve(plan_path)?,
         _ => args.spec.file.clone(),
     };
-    let Some(source) = session::load_spec(&spec_file, args.git.spec_ref.as_deref(), printer)?
-    else {
+    if let (Some(recorded), Some(plan_path)) = (&recorded_ref, args.plan.as_deref()) {
+        check_recorded_commit(plan_path, &spec_file, recorded)?;
+        writeln!(
+            printer.err(),
+            "spec: {} at commit {} (`{}` when planned), as the plan records",
+            spec_file.display(),
+            recorded.commit,
+            recorded.reference
+        )?;
+    }
+    let spec_ref = match &recorded_ref {
+        Some(recorded) => Some(recorded.commit.as_str()),
+        None => args.git.spec_ref.as_deref(),
+    };
+    let Some(source) = session::load_spec(&spec_file, spec_ref, printer)? else {
         return Ok(ExitStatus::Failure);
     };
     let session = Session::new(&spec_file, source, &args.envs, &args.accounts, client)?;
@@ -79,7 +100,7 @@ pub fn run(
         )?;
     }
 
-    let world = runtime.block_on(session.read_world())?;
+    let world = runtime.block_on(session.read_world_shown(printer.progress_bars()))?;
     for w in &world.warnings {
         writeln!(printer.err(), "warning: {w}")?;
     }
@@ -158,14 +179,18 @@ pub fn run(
             .await
             .context("cannot connect to Dynatrace")?
             .with_snapshot(world.live.clone());
+        // A bar on a terminal; plain, stable lines in CI and when stderr is not a terminal.
         let counted = printer.interactive();
+        let bars = printer.progress_bars();
         let progress_out = printer.err();
-        let mut progress = if counted {
-            PlainProgress::counted(progress_out)
+        let mut progress: Box<dyn Progress + '_> = if bars {
+            Box::new(BarProgress::new(progress_out, progress::stderr_target()))
+        } else if counted {
+            Box::new(PlainProgress::counted(progress_out))
         } else {
-            PlainProgress::plain(progress_out)
+            Box::new(PlainProgress::plain(progress_out))
         };
-        apply::execute(&plan, &env, &opts, &mut progress)
+        apply::execute(&plan, &env, &opts, progress.as_mut())
             .await
             .map_err(anyhow::Error::new)
     })?;
@@ -187,6 +212,33 @@ pub fn run(
     } else {
         ExitStatus::Success
     })
+}
+
+/// Refuse a plan made at `--spec-ref` whose commit this repository does not hold (a shallow CI
+/// clone, another repository), instead of applying it to another version of the spec.
+fn check_recorded_commit(
+    plan_path: &Path,
+    spec_file: &Path,
+    recorded: &SpecRef,
+) -> anyhow::Result<()> {
+    let present = has_commit(spec_file, &recorded.commit).with_context(|| {
+        format!(
+            "the plan {} was made from the spec at `{}` (commit {})",
+            plan_path.display(),
+            recorded.reference,
+            recorded.commit
+        )
+    })?;
+    anyhow::ensure!(
+        present,
+        "the plan {} was made from the spec at `{}` (commit {}), and that commit is not in the repository of {}; fetch it (`git fetch origin {}`) or run `tokensmith plan --out` again",
+        plan_path.display(),
+        recorded.reference,
+        recorded.commit,
+        spec_file.display(),
+        recorded.commit
+    );
+    Ok(())
 }
 
 fn check_commit(plan: &Plan, session: &Session) -> anyhow::Result<()> {

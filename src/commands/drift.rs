@@ -35,7 +35,7 @@ pub fn run(
     )?;
     session.restrict_commands(report_args.no_exec, None)?;
     let runtime = session::runtime()?;
-    let world = runtime.block_on(session.read_world())?;
+    let world = runtime.block_on(session.read_world_shown(printer.progress_bars()))?;
     for w in world.warnings.iter().chain(&world.commands_not_run) {
         writeln!(printer.err(), "warning: {w}")?;
     }

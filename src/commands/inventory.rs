@@ -21,7 +21,7 @@ pub fn run(
     };
     let mut session = Session::new(&args.spec.file, source, &args.envs, &args.accounts, client)?;
     session.restrict_commands(args.no_exec, None)?;
-    let world = session::runtime()?.block_on(session.read_world())?;
+    let world = session::runtime()?.block_on(session.read_world_shown(printer.progress_bars()))?;
     for w in world.warnings.iter().chain(&world.commands_not_run) {
         writeln!(printer.err(), "warning: {w}")?;
     }

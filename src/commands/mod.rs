@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod leak;
 pub mod plan;
 pub mod sandbox;
+pub mod sandbox_admin;
 pub mod saved_plan;
 pub mod schema;
 pub mod session;

@@ -5,7 +5,7 @@ use std::fs;
 
 use anyhow::Context;
 
-use super::saved_plan::{self, SpecLocation};
+use super::saved_plan::{self, SpecLocation, SpecRef};
 use super::session::{self, Session};
 use crate::cli::settings::PlanSettings;
 use crate::git;
@@ -27,7 +27,7 @@ pub fn run(
     let mut session = Session::new(&args.spec.file, source, &args.envs, &args.accounts, client)?;
     session.restrict_commands(args.no_exec, args.base.as_deref())?;
     let output = args.format;
-    let world = session::runtime()?.block_on(session.read_world())?;
+    let world = session::runtime()?.block_on(session.read_world_shown(printer.progress_bars()))?;
     for w in &world.warnings {
         writeln!(printer.err(), "warning: {w}")?;
     }
@@ -100,7 +100,21 @@ pub fn run(
         write_metrics(path, &Metrics::from_plan(&plan))?;
     }
     if let Some(out) = &args.out {
-        saved_plan::write(out, &plan, &SpecLocation::record(&session.spec_path)?)?;
+        // A spec read at `--spec-ref` is applied from the same commit, not the working tree.
+        let spec_ref =
+            args.git
+                .spec_ref
+                .as_ref()
+                .zip(session.commit.as_ref())
+                .map(|(reference, at)| SpecRef {
+                    reference: reference.clone(),
+                    commit: at.commit.clone(),
+                });
+        saved_plan::write(
+            out,
+            &plan,
+            &SpecLocation::record(&session.spec_path, spec_ref)?,
+        )?;
         writeln!(
             printer.err(),
             "Saved the plan to {}; run `tokensmith apply {}` to execute it.",

@@ -1,4 +1,6 @@
-//! `tokensmith sandbox`: serve the Dynatrace emulator over HTTP until Ctrl-C.
+//! `tokensmith sandbox` (or `sandbox serve`): serve the Dynatrace emulator over HTTP until Ctrl-C.
+//! The subcommands that look after a spec's embedded sandbox (`clock`, `seed`) are in
+//! `sandbox_admin`; [`run`] only dispatches to them.
 //!
 //! Reads the seed (`--seed`, or the built-in copy of `examples/sandbox/seed.yaml`), or a saved
 //! state (`--state FILE` when the file exists; every change is saved back to it), binds
@@ -10,13 +12,28 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 
-use crate::cli::settings::{listen_hint, SandboxSettings};
+use super::sandbox_admin;
+use crate::cli::settings::{listen_hint, SandboxServeSettings, SandboxSettings};
 use crate::output::{ExitStatus, Printer};
 use crate::sandbox::{persist, serve, Sandbox, Seed};
 
 const BUILT_IN_SEED: &str = include_str!("../../examples/sandbox/seed.yaml");
 
 pub fn run(args: &SandboxSettings, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
+    match args {
+        SandboxSettings::Serve(args) => serve_until_stopped(args, printer),
+        SandboxSettings::ClockAdvance { sandbox, by } => {
+            sandbox_admin::advance(sandbox, *by, printer)
+        }
+        SandboxSettings::ClockShow { sandbox } => sandbox_admin::show(sandbox, printer),
+        SandboxSettings::Seed { sandbox, file } => sandbox_admin::seed(sandbox, file, printer),
+    }
+}
+
+fn serve_until_stopped(
+    args: &SandboxServeSettings,
+    printer: &mut Printer,
+) -> anyhow::Result<ExitStatus> {
     let (seed_text, seed_name) = match &args.seed {
         Some(path) => (
             std::fs::read_to_string(path)

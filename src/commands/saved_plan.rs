@@ -1,7 +1,9 @@
 //! Saved plan files (`plan --out`, `apply PLAN`): the plan's JSON plus where its spec is, so
 //! `tokensmith apply PLAN` finds the spec on its own, like Terraform's saved plans. The spec is
 //! recorded relative to the repository root when it lives in git (a CI job may apply in
-//! another checkout) and as an absolute path besides. Planning and freshness are not here.
+//! another checkout) and as an absolute path besides. A plan made with `--spec-ref REF` also
+//! records REF and its commit, so `apply PLAN` reads the spec at that commit rather than the
+//! working tree's. Planning and freshness are not here.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,17 +22,31 @@ pub struct SpecLocation {
     pub path_in_repository: Option<String>,
     /// The spec's absolute path on the machine that planned.
     pub absolute_path: PathBuf,
+    /// The git ref the spec was read from (`plan --spec-ref`), when it was not the working tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_ref: Option<SpecRef>,
+}
+
+/// A ref as the user gave it to `plan --spec-ref`, and the commit it named then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecRef {
+    /// As given (`HEAD`, `main`, a tag, a commit).
+    pub reference: String,
+    /// The full hex id of the commit the spec was read from.
+    pub commit: String,
 }
 
 impl SpecLocation {
-    /// Record where `spec_path` is.
-    pub fn record(spec_path: &Path) -> anyhow::Result<Self> {
+    /// Record where `spec_path` is, and the ref and commit it was read from when it came from
+    /// git (`--spec-ref`) rather than the working tree.
+    pub fn record(spec_path: &Path, spec_ref: Option<SpecRef>) -> anyhow::Result<Self> {
         let absolute_path = std::path::absolute(spec_path)
             .with_context(|| format!("cannot resolve the path {}", spec_path.display()))?;
         let path_in_repository = repo::discover(spec_path).ok().map(|(_, path)| path);
         Ok(Self {
             path_in_repository,
             absolute_path,
+            spec_ref,
         })
     }
 

@@ -16,8 +16,8 @@ use crate::deliver::{Deliverer, DeliveryContext, PreflightFailure};
 use crate::git::at_ref::{load_at_ref, AtRefError};
 use crate::git::repo::{spec_commit, SpecCommit};
 use crate::live::{
-    read_snapshot, ClientSettings, Connector, DefaultConnector, LiveError, SandboxEndpoint,
-    SandboxResolver, Subject,
+    read_snapshot_reporting, ClientSettings, Connector, DefaultConnector, LiveError,
+    SandboxEndpoint, SandboxResolver, Subject,
 };
 use crate::lock::lease::LeaseConnect;
 use crate::lock::EnvironmentLeases;
@@ -26,6 +26,7 @@ use crate::model::{
 };
 use crate::output::Printer;
 use crate::plan::{Check, Plan, PlanOptions, Reason, Warning};
+use crate::render::progress::{self, ReadBar};
 use crate::sandbox::embedded::EmbeddedSandbox;
 use crate::spec::{self, LoadedSpec};
 
@@ -156,7 +157,7 @@ impl Session {
     ) -> anyhow::Result<Session> {
         let base_dir = spec_dir(spec_path);
         let desired = select(&source.loaded.desired, envs, accounts)?;
-        let sandboxes = sandbox_resolver(base_dir.join(".tokensmith").join("sandbox"));
+        let sandboxes = sandbox_resolver(sandbox_state_dir(&base_dir));
         let connector = DefaultConnector::new(client)?.with_sandbox_resolver(sandboxes);
         let deliverer = Arc::new(Deliverer::new(
             DeliveryContext::new(base_dir.clone()).with_spec_file(spec_path),
@@ -209,12 +210,33 @@ impl Session {
 
     /// Read live Dynatrace (the selected environments and accounts) and every target.
     pub async fn read_world(&self) -> anyhow::Result<World> {
+        self.read_world_reporting(&|_| {}).await
+    }
+
+    /// As [`Session::read_world`], with a bar of the environments and accounts read on standard
+    /// error when `bars` (the printer's decision: a terminal, not CI); plain otherwise.
+    pub async fn read_world_shown(&self, bars: bool) -> anyhow::Result<World> {
+        if !bars {
+            return self.read_world().await;
+        }
+        let total = self.desired.environments.len() + self.desired.accounts.len();
+        let bar = ReadBar::new(total, progress::stderr_target());
+        let world = self
+            .read_world_reporting(&|subject| bar.read(subject))
+            .await;
+        bar.finish();
+        world
+    }
+
+    /// As [`Session::read_world`], telling `read` as each environment and account is read.
+    async fn read_world_reporting(&self, read: &(dyn Fn(&str) + Sync)) -> anyhow::Result<World> {
         let envs: Vec<EnvName> = self.desired.environments.keys().cloned().collect();
-        let read = read_snapshot(
+        let read = read_snapshot_reporting(
             &self.desired,
             &envs,
             &self.connector,
             ENVIRONMENT_CONCURRENCY,
+            read,
         )
         .await
         .context("cannot read live Dynatrace")?;
@@ -394,6 +416,12 @@ pub fn spec_dir(spec_path: &Path) -> PathBuf {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     }
+}
+
+/// Where the embedded sandboxes of a spec in `base_dir` keep their state:
+/// `.tokensmith/sandbox/NAME.json` next to the spec.
+pub fn sandbox_state_dir(base_dir: &Path) -> PathBuf {
+    base_dir.join(".tokensmith").join("sandbox")
 }
 
 /// Starts each `sandbox://NAME` once per process, with its state under `state_dir`.

@@ -258,6 +258,13 @@ fn resolve<'r>(repo: &'r Repository, reference: &str) -> Result<git2::Commit<'r>
     object.peel_to_commit().map_err(|_| unknown())
 }
 
+/// Whether the repository around `spec_path` holds the commit `commit` (a full hex id), as a
+/// saved plan recorded it.
+pub fn has_commit(spec_path: &Path, commit: &str) -> Result<bool, GitError> {
+    let (repo, _) = discover(spec_path)?;
+    Ok(git2::Oid::from_str(commit).is_ok_and(|oid| repo.find_commit(oid).is_ok()))
+}
+
 /// The spec as committed at a ref, ready for the spec loader.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecAtRef {

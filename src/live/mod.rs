@@ -32,7 +32,7 @@ pub use connect::{Connector, DefaultConnector, SandboxEndpoint, SandboxResolver}
 pub use environment::EnvironmentClient;
 pub use error::{redact, ApiFailure, LiveError, RequestLabel, Subject, Violation};
 pub use http::{CallCounter, ClientSettings, RetryPolicy, Transport};
-pub use snapshot::{read_snapshot, SnapshotError, SnapshotRead};
+pub use snapshot::{read_snapshot, read_snapshot_reporting, SnapshotError, SnapshotRead};
 pub use traits::{
     AccountApi, AccountRead, AccountWrite, ApiTokenChange, CreatedToken, Deletion, EnvironmentApi,
     EnvironmentRead, EnvironmentWrite, LiveResult, NewActiveGateToken, NewApiToken,

@@ -60,6 +60,18 @@ pub async fn read_snapshot(
     connector: &dyn Connector,
     concurrency: usize,
 ) -> Result<SnapshotRead, SnapshotError> {
+    read_snapshot_reporting(desired, only_envs, connector, concurrency, &|_| {}).await
+}
+
+/// As [`read_snapshot`], telling `read` (`environment prod`, `account main`) as each one has been
+/// read or has failed: a terminal's progress bar.
+pub async fn read_snapshot_reporting(
+    desired: &Desired,
+    only_envs: &[EnvName],
+    connector: &dyn Connector,
+    concurrency: usize,
+    read: &(dyn Fn(&str) + Sync),
+) -> Result<SnapshotRead, SnapshotError> {
     for name in only_envs {
         if !desired.environments.contains_key(name) {
             return Err(SnapshotError::UnknownEnvironment {
@@ -94,6 +106,10 @@ pub async fn read_snapshot(
     }
     let outcomes: Vec<Outcome> = futures::stream::iter(jobs)
         .buffer_unordered(concurrency.max(1))
+        .inspect(|outcome| match outcome {
+            Outcome::Environment(name, _) => read(&format!("environment {name}")),
+            Outcome::Account(name, _) => read(&format!("account {name}")),
+        })
         .collect()
         .await;
 

@@ -4,7 +4,7 @@
 //! the inventory (with a plan) as one self-contained HTML page ([`report_html`]); the
 //! desired-state diff of `plan --base` (human, markdown); validation findings as GitHub
 //! annotations ([`annotations`]); and a run's numbers as OpenMetrics text and Dynatrace metric
-//! lines ([`metrics`]).
+//! lines ([`metrics`]); progress bars for a terminal ([`progress`]).
 //!
 //! Every renderer writes to a `&mut dyn io::Write` and prints only what the values hold:
 //! ids, names, scopes, target addresses, never a secret (the values contain none).
@@ -22,6 +22,7 @@ mod json;
 mod limit;
 mod markdown;
 pub mod metrics;
+pub mod progress;
 mod style;
 mod tenant;
 

@@ -1,12 +1,13 @@
 //! The embedded sandbox behind `sandbox://NAME` environments: an emulator started inside the
 //! tokensmith process, with its state in `<state_dir>/<NAME>.json`.
 //!
-//! Owns: loading or creating that state (a fresh one gets [`seed::demo_state`]: one environment
+//! Owns: the state file's name, loading or creating that state (a fresh one gets [`seed::demo_state`]: one environment
 //! named NAME with a management token holding every token-management scope and a tenant token,
 //! plus one account with an OAuth client), serving it on `127.0.0.1:0` in the current tokio
 //! runtime, and handing the in-process client its URLs and credentials. Every change is saved
 //! atomically before it is answered, so `plan` in one process and `apply` in the next see the
-//! same world. Two processes serving the same state file at the same time are not supported.
+//! same world. [`open`] and [`reseed`] reach the same state without serving it (the CLI's
+//! `sandbox clock` and `sandbox seed`). Two processes serving the same state file at the same time are not supported.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,8 +15,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use tokio::sync::oneshot;
 
-use super::state::DemoCredentials;
-use super::{persist, seed, server, Sandbox};
+use super::state::{DemoCredentials, State};
+use super::{persist, seed, server, Sandbox, Seed};
 use crate::model::Secret;
 
 /// A running in-process sandbox. The server stops when this value is dropped (gracefully: it
@@ -33,20 +34,10 @@ impl EmbeddedSandbox {
     /// Load or create `state_dir/<name>.json` and serve it on loopback. Must be called from
     /// within a tokio runtime (it spawns the server on it).
     pub fn start(name: &str, state_dir: &Path) -> anyhow::Result<EmbeddedSandbox> {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            bail!("sandbox name `{name}` must use letters, digits and `-` only (as in sandbox://demo)");
-        }
-        let state_file = state_dir.join(format!("{name}.json"));
-        let state = if state_file.exists() {
-            persist::load(&state_file)?
-        } else {
-            let state = seed::demo_state(name)?;
-            persist::save(&state_file, &state)?;
-            state
-        };
-        let demo = state.demo.clone().with_context(|| {
+        let (sandbox, state_file) = open(name, state_dir)?;
+        let demo = sandbox.demo_credentials().with_context(|| {
             format!(
-                "the sandbox state {} has no demo credentials (it was not created by an embedded sandbox); delete it to start afresh",
+                "the sandbox state {} has no demo credentials",
                 state_file.display()
             )
         })?;
@@ -56,7 +47,6 @@ impl EmbeddedSandbox {
         let addr = std_listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(std_listener)
             .context("the embedded sandbox must be started inside a tokio runtime")?;
-        let sandbox = Sandbox::persisted(state, state_file.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;
@@ -123,6 +113,59 @@ impl EmbeddedSandbox {
     pub fn sandbox(&self) -> &Sandbox {
         &self.sandbox
     }
+}
+
+/// The state file of `sandbox://NAME` under `state_dir` (`<state_dir>/<NAME>.json`), after
+/// checking the name.
+pub fn state_file(name: &str, state_dir: &Path) -> anyhow::Result<PathBuf> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        bail!("sandbox name `{name}` must use letters, digits and `-` only (as in sandbox://demo)");
+    }
+    Ok(state_dir.join(format!("{name}.json")))
+}
+
+/// The sandbox behind `sandbox://NAME`, not served: its state file loaded, or a fresh demo state
+/// created and saved. Every change made through the returned handle (the clock, for
+/// `tokensmith sandbox clock advance`) is saved to the file, which the next serving process
+/// reads. Refuses a state without the embedded sandbox's own credentials.
+pub fn open(name: &str, state_dir: &Path) -> anyhow::Result<(Sandbox, PathBuf)> {
+    let state_file = state_file(name, state_dir)?;
+    let state = if state_file.exists() {
+        persist::load(&state_file)?
+    } else {
+        let state = seed::demo_state(name)?;
+        persist::save(&state_file, &state)?;
+        state
+    };
+    if state.demo.is_none() {
+        bail!(
+            "the sandbox state {} has no demo credentials (it was not created by an embedded sandbox); delete it to start afresh",
+            state_file.display()
+        );
+    }
+    Ok((Sandbox::persisted(state, state_file.clone()), state_file))
+}
+
+/// Replace the state of `sandbox://NAME` with the world `seed` declares, plus the embedded
+/// sandbox's own management token and account ([`seed::add_demo_credentials`]). The seed must
+/// declare an environment with the id NAME. Nothing is written when the seed is refused.
+pub fn reseed(name: &str, state_dir: &Path, seed: &Seed) -> anyhow::Result<(State, PathBuf)> {
+    let state_file = state_file(name, state_dir)?;
+    if !seed.environments.contains_key(name) {
+        let known: Vec<&str> = seed.environments.keys().map(String::as_str).collect();
+        bail!(
+            "the seed declares no environment `{name}` for sandbox://{name} (it declares {}); add `environments: {{ {name}: {{ … }} }}`",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    let mut state = seed.build()?;
+    seed::add_demo_credentials(&mut state, name)?;
+    persist::save(&state_file, &state)?;
+    Ok((state, state_file))
 }
 
 impl Drop for EmbeddedSandbox {

@@ -460,9 +460,28 @@ pub fn demo_state(env_id: &str) -> anyhow::Result<State> {
         ..Seed::default()
     };
     let mut state = seed.build()?;
+    add_demo_credentials(&mut state, env_id)?;
+    Ok(state)
+}
+
+/// Give an embedded sandbox's own client a way in: a management token holding every
+/// token-management scope in environment `env_id` and a new account with an OAuth client, their
+/// random secrets recorded in [`State::demo`] (replacing any recorded before). Used for a fresh
+/// state and for one built from a user's seed (`tokensmith sandbox seed FILE`).
+pub fn add_demo_credentials(state: &mut State, env_id: &str) -> anyhow::Result<()> {
     let now = state.now();
     let (id, secret) = TokenFormat::Access.mint();
-    let env = state.environments.get_mut(env_id).expect("just built");
+    let Some(env) = state.environments.get_mut(env_id) else {
+        let known: Vec<&str> = state.environments.keys().map(String::as_str).collect();
+        bail!(
+            "the sandbox has no environment `{env_id}` (it has {})",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    };
     env.api_tokens.insert(
         id.0.clone(),
         ApiTokenRecord {
@@ -505,7 +524,7 @@ pub fn demo_state(env_id: &str) -> anyhow::Result<State> {
         client_id,
         client_secret,
     });
-    Ok(state)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod apply_lease;
 mod apply_sandbox;
 mod cli_docs;
 mod cli_live;
+mod cli_sandbox_admin;
 mod commands_session;
 mod deliver_exec;
 mod deliver_file;

@@ -1,7 +1,8 @@
 //! Saved plans apply on their own (issue 14): `plan -f examples/quickstart.yaml --out p.plan`
 //! records where the spec is (relative to the repository root, and absolute), and
 //! `apply p.plan --auto-approve` finds it from the repository root, from a subdirectory, from
-//! outside the repository, and in a copy of the checkout at another place. The real binary runs
+//! outside the repository, and in a copy of the checkout at another place; a plan made at
+//! `--spec-ref` applies the spec of that commit. The real binary runs
 //! against the embedded sandbox, whose state lives next to the spec.
 
 use std::path::Path;
@@ -161,4 +162,85 @@ fn a_saved_plan_whose_spec_is_gone_names_it_and_an_explicit_f_still_wins() {
     );
     // The moved file is the same spec, so the plan is fresh and applies.
     assert_applied(&out, root, before);
+}
+
+#[test]
+fn a_plan_made_at_spec_ref_applies_the_spec_of_that_commit_not_the_working_tree() {
+    let dir = repo();
+    let root = dir.path();
+    let head = git2::Repository::open(root)
+        .unwrap()
+        .head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id()
+        .to_string();
+    // The working tree moves on to v2: the `ci` token gets another name.
+    let v1 = std::fs::read_to_string(root.join(SPEC)).unwrap();
+    assert!(v1.contains("name: CI pipeline\n"));
+    std::fs::write(
+        root.join(SPEC),
+        v1.replace("name: CI pipeline\n", "name: CI pipeline v2\n"),
+    )
+    .unwrap();
+
+    let out = tokensmith(
+        root,
+        &["plan", "-f", SPEC, "--spec-ref", "HEAD", "--out", "p.plan"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("p.plan")).unwrap()).unwrap();
+    assert_eq!(saved["spec"]["spec_ref"]["reference"], "HEAD", "{saved}");
+    assert_eq!(
+        saved["spec"]["spec_ref"]["commit"],
+        head.as_str(),
+        "{saved}"
+    );
+
+    let out = tokensmith(root, &["apply", "p.plan", "--auto-approve"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains(&format!("at commit {head} (`HEAD` when planned)")),
+        "{all}"
+    );
+    let state =
+        std::fs::read_to_string(root.join("examples/.tokensmith/sandbox/demo.json")).unwrap();
+    assert!(state.contains("\"CI pipeline [ts:ci#1]\""), "v1 applied");
+    assert!(
+        !state.contains("CI pipeline v2"),
+        "not the working tree's v2"
+    );
+
+    // The plan's live inputs changed (this apply made them): the stale-plan check refuses it.
+    let again = tokensmith(root, &["apply", "p.plan", "--auto-approve"]);
+    let all = text(&again);
+    assert_eq!(again.status.code(), Some(1), "{all}");
+    assert!(all.contains("error: the plan is stale: "), "{all}");
+    assert!(
+        !all.contains("stale: the spec"),
+        "the spec itself is unchanged: {all}"
+    );
+    assert!(!all.contains("Apply complete"), "{all}");
+
+    // A plan whose commit this repository does not hold is refused, naming the commit.
+    let missing = "0123456789abcdef0123456789abcdef01234567";
+    let mut foreign = saved.clone();
+    foreign["spec"]["spec_ref"]["commit"] = missing.into();
+    std::fs::write(root.join("f.plan"), foreign.to_string()).unwrap();
+    let out = tokensmith(root, &["apply", "f.plan", "--auto-approve"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains(&format!(
+            "error: the plan f.plan was made from the spec at `HEAD` (commit {missing}), and that commit is not in the repository of "
+        )),
+        "{all}"
+    );
+    assert!(
+        !all.contains("lock acquired"),
+        "refused before anything: {all}"
+    );
 }
