@@ -35,6 +35,12 @@ pub struct ApplyOptions {
     pub exec_concurrency: usize,
     /// Where to append the JSON-lines journal; `None` writes none.
     pub journal: Option<PathBuf>,
+    /// No step starts after this instant: the locks that make this run the only applier of its
+    /// environments (the environment leases) run out some time later, and a step started
+    /// without them could race another apply. Steps not started fail ("not started: …
+    /// leases run out soon") and the next apply continues. `None`: no
+    /// such bound (tests, `leak`).
+    pub start_steps_until: Option<std::time::Instant>,
 }
 
 impl Default for ApplyOptions {
@@ -43,6 +49,7 @@ impl Default for ApplyOptions {
             concurrency: DEFAULT_CONCURRENCY,
             exec_concurrency: DEFAULT_EXEC_CONCURRENCY,
             journal: None,
+            start_steps_until: None,
         }
     }
 }

@@ -16,7 +16,7 @@ use super::fanout::{is_exec_delivery, FanoutCounts, Ready};
 use super::journal::Journal;
 use super::progress::Progress;
 use super::report::{ApplyReport, Outcome, StepReport};
-use super::steps::Run;
+use super::steps::{Run, StepError};
 use crate::plan::{Plan, StepId};
 
 /// Why a plan was not applied at all.
@@ -109,7 +109,17 @@ pub async fn execute(
             e.detail = Some(step.reason.to_string());
             journal.write(&e);
             let run = &run;
-            running.push(async move { (i, run.run_step(step).await) });
+            // Past the bound, the step is not started (its dependents are then skipped).
+            let too_late = opts
+                .start_steps_until
+                .is_some_and(|t| std::time::Instant::now() >= t);
+            running.push(async move {
+                if too_late {
+                    (i, Err(StepError::LeaseRunningOut))
+                } else {
+                    (i, run.run_step(step).await)
+                }
+            });
         }
         let Some((i, result)) = running.next().await else {
             break;

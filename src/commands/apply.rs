@@ -6,6 +6,7 @@ use std::io::BufRead;
 use std::path::Path;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
 
@@ -16,7 +17,7 @@ use crate::cli::settings::ApplySettings;
 use crate::deliver::{Deliver, Deliverer, DeliveryContext};
 use crate::git::repo::{check_plan_commit, has_commit, CommitMismatch};
 use crate::live::ClientSettings;
-use crate::lock::{LockStore, Locks};
+use crate::lock::{LockStore, Locks, LEASE_LIFETIME, STOP_STARTING_BEFORE_LEASE_ENDS};
 use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
 use crate::plan::{self, Plan};
@@ -82,8 +83,11 @@ pub fn run(
     let commit = session.commit.as_ref().map(|c| c.commit.clone());
     let wait = args.lock_timeout;
     let mut guards = Vec::new();
+    // The first lease taken is the first to run out; steps stop starting well before.
+    let mut first_locked: Option<Instant> = None;
     for env in session.desired.environments.keys() {
         guards.push(locks.acquire(env, commit.clone(), wait)?);
+        first_locked.get_or_insert_with(Instant::now);
     }
     for account in session.desired.accounts.keys() {
         let name = EnvName::new(format!("account-{account}"));
@@ -167,6 +171,8 @@ pub fn run(
         concurrency: DEFAULT_CONCURRENCY,
         exec_concurrency: args.exec_concurrency,
         journal: Some(journal.clone()),
+        start_steps_until: first_locked
+            .map(|t| t + LEASE_LIFETIME.saturating_sub(STOP_STARTING_BEFORE_LEASE_ENDS)),
     };
     let report = runtime.block_on(async {
         // The session's deliverer with the fan-out bound of this run.

@@ -148,6 +148,8 @@ pub fn run(
             concurrency: DEFAULT_CONCURRENCY,
             exec_concurrency: apply::DEFAULT_EXEC_CONCURRENCY,
             journal: Some(session.base_dir.join(apply::DEFAULT_JOURNAL)),
+            // A leak response is a handful of steps, taken right after the locks.
+            start_steps_until: None,
         };
         let mut progress = PlainProgress::plain(printer.err());
         apply::execute(&plan, &env, &opts, &mut progress)

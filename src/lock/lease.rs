@@ -37,8 +37,9 @@
 //! activating, both may see the other active and back off; that is safe, and both try again
 //! after a random pause (a few times even when not waiting, since neither holds anything).
 //!
-//! A lease lasts an hour and is not renewed; an apply longer than that loses its protection
-//! (applies take seconds to minutes). A crashed holder's lease stops counting when it expires,
+//! A lease lasts an hour and is not renewed; an apply stops starting steps
+//! [`STOP_STARTING_BEFORE_LEASE_ENDS`] before that (applies take seconds to minutes; a longer
+//! one ends early with the rest for the next run), so no step runs unprotected. A crashed holder's lease stops counting when it expires,
 //! at once on the same machine, or when `tokensmith force-unlock ENV NONCE` deletes it. "The
 //! same machine" is judged by host name and process id, as for the local file lock: runners
 //! that share a host name but not a process table (containers given one fixed `hostname`)
@@ -67,6 +68,11 @@ use crate::model::{EnvName, LiveToken, Marker, Scope, SystemToken, TokenId, Toke
 
 /// How long a lease lasts when its holder never deletes it (a crash on another machine).
 pub const LEASE_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// How long before its leases run out an apply stops starting steps: longer than any one step
+/// takes (an HTTP call's deadline with its retries, an exec target's timeout), so every step
+/// that started under the lease also ends under it.
+pub const STOP_STARTING_BEFORE_LEASE_ENDS: Duration = Duration::from_secs(10 * 60);
 
 /// How long the oldest lease waits for leases created at about the same time to show.
 pub const SETTLE: Duration = Duration::from_millis(300);

@@ -36,6 +36,7 @@ pub use file::FileLocks;
 pub use git_remote::{lock_ref, GitRemoteLocks};
 pub use holder::LockInfo;
 pub use lease::{EnvironmentLeases, LeaseLockError};
+pub use lease::{LEASE_LIFETIME, STOP_STARTING_BEFORE_LEASE_ENDS};
 
 use crate::model::EnvName;
 

@@ -115,6 +115,64 @@ async fn rotation_delivers_the_successor_and_revokes_the_predecessor_after_grace
     h.check_invariants().await;
 }
 
+#[tokio::test]
+async fn an_apply_whose_leases_run_out_starts_no_step_and_the_next_apply_finishes() {
+    let h = Harness::new(three_tokens);
+    assert_eq!(h.converge(1).await, 1);
+    let old = held_id(&h, "op-a").await;
+    h.fake.advance(Duration::days(24));
+    let p = h.plan().await;
+    assert_eq!(p.summary.rotate, 3, "{:#?}", p.steps);
+    let (creates, tokens) = {
+        let s = h.fake.lock();
+        (s.creates, s.tokens.clone())
+    };
+    let files: Vec<String> = ["op-a", "op-b", "in-a", "in-b", "ag"]
+        .iter()
+        .map(|n| std::fs::read_to_string(h.path(n)).unwrap())
+        .collect();
+    // The bound has passed: the locks this run holds run out before a step could end.
+    let opts = apply::ApplyOptions {
+        start_steps_until: Some(std::time::Instant::now()),
+        ..Default::default()
+    };
+    let report = apply::execute(&p, &h.env(), &opts, &mut apply::NoProgress)
+        .await
+        .unwrap();
+    assert!(report.has_failures());
+    assert_eq!(report.done().count(), 0, "{report:#?}");
+    let mut not_started = 0;
+    for step in &report.steps {
+        match &step.outcome {
+            Outcome::Failed { error } => {
+                assert!(
+                    error.contains("not started") && error.contains("leases run out"),
+                    "{error}"
+                );
+                not_started += 1;
+            }
+            Outcome::Skipped { .. } => {}
+            other => panic!("{}: {other:?}", step.step),
+        }
+    }
+    assert!(not_started > 0);
+    // Nothing changed: no token created, renamed, disabled or deleted, no file written.
+    {
+        let s = h.fake.lock();
+        assert_eq!(s.creates, creates);
+        assert_eq!(s.tokens, tokens);
+    }
+    let after: Vec<String> = ["op-a", "op-b", "in-a", "in-b", "ag"]
+        .iter()
+        .map(|n| std::fs::read_to_string(h.path(n)).unwrap())
+        .collect();
+    assert_eq!(after, files);
+    // The next apply, with time left, does the rotation; the plan after it is empty.
+    assert_eq!(h.converge(1).await, 1);
+    assert_ne!(held_id(&h, "op-a").await, old);
+    h.check_invariants().await;
+}
+
 /// Run only the first `k` steps of a plan, as if the process was killed after them.
 fn truncated(plan: &Plan, k: usize) -> Plan {
     let mut p = plan.clone();

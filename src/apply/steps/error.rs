@@ -14,6 +14,9 @@ use crate::plan::StepId;
 /// Why a step failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StepError {
+    /// The run's locks run out soon, so the step was not started (`ApplyOptions::start_steps_until`).
+    #[error("not started: this apply's environment leases run out soon (a lease lasts an hour and is not renewed), and a step started without them could race another apply; run apply again to continue from here")]
+    LeaseRunningOut,
     /// A Dynatrace call failed or could not be made (no client for the home, …).
     #[error(transparent)]
     Live(#[from] LiveError),

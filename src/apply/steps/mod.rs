@@ -29,6 +29,7 @@ mod tenant;
 mod token_api;
 mod update;
 
+pub(crate) use error::StepError;
 pub(crate) use run::{Run, StepResult};
 
 use self::create::CreateRequest;

@@ -562,6 +562,7 @@ impl Harness {
             concurrency: 3,
             exec_concurrency: 3,
             journal: Some(self.journal.clone()),
+            start_steps_until: None,
         };
         apply::execute(plan, &self.env(), &opts, &mut NoProgress)
             .await
