@@ -98,7 +98,7 @@ pub(crate) fn target_facts<'a>(
         .map(|target| {
             let address = target.address();
             let state = match snapshot.holders.get(&address) {
-                Some(Holder::Token { id }) => TargetState::Holds(id),
+                Some(Holder::Token { id, .. }) => TargetState::Holds(id),
                 Some(Holder::Absent | Holder::Unknown | Holder::TenantToken { .. }) => {
                     TargetState::Empty
                 }

@@ -282,7 +282,7 @@ pub fn add_value_drift(
     for d in &desired.tokens {
         for t in &d.deliver {
             let address = t.address();
-            let (Some(found), Some(Holder::Token { id: recorded })) =
+            let (Some(found), Some(Holder::Token { id: recorded, .. })) =
                 (lookups.get(&address), targets.holders.get(&address))
             else {
                 continue;
@@ -338,12 +338,14 @@ mod tests {
                 &a,
                 Holder::Token {
                     id: recorded.clone(),
+                    expires: None,
                 },
             )
             .holder(
                 &b,
                 Holder::Token {
                     id: recorded.clone(),
+                    expires: None,
                 },
             );
         let mut report = drift(&w.desired, &w.live, &w.targets, w.now);

@@ -369,7 +369,7 @@ fn check(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
                 let d = w.desired.tokens.iter().find(|d| &d.key == key).unwrap();
                 let before = ancestors(plan, &s.id);
                 for t in &d.deliver {
-                    let held = matches!(w.targets.holders.get(&t.address()), Some(Holder::Token { id }) if id == token);
+                    let held = matches!(w.targets.holders.get(&t.address()), Some(Holder::Token { id, .. }) if id == token);
                     // A target holding it must get another value first.
                     let replaced = plan.steps.iter().any(|o| {
                         before.contains(&o.id)
@@ -616,8 +616,12 @@ fn simulate(w: &World, plan: &Plan) -> World {
                     let holder = match token {
                         TokenSource::Created { step } => Holder::Token {
                             id: created[step].clone(),
+                            expires: None,
                         },
-                        TokenSource::Existing { id, .. } => Holder::Token { id: id.clone() },
+                        TokenSource::Existing { id, .. } => Holder::Token {
+                            id: id.clone(),
+                            expires: None,
+                        },
                         TokenSource::TenantToken => Holder::TenantToken {
                             fingerprint: next.live.environments[s.environment().unwrap()]
                                 .tenant_token
@@ -730,7 +734,7 @@ proptest! {
                 .holders
                 .values()
                 .filter_map(|h| match h {
-                    Holder::Token { id } => Some(id.clone()),
+                    Holder::Token { id, .. } => Some(id.clone()),
                     _ => None,
                 })
                 .collect();
