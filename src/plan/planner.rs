@@ -474,10 +474,27 @@ fn deliver_existing(
 /// A wrong `adopt:` id is an error, not a duplicate: when no generation of the key is live,
 /// the id must name a live token of the same kind in the same home that carries no other key's
 /// marker.
+///
+/// The management token cannot be adopted: adopting renames it with the key's marker, and a
+/// management token carrying a marker is set apart (never a generation, see `LiveIndex`), so the
+/// next plan would find no generation and the same `adopt:` again. Refused while an adoption
+/// would happen (no generation live); once the key has generations `adopt` is ignored anyway.
 fn check_adopt(facts: &TokenFacts<'_>, live: &LiveSnapshot) -> Result<(), PlanError> {
     let d = facts.desired;
     let Some(id) = &d.adopt else { return Ok(()) };
-    if !facts.generations.is_empty() || facts.adoptable.is_some() {
+    if !facts.generations.is_empty() {
+        return Ok(());
+    }
+    if let Home::Environment(env) = &d.home {
+        if live.environments.get(env).and_then(|e| e.caller.as_ref()) == Some(id) {
+            return Err(PlanError::AdoptManagementToken {
+                key: d.key.clone(),
+                home: home_label(&d.home),
+                id: id.clone(),
+            });
+        }
+    }
+    if facts.adoptable.is_some() {
         return Ok(());
     }
     let why = match live_tokens(live, &d.home, d.kind)

@@ -626,6 +626,12 @@ pub enum PlanError {
         id: TokenId,
         why: String,
     },
+    #[error("`adopt: {id}` of `{key}` in {home}: the management token cannot be adopted (it is the token tokensmith authenticates with, which it never renames, rotates or revokes); remove `adopt` so tokensmith creates `{key}`, or switch `token_env` to another token first")]
+    AdoptManagementToken {
+        key: TokenKey,
+        home: String,
+        id: TokenId,
+    },
     #[error("--replace {0}: the spec (in the selected environments) declares no such token")]
     UnknownReplace(String),
 }

@@ -223,10 +223,9 @@ fn build(spec: &WorldSpec) -> World {
             want = want.verify_usage();
         }
         // Each adopting token names its own unmanaged token (the validator rejects two
-        // adopting the same one), never the management token: a management token that carries
-        // a marker is left alone by design (a plan warning), so adopting it is not a world
-        // these properties describe.
-        if t.adopt && t.kind == 0 && i < spec.unmanaged.len() && spec.caller != Some(i) {
+        // adopting the same one); when that is the management token the planner refuses the
+        // plan (`AdoptManagementToken`), which the properties below accept.
+        if t.adopt && t.kind == 0 && i < spec.unmanaged.len() {
             want = want.adopt(&format!("dt0c01.UNM{i}"));
         }
         let mut ids = Vec::new();
@@ -454,6 +453,9 @@ proptest! {
             }
             Err(PlanError::ManagementToken { token, .. }) => {
                 prop_assert_eq!(Some(token), w.live.environments.values().find_map(|e| e.caller.clone()));
+            }
+            Err(PlanError::AdoptManagementToken { id, .. }) => {
+                prop_assert_eq!(Some(id), w.live.environments.values().find_map(|e| e.caller.clone()));
             }
             Err(e) => prop_assert!(false, "unexpected error {e}"),
         }
@@ -714,7 +716,9 @@ proptest! {
         for advance in steps {
             let plan = match w.plan() {
                 Ok(plan) => plan,
-                Err(PlanError::ManagementToken { .. }) => return Ok(()),
+                Err(PlanError::ManagementToken { .. } | PlanError::AdoptManagementToken { .. }) => {
+                    return Ok(())
+                }
                 Err(e) => return Err(TestCaseError::fail(format!("unexpected error {e}"))),
             };
             check(&w, &plan)?;

@@ -1025,6 +1025,53 @@ fn adopt_warnings() {
 }
 
 #[test]
+fn the_management_token_cannot_be_adopted() {
+    let unmarked = World::new()
+        .want(want_api("legacy", "prod").adopt("dt0c01.MGMT"))
+        .live(
+            "prod",
+            api("dt0c01.MGMT", "tokensmith admin").scopes(&["apiTokens.read", "apiTokens.write"]),
+        )
+        .caller("prod", "dt0c01.MGMT");
+    let err = unmarked.plan().unwrap_err();
+    assert!(
+        matches!(&err, PlanError::AdoptManagementToken { id, .. } if id.as_str() == "dt0c01.MGMT"),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "`adopt: dt0c01.MGMT` of `legacy` in prod: the management token cannot be adopted"
+        ) && text.contains("remove `adopt`"),
+        "{text}"
+    );
+    // Renamed with the key's marker (by an earlier version, or by hand): still refused, not
+    // "already managed".
+    let marked = World::new()
+        .want(want_api("legacy", "prod").adopt("dt0c01.MGMT"))
+        .live(
+            "prod",
+            api("dt0c01.MGMT", "tokensmith admin [ts:legacy#1]")
+                .scopes(&["apiTokens.read", "apiTokens.write"]),
+        )
+        .caller("prod", "dt0c01.MGMT");
+    assert!(
+        matches!(marked.plan(), Err(PlanError::AdoptManagementToken { .. })),
+        "{:?}",
+        marked.plan()
+    );
+    // Another token of the environment is adopted as before.
+    let other = World::new()
+        .want(want_api("legacy", "prod").adopt("dt0c01.OLD"))
+        .live(
+            "prod",
+            api("dt0c01.OLD", "hand made").scopes(&["metrics.ingest"]),
+        )
+        .caller("prod", "dt0c01.MGMT");
+    assert_eq!(other.plan().unwrap().steps[0].reason, Reason::Adopt);
+}
+
+#[test]
 fn server_time_is_the_clock_of_its_environment() {
     // The planner's clock says nothing is due; the sandbox's clock was advanced 20 days.
     let mut w = steady(1, "dt0c01.AAA");
