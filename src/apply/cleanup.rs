@@ -52,7 +52,7 @@ pub(crate) async fn clean_up(run: &Run<'_>, plan: &Plan, outcomes: &[Outcome]) -
         let targets = run.key_targets(step);
         let mut holding = in_run.clone();
         for (address, holder) in run.holders(targets).await {
-            if matches!(&holder, Holder::Token { id } if id == &token)
+            if matches!(&holder, Holder::Token { id, .. } if id == &token)
                 && !holding.contains(&address)
             {
                 holding.push(address);

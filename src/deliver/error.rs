@@ -114,7 +114,7 @@ pub struct HolderText(pub Holder);
 impl std::fmt::Display for HolderText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0 {
-            Holder::Token { id } => write!(f, "token {id}"),
+            Holder::Token { id, .. } => write!(f, "token {id}"),
             Holder::TenantToken { fingerprint, .. } => {
                 write!(f, "tenant token {fingerprint}")
             }

@@ -185,7 +185,12 @@ pub(super) async fn verify(
 fn record_env(record: &Record) -> Vec<(String, String)> {
     let mut env = vec![(exec_env::RECORD.to_owned(), record.encode())];
     match record {
-        Record::Token(id) => env.push((exec_env::TOKEN_ID.to_owned(), id.to_string())),
+        Record::Token { id, .. } => {
+            env.push((exec_env::TOKEN_ID.to_owned(), id.to_string()));
+            if let Some((_, until)) = record.encode().split_once(" until ") {
+                env.push((exec_env::TOKEN_EXPIRES.to_owned(), until.to_owned()));
+            }
+        }
         Record::Tenant { fingerprint, .. } => {
             env.push((exec_env::TENANT_FINGERPRINT.to_owned(), fingerprint.clone()));
             if let Some((_, since)) = record.encode().split_once(" since ") {

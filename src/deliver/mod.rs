@@ -55,11 +55,14 @@ use crate::model::{Holder, Secret, Target, TargetAddress, TargetSnapshot};
 pub mod exec_env {
     /// The id of the token being delivered or verified.
     pub const TOKEN_ID: &str = "TOKENSMITH_TOKEN_ID";
+    /// When the token being delivered or verified expires (RFC 3339), if it expires.
+    pub const TOKEN_EXPIRES: &str = "TOKENSMITH_TOKEN_EXPIRES";
     /// The fingerprint of the tenant token being delivered or verified.
     pub const TENANT_FINGERPRINT: &str = "TOKENSMITH_TENANT_FINGERPRINT";
     /// When the tenant token was written (RFC 3339).
     pub const TENANT_SINCE: &str = "TOKENSMITH_TENANT_SINCE";
-    /// The full record (`dt0c01.XXX` or `tenant:<fingerprint> since <time>`).
+    /// The full record (`dt0c01.XXX`, `dt0c01.XXX until <time>` or
+    /// `tenant:<fingerprint> since <time>`); a read command prints it back.
     pub const RECORD: &str = "TOKENSMITH_RECORD";
 }
 

@@ -286,8 +286,18 @@ pub struct ValuesFile {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Holder {
-    /// The target holds this token (its id was recorded next to the value).
-    Token { id: super::token::TokenId },
+    /// The target holds this token (its id was recorded next to the value), which expires at
+    /// `expires` when the record says so (records written before tokensmith recorded expiries,
+    /// and tokens without an expiry, have none).
+    Token {
+        id: super::token::TokenId,
+        #[serde(
+            default,
+            with = "time::serde::rfc3339::option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        expires: Option<time::OffsetDateTime>,
+    },
     /// The target holds a tenant token with this fingerprint (see [`tenant_fingerprint`]),
     /// written at `since` when the target recorded it (the API has no "last rotated" date, so
     /// the targets' records are what tells when the tenant token was last rotated).

@@ -21,6 +21,13 @@ pub const MAX_NAME_LEN: usize = 100;
 /// The longest key that fits in a marker while leaving room for a display name.
 pub const MAX_KEY_LEN: usize = 64;
 
+/// How long Dynatrace keeps an expired classic API token (`dt0c01`) before deleting it: it stays
+/// listed (answering 401) for 7 days after its expiry, then GET answers 404
+/// (`shared/research/dynatrace-2026-facts.md`, "Classic tokens"). The planner uses it to tell a
+/// purged token from one deleted outside git, the inventory to date the purge, and the sandbox
+/// to purge.
+pub const CLASSIC_PURGE_AFTER_EXPIRY: time::Duration = time::Duration::days(7);
+
 /// The kinds of token tokensmith manages.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,

@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use time::{Duration, OffsetDateTime};
 
 use super::types::{Change, Reason};
-use crate::model::token::MAX_NAME_LEN;
+use crate::model::token::{CLASSIC_PURGE_AFTER_EXPIRY, MAX_NAME_LEN};
 use crate::model::{
     DesiredToken, Holder, Home, LiveSnapshot, LiveToken, Marker, Rotation, Scope, Target,
     TargetAddress, TargetSnapshot, TokenDetails, TokenId, TokenKey, TokenKind,
@@ -84,6 +84,9 @@ pub(crate) struct TargetFact<'a> {
     pub target: &'a Target,
     pub address: TargetAddress,
     pub state: TargetState<'a>,
+    /// When the token the target holds expires, as its record says (records written before
+    /// tokensmith recorded expiries say nothing).
+    pub recorded_expiry: Option<OffsetDateTime>,
 }
 
 pub(crate) fn target_facts<'a>(
@@ -97,8 +100,13 @@ pub(crate) fn target_facts<'a>(
         .filter(|t| seen.insert(t.address()))
         .map(|target| {
             let address = target.address();
-            let state = match snapshot.holders.get(&address) {
-                Some(Holder::Token { id }) => TargetState::Holds(id),
+            let holder = snapshot.holders.get(&address);
+            let recorded_expiry = match holder {
+                Some(Holder::Token { expires, .. }) => *expires,
+                _ => None,
+            };
+            let state = match holder {
+                Some(Holder::Token { id, .. }) => TargetState::Holds(id),
                 Some(Holder::Absent | Holder::Unknown | Holder::TenantToken { .. }) => {
                     TargetState::Empty
                 }
@@ -109,6 +117,7 @@ pub(crate) fn target_facts<'a>(
                 target,
                 address,
                 state,
+                recorded_expiry,
             }
         })
         .collect()
@@ -340,6 +349,9 @@ fn absent_reason(facts: &TokenFacts<'_>) -> Reason {
     {
         return Reason::MigratedToPlatform;
     }
+    if purged_by_dynatrace(facts) {
+        return Reason::ExpiredAndPurged;
+    }
     // Otherwise, if a target still records a token, it was deleted outside git.
     if facts
         .targets
@@ -350,6 +362,37 @@ fn absent_reason(facts: &TokenFacts<'_>) -> Reason {
     } else {
         Reason::Missing
     }
+}
+
+/// Whether every token the targets record (none of them live) is a classic API token that
+/// Dynatrace deleted itself, [`CLASSIC_PURGE_AFTER_EXPIRY`] after it expired: a target records
+/// its expiry and that much time has passed since.
+///
+/// A token whose purge time has not come was deleted by someone (Dynatrace still lists an
+/// expired token until then). A token no target records an expiry for (a record written before
+/// tokensmith recorded expiries) is taken as deleted outside git: when it expired is not known,
+/// and it is not guessed.
+fn purged_by_dynatrace(facts: &TokenFacts<'_>) -> bool {
+    if facts.desired.kind != TokenKind::ApiToken {
+        return false;
+    }
+    let held: BTreeSet<&TokenId> = facts
+        .targets
+        .iter()
+        .filter_map(|t| match t.state {
+            TargetState::Holds(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    let purged = |id: &TokenId| {
+        id.as_str().starts_with("dt0c01.")
+            && facts.targets.iter().any(|t| {
+                matches!(t.state, TargetState::Holds(h) if h == id)
+                    && t.recorded_expiry
+                        .is_some_and(|e| facts.now >= e + CLASSIC_PURGE_AFTER_EXPIRY)
+            })
+    };
+    !held.is_empty() && held.into_iter().all(purged)
 }
 
 fn compare<'a>(facts: &mut TokenFacts<'a>, current: &'a LiveToken) {

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use super::analysis::{analyze, home_label, LiveIndex, TargetState};
 use super::tenant::{open_rotation, tenant_target_state, TenantTargetState};
 use super::types::{Reason, FORMAT_VERSION};
+use crate::model::token::CLASSIC_PURGE_AFTER_EXPIRY;
 use crate::model::{
     Desired, Holder, Home, LiveSnapshot, TargetAddress, TargetSnapshot, TokenId, TokenKey,
     TokenKind,
@@ -86,6 +87,10 @@ pub fn drift(
                 Reason::DeletedOutsideGit => {
                     "deleted outside git; targets still record it".to_owned()
                 }
+                Reason::ExpiredAndPurged => format!(
+                    "expired, and Dynatrace deleted it {} days later; targets still record it",
+                    CLASSIC_PURGE_AFTER_EXPIRY.whole_days()
+                ),
                 Reason::DisabledOutsideGit => {
                     "the current generation was disabled outside git".to_owned()
                 }
@@ -282,7 +287,7 @@ pub fn add_value_drift(
     for d in &desired.tokens {
         for t in &d.deliver {
             let address = t.address();
-            let (Some(found), Some(Holder::Token { id: recorded })) =
+            let (Some(found), Some(Holder::Token { id: recorded, .. })) =
                 (lookups.get(&address), targets.holders.get(&address))
             else {
                 continue;
@@ -338,12 +343,14 @@ mod tests {
                 &a,
                 Holder::Token {
                     id: recorded.clone(),
+                    expires: None,
                 },
             )
             .holder(
                 &b,
                 Holder::Token {
                     id: recorded.clone(),
+                    expires: None,
                 },
             );
         let mut report = drift(&w.desired, &w.live, &w.targets, w.now);

@@ -160,9 +160,15 @@ pub fn targets_fingerprint(targets: &TargetSnapshot) -> String {
     for (address, holder) in holders {
         h.str(&address.0);
         match holder {
-            Holder::Token { id } => {
+            Holder::Token { id, expires } => {
                 h.str("token");
                 h.str(id.as_str());
+                // The recorded expiry decides `expired_and_purged`; records without one hash as
+                // they did before expiries were recorded.
+                if expires.is_some() {
+                    h.str("expires");
+                    h.time(*expires);
+                }
             }
             Holder::TenantToken { fingerprint, since } => {
                 h.str("tenant_token");

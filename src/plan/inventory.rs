@@ -18,6 +18,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::analysis::{analyze, home_label, LiveIndex};
 use super::types::Plan;
+use crate::model::token::CLASSIC_PURGE_AFTER_EXPIRY;
 use crate::model::{
     Desired, DesiredToken, Generation, Home, LiveSnapshot, LiveToken, Marker, Preset, Revoke,
     Scope, SpecDuration, TargetSnapshot, TokenDetails, TokenId, TokenKey, TokenKind,
@@ -31,10 +32,6 @@ pub const DEFAULT_UNUSED_AFTER_DAYS: i64 = 90;
 
 /// Tokens expiring within this are flagged.
 pub const EXPIRING_SOON: Duration = Duration::days(14);
-
-/// Dynatrace deletes an expired classic (API) token this long after it expired
-/// (`shared/research/dynatrace-2026-facts.md`, "Classic tokens").
-pub const CLASSIC_PURGE_AFTER: Duration = Duration::days(7);
 
 /// Scopes that manage tokens or configuration: on any token but the management token they
 /// turn a leak into a takeover.
@@ -504,7 +501,7 @@ impl Facts<'_> {
         let t = self.token;
         match t.expires {
             Some(e) if t.kind == TokenKind::ApiToken && e <= self.now => {
-                Some(e + CLASSIC_PURGE_AFTER)
+                Some(e + CLASSIC_PURGE_AFTER_EXPIRY)
             }
             _ => None,
         }
@@ -521,13 +518,15 @@ impl Facts<'_> {
                 if let Some(purge) = self.purge_at() {
                     if purge <= now {
                         reason.push_str(&format!(
-                            "; Dynatrace deletes expired classic tokens 7 days after expiry, so it is due to disappear (since {})",
+                            "; Dynatrace deletes expired classic tokens {} days after expiry, so it is due to disappear (since {})",
+                            CLASSIC_PURGE_AFTER_EXPIRY.whole_days(),
                             day(purge)
                         ));
                     } else {
                         reason.push_str(&format!(
-                            "; Dynatrace deletes it on {} (7 days after expiry)",
-                            day(purge)
+                            "; Dynatrace deletes it on {} ({} days after expiry)",
+                            day(purge),
+                            CLASSIC_PURGE_AFTER_EXPIRY.whole_days()
                         ));
                     }
                 }

@@ -129,7 +129,7 @@ fn plan_one(
     let switched = d.deliver.iter().all(|t| {
         !matches!(
             targets.holders.get(&t.address()),
-            Some(Holder::Token { id }) if *id == classic.id
+            Some(Holder::Token { id, .. }) if *id == classic.id
         ) && !matches!(
             targets.holders.get(&t.address()),
             Some(Holder::Unreadable { .. }) | None

@@ -3,7 +3,8 @@
 //! Pure and deterministic: no I/O, no secrets, the same inputs give a byte-identical plan.
 //! Decisions per desired token (see `analysis` for how the facts are gathered):
 //!
-//! - **No current generation** → create one (`missing`, `deleted_outside_git`, or, shown as a
+//! - **No current generation** → create one (`missing`, `deleted_outside_git`,
+//!   `expired_and_purged` when the targets record a classic token's expiry over 7 days ago, or, shown as a
 //!   replacement, `disabled_outside_git` / `expired` / `secret_unavailable`). A disabled current
 //!   token is not re-enabled: whoever disabled it outside git may have had a reason (a leak), so a
 //!   fresh generation is created and delivered instead, and the disabled one retires normally.
@@ -50,6 +51,7 @@ use super::retire::{
 };
 use super::tenant::plan_tenant;
 use super::types::*;
+use crate::model::token::CLASSIC_PURGE_AFTER_EXPIRY;
 use crate::model::{
     Desired, DesiredToken, Generation, Home, LiveSnapshot, LiveToken, Marker, TargetSnapshot,
     TokenDetails, TokenId, TokenKind,
@@ -239,6 +241,7 @@ fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>) {
             };
             let note = match reason {
                 Reason::DeletedOutsideGit => Some("the token the targets record was deleted outside git; a new generation replaces it".to_owned()),
+                Reason::ExpiredAndPurged => Some(format!("the token the targets record expired and Dynatrace deleted it {} days later; a new generation replaces it", CLASSIC_PURGE_AFTER_EXPIRY.whole_days())),
                 Reason::DisabledOutsideGit => Some("the current generation was disabled outside git; a new generation replaces it instead of re-enabling it".to_owned()),
                 Reason::Expired => Some("the current generation expired; a new generation replaces it".to_owned()),
                 Reason::SecretUnavailable => Some("no target holds the newest generation and Dynatrace shows a value only once; a new generation replaces it".to_owned()),
@@ -471,10 +474,27 @@ fn deliver_existing(
 /// A wrong `adopt:` id is an error, not a duplicate: when no generation of the key is live,
 /// the id must name a live token of the same kind in the same home that carries no other key's
 /// marker.
+///
+/// The management token cannot be adopted: adopting renames it with the key's marker, and a
+/// management token carrying a marker is set apart (never a generation, see `LiveIndex`), so the
+/// next plan would find no generation and the same `adopt:` again. Refused while an adoption
+/// would happen (no generation live); once the key has generations `adopt` is ignored anyway.
 fn check_adopt(facts: &TokenFacts<'_>, live: &LiveSnapshot) -> Result<(), PlanError> {
     let d = facts.desired;
     let Some(id) = &d.adopt else { return Ok(()) };
-    if !facts.generations.is_empty() || facts.adoptable.is_some() {
+    if !facts.generations.is_empty() {
+        return Ok(());
+    }
+    if let Home::Environment(env) = &d.home {
+        if live.environments.get(env).and_then(|e| e.caller.as_ref()) == Some(id) {
+            return Err(PlanError::AdoptManagementToken {
+                key: d.key.clone(),
+                home: home_label(&d.home),
+                id: id.clone(),
+            });
+        }
+    }
+    if facts.adoptable.is_some() {
         return Ok(());
     }
     let why = match live_tokens(live, &d.home, d.kind)

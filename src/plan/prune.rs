@@ -63,7 +63,7 @@ pub(crate) fn plan_prune(
         .holders
         .values()
         .filter_map(|h| match h {
-            Holder::Token { id } => Some(id),
+            Holder::Token { id, .. } => Some(id),
             _ => None,
         })
         .collect();

@@ -266,10 +266,20 @@ pub fn exec(command: &[&str]) -> Target {
     })
 }
 
-/// The holder "holds token `id`".
+/// The holder "holds token `id`", as a record without an expiry (the form written before
+/// tokensmith recorded expiries) reads.
 pub fn holds(id: &str) -> Holder {
     Holder::Token {
         id: TokenId::new(id),
+        expires: None,
+    }
+}
+
+/// The holder "holds token `id`, which expires at `expires`".
+pub fn holds_until(id: &str, expires: OffsetDateTime) -> Holder {
+    Holder::Token {
+        id: TokenId::new(id),
+        expires: Some(expires),
     }
 }
 

@@ -330,6 +330,9 @@ pub enum Reason {
     /// `tokensmith leak`: the token's secret was exposed.
     Leaked,
     DeletedOutsideGit,
+    /// A classic API token the targets record is gone because Dynatrace deletes expired classic
+    /// tokens 7 days after their expiry (the targets record when it expired).
+    ExpiredAndPurged,
     DisabledOutsideGit,
     Expired,
     /// The newest generation exists but no target holds its value, which is lost.
@@ -379,6 +382,7 @@ impl fmt::Display for Reason {
             Reason::ReplaceRequested => "replace_requested",
             Reason::Leaked => "leaked",
             Reason::DeletedOutsideGit => "deleted_outside_git",
+            Reason::ExpiredAndPurged => "expired_and_purged",
             Reason::DisabledOutsideGit => "disabled_outside_git",
             Reason::Expired => "expired",
             Reason::SecretUnavailable => "secret_unavailable",
@@ -408,7 +412,7 @@ impl FromStr for Reason {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const ALL: [Reason; 29] = [
+        const ALL: [Reason; 30] = [
             Reason::TargetValueInvalid,
             Reason::TargetValueMismatch,
             Reason::Missing,
@@ -420,6 +424,7 @@ impl FromStr for Reason {
             Reason::DetailsChanged,
             Reason::RotationDue,
             Reason::DeletedOutsideGit,
+            Reason::ExpiredAndPurged,
             Reason::DisabledOutsideGit,
             Reason::Expired,
             Reason::SecretUnavailable,
@@ -620,6 +625,12 @@ pub enum PlanError {
         home: String,
         id: TokenId,
         why: String,
+    },
+    #[error("`adopt: {id}` of `{key}` in {home}: the management token cannot be adopted (it is the token tokensmith authenticates with, which it never renames, rotates or revokes); remove `adopt` so tokensmith creates `{key}`, or switch `token_env` to another token first")]
+    AdoptManagementToken {
+        key: TokenKey,
+        home: String,
+        id: TokenId,
     },
     #[error("--replace {0}: the spec (in the selected environments) declares no such token")]
     UnknownReplace(String),

@@ -13,20 +13,16 @@
 //! reasons other than authentication, and the message names the stage so a client can tell it
 //! from a missing scope.
 
-use time::Duration;
-
 use super::errors::ApiError;
 use super::request::Call;
 use super::state::State;
-
-/// How long Dynatrace keeps an expired classic token before deleting it.
-pub const PURGE_AFTER_EXPIRY: Duration = Duration::days(7);
+use crate::model::token::CLASSIC_PURGE_AFTER_EXPIRY;
 
 /// The message of the 403 a create gets where classic tokens are switched off.
 pub const CLASSIC_CREATION_DISABLED: &str = "Creating classic API tokens is disabled for this environment (upgrade stage \"API tokens\"). Use platform tokens instead.";
 
 /// Delete the classic API tokens of the call's environment that expired at least
-/// [`PURGE_AFTER_EXPIRY`] ago; marks the call dirty when one went.
+/// [`CLASSIC_PURGE_AFTER_EXPIRY`] ago; marks the call dirty when one went.
 pub fn purge_expired(state: &mut State, call: &mut Call) {
     let now = call.now;
     let Some(env) = state.environments.get_mut(&call.env_id) else {
@@ -35,7 +31,7 @@ pub fn purge_expired(state: &mut State, call: &mut Call) {
     let before = env.api_tokens.len();
     env.api_tokens.retain(|_, t| {
         t.expiration_date
-            .is_none_or(|e| e.plus(PURGE_AFTER_EXPIRY) > now)
+            .is_none_or(|e| e.plus(CLASSIC_PURGE_AFTER_EXPIRY) > now)
     });
     if env.api_tokens.len() != before {
         call.dirty = true;

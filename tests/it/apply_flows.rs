@@ -39,7 +39,7 @@ async fn holder(h: &Harness, name: &str) -> Holder {
 
 async fn held_id(h: &Harness, name: &str) -> TokenId {
     match holder(h, name).await {
-        Holder::Token { id } => id,
+        Holder::Token { id, .. } => id,
         other => panic!("{name} holds {other:?}"),
     }
 }

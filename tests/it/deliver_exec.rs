@@ -37,7 +37,7 @@ fn exec(command: &[&str]) -> ExecTarget {
 }
 
 fn record() -> Record {
-    Record::Token(TokenId::new(ID))
+    Record::token(TokenId::new(ID), None)
 }
 
 #[tokio::test]
@@ -198,14 +198,15 @@ async fn read_commands_report_holders_and_verify_checks_them() {
     assert_eq!(
         d.read_holder(&Target::Exec(e.clone())).await,
         Holder::Token {
-            id: TokenId::new(ID)
+            id: TokenId::new(ID),
+            expires: None,
         }
     );
     assert!(matches!(
         d.verify(&Target::Exec(e.clone()), &record()).await,
         Ok(Verified::ReadBack(_))
     ));
-    let other = Record::Token(TokenId::new("dt0c01.OTHER"));
+    let other = Record::token(TokenId::new("dt0c01.OTHER"), None);
     assert!(matches!(
         d.verify(&Target::Exec(e), &other).await,
         Err(DeliverError::Mismatch { .. })
@@ -244,7 +245,8 @@ async fn read_commands_report_holders_and_verify_checks_them() {
     assert_eq!(
         holder,
         Holder::Token {
-            id: TokenId::new(ID)
+            id: TokenId::new(ID),
+            expires: None,
         }
     );
 
@@ -278,7 +280,7 @@ async fn read_commands_report_holders_and_verify_checks_them() {
 }
 
 fn other_record() -> Record {
-    Record::Token(TokenId::new("dt0c01.OTHER"))
+    Record::token(TokenId::new("dt0c01.OTHER"), None)
 }
 
 #[tokio::test]
@@ -367,4 +369,42 @@ async fn commands_get_a_clean_environment_without_the_jobs_credentials() {
             "{name}: {names:?}"
         );
     }
+}
+
+/// The record's expiry reaches the command (`TOKENSMITH_TOKEN_EXPIRES` and in
+/// `TOKENSMITH_RECORD`), and a read command that prints the stored record back reports it.
+#[tokio::test]
+async fn the_expiry_travels_with_the_record_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path());
+    let mut e = exec(&[
+        "sh",
+        "-c",
+        "printf %s \"$TOKENSMITH_RECORD\" > record.out; printf %s \"$TOKENSMITH_TOKEN_EXPIRES\" > expires.out",
+    ]);
+    e.secret_env = Some("DT_TOKEN".into());
+    e.read_command = Some(vec!["cat".into(), "record.out".into()]);
+    let expires = datetime!(2026-12-01 10:00 UTC);
+    let rec = Record::token(TokenId::new(ID), Some(expires));
+    let t = Target::Exec(e);
+    d.deliver(&t, &Secret::from(SECRET), &rec).await.unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.path().join("record.out")).unwrap(),
+        format!("{ID} until 2026-12-01T10:00:00Z")
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("expires.out")).unwrap(),
+        "2026-12-01T10:00:00Z"
+    );
+    assert_eq!(
+        d.read_holder(&t).await,
+        Holder::Token {
+            id: TokenId::new(ID),
+            expires: Some(expires),
+        }
+    );
+    assert!(matches!(
+        d.verify(&t, &rec).await,
+        Ok(Verified::ReadBack(_))
+    ));
 }

@@ -42,7 +42,7 @@ fn file(path: &str, format: FileFormat, key: Option<&str>, section: Option<&str>
 }
 
 fn token_record() -> Record {
-    Record::Token(TokenId::new(ID))
+    Record::token(TokenId::new(ID), None)
 }
 
 fn tenant_record() -> Record {
@@ -121,7 +121,8 @@ async fn authorization_properties_updates_one_section_byte_for_byte() {
     assert_eq!(
         d.read_holder(&auth).await,
         Holder::Token {
-            id: TokenId::new(ID)
+            id: TokenId::new(ID),
+            expires: None,
         }
     );
     assert!(matches!(
@@ -225,7 +226,8 @@ async fn env_files_keep_comments_quotes_and_line_endings() {
     assert_eq!(
         d.read_holder(&t).await,
         Holder::Token {
-            id: TokenId::new(ID)
+            id: TokenId::new(ID),
+            expires: None,
         }
     );
 
@@ -264,7 +266,8 @@ async fn json_splices_the_value_and_records_in_a_sidecar() {
     assert_eq!(
         d.read_holder(&t).await,
         Holder::Token {
-            id: TokenId::new("dt0c01.OLDPUBLIC")
+            id: TokenId::new("dt0c01.OLDPUBLIC"),
+            expires: None,
         }
     );
 
@@ -289,7 +292,8 @@ async fn json_splices_the_value_and_records_in_a_sidecar() {
     assert_eq!(
         d.read_holder(&t).await,
         Holder::Token {
-            id: TokenId::new(ID)
+            id: TokenId::new(ID),
+            expires: None,
         }
     );
     assert!(d.verify(&t, &token_record()).await.is_ok());
@@ -346,7 +350,8 @@ async fn yaml_splices_the_scalar_and_comments_the_record() {
     assert_eq!(
         d.read_holder(&t).await,
         Holder::Token {
-            id: TokenId::new(ID)
+            id: TokenId::new(ID),
+            expires: None,
         }
     );
     assert!(d.verify(&t, &token_record()).await.is_ok());
@@ -356,7 +361,7 @@ async fn yaml_splices_the_scalar_and_comments_the_record() {
     d.deliver(
         &t,
         &Secret::from(next),
-        &Record::Token(TokenId::new("dt0c01.NEXTPUBLIC234ABCDEFGHIJKL")),
+        &Record::token(TokenId::new("dt0c01.NEXTPUBLIC234ABCDEFGHIJKL"), None),
     )
     .await
     .unwrap();
@@ -419,7 +424,8 @@ async fn raw_files_hold_only_the_value_with_a_sidecar_record() {
     assert_eq!(
         d.read_holder(&link).await,
         Holder::Token {
-            id: TokenId::new("dt0c01.HANDEDITED")
+            id: TokenId::new("dt0c01.HANDEDITED"),
+            expires: None,
         }
     );
     let err = d.verify(&link, &token_record()).await.unwrap_err();
@@ -439,7 +445,7 @@ async fn bad_values_and_lying_records_are_refused_without_echoing_them() {
         .unwrap_err();
     assert!(err.to_string().contains("whitespace"), "{err}");
     assert_secret_free(&err.to_string());
-    let other = Record::Token(TokenId::new("dt0c01.SOMEONEELSE"));
+    let other = Record::token(TokenId::new("dt0c01.SOMEONEELSE"), None);
     let err = d
         .deliver(&t, &Secret::from(SECRET), &other)
         .await
@@ -469,7 +475,7 @@ async fn concurrent_deliveries_to_one_file_keep_both_keys_and_read_all_reports_t
     let a = file("multi.env", FileFormat::Env, Some("A"), None);
     let b = file("multi.env", FileFormat::Env, Some("B"), None);
     let second = "dt0c01.SECONDPUBLIC.SECONDSECRETPART";
-    let rec_b = Record::Token(TokenId::new("dt0c01.SECONDPUBLIC"));
+    let rec_b = Record::token(TokenId::new("dt0c01.SECONDPUBLIC"), None);
     let (sa, sb) = (Secret::from(SECRET), Secret::from(second));
     let rec_a = token_record();
     let (ra, rb) = tokio::join!(d.deliver(&a, &sa, &rec_a), d.deliver(&b, &sb, &rec_b));
@@ -482,13 +488,15 @@ async fn concurrent_deliveries_to_one_file_keep_both_keys_and_read_all_reports_t
     assert_eq!(
         snapshot.holders[&a.address()],
         Holder::Token {
-            id: TokenId::new(ID)
+            id: TokenId::new(ID),
+            expires: None,
         }
     );
     assert_eq!(
         snapshot.holders[&b.address()],
         Holder::Token {
-            id: TokenId::new("dt0c01.SECONDPUBLIC")
+            id: TokenId::new("dt0c01.SECONDPUBLIC"),
+            expires: None,
         }
     );
     assert_eq!(snapshot.holders[&missing.address()], Holder::Absent);
@@ -616,7 +624,7 @@ mod preservation {
         expected.insert(at, after);
         let input = join(&input, eol, final_eol);
         let expected = join(&expected, eol, final_eol);
-        let record = Record::Token(TokenId::new("dt0c01.NEW"));
+        let record = Record::token(TokenId::new("dt0c01.NEW"), None);
         let out = write(
             Some(&input),
             dialect,
@@ -839,4 +847,61 @@ async fn an_edit_that_does_not_read_back_is_undone_byte_for_byte() {
         .to_string();
     assert!(!err.contains(SECRET_PART), "{err}");
     assert_eq!(fs::read_to_string(&path).unwrap(), original);
+}
+
+/// Every file format records the token's expiry next to the value and reads it back, secret-free.
+#[tokio::test]
+async fn every_format_records_the_expiry_and_reads_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path());
+    let expires = datetime!(2026-12-01 10:30:15 UTC);
+    let record = Record::token(TokenId::new(ID), Some(expires));
+    // A json file is updated, never created.
+    fs::write(dir.path().join("a.json"), "{\"auth\": {\"token\": \"\"}}\n").unwrap();
+    let targets = [
+        file("raw", FileFormat::Raw, None, None),
+        file("a.env", FileFormat::Env, Some("DT_API_TOKEN"), None),
+        file(
+            "a.properties",
+            FileFormat::Properties,
+            Some("authToken"),
+            None,
+        ),
+        file("a.json", FileFormat::Json, Some("auth.token"), None),
+        file("a.yaml", FileFormat::Yaml, Some("auth.token"), None),
+    ];
+    for t in &targets {
+        d.deliver(t, &Secret::from(SECRET), &record).await.unwrap();
+        assert_eq!(
+            d.read_holder(t).await,
+            Holder::Token {
+                id: TokenId::new(ID),
+                expires: Some(expires),
+            },
+            "{}",
+            t.address()
+        );
+        assert!(matches!(
+            d.verify(t, &record).await,
+            Ok(Verified::ReadBack(_))
+        ));
+        // Delivering the same record again changes nothing.
+        assert!(
+            !d.deliver(t, &Secret::from(SECRET), &record)
+                .await
+                .unwrap()
+                .changed
+        );
+    }
+    let mut recorded = 0;
+    for entry in fs::read_dir(dir.path()).unwrap() {
+        let text = fs::read_to_string(entry.unwrap().path()).unwrap();
+        recorded += text
+            .matches(&format!("{ID} until 2026-12-01T10:30:15Z"))
+            .count();
+        if !text.contains(SECRET) {
+            assert_secret_free(&text);
+        }
+    }
+    assert_eq!(recorded, targets.len());
 }

@@ -36,7 +36,7 @@ fn target(context: Option<&str>, key: &str) -> KubernetesSecretTarget {
 }
 
 fn record() -> Record {
-    Record::Token(TokenId::new(ID))
+    Record::token(TokenId::new(ID), None)
 }
 
 fn deliverer(dir: &Path, double: &K8sDouble, token: &str) -> Deliverer {
@@ -89,7 +89,8 @@ async fn creates_a_missing_secret_then_reads_it_back() {
     assert_eq!(
         out.holder,
         Holder::Token {
-            id: TokenId::new(ID)
+            id: TokenId::new(ID),
+            expires: None,
         }
     );
     // Raw value, no trailing newline.
@@ -115,7 +116,8 @@ async fn creates_a_missing_secret_then_reads_it_back() {
     assert_eq!(
         d.read_holder(&t).await,
         Holder::Token {
-            id: TokenId::new(ID)
+            id: TokenId::new(ID),
+            expires: None,
         }
     );
     assert!(matches!(
@@ -146,7 +148,8 @@ async fn merge_patches_one_key_with_the_resource_version_and_keeps_the_others() 
     assert_eq!(
         d.read_holder(&t).await,
         Holder::Token {
-            id: TokenId::new("dt0c01.OLD")
+            id: TokenId::new("dt0c01.OLD"),
+            expires: None,
         }
     );
 
@@ -228,7 +231,7 @@ async fn conflicts_are_retried_by_re_reading_and_then_given_up() {
         .deliver(
             &t,
             &Secret::from(next),
-            &Record::Token(TokenId::new("dt0c01.NEXT")),
+            &Record::token(TokenId::new("dt0c01.NEXT"), None),
         )
         .await
         .unwrap_err();
@@ -241,7 +244,8 @@ async fn conflicts_are_retried_by_re_reading_and_then_given_up() {
     assert_eq!(
         d.read_holder(&t).await,
         Holder::Token {
-            id: TokenId::new(ID)
+            id: TokenId::new(ID),
+            expires: None,
         }
     );
 }
@@ -705,7 +709,8 @@ async fn a_client_certificate_kubeconfig_delivers_over_tls() {
     assert_eq!(
         d.read_holder(&t).await,
         Holder::Token {
-            id: TokenId::new(ID)
+            id: TokenId::new(ID),
+            expires: None,
         }
     );
     assert!(double
@@ -849,7 +854,7 @@ async fn an_operator_rejecting_the_new_token_keeps_the_old_one() {
     d.deliver(
         &t,
         &Secret::from(old),
-        &Record::Token(TokenId::new("dt0c01.OLDPUBLIC")),
+        &Record::token(TokenId::new("dt0c01.OLDPUBLIC"), None),
     )
     .await
     .unwrap();
@@ -880,7 +885,8 @@ async fn an_operator_rejecting_the_new_token_keeps_the_old_one() {
     assert_eq!(
         d.read_holder(&t).await,
         Holder::Token {
-            id: TokenId::new("dt0c01.OLDPUBLIC")
+            id: TokenId::new("dt0c01.OLDPUBLIC"),
+            expires: None,
         }
     );
     let secret = double.secret("dynatrace", "dynakube").unwrap();
@@ -919,11 +925,11 @@ async fn an_unconfirmed_token_keeps_the_target_unreadable_until_the_operator_rep
     let mut k = target(Some("prod"), "apiToken");
     k.touch_dynakube = Some("dynakube".into());
     let t = Target::KubernetesSecret(k);
+    // The record carries the token's expiry; the awaiting annotation names the id alone.
+    let expires = datetime!(2026-12-01 10:00 UTC);
+    let rec = Record::token(TokenId::new(ID), Some(expires));
     // No operator runs.
-    let out = d
-        .deliver(&t, &Secret::from(SECRET), &record())
-        .await
-        .unwrap();
+    let out = d.deliver(&t, &Secret::from(SECRET), &rec).await.unwrap();
     assert!(
         out.warnings
             .iter()
@@ -931,6 +937,16 @@ async fn an_unconfirmed_token_keeps_the_target_unreadable_until_the_operator_rep
         "{:?}",
         out.warnings
     );
+    let secret = double.secret("dynatrace", "dynakube").unwrap();
+    let annotations = &secret["metadata"]["annotations"];
+    assert_eq!(
+        annotations["tokensmith.dev/apiToken-token-id"],
+        json!(format!("{ID} until 2026-12-01T10:00:00Z"))
+    );
+    let awaiting = annotations["tokensmith.dev/apiToken-awaiting-operator"]
+        .as_str()
+        .unwrap();
+    assert!(awaiting.starts_with(&format!("{ID} since ")), "{awaiting}");
     match d.read_holder(&t).await {
         Holder::Unreadable { reason } => assert!(
             reason.contains("has not confirmed") && reason.contains(ID),
@@ -956,16 +972,14 @@ async fn an_unconfirmed_token_keeps_the_target_unreadable_until_the_operator_rep
     assert_eq!(
         d.read_holder(&t).await,
         Holder::Token {
-            id: TokenId::new(ID)
+            id: TokenId::new(ID),
+            expires: Some(expires),
         }
     );
     assert!(d.preflight(std::slice::from_ref(&t)).await.is_empty());
 
     // Delivering the same token again writes nothing and clears the awaited verdict.
-    let again = d
-        .deliver(&t, &Secret::from(SECRET), &record())
-        .await
-        .unwrap();
+    let again = d.deliver(&t, &Secret::from(SECRET), &rec).await.unwrap();
     assert!(!again.changed);
     assert!(
         again

@@ -189,7 +189,7 @@ async fn delivery_touches_the_dynakube_and_restarts_only_once_the_operator_wrote
         .deliver(
             &t,
             &Secret::from(NEW),
-            &Record::Token(tokensmith::model::TokenId::new("dt0c01.X")),
+            &Record::token(tokensmith::model::TokenId::new("dt0c01.X"), None),
         )
         .await;
     assert!(err.is_err());

@@ -38,6 +38,7 @@ mod plan_render;
 mod plan_scale;
 mod plan_scenarios;
 mod platform_sandbox;
+mod purged_token;
 mod report_actions;
 mod sandbox_api;
 mod sandbox_faults;

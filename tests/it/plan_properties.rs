@@ -223,10 +223,9 @@ fn build(spec: &WorldSpec) -> World {
             want = want.verify_usage();
         }
         // Each adopting token names its own unmanaged token (the validator rejects two
-        // adopting the same one), never the management token: a management token that carries
-        // a marker is left alone by design (a plan warning), so adopting it is not a world
-        // these properties describe.
-        if t.adopt && t.kind == 0 && i < spec.unmanaged.len() && spec.caller != Some(i) {
+        // adopting the same one); when that is the management token the planner refuses the
+        // plan (`AdoptManagementToken`), which the properties below accept.
+        if t.adopt && t.kind == 0 && i < spec.unmanaged.len() {
             want = want.adopt(&format!("dt0c01.UNM{i}"));
         }
         let mut ids = Vec::new();
@@ -369,7 +368,7 @@ fn check(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
                 let d = w.desired.tokens.iter().find(|d| &d.key == key).unwrap();
                 let before = ancestors(plan, &s.id);
                 for t in &d.deliver {
-                    let held = matches!(w.targets.holders.get(&t.address()), Some(Holder::Token { id }) if id == token);
+                    let held = matches!(w.targets.holders.get(&t.address()), Some(Holder::Token { id, .. }) if id == token);
                     // A target holding it must get another value first.
                     let replaced = plan.steps.iter().any(|o| {
                         before.contains(&o.id)
@@ -454,6 +453,9 @@ proptest! {
             }
             Err(PlanError::ManagementToken { token, .. }) => {
                 prop_assert_eq!(Some(token), w.live.environments.values().find_map(|e| e.caller.clone()));
+            }
+            Err(PlanError::AdoptManagementToken { id, .. }) => {
+                prop_assert_eq!(Some(id), w.live.environments.values().find_map(|e| e.caller.clone()));
             }
             Err(e) => prop_assert!(false, "unexpected error {e}"),
         }
@@ -616,8 +618,12 @@ fn simulate(w: &World, plan: &Plan) -> World {
                     let holder = match token {
                         TokenSource::Created { step } => Holder::Token {
                             id: created[step].clone(),
+                            expires: None,
                         },
-                        TokenSource::Existing { id, .. } => Holder::Token { id: id.clone() },
+                        TokenSource::Existing { id, .. } => Holder::Token {
+                            id: id.clone(),
+                            expires: None,
+                        },
                         TokenSource::TenantToken => Holder::TenantToken {
                             fingerprint: next.live.environments[s.environment().unwrap()]
                                 .tenant_token
@@ -710,7 +716,9 @@ proptest! {
         for advance in steps {
             let plan = match w.plan() {
                 Ok(plan) => plan,
-                Err(PlanError::ManagementToken { .. }) => return Ok(()),
+                Err(PlanError::ManagementToken { .. } | PlanError::AdoptManagementToken { .. }) => {
+                    return Ok(())
+                }
                 Err(e) => return Err(TestCaseError::fail(format!("unexpected error {e}"))),
             };
             check(&w, &plan)?;
@@ -730,7 +738,7 @@ proptest! {
                 .holders
                 .values()
                 .filter_map(|h| match h {
-                    Holder::Token { id } => Some(id.clone()),
+                    Holder::Token { id, .. } => Some(id.clone()),
                     _ => None,
                 })
                 .collect();

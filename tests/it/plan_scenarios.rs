@@ -221,6 +221,91 @@ fn deleted_outside_git_is_recreated() {
     insta::assert_snapshot!(text);
 }
 
+/// A classic token the targets record with its expiry `expires`, gone from Dynatrace, planned
+/// at `now`: the reason of the plan's create and of drift's item.
+fn gone_at(holder: Holder, now: time::OffsetDateTime) -> (Reason, Reason) {
+    let mut w = World::new()
+        .want(want_api("k8s-operator", "prod").deliver(k8s()))
+        .holder(&k8s(), holder);
+    w.now = now;
+    let plan = w.plan().expect("plans");
+    assert!(
+        matches!(&plan.steps[0].action, Action::Create { .. }),
+        "{plan:?}"
+    );
+    let drift = tokensmith::plan::drift(&w.desired, &w.live, &w.targets, w.now);
+    assert_eq!(drift.items.len(), 1, "{drift:?}");
+    (plan.steps[0].reason, drift.items[0].reason)
+}
+
+#[test]
+fn a_classic_token_gone_7_days_after_its_recorded_expiry_was_purged_not_deleted() {
+    let expired = t0() - days(30);
+    let purge = expired + days(7);
+    let held = holds_until("dt0c01.GONE", expired);
+    // Until its purge, Dynatrace still lists an expired token: gone earlier means deleted.
+    assert_eq!(
+        gone_at(held.clone(), purge - Duration::seconds(1)),
+        (Reason::DeletedOutsideGit, Reason::DeletedOutsideGit)
+    );
+    assert_eq!(
+        gone_at(held.clone(), purge),
+        (Reason::ExpiredAndPurged, Reason::ExpiredAndPurged)
+    );
+    assert_eq!(
+        gone_at(held, purge + days(100)),
+        (Reason::ExpiredAndPurged, Reason::ExpiredAndPurged)
+    );
+    // A bare-id record (written before expiries were recorded): when it expired is not known.
+    assert_eq!(
+        gone_at(holds("dt0c01.GONE"), purge + days(100)),
+        (Reason::DeletedOutsideGit, Reason::DeletedOutsideGit)
+    );
+    // A token that never expires is never purged.
+    assert_eq!(
+        gone_at(
+            Holder::Token {
+                id: tokensmith::model::TokenId::new("dt0c01.GONE"),
+                expires: None
+            },
+            t0()
+        ),
+        (Reason::DeletedOutsideGit, Reason::DeletedOutsideGit)
+    );
+}
+
+#[test]
+fn expired_and_purged_needs_every_recorded_token_purged() {
+    // Two targets record two different tokens: one purged, one deleted by someone.
+    let other = file("/etc/dynatrace/other");
+    let mut w = World::new()
+        .want(
+            want_api("k8s-operator", "prod")
+                .deliver(k8s())
+                .deliver(other.clone()),
+        )
+        .holder(&k8s(), holds_until("dt0c01.OLD", t0() - days(30)))
+        .holder(&other, holds_until("dt0c01.NEW", t0() + days(20)));
+    assert_eq!(w.plan().unwrap().steps[0].reason, Reason::DeletedOutsideGit);
+    // The same token in both, its expiry recorded by one of them only: purged.
+    w = w.holder(&other, holds("dt0c01.OLD"));
+    assert_eq!(w.plan().unwrap().steps[0].reason, Reason::ExpiredAndPurged);
+}
+
+#[test]
+fn expired_and_purged_is_recreated() {
+    let w = World::new()
+        .want(want_api("k8s-operator", "prod").deliver(k8s()))
+        .holder(&k8s(), holds_until("dt0c01.GONE", t0() - days(8)));
+    let (plan, text) = snap(&w);
+    assert_eq!(plan.steps[0].reason, Reason::ExpiredAndPurged);
+    assert!(
+        text.contains("expired and Dynatrace deleted it 7 days later"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
 #[test]
 fn disabled_outside_git_is_replaced_not_reenabled() {
     let w = World::new()
@@ -937,6 +1022,53 @@ fn adopt_warnings() {
         "{:?}",
         wrong.plan()
     );
+}
+
+#[test]
+fn the_management_token_cannot_be_adopted() {
+    let unmarked = World::new()
+        .want(want_api("legacy", "prod").adopt("dt0c01.MGMT"))
+        .live(
+            "prod",
+            api("dt0c01.MGMT", "tokensmith admin").scopes(&["apiTokens.read", "apiTokens.write"]),
+        )
+        .caller("prod", "dt0c01.MGMT");
+    let err = unmarked.plan().unwrap_err();
+    assert!(
+        matches!(&err, PlanError::AdoptManagementToken { id, .. } if id.as_str() == "dt0c01.MGMT"),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "`adopt: dt0c01.MGMT` of `legacy` in prod: the management token cannot be adopted"
+        ) && text.contains("remove `adopt`"),
+        "{text}"
+    );
+    // Renamed with the key's marker (by an earlier version, or by hand): still refused, not
+    // "already managed".
+    let marked = World::new()
+        .want(want_api("legacy", "prod").adopt("dt0c01.MGMT"))
+        .live(
+            "prod",
+            api("dt0c01.MGMT", "tokensmith admin [ts:legacy#1]")
+                .scopes(&["apiTokens.read", "apiTokens.write"]),
+        )
+        .caller("prod", "dt0c01.MGMT");
+    assert!(
+        matches!(marked.plan(), Err(PlanError::AdoptManagementToken { .. })),
+        "{:?}",
+        marked.plan()
+    );
+    // Another token of the environment is adopted as before.
+    let other = World::new()
+        .want(want_api("legacy", "prod").adopt("dt0c01.OLD"))
+        .live(
+            "prod",
+            api("dt0c01.OLD", "hand made").scopes(&["metrics.ingest"]),
+        )
+        .caller("prod", "dt0c01.MGMT");
+    assert_eq!(other.plan().unwrap().steps[0].reason, Reason::Adopt);
 }
 
 #[test]

@@ -51,11 +51,11 @@ impl Run<'_> {
             } else {
                 self.holders(targets).await
             };
-            let mut reuse: Option<TokenId> = None;
+            let mut reuse: Option<&LiveToken> = None;
             for t in &existing {
                 let held = holders
                     .iter()
-                    .any(|(_, h)| matches!(h, Holder::Token { id } if id == &t.id));
+                    .any(|(_, h)| matches!(h, Holder::Token { id, .. } if id == &t.id));
                 let blind = holders
                     .iter()
                     .any(|(_, h)| matches!(h, Holder::WriteOnly | Holder::Unreadable { .. }));
@@ -68,7 +68,7 @@ impl Run<'_> {
                 };
                 if held || caller || (!ours_lost && (blind || t.last_used.is_some())) {
                     if reuse.is_none() {
-                        reuse = Some(t.id.clone());
+                        reuse = Some(t);
                     }
                     continue;
                 }
@@ -89,12 +89,14 @@ impl Run<'_> {
                 seen.extend(existing.iter().map(|t| t.id.clone()));
             }
             first_look = false;
-            if let Some(id) = reuse {
+            if let Some(t) = reuse {
+                let id = &t.id;
                 lock(&self.produced).insert(
                     step.id.clone(),
                     Produced {
                         token: id.clone(),
                         secret: None,
+                        expires: t.expires,
                     },
                 );
                 return Ok(Done::already(
@@ -113,6 +115,7 @@ impl Run<'_> {
                         Produced {
                             token: id.clone(),
                             secret: Some(created.secret),
+                            expires: created.expires.or(expires),
                         },
                     );
                     let until = expires

@@ -15,6 +15,7 @@ use crate::deliver::Record;
 use crate::model::target::tenant_fingerprint;
 use crate::model::{Holder, Secret, Target, TargetAddress, TokenId};
 use crate::plan::{Step, TokenSource};
+use time::OffsetDateTime;
 
 impl Run<'_> {
     pub(super) async fn deliver(
@@ -26,17 +27,18 @@ impl Run<'_> {
         match source {
             TokenSource::TenantToken => self.deliver_tenant(step, target).await,
             TokenSource::Created { step: from } => {
-                let (id, secret) = {
+                let (id, secret, expires) = {
                     let produced = lock(&self.produced);
                     let p = produced
                         .get(from)
                         .ok_or_else(|| StepError::NotProduced { step: from.clone() })?;
-                    (p.token.clone(), p.secret.clone())
+                    (p.token.clone(), p.secret.clone(), p.expires)
                 };
-                self.deliver_token(step, target, &id, secret, None).await
+                self.deliver_token(step, target, &id, secret, expires, None)
+                    .await
             }
             TokenSource::Existing { id, copy_from } => {
-                self.deliver_token(step, target, id, None, Some(copy_from))
+                self.deliver_token(step, target, id, None, None, Some(copy_from))
                     .await
             }
         }
@@ -48,20 +50,24 @@ impl Run<'_> {
         target: &Target,
         id: &TokenId,
         secret: Option<Secret<String>>,
+        expires: Option<OffsetDateTime>,
         copy_from: Option<&TargetAddress>,
     ) -> StepResult {
         let d = self.env.deliverer();
         let address = target.address();
         let holder = d.read_holder(target).await;
-        if matches!(&holder, Holder::Token { id: held } if held == id) {
+        if matches!(&holder, Holder::Token { id: held, .. } if held == id) {
             self.delivered(step, id.as_str().to_owned(), &address, false);
             return Ok(Done::already(
                 Some(id.clone()),
                 format!("{address} holds {id}"),
             ));
         }
-        let value = match secret {
-            Some(v) => v,
+        // The value and the expiry to record with it: the create step's (this run's create, or
+        // the live token it found from an earlier run), else what the target the value is
+        // copied from records (none when that record predates recorded expiries).
+        let (value, expires) = match secret {
+            Some(v) => (v, expires),
             // The create found the token from an earlier run of this plan (its value is gone),
             // and this target cannot be read back: like the planner, take it that the earlier
             // run delivered it; the token's `lastUsedDate` confirms it before any revoke.
@@ -73,9 +79,12 @@ impl Run<'_> {
                     ),
                 ));
             }
-            None => self.copy_value(step, id, copy_from).await?,
+            None => {
+                let (v, recorded) = self.copy_value(step, id, copy_from).await?;
+                (v, expires.or(recorded))
+            }
         };
-        let record = Record::Token(id.clone());
+        let record = Record::token(id.clone(), expires);
         self.write_and_verify(target, &value, &record).await?;
         self.delivered(step, id.as_str().to_owned(), &address, true);
         Ok(Done::changed(
@@ -85,13 +94,13 @@ impl Run<'_> {
     }
 
     /// The value of an existing token, read from a target that holds it: `copy_from` first,
-    /// then any other target of the key that holds it.
+    /// then any other target of the key that holds it; with the expiry that target records.
     async fn copy_value(
         &self,
         step: &Step,
         id: &TokenId,
         copy_from: Option<&TargetAddress>,
-    ) -> Result<Secret<String>, StepError> {
+    ) -> Result<(Secret<String>, Option<OffsetDateTime>), StepError> {
         let index = self.env.targets();
         let mut candidates: Vec<&Target> = Vec::new();
         if let Some(t) = copy_from.and_then(|a| index.by_address(a)) {
@@ -105,16 +114,16 @@ impl Run<'_> {
         let d = self.env.deliverer();
         let mut why = Vec::new();
         for t in candidates {
-            match d.read_holder(t).await {
-                Holder::Token { id: held } if &held == id => {}
+            let expires = match d.read_holder(t).await {
+                Holder::Token { id: held, expires } if &held == id => expires,
                 _ => continue,
-            }
+            };
             match d.read_value(t).await {
                 Ok(Some(v)) => match TokenId::of_secret(v.expose()) {
                     Some(of_value) if &of_value != id => {
                         why.push(format!("{} holds {of_value}", t.address()));
                     }
-                    _ => return Ok(v),
+                    _ => return Ok((v, expires)),
                 },
                 Ok(None) => why.push(format!("{} holds no value", t.address())),
                 Err(e) => why.push(e.to_string()),

@@ -42,7 +42,7 @@ impl Run<'_> {
         self.refuse_caller(step, token, verb).await?;
         for (address, holder) in self.holders(self.key_targets(step)).await {
             match holder {
-                Holder::Token { id } if &id == token => {
+                Holder::Token { id, .. } if &id == token => {
                     return Err(StepError::StillHeld {
                         verb,
                         token: token.clone(),

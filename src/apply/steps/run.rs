@@ -52,6 +52,8 @@ pub(crate) struct Produced {
     pub token: TokenId,
     /// The value, when this run created the token; otherwise it is copied from a target.
     pub secret: Option<Secret<String>>,
+    /// When the token expires, if it does: recorded next to the value in every target.
+    pub expires: Option<OffsetDateTime>,
 }
 
 /// A delivery that succeeded in this run.

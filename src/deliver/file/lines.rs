@@ -410,7 +410,7 @@ mod tests {
     use crate::model::TokenId;
 
     fn rec(id: &str) -> Record {
-        Record::Token(TokenId::new(id))
+        Record::token(TokenId::new(id), None)
     }
 
     #[test]
@@ -443,7 +443,13 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(found.value, "newer");
-        assert_eq!(found.record, Some(Parsed::Token(TokenId::new("dt0c01.M"))));
+        assert_eq!(
+            found.record,
+            Some(Parsed::Token {
+                id: TokenId::new("dt0c01.M"),
+                expires: None
+            })
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! target's key (`(file)` for `raw`) to its record:
 //!
 //! ```json
-//! {"format_version": 1, "records": {"auth.token": "dt0c01.ST2EY72KQINMH574WMNVI7YN"}}
+//! {"format_version": 1, "records": {"auth.token": "dt0c01.ST2EY72KQINMH574WMNVI7YN until 2026-12-01T10:00:00Z"}}
 //! ```
 
 use std::collections::BTreeMap;

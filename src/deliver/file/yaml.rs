@@ -539,7 +539,7 @@ mod tests {
     #[test]
     fn splices_nested_scalars_in_place() {
         let input = "# config\nauth:\n  # the token\n  other: 1\n  token: \"old\"  # keep me\nlist:\n  - token: x\n";
-        let rec = Record::Token(TokenId::new("dt0c01.N"));
+        let rec = Record::token(TokenId::new("dt0c01.N"), None);
         let out = write(input, &["auth", "token"], "dt0c01.N.S", &rec).unwrap();
         assert_eq!(
             out,
@@ -547,13 +547,19 @@ mod tests {
         );
         let found = read(&out, &["auth", "token"]).unwrap().unwrap();
         assert_eq!(found.value, "dt0c01.N.S");
-        assert_eq!(found.record, Some(Parsed::Token(TokenId::new("dt0c01.N"))));
+        assert_eq!(
+            found.record,
+            Some(Parsed::Token {
+                id: TokenId::new("dt0c01.N"),
+                expires: None
+            })
+        );
         // A second write replaces the record instead of stacking another.
         let again = write(
             &out,
             &["auth", "token"],
             "dt0c01.M.S",
-            &Record::Token(TokenId::new("dt0c01.M")),
+            &Record::token(TokenId::new("dt0c01.M"), None),
         )
         .unwrap();
         assert_eq!(again.matches("tokensmith").count(), 1);
@@ -561,7 +567,7 @@ mod tests {
 
     #[test]
     fn documents_markers_quoted_keys_and_deep_paths() {
-        let rec = Record::Token(TokenId::new("dt0c01.N"));
+        let rec = Record::token(TokenId::new("dt0c01.N"), None);
         let input = "---\n# top\na:\n    b:\n\n        # note\n        \"c d\"  : old   # trailing\n        e: 1\n    f: 2\n";
         let out = write(input, &["a", "b", "c d"], "new", &rec).unwrap();
         assert_eq!(
@@ -580,7 +586,7 @@ mod tests {
 
     #[test]
     fn plain_values_that_would_change_type_are_quoted() {
-        let rec = Record::Token(TokenId::new("dt0c01.N"));
+        let rec = Record::token(TokenId::new("dt0c01.N"), None);
         let out = write("a: b\nn: x\n", &["n"], "12345", &rec).unwrap();
         assert!(out.ends_with("n: \"12345\"\n"), "{out}");
         let out = write("a:\r\n  b: plain # c\r\n  e:\r\n", &["a", "e"], "v.1", &rec).unwrap();
@@ -604,7 +610,7 @@ mod tests {
 
     #[test]
     fn missing_files_and_keys_are_created_in_block_style() {
-        let rec = Record::Token(TokenId::new("dt0c01.N"));
+        let rec = Record::token(TokenId::new("dt0c01.N"), None);
         // A new file (empty content) gets the whole path.
         let out = write("", &["auth", "token"], "dt0c01.N.S", &rec).unwrap();
         assert_eq!(
@@ -639,7 +645,7 @@ mod tests {
             &out,
             &["a", "true"],
             "13",
-            &Record::Token(TokenId::new("dt0c01.M")),
+            &Record::token(TokenId::new("dt0c01.M"), None),
         )
         .unwrap();
         assert_eq!(again.matches("tokensmith").count(), 1);

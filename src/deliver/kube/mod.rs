@@ -7,9 +7,9 @@
 //! `metadata.resourceVersion` it read in the patch, so a concurrent writer makes the patch fail
 //! with 409 instead of being overwritten; on 409 it re-reads and tries again, a bounded number of
 //! times. Other keys are never sent. The value is written as its raw bytes (base64 on the wire)
-//! with no trailing newline (the operator rejects whitespace). The token id stays in the
-//! annotation `tokensmith.dev/<key>-token-id`. An immutable Secret that holds another value is a
-//! clear error.
+//! with no trailing newline (the operator rejects whitespace). The record (the token id, and its
+//! expiry when it has one) stays in the annotation `tokensmith.dev/<key>-token-id`. An immutable
+//! Secret that holds another value is a clear error.
 //!
 //! Proof from the operator ([`operator`]): for `apiToken` and `dataIngestToken` of a target with
 //! `touch_dynakube`, the delivery also records `tokensmith.dev/<key>-awaiting-operator:
@@ -233,7 +233,7 @@ pub(super) async fn read_holder(
         return Ok(Holder::Absent);
     };
     let holder = holder_of(target, k, &secret)?;
-    if let (Holder::Token { id }, Some(dk)) = (&holder, &k.touch_dynakube) {
+    if let (Holder::Token { id, .. }, Some(dk)) = (&holder, &k.touch_dynakube) {
         let awaiting = secret
             .annotation(&awaiting_annotation(&k.key))
             .and_then(parse_awaiting)
@@ -322,11 +322,14 @@ pub(super) async fn deliver(
     let bytes = value.expose().as_bytes().to_vec();
     let record_name = record_annotation(&k.key);
     let record_text = record.encode();
+    // The token alone (its id), for the awaiting annotation and for messages.
+    let subject = record.subject();
     let confirm = operator_confirms(k);
     let written_at = OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap_or_else(|_| OffsetDateTime::now_utc());
-    let awaiting_text = format!("{} since {}", record_text, operator::rfc3339(written_at));
+    // The awaiting annotation names the token by its id alone (`<id> since <time>`).
+    let awaiting_text = format!("{subject} since {}", operator::rfc3339(written_at));
     let path = secret_path(k);
     let mut outcome: Option<Option<Previous>> = None;
     let mut changed = false;
@@ -387,7 +390,7 @@ pub(super) async fn deliver(
                     awaiting_since = secret
                         .annotation(&awaiting_annotation(&k.key))
                         .and_then(parse_awaiting)
-                        .filter(|(id, _)| confirm && *id == record_text)
+                        .filter(|(id, _)| confirm && *id == subject)
                         .map(|(_, since)| since);
                     outcome = Some(None);
                     break;
@@ -467,17 +470,17 @@ pub(super) async fn deliver(
                 }
             }
             Verdict::Pending(why) => warnings.push(format!(
-                "unconfirmed: {why}; the Secret holds {record_text} and its predecessor is kept until the operator reports it valid"
+                "unconfirmed: {why}; the Secret holds {subject} and its predecessor is kept until the operator reports it valid"
             )),
             // Written by an earlier run: there is no earlier value to put back.
             Verdict::Invalid(why) if !changed => {
                 return Err(DeliverError::Operator {
                     address: target.address(),
-                    reason: format!("{why}; the Secret holds {record_text}, delivered earlier"),
+                    reason: format!("{why}; the Secret holds {subject}, delivered earlier"),
                 });
             }
             Verdict::Invalid(why) => {
-                let restored = roll_back(&conn, target, k, previous, &record_text, &why).await;
+                let restored = roll_back(&conn, target, k, previous, &subject, &why).await;
                 let _ = follow_up::run(&conn, k, OffsetDateTime::now_utc()).await;
                 return Err(DeliverError::Operator {
                     address: target.address(),

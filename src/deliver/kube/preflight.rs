@@ -21,6 +21,7 @@ use super::connect::{cause, Connection};
 use super::operator::{self, Verdict};
 use super::{awaiting_annotation, parse_awaiting, record_annotation, rejected_annotation};
 use crate::deliver::DeliveryContext;
+use crate::deliver::Record;
 use crate::model::{KubernetesSecretTarget, Target, TargetAddress};
 
 /// How many targets are checked at once.
@@ -173,11 +174,15 @@ async fn operator_findings(
             k.key
         ));
     }
-    let record = annotations.get(&record_annotation(&k.key));
+    // The token the record names (the record may carry its expiry too).
+    let recorded = annotations
+        .get(&record_annotation(&k.key))
+        .and_then(|r| Record::decode(r))
+        .map(|p| p.subject());
     let awaiting = annotations
         .get(&awaiting_annotation(&k.key))
         .and_then(|a| parse_awaiting(a).map(|(id, since)| (id.to_owned(), since)))
-        .filter(|(id, _)| Some(id) == record);
+        .filter(|(id, _)| Some(id) == recorded.as_ref());
     if let (Some((id, since)), Some(dk)) = (awaiting, &k.touch_dynakube) {
         if let Ok(Some(object)) = operator::get_dynakube(conn, &k.namespace, dk).await {
             match operator::verdict(&object, &k.key, Some(since), OffsetDateTime::now_utc()) {

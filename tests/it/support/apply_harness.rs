@@ -613,7 +613,7 @@ impl Harness {
             .chain(&platform)
             .collect();
         for (address, holder) in &targets.holders {
-            if let Holder::Token { id } = holder {
+            if let Holder::Token { id, .. } = holder {
                 let t = tokens
                     .iter()
                     .find(|t| &t.id == id)
