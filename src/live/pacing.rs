@@ -16,14 +16,15 @@
 //!   The hold is capped by the retry policy's `max_delay`, like every other wait.
 //! - **`X-RateLimit-Remaining` / `X-RateLimit-Reset`**, when the server sends them (the Managed
 //!   documentation lists them, a 2021 changelog says they were dropped: UNCERTAIN), become a
-//!   budget: the requests left until the reset, minus every request the server may count after
-//!   the one that reported it (those sent after it, and those sent before it still in flight:
-//!   the order they reach the server is not known). At zero, requests wait for the
-//!   reset. Until the reset the lowest estimate wins (responses arrive in another order than the
-//!   server counted them, and a report from a newer window only makes the client wait longer);
-//!   once the reset has passed the budget is forgotten until the next response reports one. The
-//!   reset is measured against the response's `Date`, which has whole seconds: the wait may be up
-//!   to a second longer than needed, never shorter.
+//!   budget: the lowest `Remaining` reported in the window, minus every request in flight (each
+//!   will be counted, unless the server counted it before the lowest report: then the budget is
+//!   low by one until that request's answer is in). Every request counted before the lowest report
+//!   has been answered or is in flight, so the budget never promises more than the server has
+//!   left. At zero, requests wait for the reset or for an answer. Once the reset has passed the
+//!   budget is forgotten until the next response reports one (a report from a newer window before
+//!   that only makes the client wait longer). The reset is measured against the response's
+//!   `Date`, which has whole seconds: the wait may be up to a second longer than needed, never
+//!   shorter.
 //! - **Without those headers** the limit cannot be seen coming: the first 429 of a window also
 //!   meets the requests already in flight. After it the domain sends **one request at a time**
 //!   (for the rest of the run, unless a response starts carrying the headers), so each later
@@ -39,7 +40,7 @@
 //! Waits are measured on the monotonic clock; hints arrive as durations (`http` turns dates into
 //! durations against the response's `Date`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -96,15 +97,13 @@ struct GateState {
     headers_seen: bool,
     /// A 429 came without them: one request at a time from now on.
     one_at_a_time: bool,
-    /// The numbers of the requests in flight.
-    in_flight: BTreeSet<u64>,
-    /// Requests sent so far; a request's number is its place in this sequence.
-    sent: u64,
+    in_flight: u32,
 }
 
 #[derive(Debug)]
 struct Budget {
-    left: i64,
+    /// The lowest `X-RateLimit-Remaining` of the window.
+    lowest: i64,
     reset: Instant,
 }
 
@@ -124,11 +123,11 @@ impl GateState {
         if let Some(b) = &self.budget {
             if b.reset <= now {
                 self.budget = None;
-            } else if b.left <= 0 {
+            } else if b.lowest - i64::from(self.in_flight) <= 0 {
                 return Some(Blocked::Until(b.reset));
             }
         }
-        if self.one_at_a_time && !self.in_flight.is_empty() {
+        if self.one_at_a_time && self.in_flight > 0 {
             return Some(Blocked::Release);
         }
         None
@@ -168,48 +167,50 @@ impl Gate {
             let blocked = lock(&self.state).blocked(Instant::now());
             match blocked {
                 None => return,
-                Some(Blocked::Until(t)) => tokio::time::sleep_until(t).await,
+                // An answer may open the gate before `t` (a budget frees up as requests end).
+                Some(Blocked::Until(t)) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(t) => {}
+                        _ = notified => {}
+                    }
+                }
                 Some(Blocked::Release) => notified.await,
             }
         }
     }
 
-    /// Take a slot if the gate is open now; its number in the domain's sequence.
-    fn try_take(&self) -> Option<u64> {
+    /// Take a slot if the gate is open now.
+    fn try_take(&self) -> bool {
         let mut st = lock(&self.state);
         if st.blocked(Instant::now()).is_some() {
-            return None;
+            return false;
         }
-        st.sent += 1;
-        let seq = st.sent;
-        st.in_flight.insert(seq);
-        if let Some(b) = st.budget.as_mut() {
-            b.left -= 1;
-        }
-        Some(seq)
+        st.in_flight += 1;
+        true
     }
 
-    fn finish(&self, seq: u64, answer: Option<Answer>) {
+    fn finish(&self, answer: Option<Answer>) {
         let now = Instant::now();
         {
             let mut st = lock(&self.state);
-            st.in_flight.remove(&seq);
+            st.in_flight = st.in_flight.saturating_sub(1);
+            // An attempt that ended without a report (no answer, or one without the headers)
+            // may have been counted: it stays counted in the budget.
+            if answer.and_then(|a| a.rate_limit).is_none() {
+                if let Some(b) = st.budget.as_mut() {
+                    b.lowest -= 1;
+                }
+            }
             if let Some(answer) = answer {
                 if let Some(rl) = answer.rate_limit {
                     st.headers_seen = true;
                     st.one_at_a_time = false;
-                    let sent_after = st.sent.saturating_sub(seq);
-                    let earlier_in_flight = st.in_flight.range(..seq).count() as u64;
-                    let estimate = rl.remaining - (sent_after + earlier_in_flight) as i64;
-                    let reset = now + rl.reset_in;
                     match st.budget.as_mut() {
-                        // Responses arrive in another order than the server counted them: only
-                        // the lowest estimate of a window is safe.
-                        Some(b) if b.reset > now => b.left = b.left.min(estimate),
+                        Some(b) if b.reset > now => b.lowest = b.lowest.min(rl.remaining),
                         _ => {
                             st.budget = Some(Budget {
-                                left: estimate,
-                                reset,
+                                lowest: rl.remaining,
+                                reset: now + rl.reset_in,
                             })
                         }
                     }
@@ -228,11 +229,10 @@ impl Gate {
 }
 
 /// A request's right to be sent: its gate's slot and its host's. Give the answer back with
-/// [`Slot::answered`]; dropped without one (a connection error, a cancelled request) it only
-/// frees the slots.
+/// [`Slot::answered`]; dropped without one (a connection error, a cancelled request) it frees
+/// the slots and stays counted in the domain's budget, as the server may have counted it.
 pub struct Slot {
     gate: Arc<Gate>,
-    seq: u64,
     done: bool,
     _host: OwnedSemaphorePermit,
 }
@@ -249,10 +249,9 @@ impl Slot {
                 .acquire_owned()
                 .await
                 .expect("host semaphores are never closed");
-            if let Some(seq) = gate.try_take() {
+            if gate.try_take() {
                 return Slot {
                     gate,
-                    seq,
                     done: false,
                     _host: permit,
                 };
@@ -263,14 +262,14 @@ impl Slot {
     /// Report what the server answered.
     pub fn answered(mut self, answer: Answer) {
         self.done = true;
-        self.gate.finish(self.seq, Some(answer));
+        self.gate.finish(Some(answer));
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         if !self.done {
-            self.gate.finish(self.seq, None);
+            self.gate.finish(None);
         }
     }
 }
@@ -319,7 +318,7 @@ mod tests {
             }),
             None,
         ));
-        assert!(gate.try_take().is_none(), "the budget is spent");
+        assert!(!gate.try_take(), "the budget is spent");
         drop(second);
         let started = Instant::now();
         let _third = Slot::enter(gate.clone(), host).await;
@@ -336,10 +335,10 @@ mod tests {
         a.answered(answer(429, None, Some(Duration::from_secs(1))));
         tokio::time::sleep(Duration::from_secs(2)).await;
         // `_b` is still in flight: nothing else goes.
-        assert!(gate.try_take().is_none());
+        assert!(!gate.try_take());
         drop(_b);
-        assert!(gate.try_take().is_some());
-        assert!(gate.try_take().is_none());
+        assert!(gate.try_take());
+        assert!(!gate.try_take());
     }
 
     #[tokio::test]
