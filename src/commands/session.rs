@@ -30,8 +30,11 @@ use crate::render::progress::{self, ReadBar};
 use crate::sandbox::embedded::EmbeddedSandbox;
 use crate::spec::{self, LoadedSpec};
 
-/// How many environments are read at once.
-pub const ENVIRONMENT_CONCURRENCY: usize = 8;
+/// How many environments and accounts are read at once: every environment of a large fleet
+/// together. What a server sees is capped per host by the client's transport
+/// (`ClientSettings::max_in_flight_per_host`); this bound only keeps the open connections and the
+/// pages in flight of a very large spec in proportion.
+pub const ENVIRONMENT_CONCURRENCY: usize = 128;
 
 /// A loaded spec and the means to reach what it names.
 pub struct Session {

@@ -16,8 +16,14 @@
 //! [`MAX_BODY_BYTES`] is refused; and one logical request, retries and waits included, ends
 //! after [`ClientSettings::deadline`].
 //!
+//! Every attempt first waits for its pacing slot ([`super::pacing`]): the gate of its throttling
+//! domain (closed after a 429 until the hinted instant, for every request to that domain; held at
+//! an exhausted `X-RateLimit-Remaining` until the reset) and a slot on its host (at most
+//! [`ClientSettings::max_in_flight_per_host`] in flight). A 429 therefore waits in the gate, not
+//! in a sleep of its own.
+//!
 //! Every response's `Date` header is remembered as the server clock, and every attempt is
-//! counted. What the requests mean (paths, bodies, pagination) is the business of
+//! counted, 429 answers separately. What the requests mean (paths, bodies, pagination) is the business of
 //! `environment` and `account`; this module knows only HTTP.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +35,10 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+use tokio::sync::Semaphore;
+
 use super::error::{redact, LiveError, RequestLabel, Subject, Violation};
+use super::pacing::{Answer, Gate, Pacing, RateLimit, Slot};
 use super::wire::{ErrorEnvelope, FlatError};
 use crate::model::Secret;
 
@@ -47,6 +56,9 @@ pub struct RetryPolicy {
     /// Random spread of each wait, as a fraction of it (0.2 = ±20 %).
     pub jitter: f64,
 }
+
+/// Requests in flight to one host unless the settings say otherwise.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_HOST: usize = 8;
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -73,10 +85,12 @@ impl RetryPolicy {
         Duration::from_secs_f64(secs)
     }
 
-    /// A server-requested wait, capped, with a little jitter on top so that many clients told
-    /// the same instant do not return together.
+    /// A server-requested wait, capped, with a little jitter on top so that several processes
+    /// told the same instant do not return together. Within one process the requests of a domain
+    /// share one gate, so the spread is kept small: at most a quarter second.
     fn hinted(&self, hint: Duration) -> Duration {
-        let extra = hint.as_secs_f64() * self.jitter.clamp(0.0, 1.0) * 0.5 * rand::random::<f64>();
+        let spread = (hint.as_secs_f64() * self.jitter.clamp(0.0, 1.0) * 0.5).min(0.25);
+        let extra = spread * rand::random::<f64>();
         Duration::from_secs_f64(hint.as_secs_f64() + extra).min(self.max_delay)
     }
 }
@@ -97,6 +111,9 @@ pub struct ClientSettings {
     /// One logical request: every attempt and every wait between them.
     pub deadline: Duration,
     pub retry: RetryPolicy,
+    /// Requests in flight to one host (scheme, host, port) at most, across every environment
+    /// it serves.
+    pub max_in_flight_per_host: usize,
 }
 
 impl Default for ClientSettings {
@@ -106,6 +123,7 @@ impl Default for ClientSettings {
             request_timeout: Duration::from_secs(60),
             deadline: Duration::from_secs(120),
             retry: RetryPolicy::default(),
+            max_in_flight_per_host: DEFAULT_MAX_IN_FLIGHT_PER_HOST,
         }
     }
 }
@@ -172,21 +190,35 @@ fn refused_redirect(e: &reqwest::Error) -> Option<String> {
     None
 }
 
-/// Counts HTTP requests sent (every attempt, retries included). Clones share the count.
+/// Counts HTTP requests sent (every attempt, retries included) and the 429 answers among them.
+/// Clones share the counts.
 #[derive(Debug, Clone, Default)]
-pub struct CallCounter(Arc<AtomicU64>);
+pub struct CallCounter {
+    sent: Arc<AtomicU64>,
+    throttled: Arc<AtomicU64>,
+}
 
 impl CallCounter {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Requests sent.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// 429 Too Many Requests answers received.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
     }
 
     fn bump(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn bump_throttled(&self) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -312,14 +344,15 @@ impl Reply {
     }
 }
 
-/// What every client of one run shares: the connection pool and TLS setup, the retry policy
-/// and the call counter. Cheap to clone.
+/// What every client of one run shares: the connection pool and TLS setup, the retry policy,
+/// the pacing (gates per domain, caps per host) and the call counter. Cheap to clone.
 #[derive(Clone)]
 pub struct Transport {
     client: reqwest::Client,
     retry: RetryPolicy,
     deadline: Duration,
     calls: CallCounter,
+    pacing: Arc<Pacing>,
 }
 
 impl Transport {
@@ -338,6 +371,7 @@ impl Transport {
             retry: settings.retry.clone(),
             deadline: settings.deadline,
             calls: CallCounter::new(),
+            pacing: Arc::new(Pacing::new(settings.max_in_flight_per_host)),
         })
     }
 
@@ -355,6 +389,10 @@ pub struct HttpClient {
     retry: RetryPolicy,
     deadline: Duration,
     calls: CallCounter,
+    /// The pacing gate of this client's throttling domain (its base URL).
+    gate: Arc<Gate>,
+    /// The in-flight cap of this client's host.
+    host: Arc<Semaphore>,
     server_time: Mutex<Option<OffsetDateTime>>,
 }
 
@@ -381,9 +419,18 @@ impl HttpClient {
                 ),
             });
         }
+        let base = base.trim_end_matches('/').to_owned();
+        let host = format!(
+            "{}://{}:{}",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or_default(),
+            parsed.port_or_known_default().unwrap_or_default()
+        );
         Ok(HttpClient {
             client: transport.client.clone(),
-            base: base.trim_end_matches('/').to_owned(),
+            gate: transport.pacing.gate(&base),
+            host: transport.pacing.host(&host),
+            base,
             subject,
             retry: transport.retry.clone(),
             deadline: transport.deadline,
@@ -493,6 +540,7 @@ impl HttpClient {
                     .body(text.clone()),
                 None => request,
             };
+            let slot = Slot::enter(self.gate.clone(), self.host.clone()).await;
             self.calls.bump();
             attempts.fetch_add(1, Ordering::Relaxed);
             let outcome = match request.send().await {
@@ -532,6 +580,27 @@ impl HttpClient {
                 }
                 Err(e) => Err(e),
             };
+            match &outcome {
+                Ok((status, headers, _)) => {
+                    let status = status.as_u16();
+                    let now = OffsetDateTime::now_utc();
+                    let hint = server_hint(headers, now);
+                    let hold = match (status, hint) {
+                        (429, Some(hint)) | (503, Some(hint)) => Some(self.retry.hinted(hint)),
+                        (429, None) => Some(self.retry.backoff(attempt)),
+                        _ => None,
+                    };
+                    if status == 429 {
+                        self.calls.bump_throttled();
+                    }
+                    slot.answered(Answer {
+                        status,
+                        rate_limit: rate_limit(headers, now),
+                        hold,
+                    });
+                }
+                Err(_) => drop(slot),
+            }
             if let Err(e) = &outcome {
                 if let Some(reason) = refused_redirect(e) {
                     let request = Box::new(label);
@@ -560,11 +629,13 @@ impl HttpClient {
                         _ => false,
                     };
                     if retryable && !last {
-                        let wait = match server_hint(&headers, OffsetDateTime::now_utc()) {
-                            Some(hint) => self.retry.hinted(hint),
-                            None => self.retry.backoff(attempt),
-                        };
-                        tokio::time::sleep(wait).await;
+                        // A 429, or a 503 with a hint, holds the domain's gate: the next attempt
+                        // waits there with every other request to the domain.
+                        let held = status.as_u16() == 429
+                            || server_hint(&headers, OffsetDateTime::now_utc()).is_some();
+                        if !held {
+                            tokio::time::sleep(self.retry.backoff(attempt)).await;
+                        }
                         continue;
                     }
                     if !call.idempotent && matches!(status.as_u16(), 502 | 504) {
@@ -784,6 +855,34 @@ pub fn server_hint(headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration>
         .and_then(|v| v.trim().parse::<i64>().ok())?;
     let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(reset) * 1000).ok()?;
     Some(until(at))
+}
+
+/// `X-RateLimit-Remaining` with `X-RateLimit-Reset` (Unix microseconds), when a response carries
+/// both; the reset as a wait measured like [`server_hint`] (against the response's `Date`).
+pub fn rate_limit(headers: &HeaderMap, now: OffsetDateTime) -> Option<RateLimit> {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+    };
+    let remaining = number("x-ratelimit-remaining")?;
+    let reset_raw = number("x-ratelimit-reset")?;
+    let server_now = headers
+        .get(reqwest::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date)
+        .unwrap_or(now);
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(reset_raw) * 1000).ok()?;
+    let left = at - server_now;
+    Some(RateLimit {
+        remaining,
+        reset_in: if left.is_negative() {
+            Duration::ZERO
+        } else {
+            left.unsigned_abs()
+        },
+    })
 }
 
 /// Parse an HTTP-date in its preferred IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`).

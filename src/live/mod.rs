@@ -7,7 +7,9 @@
 //!   OAuth for the account API).
 //! - [`http`]: timeouts, authentication header, retries with backoff, the server clock, the
 //!   call counter. [`error`]: [`LiveError`], what it means ([`ApiFailure`]: the one place
-//!   Dynatrace's answers are recognised) and token redaction.
+//!   Dynatrace's answers are recognised) and token redaction. [`pacing`]: the gate per
+//!   throttling domain (429 hints, `X-RateLimit-*` budgets) and the in-flight cap per host that
+//!   every request of a run shares.
 //! - [`wire`]: serde types of the JSON on the wire; [`convert`]: wire → `model::LiveToken`.
 //! - [`connect`]: spec environments and accounts → clients ([`Connector`], [`DefaultConnector`]).
 //! - [`metrics_ingest`]: metric lines sent to an environment's metrics ingest API.
@@ -23,6 +25,7 @@ pub mod environment;
 pub mod error;
 pub mod http;
 pub mod metrics_ingest;
+pub mod pacing;
 pub mod snapshot;
 pub mod traits;
 pub mod wire;

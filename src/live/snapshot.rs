@@ -4,7 +4,9 @@
 //! spec manages the tenant token there, one connection-info call for its fingerprint. The
 //! caller's id comes from the management token itself (a lookup only for old-format tokens),
 //! its expiry from the list. The calls of one environment run together, and environments (and
-//! accounts) are read concurrently up to a bound. Per account: the platform token list.
+//! accounts) are read concurrently up to a bound the caller gives (large: the command reads a
+//! whole fleet at once); how many requests reach one host at a time is the transport's cap per
+//! host (`http`, `pacing`), not this module's. Per account: the platform token list.
 //!
 //! Missing permissions that only matter for things the spec does not manage become warnings
 //! (an ActiveGate token list the spec does not need, a tenant token that cannot be read); every
@@ -53,7 +55,8 @@ enum Outcome {
 }
 
 /// Read every environment of `desired` (or only those in `only_envs` when it is not empty) and
-/// every account of `desired`; at most `concurrency` at a time.
+/// every account of `desired`; at most `concurrency` environments and accounts at a time (the
+/// requests they send are further capped per host by the transport).
 pub async fn read_snapshot(
     desired: &Desired,
     only_envs: &[EnvName],

@@ -5,6 +5,18 @@
 //! emulated Dynatrace APIs only, never to the admin endpoints. The decision is made before a
 //! request is handled; carrying it out (sleeping, answering 429/5xx, dropping the connection after
 //! the write) is the server's job.
+//!
+//! Throttling (`requests_per_minute`) follows what REFERENCE.md §3.3 describes for Managed: one
+//! window per sandbox (a sandbox usually emulates one environment; Dynatrace throttles per
+//! environment), opened by the first request after the previous one ended; every API request is
+//! counted, answered 429s included. While a limit is configured every API response carries
+//! `X-RateLimit-Limit` (the limit), `X-RateLimit-Remaining` (requests left in the window) and
+//! `X-RateLimit-Reset` (when the window ends, Unix microseconds of the sandbox clock), as the
+//! Managed access-limit page lists them; a 2021 changelog says SaaS no longer sends them, so
+//! `omit_rate_limit_headers: true` leaves them out and the client must pace on the 429's
+//! `Retry-After` alone (the seconds left in the window, rounded up). `rate_limit_window_ms` is a
+//! sandbox-only setting with no Dynatrace counterpart: a shorter window than the minute, so tests
+//! and benchmarks of pacing run in seconds.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +46,12 @@ pub struct Faults {
     /// are answered 429 until the minute is over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_minute: Option<u32>,
+    /// Sandbox only: the throttling window in (real) milliseconds instead of 60,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_window_ms: Option<u64>,
+    /// Leave the `X-RateLimit-*` headers out of throttled answers (as SaaS is said to).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub omit_rate_limit_headers: bool,
     /// Answer the next `times` requests whose path ends with `path_suffix` with `status`
     /// (before anything is changed), e.g. one 500 from `tenantTokenRotation/finish`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,6 +124,43 @@ pub struct Decision {
     pub reject: Option<(u16, Option<u64>, &'static str)>,
     /// Handle the request, then drop the connection (writes only).
     pub drop_after_commit: bool,
+    /// The throttling window this request was counted in, when a limit is configured.
+    pub window: Option<Window>,
+    /// The rejection is the request limit's (not an injected 429).
+    pub throttled: bool,
+}
+
+/// Where a request stands in the throttling window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// 1 for the first window since the settings changed.
+    pub number: u64,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Real time left until the window ends.
+    pub ends_in: Duration,
+    /// Whether to send the `X-RateLimit-*` headers.
+    pub headers: bool,
+}
+
+impl Window {
+    /// The `X-RateLimit-*` headers, the reset expressed on the sandbox clock `now`.
+    pub fn headers(&self, now: super::clock::Millis) -> Vec<(&'static str, String)> {
+        if !self.headers {
+            return Vec::new();
+        }
+        let reset_us = now.0 * 1000 + self.ends_in.as_micros() as i64;
+        vec![
+            ("x-ratelimit-limit", self.limit.to_string()),
+            ("x-ratelimit-remaining", self.remaining.to_string()),
+            ("x-ratelimit-reset", reset_us.to_string()),
+        ]
+    }
+}
+
+/// The real length of a throttling window.
+fn window_length(faults: &Faults) -> Duration {
+    Duration::from_millis(faults.rate_limit_window_ms.unwrap_or(60_000).max(1))
 }
 
 /// The runtime side of the faults: the RNG and the throttling window. Not persisted; reset
@@ -115,6 +170,7 @@ pub struct FaultDice {
     rng: SmallRng,
     window_start: Instant,
     window_count: u32,
+    window_number: u64,
 }
 
 impl FaultDice {
@@ -123,6 +179,7 @@ impl FaultDice {
             rng: SmallRng::seed_from_u64(seed),
             window_start: Instant::now(),
             window_count: 0,
+            window_number: 0,
         }
     }
 
@@ -130,16 +187,24 @@ impl FaultDice {
     pub fn decide(&mut self, faults: &Faults, write: bool) -> Decision {
         let mut d = Decision::default();
         if let Some(limit) = faults.requests_per_minute {
-            let elapsed = self.window_start.elapsed();
-            if elapsed >= Duration::from_secs(60) {
+            let length = window_length(faults);
+            if self.window_number == 0 || self.window_start.elapsed() >= length {
                 self.window_start = Instant::now();
                 self.window_count = 0;
+                self.window_number += 1;
             }
             self.window_count += 1;
+            let ends_in = length.saturating_sub(self.window_start.elapsed());
+            d.window = Some(Window {
+                number: self.window_number,
+                limit,
+                remaining: limit.saturating_sub(self.window_count),
+                ends_in,
+                headers: !faults.omit_rate_limit_headers,
+            });
             if self.window_count > limit {
-                let left = 60u64
-                    .saturating_sub(self.window_start.elapsed().as_secs())
-                    .max(1);
+                // Seconds left, rounded up: a client that waits them finds the window reopened.
+                let left = ends_in.as_millis().div_ceil(1000).max(1) as u64;
                 // Dynatrace's throttling message is not documented (REFERENCE.md §3.3); the
                 // sandbox tells the client when the window reopens.
                 d.reject = Some((
@@ -147,6 +212,7 @@ impl FaultDice {
                     Some(left),
                     "Too Many Requests: the request limit per minute was reached.",
                 ));
+                d.throttled = true;
                 return d;
             }
         }
@@ -216,5 +282,40 @@ mod tests {
             .map(|_| dice.decide(&faults, false).reject.map(|r| r.0))
             .collect();
         assert_eq!(statuses, vec![None, None, None, Some(429), Some(429)]);
+    }
+
+    #[test]
+    fn the_window_is_reported_and_reopens_after_its_length() {
+        let faults = Faults {
+            requests_per_minute: Some(2),
+            rate_limit_window_ms: Some(30),
+            ..Faults::default()
+        };
+        let mut dice = FaultDice::new(0);
+        let first = dice.decide(&faults, false).window.unwrap();
+        assert_eq!((first.number, first.limit, first.remaining), (1, 2, 1));
+        assert!(first.ends_in <= Duration::from_millis(30));
+        let now = crate::sandbox::Millis(1_000);
+        let headers = first.headers(now);
+        assert_eq!(headers[0], ("x-ratelimit-limit", "2".to_owned()));
+        let reset: i64 = headers[2].1.parse().unwrap();
+        assert!(reset > 1_000_000 && reset <= 1_030_000, "{reset}");
+        dice.decide(&faults, false);
+        let third = dice.decide(&faults, false);
+        assert_eq!(third.reject.map(|r| (r.0, r.1)), Some((429, Some(1))));
+        std::thread::sleep(Duration::from_millis(40));
+        let next = dice.decide(&faults, false);
+        assert_eq!(next.reject, None);
+        assert_eq!(next.window.unwrap().number, 2);
+        let quiet = Faults {
+            omit_rate_limit_headers: true,
+            ..faults
+        };
+        assert!(dice
+            .decide(&quiet, false)
+            .window
+            .unwrap()
+            .headers(now)
+            .is_empty());
     }
 }

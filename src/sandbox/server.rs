@@ -4,7 +4,8 @@
 //! Owns: routing (SaaS root paths `/api/v2/...` with the environment chosen by the Host header or
 //! the default; Managed paths `/e/{env-id}/api/v2/...`; the account API; the OAuth token endpoint;
 //! the non-Dynatrace admin prefix `/__sandbox/`), the order of a request's life (faults → handler
-//! under the state lock → persist → log → answer), the `Date` header from the sandbox clock, and
+//! under the state lock → persist → log → answer), the `Date` header from the sandbox clock, the
+//! `X-RateLimit-*` headers while a request limit is configured (`faults`), and
 //! "commit then drop the connection": every connection's stream has a kill switch, and a request
 //! that draws that fault flips it after the handler ran, so the response is never written and the
 //! socket closes (a client sees a connection error, not a status).
@@ -306,14 +307,26 @@ async fn dispatch(
     if let Some((status, retry_after, message)) = decision.reject {
         let mut err = ApiError::new(status, message);
         err.retry_after = retry_after;
+        // A 429 of the request limit names its window, so tests can count 429s per window.
+        let fault = match &decision.window {
+            Some(w) if decision.throttled => {
+                format!("throttled 429 (window {})", w.number)
+            }
+            _ => format!("injected {status}"),
+        };
         sandbox.log_request(
             parts.method.as_str(),
             &logged_path,
             status,
             None,
-            Some(format!("injected {status}")),
+            Some(fault),
         );
-        return respond(err.into(), sandbox.now_millis());
+        let now = sandbox.now_millis();
+        let mut reply: Reply = err.into();
+        if let Some(w) = &decision.window {
+            reply.headers.extend(w.headers(now));
+        }
+        return respond(reply, now);
     }
 
     let host = parts
@@ -332,7 +345,7 @@ async fn dispatch(
         dirty: false,
         env_base_url: String::new(),
     };
-    let (reply, now) = sandbox.with_state_for_request(|state| {
+    let (mut reply, now) = sandbox.with_state_for_request(|state| {
         call.now = state.now();
         let reply = match target {
             Target::OAuth => {
@@ -373,6 +386,9 @@ async fn dispatch(
     sandbox.log_request(call.method.as_str(), &logged_path, reply.status, env, fault);
     if decision.drop_after_commit {
         conn.kill.store(true, Ordering::SeqCst);
+    }
+    if let Some(w) = &decision.window {
+        reply.headers.extend(w.headers(now));
     }
     respond(reply, now)
 }

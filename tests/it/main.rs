@@ -32,6 +32,7 @@ mod inventory_report;
 mod live_account;
 mod live_hostile;
 mod live_http;
+mod live_pacing;
 mod live_snapshot;
 mod plan_properties;
 mod plan_render;

@@ -166,6 +166,7 @@ pub fn fast_settings() -> ClientSettings {
             max_delay: Duration::from_millis(50),
             jitter: 0.0,
         },
+        ..ClientSettings::default()
     }
 }
 

@@ -1,0 +1,319 @@
+//! Benchmark: throughput under Dynatrace's limits (issue 14), two figures next to their bounds.
+//!
+//! (a) `tokensmith apply` of N new tokens (default 60) in one environment whose sandbox answers
+//!     at most `requests_per_minute` (default 40) requests per window: the real binary against a
+//!     sandbox served from this process, once with the `X-RateLimit-*` headers (Managed) and once
+//!     without them (only the 429's `Retry-After`). Printed: the calls the sandbox saw by kind
+//!     (token lists, writes, other), the 429s and how many each window got, the elapsed time, and
+//!     the rate-limit lower bound: with C calls and L per window of length W, the last call cannot
+//!     go before (ceil(C / L) - 1) × W. Goal: ≤ 1.2× the bound and at most one 429 per window.
+//!     The window is Dynatrace's minute unless `--window-ms` shortens it (a sandbox-only setting;
+//!     the printed bound uses the window actually configured).
+//! (b) reading the live state of 100 environments × 1,000 tokens at 50 ms sandbox latency, each
+//!     environment a different host (the sandbox is served on one loopback port per environment:
+//!     the port is part of the host the client caps), then planning. Printed: the read's wall
+//!     time against the round-trip floor (round trips per environment × latency; the two lists of
+//!     an environment go together, one page each, so one round trip), the same read with no
+//!     latency (what serving and parsing 100,000 tokens costs this machine, which no concurrency
+//!     removes), and the calls (lower bound 2 per environment). Goal: ≤ 1.5× the floor.
+//!
+//! The figures of plan_scale (one Managed host), plan_memory (100,000 tokens planned) and
+//! spec_scale (5,000- and 50,000-token specs) are in those benchmarks.
+//!
+//! Run: `cargo bench --bench throughput` (about two and a half minutes: two applies of a minute
+//! each). Quicker: `-- --window-ms 10000 --tokens 30 --rpm 20 --envs 50`. It is a benchmark, not
+//! a test: it prints figures and asserts only that the applies converge and the reads are whole.
+
+// A benchmark reports its figures on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tokensmith::commands::session::ENVIRONMENT_CONCURRENCY;
+use tokensmith::live::{read_snapshot, ClientSettings, DefaultConnector};
+use tokensmith::model::EnvName;
+use tokensmith::plan::{plan, PlanOptions};
+use tokensmith::sandbox::{spawn, Faults, Sandbox, Seed};
+
+struct Args {
+    tokens: usize,
+    rpm: u32,
+    window_ms: u64,
+    envs: usize,
+    env_tokens: usize,
+    latency_ms: u64,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        tokens: 60,
+        rpm: 40,
+        window_ms: 60_000,
+        envs: 100,
+        env_tokens: 1_000,
+        latency_ms: 50,
+    };
+    let argv: Vec<String> = std::env::args().collect();
+    for w in argv.windows(2) {
+        let Ok(v) = w[1].parse::<u64>() else { continue };
+        match w[0].as_str() {
+            "--tokens" => a.tokens = v as usize,
+            "--rpm" => a.rpm = v as u32,
+            "--window-ms" => a.window_ms = v,
+            "--envs" => a.envs = v as usize,
+            "--env-tokens" => a.env_tokens = v as usize,
+            "--latency-ms" => a.latency_ms = v,
+            _ => {}
+        }
+    }
+    a
+}
+
+fn main() -> anyhow::Result<()> {
+    let a = args();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    println!("throughput (issue 14)");
+    for omit_headers in [false, true] {
+        rate_limited_apply(&rt, &a, omit_headers)?;
+    }
+    rt.block_on(fleet_read(&a))?;
+    Ok(())
+}
+
+const TOKEN_ENV: &str = "TS_BENCH_TOKEN";
+
+fn admin() -> String {
+    format!("dt0c01.{}.{}", "A".repeat(24), "A".repeat(64))
+}
+
+/// (a): one apply of `tokens` new tokens under the request limit.
+fn rate_limited_apply(rt: &tokio::runtime::Runtime, a: &Args, omit: bool) -> anyhow::Result<()> {
+    let seed = format!(
+        "start_time: 2026-06-01T00:00:00Z\nfrozen_clock: true\nenvironments:\n  env1:\n    api_tokens:\n      - {{ name: admin, token: \"{}\", scopes: [apiTokens.read, apiTokens.write, activeGateTokenManagement.read, activeGateTokenManagement.write] }}\n",
+        admin()
+    );
+    let sandbox = Sandbox::from_seed(&Seed::from_yaml(&seed)?)?;
+    let addr = rt.block_on(spawn(sandbox.clone()))?;
+    let dir = tempfile::tempdir()?;
+    let mut spec = format!(
+        "version: 1\nenvironments:\n  demo: {{ url: \"http://{addr}/e/env1\", token_env: {TOKEN_ENV} }}\napi_tokens:\n"
+    );
+    for i in 0..a.tokens {
+        writeln!(
+            spec,
+            "  t{i:03}: {{ environments: [demo], scopes: [metrics.ingest], deliver: [{{ file: {{ path: out/t{i:03} }} }}] }}"
+        )?;
+    }
+    std::fs::write(dir.path().join("tokensmith.yaml"), spec)?;
+    sandbox.set_faults(Faults {
+        requests_per_minute: Some(a.rpm),
+        rate_limit_window_ms: Some(a.window_ms),
+        omit_rate_limit_headers: omit,
+        ..Faults::default()
+    })?;
+
+    let started = Instant::now();
+    let out = tokensmith(dir.path(), &["apply", "--auto-approve"]);
+    let took = started.elapsed();
+    anyhow::ensure!(out.0, "apply failed:\n{}", out.1);
+
+    let log = sandbox.request_log();
+    let (mut lists, mut writes, mut other, mut throttled) = (0usize, 0usize, 0usize, 0usize);
+    let mut per_window: BTreeMap<u64, usize> = BTreeMap::new();
+    for e in &log {
+        if e.status == 429 {
+            throttled += 1;
+            if let Some(n) = e
+                .fault
+                .as_deref()
+                .and_then(|f| f.strip_prefix("throttled 429 (window "))
+                .and_then(|f| f.strip_suffix(')'))
+                .and_then(|n| n.parse().ok())
+            {
+                *per_window.entry(n).or_default() += 1;
+            }
+            continue;
+        }
+        let list = e.method == "GET"
+            && ["/apiTokens", "/activeGateTokens"]
+                .iter()
+                .any(|p| e.path.split('?').next().unwrap_or("").ends_with(p));
+        if list {
+            lists += 1;
+        } else if e.method != "GET" {
+            writes += 1;
+        } else {
+            other += 1;
+        }
+    }
+    let calls = lists + writes + other;
+    let windows = calls.div_ceil(a.rpm as usize);
+    let bound = Duration::from_millis((windows.saturating_sub(1)) as u64 * a.window_ms);
+    let ratio = if bound.is_zero() {
+        "n/a (fits in one window)".to_owned()
+    } else {
+        format!("{:.2}×", took.as_secs_f64() / bound.as_secs_f64())
+    };
+    let worst = per_window.values().max().copied().unwrap_or(0);
+    println!(
+        "(a) apply {} new tokens, {} requests per {:.0} s window, X-RateLimit headers {}",
+        a.tokens,
+        a.rpm,
+        a.window_ms as f64 / 1e3,
+        if omit { "omitted" } else { "sent" }
+    );
+    println!(
+        "    calls answered: {calls} = {lists} token lists + {writes} writes + {other} other (the plan needs 2 lists + {} creates; the rest is the apply lease and its re-read under the lock)",
+        a.tokens
+    );
+    println!(
+        "    429s: {throttled} (per window: {per_window:?}; goal at most 1 per window, worst {worst})"
+    );
+    println!(
+        "    elapsed: {:.1} s; rate-limit bound (ceil({calls}/{}) - 1) × {:.0} s = {:.1} s; ratio {ratio} (goal ≤ 1.2×)",
+        took.as_secs_f64(),
+        a.rpm,
+        a.window_ms as f64 / 1e3,
+        bound.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn tokensmith(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tokensmith"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("CI", "1")
+        .env(TOKEN_ENV, admin())
+        .output()
+        .expect("tokensmith runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A syntactically valid management token for environment `i` (sandbox tokens are base32).
+fn management_token(i: usize) -> String {
+    let public = format!("BENCH{i:019}").replace(['0', '1', '8', '9'], "A");
+    format!("dt0c01.{}.{}", &public[..24], "S".repeat(64))
+}
+
+/// (b): the live read of `envs` environments on as many hosts, then the plan.
+async fn fleet_read(a: &Args) -> anyhow::Result<()> {
+    let mut seed = String::from("frozen_clock: true\nstart_time: 2026-11-01T09:00:00Z\n");
+    seed.push_str("environments:\n");
+    let management: Vec<String> = (0..a.envs).map(management_token).collect();
+    for (i, token) in management.iter().enumerate() {
+        writeln!(seed, "  env{i:03}:")?;
+        writeln!(seed, "    api_tokens:")?;
+        writeln!(seed, "      - name: tokensmith management")?;
+        writeln!(seed, "        token: {token}")?;
+        writeln!(seed, "        scopes: [apiTokens.read, apiTokens.write, activeGateTokenManagement.read, activeGateTokenManagement.write]")?;
+        writeln!(
+            seed,
+            "    generated_api_tokens: {{ count: {} }}",
+            a.env_tokens
+        )?;
+    }
+    let sandbox = Sandbox::from_seed(&serde_yaml::from_str::<Seed>(&seed)?)?;
+    // One listener per environment: each environment is its own host, as SaaS environments are.
+    let mut spec = String::from("version: 1\nenvironments:\n");
+    let mut names = Vec::new();
+    for (i, token) in management.iter().enumerate() {
+        let addr = spawn(sandbox.clone()).await?;
+        let var = format!("TOKENSMITH_BENCH_TOKEN_{i:03}");
+        std::env::set_var(&var, token);
+        writeln!(
+            spec,
+            "  env{i:03}:\n    url: http://{addr}/e/env{i:03}\n    token_env: {var}"
+        )?;
+        names.push(format!("env{i:03}"));
+    }
+    writeln!(
+        spec,
+        "api_tokens:\n  ingest:\n    environments: [{}]\n    scopes: [metrics.ingest]\n    deliver:\n      - exec: {{ command: [\"true\", \"{{{{ env }}}}\"], secret_stdin: true }}",
+        names.join(", ")
+    )?;
+    let loaded = tokensmith::spec::load_str(&spec, "bench.yaml")
+        .map_err(|d| anyhow::anyhow!("bench spec: {d:?}"))?;
+    let only: Vec<EnvName> = Vec::new();
+
+    // The same read without latency first: what serving and parsing costs on this machine.
+    let connector = DefaultConnector::new(&ClientSettings::default())?;
+    let started = Instant::now();
+    let read = read_snapshot(&loaded.desired, &only, &connector, ENVIRONMENT_CONCURRENCY).await?;
+    let cpu_only = started.elapsed();
+    assert_eq!(read.snapshot.environments.len(), a.envs);
+
+    sandbox.set_faults(Faults {
+        latency: Some(tokensmith::sandbox::faults::Latency {
+            ms: a.latency_ms,
+            rate: 1.0,
+        }),
+        ..Faults::default()
+    })?;
+    let connector = DefaultConnector::new(&ClientSettings::default())?;
+    let started = Instant::now();
+    let read = read_snapshot(&loaded.desired, &only, &connector, ENVIRONMENT_CONCURRENCY).await?;
+    let read_time = started.elapsed();
+    let listed: usize = read
+        .snapshot
+        .environments
+        .values()
+        .map(|e| e.api_tokens.len())
+        .sum();
+    assert_eq!(listed, a.envs * (a.env_tokens + 1), "every token listed");
+
+    let started = Instant::now();
+    let planned = plan(
+        &loaded.desired,
+        &read.snapshot,
+        &tokensmith::model::TargetSnapshot::default(),
+        time::OffsetDateTime::now_utc(),
+        &PlanOptions::default(),
+    )?;
+    let plan_time = started.elapsed();
+    assert_eq!(planned.summary.create, a.envs, "one create per environment");
+
+    let pages = a.env_tokens.div_ceil(10_000).max(1);
+    let floor_ms = pages as u64 * a.latency_ms;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "(b) plan over {} environments × {} tokens on {} hosts, {} ms latency per request",
+        a.envs, a.env_tokens, a.envs, a.latency_ms
+    );
+    println!(
+        "    API calls: {} (lower bound {}: one page per environment and token kind); 429s {}",
+        read.api_calls,
+        a.envs * (pages + 1),
+        connector.calls().throttled()
+    );
+    println!(
+        "    live read: {:.0} ms; round-trip floor {floor_ms} ms ({pages} round trip × {} ms); ratio {:.2}× (goal ≤ 1.5×)",
+        ms(read_time),
+        a.latency_ms,
+        ms(read_time) / floor_ms as f64
+    );
+    println!(
+        "    the same read without latency: {:.0} ms (serving and parsing {listed} tokens in this process); floor + that = {:.0} ms",
+        ms(cpu_only),
+        floor_ms as f64 + ms(cpu_only)
+    );
+    println!(
+        "    plan (pure): {:.1} ms for {} steps",
+        ms(plan_time),
+        planned.steps.len()
+    );
+    Ok(())
+}
