@@ -241,3 +241,78 @@ fn dynakube_tenant_is_a_tenant_token_target_only() {
     };
     assert!(d.to_string().contains("kind must be Deployment"), "{d}");
 }
+
+#[tokio::test]
+async fn preflight_refuses_a_cluster_where_the_rotation_could_not_be_confirmed_or_restarted() {
+    use tokensmith::model::target::{DynakubeTenantTarget, WorkloadRef};
+    use tokensmith::model::Target;
+
+    let double = K8sDouble::start(API_TOKEN).await;
+    let deploy_path = "/apis/apps/v1/namespaces/dynatrace/deployments/app";
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double);
+    let t = Target::DynakubeTenant(DynakubeTenantTarget {
+        context: Some("prod".into()),
+        namespace: "dynatrace".into(),
+        dynakube: "dynakube".into(),
+        restart: vec![WorkloadRef {
+            kind: "Deployment".into(),
+            name: "app".into(),
+        }],
+    });
+    let causes = |failures: &[tokensmith::deliver::PreflightFailure]| -> Vec<String> {
+        assert!(failures.iter().all(|f| f.blocking), "{failures:?}");
+        failures.iter().map(|f| f.to_string()).collect()
+    };
+
+    // No DynaKube: one failure naming it, the context and the server.
+    let failures = d.preflight(std::slice::from_ref(&t)).await;
+    let text = causes(&failures);
+    assert_eq!(text.len(), 1, "{text:?}");
+    assert!(
+        text[0].contains("DynaKube `dynakube` does not exist")
+            && text[0].contains("context `prod`")
+            && text[0].contains(&double.url()),
+        "{text:?}"
+    );
+
+    // The DynaKube exists, the workload to restart does not.
+    double.seed_dynakube("dynakube");
+    let text = causes(&d.preflight(std::slice::from_ref(&t)).await);
+    assert_eq!(text.len(), 1, "{text:?}");
+    assert!(
+        text[0].contains("Deployment `app` does not exist"),
+        "{text:?}"
+    );
+
+    // Everything there and allowed: no failure.
+    double.seed_object(
+        deploy_path,
+        serde_json::json!({"kind": "Deployment", "metadata": {"name": "app"}, "spec": {"template": {"metadata": {}}}}),
+    );
+    assert_eq!(d.preflight(std::slice::from_ref(&t)).await, vec![]);
+
+    // Each permission the delivery needs, taken away: a failure with the verb and resource.
+    for (verb, resource) in [
+        ("get", "secrets"),
+        ("patch", "dynakubes"),
+        ("patch", "deployments"),
+    ] {
+        let double = K8sDouble::start(API_TOKEN).await;
+        double.seed_dynakube("dynakube");
+        double.seed_object(
+            deploy_path,
+            serde_json::json!({"kind": "Deployment", "metadata": {"name": "app"}, "spec": {"template": {"metadata": {}}}}),
+        );
+        double.deny(verb, resource);
+        let dir = tempfile::tempdir().unwrap();
+        let d = deliverer(dir.path(), &double);
+        let text = causes(&d.preflight(std::slice::from_ref(&t)).await);
+        assert!(!text.is_empty(), "{verb} {resource}: no failure");
+        assert!(
+            text.iter()
+                .all(|c| c.contains(verb) && c.contains(resource)),
+            "{verb} {resource}: {text:?}"
+        );
+    }
+}

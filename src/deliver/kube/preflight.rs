@@ -8,20 +8,28 @@
 //! Non-blocking findings explain why a predecessor is kept: the operator has not confirmed, or
 //! has rejected, the token tokensmith delivered (see [`super`]).
 //!
+//! `dynakube_tenant` targets (tenant token rotation on operator-run clusters) are checked the
+//! same way for what their delivery and confirmation do: the identity may `get` the operator's
+//! tenant Secrets, the DynaKube exists and may be `patch`ed (the touch), and every workload in
+//! `restart` exists and may be `patch`ed (the rollout restart). A tenant rotation whose cluster
+//! fails these is never started.
+//!
 //! This module only reports; turning failures into plan checks is the caller's job.
 
 use futures::StreamExt;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use kube::api::{Api, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use time::OffsetDateTime;
 
 use super::connect::{cause, Connection};
 use super::operator::{self, Verdict};
 use super::{awaiting_annotation, parse_awaiting, record_annotation, rejected_annotation};
+use super::{follow_up, tenant};
 use crate::deliver::DeliveryContext;
 use crate::deliver::Record;
+use crate::model::target::DynakubeTenantTarget;
 use crate::model::{KubernetesSecretTarget, Target, TargetAddress};
 
 /// How many targets are checked at once.
@@ -50,22 +58,123 @@ impl std::fmt::Display for PreflightFailure {
     }
 }
 
-/// Check every `kubernetes_secret` target among `targets` (others are ignored).
+/// Check every `kubernetes_secret` and `dynakube_tenant` target among `targets` (others are
+/// ignored).
 pub async fn preflight(ctx: &DeliveryContext, targets: &[Target]) -> Vec<PreflightFailure> {
     let mut seen = std::collections::HashSet::new();
-    let kube_targets: Vec<(&Target, &KubernetesSecretTarget)> = targets
+    let kube_targets: Vec<&Target> = targets
         .iter()
-        .filter_map(|t| match t {
-            Target::KubernetesSecret(k) if seen.insert(t.address()) => Some((t, k)),
-            _ => None,
+        .filter(|t| {
+            matches!(t, Target::KubernetesSecret(_) | Target::DynakubeTenant(_))
+                && seen.insert(t.address())
         })
         .collect();
     let results: Vec<Vec<PreflightFailure>> = futures::stream::iter(kube_targets)
-        .map(|(t, k)| check(ctx, t, k))
+        .map(|t| async move {
+            match t {
+                Target::KubernetesSecret(k) => check(ctx, t, k).await,
+                Target::DynakubeTenant(d) => check_tenant(ctx, t, d).await,
+                _ => Vec::new(),
+            }
+        })
         .buffered(CONCURRENCY)
         .collect()
         .await;
     results.into_iter().flatten().collect()
+}
+
+/// The checks of one `dynakube_tenant` target (see the module docs).
+async fn check_tenant(
+    ctx: &DeliveryContext,
+    target: &Target,
+    d: &DynakubeTenantTarget,
+) -> Vec<PreflightFailure> {
+    let address = target.address();
+    let conn = match ctx.kube_clients.get(&ctx.kube, d.context.as_deref()).await {
+        Ok(c) => c,
+        Err(reason) => {
+            return vec![PreflightFailure {
+                address,
+                context: d
+                    .context
+                    .clone()
+                    .unwrap_or_else(|| "(current context)".into()),
+                server: "-".into(),
+                cause: reason,
+                blocking: true,
+            }]
+        }
+    };
+    let fail = |cause: String| PreflightFailure {
+        address: address.clone(),
+        context: conn.context.clone(),
+        server: conn.server.clone(),
+        cause,
+        blocking: true,
+    };
+    // The DynaKube first: it also proves the server answers.
+    match operator::get_dynakube(&conn, &d.namespace, &d.dynakube).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return vec![fail(format!(
+                "DynaKube `{}` does not exist in namespace {}",
+                d.dynakube, d.namespace
+            ))]
+        }
+        Err(e) => return vec![fail(e)],
+    }
+    let mut failures = Vec::new();
+    let wanted = tenant::tenant_secret_names(&d.dynakube)
+        .into_iter()
+        .map(|name| ("get", String::new(), "secrets".to_owned(), name))
+        .chain(std::iter::once((
+            "patch",
+            "dynatrace.com".to_owned(),
+            "dynakubes".to_owned(),
+            d.dynakube.clone(),
+        )));
+    for (verb, group, resource, name) in wanted {
+        if let Err(why) = may(&conn, verb, &group, &resource, &d.namespace, Some(&name)).await {
+            failures.push(fail(why));
+        }
+    }
+    for w in &d.restart {
+        let (resource, name) = match follow_up::workload(&w.as_path()) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(fail(e));
+                continue;
+            }
+        };
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(conn.client.clone(), &d.namespace, &resource);
+        match api.get_opt(&name).await {
+            Ok(Some(_)) => {}
+            Ok(None) => failures.push(fail(format!(
+                "restart: {} `{name}` does not exist in namespace {}",
+                resource.kind, d.namespace
+            ))),
+            Err(e) => failures.push(fail(format!(
+                "GET {}/{name} in namespace {}: {}",
+                resource.plural,
+                d.namespace,
+                cause(&e)
+            ))),
+        }
+        if let Err(why) = may(
+            &conn,
+            "patch",
+            "apps",
+            &resource.plural,
+            &d.namespace,
+            Some(&name),
+        )
+        .await
+        {
+            failures.push(fail(why));
+        }
+    }
+    failures
 }
 
 async fn check(
