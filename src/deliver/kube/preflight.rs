@@ -83,6 +83,17 @@ pub async fn preflight(ctx: &DeliveryContext, targets: &[Target]) -> Vec<Preflig
     results.into_iter().flatten().collect()
 }
 
+/// A failure found before a connection exists: the context as named, no server.
+fn unconnected(address: TargetAddress, context: Option<&str>, cause: String) -> PreflightFailure {
+    PreflightFailure {
+        address,
+        context: context.unwrap_or("(current context)").to_owned(),
+        server: "-".into(),
+        cause,
+        blocking: true,
+    }
+}
+
 /// The checks of one `dynakube_tenant` target (see the module docs).
 async fn check_tenant(
     ctx: &DeliveryContext,
@@ -92,18 +103,7 @@ async fn check_tenant(
     let address = target.address();
     let conn = match ctx.kube_clients.get(&ctx.kube, d.context.as_deref()).await {
         Ok(c) => c,
-        Err(reason) => {
-            return vec![PreflightFailure {
-                address,
-                context: d
-                    .context
-                    .clone()
-                    .unwrap_or_else(|| "(current context)".into()),
-                server: "-".into(),
-                cause: reason,
-                blocking: true,
-            }]
-        }
+        Err(reason) => return vec![unconnected(address, d.context.as_deref(), reason)],
     };
     let fail = |cause: String| PreflightFailure {
         address: address.clone(),
@@ -184,31 +184,11 @@ async fn check(
 ) -> Vec<PreflightFailure> {
     let address = target.address();
     if let Err(e) = super::check_names(target, k) {
-        return vec![PreflightFailure {
-            address,
-            context: k
-                .context
-                .clone()
-                .unwrap_or_else(|| "(current context)".into()),
-            server: "-".into(),
-            cause: e.to_string(),
-            blocking: true,
-        }];
+        return vec![unconnected(address, k.context.as_deref(), e.to_string())];
     }
     let conn = match ctx.kube_clients.get(&ctx.kube, k.context.as_deref()).await {
         Ok(c) => c,
-        Err(reason) => {
-            return vec![PreflightFailure {
-                address,
-                context: k
-                    .context
-                    .clone()
-                    .unwrap_or_else(|| "(current context)".into()),
-                server: "-".into(),
-                cause: reason,
-                blocking: true,
-            }]
-        }
+        Err(reason) => return vec![unconnected(address, k.context.as_deref(), reason)],
     };
     let fail = |cause: String, blocking: bool| PreflightFailure {
         address: address.clone(),
