@@ -251,6 +251,11 @@ pub struct ApplyArgs {
     /// How long to wait for another apply's lock before failing (e.g. `5m`).
     #[arg(long, value_name = "DURATION", default_value = "0s")]
     pub lock_timeout: String,
+    /// How long a Kubernetes delivery waits for the Dynatrace Operator to confirm or roll out a
+    /// new token after touching the DynaKube (e.g. `2m`); what it has not done by then, a later
+    /// apply checks again.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub operator_wait: String,
     /// Only these environments (repeatable); accounts are read either way.
     #[arg(long = "env", value_name = "NAME")]
     pub envs: Vec<String>,

@@ -91,6 +91,8 @@ pub struct ApplySettings {
     pub journal: Option<PathBuf>,
     /// Exec targets delivered at once (`--exec-concurrency`).
     pub exec_concurrency: usize,
+    /// `--operator-wait`: how long a Kubernetes delivery waits for the operator.
+    pub operator_wait: Duration,
     /// `--replace KEY[@ENV]`: rotate these now (only when planning, not with a saved plan).
     pub replace: Vec<ReplaceRequest>,
 }
@@ -303,6 +305,10 @@ fn resolve_apply(
         .lock_timeout
         .parse()
         .map_err(|e| anyhow::anyhow!("--lock-timeout: {e}"))?;
+    let operator_wait: SpecDuration = args
+        .operator_wait
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--operator-wait: {e}"))?;
     let replace = resolve_replace(&args.replace)?;
     if args.plan.is_some() && !replace.is_empty() {
         anyhow::bail!(
@@ -327,6 +333,7 @@ fn resolve_apply(
         format: format(args.format),
         journal: args.journal,
         exec_concurrency: args.exec_concurrency,
+        operator_wait: Duration::from_secs(operator_wait.as_secs().max(0) as u64),
         replace,
     })
 }

@@ -178,7 +178,8 @@ pub fn run(
         // The session's deliverer with the fan-out bound of this run.
         let deliver: Arc<dyn Deliver> = Arc::new(Deliverer::new(
             DeliveryContext::new(session.base_dir.clone())
-                .with_exec_concurrency(args.exec_concurrency),
+                .with_exec_concurrency(args.exec_concurrency)
+                .with_operator_wait(args.operator_wait),
         ));
         // The live tokens were read under the locks: creates look for their markers there.
         let env = ApplyEnv::connect(&session.connector, &session.desired, deliver)

@@ -153,6 +153,12 @@ impl DeliveryContext {
         })
     }
 
+    /// Wait at most `wait` for the Dynatrace Operator after touching a DynaKube.
+    pub fn with_operator_wait(mut self, wait: Duration) -> Self {
+        self.kube.operator_wait = wait;
+        self
+    }
+
     /// Run at most `limit` exec commands at once (at least one).
     pub fn with_exec_concurrency(mut self, limit: usize) -> Self {
         self.exec_slots = ExecSlots::new(limit);

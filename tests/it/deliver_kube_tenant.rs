@@ -316,3 +316,153 @@ async fn preflight_refuses_a_cluster_where_the_rotation_could_not_be_confirmed_o
         );
     }
 }
+
+/// A tenant token rotation on an operator-run cluster, end to end: the real binary against the
+/// sandbox and the Kubernetes double, with an "operator" that rolls the active tenant token out
+/// whenever the DynaKube is touched (when it is running). The operator's Secrets carry their
+/// write time, so the rotation is due on schedule; it starts, the operator rolls the new token
+/// out, the injected workload is restarted, and after the grace the rotation finishes. With the
+/// operator stopped, the apply waits `--operator-wait`, then cancels the rotation it started:
+/// the old tenant token stays valid and nothing is restarted.
+#[test]
+fn a_tenant_rotation_on_an_operator_run_cluster_restarts_then_finishes() {
+    use crate::support::binary_world::{World, ENV_ID};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    const SPEC: &str = "
+tenant_token:
+  demo:
+    rotate_every: 30d
+    grace: 1h
+    oneagents:
+      - dynakube_tenant:
+          context: prod
+          namespace: dynatrace
+          dynakube: dynakube
+          restart: [{ kind: Deployment, name: app }]
+";
+    let w = Arc::new(World::new(SPEC));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let double = Arc::new(rt.block_on(K8sDouble::start(API_TOKEN)));
+    let dk_path = double.seed_dynakube("dynakube");
+    let deploy_path = "/apis/apps/v1/namespaces/dynatrace/deployments/app";
+    double.seed_object(
+        deploy_path,
+        serde_json::json!({"kind": "Deployment", "metadata": {"name": "app"}, "spec": {"template": {"metadata": {}}}}),
+    );
+    let tenant = |w: &World| w.sandbox.snapshot().environments[ENV_ID].tenant.clone();
+    // The operator writes the active tenant token into both Secrets, stamped with the time.
+    let operator_writes = move |w: &World, double: &K8sDouble| {
+        let at = w
+            .sandbox
+            .now()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let value = tenant(w).active;
+        for name in [
+            "dynakube-oneagent-tenant-secret",
+            "dynakube-activegate-tenant-secret",
+        ] {
+            double.seed_secret_written_at("dynatrace", name, &[("tenant-token", &value)], &at);
+        }
+    };
+    operator_writes(&w, &double);
+    // A running operator reconciles every touch of the DynaKube; like a real controller it
+    // writes the Secrets only when the token changed (a no-op update stamps nothing).
+    let running = Arc::new(AtomicBool::new(true));
+    let stop = Arc::new(AtomicBool::new(false));
+    let operator = {
+        let (w, double, running, stop, dk_path) = (
+            w.clone(),
+            double.clone(),
+            running.clone(),
+            stop.clone(),
+            dk_path.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut seen = serde_json::Value::Null;
+            let mut written = tenant(&w).active;
+            while !stop.load(Ordering::SeqCst) {
+                let touched = double.object(&dk_path).unwrap()["metadata"]["annotations"]
+                    ["tokensmith.dev/reconcile-requested-at"]
+                    .clone();
+                if running.load(Ordering::SeqCst) && touched != seen {
+                    let active = tenant(&w).active;
+                    if active != written {
+                        operator_writes(&w, &double);
+                        written = active;
+                    }
+                    seen = touched;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    };
+    fs::write(w.path("kubeconfig"), double.kubeconfig("prod", API_TOKEN)).unwrap();
+    let kubeconfig = w.path("kubeconfig").display().to_string();
+    let env = [("KUBECONFIG", kubeconfig.as_str())];
+    let apply = || {
+        let r = w.run_with_env(&["apply", "--auto-approve", "--operator-wait", "3s"], &env);
+        crate::support::binary_world::assert_no_secret(&r.text);
+        r
+    };
+    let plan_code = || {
+        let r = w.run_with_env(&["plan", "--detailed-exitcode"], &env);
+        crate::support::binary_world::assert_no_secret(&r.text);
+        (r.code, r.text)
+    };
+    let restarted_at = || {
+        double.object(deploy_path).unwrap()["spec"]["template"]["metadata"]["annotations"]
+            ["kubectl.kubernetes.io/restartedAt"]
+            .clone()
+    };
+
+    let first = apply();
+    assert_eq!(first.code, Some(0), "{}", first.text);
+    let (code, text) = plan_code();
+    assert_eq!(code, Some(0), "after the first apply:\n{text}");
+
+    // With the operator stopped (and done with any touch so far), a due rotation is started,
+    // waits, and is cancelled.
+    running.store(false, Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    w.advance(time::Duration::days(31));
+    let old = tenant(&w).active;
+    let slow = apply();
+    assert!(
+        slow.text.contains("the rotation was cancelled"),
+        "{}",
+        slow.text
+    );
+    assert!(!tenant(&w).rotating());
+    assert_eq!(tenant(&w).active, old, "the old tenant token stays valid");
+    assert!(restarted_at().is_null(), "restarted without a rollout");
+
+    // With the operator running: started, rolled out, restarted, open for the grace.
+    running.store(true, Ordering::SeqCst);
+    let start = apply();
+    assert_eq!(start.code, Some(0), "{}", start.text);
+    let t = tenant(&w);
+    assert!(t.rotating(), "{}", start.text);
+    assert_eq!(t.pending_old.as_deref(), Some(old.as_str()));
+    assert!(restarted_at().is_string(), "{}", start.text);
+    let (code, text) = plan_code();
+    assert_eq!(code, Some(2), "during the grace:\n{text}");
+    assert!(text.contains("confirmed the new token: 1 of 1"), "{text}");
+
+    w.advance(time::Duration::hours(2));
+    let finish = apply();
+    assert_eq!(finish.code, Some(0), "{}", finish.text);
+    let t = tenant(&w);
+    assert!(!t.rotating(), "{}", finish.text);
+    assert_ne!(t.active, old);
+    let (code, text) = plan_code();
+    assert_eq!(code, Some(0), "after the rotation:\n{text}");
+    for r in double.requests() {
+        assert!(!r.body.contains(&t.active) && !r.body.contains(&old));
+    }
+    stop.store(true, Ordering::SeqCst);
+    operator.join().unwrap();
+    drop(rt);
+}

@@ -3,7 +3,9 @@
 //! writes it into `<dynakube>-oneagent-tenant-secret` and, when the DynaKube runs an
 //! ActiveGate, `<dynakube>-activegate-tenant-secret`, key `tenant-token`. tokensmith never
 //! writes those Secrets; it reads them and reports the fingerprint they hold as
-//! [`Holder::TenantToken`], so the planner's confirmation by read-back applies unchanged.
+//! [`Holder::TenantToken`], so the planner's confirmation by read-back applies unchanged. Its
+//! `since` is when the operator wrote the Secrets (their managed-fields time, else creation),
+//! which is what lets a cluster-only tenant token be rotated on schedule.
 //!
 //! It does not touch the DynaKube or restart workloads ([`super::follow_up`] and
 //! [`super::operator`] do), and it does not decide whether the fingerprint is the active one
@@ -50,6 +52,8 @@ pub async fn read_operator_tenant(
 ) -> Result<Holder, String> {
     let api: Api<KubeSecret> = Api::namespaced(conn.client.clone(), namespace);
     let mut seen: Vec<(String, String)> = Vec::new();
+    // When the cluster received the token: the earliest write of the Secrets holding it.
+    let mut since: Option<OffsetDateTime> = None;
     for name in tenant_secret_names(dynakube) {
         let secret = api.get_opt(&name).await.map_err(|e| {
             format!(
@@ -59,6 +63,7 @@ pub async fn read_operator_tenant(
             )
         })?;
         let Some(secret) = secret else { continue };
+        let written = written_at(&secret);
         let value = secret
             .data
             .and_then(|mut d| d.remove(TENANT_TOKEN_KEY))
@@ -67,6 +72,10 @@ pub async fn read_operator_tenant(
             return Ok(Holder::Unknown);
         };
         seen.push((name, tenant_fingerprint(value.trim_end())));
+        since = match (since, written) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
     let Some((_, first)) = seen.first() else {
         return Ok(Holder::Absent);
@@ -81,8 +90,24 @@ pub async fn read_operator_tenant(
     }
     Ok(Holder::TenantToken {
         fingerprint: first.clone(),
-        since: None,
+        since,
     })
+}
+
+/// When the operator last wrote `secret`: the latest time its managed fields record (the API
+/// server stamps every write by a field manager), else its creation. This is when the cluster
+/// received the value it holds, at or after the tenant token's rotation, so a schedule taken
+/// from it is late by the operator's delay at most, never early. Without either, `None` (the
+/// schedule stays unknown, as for a target with a bare record).
+fn written_at(secret: &KubeSecret) -> Option<OffsetDateTime> {
+    let meta = &secret.metadata;
+    meta.managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|f| f.time.as_ref())
+        .max()
+        .or(meta.creation_timestamp.as_ref())
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t.0.timestamp()).ok())
 }
 
 async fn connection(

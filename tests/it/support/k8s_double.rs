@@ -391,6 +391,22 @@ impl K8sDouble {
         st.secrets.insert((ns.to_owned(), name.to_owned()), secret);
     }
 
+    /// [`K8sDouble::seed_secret`] as a controller's write at `at` (RFC 3339) leaves it: the
+    /// creation time and a managed-fields entry stamped by the API server.
+    pub fn seed_secret_written_at(&self, ns: &str, name: &str, data: &[(&str, &str)], at: &str) {
+        self.seed_secret(ns, name, data, false);
+        let mut st = self.state.lock().unwrap();
+        let secret = st
+            .secrets
+            .get_mut(&(ns.to_owned(), name.to_owned()))
+            .unwrap();
+        secret["metadata"]["creationTimestamp"] = json!(at);
+        secret["metadata"]["managedFields"] = json!([{
+            "manager": "dynatrace-operator", "operation": "Update", "apiVersion": "v1",
+            "time": at, "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}
+        }]);
+    }
+
     pub fn seed_object(&self, path: &str, object: Value) {
         self.state
             .lock()
