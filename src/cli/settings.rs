@@ -301,14 +301,8 @@ fn resolve_apply(
     args: ApplyArgs,
     format: impl Fn(OutputFormat) -> Format,
 ) -> anyhow::Result<ApplySettings> {
-    let lock_wait: SpecDuration = args
-        .lock_timeout
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--lock-timeout: {e}"))?;
-    let operator_wait: SpecDuration = args
-        .operator_wait
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--operator-wait: {e}"))?;
+    let lock_timeout = wait_flag("--lock-timeout", &args.lock_timeout)?;
+    let operator_wait = wait_flag("--operator-wait", &args.operator_wait)?;
     let replace = resolve_replace(&args.replace)?;
     if args.plan.is_some() && !replace.is_empty() {
         anyhow::bail!(
@@ -326,16 +320,22 @@ fn resolve_apply(
         git: args.git,
         allow_other_commit: args.allow_other_commit,
         lock_remote: args.lock_remote,
-        lock_timeout: Duration::from_secs(lock_wait.as_secs().max(0) as u64),
+        lock_timeout,
         envs: args.envs,
         accounts: args.accounts,
         auto_approve: args.auto_approve,
         format: format(args.format),
         journal: args.journal,
         exec_concurrency: args.exec_concurrency,
-        operator_wait: Duration::from_secs(operator_wait.as_secs().max(0) as u64),
+        operator_wait,
         replace,
     })
+}
+
+/// A wait given on the command line in the spec's duration syntax (`0s`, `5m`, `2h`).
+fn wait_flag(flag: &str, text: &str) -> anyhow::Result<Duration> {
+    let wait: SpecDuration = text.parse().map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+    Ok(Duration::from_secs(wait.as_secs().max(0) as u64))
 }
 
 /// `--replace KEY[@ENV]`, each checked for a valid key.

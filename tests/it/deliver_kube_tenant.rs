@@ -121,11 +121,25 @@ fn deliverer(dir: &std::path::Path, double: &K8sDouble) -> tokensmith::deliver::
     ))
 }
 
+/// `dynakube_tenant: { context: prod, namespace: dynatrace, dynakube: dynakube,
+/// restart: [Deployment/app] }`.
+fn dynakube_tenant_target() -> tokensmith::model::Target {
+    use tokensmith::model::target::{DynakubeTenantTarget, WorkloadRef};
+    tokensmith::model::Target::DynakubeTenant(DynakubeTenantTarget {
+        context: Some("prod".into()),
+        namespace: "dynatrace".into(),
+        dynakube: "dynakube".into(),
+        restart: vec![WorkloadRef {
+            kind: "Deployment".into(),
+            name: "app".into(),
+        }],
+    })
+}
+
 #[tokio::test]
 async fn delivery_touches_the_dynakube_and_restarts_only_once_the_operator_wrote_the_token() {
     use tokensmith::deliver::Record;
-    use tokensmith::model::target::{DynakubeTenantTarget, WorkloadRef};
-    use tokensmith::model::{Secret, Target};
+    use tokensmith::model::Secret;
 
     let double = K8sDouble::start(API_TOKEN).await;
     let dk_path = double.seed_dynakube("dynakube");
@@ -134,15 +148,7 @@ async fn delivery_touches_the_dynakube_and_restarts_only_once_the_operator_wrote
     seed(&double, "dynakube-oneagent-tenant-secret", OLD);
     let dir = tempfile::tempdir().unwrap();
     let d = deliverer(dir.path(), &double);
-    let t = Target::DynakubeTenant(DynakubeTenantTarget {
-        context: Some("prod".into()),
-        namespace: "dynatrace".into(),
-        dynakube: "dynakube".into(),
-        restart: vec![WorkloadRef {
-            kind: "Deployment".into(),
-            name: "app".into(),
-        }],
-    });
+    let t = dynakube_tenant_target();
     let record = Record::Tenant {
         fingerprint: tenant_fingerprint(NEW),
         at: time::OffsetDateTime::now_utc(),
@@ -244,22 +250,11 @@ fn dynakube_tenant_is_a_tenant_token_target_only() {
 
 #[tokio::test]
 async fn preflight_refuses_a_cluster_where_the_rotation_could_not_be_confirmed_or_restarted() {
-    use tokensmith::model::target::{DynakubeTenantTarget, WorkloadRef};
-    use tokensmith::model::Target;
-
     let double = K8sDouble::start(API_TOKEN).await;
     let deploy_path = "/apis/apps/v1/namespaces/dynatrace/deployments/app";
     let dir = tempfile::tempdir().unwrap();
     let d = deliverer(dir.path(), &double);
-    let t = Target::DynakubeTenant(DynakubeTenantTarget {
-        context: Some("prod".into()),
-        namespace: "dynatrace".into(),
-        dynakube: "dynakube".into(),
-        restart: vec![WorkloadRef {
-            kind: "Deployment".into(),
-            name: "app".into(),
-        }],
-    });
+    let t = dynakube_tenant_target();
     let causes = |failures: &[tokensmith::deliver::PreflightFailure]| -> Vec<String> {
         assert!(failures.iter().all(|f| f.blocking), "{failures:?}");
         failures.iter().map(|f| f.to_string()).collect()
