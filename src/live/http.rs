@@ -57,8 +57,10 @@ pub struct RetryPolicy {
     pub jitter: f64,
 }
 
-/// Requests in flight to one host unless the settings say otherwise.
-pub const DEFAULT_MAX_IN_FLIGHT_PER_HOST: usize = 8;
+/// Requests in flight to one host unless the settings say otherwise: room for several
+/// environments of a Managed cluster at once (each environment paces itself, see
+/// [`super::pacing`]), and a bound on the connections a run opens to one server.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_HOST: usize = 32;
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -858,7 +860,8 @@ pub fn server_hint(headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration>
 }
 
 /// `X-RateLimit-Remaining` with `X-RateLimit-Reset` (Unix microseconds), when a response carries
-/// both; the reset as a wait measured like [`server_hint`] (against the response's `Date`).
+/// both, and `X-RateLimit-Limit` if sent; the reset as a wait measured like [`server_hint`]
+/// (against the response's `Date`).
 pub fn rate_limit(headers: &HeaderMap, now: OffsetDateTime) -> Option<RateLimit> {
     let number = |name: &str| {
         headers
@@ -877,6 +880,7 @@ pub fn rate_limit(headers: &HeaderMap, now: OffsetDateTime) -> Option<RateLimit>
     let left = at - server_now;
     Some(RateLimit {
         remaining,
+        limit: number("x-ratelimit-limit"),
         reset_in: if left.is_negative() {
             Duration::ZERO
         } else {

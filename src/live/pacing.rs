@@ -20,11 +20,16 @@
 //!   will be counted, unless the server counted it before the lowest report: then the budget is
 //!   low by one until that request's answer is in). Every request counted before the lowest report
 //!   has been answered or is in flight, so the budget never promises more than the server has
-//!   left. At zero, requests wait for the reset or for an answer. Once the reset has passed the
-//!   budget is forgotten until the next response reports one (a report from a newer window before
-//!   that only makes the client wait longer). The reset is measured against the response's
+//!   left. At zero, requests wait for the reset or for an answer. Once the reset has passed, a new
+//!   window begins: its budget is the window's whole limit (`X-RateLimit-Limit`, when the server
+//!   sent it) minus the requests in flight, until the first response of the new window reports
+//!   its own `Remaining`, so a new window does not open with a burst of every waiting request;
+//!   without a limit the budget is forgotten until the next report (a report from a newer window
+//!   before that only makes the client wait longer). The reset is measured against the response's
 //!   `Date`, which has whole seconds: the wait may be up to a second longer than needed, never
 //!   shorter.
+//! - **Until a response reports the limit**, at most [`IN_FLIGHT_WITHOUT_REPORT`] requests of a
+//!   domain are in flight: a first burst cannot overrun a window it knows nothing about.
 //! - **Without those headers** the limit cannot be seen coming: the first 429 of a window also
 //!   meets the requests already in flight. After it the domain sends **one request at a time**
 //!   (for the rest of the run, unless a response starts carrying the headers), so each later
@@ -50,6 +55,11 @@ use tokio::time::Instant;
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Requests in flight to one domain while no response has reported its rate limit: what a
+/// first burst may send into a window whose limit is not known yet (Dynatrace's smallest
+/// documented limits are tens of requests a minute).
+pub const IN_FLIGHT_WITHOUT_REPORT: u32 = 8;
 
 /// The gates and host caps of one transport. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -102,9 +112,12 @@ struct GateState {
 
 #[derive(Debug)]
 struct Budget {
-    /// The lowest `X-RateLimit-Remaining` of the window.
+    /// The lowest `X-RateLimit-Remaining` of the window (at a window's start, its limit).
     lowest: i64,
-    reset: Instant,
+    /// When the window ends; `None` for a window no response has reported on yet.
+    reset: Option<Instant>,
+    /// `X-RateLimit-Limit`: the budget of the next window.
+    limit: Option<i64>,
 }
 
 enum Blocked {
@@ -120,14 +133,32 @@ impl GateState {
             Some(_) => self.closed_until = None,
             None => {}
         }
+        if let Some(b) = self.budget.as_mut() {
+            if b.reset.is_some_and(|reset| reset <= now) {
+                match b.limit {
+                    Some(limit) => {
+                        b.lowest = limit;
+                        b.reset = None;
+                    }
+                    None => self.budget = None,
+                }
+            }
+        }
         if let Some(b) = &self.budget {
-            if b.reset <= now {
-                self.budget = None;
-            } else if b.lowest - i64::from(self.in_flight) <= 0 {
-                return Some(Blocked::Until(b.reset));
+            if b.lowest - i64::from(self.in_flight) <= 0 {
+                match b.reset {
+                    Some(reset) => return Some(Blocked::Until(reset)),
+                    // A new window that no answer has reported on: wait for one (with nothing
+                    // in flight there is none to wait for, and the request goes).
+                    None if self.in_flight > 0 => return Some(Blocked::Release),
+                    None => {}
+                }
             }
         }
         if self.one_at_a_time && self.in_flight > 0 {
+            return Some(Blocked::Release);
+        }
+        if !self.headers_seen && self.in_flight >= IN_FLIGHT_WITHOUT_REPORT {
             return Some(Blocked::Release);
         }
         None
@@ -139,6 +170,8 @@ impl GateState {
 pub struct RateLimit {
     pub remaining: i64,
     pub reset_in: Duration,
+    /// `X-RateLimit-Limit`, when sent: requests per window.
+    pub limit: Option<i64>,
 }
 
 /// What became of a request that had a slot.
@@ -206,11 +239,15 @@ impl Gate {
                     st.headers_seen = true;
                     st.one_at_a_time = false;
                     match st.budget.as_mut() {
-                        Some(b) if b.reset > now => b.lowest = b.lowest.min(rl.remaining),
+                        Some(b) if b.reset.is_some_and(|reset| reset > now) => {
+                            b.lowest = b.lowest.min(rl.remaining);
+                            b.limit = rl.limit.or(b.limit);
+                        }
                         _ => {
                             st.budget = Some(Budget {
                                 lowest: rl.remaining,
-                                reset: now + rl.reset_in,
+                                reset: Some(now + rl.reset_in),
+                                limit: rl.limit,
                             })
                         }
                     }
@@ -315,6 +352,7 @@ mod tests {
             Some(RateLimit {
                 remaining: 1,
                 reset_in: Duration::from_secs(10),
+                limit: None,
             }),
             None,
         ));
@@ -323,6 +361,77 @@ mod tests {
         let started = Instant::now();
         let _third = Slot::enter(gate.clone(), host).await;
         assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn before_any_report_a_domain_sends_a_bounded_first_burst() {
+        let pacing = Pacing::new(64);
+        let gate = pacing.gate("d");
+        for _ in 0..IN_FLIGHT_WITHOUT_REPORT {
+            assert!(gate.try_take());
+        }
+        assert!(!gate.try_take(), "the first burst is bounded");
+        // An answer that reports the limit hands over to the budget: 20 left, 7 in flight.
+        gate.finish(Some(answer(
+            200,
+            Some(RateLimit {
+                remaining: 20,
+                reset_in: Duration::from_secs(60),
+                limit: Some(25),
+            }),
+            None,
+        )));
+        for _ in 0..13 {
+            assert!(gate.try_take());
+        }
+        assert!(!gate.try_take());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_window_opens_with_its_limit_not_with_a_burst() {
+        let pacing = Pacing::new(64);
+        let gate = pacing.gate("d");
+        let host = pacing.host("h");
+        let first = Slot::enter(gate.clone(), host.clone()).await;
+        first.answered(answer(
+            200,
+            Some(RateLimit {
+                remaining: 0,
+                reset_in: Duration::from_secs(10),
+                limit: Some(3),
+            }),
+            None,
+        ));
+        assert!(!gate.try_take(), "the window is spent");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        // The new window: three requests before any answer reports on it, not 64.
+        let slots: Vec<Slot> = (0..3)
+            .map(|_| {
+                assert!(gate.try_take());
+                Slot {
+                    gate: gate.clone(),
+                    done: false,
+                    _host: host.clone().try_acquire_owned().unwrap(),
+                }
+            })
+            .collect();
+        assert!(!gate.try_take(), "a fourth waits for an answer");
+        // The first answer of the window reports its own remaining: 5 left (say the server's
+        // window is bigger than its limit said); minus the two still in flight, three more go.
+        let mut slots = slots.into_iter();
+        slots.next().unwrap().answered(answer(
+            200,
+            Some(RateLimit {
+                remaining: 5,
+                reset_in: Duration::from_secs(10),
+                limit: Some(3),
+            }),
+            None,
+        ));
+        for _ in 0..3 {
+            assert!(gate.try_take());
+        }
+        assert!(!gate.try_take());
     }
 
     #[tokio::test(start_paused = true)]
