@@ -4,9 +4,11 @@
 //! its goal so a regression shows.
 //!
 //! Run: `cargo bench --bench spec_scale` (the goals are for the release build `cargo bench`
-//! makes). Wall time and CPU time are printed; on a busy machine the wall time includes waiting
-//! for a core, so the goal is checked against the CPU time. It is a benchmark, not a test: it
-//! prints figures and asserts only that every spec loads with the expected number of tokens.
+//! makes). A large spec is parsed, deserialized and resolved on every core, so the goal is the
+//! time a user waits: the median wall time. The CPU time (all threads) is printed beside it,
+//! with the cores used; on a busy machine the wall time includes waiting for a core, so compare
+//! figures from a quiet one. It is a benchmark, not a test: it prints figures and asserts only
+//! that every spec loads with the expected number of tokens.
 
 // A benchmark reports its figures on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
@@ -61,19 +63,24 @@ fn main() -> anyhow::Result<()> {
             walls.push(started.elapsed());
             cpus.push(cpu_time() - cpu);
             assert_eq!(loaded.desired.tokens.len(), tokens);
+            // A large spec's working set is freed on another thread after `load` returns; let
+            // that finish so it is not counted in the next run.
+            drop(loaded);
+            std::thread::sleep(Duration::from_millis(300));
         }
         walls.sort();
         cpus.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let cpu = cpus[RUNS / 2];
+        let wall = walls[RUNS / 2];
         println!(
-            "  {tokens:>6} tokens ({:>4.1} MB): median {:>7.1} ms CPU, wall best {:>7.1} ms, median {:>7.1} ms  ({note}; goal ≤ {} ms: {})",
+            "  {tokens:>6} tokens ({:>4.1} MB): wall median {:>7.1} ms, best {:>7.1} ms; CPU median {:>7.1} ms on {} cores  ({note}; goal ≤ {} ms wall: {})",
             text.len() as f64 / 1e6,
-            ms(cpu),
+            ms(wall),
             ms(walls[0]),
-            ms(walls[RUNS / 2]),
+            ms(cpus[RUNS / 2]),
+            tokensmith::spec::parallel::cores(),
             goal.as_millis(),
-            if cpu <= goal { "met" } else { "MISSED" }
+            if wall <= goal { "met" } else { "MISSED" }
         );
     }
     Ok(())

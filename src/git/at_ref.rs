@@ -38,7 +38,12 @@ pub fn load_at_ref(spec_path: &Path, reference: &str) -> Result<LoadedAtRef, AtR
         Some((dir, _)) => format!("{dir}/"),
         None => String::new(),
     };
+    // A repository handle is not shared between threads; the spec loader may read from several.
+    let repo = std::sync::Mutex::new(repo);
     let read = |rel: &str| {
+        let repo = repo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         regular_file_at_ref(&repo, &at.commit.commit, &format!("{dir}{rel}"))
             .map_err(|e| e.to_string())
     };

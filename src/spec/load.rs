@@ -354,7 +354,11 @@ fn optional<T: DeserializeOwned>(
     one(node, source, diags)
 }
 
-fn many<T: DeserializeOwned>(
+/// Large sections (tens of thousands of tokens) are deserialized on every core, in slices of at
+/// least this many entries.
+const ENTRIES_PER_SLICE: usize = 2_000;
+
+fn many<T: DeserializeOwned + Send>(
     node: &Node,
     source: &SourceFile,
     diags: &mut Vec<Diagnostic>,
@@ -372,43 +376,64 @@ fn many<T: DeserializeOwned>(
             return Vec::new();
         }
     };
+    let slices = super::parallel::by_slices(entries, ENTRIES_PER_SLICE, |slice| {
+        let (mut diags, mut partial) = (Vec::new(), Vec::new());
+        let out: Vec<Entry<T>> = slice
+            .iter()
+            .filter_map(|(key, value)| entry(key, value, source, &mut diags, &mut partial))
+            .collect();
+        (out, diags, partial)
+    });
     let mut out = Vec::with_capacity(entries.len());
-    for (key, value) in entries {
-        let name: Spanned<String> = match from_node(key) {
-            Ok(name) => name,
-            Err(e) => {
-                diags.push(de_error(e, key.span, source));
-                continue;
-            }
-        };
-        let spec = if value.is_null() {
-            diags.push(
-                source
-                    .error(key.span, format!("`{}` has no settings", name.value))
-                    .help("add its fields, indented below the name"),
-            );
-            None
-        } else {
-            match deserialize_rest(value) {
-                Ok(spec) => Some(spec),
-                Err((errors, rest)) => {
-                    for mut e in errors {
-                        // A problem with the entry as a whole (a missing field) points at its name.
-                        if e.span == Some(value.span) && value.as_scalar().is_none() {
-                            e.span = Some(key.span);
-                        }
-                        diags.push(de_error(e, key.span, source));
-                    }
-                    rest.map(|rest| {
-                        partial.push(partial_entry(key, value, &rest.node, rest.removed, source));
-                        rest.value
-                    })
-                }
-            }
-        };
-        out.push(Entry { key: name, spec });
+    for (entries, more, partials) in slices {
+        out.extend(entries);
+        diags.extend(more);
+        partial.extend(partials);
     }
     out
+}
+
+/// One named entry of a section; `None` when its name is not a string.
+fn entry<T: DeserializeOwned>(
+    key: &Node,
+    value: &Node,
+    source: &SourceFile,
+    diags: &mut Vec<Diagnostic>,
+    partial: &mut Vec<PartialEntry>,
+) -> Option<Entry<T>> {
+    let name: Spanned<String> = match from_node(key) {
+        Ok(name) => name,
+        Err(e) => {
+            diags.push(de_error(e, key.span, source));
+            return None;
+        }
+    };
+    let spec = if value.is_null() {
+        diags.push(
+            source
+                .error(key.span, format!("`{}` has no settings", name.value))
+                .help("add its fields, indented below the name"),
+        );
+        None
+    } else {
+        match deserialize_rest(value) {
+            Ok(spec) => Some(spec),
+            Err((errors, rest)) => {
+                for mut e in errors {
+                    // A problem with the entry as a whole (a missing field) points at its name.
+                    if e.span == Some(value.span) && value.as_scalar().is_none() {
+                        e.span = Some(key.span);
+                    }
+                    diags.push(de_error(e, key.span, source));
+                }
+                rest.map(|rest| {
+                    partial.push(partial_entry(key, value, &rest.node, rest.removed, source));
+                    rest.value
+                })
+            }
+        }
+    };
+    Some(Entry { key: name, spec })
 }
 
 /// The record of an entry kept without some of its nodes: `value` as written, `rest` as kept.

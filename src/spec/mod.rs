@@ -15,6 +15,7 @@
 pub mod de;
 pub mod diagnostic;
 pub mod load;
+pub mod parallel;
 pub mod resolve;
 pub mod schema;
 pub mod template;
@@ -116,9 +117,17 @@ fn load_with(
         resolver = resolver.with_spec_file(path);
     }
     let values_files = resolver.values_files();
-    let (desired, _sites, mut more) = resolver.run(&parsed);
+    let (desired, sites, mut more) = resolver.run(&parsed);
     parsed.drop_follow_ons(&mut more);
-    let source_hash = fingerprint(bytes, &values_files.borrow());
+    // Freeing the tree and the entries of a spec with tens of thousands of tokens takes tens of
+    // milliseconds; a large spec's are freed on another thread while this one finishes.
+    let working_set = (root, parsed, sites);
+    if bytes.len() >= yaml::PARALLEL_MIN_BYTES {
+        std::thread::spawn(move || drop(working_set));
+    } else {
+        drop(working_set);
+    }
+    let source_hash = fingerprint(bytes, &resolve::lock_values_files(&values_files));
     diags.extend(more);
     dedup(&mut diags);
     let diags = Diagnostics::new(diags);

@@ -49,6 +49,7 @@ mod saved_plan;
 mod spec_bad_corpus;
 mod spec_examples;
 mod spec_fleet;
+mod spec_large;
 mod spec_props;
 mod spec_semantics;
 mod tenant_rotation;

@@ -83,6 +83,63 @@ impl Confinement {
     /// Checks that `written` (as the spec wrote it) may be a file target; returns the real path
     /// to read and write.
     pub fn check(&self, written: &str) -> Result<PathBuf, String> {
+        Self::well_formed(written)?;
+        let relative = !Path::new(written).is_absolute();
+        let real = if relative {
+            resolve_from(self.base.clone(), Path::new(written))
+        } else {
+            resolve_real(Path::new(written))
+        };
+        self.allowed(written, relative, &real)?;
+        Self::regular(written, std::fs::metadata(&real).ok())?;
+        Ok(real)
+    }
+
+    /// [`Self::check`] for the many targets of one validation pass: each directory is resolved
+    /// once and remembered in `dirs`, so a target costs at most one `lstat` (none when its
+    /// directory does not exist yet). Only for a pass that ends before the filesystem may
+    /// change: the writer checks afresh with [`Self::check`].
+    pub fn check_cached(&self, written: &str, dirs: &mut ResolvedDirs) -> Result<PathBuf, String> {
+        Self::well_formed(written)?;
+        let path = Path::new(written);
+        let (Some(parent), Some(Component::Normal(leaf))) =
+            (path.parent(), path.components().next_back())
+        else {
+            return self.check(written);
+        };
+        let relative = !path.is_absolute();
+        let (dir, exists) = dirs
+            .resolved
+            .entry(parent.to_path_buf())
+            .or_insert_with(|| {
+                let dir = if relative {
+                    resolve_from(self.base.clone(), parent)
+                } else {
+                    resolve_real(parent)
+                };
+                let exists = std::fs::symlink_metadata(&dir).is_ok();
+                (dir, exists)
+            });
+        let mut real = dir.join(leaf);
+        let mut found = None;
+        if *exists {
+            match std::fs::symlink_metadata(&real) {
+                Ok(m) if m.is_symlink() => {
+                    if let Ok(target) = std::fs::canonicalize(&real) {
+                        real = target;
+                    }
+                    found = std::fs::metadata(&real).ok();
+                }
+                Ok(m) => found = Some(m),
+                Err(_) => {}
+            }
+        }
+        self.allowed(written, relative, &real)?;
+        Self::regular(written, found)?;
+        Ok(real)
+    }
+
+    fn well_formed(written: &str) -> Result<(), String> {
         if written.contains('\0') {
             return Err("the file path contains a NUL byte".to_owned());
         }
@@ -92,18 +149,17 @@ impl Confinement {
         if written.ends_with('/') {
             return Err(format!("`{written}` names a directory, not a file"));
         }
-        let relative = !Path::new(written).is_absolute();
-        let real = if relative {
-            resolve_from(self.base.clone(), Path::new(written))
-        } else {
-            resolve_real(Path::new(written))
-        };
+        Ok(())
+    }
+
+    /// The place rules on the resolved path `real`.
+    fn allowed(&self, written: &str, relative: bool, real: &Path) -> Result<(), String> {
         if real.starts_with(self.base.join(STATE_DIR)) {
             return Err(format!(
                 "`{written}` is inside tokensmith's state directory `{STATE_DIR}/`"
             ));
         }
-        if self.spec.as_ref() == Some(&real) {
+        if self.spec.as_deref() == Some(real) {
             return Err(format!("`{written}` is the spec file itself"));
         }
         if relative && !real.starts_with(&self.base) {
@@ -111,14 +167,27 @@ impl Confinement {
                 "`{written}` leaves the spec's directory (after resolving `..` and symlinks); write an absolute path if the file really lives elsewhere"
             ));
         }
-        match std::fs::metadata(&real) {
-            Ok(m) if m.is_dir() => Err(format!("`{written}` is a directory, not a file")),
-            Ok(m) if !m.is_file() => Err(format!(
+        Ok(())
+    }
+
+    /// What exists at the place (followed through symlinks), if anything, must be a regular
+    /// file.
+    fn regular(written: &str, found: Option<std::fs::Metadata>) -> Result<(), String> {
+        match found {
+            Some(m) if m.is_dir() => Err(format!("`{written}` is a directory, not a file")),
+            Some(m) if !m.is_file() => Err(format!(
                 "`{written}` is not a regular file (a FIFO, socket or device); only regular files are read or written"
             )),
-            _ => Ok(real),
+            _ => Ok(()),
         }
     }
+}
+
+/// Directories already resolved by [`Confinement::check_cached`] in one validation pass: the
+/// directory as written, its real path, and whether it exists.
+#[derive(Debug, Default)]
+pub struct ResolvedDirs {
+    resolved: std::collections::HashMap<PathBuf, (PathBuf, bool)>,
 }
 
 /// Checks that `written` (as the spec wrote it) may be a file target of the spec at
@@ -160,7 +229,15 @@ mod tests {
         std::fs::create_dir(base.join("sub")).unwrap();
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), base.join("link")).unwrap();
-        let ok = |p: &str| check(base, Some(&spec), p);
+        let rules = Confinement::new(base, Some(&spec));
+        let mut dirs = ResolvedDirs::default();
+        // Both checks, the second twice (its directory then comes from the cache), agree.
+        let mut ok = |p: &str| {
+            let once = check(base, Some(&spec), p);
+            assert_eq!(rules.check_cached(p, &mut dirs), once, "{p}");
+            assert_eq!(rules.check_cached(p, &mut dirs), once, "{p} (cached)");
+            once
+        };
         assert!(ok("out/x.env").is_ok());
         assert!(ok("sub/../x.env").is_ok());
         assert!(ok("/tmp/anywhere.env").is_ok());
@@ -182,6 +259,17 @@ mod tests {
         // SAFETY: mkfifo(3) with a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         assert!(ok("pipe").unwrap_err().contains("not a regular file"));
+        std::fs::write(base.join("sub/file.env"), "").unwrap();
+        std::os::unix::fs::symlink(base.join("sub/file.env"), base.join("sub/alias.env")).unwrap();
+        std::os::unix::fs::symlink(base.join("tokensmith.yaml"), base.join("sub/spec.yaml"))
+            .unwrap();
+        assert!(ok("sub/file.env").is_ok());
+        assert_eq!(
+            ok("sub/alias.env").unwrap(),
+            rules.check("sub/file.env").unwrap()
+        );
+        assert!(ok("sub/spec.yaml").unwrap_err().contains("spec file"));
+        assert!(ok("missing/dir/x.env").is_ok());
         assert!(check(base, None, "/dev/zero")
             .unwrap_err()
             .contains("not a regular file"));

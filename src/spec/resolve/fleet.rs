@@ -10,10 +10,9 @@
 //! Not here: rendering and checking each expanded target (`targets`), running the fleet
 //! (`apply` runs exec targets with bounded parallelism).
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use super::Resolver;
 use crate::model::{ExecTarget, Target, TargetValues};
@@ -30,11 +29,11 @@ pub const MAX_VALUES_FILE: u64 = 16 * 1024 * 1024;
 /// Reads a `for_each` values file by its path relative to the spec's directory (checked by the
 /// loader to stay inside it): for a spec read from somewhere else than a directory on disk,
 /// such as a git commit.
-pub type ValuesReader<'r> = &'r dyn Fn(&str) -> Result<Vec<u8>, String>;
+pub type ValuesReader<'r> = &'r (dyn Fn(&str) -> Result<Vec<u8>, String> + Sync);
 
 /// The values files read while resolving, by the path written in the spec: their bytes, for the
 /// spec's fingerprint. Shared with the loader, which outlives the resolver.
-pub type ValuesFiles = Rc<RefCell<BTreeMap<String, Vec<u8>>>>;
+pub type ValuesFiles = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
 
 impl Resolver<'_> {
     /// The targets `target` stands for: itself, or one per `for_each` combination (with the
@@ -133,7 +132,7 @@ impl Resolver<'_> {
 
     /// The text of a values file: relative to the spec's directory, inside it, a regular file.
     fn values_file(&mut self, written: &str) -> Result<String, Finding> {
-        if let Some(bytes) = self.values_files.borrow().get(written) {
+        if let Some(bytes) = lock(&self.values_files).get(written) {
             return Ok(String::from_utf8_lossy(bytes).into_owned());
         }
         if let Some(read) = self.values_reader {
@@ -145,9 +144,7 @@ impl Resolver<'_> {
             }
             let text = String::from_utf8(bytes.clone())
                 .map_err(|_| Finding::error(format!("`{written}` is not UTF-8 text")))?;
-            self.values_files
-                .borrow_mut()
-                .insert(written.to_owned(), bytes);
+            lock(&self.values_files).insert(written.to_owned(), bytes);
             return Ok(text);
         }
         let Some(base) = self.base_dir.clone() else {
@@ -159,11 +156,16 @@ impl Resolver<'_> {
         let bytes = read_inside(&base, written)?;
         let text = String::from_utf8(bytes.clone())
             .map_err(|_| Finding::error(format!("`{written}` is not UTF-8 text")))?;
-        self.values_files
-            .borrow_mut()
-            .insert(written.to_owned(), bytes);
+        lock(&self.values_files).insert(written.to_owned(), bytes);
         Ok(text)
     }
+}
+
+/// The values files read so far (a resolver working on a slice of the entries shares them).
+pub fn lock(files: &ValuesFiles) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+    files
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A `for_each` variable name: an identifier that does not hide another variable.

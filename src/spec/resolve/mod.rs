@@ -25,7 +25,7 @@ use super::de::Spanned;
 use super::diagnostic::{Diagnostic, SourceFile, Span};
 use super::load::{Entry, Parsed};
 use super::template::{self, Templates, Vars};
-use super::types::ForEach;
+use super::types::{ForEach, PolicySpec};
 use super::validate::{self, Finding, Sites, TokenSite};
 use super::yaml::Node;
 
@@ -34,11 +34,14 @@ pub const DEFAULT_EXPIRES_IN: SpecDuration = SpecDuration::from_days(90);
 pub const DEFAULT_ROTATE_BEFORE: SpecDuration = SpecDuration::from_days(14);
 pub const DEFAULT_GRACE: SpecDuration = SpecDuration::from_hours(24);
 
+/// Token sections longer than this are resolved on every core, in slices at least this long.
+const ENTRIES_PER_SLICE: usize = 2_000;
+
 /// ActiveGate tokens may expire at most this far ahead.
 pub const MAX_ACTIVEGATE_EXPIRY: SpecDuration = SpecDuration::from_days(730);
 
 pub const DEFAULT_API_BASE: &str = "https://api.dynatrace.com";
-pub use fleet::{ValuesFiles, ValuesReader, MAX_FLEET};
+pub use fleet::{lock as lock_values_files, ValuesFiles, ValuesReader, MAX_FLEET};
 
 pub const DEFAULT_TOKEN_URL: &str = "https://sso.dynatrace.com/sso/oauth2/token";
 
@@ -60,6 +63,8 @@ pub struct Resolver<'a> {
     spec_file: Option<std::path::PathBuf>,
     /// The place rules for file targets, resolved once from `spec_file`.
     confinement: Option<crate::deliver::file::place::Confinement>,
+    /// The directories of file targets already resolved by `confinement`.
+    resolved_dirs: crate::deliver::file::place::ResolvedDirs,
     /// The spec's directory, where `for_each` values files are read; `None` for a spec held in
     /// memory.
     base_dir: Option<PathBuf>,
@@ -99,6 +104,7 @@ impl<'a> Resolver<'a> {
             sites: Sites::default(),
             spec_file: None,
             confinement: None,
+            resolved_dirs: Default::default(),
             base_dir: None,
             values_reader: None,
             values_files: fleet::ValuesFiles::default(),
@@ -153,21 +159,13 @@ impl<'a> Resolver<'a> {
             .map(|d| d.policy())
             .unwrap_or_default();
         self.check_level(&defaults);
-        for entry in &parsed.api_tokens {
-            if let Some(spec) = &entry.spec {
-                self.api_token(entry, spec, &defaults);
-            }
-        }
-        for entry in &parsed.activegate_tokens {
-            if let Some(spec) = &entry.spec {
-                self.activegate_token(entry, spec, &defaults);
-            }
-        }
-        for entry in &parsed.platform_tokens {
-            if let Some(spec) = &entry.spec {
-                self.platform_token(entry, spec, &defaults);
-            }
-        }
+        self.each_entry(&parsed.api_tokens, &defaults, Resolver::api_token);
+        self.each_entry(
+            &parsed.activegate_tokens,
+            &defaults,
+            Resolver::activegate_token,
+        );
+        self.each_entry(&parsed.platform_tokens, &defaults, Resolver::platform_token);
         self.tenant_tokens(&parsed.tenant_token);
         if let Some(u) = &parsed.unmanaged {
             let prune = u.prune.as_ref().is_some_and(|p| p.value);
@@ -220,6 +218,62 @@ impl<'a> Resolver<'a> {
         let cross = validate::cross_check(&self.desired, &self.sites, self.source);
         self.diags.extend(cross);
         (self.desired, self.sites, self.diags)
+    }
+
+    /// Resolves every entry of a token section that parsed, with `one`, in order. A large
+    /// section is cut into slices resolved by forks of this resolver on every core; their
+    /// tokens, sites and findings are appended in slice order, so the outcome is exactly the
+    /// one-thread outcome.
+    fn each_entry<T: Sync>(
+        &mut self,
+        entries: &[Entry<T>],
+        defaults: &PolicySpec,
+        one: impl Fn(&mut Resolver<'a>, &Entry<T>, &T, &PolicySpec) + Sync,
+    ) {
+        let this = &*self;
+        let parts = super::parallel::by_slices(entries, ENTRIES_PER_SLICE, |slice| {
+            let mut fork = this.fork();
+            for entry in slice {
+                if let Some(spec) = &entry.spec {
+                    one(&mut fork, entry, spec, defaults);
+                }
+            }
+            (fork.desired.tokens, fork.sites.tokens, fork.diags)
+        });
+        for (tokens, sites, diags) in parts {
+            self.desired.tokens.extend(tokens);
+            self.sites.tokens.extend(sites);
+            self.diags.extend(diags);
+        }
+    }
+
+    /// A resolver for a slice of a section's entries: what the sections before them declared,
+    /// and nothing resolved yet.
+    fn fork(&self) -> Resolver<'a> {
+        Resolver {
+            source: self.source,
+            root: self.root,
+            templates: Templates::new(),
+            diags: Vec::new(),
+            declared_envs: self.declared_envs.clone(),
+            declared_accounts: self.declared_accounts.clone(),
+            default_owners: self.default_owners.clone(),
+            scope_findings: self.scope_findings.clone(),
+            desired: Desired {
+                environments: self.desired.environments.clone(),
+                accounts: self.desired.accounts.clone(),
+                tokens: Vec::new(),
+                tenant_tokens: Vec::new(),
+                unmanaged: UnmanagedPolicy::default(),
+            },
+            sites: Sites::default(),
+            spec_file: self.spec_file.clone(),
+            confinement: self.confinement.clone(),
+            resolved_dirs: Default::default(),
+            base_dir: self.base_dir.clone(),
+            values_reader: self.values_reader,
+            values_files: self.values_files.clone(),
+        }
     }
 
     fn environments(&mut self, entries: &[Entry<super::types::EnvironmentSpec>]) {

@@ -97,7 +97,7 @@ impl Resolver<'_> {
         let mut findings = validate::check_target(&rendered);
         if let (Target::File(f), Some(rules)) = (&rendered, &self.confinement) {
             if !f.path.contains('\0') {
-                if let Err(reason) = rules.check(&f.path) {
+                if let Err(reason) = rules.check_cached(&f.path, &mut self.resolved_dirs) {
                     findings.push(Finding::error(reason).field("path"));
                 }
             }

@@ -2,7 +2,8 @@
 //! tokens (or one file with two layouts), one live token adopted twice, and the platform-token
 //! limit per owner and account.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
     Desired, FileFormat, Home, Rotation, Target, TokenDetails, TokenKey, TokenKind,
@@ -120,13 +121,15 @@ fn duplicate_keys(
     out: &mut Vec<Diagnostic>,
 ) -> BTreeSet<usize> {
     let mut repeats = BTreeSet::new();
-    let mut seen: BTreeMap<(TokenKind, &Home, &TokenKey), usize> = BTreeMap::new();
+    let mut seen: HashMap<(TokenKind, &Home, &TokenKey), usize> =
+        HashMap::with_capacity(desired.tokens.len());
     for (i, token) in desired.tokens.iter().enumerate() {
-        match seen.get(&(token.kind, &token.home, &token.key)) {
-            None => {
-                seen.insert((token.kind, &token.home, &token.key), i);
+        match seen.entry((token.kind, &token.home, &token.key)) {
+            Entry::Vacant(v) => {
+                v.insert(i);
             }
-            Some(&first) => {
+            Entry::Occupied(o) => {
+                let first = *o.get();
                 repeats.insert(i);
                 let site = &sites.tokens[i];
                 let first_site = &sites.tokens[first];
@@ -154,38 +157,67 @@ fn duplicate_keys(
     repeats
 }
 
-/// Reports targets written by two tokens (a repeated key is reported once, as a duplicate).
-fn shared_targets(
-    desired: &Desired,
-    sites: &Sites,
-    skip: &BTreeSet<usize>,
-    source: &SourceFile,
-    out: &mut Vec<Diagnostic>,
-) {
-    let mut seen: BTreeMap<crate::model::TargetAddress, (String, Span)> = BTreeMap::new();
-    let mut files: BTreeMap<String, (FileFormat, String, Span)> = BTreeMap::new();
-    let mut visit = |target: &Target, owner: String, span: Span, out: &mut Vec<Diagnostic>| {
+/// Who writes a target, for messages: a desired token or a tenant token (by index), formatted
+/// only when a message needs it.
+#[derive(Clone, Copy)]
+enum Writer {
+    Token(usize),
+    Tenant(usize),
+}
+
+impl Writer {
+    fn describe(self, desired: &Desired) -> String {
+        match self {
+            Writer::Token(i) => {
+                let token = &desired.tokens[i];
+                let home = match &token.home {
+                    Home::Environment(e) => e.to_string(),
+                    Home::Account(a) => a.clone(),
+                };
+                format!("{} `{}` ({home})", token.kind, token.key)
+            }
+            Writer::Tenant(i) => format!(
+                "the tenant token of `{}`",
+                desired.tenant_tokens[i].environment
+            ),
+        }
+    }
+}
+
+/// The targets seen so far by [`shared_targets`], and the layout of each file.
+struct Seen<'d> {
+    desired: &'d Desired,
+    source: &'d SourceFile,
+    addresses: HashMap<crate::model::TargetAddress, (Writer, Span)>,
+    files: HashMap<&'d str, (FileFormat, Writer, Span)>,
+}
+
+impl<'d> Seen<'d> {
+    fn visit(&mut self, target: &'d Target, writer: Writer, span: Span, out: &mut Vec<Diagnostic>) {
+        let (desired, source) = (self.desired, self.source);
         let address = target.address();
-        if let Some((first_owner, first_span)) = seen.get(&address) {
+        if let Some((first, first_span)) = self.addresses.get(&address) {
             out.push(
                 source
-                    .error(span, format!("target `{address}` is also written by {first_owner}"))
+                    .error(span, format!("target `{address}` is also written by {}", first.describe(desired)))
                     .note(format!("first used at {}", source.position(*first_span)))
                     .help("each target holds one token; give each token its own key, file or Secret (e.g. with `{{ env }}` in the path)"),
             );
             return;
         }
-        seen.insert(address, (owner.clone(), span));
+        self.addresses.insert(address, (writer, span));
         // Keys of one file may go to different tokens, but only if every writer agrees on the
         // file's layout: a raw writer replaces the whole file, and two formats cannot both hold.
         let Target::File(f) = target else { return };
-        match files.get(&f.path) {
-            None => {
-                files.insert(f.path.clone(), (f.format, owner, span));
+        match self.files.entry(f.path.as_str()) {
+            Entry::Vacant(v) => {
+                v.insert((f.format, writer, span));
             }
-            Some((format, first_owner, first_span))
-                if *format != f.format || f.format == FileFormat::Raw =>
-            {
+            Entry::Occupied(o) => {
+                let (format, first, first_span) = *o.get();
+                if format == f.format && f.format != FileFormat::Raw {
+                    return;
+                }
                 let how = |x: FileFormat| match x {
                     FileFormat::Raw => "whole (raw)".to_owned(),
                     other => format!("as {}", format_name(other)),
@@ -195,41 +227,57 @@ fn shared_targets(
                         .error(
                             span,
                             format!(
-                                "file `{}` is written {} here and {} by {first_owner}",
+                                "file `{}` is written {} here and {} by {}",
                                 f.path,
                                 how(f.format),
-                                how(*format)
+                                how(format),
+                                first.describe(desired)
                             ),
                         )
-                        .note(format!("first used at {}", source.position(*first_span)))
+                        .note(format!("first used at {}", source.position(first_span)))
                         .help("writers of one file must use the same non-raw format with different keys"),
                 );
             }
-            Some(_) => {}
         }
+    }
+}
+
+/// Reports targets written by two tokens (a repeated key is reported once, as a duplicate).
+fn shared_targets<'d>(
+    desired: &'d Desired,
+    sites: &Sites,
+    skip: &BTreeSet<usize>,
+    source: &'d SourceFile,
+    out: &mut Vec<Diagnostic>,
+) {
+    let capacity = desired.tokens.iter().map(|t| t.deliver.len()).sum();
+    let mut seen = Seen {
+        desired,
+        source,
+        addresses: HashMap::with_capacity(capacity),
+        files: HashMap::with_capacity(capacity),
     };
     for (i, (token, site)) in desired.tokens.iter().zip(&sites.tokens).enumerate() {
         if skip.contains(&i) {
             continue;
         }
-        let home = match &token.home {
-            Home::Environment(e) => e.to_string(),
-            Home::Account(a) => a.clone(),
-        };
-        let owner = format!("{} `{}` ({home})", token.kind, token.key);
         for (target, span) in token.deliver.iter().zip(&site.targets) {
-            visit(target, owner.clone(), *span, out);
+            seen.visit(target, Writer::Token(i), *span, out);
         }
     }
-    for (tenant, spans) in desired.tenant_tokens.iter().zip(&sites.tenant_targets) {
-        let owner = format!("the tenant token of `{}`", tenant.environment);
+    for (i, (tenant, spans)) in desired
+        .tenant_tokens
+        .iter()
+        .zip(&sites.tenant_targets)
+        .enumerate()
+    {
         for (target, span) in tenant
             .activegates
             .iter()
             .chain(&tenant.oneagents)
             .zip(spans)
         {
-            visit(target, owner.clone(), *span, out);
+            seen.visit(target, Writer::Tenant(i), *span, out);
         }
     }
 }

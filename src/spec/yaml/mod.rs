@@ -14,6 +14,12 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 
 use super::diagnostic::{Diagnostic, SourceFile, Span};
 
+mod split;
+
+/// Specs at least this large are parsed on every core (and their working set freed on another
+/// thread).
+pub use split::MIN_BYTES as PARALLEL_MIN_BYTES;
+
 /// Aliases may add at most this many nodes beyond the document's own (or as many as the
 /// document itself holds, when that is more): the copies an alias makes are what multiply a
 /// document, so they are what is bounded. The document's own nodes are bounded by the file size
@@ -128,8 +134,36 @@ impl Node {
 }
 
 /// Parses one YAML document into a located tree. An empty document is a null scalar.
+///
+/// A large spec is parsed on every core when its layout allows ([`split`]); the tree is the
+/// same either way.
 pub fn parse(source: &SourceFile) -> Result<Node, Diagnostic> {
-    Builder::new(source).run()
+    if let Some(node) = split::parse(source, split::MIN_BYTES, super::parallel::cores()) {
+        return Ok(node);
+    }
+    Builder::new(source, source.text()).run()
+}
+
+/// Maps the line numbers of a parsed piece of text to lines of the source file.
+#[derive(Debug, Clone, Copy)]
+enum Lines {
+    /// The piece is the whole file.
+    Same,
+    /// The piece starts after this many lines of the file.
+    After(usize),
+    /// The piece is the file with lines `from..from + count` taken out.
+    Without { from: usize, count: usize },
+}
+
+impl Lines {
+    fn map(self, line: usize) -> usize {
+        match self {
+            Lines::Same => line,
+            Lines::After(n) => line + n,
+            Lines::Without { from, count } if line >= from => line + count,
+            Lines::Without { .. } => line,
+        }
+    }
 }
 
 enum Frame {
@@ -148,6 +182,14 @@ enum Frame {
 
 struct Builder<'a> {
     source: &'a SourceFile,
+    /// The text parsed: the source's, or a piece of it ([`split`]).
+    text: &'a str,
+    /// Where the lines of `text` are in the source.
+    lines: Lines,
+    /// Levels of nesting around `text` (a piece that is the inside of a section starts at 1).
+    depth: usize,
+    /// Alias events seen (the split parse does not handle documents with aliases).
+    aliases: usize,
     stack: Vec<Frame>,
     anchors: HashMap<usize, (Node, usize)>,
     /// Nodes written in the document itself.
@@ -158,9 +200,13 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(source: &'a SourceFile) -> Self {
+    fn new(source: &'a SourceFile, text: &'a str) -> Self {
         Builder {
             source,
+            text,
+            lines: Lines::Same,
+            depth: 0,
+            aliases: 0,
             stack: Vec::new(),
             anchors: HashMap::new(),
             own: 0,
@@ -169,8 +215,13 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Node, Diagnostic> {
-        let mut parser = Parser::new_from_str(self.source.text());
+    fn run(self) -> Result<Node, Diagnostic> {
+        self.run_counted().map(|(node, _)| node)
+    }
+
+    /// The tree and the number of aliases used in it.
+    fn run_counted(mut self) -> Result<(Node, usize), Diagnostic> {
+        let mut parser = Parser::new_from_str(self.text);
         let mut documents = 0;
         while let Some(next) = parser.next_event() {
             let (event, yspan) = match next {
@@ -179,7 +230,9 @@ impl<'a> Builder<'a> {
                     let m = e.marker();
                     return Err(
                         Diagnostic::error(format!("YAML syntax error: {}", e.info()))
-                            .at(self.source.locate_point(m.line(), m.col() + 1))
+                            .at(self
+                                .source
+                                .locate_point(self.lines.map(m.line()), m.col() + 1))
                             .help("check the indentation and quoting around this place"),
                     );
                 }
@@ -227,7 +280,7 @@ impl<'a> Builder<'a> {
                             .error(span, format!("YAML tag `{tag}` is not supported"))
                             .help("remove the tag; a spec uses plain YAML values"));
                     }
-                    if self.stack.len() >= MAX_DEPTH {
+                    if self.stack.len() + self.depth >= MAX_DEPTH {
                         return Err(self
                             .source
                             .error(
@@ -283,6 +336,7 @@ impl<'a> Builder<'a> {
                     self.finish(node, anchor)?;
                 }
                 Event::Alias(id) => {
+                    self.aliases += 1;
                     let Some(size) = self.anchors.get(&id).map(|(_, size)| *size) else {
                         return Err(self.source.error(span, "alias refers to an unknown anchor"));
                     };
@@ -298,7 +352,10 @@ impl<'a> Builder<'a> {
                 Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
             }
         }
-        Ok(self.root.unwrap_or_else(|| Node::null(Span::new(1, 1, 1))))
+        let root = self
+            .root
+            .unwrap_or_else(|| Node::null(Span::new(self.lines.map(1), 1, 1)));
+        Ok((root, self.aliases))
     }
 
     fn span_of(&self, span: &YamlSpan) -> Span {
@@ -308,7 +365,7 @@ impl<'a> Builder<'a> {
         } else {
             usize::MAX / 2
         };
-        Span::new(start.line(), start.col() + 1, len)
+        Span::new(self.lines.map(start.line()), start.col() + 1, len)
     }
 
     /// Counts `n` nodes added by an alias; refuses when aliases have added more than
@@ -353,11 +410,14 @@ impl<'a> Builder<'a> {
 
     /// Applies merge keys (`<<: *base`, explicit keys win) and refuses duplicate keys.
     fn merge_and_check(&self, entries: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, Diagnostic> {
+        self.refuse_duplicates(&entries)?;
+        if !entries.iter().any(|(key, _)| is_merge_key(key)) {
+            return Ok(entries);
+        }
         let mut own: Vec<(Node, Node)> = Vec::with_capacity(entries.len());
         let mut merged: Vec<(Node, Node)> = Vec::new();
-        let mut seen: HashMap<String, Span> = HashMap::new();
         for (key, value) in entries {
-            if matches!(&key.kind, NodeKind::Scalar { text, plain: true } if text == "<<") {
+            if is_merge_key(&key) {
                 let sources = match value.kind {
                     NodeKind::Map(m) => vec![m],
                     NodeKind::Seq(items) => {
@@ -388,29 +448,72 @@ impl<'a> Builder<'a> {
                 merged.extend(sources.into_iter().flatten());
                 continue;
             }
-            if let Some(text) = key.as_scalar() {
-                if let Some(first) = seen.get(text) {
-                    return Err(self
-                        .source
-                        .error(key.span, format!("duplicate key `{text}`"))
-                        .note(format!("first defined at {}", self.source.position(*first)))
-                        .help("YAML mapping keys must be unique; remove or rename one"));
-                }
-                seen.insert(text.to_owned(), key.span);
-            }
             own.push((key, value));
         }
+        let mut taken: std::collections::HashSet<String> = own
+            .iter()
+            .filter_map(|(key, _)| key.as_scalar().map(str::to_owned))
+            .collect();
         for (key, value) in merged {
-            let taken = key.as_scalar().is_some_and(|t| seen.contains_key(t));
-            if !taken {
-                if let Some(text) = key.as_scalar() {
-                    seen.insert(text.to_owned(), key.span);
-                }
+            let fresh = match key.as_scalar() {
+                Some(text) => taken.insert(text.to_owned()),
+                None => true,
+            };
+            if fresh {
                 own.push((key, value));
             }
         }
         Ok(own)
     }
+
+    /// [`refuse_duplicates`] in this builder's source.
+    fn refuse_duplicates(&self, entries: &[(Node, Node)]) -> Result<(), Diagnostic> {
+        refuse_duplicates(self.source, entries)
+    }
+}
+
+/// Refuses a mapping whose explicit scalar keys (merge keys aside) repeat, pointing at the
+/// second one. A short mapping is compared pairwise; a long one through a set of borrowed keys
+/// (no copy of any key).
+fn refuse_duplicates(source: &SourceFile, entries: &[(Node, Node)]) -> Result<(), Diagnostic> {
+    let keys = entries
+        .iter()
+        .map(|(key, _)| key)
+        .filter(|key| !is_merge_key(key))
+        .filter_map(|key| key.as_scalar().map(|text| (text, key.span)));
+    let duplicate = if entries.len() <= 16 {
+        let keys: Vec<(&str, Span)> = keys.collect();
+        keys.iter().enumerate().find_map(|(i, (text, span))| {
+            keys[..i]
+                .iter()
+                .find(|(earlier, _)| earlier == text)
+                .map(|(_, first)| (*text, *span, *first))
+        })
+    } else {
+        let mut seen: HashMap<&str, Span> = HashMap::with_capacity(entries.len());
+        keys.into_iter()
+            .find_map(|(text, span)| match seen.entry(text) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    Some((text, span, *first.get()))
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(span);
+                    None
+                }
+            })
+    };
+    match duplicate {
+        None => Ok(()),
+        Some((text, span, first)) => Err(source
+            .error(span, format!("duplicate key `{text}`"))
+            .note(format!("first defined at {}", source.position(first)))
+            .help("YAML mapping keys must be unique; remove or rename one")),
+    }
+}
+
+/// A plain `<<` key: YAML's merge key.
+fn is_merge_key(key: &Node) -> bool {
+    matches!(&key.kind, NodeKind::Scalar { text, plain: true } if text == "<<")
 }
 
 #[cfg(test)]
@@ -478,6 +581,13 @@ mod tests {
     fn duplicate_keys_and_deep_nesting_are_refused() {
         let err = parse_str("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err.location.unwrap().line, 3);
+        // A long mapping is checked through a set: the same answer.
+        let mut long: String = (0..40).map(|i| format!("k{i}: {i}\n")).collect();
+        long.push_str("k7: again\nk9: again\n");
+        let err = parse_str(&long).unwrap_err();
+        assert_eq!(err.message, "duplicate key `k7`");
+        assert_eq!(err.location.unwrap().line, 41);
+        assert!(parse_str("<<: {a: 1}\n<<: {b: 2}\na: 3\n").is_ok());
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         assert!(parse_str(&deep).unwrap_err().message.contains("deeper"));
     }
