@@ -39,8 +39,9 @@ pub fn check_list_ids<'a>(
     id_field: &str,
     ids: impl IntoIterator<Item = &'a str>,
 ) -> Result<(), String> {
-    let mut seen = std::collections::HashSet::new();
-    for (i, id) in ids.into_iter().enumerate() {
+    let ids = ids.into_iter();
+    let mut seen = std::collections::HashSet::with_capacity(ids.size_hint().0);
+    for (i, id) in ids.enumerate() {
         if id.trim().is_empty() {
             return Err(format!(
                 "malformed token list: entry {i} of `{list}` has no `{id_field}`"
@@ -60,6 +61,52 @@ pub fn check_list_ids<'a>(
 /// same without an offset (read as UTC).
 pub fn parse_date(value: &str) -> Option<OffsetDateTime> {
     let value = value.trim();
+    if let Some(t) = parse_utc_millis(value) {
+        return Some(t);
+    }
+    parse_date_general(value)
+}
+
+/// The shape every date of the environment APIs has, `yyyy-MM-ddTHH:mm:ss.SSSZ`, read digit by
+/// digit (a list page carries several per token); `None` for anything else, including an
+/// impossible date or time of that shape, which [`parse_date_general`] then judges.
+fn parse_utc_millis(value: &str) -> Option<OffsetDateTime> {
+    let b: &[u8; 24] = value.as_bytes().try_into().ok()?;
+    let separators = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+    ];
+    if b[23] != b'Z' || separators.iter().any(|&(i, c)| b[i] != c) {
+        return None;
+    }
+    let number = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0u16, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u16::from(d - b'0'))
+        })
+    };
+    let month = time::Month::try_from(u8::try_from(number(5, 7)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(
+        i32::from(number(0, 4)?),
+        month,
+        u8::try_from(number(8, 10)?).ok()?,
+    )
+    .ok()?;
+    let time = time::Time::from_hms_milli(
+        u8::try_from(number(11, 13)?).ok()?,
+        u8::try_from(number(14, 16)?).ok()?,
+        u8::try_from(number(17, 19)?).ok()?,
+        number(20, 23)?,
+    )
+    .ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_utc())
+}
+
+/// Every shape [`parse_date`] accepts, through `time`'s parsers.
+fn parse_date_general(value: &str) -> Option<OffsetDateTime> {
     if let Ok(t) = OffsetDateTime::parse(value, &Rfc3339) {
         return Some(t);
     }
@@ -96,11 +143,8 @@ fn date(
     }
 }
 
-fn scopes(list: &Option<Vec<String>>) -> BTreeSet<Scope> {
-    list.iter()
-        .flatten()
-        .map(|s| Scope::new(s.as_str()))
-        .collect()
+fn scopes(list: Option<Vec<String>>) -> BTreeSet<Scope> {
+    list.into_iter().flatten().map(Scope::new).collect()
 }
 
 /// An `ActiveGateType` from its wire name; unknown names give `None`.
@@ -120,41 +164,50 @@ pub fn activegate_type_name(t: ActiveGateType) -> &'static str {
     }
 }
 
-pub fn api_token(dto: &ApiTokenDto) -> Result<LiveToken, BadDate> {
+/// An API token of the wire as the model holds it; the strings move over, nothing is copied.
+pub fn api_token(dto: ApiTokenDto) -> Result<LiveToken, BadDate> {
     let id = dto.id.as_str();
+    let created = date(id, "creationDate", &dto.creation_date)?;
+    let modified = date(id, "modifiedDate", &dto.modified_date)?;
+    let expires = date(id, "expirationDate", &dto.expiration_date)?;
+    let last_used = date(id, "lastUsedDate", &dto.last_used_date)?;
     Ok(LiveToken {
         kind: TokenKind::ApiToken,
-        id: TokenId::new(id),
-        name: dto.name.clone().unwrap_or_default(),
+        id: TokenId::new(dto.id),
+        name: dto.name.unwrap_or_default(),
         // `enabled` is a default field; a token that exists and says nothing is taken as enabled.
         enabled: dto.enabled.unwrap_or(true),
-        owner: dto.owner.clone(),
+        owner: dto.owner,
         personal_access_token: dto.personal_access_token.unwrap_or(false),
-        created: date(id, "creationDate", &dto.creation_date)?,
-        modified: date(id, "modifiedDate", &dto.modified_date)?,
-        expires: date(id, "expirationDate", &dto.expiration_date)?,
-        last_used: date(id, "lastUsedDate", &dto.last_used_date)?,
-        last_used_from: dto.last_used_ip_address.clone(),
-        scopes: scopes(&dto.scopes),
+        created,
+        modified,
+        expires,
+        last_used,
+        last_used_from: dto.last_used_ip_address,
+        scopes: scopes(dto.scopes),
         activegate_type: None,
         seed: false,
         resources: Vec::new(),
     })
 }
 
-pub fn activegate_token(dto: &ActiveGateTokenDto) -> Result<LiveToken, BadDate> {
+/// An ActiveGate token of the wire as the model holds it, moving its strings.
+pub fn activegate_token(dto: ActiveGateTokenDto) -> Result<LiveToken, BadDate> {
     let id = dto.id.as_str();
+    let created = date(id, "creationDate", &dto.creation_date)?;
+    let expires = date(id, "expirationDate", &dto.expiration_date)?;
+    let last_used = date(id, "lastUsedDate", &dto.last_used_date)?;
     Ok(LiveToken {
         kind: TokenKind::ActivegateToken,
-        id: TokenId::new(id),
-        name: dto.name.clone().unwrap_or_default(),
+        id: TokenId::new(dto.id),
+        name: dto.name.unwrap_or_default(),
         enabled: true,
-        owner: dto.owner.clone(),
+        owner: dto.owner,
         personal_access_token: false,
-        created: date(id, "creationDate", &dto.creation_date)?,
+        created,
         modified: None,
-        expires: date(id, "expirationDate", &dto.expiration_date)?,
-        last_used: date(id, "lastUsedDate", &dto.last_used_date)?,
+        expires,
+        last_used,
         last_used_from: None,
         scopes: BTreeSet::new(),
         activegate_type: dto.active_gate_type.as_deref().and_then(activegate_type),
@@ -184,7 +237,7 @@ pub fn platform_token(dto: &PlatformTokenDto) -> Result<LiveToken, BadDate> {
         expires: date(id, "expirationDate", &dto.expiration_date)?,
         last_used: date(id, "metadata.lastUsedAt", &last_used)?,
         last_used_from: None,
-        scopes: scopes(&dto.scope),
+        scopes: scopes(dto.scope.clone()),
         activegate_type: None,
         seed: false,
         resources: dto.resource.clone().unwrap_or_default(),
@@ -222,12 +275,66 @@ mod tests {
     }
 
     #[test]
+    fn the_fast_date_path_agrees_with_the_general_parsers() {
+        let fast = [
+            "2026-11-01T09:00:00.000Z",
+            "2024-02-29T23:59:59.999Z",
+            "0000-01-01T00:00:00.000Z",
+            "9999-12-31T23:59:59.999Z",
+            "1970-01-01T00:00:00.001Z",
+        ];
+        for v in fast {
+            assert!(parse_utc_millis(v).is_some(), "{v}");
+            assert_eq!(parse_date(v), parse_date_general(v), "{v}");
+        }
+        // Same length and shape but not a valid instant, or not quite the shape: the general
+        // parsers decide, exactly as before the fast path existed.
+        let odd = [
+            "2023-02-29T00:00:00.000Z",
+            "2026-13-01T00:00:00.000Z",
+            "2026-00-01T00:00:00.000Z",
+            "2026-01-32T00:00:00.000Z",
+            "2026-01-01T24:00:00.000Z",
+            "2026-01-01T23:60:00.000Z",
+            "2016-12-31T23:59:60.000Z",
+            "2026-01-01T00:00:00.000z",
+            "2026-01-01t00:00:00.000Z",
+            "2026-01-01 00:00:00.000Z",
+            "2026-01-01T00:00:00,000Z",
+            "+026-01-01T00:00:00.000Z",
+            "2026-01-01T00:00:0a.000Z",
+            "2026-1-01T00:00:00.0000Z",
+            "2026-01-01T00:00:00.00+1",
+            "  2026-01-01T00:00:00.000Z ",
+            "2026-01-01T00:00:00.12Z",
+            "2026-01-01T00:00:00.1234Z",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00.000+00:00",
+            "2026-01-01T00:00:00.000",
+            "ä026-01-01T00:00:00.00Z",
+        ];
+        for v in odd {
+            assert_eq!(parse_date(v), parse_date_general(v.trim()), "{v}");
+        }
+        assert_eq!(parse_utc_millis("2016-12-31T23:59:60.000Z"), None);
+        assert_eq!(parse_date("2023-02-29T00:00:00.000Z"), None);
+        // Every millisecond value and a spread of dates round-trip through the writer.
+        let mut t = datetime!(1999-12-31 23:59:58.000 UTC);
+        for _ in 0..3_000 {
+            t += time::Duration::milliseconds(1_234_567_891);
+            let text = format_date(t);
+            assert_eq!(parse_utc_millis(&text), Some(t), "{text}");
+            assert_eq!(parse_date_general(&text), Some(t), "{text}");
+        }
+    }
+
+    #[test]
     fn api_token_with_defaults_and_unknown_scope() {
         let dto: ApiTokenDto = serde_json::from_str(
             r#"{"id":"dt0c01.A","name":"op [ts:op#1]","scopes":["settings.read","fromTheFuture.write"]}"#,
         )
         .unwrap();
-        let t = api_token(&dto).unwrap();
+        let t = api_token(dto).unwrap();
         assert!(t.enabled && !t.personal_access_token && t.expires.is_none());
         assert!(t.scopes.contains(&Scope::new("fromTheFuture.write")));
     }
@@ -248,7 +355,7 @@ mod tests {
     fn bad_date_names_token_and_field() {
         let dto: ApiTokenDto =
             serde_json::from_str(r#"{"id":"dt0c01.A","expirationDate":"soon"}"#).unwrap();
-        let err = api_token(&dto).unwrap_err();
+        let err = api_token(dto).unwrap_err();
         assert_eq!(
             err.to_string(),
             r#"token dt0c01.A: `expirationDate` is not a date ("soon")"#
@@ -261,7 +368,7 @@ mod tests {
             r#"{"id":"dt0g02.A","name":"ag","owner":"o","creationDate":"2024-01-01T00:00:00.000Z","seedToken":true,"activeGateType":"CLUSTER"}"#,
         )
         .unwrap();
-        let t = activegate_token(&ag).unwrap();
+        let t = activegate_token(ag).unwrap();
         assert_eq!(t.activegate_type, Some(ActiveGateType::Cluster));
         assert!(t.seed && t.enabled);
         let p: PlatformTokenDto = serde_json::from_str(

@@ -706,7 +706,10 @@ async fn read_capped(
     if response.content_length().is_some_and(|n| n > limit as u64) && limit == MAX_BODY_BYTES {
         return Ok(Capped::Truncated(Vec::new()));
     }
-    let mut body = Vec::new();
+    // One allocation for a body of declared length (a token list page is megabytes), instead of
+    // doubling through every size up to it.
+    let declared = response.content_length().unwrap_or(0);
+    let mut body = Vec::with_capacity(usize::try_from(declared).unwrap_or(limit).min(limit));
     while let Some(chunk) = response.chunk().await? {
         let room = limit - body.len();
         if chunk.len() > room {

@@ -5,10 +5,12 @@
 //! required `activeGateType`, expiry not in the past and at most two years ahead, owner = owner of
 //! the calling token. Lists are ordered newest first (the order is not documented).
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 use time::Duration;
 
 use super::auth::authenticate;
+use super::clock::IsoMillis;
 use super::errors::{ApiError, Handled, Reply};
 use super::mint::{self, TokenFormat};
 use super::paging::{HasId, Key, ListQuery};
@@ -35,15 +37,27 @@ pub fn list(state: &mut State, call: &mut Call) -> Handled {
         .collect();
     let total = all.len();
     let (page, next) = q.page(all, page_size, true);
-    let mut body = json!({
-        "totalCount": total,
-        "pageSize": page_size,
-        "activeGateTokens": page.iter().map(|(_, t)| token_json(t)).collect::<Vec<_>>(),
-    });
-    if let Some(next) = next {
-        body["nextPageKey"] = Value::String(next);
-    }
-    Ok(Reply::ok(body))
+    let size_hint = 128 + page.len() * 256;
+    Ok(Reply::ok_serialized(
+        &ListPage {
+            active_gate_tokens: page.iter().map(|(_, t)| TokenView::of(t)).collect(),
+            next_page_key: next,
+            page_size,
+            total_count: total,
+        },
+        size_hint,
+    ))
+}
+
+/// One page of the list; members by name, as the sandbox has always written them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListPage<'a> {
+    active_gate_tokens: Vec<TokenView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_key: Option<String>,
+    page_size: usize,
+    total_count: usize,
 }
 
 /// `POST /api/v2/activeGateTokens`.
@@ -130,7 +144,7 @@ pub fn get(state: &mut State, call: &mut Call, id: &str) -> Handled {
     authenticate(state, call, &[READ])?;
     let env = state.env(&call.env_id).ok_or_else(ApiError::no_route)?;
     let token = env.activegate_tokens.get(id).ok_or_else(|| not_found(id))?;
-    Ok(Reply::ok(token_json(token)))
+    Ok(Reply::ok_serialized(&TokenView::of(token), 512))
 }
 
 /// `DELETE /api/v2/activeGateTokens/{id}`.
@@ -165,19 +179,101 @@ impl HasId for &ActiveGateTokenRecord {
     }
 }
 
-fn token_json(t: &ActiveGateTokenRecord) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(t.id));
-    m.insert("name".into(), json!(t.name));
-    m.insert("owner".into(), json!(t.owner));
-    m.insert("creationDate".into(), json!(t.creation_date.iso_millis()));
-    if let Some(e) = t.expiration_date {
-        m.insert("expirationDate".into(), json!(e.iso_millis()));
+/// One ActiveGate token as the API writes it, borrowed from the record: members by name, unset
+/// dates left out.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenView<'a> {
+    active_gate_type: ActiveGateType,
+    creation_date: IsoMillis,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration_date: Option<IsoMillis>,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_used_date: Option<IsoMillis>,
+    name: &'a str,
+    owner: &'a str,
+    seed_token: bool,
+}
+
+impl<'a> TokenView<'a> {
+    fn of(t: &'a ActiveGateTokenRecord) -> TokenView<'a> {
+        TokenView {
+            active_gate_type: t.active_gate_type,
+            creation_date: t.creation_date.iso(),
+            expiration_date: t.expiration_date.map(|d| d.iso()),
+            id: &t.id,
+            last_used_date: t.last_used_date.map(|d| d.iso()),
+            name: &t.name,
+            owner: &t.owner,
+            seed_token: t.seed_token,
+        }
     }
-    if let Some(u) = t.last_used_date {
-        m.insert("lastUsedDate".into(), json!(u.iso_millis()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::clock::Millis;
+    use super::*;
+    use serde_json::{json, Map};
+
+    /// What the list wrote before it serialised records directly.
+    fn token_value(t: &ActiveGateTokenRecord) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(t.id));
+        m.insert("name".into(), json!(t.name));
+        m.insert("owner".into(), json!(t.owner));
+        m.insert("creationDate".into(), json!(t.creation_date.iso_millis()));
+        if let Some(e) = t.expiration_date {
+            m.insert("expirationDate".into(), json!(e.iso_millis()));
+        }
+        if let Some(u) = t.last_used_date {
+            m.insert("lastUsedDate".into(), json!(u.iso_millis()));
+        }
+        m.insert("seedToken".into(), json!(t.seed_token));
+        m.insert("activeGateType".into(), json!(t.active_gate_type));
+        Value::Object(m)
     }
-    m.insert("seedToken".into(), json!(t.seed_token));
-    m.insert("activeGateType".into(), json!(t.active_gate_type));
-    Value::Object(m)
+
+    #[test]
+    fn written_tokens_are_byte_for_byte_the_value_rendering() {
+        let bare = ActiveGateTokenRecord {
+            id: "dt0g02.ABCDEFGH".into(),
+            secret_sha256: "never written".into(),
+            name: "ag \"one\"".into(),
+            owner: "a@b.c".into(),
+            creation_date: Millis(1_793_523_600_123),
+            expiration_date: None,
+            last_used_date: None,
+            seed_token: false,
+            active_gate_type: ActiveGateType::Environment,
+        };
+        let full = ActiveGateTokenRecord {
+            expiration_date: Some(Millis(1_800_000_000_000)),
+            last_used_date: Some(Millis(1_793_000_000_000)),
+            seed_token: true,
+            active_gate_type: ActiveGateType::Cluster,
+            ..bare.clone()
+        };
+        for next in [None, Some("KEY".to_owned())] {
+            let page = ListPage {
+                active_gate_tokens: vec![TokenView::of(&full), TokenView::of(&bare)],
+                next_page_key: next.clone(),
+                page_size: 100,
+                total_count: 2,
+            };
+            let mut expected = json!({
+                "totalCount": 2,
+                "pageSize": 100,
+                "activeGateTokens": [token_value(&full), token_value(&bare)],
+            });
+            if let Some(next) = next {
+                expected["nextPageKey"] = Value::String(next);
+            }
+            assert_eq!(
+                serde_json::to_string(&page).unwrap(),
+                serde_json::to_string(&expected).unwrap()
+            );
+        }
+    }
 }

@@ -7,7 +7,9 @@
 //! or disable the calling token. Authentication is `auth.rs`; paging is `paging.rs`; the
 //! `expirationDate` check and the 201 answer, shared with ActiveGate tokens, are `token_create.rs`.
 
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::auth::{authenticate, Caller};
 use super::clock::parse_time_input;
@@ -78,18 +80,35 @@ pub fn list(state: &mut State, call: &mut Call) -> Handled {
         .map(|t| (sort_key(t, sort_field), t))
         .collect();
     let (page, next) = q.page(keyed, page_size, descending);
-    let tokens: Vec<Value> = page.iter().map(|(_, t)| token_json(t, &fields)).collect();
-    let mut body = json!({
-        "totalCount": total,
-        "pageSize": page_size,
-        "apiTokens": tokens,
-    });
-    // On the last page the key is left out rather than `null` (REFERENCE.md §4.2 marks null vs
-    // absent UNCERTAIN; the 1.254 spec types it as a plain string and Dynatrace omits unset fields).
-    if let Some(next) = next {
-        body["nextPageKey"] = Value::String(next);
-    }
-    Ok(Reply::ok(body))
+    let fields = written_order(fields);
+    // About 200 bytes a token with the client's fields; a wrong guess only costs reallocations.
+    let size_hint = 128 + page.len() * 32 * fields.len();
+    Ok(Reply::ok_serialized(
+        &ListPage {
+            api_tokens: page
+                .iter()
+                .map(|(_, t)| TokenView { t, fields: &fields })
+                .collect(),
+            // On the last page the key is left out rather than `null` (REFERENCE.md §4.2 marks null
+            // vs absent UNCERTAIN; the 1.254 spec types it as a plain string and Dynatrace omits
+            // unset fields).
+            next_page_key: next,
+            page_size,
+            total_count: total,
+        },
+        size_hint,
+    ))
+}
+
+/// One page of the list, members in the order the sandbox has always written them (by name).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListPage<'a> {
+    api_tokens: Vec<TokenView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_key: Option<String>,
+    page_size: usize,
+    total_count: usize,
 }
 
 /// `POST /api/v2/apiTokens`.
@@ -142,7 +161,13 @@ pub fn get(state: &mut State, call: &mut Call, id: &str) -> Handled {
     authenticate(state, call, &[READ])?;
     let env = environment(state, call)?;
     let token = env.api_tokens.get(id).ok_or_else(|| not_found(id))?;
-    Ok(Reply::ok(token_json(token, ALL_FIELDS)))
+    Ok(Reply::ok_serialized(
+        &TokenView {
+            t: token,
+            fields: &written_order(ALL_FIELDS.to_vec()),
+        },
+        512,
+    ))
 }
 
 /// `PUT /api/v2/apiTokens/{id}`: `name`, `enabled`, `scopes` (replacing the whole set); other
@@ -250,7 +275,13 @@ pub fn lookup(state: &mut State, call: &mut Call) -> Handled {
     let token = env
         .api_token_by_secret(&secret)
         .ok_or_else(|| ApiError::not_found("The requested token does not exist."))?;
-    Ok(Reply::ok(token_json(token, ALL_FIELDS)))
+    Ok(Reply::ok_serialized(
+        &TokenView {
+            t: token,
+            fields: &written_order(ALL_FIELDS.to_vec()),
+        },
+        512,
+    ))
 }
 
 /// With a personal access token one may delete only tokens of the same owner (REFERENCE.md §4.6);
@@ -417,29 +448,64 @@ fn parse_fields(raw: Option<&str>) -> Result<Vec<&'static str>, ApiError> {
     Ok(set)
 }
 
-fn token_json(t: &ApiTokenRecord, fields: &[&str]) -> Value {
-    let mut m = Map::new();
-    for f in ALL_FIELDS.iter().filter(|f| fields.contains(f)) {
-        let v = match *f {
-            "id" => Some(Value::String(t.id.clone())),
-            "name" => Some(Value::String(t.name.clone())),
-            "enabled" => Some(Value::Bool(t.enabled)),
-            "owner" => Some(Value::String(t.owner.clone())),
-            "creationDate" => Some(Value::String(t.creation_date.iso_millis())),
-            "personalAccessToken" => Some(Value::Bool(t.personal_access_token)),
-            "expirationDate" => t.expiration_date.map(|d| Value::String(d.iso_millis())),
-            "lastUsedDate" => t.last_used_date.map(|d| Value::String(d.iso_millis())),
-            "lastUsedIpAddress" => t.last_used_ip_address.clone().map(Value::String),
-            "modifiedDate" => t.modified_date.map(|d| Value::String(d.iso_millis())),
-            "scopes" => Some(json!(t.scopes)),
-            "additionalMetadata" => t.additional_metadata.clone().map(Value::Object),
-            _ => None,
-        };
-        if let Some(v) = v {
-            m.insert((*f).to_owned(), v);
+/// The selected fields in the order a token's members are written: by name, as the sandbox's
+/// JSON objects always were (`serde_json`'s map is sorted).
+fn written_order(mut fields: Vec<&'static str>) -> Vec<&'static str> {
+    fields.sort_unstable();
+    fields.dedup();
+    fields
+}
+
+/// One token as the API writes it: the selected `fields` (in [`written_order`]), unset optional
+/// ones left out, borrowed from the record rather than copied into a `Value`.
+struct TokenView<'a> {
+    t: &'a ApiTokenRecord,
+    fields: &'a [&'static str],
+}
+
+impl Serialize for TokenView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.t;
+        let mut m = s.serialize_map(None)?;
+        for &f in self.fields {
+            match f {
+                "id" => m.serialize_entry(f, &t.id)?,
+                "name" => m.serialize_entry(f, &t.name)?,
+                "enabled" => m.serialize_entry(f, &t.enabled)?,
+                "owner" => m.serialize_entry(f, &t.owner)?,
+                "creationDate" => m.serialize_entry(f, &t.creation_date.iso())?,
+                "personalAccessToken" => m.serialize_entry(f, &t.personal_access_token)?,
+                "expirationDate" => {
+                    if let Some(d) = t.expiration_date {
+                        m.serialize_entry(f, &d.iso())?;
+                    }
+                }
+                "lastUsedDate" => {
+                    if let Some(d) = t.last_used_date {
+                        m.serialize_entry(f, &d.iso())?;
+                    }
+                }
+                "lastUsedIpAddress" => {
+                    if let Some(ip) = &t.last_used_ip_address {
+                        m.serialize_entry(f, ip)?;
+                    }
+                }
+                "modifiedDate" => {
+                    if let Some(d) = t.modified_date {
+                        m.serialize_entry(f, &d.iso())?;
+                    }
+                }
+                "scopes" => m.serialize_entry(f, &t.scopes)?,
+                "additionalMetadata" => {
+                    if let Some(meta) = &t.additional_metadata {
+                        m.serialize_entry(f, meta)?;
+                    }
+                }
+                _ => {}
+            }
         }
+        m.end()
     }
-    Value::Object(m)
 }
 
 impl HasId for &ApiTokenRecord {
@@ -621,6 +687,119 @@ mod tests {
         );
         assert_eq!(parse_fields(Some("-id")).unwrap(), DEFAULT_FIELDS);
         assert!(parse_fields(Some("+secret")).is_err());
+    }
+
+    /// What the list wrote before it serialised records directly: a `Value` per token.
+    fn token_value(t: &ApiTokenRecord, fields: &[&str]) -> Value {
+        let mut m = serde_json::Map::new();
+        for f in ALL_FIELDS.iter().filter(|f| fields.contains(f)) {
+            let v = match *f {
+                "id" => Some(Value::String(t.id.clone())),
+                "name" => Some(Value::String(t.name.clone())),
+                "enabled" => Some(Value::Bool(t.enabled)),
+                "owner" => Some(Value::String(t.owner.clone())),
+                "creationDate" => Some(Value::String(t.creation_date.iso_millis())),
+                "personalAccessToken" => Some(Value::Bool(t.personal_access_token)),
+                "expirationDate" => t.expiration_date.map(|d| Value::String(d.iso_millis())),
+                "lastUsedDate" => t.last_used_date.map(|d| Value::String(d.iso_millis())),
+                "lastUsedIpAddress" => t.last_used_ip_address.clone().map(Value::String),
+                "modifiedDate" => t.modified_date.map(|d| Value::String(d.iso_millis())),
+                "scopes" => Some(serde_json::json!(t.scopes)),
+                "additionalMetadata" => t.additional_metadata.clone().map(Value::Object),
+                _ => None,
+            };
+            if let Some(v) = v {
+                m.insert((*f).to_owned(), v);
+            }
+        }
+        Value::Object(m)
+    }
+
+    #[test]
+    fn written_tokens_are_byte_for_byte_the_value_rendering() {
+        use super::super::clock::Millis;
+        let bare = ApiTokenRecord {
+            id: "dt0c01.ABC".into(),
+            secret_sha256: "never written".into(),
+            name: "quote \" and ünïcode".into(),
+            enabled: false,
+            owner: "a@b.c".into(),
+            creation_date: Millis(1_793_523_600_123),
+            expiration_date: None,
+            last_used_date: None,
+            last_used_ip_address: None,
+            modified_date: None,
+            personal_access_token: false,
+            scopes: Vec::new(),
+            additional_metadata: None,
+        };
+        let mut meta = serde_json::Map::new();
+        meta.insert("zeta".into(), Value::from(1));
+        meta.insert(
+            "alpha".into(),
+            serde_json::json!({"b": [true, null], "a": "x"}),
+        );
+        let full = ApiTokenRecord {
+            expiration_date: Some(Millis(1_800_000_000_000)),
+            last_used_date: Some(Millis(-5)),
+            last_used_ip_address: Some("10.0.0.1".into()),
+            modified_date: Some(Millis(1_793_523_600_000)),
+            personal_access_token: true,
+            scopes: vec!["metrics.ingest".into(), "apiTokens.read".into()],
+            additional_metadata: Some(meta),
+            enabled: true,
+            ..bare.clone()
+        };
+        let field_sets = [
+            None,
+            Some("+scopes,+expirationDate,+lastUsedDate,+modifiedDate,+personalAccessToken,+lastUsedIpAddress"),
+            Some("name,scopes"),
+            Some("-owner,+additionalMetadata,-name"),
+            Some(&ALL_FIELDS.join(",")[..]),
+        ];
+        for t in [&bare, &full] {
+            for raw in field_sets {
+                let fields = parse_fields(raw).unwrap();
+                let expected = serde_json::to_vec(&token_value(t, &fields)).unwrap();
+                let order = written_order(fields);
+                let written = serde_json::to_vec(&TokenView { t, fields: &order }).unwrap();
+                assert_eq!(
+                    String::from_utf8(written).unwrap(),
+                    String::from_utf8(expected).unwrap(),
+                    "{raw:?}"
+                );
+            }
+        }
+        let order = written_order(DEFAULT_FIELDS.to_vec());
+        for next in [None, Some("KEY".to_owned())] {
+            let page = ListPage {
+                api_tokens: vec![
+                    TokenView {
+                        t: &full,
+                        fields: &order,
+                    },
+                    TokenView {
+                        t: &bare,
+                        fields: &order,
+                    },
+                ],
+                next_page_key: next.clone(),
+                page_size: 200,
+                total_count: 7,
+            };
+            let mut expected = serde_json::json!({
+                "totalCount": 7,
+                "pageSize": 200,
+                "apiTokens": [token_value(&full, DEFAULT_FIELDS), token_value(&bare, DEFAULT_FIELDS)],
+            });
+            if let Some(next) = next {
+                expected["nextPageKey"] = Value::String(next);
+            }
+            assert_eq!(
+                serde_json::to_string(&page).unwrap(),
+                serde_json::to_string(&expected).unwrap()
+            );
+        }
     }
 
     #[test]

@@ -35,12 +35,36 @@ impl Millis {
 
     /// `yyyy-MM-ddTHH:mm:ss.SSSZ`, the format of every date the environment APIs return.
     pub fn iso_millis(self) -> String {
-        let fmt = format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-        );
-        self.to_datetime()
-            .format(&fmt)
-            .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
+        self.iso().as_str().to_owned()
+    }
+
+    /// [`Millis::iso_millis`] without allocating: a list page writes several dates per token.
+    /// Years 0 to 9999 are written digit by digit; any other year goes through `time`'s
+    /// formatter, which is what this text always was.
+    pub fn iso(self) -> IsoMillis {
+        let t = self.to_datetime();
+        let (year, month, day) = t.to_calendar_date();
+        let Ok(year) = u16::try_from(year) else {
+            return IsoMillis::Formatted(iso_formatted(t));
+        };
+        if year > 9999 {
+            return IsoMillis::Formatted(iso_formatted(t));
+        }
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut n: u16| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month as u16);
+        put(8, 2, u16::from(day));
+        put(11, 2, u16::from(t.hour()));
+        put(14, 2, u16::from(t.minute()));
+        put(17, 2, u16::from(t.second()));
+        put(20, 3, t.millisecond());
+        IsoMillis::Digits(b)
     }
 
     /// RFC 3339 without a fraction when there is none (`2027-01-01T00:00:00Z`), the format the
@@ -62,6 +86,36 @@ impl Millis {
     }
 }
 
+fn iso_formatted(t: OffsetDateTime) -> String {
+    let fmt =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    t.format(&fmt)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
+}
+
+/// The text of [`Millis::iso`]: on the stack for four-digit years.
+#[derive(Clone)]
+pub enum IsoMillis {
+    Digits([u8; 24]),
+    Formatted(String),
+}
+
+impl IsoMillis {
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Only ASCII digits and separators are ever written into the array.
+            IsoMillis::Digits(b) => std::str::from_utf8(b).unwrap_or("1970-01-01T00:00:00.000Z"),
+            IsoMillis::Formatted(s) => s,
+        }
+    }
+}
+
+impl Serialize for IsoMillis {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Debug for Millis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.iso_millis())
@@ -70,7 +124,7 @@ impl fmt::Debug for Millis {
 
 impl Serialize for Millis {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.iso_millis())
+        s.serialize_str(self.iso().as_str())
     }
 }
 
@@ -321,6 +375,41 @@ mod tests {
 
     fn at(s: &str) -> Millis {
         parse_absolute(s).unwrap()
+    }
+
+    #[test]
+    fn iso_digits_match_the_formatter() {
+        // Year 0, four-digit years, the last millisecond of 9999, negative years (formatter
+        // path), out of range (the epoch), and a spread of values in between.
+        let mut samples = vec![
+            0,
+            -1,
+            1,
+            999,
+            -62_167_219_200_000,
+            -62_167_219_200_001,
+            253_402_300_799_999,
+            253_402_300_800_000,
+            i64::MIN,
+            i64::MAX,
+            1_793_523_600_000,
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            samples.push((x % 400_000_000_000_000) as i64 - 100_000_000_000_000);
+        }
+        for ms in samples {
+            let m = Millis(ms);
+            assert_eq!(m.iso().as_str(), iso_formatted(m.to_datetime()), "{ms}");
+        }
+        assert!(matches!(
+            Millis(-62_167_219_200_001).iso(),
+            IsoMillis::Formatted(_)
+        ));
+        assert_eq!(Millis(0).iso().as_str(), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

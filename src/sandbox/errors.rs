@@ -108,6 +108,9 @@ impl ApiError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
     Json(Value),
+    /// JSON already written out: list pages serialise their records straight to bytes rather
+    /// than building a `Value` per token first.
+    SerializedJson(Vec<u8>),
     Text(String),
     Empty,
 }
@@ -131,6 +134,22 @@ impl Reply {
 
     pub fn ok(body: Value) -> Reply {
         Reply::json(200, body)
+    }
+
+    /// 200 with `body` serialised to JSON text now, into a buffer of `size_hint` bytes to
+    /// start with (a list page knows roughly how long it will be).
+    pub fn ok_serialized(body: &impl Serialize, size_hint: usize) -> Reply {
+        let mut bytes = Vec::with_capacity(size_hint);
+        match serde_json::to_writer(&mut bytes, body) {
+            Ok(()) => Reply {
+                status: 200,
+                body: Body::SerializedJson(bytes),
+                headers: Vec::new(),
+            },
+            Err(e) => {
+                ApiError::new(500, format!("the sandbox could not write its answer: {e}")).into()
+            }
+        }
     }
 
     pub fn no_content() -> Reply {

@@ -518,6 +518,10 @@ pub fn respond(reply: Reply, now: Millis) -> Response {
             Some("application/json; charset=utf-8"),
             AxumBody::from(serde_json::to_vec(&v).unwrap_or_default()),
         ),
+        Body::SerializedJson(bytes) => (
+            Some("application/json; charset=utf-8"),
+            AxumBody::from(bytes),
+        ),
         Body::Text(t) => (Some("text/plain; charset=utf-8"), AxumBody::from(t)),
         Body::Empty => (None, AxumBody::empty()),
     };
