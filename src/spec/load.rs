@@ -354,9 +354,9 @@ fn optional<T: DeserializeOwned>(
     one(node, source, diags)
 }
 
-/// Large sections (tens of thousands of tokens) are deserialized on every core, in slices of at
-/// least this many entries.
-const ENTRIES_PER_SLICE: usize = 2_000;
+/// Large sections (tens of thousands of tokens) are deserialized on every core, in chunks of this
+/// many entries.
+const ENTRIES_PER_CHUNK: usize = 1_000;
 
 fn many<T: DeserializeOwned + Send>(
     node: &Node,
@@ -376,7 +376,7 @@ fn many<T: DeserializeOwned + Send>(
             return Vec::new();
         }
     };
-    let slices = super::parallel::by_slices(entries, ENTRIES_PER_SLICE, |slice| {
+    let slices = super::parallel::by_chunks(entries, ENTRIES_PER_CHUNK, |slice| {
         let (mut diags, mut partial) = (Vec::new(), Vec::new());
         let out: Vec<Entry<T>> = slice
             .iter()

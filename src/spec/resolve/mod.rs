@@ -34,8 +34,8 @@ pub const DEFAULT_EXPIRES_IN: SpecDuration = SpecDuration::from_days(90);
 pub const DEFAULT_ROTATE_BEFORE: SpecDuration = SpecDuration::from_days(14);
 pub const DEFAULT_GRACE: SpecDuration = SpecDuration::from_hours(24);
 
-/// Token sections longer than this are resolved on every core, in slices at least this long.
-const ENTRIES_PER_SLICE: usize = 2_000;
+/// Token sections longer than this are resolved on every core, in chunks this long.
+const ENTRIES_PER_CHUNK: usize = 1_000;
 
 /// ActiveGate tokens may expire at most this far ahead.
 pub const MAX_ACTIVEGATE_EXPIRY: SpecDuration = SpecDuration::from_days(730);
@@ -221,8 +221,8 @@ impl<'a> Resolver<'a> {
     }
 
     /// Resolves every entry of a token section that parsed, with `one`, in order. A large
-    /// section is cut into slices resolved by forks of this resolver on every core; their
-    /// tokens, sites and findings are appended in slice order, so the outcome is exactly the
+    /// section is cut into chunks resolved by forks of this resolver on every core; their
+    /// tokens, sites and findings are appended in chunk order, so the outcome is exactly the
     /// one-thread outcome.
     fn each_entry<T: Sync>(
         &mut self,
@@ -231,7 +231,7 @@ impl<'a> Resolver<'a> {
         one: impl Fn(&mut Resolver<'a>, &Entry<T>, &T, &PolicySpec) + Sync,
     ) {
         let this = &*self;
-        let parts = super::parallel::by_slices(entries, ENTRIES_PER_SLICE, |slice| {
+        let parts = super::parallel::by_chunks(entries, ENTRIES_PER_CHUNK, |slice| {
             let mut fork = this.fork();
             for entry in slice {
                 if let Some(spec) = &entry.spec {
@@ -247,7 +247,7 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// A resolver for a slice of a section's entries: what the sections before them declared,
+    /// A resolver for a chunk of a section's entries: what the sections before them declared,
     /// and nothing resolved yet.
     fn fork(&self) -> Resolver<'a> {
         Resolver {

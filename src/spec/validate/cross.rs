@@ -193,9 +193,15 @@ struct Seen<'d> {
 }
 
 impl<'d> Seen<'d> {
-    fn visit(&mut self, target: &'d Target, writer: Writer, span: Span, out: &mut Vec<Diagnostic>) {
+    fn visit(
+        &mut self,
+        target: &'d Target,
+        address: crate::model::TargetAddress,
+        writer: Writer,
+        span: Span,
+        out: &mut Vec<Diagnostic>,
+    ) {
         let (desired, source) = (self.desired, self.source);
-        let address = target.address();
         if let Some((first, first_span)) = self.addresses.get(&address) {
             out.push(
                 source
@@ -257,12 +263,26 @@ fn shared_targets<'d>(
         addresses: HashMap::with_capacity(capacity),
         files: HashMap::with_capacity(capacity),
     };
-    for (i, (token, site)) in desired.tokens.iter().zip(&sites.tokens).enumerate() {
+    // Formatting every target's address is most of the work: done on every core first.
+    let addresses = crate::spec::parallel::by_chunks(&desired.tokens, 1_000, |tokens| {
+        tokens
+            .iter()
+            .map(|t| t.deliver.iter().map(Target::address).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    });
+    let per_token = addresses.into_iter().flatten();
+    for (i, ((token, site), addresses)) in desired
+        .tokens
+        .iter()
+        .zip(&sites.tokens)
+        .zip(per_token)
+        .enumerate()
+    {
         if skip.contains(&i) {
             continue;
         }
-        for (target, span) in token.deliver.iter().zip(&site.targets) {
-            seen.visit(target, Writer::Token(i), *span, out);
+        for ((target, span), address) in token.deliver.iter().zip(&site.targets).zip(addresses) {
+            seen.visit(target, address, Writer::Token(i), *span, out);
         }
     }
     for (i, (tenant, spans)) in desired
@@ -277,7 +297,7 @@ fn shared_targets<'d>(
             .chain(&tenant.oneagents)
             .zip(spans)
         {
-            seen.visit(target, Writer::Tenant(i), *span, out);
+            seen.visit(target, target.address(), Writer::Tenant(i), *span, out);
         }
     }
 }

@@ -138,8 +138,12 @@ impl Node {
 /// A large spec is parsed on every core when its layout allows ([`split`]); the tree is the
 /// same either way.
 pub fn parse(source: &SourceFile) -> Result<Node, Diagnostic> {
-    if let Some(node) = split::parse(source, split::MIN_BYTES, super::parallel::cores()) {
-        return Ok(node);
+    let cores = super::parallel::cores();
+    if cores > 1 {
+        // More pieces than cores, so a core that finishes early takes another.
+        if let Some(node) = split::parse(source, split::MIN_BYTES, cores * 4) {
+            return Ok(node);
+        }
     }
     Builder::new(source, source.text()).run()
 }

@@ -2,8 +2,9 @@
 //!
 //! A spec of tens of thousands of tokens is one huge section (`api_tokens:`) whose entries are
 //! the lines indented by the same few spaces under it. Such a section is cut at entry lines
-//! into one piece per core; each piece is parsed on its own as a mapping, in a scoped thread,
-//! and the rest of the file (the "skeleton", the section emptied) is parsed beside them. The
+//! into a few pieces per core; each piece is parsed on its own as a mapping by whichever thread
+//! is free (one per core), and the rest of the file (the "skeleton", the section emptied) is
+//! parsed after them. The
 //! pieces' entries then become the section's mapping, and every node keeps the line and column
 //! it has in the file.
 //!
@@ -34,7 +35,8 @@ struct Section<'a> {
     entries: Vec<(usize, usize)>,
 }
 
-/// The tree of `source`, parsed in up to `parts` pieces; `None` when the file is smaller than
+/// The tree of `source`, parsed in up to `parts` pieces (by as many threads as there are cores);
+/// `None` when the file is smaller than
 /// `min_bytes`, has no section worth splitting, or the split cannot vouch for its result.
 pub(super) fn parse(source: &SourceFile, min_bytes: usize, parts: usize) -> Option<Node> {
     let text = source.text();
@@ -55,7 +57,7 @@ pub(super) fn parse(source: &SourceFile, min_bytes: usize, parts: usize) -> Opti
         &text[section.range.end..]
     );
     let first_entry_line = section.entries[0].1;
-    let results = crate::spec::parallel::by_slices(&pieces, 1, |mine| {
+    let results = crate::spec::parallel::by_chunks(&pieces, 1, |mine| {
         mine.iter()
             .map(|piece| {
                 let mut builder = Builder::new(source, &text[piece.clone()]);
