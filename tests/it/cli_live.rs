@@ -2,20 +2,9 @@
 //! (`sandbox://demo`), with the example spec copied into a temporary directory so the sandbox
 //! state and delivered files stay there.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
-use crate::support::text;
-
-fn tokensmith(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokensmith"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("CI")
-        .output()
-        .expect("tokensmith runs")
-}
+use crate::support::{text, tokensmith_in as tokensmith};
 
 /// A copy of `examples/quickstart.yaml` in a fresh directory.
 fn quickstart() -> (tempfile::TempDir, PathBuf) {

@@ -3,20 +3,9 @@
 //! clock, a state replaced by a seed, and the errors for a wrong name, several sandboxes without
 //! `--name`, a bad duration and a seed without the sandbox's environment.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::support::text;
-
-fn tokensmith(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokensmith"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("CI")
-        .output()
-        .expect("tokensmith runs")
-}
+use crate::support::{text, tokensmith_in as tokensmith};
 
 fn quickstart() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

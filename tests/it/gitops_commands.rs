@@ -19,12 +19,8 @@ const SPEC: &str = "tokensmith.yaml";
 const CI_SCOPES: &str = "scopes: [metrics.ingest, events.ingest, entities.read]";
 
 fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokensmith"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env_remove("CI");
+    let mut cmd = crate::support::command_in(dir, args);
+    cmd.env("GIT_TERMINAL_PROMPT", "0");
     cmd
 }
 

@@ -8,19 +8,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::support::text;
+use crate::support::{text, tokensmith_in as tokensmith};
 
 const SPEC: &str = "examples/quickstart.yaml";
-
-fn tokensmith(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokensmith"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("CI")
-        .output()
-        .expect("tokensmith runs")
-}
 
 /// A git repository with the quickstart at `examples/quickstart.yaml`, committed.
 fn repo() -> tempfile::TempDir {

@@ -1,5 +1,5 @@
 //! Support code shared by the integration tests, and the few helpers every kind of test uses
-//! (token-shaped strings, the output of a finished binary).
+//! (token-shaped strings, the real binary run in a directory, the output of a finished binary).
 //!
 //! - `apply_harness`: an in-memory Dynatrace implementing the live traits with fault switches,
 //!   a deliverer with failure switches, and a harness checking the safety invariants (apply_*).
@@ -36,4 +36,19 @@ pub fn text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// The real binary in `dir` with `args`: plain output (no colour), not in CI mode.
+pub fn command_in(dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokensmith"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("CI");
+    cmd
+}
+
+/// [`command_in`] run to its end.
+pub fn tokensmith_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    command_in(dir, args).output().expect("tokensmith runs")
 }
