@@ -23,6 +23,10 @@ use tokensmith::model::EnvName;
 use tokensmith::plan::{plan, PlanOptions};
 use tokensmith::sandbox::{spawn, Sandbox, Seed};
 
+#[path = "support/mod.rs"]
+mod support;
+use support::{cpu_time, mib, proc_status_kb};
+
 /// Figures measured before this benchmark existed (issue 14).
 const BEFORE_CPU: Duration = Duration::from_millis(330);
 const BEFORE_PEAK_MIB: f64 = 136.0;
@@ -36,25 +40,6 @@ fn tokens_arg() -> usize {
         .find(|w| w[0] == "--tokens")
         .and_then(|w| w[1].parse().ok())
         .unwrap_or(100_000)
-}
-
-fn proc_status_kb(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn mib(kb: Option<u64>) -> String {
-    kb.map_or_else(|| "n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
-}
-
-/// User + system CPU time of this process so far.
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage writes into the zeroed struct we own.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 fn main() -> anyhow::Result<()> {

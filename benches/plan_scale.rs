@@ -10,7 +10,6 @@
 // A benchmark prints its figures; the one-door rule for output is the library's.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::fmt::Write as _;
 use std::time::Instant;
 
 use tokensmith::commands::session::ENVIRONMENT_CONCURRENCY;
@@ -18,6 +17,10 @@ use tokensmith::live::{read_snapshot, ClientSettings, DefaultConnector};
 use tokensmith::model::EnvName;
 use tokensmith::plan::{plan, PlanOptions};
 use tokensmith::sandbox::{spawn, Sandbox, Seed};
+
+#[path = "support/mod.rs"]
+mod support;
+use support::{fleet_seed, fleet_spec};
 
 struct Args {
     envs: usize,
@@ -61,41 +64,17 @@ fn main() -> anyhow::Result<()> {
 async fn run(a: &Args) -> anyhow::Result<()> {
     // The sandbox: `envs` environments, each with a known management token and `tokens`
     // generated unmanaged tokens; every request delayed by `latency_ms`.
-    let mut seed = String::from("frozen_clock: true\nstart_time: 2026-11-01T09:00:00Z\n");
-    writeln!(seed, "faults: {{ latency: {{ ms: {} }} }}", a.latency_ms)?;
-    seed.push_str("environments:\n");
-    let management: Vec<String> = (0..a.envs).map(management_token).collect();
-    for (i, token) in management.iter().enumerate() {
-        writeln!(seed, "  env{i:03}:")?;
-        writeln!(seed, "    tenant_token: tenanttoken{i:09}")?;
-        writeln!(seed, "    api_tokens:")?;
-        writeln!(seed, "      - name: tokensmith management")?;
-        writeln!(seed, "        token: {token}")?;
-        writeln!(seed, "        scopes: [apiTokens.read, apiTokens.write, activeGateTokenManagement.read, activeGateTokenManagement.write]")?;
-        writeln!(seed, "    generated_api_tokens: {{ count: {} }}", a.tokens)?;
-    }
+    let seed = format!(
+        "faults: {{ latency: {{ ms: {} }} }}\n{}",
+        a.latency_ms,
+        fleet_seed(a.envs, a.tokens)
+    );
     let seed: Seed = serde_yaml::from_str(&seed)?;
     let sandbox = Sandbox::from_seed(&seed)?;
     let addr = spawn(sandbox).await?;
 
     // The spec: every environment, one managed token each, management tokens from variables.
-    let mut spec = String::from("version: 1\nenvironments:\n");
-    for (i, token) in management.iter().enumerate() {
-        let var = format!("TOKENSMITH_BENCH_TOKEN_{i:03}");
-        std::env::set_var(&var, token);
-        writeln!(
-            spec,
-            "  env{i:03}:\n    url: http://{addr}/e/env{i:03}\n    token_env: {var}"
-        )?;
-    }
-    let envs: Vec<String> = (0..a.envs).map(|i| format!("env{i:03}")).collect();
-    writeln!(
-        spec,
-        "api_tokens:\n  ingest:\n    environments: [{}]\n    scopes: [metrics.ingest]\n    deliver:\n      - exec: {{ command: [\"true\", \"{{{{ env }}}}\"], secret_stdin: true }}",
-        envs.join(", ")
-    )?;
-    let loaded = tokensmith::spec::load_str(&spec, "bench.yaml")
-        .map_err(|d| anyhow::anyhow!("bench spec: {d:?}"))?;
+    let loaded = fleet_spec(a.envs, |i| format!("http://{addr}/e/env{i:03}"))?;
 
     let connector = DefaultConnector::new(&ClientSettings::default())?;
     let only: Vec<EnvName> = Vec::new();
@@ -147,10 +126,4 @@ async fn run(a: &Args) -> anyhow::Result<()> {
         planned.steps.len()
     );
     Ok(())
-}
-
-/// A syntactically valid management token for environment `i` (sandbox tokens are base32).
-fn management_token(i: usize) -> String {
-    let public = format!("BENCH{i:019}").replace(['0', '1', '8', '9'], "A");
-    format!("dt0c01.{}.{}", &public[..24], "S".repeat(64))
 }

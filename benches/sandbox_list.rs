@@ -13,17 +13,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokensmith::sandbox::{spawn, Sandbox, Seed};
 
+#[path = "support/mod.rs"]
+mod support;
+use support::{mib, proc_status_kb};
+
 const TOKENS: usize = 100_000;
-
-fn proc_status_kb(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn mib(kb: Option<u64>) -> String {
-    kb.map_or_else(|| "n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -15,6 +15,10 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "support/mod.rs"]
+mod support;
+use support::cpu_time;
+
 /// (tokens, goal, what the goal is).
 const CASES: &[(usize, Duration, &str)] = &[
     (5_000, Duration::from_millis(100), "was 73 ms"),
@@ -36,15 +40,6 @@ fn plain_spec(tokens: usize) -> String {
         ));
     }
     text
-}
-
-/// User + system CPU time of this process so far.
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage writes into the zeroed struct we own.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 fn main() -> anyhow::Result<()> {

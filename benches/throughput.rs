@@ -42,6 +42,10 @@ use tokensmith::model::EnvName;
 use tokensmith::plan::{plan, PlanOptions};
 use tokensmith::sandbox::{spawn, Faults, Sandbox, Seed};
 
+#[path = "support/mod.rs"]
+mod support;
+use support::{fleet_seed, fleet_spec};
+
 struct Args {
     tokens: usize,
     rpm: u32,
@@ -221,50 +225,18 @@ fn tokensmith(dir: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// A syntactically valid management token for environment `i` (sandbox tokens are base32).
-fn management_token(i: usize) -> String {
-    let public = format!("BENCH{i:019}").replace(['0', '1', '8', '9'], "A");
-    format!("dt0c01.{}.{}", &public[..24], "S".repeat(64))
-}
-
 /// (b): the live read of `envs` environments on as many hosts, then the plan.
 async fn fleet_read(a: &Args) -> anyhow::Result<()> {
-    let mut seed = String::from("frozen_clock: true\nstart_time: 2026-11-01T09:00:00Z\n");
-    seed.push_str("environments:\n");
-    let management: Vec<String> = (0..a.envs).map(management_token).collect();
-    for (i, token) in management.iter().enumerate() {
-        writeln!(seed, "  env{i:03}:")?;
-        writeln!(seed, "    api_tokens:")?;
-        writeln!(seed, "      - name: tokensmith management")?;
-        writeln!(seed, "        token: {token}")?;
-        writeln!(seed, "        scopes: [apiTokens.read, apiTokens.write, activeGateTokenManagement.read, activeGateTokenManagement.write]")?;
-        writeln!(
-            seed,
-            "    generated_api_tokens: {{ count: {} }}",
-            a.env_tokens
-        )?;
-    }
-    let sandbox = Sandbox::from_seed(&serde_yaml::from_str::<Seed>(&seed)?)?;
+    let sandbox = Sandbox::from_seed(&serde_yaml::from_str::<Seed>(&fleet_seed(
+        a.envs,
+        a.env_tokens,
+    ))?)?;
     // One listener per environment: each environment is its own host, as SaaS environments are.
-    let mut spec = String::from("version: 1\nenvironments:\n");
-    let mut names = Vec::new();
-    for (i, token) in management.iter().enumerate() {
-        let addr = spawn(sandbox.clone()).await?;
-        let var = format!("TOKENSMITH_BENCH_TOKEN_{i:03}");
-        std::env::set_var(&var, token);
-        writeln!(
-            spec,
-            "  env{i:03}:\n    url: http://{addr}/e/env{i:03}\n    token_env: {var}"
-        )?;
-        names.push(format!("env{i:03}"));
+    let mut addrs = Vec::with_capacity(a.envs);
+    for _ in 0..a.envs {
+        addrs.push(spawn(sandbox.clone()).await?);
     }
-    writeln!(
-        spec,
-        "api_tokens:\n  ingest:\n    environments: [{}]\n    scopes: [metrics.ingest]\n    deliver:\n      - exec: {{ command: [\"true\", \"{{{{ env }}}}\"], secret_stdin: true }}",
-        names.join(", ")
-    )?;
-    let loaded = tokensmith::spec::load_str(&spec, "bench.yaml")
-        .map_err(|d| anyhow::anyhow!("bench spec: {d:?}"))?;
+    let loaded = fleet_spec(a.envs, |i| format!("http://{}/e/env{i:03}", addrs[i]))?;
     let only: Vec<EnvName> = Vec::new();
 
     // The same read without latency first: what serving and parsing costs on this machine.
