@@ -282,9 +282,7 @@ pub fn same_token(a: &Holder, b: &Holder) -> bool {
 
 /// An instant in the textual form: RFC 3339 in UTC.
 fn utc(at: OffsetDateTime) -> String {
-    at.to_offset(time::UtcOffset::UTC)
-        .format(&Rfc3339)
-        .unwrap_or_default()
+    crate::model::encode::rfc3339(at.to_offset(time::UtcOffset::UTC))
 }
 
 /// `# tokensmith: holds <record>` with the given indentation.

@@ -2,12 +2,8 @@
 //! started it, which targets confirmed the new token and which not, which cannot be read back,
 //! and when finish is due. Secret-free: targets by address, times in RFC 3339.
 
+use crate::model::encode::rfc3339 as ts;
 use crate::plan::OpenTenantRotation;
-
-fn ts(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
-}
 
 fn list(addresses: &[crate::model::TargetAddress]) -> String {
     if addresses.is_empty() {
