@@ -98,7 +98,7 @@ pub enum Command {
     /// Release an apply lock left behind by a crashed run.
     #[command(
         name = "force-unlock",
-        after_help = "Examples:\n  tokensmith force-unlock prod 6f1c2a"
+        after_help = "Examples:\n  tokensmith force-unlock prod 6f1c2a\n  tokensmith force-unlock account-main 2077699177"
     )]
     ForceUnlock(ForceUnlockArgs),
 
@@ -499,7 +499,7 @@ pub struct LeakArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ForceUnlockArgs {
-    /// The environment whose lock to release.
+    /// The environment whose lock to release (`account-NAME` for an account).
     pub env: String,
     /// The lock id printed by the apply that holds it.
     pub lock_id: String,

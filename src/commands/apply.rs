@@ -18,7 +18,6 @@ use crate::deliver::{Deliver, Deliverer, DeliveryContext};
 use crate::git::repo::{check_plan_commit, has_commit, CommitMismatch};
 use crate::live::ClientSettings;
 use crate::lock::{LockStore, Locks, LEASE_LIFETIME, STOP_STARTING_BEFORE_LEASE_ENDS};
-use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
 use crate::plan::{self, Plan};
 use crate::render::progress::{self, BarProgress};
@@ -90,8 +89,9 @@ pub fn run(
         first_locked.get_or_insert_with(Instant::now);
     }
     for account in session.desired.accounts.keys() {
-        let name = EnvName::new(format!("account-{account}"));
+        let name = crate::lock::account_lock_name(account);
         guards.push(locks.acquire(&name, commit.clone(), wait)?);
+        first_locked.get_or_insert_with(Instant::now);
     }
     for guard in &guards {
         let info = guard.info();
@@ -142,10 +142,11 @@ pub fn run(
             } else {
                 render::render_plan(&plan, args.format, printer.out())?;
             }
-            if !plan.has_changes() {
+            // A plan whose only changes are blocked fails below, like any blocked plan.
+            if !plan.has_changes() && !plan.is_blocked() {
                 return Ok(ExitStatus::Success);
             }
-            if !args.auto_approve && !confirm(printer)? {
+            if !plan.is_blocked() && !args.auto_approve && !confirm(printer)? {
                 writeln!(printer.err(), "apply cancelled; nothing was changed")?;
                 return Ok(ExitStatus::Failure);
             }

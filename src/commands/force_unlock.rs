@@ -1,11 +1,11 @@
 //! `tokensmith force-unlock ENV LOCK_ID`: release an apply lock left behind by a run that died:
-//! the local (or git-remote) lock, or the lease kept in the environment itself when `ENV` is an
-//! environment of the spec.
+//! the local (or git-remote) lock, or the lease kept in Dynatrace itself when `ENV` is an
+//! environment of the spec or `account-NAME` for one of its accounts.
 
 use super::session::{self, Session};
 use crate::cli::ForceUnlockArgs;
 use crate::live::ClientSettings;
-use crate::lock::{LockStore, Locks};
+use crate::lock::{account_lock_name, LockStore, Locks};
 use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
 
@@ -20,20 +20,27 @@ pub fn run(
         &LockStore::from_lock_remote(args.lock_remote.as_deref()),
     );
     let runtime = session::runtime()?;
-    // The lease needs the environment's endpoint from the spec; a spec that does not load (or
-    // an account lock) still lets the local lock be released.
+    // The lease needs the environment's (or account's) endpoint from the spec; a spec that does
+    // not load still lets the local lock be released.
     match session::load_spec(&args.spec.file, None, printer)? {
-        Some(source) if source.loaded.desired.environments.contains_key(&env) => {
-            let session = Session::new(
-                &args.spec.file,
-                source,
-                std::slice::from_ref(&args.env),
-                &[],
-                client,
-            )?;
-            locks = locks.with_leases(session.leases(runtime.handle().clone()));
+        Some(source) => {
+            let desired = &source.loaded.desired;
+            let account = desired
+                .accounts
+                .keys()
+                .find(|a| account_lock_name(a) == env)
+                .map(|a| a.to_string());
+            let is_env = desired.environments.contains_key(&env);
+            if is_env || account.is_some() {
+                // Only the one environment or account is reached (leases connect when asked).
+                let (envs, accounts) = match account {
+                    Some(a) if !is_env => (Vec::new(), vec![a]),
+                    _ => (vec![args.env.clone()], Vec::new()),
+                };
+                let session = Session::new(&args.spec.file, source, &envs, &accounts, client)?;
+                locks = locks.with_leases(session.leases(runtime.handle().clone()));
+            }
         }
-        Some(_) => {}
         None => writeln!(
             printer.err(),
             "warning: the spec does not load, so only the local lock of `{env}` is looked at"
@@ -42,9 +49,9 @@ pub fn run(
     let released = locks.force_unlock(&env, &args.lock_id)?;
     writeln!(
         printer.out(),
-        "released lock {} of environment `{}` (held by {}, taken {})",
+        "released lock {} of {} (held by {}, taken {})",
         released.id,
-        released.environment,
+        crate::lock::error::subject(&released.environment),
         released.holder,
         released.taken()
     )?;

@@ -25,7 +25,7 @@ use crate::deliver::Deliver;
 use crate::live::{ClientSettings, Connector};
 use crate::lock::{LockStore, Locks};
 use crate::model::{
-    EnvName, Home, LiveSnapshot, LiveToken, Marker, Secret, SpecDuration, TokenId, TokenKind,
+    Home, LiveSnapshot, LiveToken, Marker, Secret, SpecDuration, TokenId, TokenKind,
 };
 use crate::output::{ExitStatus, Printer};
 use crate::plan::{self, Action, Inputs, Plan, PlanOptions, Reason, ReplaceRequest, Step, StepId};
@@ -52,7 +52,7 @@ pub fn run(
         guards.push(locks.acquire(env, commit.clone(), Duration::ZERO)?);
     }
     for account in session.desired.accounts.keys() {
-        let name = EnvName::new(format!("account-{account}"));
+        let name = crate::lock::account_lock_name(account);
         guards.push(locks.acquire(&name, commit.clone(), Duration::ZERO)?);
     }
     let world = runtime.block_on(session.read_world())?;

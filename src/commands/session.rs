@@ -19,8 +19,8 @@ use crate::live::{
     read_snapshot_reporting, ClientSettings, Connector, DefaultConnector, LiveError,
     SandboxEndpoint, SandboxResolver, Subject,
 };
-use crate::lock::lease::LeaseConnect;
-use crate::lock::EnvironmentLeases;
+use crate::lock::lease::{AccountBoard, EnvironmentBoard, LeaseBoard, LeaseConnect};
+use crate::lock::{account_lock_name, Leases};
 use crate::model::{
     Desired, EnvName, Environment, Home, LiveSnapshot, Secret, SpecDuration, Target, TargetSnapshot,
 };
@@ -271,26 +271,44 @@ impl Session {
         })
     }
 
-    /// The apply leases of the selected environments, reached through this session's
-    /// connector when each is taken; calls run on `runtime` (see `lock::lease`).
-    pub fn leases(&self, runtime: tokio::runtime::Handle) -> EnvironmentLeases {
+    /// The apply leases of the selected environments and accounts (by lock name, an account's
+    /// being `account-NAME`), reached through this session's connector when each is taken;
+    /// calls run on `runtime` (see `lock::lease`).
+    pub fn leases(&self, runtime: tokio::runtime::Handle) -> Leases {
         let connector = self.connector.clone();
         let environments = Arc::new(self.desired.environments.clone());
-        let names: Vec<EnvName> = environments.keys().cloned().collect();
+        let accounts: Arc<HashMap<EnvName, crate::model::Account>> = Arc::new(
+            self.desired
+                .accounts
+                .iter()
+                .map(|(name, a)| (account_lock_name(name), a.clone()))
+                .collect(),
+        );
+        let names: Vec<EnvName> = environments
+            .keys()
+            .chain(accounts.keys())
+            .cloned()
+            .collect();
         let connect: LeaseConnect = Arc::new(move |name: &EnvName| {
             let connector = connector.clone();
             let environments = environments.clone();
+            let accounts = accounts.clone();
             let name = name.clone();
             async move {
-                let env = environments.get(&name).ok_or_else(|| LiveError::Config {
+                if let Some(env) = environments.get(&name) {
+                    let client = connector.environment(env).await?;
+                    return Ok(Arc::new(EnvironmentBoard::new(client)) as Arc<dyn LeaseBoard>);
+                }
+                let account = accounts.get(&name).ok_or_else(|| LiveError::Config {
                     subject: Subject::Environment(name.to_string()),
-                    reason: "not an environment of the spec".into(),
+                    reason: "not an environment or account of the spec".into(),
                 })?;
-                connector.environment(env).await
+                let client = connector.account(account).await?;
+                Ok(Arc::new(AccountBoard::new(client, &account.uuid)) as Arc<dyn LeaseBoard>)
             }
             .boxed()
         });
-        EnvironmentLeases::new(names, connect, runtime)
+        Leases::new(names, connect, runtime)
     }
 
     /// The `.tokensmith/` directory next to the spec.

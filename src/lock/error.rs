@@ -14,17 +14,17 @@ use crate::model::EnvName;
 /// Why a lock could not be taken, read or released.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("environment `{env}` is locked by {holder} (lock {id}, taken {taken}{commit}); wait for that apply to finish, or if it died run `{unlock}`",
-        env = .0.environment,
+    #[error("{env} is locked by {holder} (lock {id}, taken {taken}{commit}); wait for that apply to finish, or if it died run `{unlock}`",
+        env = subject(&.0.environment),
         holder = .0.holder,
         id = .0.id,
         taken = .0.taken(),
         unlock = .0.force_unlock_command(),
         commit = .0.commit.as_deref().map(|c| format!(", commit {c}")).unwrap_or_default())]
     Held(Box<LockInfo>),
-    #[error("environment `{env}` has no lock to release")]
+    #[error("{} has no lock to release", subject(.env))]
     NotLocked { env: EnvName },
-    #[error("environment `{env}` is locked by lock {actual}, not {given}; nothing was released")]
+    #[error("{} is locked by lock {actual}, not {given}; nothing was released", subject(.env))]
     WrongId {
         env: EnvName,
         given: String,
@@ -39,6 +39,15 @@ pub enum LockError {
     /// The lease kept in the Dynatrace environment failed.
     #[error(transparent)]
     Lease(#[from] super::lease::LeaseLockError),
+}
+
+/// What a lock name locks, for messages: "environment `prod`", or "account `main`" for the lock
+/// name `account-main` (`super::account_lock_name`).
+pub fn subject(name: &EnvName) -> String {
+    match name.as_str().strip_prefix("account-") {
+        Some(account) => format!("account `{account}`"),
+        None => format!("environment `{name}`"),
+    }
 }
 
 impl LockError {

@@ -1,4 +1,5 @@
-//! Apply locks: one per environment, so two runs never apply to the same environment at once.
+//! Apply locks: one per environment and per account (named `account-NAME`), so two runs never
+//! apply to the same environment or account at once.
 //!
 //! [`Locks`] is the one door for the `apply` and `force-unlock` commands: [`Locks::for_spec`]
 //! picks where a spec's locks are kept ([`LockStore`]), [`Locks::acquire`] takes a lock and
@@ -8,8 +9,8 @@
 //!
 //! - [`file`]: files under `.tokensmith/locks/` next to the spec, for runs that share a disk.
 //! - [`git_remote`]: refs in a git remote, for CI runners that share nothing (`--lock-remote`).
-//! - [`lease`]: a lease kept in the Dynatrace environment itself, for runs on different
-//!   machines that share nothing else. `apply` always adds it as the last layer
+//! - [`lease`]: a lease kept in the Dynatrace environment (or account) itself, for runs on
+//!   different machines that share nothing else. `apply` always adds it as the last layer
 //!   ([`Locks::with_leases`]), over the local file or git-remote lock.
 //! - [`backend`]: the contract all implement ([`LockBackend`], [`HeldLock`]); [`Locks`] layers
 //!   backends, so a further one plugs in here without any caller changing.
@@ -35,10 +36,15 @@ pub use error::{FileLockError, GitRemoteLockError, LockError};
 pub use file::FileLocks;
 pub use git_remote::{lock_ref, GitRemoteLocks};
 pub use holder::LockInfo;
-pub use lease::{EnvironmentLeases, LeaseLockError};
+pub use lease::{LeaseLockError, Leases};
 pub use lease::{LEASE_LIFETIME, STOP_STARTING_BEFORE_LEASE_ENDS};
 
 use crate::model::EnvName;
+
+/// The lock name of the account `account` (its local lock file, ref and lease share it).
+pub fn account_lock_name(account: &str) -> EnvName {
+    EnvName::new(format!("account-{account}"))
+}
 
 /// Where a spec's apply locks are kept, as the command line chose it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,9 +140,9 @@ impl Locks {
         self
     }
 
-    /// These locks and, for every environment `leases` reaches, a lease kept in the
-    /// environment itself: what `apply` and `force-unlock` always use.
-    pub fn with_leases(self, leases: EnvironmentLeases) -> Self {
+    /// These locks and, for every environment and account `leases` reaches, a lease kept in
+    /// Dynatrace itself: what `apply`, `leak` and `force-unlock` always use.
+    pub fn with_leases(self, leases: Leases) -> Self {
         self.with_layer(leases)
     }
 

@@ -8,7 +8,7 @@ use time::{Duration, OffsetDateTime};
 use super::analysis::live_tokens;
 use super::draft::{rfc3339, Draft, PlatformCreate};
 use super::types::{Action, Check, PlanError, Reason, StepId};
-use crate::model::{Home, LiveSnapshot, TokenId, TokenKind};
+use crate::model::{Home, LiveSnapshot, LiveToken, SystemToken, TokenId, TokenKind};
 
 /// The management token warns this long before it expires.
 pub const CALLER_EXPIRY_WARNING: Duration = Duration::days(14);
@@ -31,11 +31,20 @@ pub(super) fn enforce_platform_limit(draft: &mut Draft, live: &LiveSnapshot) {
     for ((account, owner), creates) in groups {
         let Some(owner) = owner else { continue };
         let home = Home::Account(account.clone());
-        let owned: Vec<&TokenId> = live_tokens(live, &home, TokenKind::PlatformToken)
+        let owned_tokens: Vec<&LiveToken> = live_tokens(live, &home, TokenKind::PlatformToken)
             .iter()
             .filter(|t| t.owner.as_deref() == Some(owner.as_str()))
-            .map(|t| &t.id)
             .collect();
+        let owned: Vec<&TokenId> = owned_tokens.iter().map(|t| &t.id).collect();
+        // An apply plans under its lease, which takes one of the owner's tokens while it runs.
+        let lease = if owned_tokens
+            .iter()
+            .any(|t| SystemToken::of_name(&t.name) == Some(SystemToken::ApplyLease))
+        {
+            " (counting the apply lease, which holds one while an apply runs)"
+        } else {
+            ""
+        };
         let deleted = draft
             .steps
             .iter()
@@ -68,7 +77,7 @@ pub(super) fn enforce_platform_limit(draft: &mut Draft, live: &LiveSnapshot) {
                 home: home.clone(),
                 key: Some(key.clone()),
                 message: format!(
-                    "platform token `{key}` in account `{account}`: creating it would give owner {owner} {total} platform tokens; Dynatrace allows {PLATFORM_TOKEN_LIMIT} per owner. Delete unused platform tokens of this owner first"
+                    "platform token `{key}` in account `{account}`: creating it would give owner {owner} {total} platform tokens{lease}; Dynatrace allows {PLATFORM_TOKEN_LIMIT} per owner. Delete unused platform tokens of this owner first"
                 ),
             });
         }

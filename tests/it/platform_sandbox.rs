@@ -138,8 +138,8 @@ impl PlatformWorld {
         .unwrap();
     }
 
-    /// Run tokensmith to completion; the output is checked for leaked secrets.
-    fn run(&self, args: &[&str]) -> (Option<i32>, String) {
+    /// The real binary with `args`, run in `dir`, with this world's credentials and PATH.
+    fn command_in(&self, dir: &std::path::Path, args: &[&str]) -> Command {
         // The test's own PATH, with the stand-in `vault` first, for the child.
         #[allow(clippy::disallowed_methods)]
         let path = format!(
@@ -147,9 +147,9 @@ impl PlatformWorld {
             self.path("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let out = Command::new(env!("CARGO_BIN_EXE_tokensmith"))
-            .args(args)
-            .current_dir(self.dir.path())
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tokensmith"));
+        c.args(args)
+            .current_dir(dir)
             .env("NO_COLOR", "1")
             .env("CI", "1")
             .env("PATH", path)
@@ -157,13 +157,14 @@ impl PlatformWorld {
             .env("DT_PROD_ADMIN_TOKEN", tok('A'))
             .env("DT_STAGING_ADMIN_TOKEN", tok('E'))
             .env("DT_OAUTH_CLIENT_ID", CLIENT_ID)
-            .env("DT_OAUTH_CLIENT_SECRET", CLIENT_SECRET)
-            .output()
-            .unwrap();
-        let text = crate::support::text(&out);
-        assert_no_secret(&text);
-        assert!(!text.contains("SECRETSECRET"), "{text}");
-        (out.status.code(), text)
+            .env("DT_OAUTH_CLIENT_SECRET", CLIENT_SECRET);
+        c
+    }
+
+    /// Run tokensmith to completion; the output is checked for leaked secrets.
+    fn run(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = self.command_in(self.dir.path(), args).output().unwrap();
+        (out.status.code(), checked_text(&out))
     }
 
     fn apply(&self, extra: &[&str]) -> (Option<i32>, String) {
@@ -203,6 +204,14 @@ impl PlatformWorld {
             .map(|s| crate::support::id_of(s))
             .collect()
     }
+}
+
+/// The output of a run, checked for leaked secrets.
+fn checked_text(out: &std::process::Output) -> String {
+    let text = crate::support::text(out);
+    assert_no_secret(&text);
+    assert!(!text.contains("SECRETSECRET"), "{text}");
+    text
 }
 
 /// `examples/platform-tokens.yaml` with its URLs pointed at the sandbox.
@@ -606,5 +615,229 @@ fn creates_beyond_the_owner_limit_are_blocked_counting_unmanaged_tokens_by_owner
         w.platform_tokens().len(),
         9,
         "nothing created beyond the limit"
+    );
+}
+
+/// One account and nothing else; two platform tokens that rotate every 2 days (expire in 4,
+/// rotate 2 before, no grace, predecessors deleted), delivered to files under `{OUT}`.
+const ACCOUNT_ONLY_ROTATING: &str = r#"version: 1
+accounts:
+  main:
+    uuid: 3f2b7c11-4c21-4d0d-9a3e-6a1c1a9e1e0d
+    client_id_env: DT_OAUTH_CLIENT_ID
+    client_secret_env: DT_OAUTH_CLIENT_SECRET
+    default_owner: 9d5e3c2a-1b4f-4e6d-8a7c-2f0e1d3b5a6c
+    api_base: "{BASE}"
+    token_url: "{BASE}/sso/oauth2/token"
+defaults:
+  expires_in: 4d
+  rotate_before: 2d
+  grace: 0s
+  revoke: delete
+platform_tokens:
+  reader:
+    account: main
+    resource: account
+    scopes: [storage:logs:read]
+    deliver:
+      - file: { path: "{OUT}/reader" }
+  writer:
+    account: main
+    resource: account
+    scopes: [storage:logs:write]
+    deliver:
+      - file: { path: "{OUT}/writer" }
+"#;
+
+#[test]
+fn two_checkouts_applying_to_one_account_never_both_act() {
+    // Two checkouts of one spec in two directories (so two local locks) with only the account
+    // in common: the lease kept in the account is all that keeps them apart. Round after round
+    // both apply at once, failing fast on even rounds and waiting on odd ones, with the clock
+    // moved so every round rotates both tokens.
+    let w = PlatformWorld::new(BOTH_SCOPES);
+    let out = w.path("out");
+    w.write_spec(&ACCOUNT_ONLY_ROTATING.replace("{OUT}", &out.display().to_string()));
+    let other = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        w.path("tokensmith.yaml"),
+        other.path().join("tokensmith.yaml"),
+    )
+    .unwrap();
+    let dirs = [w.dir.path().to_path_buf(), other.path().to_path_buf()];
+    let (mut backed_off, mut waited_idle, mut rotations) = (0, 0, 0);
+    let mut ids_before: Vec<String> = Vec::new();
+    for round in 0..8 {
+        if round > 0 {
+            w.sandbox.advance_clock(time::Duration::days(2)).unwrap();
+        }
+        let timeout = if round % 2 == 0 { "0s" } else { "60s" };
+        let children: Vec<_> = dirs
+            .iter()
+            .map(|d| {
+                w.command_in(d, &["apply", "--auto-approve", "--lock-timeout", timeout])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut acted = 0;
+        let mut texts = Vec::new();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let t = checked_text(&out);
+            texts.push(t.clone());
+            // Only a run that executed steps prints its journal.
+            if t.contains("journal:") {
+                assert_eq!(out.status.code(), Some(0), "round {round}:\n{t}");
+                acted += 1;
+            } else if out.status.code() == Some(0) {
+                assert!(t.contains("No changes"), "round {round}:\n{t}");
+                waited_idle += 1;
+            } else {
+                assert!(
+                    t.contains("account `main` is locked by"),
+                    "round {round}:\n{t}"
+                );
+                backed_off += 1;
+            }
+        }
+        assert_eq!(
+            acted,
+            1,
+            "round {round}: exactly one apply acts:\n{}",
+            texts.join("\n---\n")
+        );
+        let tokens = w.sandbox.snapshot().accounts[ACCOUNT]
+            .platform_tokens
+            .clone();
+        assert!(
+            tokens
+                .values()
+                .all(|t| !t.name.contains("tokensmith.lease")),
+            "round {round}: a lease was left: {:?}",
+            tokens.values().map(|t| &t.name).collect::<Vec<_>>()
+        );
+        // Each file holds one token, live and active: nothing was revoked under a consumer,
+        // and no generation is left over.
+        let mut ids = Vec::new();
+        for file in ["out/reader", "out/writer"] {
+            let held = w.file_ids(file);
+            assert_eq!(held.len(), 1, "round {round}: {file}");
+            let t = tokens.get(&held[0]).unwrap_or_else(|| {
+                panic!("round {round}: {file} holds a token the account no longer has")
+            });
+            assert_eq!(t.status, "ACTIVE", "round {round}: {file}");
+            ids.extend(held);
+        }
+        assert_eq!(tokens.len(), 2, "round {round}: one token per key");
+        for d in &dirs {
+            let (code, t) = {
+                let out = w
+                    .command_in(d, &["plan", "--detailed-exitcode"])
+                    .output()
+                    .unwrap();
+                (out.status.code(), checked_text(&out))
+            };
+            assert_eq!(
+                code,
+                Some(0),
+                "round {round}: plan from {}:\n{t}",
+                d.display()
+            );
+        }
+        if round > 0 && ids != ids_before {
+            rotations += 1;
+        }
+        ids_before = ids;
+    }
+    println!(
+        "backed off {backed_off}, waited and found nothing {waited_idle}, rotations {rotations}"
+    );
+    assert_eq!(rotations, 7, "the clock should rotate every round");
+    assert!(
+        backed_off >= 1 && waited_idle >= 1,
+        "both ways of losing were seen"
+    );
+}
+
+#[test]
+fn an_account_lease_held_elsewhere_blocks_names_its_holder_and_can_be_force_unlocked() {
+    let w = PlatformWorld::new(BOTH_SCOPES);
+    let out = w.path("out");
+    w.write_spec(&ACCOUNT_ONLY_ROTATING.replace("{OUT}", &out.display().to_string()));
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    // Another machine's apply holds the account: its active lease, disabled, for an hour.
+    let foreign = "dt0s16.FOREIGN1";
+    w.sandbox
+        .update(|state| {
+            let tokens = &mut state.accounts.get_mut(ACCOUNT).unwrap().platform_tokens;
+            let mut lease = tokens.values().next().unwrap().clone();
+            lease.token_id = foreign.to_owned();
+            lease.name =
+                "tokensmith apply lease active ci@elsewhere pid 7 [ts:tokensmith.lease#1234567890]"
+                    .to_owned();
+            lease.status = "INACTIVE".to_owned();
+            lease.expiration_date = Some(lease.created_at.plus(time::Duration::hours(100)));
+            tokens.insert(foreign.to_owned(), lease);
+        })
+        .unwrap();
+    w.sandbox.advance_clock(time::Duration::days(2)).unwrap();
+    let before = w.platform_tokens();
+
+    let (code, text) = w.apply(&["--lock-timeout", "0s"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("account `main` is locked by ci@elsewhere (lock 1234567890"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tokensmith force-unlock account-main 1234567890"),
+        "{text}"
+    );
+    assert_eq!(w.platform_tokens(), before, "nothing changed while locked");
+    // The plan does not count the lease as a token of the spec, nor offer to delete it.
+    let (code, text) = w.run(&["plan"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!text.contains(foreign), "{text}");
+
+    let (code, text) = w.run(&["force-unlock", "account-main", "999"]);
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("not 999; nothing was released"), "{text}");
+    let (code, text) = w.run(&["force-unlock", "account-main", "1234567890"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("released lock 1234567890 of account `main` (held by ci@elsewhere"),
+        "{text}"
+    );
+    assert!(w.platform_tokens().iter().all(|t| t.0 != foreign));
+
+    // Now the rotation the clock made due goes ahead, and the next plan is empty.
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("journal:"), "{text}");
+    w.assert_plan_empty(&[], "after the rotation");
+}
+
+#[test]
+fn an_apply_whose_only_changes_are_blocked_fails_and_changes_nothing() {
+    // 9 hand-made tokens of the service user, and a spec that only wants two more: both creates
+    // are blocked, so nothing is left to do, and that is a failure, not "No changes" and exit 0.
+    let w = PlatformWorld::seeded(BOTH_SCOPES, false, 9);
+    let out = w.path("out");
+    w.write_spec(&ACCOUNT_ONLY_ROTATING.replace("{OUT}", &out.display().to_string()));
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("platform_token_limit"), "{text}");
+    assert!(
+        text.contains("refusing to apply a plan with blocking checks; nothing was changed"),
+        "{text}"
+    );
+    assert_eq!(
+        w.platform_tokens().len(),
+        9,
+        "nothing created, no lease left"
     );
 }

@@ -1,9 +1,10 @@
-//! The environment lease: an apply lock kept in the Dynatrace environment itself, so that two
-//! applies from different machines (two CI runners, a laptop and a pipeline) never both act on
-//! one environment, with nothing shared but the environment.
+//! The apply lease: an apply lock kept in the Dynatrace environment (or account) itself, so that
+//! two applies from different machines (two CI runners, a laptop and a pipeline) never both act
+//! on one environment or account, with nothing shared but Dynatrace.
 //!
-//! A lease is a disabled, short-lived API token (the system token `tokensmith.lease`, see
-//! `model::system_token`) named
+//! A lease is a disabled, short-lived token (the system token `tokensmith.lease`, see
+//! `model::system_token`): an API token in an environment, a platform token in an account
+//! ([`board`] keeps the difference). It is named
 //! `tokensmith apply lease <state> <user@host> pid <pid> [ts:tokensmith.lease#<nonce>]`, where
 //! `<state>` is `pending` or `active` and `<nonce>` is a random number that is the lock id
 //! `force-unlock` quotes. It holds no secret: its value is dropped at creation and the token is
@@ -14,7 +15,8 @@
 //!    disable it;
 //! 3. list again: if another live lease is older by (creationDate, token id), or active, delete
 //!    ours and back off; otherwise wait [`SETTLE`] and list once more with the same test;
-//! 4. rename ours to `active`, then list a last time: if any other live lease is active, delete
+//! 4. rename ours to `active` (an account's lease is made again under that name, see
+//!    [`board`]), then list a last time: if any other live lease is active, delete
 //!    ours and back off; otherwise the environment is ours until we delete the lease.
 //!
 //! A live lease is one that has not expired by the server's clock and whose holder is not a
@@ -40,10 +42,14 @@
 //! A lease lasts an hour and is not renewed; an apply stops starting steps
 //! [`STOP_STARTING_BEFORE_LEASE_ENDS`] before that (applies take seconds to minutes; a longer
 //! one ends early with the rest for the next run), so no step runs unprotected. A crashed holder's lease stops counting when it expires,
-//! at once on the same machine, or when `tokensmith force-unlock ENV NONCE` deletes it. "The
+//! at once on the same machine, or when `tokensmith force-unlock ENV NONCE` deletes it (for an
+//! account, `ENV` is `account-NAME`, the name its local lock has). "The
 //! same machine" is judged by host name and process id, as for the local file lock: runners
 //! that share a host name but not a process table (containers given one fixed `hostname`)
 //! would see each other's leases as dead, so give them distinct host names.
+//!
+//! An account's lease is one of the 10 platform tokens Dynatrace allows its owner (the OAuth
+//! client's user) while the apply runs; the plan made under it counts it like any other token.
 //!
 //! Not here: choosing when leases are used (`super::Locks`, the `apply` command), and the
 //! planner's ignoring of system tokens (`plan`).
@@ -59,12 +65,16 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use time::OffsetDateTime;
 
+pub mod board;
+
+pub use board::{AccountBoard, EnvironmentBoard, LeaseBoard};
+
 use super::backend::{HeldLock, LockBackend};
 use super::error::LockError;
 use super::holder::LockInfo;
-use crate::live::{ApiTokenChange, EnvironmentApi, LiveError, NewApiToken};
+use crate::live::LiveError;
 use crate::model::token::MAX_NAME_LEN;
-use crate::model::{EnvName, LiveToken, Marker, Scope, SystemToken, TokenId, TokenKind};
+use crate::model::{EnvName, LiveToken, Marker, SystemToken, TokenId, TokenKind};
 
 /// How long a lease lasts when its holder never deletes it (a crash on another machine).
 pub const LEASE_LIFETIME: Duration = Duration::from_secs(3600);
@@ -77,87 +87,85 @@ pub const STOP_STARTING_BEFORE_LEASE_ENDS: Duration = Duration::from_secs(10 * 6
 /// How long the oldest lease waits for leases created at about the same time to show.
 pub const SETTLE: Duration = Duration::from_millis(300);
 
-/// The scope a lease is created with (Dynatrace needs one); the lease is disabled at once.
-const LEASE_SCOPE: &str = "apiTokens.read";
-
 /// The display words before a lease's state.
 const LEASE_PREFIX: &str = "tokensmith apply lease";
 
-/// Failures of the environment lease.
+/// Failures of the apply lease.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseLockError {
-    #[error("apply lease of environment `{env}`: {source}")]
+    /// `place` is "environment `prod`" or "account `main`".
+    #[error("apply lease of {place}: {source}")]
     Api {
-        env: EnvName,
+        place: String,
         #[source]
         source: LiveError,
     },
-    #[error("apply lease of environment `{env}`: the lease just created ({id}) is not in the token list; run the command again")]
-    Vanished { env: EnvName, id: TokenId },
+    #[error("apply lease of {place}: the lease just created ({id}) is not in the token list; run the command again")]
+    Vanished { place: String, id: TokenId },
 }
 
-/// Connects to an environment when its lease is first needed.
+/// Connects to the place a lock name's leases are kept when its lease is first needed.
 pub type LeaseConnect = Arc<
-    dyn Fn(&EnvName) -> BoxFuture<'static, Result<Arc<dyn EnvironmentApi>, LiveError>>
-        + Send
-        + Sync,
+    dyn Fn(&EnvName) -> BoxFuture<'static, Result<Arc<dyn LeaseBoard>, LiveError>> + Send + Sync,
 >;
 
-/// The leases of the environments one apply acts on: how to reach each environment (connected
-/// only when its lease is taken, after the layers before it: an embedded sandbox then starts
-/// from the state the previous holder left) and the runtime the calls run on.
+/// The leases of the environments and accounts one apply acts on, by lock name (an account's
+/// is `account-NAME`, as for its local lock): how to reach each (connected only when its lease
+/// is taken, after the layers before it: an embedded sandbox then starts from the state the
+/// previous holder left) and the runtime the calls run on.
 #[derive(Clone)]
-pub struct EnvironmentLeases {
-    environments: BTreeSet<EnvName>,
+pub struct Leases {
+    names: BTreeSet<EnvName>,
     connect: LeaseConnect,
-    clients: Arc<Mutex<BTreeMap<EnvName, Arc<dyn EnvironmentApi>>>>,
+    boards: Arc<Mutex<BTreeMap<EnvName, Arc<dyn LeaseBoard>>>>,
     runtime: tokio::runtime::Handle,
     settle: Duration,
 }
 
-impl fmt::Debug for EnvironmentLeases {
+impl fmt::Debug for Leases {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EnvironmentLeases")
-            .field("environments", &self.environments)
+        f.debug_struct("Leases")
+            .field("names", &self.names)
             .finish()
     }
 }
 
-impl EnvironmentLeases {
-    /// Leases kept in each of `environments`, reached through `connect`; calls run on `runtime`
-    /// (a multi-thread runtime: the lock's calls block the calling thread until they finish).
+impl Leases {
+    /// Leases for each lock name of `names`, kept where `connect` reaches; calls run on
+    /// `runtime` (a multi-thread runtime: the lock's calls block the calling thread until they
+    /// finish).
     pub fn new(
-        environments: impl IntoIterator<Item = EnvName>,
+        names: impl IntoIterator<Item = EnvName>,
         connect: LeaseConnect,
         runtime: tokio::runtime::Handle,
     ) -> Self {
-        EnvironmentLeases {
-            environments: environments.into_iter().collect(),
+        Leases {
+            names: names.into_iter().collect(),
             connect,
-            clients: Arc::default(),
+            boards: Arc::default(),
             runtime,
             settle: SETTLE,
         }
     }
 
-    /// The client of `env`, connecting on first use; `None` for a name this backend does not
+    /// The board of `name`, connecting on first use; `None` for a name this backend does not
     /// keep.
-    fn client(&self, env: &EnvName) -> Result<Option<Arc<dyn EnvironmentApi>>, LockError> {
-        if !self.environments.contains(env) {
+    fn board(&self, name: &EnvName) -> Result<Option<Arc<dyn LeaseBoard>>, LockError> {
+        if !self.names.contains(name) {
             return Ok(None);
         }
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(client) = clients.get(env) {
-            return Ok(Some(client.clone()));
+        let mut boards = self.boards.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(board) = boards.get(name) {
+            return Ok(Some(board.clone()));
         }
-        let client = block_on(&self.runtime, (self.connect)(env)).map_err(|source| {
+        let board = block_on(&self.runtime, (self.connect)(name)).map_err(|source| {
             LockError::from(LeaseLockError::Api {
-                env: env.clone(),
+                place: format!("`{name}`"),
                 source,
             })
         })?;
-        clients.insert(env.clone(), client.clone());
-        Ok(Some(client))
+        boards.insert(name.clone(), board.clone());
+        Ok(Some(board))
     }
 }
 
@@ -187,9 +195,9 @@ struct Lease {
 }
 
 impl Lease {
-    /// The lease a token is, if it is one.
-    fn of(env: &EnvName, t: &LiveToken) -> Option<Lease> {
-        if t.kind != TokenKind::ApiToken {
+    /// The lease a token of a board keeping `kind` is, if it is one.
+    fn of(env: &EnvName, kind: TokenKind, t: &LiveToken) -> Option<Lease> {
+        if t.kind != kind {
             return None;
         }
         let marker = Marker::parse_name(&t.name)?;
@@ -283,14 +291,14 @@ enum Verdict {
     Theirs(Box<LockInfo>),
 }
 
-/// Whether the lease `mine` goes on, given the live leases of `env`: not when another is active,
-/// nor when another is older by (creationDate, token id).
-fn judge(env: &EnvName, leases: &[Lease], mine: &TokenId) -> Result<Verdict, LockError> {
+/// Whether the lease `mine` goes on, given the live leases of `place`: not when another is
+/// active, nor when another is older by (creationDate, token id).
+fn judge(place: &str, leases: &[Lease], mine: &TokenId) -> Result<Verdict, LockError> {
     let ours = leases
         .iter()
         .find(|l| &l.id == mine)
         .ok_or_else(|| LeaseLockError::Vanished {
-            env: env.clone(),
+            place: place.to_owned(),
             id: mine.clone(),
         })?;
     let others = leases.iter().filter(|l| &l.id != mine);
@@ -317,46 +325,43 @@ enum Loss {
 /// How many collisions one acquire retries past its deadline.
 const COLLISION_RETRIES: u32 = 3;
 
-/// One environment's lease protocol.
+/// One lock name's lease protocol, on the board that keeps its leases.
 struct Attempt<'a> {
     env: &'a EnvName,
-    client: &'a dyn EnvironmentApi,
+    board: &'a dyn LeaseBoard,
 }
 
 impl Attempt<'_> {
     fn api(&self, source: LiveError) -> LockError {
         LeaseLockError::Api {
-            env: self.env.clone(),
+            place: self.board.place().to_owned(),
             source,
         }
         .into()
     }
 
-    /// Every lease of the environment, the expired and dead ones deleted, and the server's time.
+    /// Every lease of the board, the expired and dead ones deleted, and the server's time.
     async fn leases(&self) -> Result<(Vec<Lease>, OffsetDateTime), LockError> {
-        let tokens = self
-            .client
-            .list_api_tokens()
-            .await
-            .map_err(|e| self.api(e))?;
+        let tokens = self.board.list().await.map_err(|e| self.api(e))?;
         let now = self
-            .client
+            .board
             .server_time()
             .unwrap_or_else(OffsetDateTime::now_utc);
+        let kind = self.board.kind();
         let mut live = Vec::new();
-        for lease in tokens.iter().filter_map(|t| Lease::of(self.env, t)) {
+        for lease in tokens.iter().filter_map(|t| Lease::of(self.env, kind, t)) {
             if lease.live(now) {
                 live.push(lease);
             } else {
                 // Nobody counts it any more; whoever sees it first clears it away.
-                let _ = self.client.delete_api_token(&lease.id).await;
+                let _ = self.board.delete(&lease.id).await;
             }
         }
         Ok((live, now))
     }
 
     fn judge(&self, leases: &[Lease], mine: &TokenId) -> Result<Verdict, LockError> {
-        judge(self.env, leases, mine)
+        judge(self.board.place(), leases, mine)
     }
 
     /// One try: `Ok(Ok(lease token))` when ours is active and alone, `Ok(Err(loss))` when we
@@ -370,17 +375,13 @@ impl Attempt<'_> {
         if let Some(active) = leases.iter().find(|l| l.active) {
             return Ok(Err(Loss::Held(Box::new(active.info.clone()))));
         }
+        // The value is never read: the lease is a name and a date, not a credential.
         let created = self
-            .client
-            .create_api_token(&NewApiToken {
-                name: lease_name(false, info),
-                scopes: [Scope::new(LEASE_SCOPE)].into_iter().collect(),
-                expires: Some(now + LEASE_LIFETIME),
-                personal_access_token: false,
-            })
+            .board
+            .create(lease_name(false, info), now + LEASE_LIFETIME)
             .await;
-        let created = match created {
-            Ok(created) => created,
+        let mut mine = match created {
+            Ok(id) => id,
             Err(e) => {
                 // The create may have taken effect (a lost answer): remove a lease with our
                 // nonce, so that it does not hold the environment until it expires.
@@ -388,12 +389,14 @@ impl Attempt<'_> {
                 return Err(self.api(e));
             }
         };
-        let mine = created.id.clone();
-        // The value is never used: the lease is a name and a date, not a credential.
-        drop(created);
-        let outcome = self.contend(info, &mine, settle).await;
-        if !matches!(outcome, Ok(Ok(()))) {
-            let _ = self.client.delete_api_token(&mine).await;
+        let outcome = self.contend(info, &mut mine, settle).await;
+        match &outcome {
+            Ok(Ok(())) => {}
+            // Ours was renamed or made again, or failed half way: find it by its nonce.
+            Err(_) => self.remove_nonce(&info.id).await,
+            Ok(Err(_)) => {
+                let _ = self.board.delete(&mine).await;
+            }
         }
         Ok(match outcome? {
             Ok(()) => Ok(mine),
@@ -403,49 +406,46 @@ impl Attempt<'_> {
 
     /// Delete every lease carrying `nonce`, best effort.
     async fn remove_nonce(&self, nonce: &str) {
-        let Ok(tokens) = self.client.list_api_tokens().await else {
+        let Ok(tokens) = self.board.list().await else {
             return;
         };
-        for lease in tokens.iter().filter_map(|t| Lease::of(self.env, t)) {
+        let kind = self.board.kind();
+        for lease in tokens.iter().filter_map(|t| Lease::of(self.env, kind, t)) {
             if lease.nonce == nonce {
-                let _ = self.client.delete_api_token(&lease.id).await;
+                let _ = self.board.delete(&lease.id).await;
             }
         }
     }
 
-    /// Steps 2 to 4 of the protocol for our lease `mine`.
+    /// Steps 2 to 4 of the protocol for our lease `mine` (its id updated when activation makes
+    /// it again).
     async fn contend(
         &self,
         info: &LockInfo,
-        mine: &TokenId,
+        mine: &mut TokenId,
         settle: Duration,
     ) -> Result<Result<(), Loss>, LockError> {
-        let disable = ApiTokenChange {
-            enabled: Some(false),
-            ..ApiTokenChange::default()
-        };
-        self.client
-            .update_api_token(mine, &disable)
-            .await
-            .map_err(|e| self.api(e))?;
+        self.board.disable(mine).await.map_err(|e| self.api(e))?;
         for pause in [Duration::ZERO, settle] {
             tokio::time::sleep(pause).await;
             if let Verdict::Theirs(holder) = self.judge(&self.leases().await?.0, mine)? {
                 return Ok(Err(Loss::Held(holder)));
             }
         }
-        let activate = ApiTokenChange {
-            name: Some(lease_name(true, info)),
-            ..ApiTokenChange::default()
-        };
-        self.client
-            .update_api_token(mine, &activate)
+        let expires = self
+            .board
+            .server_time()
+            .unwrap_or_else(OffsetDateTime::now_utc)
+            + LEASE_LIFETIME;
+        *mine = self
+            .board
+            .rename(mine, lease_name(true, info), expires)
             .await
             .map_err(|e| self.api(e))?;
         let (leases, _) = self.leases().await?;
         if !leases.iter().any(|l| &l.id == mine) {
             return Err(LeaseLockError::Vanished {
-                env: self.env.clone(),
+                place: self.board.place().to_owned(),
                 id: mine.clone(),
             }
             .into());
@@ -457,9 +457,9 @@ impl Attempt<'_> {
     }
 }
 
-impl LockBackend for EnvironmentLeases {
+impl LockBackend for Leases {
     fn keeps(&self, env: &EnvName) -> bool {
-        self.environments.contains(env)
+        self.names.contains(env)
     }
 
     fn acquire(
@@ -468,14 +468,14 @@ impl LockBackend for EnvironmentLeases {
         commit: Option<String>,
         wait: Duration,
     ) -> Result<Box<dyn HeldLock>, LockError> {
-        let Some(client) = self.client(env)? else {
+        let Some(board) = self.board(env)? else {
             return Err(LockError::NotLocked { env: env.clone() });
         };
         let mut info = LockInfo::for_this_process(env, commit);
         info.id = lease_nonce();
         let attempt = Attempt {
             env,
-            client: client.as_ref(),
+            board: board.as_ref(),
         };
         let deadline = Instant::now() + wait;
         let mut collisions = 0;
@@ -483,7 +483,7 @@ impl LockBackend for EnvironmentLeases {
             let holder = match block_on(&self.runtime, attempt.once(&info, self.settle))? {
                 Ok(token) => {
                     return Ok(Box::new(HeldLease {
-                        client: client.clone(),
+                        board: board.clone(),
                         runtime: self.runtime.clone(),
                         token,
                         info,
@@ -508,12 +508,12 @@ impl LockBackend for EnvironmentLeases {
     }
 
     fn current(&self, env: &EnvName) -> Result<Option<LockInfo>, LockError> {
-        let Some(client) = self.client(env)? else {
+        let Some(board) = self.board(env)? else {
             return Ok(None);
         };
         let attempt = Attempt {
             env,
-            client: client.as_ref(),
+            board: board.as_ref(),
         };
         let (mut leases, _) = block_on(&self.runtime, attempt.leases())?;
         leases.sort_by(|a, b| (!a.active, a.order()).cmp(&(!b.active, b.order())));
@@ -521,37 +521,36 @@ impl LockBackend for EnvironmentLeases {
     }
 
     fn force_unlock(&self, env: &EnvName, id: &str) -> Result<LockInfo, LockError> {
-        let Some(client) = self.client(env)? else {
+        let Some(board) = self.board(env)? else {
             return Err(LockError::NotLocked { env: env.clone() });
         };
         let attempt = Attempt {
             env,
-            client: client.as_ref(),
+            board: board.as_ref(),
         };
         block_on(&self.runtime, async {
             let (leases, _) = attempt.leases().await?;
-            let Some(lease) = leases.iter().find(|l| l.nonce == id) else {
-                return Err(match leases.first() {
-                    Some(other) => LockError::WrongId {
-                        env: env.clone(),
-                        given: id.to_owned(),
-                        actual: other.nonce.clone(),
-                    },
-                    None => LockError::NotLocked { env: env.clone() },
-                });
-            };
-            client
-                .delete_api_token(&lease.id)
-                .await
-                .map_err(|e| attempt.api(e))?;
-            Ok(lease.info.clone())
+            let mut released = None;
+            // A holder that died while activating an account's lease may have left two.
+            for lease in leases.iter().filter(|l| l.nonce == id) {
+                board.delete(&lease.id).await.map_err(|e| attempt.api(e))?;
+                released.get_or_insert_with(|| lease.info.clone());
+            }
+            released.ok_or_else(|| match leases.first() {
+                Some(other) => LockError::WrongId {
+                    env: env.clone(),
+                    given: id.to_owned(),
+                    actual: other.nonce.clone(),
+                },
+                None => LockError::NotLocked { env: env.clone() },
+            })
         })
     }
 }
 
 /// A lease this process holds; deleted when released or dropped.
 struct HeldLease {
-    client: Arc<dyn EnvironmentApi>,
+    board: Arc<dyn LeaseBoard>,
     runtime: tokio::runtime::Handle,
     token: TokenId,
     info: LockInfo,
@@ -570,14 +569,11 @@ impl fmt::Debug for HeldLease {
 impl HeldLease {
     fn delete(&mut self) -> Result<(), LockError> {
         self.released = true;
-        let client = self.client.clone();
+        let board = self.board.clone();
         let token = self.token.clone();
-        block_on(&self.runtime, async move {
-            client.delete_api_token(&token).await.map(|_| ())
-        })
-        .map_err(|source| {
+        block_on(&self.runtime, async move { board.delete(&token).await }).map_err(|source| {
             LeaseLockError::Api {
-                env: self.info.environment.clone(),
+                place: self.board.place().to_owned(),
                 source,
             }
             .into()
@@ -647,7 +643,12 @@ mod tests {
             name,
             "tokensmith apply lease active ci@runner-7 pid 4242 [ts:tokensmith.lease#1234567890]"
         );
-        let lease = Lease::of(&EnvName::new("prod"), &token("dt0c01.L", &name, t0, 1)).unwrap();
+        let lease = Lease::of(
+            &EnvName::new("prod"),
+            TokenKind::ApiToken,
+            &token("dt0c01.L", &name, t0, 1),
+        )
+        .unwrap();
         assert!(lease.active);
         assert_eq!(lease.nonce, "1234567890");
         assert_eq!(lease.info.holder, "ci@runner-7");
@@ -659,9 +660,9 @@ mod tests {
         assert!(!lease.live(t0 + time::Duration::hours(1)));
         // Not a lease: a user token, or a tenant-rotation record.
         let user = token("dt0c01.U", "ci [ts:ci#3]", t0, 1);
-        assert!(Lease::of(&EnvName::new("prod"), &user).is_none());
+        assert!(Lease::of(&EnvName::new("prod"), TokenKind::ApiToken, &user).is_none());
         let rotation = token("dt0c01.R", "x [ts:tokensmith.tenant-rotation#1]", t0, 1);
-        assert!(Lease::of(&EnvName::new("prod"), &rotation).is_none());
+        assert!(Lease::of(&EnvName::new("prod"), TokenKind::ApiToken, &rotation).is_none());
         assert!(lease_nonce().parse::<u32>().unwrap() >= 1_000_000_000);
     }
 
@@ -671,11 +672,11 @@ mod tests {
         let env = EnvName::new("prod");
         let lease = |id: &str, active: bool, at: OffsetDateTime| {
             let name = lease_name(active, &info("ci@elsewhere", 7, "1111111111"));
-            Lease::of(&env, &token(id, &name, at, 1)).unwrap()
+            Lease::of(&env, TokenKind::ApiToken, &token(id, &name, at, 1)).unwrap()
         };
         let judge = |leases: &[Lease], mine: &str| {
             matches!(
-                judge(&env, leases, &TokenId::new(mine)).unwrap(),
+                judge("environment `prod`", leases, &TokenId::new(mine)).unwrap(),
                 Verdict::Ours
             )
         };
