@@ -5,8 +5,9 @@
 //!   left and its predecessor is untouched. When some target holds it, it is kept (they depend
 //!   on it) and the next plan copies its value from them to the others.
 //! - A tenant rotation started in this run whose deliveries did not all succeed: when no target
-//!   was changed and no delivery to a target that cannot be read back was attempted, it is
-//!   cancelled (with its record); otherwise it stays open for the next apply to resume.
+//!   was changed and no delivery to a target that cannot be read back (or to an operator that
+//!   fetches the token itself) was attempted, it is cancelled (with its record); otherwise it
+//!   stays open for the next apply to resume.
 //! - Write-only tenant targets that all received the active token in this run are noted on the
 //!   rotation record, so later runs count them as confirmed (`steps::tenant`).
 
@@ -130,14 +131,21 @@ pub(crate) async fn clean_up(run: &Run<'_>, plan: &Plan, outcomes: &[Outcome]) -
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .any(|d| d.home == home && d.holds == holds && d.changed)
-            || run.tenant_sent_in_run(&env).await;
-        let cleanup = if changed {
+            .any(|d| d.home == home && d.holds == holds && d.changed);
+        let sent = run.tenant_sent_in_run(&env).await;
+        let cleanup = if changed || sent {
+            let held = if changed {
+                format!("some targets of `{env}` hold the new tenant token {fingerprint}")
+            } else {
+                format!("the new tenant token {fingerprint} of `{env}` may be in use (sent to a target that cannot be read back, or fetched by an operator asked to reconcile)")
+            };
             Cleanup {
                 step: start_step,
                 token: None,
                 action: CleanupAction::TenantLeftInProgress,
-                detail: format!("some targets of `{env}` hold the new tenant token {fingerprint}; the rotation stays in progress and the next apply resumes it"),
+                detail: format!(
+                    "{held}; the rotation stays in progress and the next apply resumes it"
+                ),
             }
         } else {
             match run.cancel_tenant(&home).await {

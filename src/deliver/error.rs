@@ -118,6 +118,10 @@ impl std::fmt::Display for HolderText {
             Holder::TenantToken { fingerprint, .. } => {
                 write!(f, "tenant token {fingerprint}")
             }
+            Holder::RestartOwed { fingerprint, .. } => write!(
+                f,
+                "tenant token {fingerprint}, with the restart of its injected workloads still owed"
+            ),
             Holder::Unknown => f.write_str("a value with no recorded token"),
             Holder::Absent => f.write_str("nothing (the target does not exist)"),
             Holder::WriteOnly => f.write_str("nothing readable (write-only target)"),

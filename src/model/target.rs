@@ -306,6 +306,15 @@ pub enum Holder {
         #[serde(default, with = "time::serde::rfc3339::option")]
         since: Option<time::OffsetDateTime>,
     },
+    /// The target holds this tenant token, but the workloads that read it only when they start
+    /// still wait for the restart a delivery owes them: a `dynakube_tenant` target whose
+    /// operator rolled the token out after the delivery stopped waiting for it. Until the
+    /// restart, the running workloads use the previous token.
+    RestartOwed {
+        fingerprint: String,
+        #[serde(default, with = "time::serde::rfc3339::option")]
+        since: Option<time::OffsetDateTime>,
+    },
     /// The target exists but holds no value, or a value with no recorded id.
     Unknown,
     /// The target does not exist yet (no Secret, no file).

@@ -107,9 +107,12 @@ pub(crate) fn target_facts<'a>(
             };
             let state = match holder {
                 Some(Holder::Token { id, .. }) => TargetState::Holds(id),
-                Some(Holder::Absent | Holder::Unknown | Holder::TenantToken { .. }) => {
-                    TargetState::Empty
-                }
+                Some(
+                    Holder::Absent
+                    | Holder::Unknown
+                    | Holder::TenantToken { .. }
+                    | Holder::RestartOwed { .. },
+                ) => TargetState::Empty,
                 Some(Holder::WriteOnly) => TargetState::WriteOnly,
                 Some(Holder::Unreadable { .. }) | None => TargetState::Unreadable,
             };

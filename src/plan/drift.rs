@@ -234,6 +234,10 @@ pub fn drift(
                 TenantTargetState::Empty => {
                     (Reason::TargetMissing, "holds no tenant token".to_owned())
                 }
+                TenantTargetState::RestartOwed => (
+                    Reason::TenantRestartOwed,
+                    format!("holds the active tenant token ({active}), but its injected workloads were not restarted since the operator wrote it; apply restarts them"),
+                ),
                 _ => continue,
             };
             items.push(DriftItem {

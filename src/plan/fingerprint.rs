@@ -175,6 +175,11 @@ pub fn targets_fingerprint(targets: &TargetSnapshot) -> String {
                 h.str(fingerprint);
                 h.time(*since);
             }
+            Holder::RestartOwed { fingerprint, since } => {
+                h.str("restart_owed");
+                h.str(fingerprint);
+                h.time(*since);
+            }
             Holder::Unknown => h.str("unknown"),
             Holder::Absent => h.str("absent"),
             Holder::WriteOnly => h.str("write_only"),

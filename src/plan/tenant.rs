@@ -69,6 +69,9 @@ use crate::model::{
 pub(crate) enum TenantTargetState {
     Current,
     Stale,
+    /// Holds the active token, but its workloads still wait for a restart (see
+    /// [`Holder::RestartOwed`]): delivered again, which restarts them.
+    RestartOwed,
     Empty,
     /// Write-only or unreadable: what it holds is unknown.
     Unknown,
@@ -83,6 +86,10 @@ pub(crate) fn tenant_target_state(
             (TenantTargetState::Current, *since)
         }
         Some(Holder::TenantToken { .. }) => (TenantTargetState::Stale, None),
+        Some(Holder::RestartOwed { fingerprint, since }) if fingerprint == active => {
+            (TenantTargetState::RestartOwed, *since)
+        }
+        Some(Holder::RestartOwed { .. }) => (TenantTargetState::Stale, None),
         Some(Holder::Absent | Holder::Unknown | Holder::Token { .. }) => {
             (TenantTargetState::Empty, None)
         }
@@ -204,7 +211,9 @@ impl<'a> TenantView<'a> {
         match t.state {
             TenantTargetState::Current => true,
             TenantTargetState::Unknown => self.write_only_confirmed(),
-            TenantTargetState::Stale | TenantTargetState::Empty => false,
+            TenantTargetState::Stale
+            | TenantTargetState::RestartOwed
+            | TenantTargetState::Empty => false,
         }
     }
 
@@ -295,10 +304,16 @@ pub(crate) fn plan_tenant(
     let view = TenantView::new(tenant, live_env, active, targets, now);
     let now = view.now;
 
+    // A target owed a restart holds the active token too: when it was written counts.
     let last_rotation = view
         .targets
         .iter()
-        .filter(|t| t.state == TenantTargetState::Current)
+        .filter(|t| {
+            matches!(
+                t.state,
+                TenantTargetState::Current | TenantTargetState::RestartOwed
+            )
+        })
         .filter_map(|t| t.since)
         .min();
     let rotation_due = match (tenant.rotate_every, last_rotation) {
@@ -383,6 +398,7 @@ pub(crate) fn plan_tenant(
     };
     let refresh = |t: &Classified| match t.state {
         TenantTargetState::Stale => Some(Reason::TargetHoldsStaleToken),
+        TenantTargetState::RestartOwed => Some(Reason::TenantRestartOwed),
         TenantTargetState::Empty => Some(Reason::TargetMissing),
         _ => None,
     };

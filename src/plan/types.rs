@@ -367,6 +367,9 @@ pub enum Reason {
     TenantRotationClosed,
     /// The spec no longer rotates the tenant token and the new one reached no target.
     TenantRotationUnwanted,
+    /// A `dynakube_tenant` target holds the active tenant token, but the restart of its
+    /// injected workloads that a delivery owes them has not happened yet.
+    TenantRestartOwed,
 }
 
 impl fmt::Display for Reason {
@@ -403,6 +406,7 @@ impl fmt::Display for Reason {
             Reason::ForeignTenantRotation => "foreign_tenant_rotation",
             Reason::TenantRotationClosed => "tenant_rotation_closed",
             Reason::TenantRotationUnwanted => "tenant_rotation_unwanted",
+            Reason::TenantRestartOwed => "tenant_restart_owed",
         };
         f.write_str(s)
     }
@@ -412,7 +416,7 @@ impl FromStr for Reason {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const ALL: [Reason; 30] = [
+        const ALL: [Reason; 31] = [
             Reason::TargetValueInvalid,
             Reason::TargetValueMismatch,
             Reason::Missing,
@@ -443,6 +447,7 @@ impl FromStr for Reason {
             Reason::ForeignTenantRotation,
             Reason::TenantRotationClosed,
             Reason::TenantRotationUnwanted,
+            Reason::TenantRestartOwed,
         ];
         if let Some(r) = ALL.iter().find(|r| r.to_string() == s) {
             return Ok(*r);

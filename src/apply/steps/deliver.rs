@@ -194,6 +194,9 @@ impl Run<'_> {
             // No read will show what this target holds afterwards: note on the rotation record
             // that the new token may be in use (cancelling is no longer safe).
             Holder::WriteOnly | Holder::Unreadable { .. } => self.note_tenant_sent(&env).await?,
+            // The operator fetches the token itself once its DynaKube is touched, maybe after
+            // this run stopped waiting: cancelling would then leave it an invalid token.
+            _ if matches!(target, Target::DynakubeTenant(_)) => self.note_tenant_sent(&env).await?,
             _ => {}
         }
         let record = Record::tenant(&value, self.env.now_for(&step.home));

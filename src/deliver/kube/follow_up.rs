@@ -55,7 +55,11 @@ pub(super) async fn run(
             Err(e) => warnings.push(format!("could not touch dynakube {dk}: {e}; the operator picks the new value up at its next reconcile (at most 15 minutes by default)")),
         }
     }
-    let stamp = operator::rfc3339(now);
+    // With its fraction of a second, unlike kubectl's: a second restart within the same second
+    // (after a later rollout) must still change the template, or no new pods start.
+    let stamp = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
     for w in &k.restart {
         let patch = json!({
             "spec": { "template": { "metadata": { "annotations": { RESTARTED_AT_ANNOTATION: stamp } } } }

@@ -30,6 +30,11 @@ use super::connect::{cause, Connection, Failure};
 /// Annotation set on a DynaKube to request a reconcile.
 pub const RECONCILE_ANNOTATION: &str = "tokensmith.dev/reconcile-requested-at";
 
+/// Annotation on a DynaKube naming the tenant token (by fingerprint) whose rollout a delivery
+/// stopped waiting for: the restart of the injected workloads is owed once the operator has
+/// written it (`super::tenant`).
+pub const RESTART_OWED_ANNOTATION: &str = "tokensmith.dev/tenant-restart-owed";
+
 /// Secret keys the Dynatrace Operator reads (`pkg/controllers/dynakube/token/tokens.go`).
 pub const OPERATOR_KEYS: [&str; 3] = ["apiToken", "dataIngestToken", "paasToken"];
 
@@ -94,16 +99,31 @@ pub async fn get_dynakube(
     })
 }
 
-/// Annotate the DynaKube so the operator reconciles now; returns the API version used.
+/// Annotate the DynaKube so the operator reconciles now; returns the API version used. The
+/// time keeps its fraction of a second: a patch that changes nothing (a second touch within
+/// the same second) is no update, so the operator's watch would not see it.
 pub async fn touch(
     conn: &Connection,
     namespace: &str,
     name: &str,
     now: OffsetDateTime,
 ) -> Result<String, String> {
+    let asked = now.format(&Rfc3339).unwrap_or_default();
+    annotate(conn, namespace, name, RECONCILE_ANNOTATION, Some(&asked)).await
+}
+
+/// Set the annotation `key` of the DynaKube to `value`, or remove it (`None`); returns the API
+/// version used.
+pub async fn annotate(
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+    key: &str,
+    value: Option<&str>,
+) -> Result<String, String> {
     let resource = dynakube_resource(conn).await?;
     let api: Api<DynamicObject> = Api::namespaced_with(conn.client.clone(), namespace, &resource);
-    let patch = json!({ "metadata": { "annotations": { RECONCILE_ANNOTATION: rfc3339(now) } } });
+    let patch = json!({ "metadata": { "annotations": { key: value } } });
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(|e| {

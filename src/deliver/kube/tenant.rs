@@ -7,9 +7,16 @@
 //! `since` is when the operator wrote the Secrets (their managed-fields time, else creation),
 //! which is what lets a cluster-only tenant token be rotated on schedule.
 //!
-//! It does not touch the DynaKube or restart workloads ([`super::follow_up`] and
-//! [`super::operator`] do), and it does not decide whether the fingerprint is the active one
-//! (the planner does).
+//! Delivery touches the DynaKube and, once the operator has written the new token, restarts
+//! the injected workloads (they read the tenant token only when they start). When the operator
+//! is slower than `--operator-wait`, the restart is owed: the DynaKube's annotation
+//! [`RESTART_OWED_ANNOTATION`] names the token, and until a later delivery has restarted the
+//! workloads the target reads as [`Holder::RestartOwed`], so the planner delivers again (and
+//! never finishes a rotation while running workloads still use the old token).
+//!
+//! It does not decide whether the fingerprint is the active one (the planner does).
+//!
+//! [`RESTART_OWED_ANNOTATION`]: super::operator::RESTART_OWED_ANNOTATION
 
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use kube::api::Api;
@@ -131,16 +138,40 @@ fn read_err(target: &Target, reason: String) -> DeliverError {
     }
 }
 
-/// The `dynakube_tenant` target's holder: what the operator's tenant Secrets hold.
+/// The `dynakube_tenant` target's holder: what the operator's tenant Secrets hold, or
+/// [`Holder::RestartOwed`] when the DynaKube records that the restart onto that token is owed.
 pub(crate) async fn read_holder(
     ctx: &DeliveryContext,
     target: &Target,
     d: &DynakubeTenantTarget,
 ) -> Result<Holder, DeliverError> {
     let conn = connection(ctx, target, d).await?;
-    read_operator_tenant(&conn, &d.namespace, &d.dynakube)
+    let holder = read_operator_tenant(&conn, &d.namespace, &d.dynakube)
         .await
-        .map_err(|reason| read_err(target, reason))
+        .map_err(|reason| read_err(target, reason))?;
+    let Holder::TenantToken { fingerprint, since } = &holder else {
+        return Ok(holder);
+    };
+    if d.restart.is_empty() {
+        return Ok(holder);
+    }
+    let dynakube = operator::get_dynakube(&conn, &d.namespace, &d.dynakube)
+        .await
+        .map_err(|reason| read_err(target, reason))?;
+    let owed = dynakube.as_ref().and_then(|dk| {
+        dk.metadata
+            .annotations
+            .as_ref()?
+            .get(operator::RESTART_OWED_ANNOTATION)
+            .cloned()
+    });
+    Ok(match owed {
+        Some(owed) if &owed == fingerprint => Holder::RestartOwed {
+            fingerprint: owed,
+            since: *since,
+        },
+        _ => holder,
+    })
 }
 
 /// Delivery to a `dynakube_tenant` target: the value is never written (the operator fetches it
@@ -203,10 +234,20 @@ pub(crate) async fn deliver(
         };
         let (n, w) = follow_up::run(&conn, &restarts, now).await;
         notes.extend(n);
+        // A restart that failed stays owed; one that ran pays what an earlier delivery owed.
+        if !d.restart.is_empty() {
+            let still_owed = (!w.is_empty()).then_some(fingerprint.as_str());
+            record_restart_owed(&conn, target, d, still_owed).await?;
+        }
         warnings.extend(w);
     } else {
+        if !d.restart.is_empty() {
+            // Without this record, a rollout after this run would read as done and the
+            // workloads would never be restarted onto the new token.
+            record_restart_owed(&conn, target, d, Some(fingerprint)).await?;
+        }
         warnings.push(format!(
-            "the operator has not written the new tenant token into the tenant Secrets of dynakube {} yet; deliver again (or apply) once it has, so the injected workloads are restarted",
+            "the operator has not written the new tenant token into the tenant Secrets of dynakube {} yet; the next apply restarts the injected workloads once it has",
             d.dynakube
         ));
     }
@@ -216,6 +257,34 @@ pub(crate) async fn deliver(
         changed: true,
         notes,
         warnings,
+    })
+}
+
+/// Record on the DynaKube that the restart onto the tenant token `owed` (a fingerprint) is
+/// owed, or that none is (`None`).
+async fn record_restart_owed(
+    conn: &Connection,
+    target: &Target,
+    d: &DynakubeTenantTarget,
+    owed: Option<&str>,
+) -> Result<(), DeliverError> {
+    operator::annotate(
+        conn,
+        &d.namespace,
+        &d.dynakube,
+        operator::RESTART_OWED_ANNOTATION,
+        owed,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| {
+        read_err(
+            target,
+            format!(
+                "cannot record the restart owed on dynakube {}: {e}",
+                d.dynakube
+            ),
+        )
     })
 }
 
