@@ -47,7 +47,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use time::OffsetDateTime;
 
 pub use clock::Millis;
-pub use faults::Faults;
+pub use faults::{FailPath, Faults, Rate, ServerError};
 pub use log::LogEntry;
 pub use seed::Seed;
 pub use server::{serve, serve_until, spawn};

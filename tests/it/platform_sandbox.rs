@@ -841,3 +841,97 @@ fn an_apply_whose_only_changes_are_blocked_fails_and_changes_nothing() {
         "nothing created, no lease left"
     );
 }
+
+#[test]
+fn account_applies_under_failing_steps_leave_no_lease_and_the_next_apply_converges() {
+    // Every kind of step of an account apply failing (the lease's list, create, status and
+    // delete calls among them: 5xx before the change, or the change made and the answer
+    // dropped, once or twice in a row), then random 5xx and drops; the clock moves 2 days a
+    // round so every round rotates. Whatever an apply under faults does, after the next clean
+    // apply no lease is left, each file holds a live, active token of its key (nothing revoked
+    // under a consumer) and the plan after it is empty.
+    use tokensmith::sandbox::{FailPath, Faults, Rate, ServerError};
+    let w = PlatformWorld::new(BOTH_SCOPES);
+    let out = w.path("out");
+    w.write_spec(&ACCOUNT_ONLY_ROTATING.replace("{OUT}", &out.display().to_string()));
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    let path = |suffix: &str, times: u32, drop: bool| Faults {
+        fail_path: Some(FailPath {
+            path_suffix: suffix.to_owned(),
+            status: 503,
+            times,
+            drop_after_commit: drop,
+        }),
+        ..Faults::default()
+    };
+    let mut scenarios = Vec::new();
+    // Once only: the client retries 5xx and lost answers of safe requests, with backoff.
+    {
+        let times = 1;
+        for drop in [false, true] {
+            scenarios.push(path("/platform-tokens", times, drop));
+            scenarios.push(path("/status", times, drop));
+            scenarios.push(path("/oauth2/token", times, drop));
+        }
+    }
+    for seed in 1..=24 {
+        scenarios.push(Faults {
+            seed,
+            server_error: Some(ServerError {
+                rate: 0.1,
+                status: 500,
+            }),
+            drop_after_commit: Some(Rate { rate: 0.1 }),
+            ..Faults::default()
+        });
+    }
+    let mut failed_applies = 0;
+    for (i, faults) in scenarios.into_iter().enumerate() {
+        w.sandbox.advance_clock(time::Duration::days(2)).unwrap();
+        w.sandbox.set_faults(faults.clone()).unwrap();
+        let (code, text) = w.apply(&[]);
+        if code != Some(0) {
+            failed_applies += 1;
+            assert_eq!(code, Some(1), "scenario {i} {faults:?}:\n{text}");
+            // One clear line: what failed, where; no cause repeated.
+            let error = text.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+            assert_eq!(error.matches("account `main`").count(), 1, "{error}");
+        }
+        w.sandbox.set_faults(Faults::default()).unwrap();
+        let (code, text) = w.apply(&["--lock-timeout", "0s"]);
+        assert_eq!(
+            code,
+            Some(0),
+            "scenario {i}: the clean apply after {faults:?}:\n{text}"
+        );
+        let tokens = w.sandbox.snapshot().accounts[ACCOUNT]
+            .platform_tokens
+            .clone();
+        assert!(
+            tokens
+                .values()
+                .all(|t| !t.name.contains("tokensmith.lease")),
+            "scenario {i}: a lease was left: {:?}",
+            tokens.values().map(|t| &t.name).collect::<Vec<_>>()
+        );
+        for file in ["out/reader", "out/writer"] {
+            let held = w.file_ids(file);
+            assert_eq!(held.len(), 1, "scenario {i}: {file}");
+            let t = tokens
+                .get(&held[0])
+                .unwrap_or_else(|| panic!("scenario {i}: {file} holds a deleted token"));
+            assert_eq!(t.status, "ACTIVE", "scenario {i}: {file}");
+            assert!(
+                t.name.contains(&format!("[ts:{}#", &file[4..])),
+                "scenario {i}"
+            );
+        }
+        w.assert_plan_empty(&[], &format!("scenario {i} {faults:?}"));
+    }
+    println!("{failed_applies} applies under faults failed and were finished by the next one");
+    assert!(
+        failed_applies >= 10,
+        "the faults did bite: {failed_applies}"
+    );
+}

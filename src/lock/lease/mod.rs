@@ -93,13 +93,9 @@ const LEASE_PREFIX: &str = "tokensmith apply lease";
 /// Failures of the apply lease.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseLockError {
-    /// `place` is "environment `prod`" or "account `main`".
-    #[error("apply lease of {place}: {source}")]
-    Api {
-        place: String,
-        #[source]
-        source: LiveError,
-    },
+    /// A call failed; the error names the environment or account and the request.
+    #[error("apply lease")]
+    Api(#[source] LiveError),
     #[error("apply lease of {place}: the lease just created ({id}) is not in the token list; run the command again")]
     Vanished { place: String, id: TokenId },
 }
@@ -158,12 +154,8 @@ impl Leases {
         if let Some(board) = boards.get(name) {
             return Ok(Some(board.clone()));
         }
-        let board = block_on(&self.runtime, (self.connect)(name)).map_err(|source| {
-            LockError::from(LeaseLockError::Api {
-                place: format!("`{name}`"),
-                source,
-            })
-        })?;
+        let board = block_on(&self.runtime, (self.connect)(name))
+            .map_err(|source| LockError::from(LeaseLockError::Api(source)))?;
         boards.insert(name.clone(), board.clone());
         Ok(Some(board))
     }
@@ -333,11 +325,7 @@ struct Attempt<'a> {
 
 impl Attempt<'_> {
     fn api(&self, source: LiveError) -> LockError {
-        LeaseLockError::Api {
-            place: self.board.place().to_owned(),
-            source,
-        }
-        .into()
+        LeaseLockError::Api(source).into()
     }
 
     /// Every lease of the board, the expired and dead ones deleted, and the server's time.
@@ -571,13 +559,8 @@ impl HeldLease {
         self.released = true;
         let board = self.board.clone();
         let token = self.token.clone();
-        block_on(&self.runtime, async move { board.delete(&token).await }).map_err(|source| {
-            LeaseLockError::Api {
-                place: self.board.place().to_owned(),
-                source,
-            }
-            .into()
-        })
+        block_on(&self.runtime, async move { board.delete(&token).await })
+            .map_err(|source| LeaseLockError::Api(source).into())
     }
 }
 
