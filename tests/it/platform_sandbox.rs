@@ -649,15 +649,55 @@ platform_tokens:
       - file: { path: "{OUT}/writer" }
 "#;
 
+impl PlatformWorld {
+    /// A world whose spec is [`ACCOUNT_ONLY_ROTATING`], delivering under its `out/`.
+    fn account_only() -> PlatformWorld {
+        let w = PlatformWorld::new(BOTH_SCOPES);
+        let out = w.path("out");
+        w.write_spec(&ACCOUNT_ONLY_ROTATING.replace("{OUT}", &out.display().to_string()));
+        w
+    }
+
+    /// After an account apply: no lease is left, and each file of [`ACCOUNT_ONLY_ROTATING`]
+    /// holds one token, live, active and of its key (nothing revoked under a consumer).
+    /// Returns the ids the files hold.
+    fn check_account_files(&self, when: &str) -> Vec<String> {
+        let tokens = self.sandbox.snapshot().accounts[ACCOUNT]
+            .platform_tokens
+            .clone();
+        assert!(
+            tokens
+                .values()
+                .all(|t| !t.name.contains("tokensmith.lease")),
+            "{when}: a lease was left: {:?}",
+            tokens.values().map(|t| &t.name).collect::<Vec<_>>()
+        );
+        let mut ids = Vec::new();
+        for key in ["reader", "writer"] {
+            let held = self.file_ids(&format!("out/{key}"));
+            assert_eq!(held.len(), 1, "{when}: out/{key}");
+            let t = tokens.get(&held[0]).unwrap_or_else(|| {
+                panic!("{when}: out/{key} holds a token the account no longer has")
+            });
+            assert_eq!(t.status, "ACTIVE", "{when}: out/{key}");
+            assert!(
+                t.name.contains(&format!("[ts:{key}#")),
+                "{when}: {}",
+                t.name
+            );
+            ids.extend(held);
+        }
+        ids
+    }
+}
+
 #[test]
 fn two_checkouts_applying_to_one_account_never_both_act() {
     // Two checkouts of one spec in two directories (so two local locks) with only the account
     // in common: the lease kept in the account is all that keeps them apart. Round after round
     // both apply at once, failing fast on even rounds and waiting on odd ones, with the clock
     // moved so every round rotates both tokens.
-    let w = PlatformWorld::new(BOTH_SCOPES);
-    let out = w.path("out");
-    w.write_spec(&ACCOUNT_ONLY_ROTATING.replace("{OUT}", &out.display().to_string()));
+    let w = PlatformWorld::account_only();
     let other = tempfile::tempdir().unwrap();
     std::fs::copy(
         w.path("tokensmith.yaml"),
@@ -709,29 +749,10 @@ fn two_checkouts_applying_to_one_account_never_both_act() {
             "round {round}: exactly one apply acts:\n{}",
             texts.join("\n---\n")
         );
-        let tokens = w.sandbox.snapshot().accounts[ACCOUNT]
-            .platform_tokens
-            .clone();
-        assert!(
-            tokens
-                .values()
-                .all(|t| !t.name.contains("tokensmith.lease")),
-            "round {round}: a lease was left: {:?}",
-            tokens.values().map(|t| &t.name).collect::<Vec<_>>()
-        );
-        // Each file holds one token, live and active: nothing was revoked under a consumer,
-        // and no generation is left over.
-        let mut ids = Vec::new();
-        for file in ["out/reader", "out/writer"] {
-            let held = w.file_ids(file);
-            assert_eq!(held.len(), 1, "round {round}: {file}");
-            let t = tokens.get(&held[0]).unwrap_or_else(|| {
-                panic!("round {round}: {file} holds a token the account no longer has")
-            });
-            assert_eq!(t.status, "ACTIVE", "round {round}: {file}");
-            ids.extend(held);
-        }
-        assert_eq!(tokens.len(), 2, "round {round}: one token per key");
+        // No generation is left over either (`revoke: delete`).
+        let ids = w.check_account_files(&format!("round {round}"));
+        let count = w.sandbox.snapshot().accounts[ACCOUNT].platform_tokens.len();
+        assert_eq!(count, 2, "round {round}: one token per key");
         for d in &dirs {
             let (code, t) = {
                 let out = w
@@ -764,9 +785,7 @@ fn two_checkouts_applying_to_one_account_never_both_act() {
 
 #[test]
 fn an_account_lease_held_elsewhere_blocks_names_its_holder_and_can_be_force_unlocked() {
-    let w = PlatformWorld::new(BOTH_SCOPES);
-    let out = w.path("out");
-    w.write_spec(&ACCOUNT_ONLY_ROTATING.replace("{OUT}", &out.display().to_string()));
+    let w = PlatformWorld::account_only();
     let (code, text) = w.apply(&[]);
     assert_eq!(code, Some(0), "{text}");
     // Another machine's apply holds the account: its active lease, disabled, for an hour.
@@ -844,16 +863,14 @@ fn an_apply_whose_only_changes_are_blocked_fails_and_changes_nothing() {
 
 #[test]
 fn account_applies_under_failing_steps_leave_no_lease_and_the_next_apply_converges() {
-    // Every kind of step of an account apply failing (the lease's list, create, status and
-    // delete calls among them: 5xx before the change, or the change made and the answer
-    // dropped, once or twice in a row), then random 5xx and drops; the clock moves 2 days a
+    // Every kind of call of an account apply failing once (the lease's list, create and status
+    // calls and the OAuth token among them: 5xx before the change, or the change made and the
+    // answer dropped), then random 5xx and drops; the clock moves 2 days a
     // round so every round rotates. Whatever an apply under faults does, after the next clean
     // apply no lease is left, each file holds a live, active token of its key (nothing revoked
     // under a consumer) and the plan after it is empty.
     use tokensmith::sandbox::{FailPath, Faults, Rate, ServerError};
-    let w = PlatformWorld::new(BOTH_SCOPES);
-    let out = w.path("out");
-    w.write_spec(&ACCOUNT_ONLY_ROTATING.replace("{OUT}", &out.display().to_string()));
+    let w = PlatformWorld::account_only();
     let (code, text) = w.apply(&[]);
     assert_eq!(code, Some(0), "{text}");
     let path = |suffix: &str, times: u32, drop: bool| Faults {
@@ -905,28 +922,7 @@ fn account_applies_under_failing_steps_leave_no_lease_and_the_next_apply_converg
             Some(0),
             "scenario {i}: the clean apply after {faults:?}:\n{text}"
         );
-        let tokens = w.sandbox.snapshot().accounts[ACCOUNT]
-            .platform_tokens
-            .clone();
-        assert!(
-            tokens
-                .values()
-                .all(|t| !t.name.contains("tokensmith.lease")),
-            "scenario {i}: a lease was left: {:?}",
-            tokens.values().map(|t| &t.name).collect::<Vec<_>>()
-        );
-        for file in ["out/reader", "out/writer"] {
-            let held = w.file_ids(file);
-            assert_eq!(held.len(), 1, "scenario {i}: {file}");
-            let t = tokens
-                .get(&held[0])
-                .unwrap_or_else(|| panic!("scenario {i}: {file} holds a deleted token"));
-            assert_eq!(t.status, "ACTIVE", "scenario {i}: {file}");
-            assert!(
-                t.name.contains(&format!("[ts:{}#", &file[4..])),
-                "scenario {i}"
-            );
-        }
+        w.check_account_files(&format!("scenario {i}"));
         w.assert_plan_empty(&[], &format!("scenario {i} {faults:?}"));
     }
     println!("{failed_applies} applies under faults failed and were finished by the next one");
