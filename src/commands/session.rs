@@ -22,7 +22,8 @@ use crate::live::{
 use crate::lock::lease::{AccountBoard, EnvironmentBoard, LeaseBoard, LeaseConnect};
 use crate::lock::{account_lock_name, Leases};
 use crate::model::{
-    Desired, EnvName, Environment, Home, LiveSnapshot, Secret, SpecDuration, Target, TargetSnapshot,
+    Desired, EnvName, Environment, Home, LiveSnapshot, Secret, SpecDuration, Target,
+    TargetSnapshot, TokenDetails,
 };
 use crate::output::Printer;
 use crate::plan::{Check, Plan, PlanOptions, Reason, Warning};
@@ -277,11 +278,23 @@ impl Session {
     pub fn leases(&self, runtime: tokio::runtime::Handle) -> Leases {
         let connector = self.connector.clone();
         let environments = Arc::new(self.desired.environments.clone());
-        let accounts: Arc<HashMap<EnvName, crate::model::Account>> = Arc::new(
+        // An account's leases are owned by whoever owns its first platform token in the spec.
+        let owner_of = |account: &str| {
+            self.desired
+                .tokens
+                .iter()
+                .find_map(|t| match (&t.home, &t.details) {
+                    (Home::Account(a), TokenDetails::Platform { owner, .. }) if a == account => {
+                        owner.clone()
+                    }
+                    _ => None,
+                })
+        };
+        let accounts: Arc<HashMap<EnvName, (crate::model::Account, Option<String>)>> = Arc::new(
             self.desired
                 .accounts
                 .iter()
-                .map(|(name, a)| (account_lock_name(name), a.clone()))
+                .map(|(name, a)| (account_lock_name(name), (a.clone(), owner_of(name))))
                 .collect(),
         );
         let names: Vec<EnvName> = environments
@@ -299,12 +312,13 @@ impl Session {
                     let client = connector.environment(env).await?;
                     return Ok(Arc::new(EnvironmentBoard::new(client)) as Arc<dyn LeaseBoard>);
                 }
-                let account = accounts.get(&name).ok_or_else(|| LiveError::Config {
+                let (account, owner) = accounts.get(&name).ok_or_else(|| LiveError::Config {
                     subject: Subject::Environment(name.to_string()),
                     reason: "not an environment or account of the spec".into(),
                 })?;
                 let client = connector.account(account).await?;
-                Ok(Arc::new(AccountBoard::new(client, &account.uuid)) as Arc<dyn LeaseBoard>)
+                let board = AccountBoard::new(client, &account.uuid, owner.clone());
+                Ok(Arc::new(board) as Arc<dyn LeaseBoard>)
             }
             .boxed()
         });

@@ -149,21 +149,26 @@ impl LeaseBoard for EnvironmentBoard {
     }
 }
 
-/// Leases kept as platform tokens of one account, owned by the OAuth client's user.
+/// Leases kept as platform tokens of one account.
 pub struct AccountBoard {
     place: String,
     client: Arc<dyn AccountApi>,
     /// `urn:dtaccount:<uuid>`: the lease is bound to the account and no environment.
     resources: Vec<String>,
+    /// The user or service user that owns the leases: the one the spec's platform tokens of
+    /// this account are created for (an OAuth client cannot own tokens itself); `None` leaves
+    /// it to Dynatrace (the OAuth client's user, where it has one).
+    owner: Option<String>,
 }
 
 impl AccountBoard {
-    /// The board of the account `uuid` that `client` reaches.
-    pub fn new(client: Arc<dyn AccountApi>, uuid: &str) -> Self {
+    /// The board of the account `uuid` that `client` reaches; leases are owned by `owner`.
+    pub fn new(client: Arc<dyn AccountApi>, uuid: &str, owner: Option<String>) -> Self {
         AccountBoard {
             place: format!("account `{}`", client.name()),
             client,
             resources: vec![format!("urn:dtaccount:{uuid}")],
+            owner,
         }
     }
 }
@@ -196,7 +201,7 @@ impl LeaseBoard for AccountBoard {
                         .collect(),
                     resources: self.resources.clone(),
                     expires: Some(expires),
-                    owner: None,
+                    owner: self.owner.clone(),
                 })
                 .await?;
             Ok(created.id)
