@@ -169,9 +169,35 @@ async fn delivery_touches_the_dynakube_and_restarts_only_once_the_operator_wrote
     let deploy = double.object(deploy_path).unwrap();
     assert!(deploy["spec"]["template"]["metadata"]["annotations"].is_null());
     assert!(d.verify(&t, &record).await.is_err());
+    // The restart onto the new token is owed, and recorded on the DynaKube.
+    let owed = || {
+        double.object(&dk_path).unwrap()["metadata"]["annotations"]
+            ["tokensmith.dev/tenant-restart-owed"]
+            .clone()
+    };
+    assert_eq!(owed(), serde_json::json!(tenant_fingerprint(NEW)));
+    assert!(
+        matches!(d.read_holder(&t).await, Holder::TenantToken { fingerprint, .. } if fingerprint == tenant_fingerprint(OLD))
+    );
 
-    // The operator wrote the new token: restarted, new fingerprint, verified.
+    // The operator writes the new token later: the target holds it, with the restart owed.
     seed(&double, "dynakube-oneagent-tenant-secret", NEW);
+    assert!(
+        matches!(d.read_holder(&t).await, Holder::RestartOwed { fingerprint, .. } if fingerprint == tenant_fingerprint(NEW))
+    );
+    // A restart that is refused stays owed: the delivery is not verified.
+    double.deny("patch", "deployments");
+    let out = d.deliver(&t, &Secret::from(NEW), &record).await.unwrap();
+    assert!(
+        out.warnings.iter().any(|w| w.contains("forbidden")),
+        "{:?}",
+        out.warnings
+    );
+    assert_eq!(owed(), serde_json::json!(tenant_fingerprint(NEW)));
+    assert!(d.verify(&t, &record).await.is_err());
+    double.allow("patch", "deployments");
+
+    // Delivered again: restarted, the owed restart cleared, new fingerprint, verified.
     let out = d.deliver(&t, &Secret::from(NEW), &record).await.unwrap();
     assert_eq!(
         out.holder,
@@ -185,6 +211,7 @@ async fn delivery_touches_the_dynakube_and_restarts_only_once_the_operator_wrote
     assert!(deploy["spec"]["template"]["metadata"]["annotations"]
         ["kubectl.kubernetes.io/restartedAt"]
         .is_string());
+    assert!(owed().is_null(), "the owed restart is paid");
     assert!(d.verify(&t, &record).await.is_ok());
     for r in double.requests() {
         assert!(!r.body.contains(NEW) && !r.body.contains(OLD));

@@ -348,6 +348,15 @@ impl K8sDouble {
             .insert((verb.to_owned(), resource.to_owned()));
     }
 
+    /// Allow `verb` on `resource` again after [`K8sDouble::deny`].
+    pub fn allow(&self, verb: &str, resource: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .denied
+            .remove(&(verb.to_owned(), resource.to_owned()));
+    }
+
     /// Run the simulated operator: every DynaKube update reconciles.
     pub fn run_operator(&self, operator: Operator) {
         self.state.lock().unwrap().operator = Some(operator);
