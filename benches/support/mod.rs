@@ -70,6 +70,40 @@ pub fn mib(kb: Option<u64>) -> String {
     kb.map_or_else(|| "n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
 
+/// A finished child process's resource use, from `wait4`.
+pub struct ChildUsage {
+    pub wall: Duration,
+    pub user: Duration,
+    pub system: Duration,
+    /// Peak resident memory in KiB.
+    pub max_rss_kb: u64,
+    pub success: bool,
+}
+
+/// Run `command` to completion (its output discarded) and report what it used.
+pub fn run_measured(command: &mut std::process::Command) -> std::io::Result<ChildUsage> {
+    let started = std::time::Instant::now();
+    let child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, writing into the zeroed struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    Ok(ChildUsage {
+        wall: started.elapsed(),
+        user: tv(usage.ru_utime),
+        system: tv(usage.ru_stime),
+        max_rss_kb: usage.ru_maxrss as u64,
+        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+    })
+}
+
 /// User + system CPU time of this process so far (all threads).
 pub fn cpu_time() -> Duration {
     // SAFETY: getrusage writes into the zeroed struct we own.
