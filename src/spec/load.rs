@@ -334,11 +334,15 @@ fn remove_containing(node: &mut Node, span: Span, removed: &mut Vec<String>) -> 
     };
     if let NodeKind::Seq(items) = &mut entries[i].1.kind {
         if let Some(j) = items.iter().position(|item| item.contains(span)) {
-            items.remove(j);
+            let mut kept = std::mem::take(items).into_vec();
+            kept.remove(j);
+            *items = kept.into_boxed_slice();
             return true;
         }
     }
-    let (key, _) = entries.remove(i);
+    let mut kept = std::mem::take(entries).into_vec();
+    let (key, _) = kept.remove(i);
+    *entries = kept.into_boxed_slice();
     removed.push(key.as_scalar().unwrap_or_default().to_owned());
     true
 }

@@ -38,16 +38,18 @@ pub struct Node {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
-    Scalar { text: String, plain: bool },
-    Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>),
+    /// Boxed slices, not `String`/`Vec`: no spare capacity, and a smaller node (a tree of
+    /// tens of thousands of tokens holds millions of them).
+    Scalar { text: Box<str>, plain: bool },
+    Seq(Box<[Node]>),
+    Map(Box<[(Node, Node)]>),
 }
 
 impl Node {
     fn null(span: Span) -> Node {
         Node {
             kind: NodeKind::Scalar {
-                text: String::new(),
+                text: "".into(),
                 plain: true,
             },
             span,
@@ -78,7 +80,7 @@ impl Node {
 
     /// A plain scalar that YAML reads as null (`~`, `null`, or nothing).
     pub fn is_null(&self) -> bool {
-        matches!(&self.kind, NodeKind::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+        matches!(&self.kind, NodeKind::Scalar { text, plain: true } if matches!(&**text, "" | "~" | "null" | "Null" | "NULL"))
     }
 
     /// The span of the first scalar with exactly this text inside the node that starts at
@@ -99,7 +101,7 @@ impl Node {
             if let Some((k, v)) = entries.iter().find(|(k, _)| k.as_scalar() == Some(name)) {
                 return Some(if v.is_null() { k.span } else { v.span });
             }
-            match entries.as_slice() {
+            match &**entries {
                 [(_, inner)] => node = inner,
                 _ => return None,
             }
@@ -126,7 +128,7 @@ impl Node {
 
     fn first_scalar(&self, wanted: &str) -> Option<Span> {
         match &self.kind {
-            NodeKind::Scalar { text, .. } => (text == wanted).then_some(self.span),
+            NodeKind::Scalar { text, .. } => (&**text == wanted).then_some(self.span),
             NodeKind::Seq(items) => items.iter().find_map(|n| n.first_scalar(wanted)),
             NodeKind::Map(entries) => entries.iter().find_map(|(_, v)| v.first_scalar(wanted)),
         }
@@ -269,7 +271,7 @@ impl<'a> Builder<'a> {
                     }
                     let node = Node {
                         kind: NodeKind::Scalar {
-                            text: text.into_owned(),
+                            text: text.into(),
                             plain,
                         },
                         span,
@@ -319,7 +321,7 @@ impl<'a> Builder<'a> {
                             items,
                         } => (
                             Node {
-                                kind: NodeKind::Seq(items),
+                                kind: NodeKind::Seq(items.into_boxed_slice()),
                                 span,
                             },
                             anchor,
@@ -331,7 +333,9 @@ impl<'a> Builder<'a> {
                             ..
                         } => (
                             Node {
-                                kind: NodeKind::Map(self.merge_and_check(entries)?),
+                                kind: NodeKind::Map(
+                                    self.merge_and_check(entries)?.into_boxed_slice(),
+                                ),
                                 span,
                             },
                             anchor,
@@ -517,7 +521,7 @@ fn refuse_duplicates(source: &SourceFile, entries: &[(Node, Node)]) -> Result<()
 
 /// A plain `<<` key: YAML's merge key.
 fn is_merge_key(key: &Node) -> bool {
-    matches!(&key.kind, NodeKind::Scalar { text, plain: true } if text == "<<")
+    matches!(&key.kind, NodeKind::Scalar { text, plain: true } if &**text == "<<")
 }
 
 #[cfg(test)]

@@ -85,10 +85,10 @@ pub(super) fn parse(source: &SourceFile, min_bytes: usize, parts: usize) -> Opti
     for piece in results.into_iter().flatten() {
         let (node, _) = piece?;
         span.get_or_insert(node.span);
-        let NodeKind::Map(mut more) = node.kind else {
+        let NodeKind::Map(more) = node.kind else {
             return None;
         };
-        entries.append(&mut more);
+        entries.extend(more.into_vec());
     }
     if entries.len() != section.entries.len()
         || entries
@@ -112,7 +112,7 @@ pub(super) fn parse(source: &SourceFile, min_bytes: usize, parts: usize) -> Opti
         return None;
     }
     *value = Node {
-        kind: NodeKind::Map(entries),
+        kind: NodeKind::Map(entries.into_boxed_slice()),
         span: span?,
     };
     Some(root)
