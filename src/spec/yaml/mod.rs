@@ -8,7 +8,8 @@
 //! while a large plain spec is limited only by its byte size). It knows nothing about what a
 //! spec means.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 
@@ -38,9 +39,10 @@ pub struct Node {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
-    /// Boxed slices, not `String`/`Vec`: no spare capacity, and a smaller node (a tree of
-    /// tens of thousands of tokens holds millions of them).
-    Scalar { text: Box<str>, plain: bool },
+    /// Boxed slices, not `Vec`: no spare capacity, and a smaller node (a tree of tens of
+    /// thousands of tokens holds millions of them). Short texts are shared: a spec repeats
+    /// the same keys and values (`environments`, `scopes`, `prod`) in every entry.
+    Scalar { text: Arc<str>, plain: bool },
     Seq(Box<[Node]>),
     Map(Box<[(Node, Node)]>),
 }
@@ -198,6 +200,8 @@ struct Builder<'a> {
     aliases: usize,
     stack: Vec<Frame>,
     anchors: HashMap<usize, (Node, usize)>,
+    /// The short scalar texts seen so far, shared by every node that repeats one.
+    texts: HashSet<Arc<str>>,
     /// Nodes written in the document itself.
     own: usize,
     /// Nodes added by alias expansion (an alias of an anchor of n nodes adds n - 1).
@@ -215,10 +219,26 @@ impl<'a> Builder<'a> {
             aliases: 0,
             stack: Vec::new(),
             anchors: HashMap::new(),
+            texts: HashSet::new(),
             own: 0,
             added: 0,
             root: None,
         }
+    }
+
+    /// `text` as a node's text: shared with earlier nodes of the same short text.
+    fn text(&mut self, text: &str) -> Arc<str> {
+        /// Longer texts (names, paths, URLs) rarely repeat.
+        const SHARED_UP_TO: usize = 32;
+        if text.len() > SHARED_UP_TO {
+            return Arc::from(text);
+        }
+        if let Some(shared) = self.texts.get(text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.texts.insert(shared.clone());
+        shared
     }
 
     fn run(self) -> Result<Node, Diagnostic> {
@@ -271,7 +291,7 @@ impl<'a> Builder<'a> {
                     }
                     let node = Node {
                         kind: NodeKind::Scalar {
-                            text: text.into(),
+                            text: self.text(&text),
                             plain,
                         },
                         span,
