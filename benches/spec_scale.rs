@@ -92,7 +92,10 @@ fn main() -> anyhow::Result<()> {
                     .args(["validate", "-f"])
                     .arg(&path),
             )?;
-            assert!(usage.success, "tokensmith validate failed on the generated spec");
+            assert!(
+                usage.success,
+                "tokensmith validate failed on the generated spec"
+            );
             runs.push(usage);
         }
         runs.sort_by_key(|u| u.wall);

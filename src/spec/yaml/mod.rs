@@ -42,7 +42,10 @@ pub enum NodeKind {
     /// Boxed slices, not `Vec`: no spare capacity, and a smaller node (a tree of tens of
     /// thousands of tokens holds millions of them). Short texts are shared: a spec repeats
     /// the same keys and values (`environments`, `scopes`, `prod`) in every entry.
-    Scalar { text: Arc<str>, plain: bool },
+    Scalar {
+        text: Arc<str>,
+        plain: bool,
+    },
     Seq(Box<[Node]>),
     Map(Box<[(Node, Node)]>),
 }
