@@ -931,3 +931,153 @@ fn account_applies_under_failing_steps_leave_no_lease_and_the_next_apply_converg
         "the faults did bite: {failed_applies}"
     );
 }
+
+/// Two environments and one account, every token rotating every 2 days and delivered to files
+/// under `{OUT}` (absolute, so two checkouts deliver to the same files).
+const MIXED_ROTATING: &str = r#"version: 1
+environments:
+  prod: { url: "{BASE}/e/env1", token_env: DT_PROD_ADMIN_TOKEN }
+  staging: { url: "{BASE}/e/env2", token_env: DT_STAGING_ADMIN_TOKEN }
+accounts:
+  main:
+    uuid: 3f2b7c11-4c21-4d0d-9a3e-6a1c1a9e1e0d
+    client_id_env: DT_OAUTH_CLIENT_ID
+    client_secret_env: DT_OAUTH_CLIENT_SECRET
+    default_owner: 9d5e3c2a-1b4f-4e6d-8a7c-2f0e1d3b5a6c
+    api_base: "{BASE}"
+    token_url: "{BASE}/sso/oauth2/token"
+defaults:
+  expires_in: 4d
+  rotate_before: 2d
+  grace: 0s
+  revoke: delete
+api_tokens:
+  ingest-{{ where }}:
+    for_each: { where: [prod, staging] }
+    environments: ["{{ where }}"]
+    scopes: [metrics.ingest]
+    deliver:
+      - file: { path: "{OUT}/{{ where }}-ingest" }
+platform_tokens:
+  reader-{{ where }}:
+    for_each: { where: [prod, staging] }
+    account: main
+    resource: "{{ where }}"
+    scopes: [storage:logs:read]
+    deliver:
+      - file: { path: "{OUT}/{{ where }}-reader" }
+"#;
+
+#[test]
+fn two_checkouts_applying_environments_and_an_account_at_once_never_both_act_nor_deadlock() {
+    // What users mix: two environments and an account in one spec, applied from two checkouts
+    // at once, both waiting for the locks. Each takes the environments' locks and leases, then
+    // the account's, in the same order, so neither can hold what the other waits for: one
+    // acts, the other waits and finds nothing to do. The clock moves 2 days a round, so every
+    // round rotates all four tokens.
+    let w = PlatformWorld::new(BOTH_SCOPES);
+    let out = w.path("out");
+    w.write_spec(&MIXED_ROTATING.replace("{OUT}", &out.display().to_string()));
+    let other = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        w.path("tokensmith.yaml"),
+        other.path().join("tokensmith.yaml"),
+    )
+    .unwrap();
+    let dirs = [w.dir.path().to_path_buf(), other.path().to_path_buf()];
+    let mut held_before: Vec<String> = Vec::new();
+    for round in 0..4 {
+        if round > 0 {
+            w.sandbox.advance_clock(time::Duration::days(2)).unwrap();
+        }
+        let children: Vec<_> = dirs
+            .iter()
+            .map(|d| {
+                w.command_in(d, &["apply", "--auto-approve", "--lock-timeout", "120s"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let texts: Vec<String> = outs.iter().map(checked_text).collect();
+        for (out, t) in outs.iter().zip(&texts) {
+            assert_eq!(out.status.code(), Some(0), "round {round}:\n{t}");
+        }
+        let acted = texts.iter().filter(|t| t.contains("journal:")).count();
+        assert_eq!(acted, 1, "round {round}:\n{}", texts.join("\n---\n"));
+        assert!(
+            texts.iter().any(|t| t.contains("No changes")),
+            "round {round}: the other waited and found nothing to do"
+        );
+
+        let state = w.sandbox.snapshot();
+        for (env, name) in [("env1", "prod"), ("env2", "staging")] {
+            let tokens = &state.environments[env].api_tokens;
+            assert!(
+                tokens
+                    .values()
+                    .all(|t| !t.name.contains("tokensmith.lease")),
+                "round {round}: a lease was left in {env}"
+            );
+            let held = w.file_ids(&format!("out/{name}-ingest"));
+            assert_eq!(held.len(), 1, "round {round}");
+            assert!(
+                tokens.get(&held[0]).is_some_and(|t| t.enabled),
+                "round {round}: out/{name}-ingest holds a revoked token"
+            );
+        }
+        let platform = &state.accounts[ACCOUNT].platform_tokens;
+        assert!(
+            platform
+                .values()
+                .all(|t| !t.name.contains("tokensmith.lease")),
+            "round {round}: a lease was left in the account"
+        );
+        for name in ["prod", "staging"] {
+            let held = w.file_ids(&format!("out/{name}-reader"));
+            assert_eq!(held.len(), 1, "round {round}");
+            assert!(
+                platform.get(&held[0]).is_some_and(|t| t.status == "ACTIVE"),
+                "round {round}: out/{name}-reader holds a revoked token"
+            );
+        }
+        assert_eq!(
+            platform.len(),
+            2,
+            "round {round}: one platform token per key"
+        );
+        // Every token rotated this round: no file holds what it held before.
+        let held: Vec<String> = [
+            "prod-ingest",
+            "staging-ingest",
+            "prod-reader",
+            "staging-reader",
+        ]
+        .iter()
+        .flat_map(|f| w.file_ids(&format!("out/{f}")))
+        .collect();
+        assert!(
+            held.iter().all(|id| !held_before.contains(id)),
+            "round {round}: {held:?} after {held_before:?}"
+        );
+        held_before = held;
+        for d in &dirs {
+            let out = w
+                .command_in(d, &["plan", "--detailed-exitcode"])
+                .output()
+                .unwrap();
+            let t = checked_text(&out);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "round {round}: plan from {}:\n{t}",
+                d.display()
+            );
+        }
+    }
+}
