@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::support::binary_world::{assert_no_secret, tok, World, ENV_ID, TOKEN_ENV};
-use crate::support::text;
+use crate::support::{race, text, RaceOutcome};
 use time::Duration;
 
 /// Rotates every 2 days (expires 4d, rotate 2d before); the clock moves 2 days a round.
@@ -121,34 +121,21 @@ fn two_checkouts(targets: [&[&str]; 2], rounds: usize) -> Figures {
             w.advance(Duration::days(2));
         }
         let timeout = if round % 2 == 0 { "0s" } else { "60s" };
-        let children: Vec<_> = dirs
+        let applies = dirs
             .iter()
-            .map(|d| {
-                command(d, &["apply", "--auto-approve", "--lock-timeout", timeout])
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
+            .map(|d| command(d, &["apply", "--auto-approve", "--lock-timeout", timeout]))
             .collect();
         let mut acted = 0;
-        for child in children {
-            let out = child.wait_with_output().unwrap();
-            let t = text(&out);
-            assert_no_secret(&t);
-            // Only a run that executed steps prints its journal.
-            if t.contains("journal:") {
-                assert_eq!(out.status.code(), Some(0), "round {round}:\n{t}");
-                acted += 1;
-            } else if out.status.code() == Some(0) {
-                assert!(t.contains("No changes"), "round {round}:\n{t}");
-                figures.waited_idle += 1;
-            } else {
-                assert!(
-                    t.contains("environment `demo` is locked by"),
-                    "round {round}:\n{t}"
-                );
-                figures.backed_off += 1;
+        for (outcome, _) in race(
+            applies,
+            "environment `demo` is locked by",
+            &format!("round {round}"),
+            assert_no_secret,
+        ) {
+            match outcome {
+                RaceOutcome::Acted => acted += 1,
+                RaceOutcome::WaitedIdle => figures.waited_idle += 1,
+                RaceOutcome::BackedOff => figures.backed_off += 1,
             }
         }
         match acted {

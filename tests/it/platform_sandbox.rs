@@ -12,7 +12,7 @@ use std::process::Command;
 
 use crate::support::binary_world::{assert_no_secret, secrets_in};
 use crate::support::k8s_double::K8sDouble;
-use crate::support::tok;
+use crate::support::{race, race_texts, tok, RaceOutcome};
 use tokensmith::sandbox::{spawn, Sandbox, Seed};
 
 /// The example's account and owners, so the example runs unchanged but for its URLs.
@@ -209,9 +209,14 @@ impl PlatformWorld {
 /// The output of a run, checked for leaked secrets.
 fn checked_text(out: &std::process::Output) -> String {
     let text = crate::support::text(out);
-    assert_no_secret(&text);
-    assert!(!text.contains("SECRETSECRET"), "{text}");
+    check_text(&text);
     text
+}
+
+/// No token and no OAuth client secret in a run's output.
+fn check_text(text: &str) {
+    assert_no_secret(text);
+    assert!(!text.contains("SECRETSECRET"), "{text}");
 }
 
 /// `examples/platform-tokens.yaml` with its URLs pointed at the sandbox.
@@ -652,10 +657,64 @@ platform_tokens:
 impl PlatformWorld {
     /// A world whose spec is [`ACCOUNT_ONLY_ROTATING`], delivering under its `out/`.
     fn account_only() -> PlatformWorld {
+        PlatformWorld::rotating(ACCOUNT_ONLY_ROTATING)
+    }
+
+    /// A world whose spec is `spec` with `{OUT}` its `out/` folder, named by absolute path
+    /// so that a second checkout delivers to the same files.
+    fn rotating(spec: &str) -> PlatformWorld {
         let w = PlatformWorld::new(BOTH_SCOPES);
         let out = w.path("out");
-        w.write_spec(&ACCOUNT_ONLY_ROTATING.replace("{OUT}", &out.display().to_string()));
+        w.write_spec(&spec.replace("{OUT}", &out.display().to_string()));
         w
+    }
+
+    /// This world's directory and a second checkout of its spec in a directory of its own
+    /// (so a local lock of its own); the second lives as long as the returned guard.
+    fn two_checkouts(&self) -> (tempfile::TempDir, [PathBuf; 2]) {
+        let other = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            self.path("tokensmith.yaml"),
+            other.path().join("tokensmith.yaml"),
+        )
+        .unwrap();
+        let dirs = [self.dir.path().to_path_buf(), other.path().to_path_buf()];
+        (other, dirs)
+    }
+
+    /// `apply` from every one of `dirs` at once (see [`crate::support::race`]).
+    fn race_applies(
+        &self,
+        dirs: &[PathBuf],
+        lock_timeout: &str,
+        locked: &str,
+        when: &str,
+    ) -> Vec<(RaceOutcome, String)> {
+        let applies = dirs
+            .iter()
+            .map(|d| {
+                self.command_in(
+                    d,
+                    &["apply", "--auto-approve", "--lock-timeout", lock_timeout],
+                )
+            })
+            .collect();
+        race(applies, locked, when, check_text)
+    }
+
+    /// `plan --detailed-exitcode` in `dir` exits 0.
+    fn assert_plan_empty_in(&self, dir: &std::path::Path, when: &str) {
+        let out = self
+            .command_in(dir, &["plan", "--detailed-exitcode"])
+            .output()
+            .unwrap();
+        let text = checked_text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{when}: plan from {}:\n{text}",
+            dir.display()
+        );
     }
 
     /// After an account apply: no lease is left, and each file of [`ACCOUNT_ONLY_ROTATING`]
@@ -698,13 +757,7 @@ fn two_checkouts_applying_to_one_account_never_both_act() {
     // both apply at once, failing fast on even rounds and waiting on odd ones, with the clock
     // moved so every round rotates both tokens.
     let w = PlatformWorld::account_only();
-    let other = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        w.path("tokensmith.yaml"),
-        other.path().join("tokensmith.yaml"),
-    )
-    .unwrap();
-    let dirs = [w.dir.path().to_path_buf(), other.path().to_path_buf()];
+    let (_other, dirs) = w.two_checkouts();
     let (mut backed_off, mut waited_idle, mut rotations) = (0, 0, 0);
     let mut ids_before: Vec<String> = Vec::new();
     for round in 0..8 {
@@ -712,61 +765,28 @@ fn two_checkouts_applying_to_one_account_never_both_act() {
             w.sandbox.advance_clock(time::Duration::days(2)).unwrap();
         }
         let timeout = if round % 2 == 0 { "0s" } else { "60s" };
-        let children: Vec<_> = dirs
-            .iter()
-            .map(|d| {
-                w.command_in(d, &["apply", "--auto-approve", "--lock-timeout", timeout])
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
+        let when = format!("round {round}");
+        let runs = w.race_applies(&dirs, timeout, "account `main` is locked by", &when);
         let mut acted = 0;
-        let mut texts = Vec::new();
-        for child in children {
-            let out = child.wait_with_output().unwrap();
-            let t = checked_text(&out);
-            texts.push(t.clone());
-            // Only a run that executed steps prints its journal.
-            if t.contains("journal:") {
-                assert_eq!(out.status.code(), Some(0), "round {round}:\n{t}");
-                acted += 1;
-            } else if out.status.code() == Some(0) {
-                assert!(t.contains("No changes"), "round {round}:\n{t}");
-                waited_idle += 1;
-            } else {
-                assert!(
-                    t.contains("account `main` is locked by"),
-                    "round {round}:\n{t}"
-                );
-                backed_off += 1;
+        for (outcome, _) in &runs {
+            match outcome {
+                RaceOutcome::Acted => acted += 1,
+                RaceOutcome::WaitedIdle => waited_idle += 1,
+                RaceOutcome::BackedOff => backed_off += 1,
             }
         }
         assert_eq!(
             acted,
             1,
             "round {round}: exactly one apply acts:\n{}",
-            texts.join("\n---\n")
+            race_texts(&runs)
         );
         // No generation is left over either (`revoke: delete`).
         let ids = w.check_account_files(&format!("round {round}"));
         let count = w.sandbox.snapshot().accounts[ACCOUNT].platform_tokens.len();
         assert_eq!(count, 2, "round {round}: one token per key");
         for d in &dirs {
-            let (code, t) = {
-                let out = w
-                    .command_in(d, &["plan", "--detailed-exitcode"])
-                    .output()
-                    .unwrap();
-                (out.status.code(), checked_text(&out))
-            };
-            assert_eq!(
-                code,
-                Some(0),
-                "round {round}: plan from {}:\n{t}",
-                d.display()
-            );
+            w.assert_plan_empty_in(d, &when);
         }
         if round > 0 && ids != ids_before {
             rotations += 1;
@@ -975,44 +995,21 @@ fn two_checkouts_applying_environments_and_an_account_at_once_never_both_act_nor
     // the account's, in the same order, so neither can hold what the other waits for: one
     // acts, the other waits and finds nothing to do. The clock moves 2 days a round, so every
     // round rotates all four tokens.
-    let w = PlatformWorld::new(BOTH_SCOPES);
-    let out = w.path("out");
-    w.write_spec(&MIXED_ROTATING.replace("{OUT}", &out.display().to_string()));
-    let other = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        w.path("tokensmith.yaml"),
-        other.path().join("tokensmith.yaml"),
-    )
-    .unwrap();
-    let dirs = [w.dir.path().to_path_buf(), other.path().to_path_buf()];
+    let w = PlatformWorld::rotating(MIXED_ROTATING);
+    let (_other, dirs) = w.two_checkouts();
     let mut held_before: Vec<String> = Vec::new();
     for round in 0..4 {
         if round > 0 {
             w.sandbox.advance_clock(time::Duration::days(2)).unwrap();
         }
-        let children: Vec<_> = dirs
-            .iter()
-            .map(|d| {
-                w.command_in(d, &["apply", "--auto-approve", "--lock-timeout", "120s"])
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        let outs: Vec<_> = children
-            .into_iter()
-            .map(|c| c.wait_with_output().unwrap())
-            .collect();
-        let texts: Vec<String> = outs.iter().map(checked_text).collect();
-        for (out, t) in outs.iter().zip(&texts) {
-            assert_eq!(out.status.code(), Some(0), "round {round}:\n{t}");
-        }
-        let acted = texts.iter().filter(|t| t.contains("journal:")).count();
-        assert_eq!(acted, 1, "round {round}:\n{}", texts.join("\n---\n"));
+        let when = format!("round {round}");
+        // Waiting runs never back off; `race` fails the test if one does.
+        let runs = w.race_applies(&dirs, "120s", "(no run backs off)", &when);
+        let outcomes: Vec<RaceOutcome> = runs.iter().map(|(o, _)| *o).collect();
         assert!(
-            texts.iter().any(|t| t.contains("No changes")),
-            "round {round}: the other waited and found nothing to do"
+            outcomes.contains(&RaceOutcome::Acted) && outcomes.contains(&RaceOutcome::WaitedIdle),
+            "round {round}: one acts, the other waits and finds nothing to do:\n{}",
+            race_texts(&runs)
         );
 
         let state = w.sandbox.snapshot();
@@ -1067,17 +1064,7 @@ fn two_checkouts_applying_environments_and_an_account_at_once_never_both_act_nor
         );
         held_before = held;
         for d in &dirs {
-            let out = w
-                .command_in(d, &["plan", "--detailed-exitcode"])
-                .output()
-                .unwrap();
-            let t = checked_text(&out);
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "round {round}: plan from {}:\n{t}",
-                d.display()
-            );
+            w.assert_plan_empty_in(d, &when);
         }
     }
 }

@@ -52,3 +52,61 @@ pub fn command_in(dir: &std::path::Path, args: &[&str]) -> std::process::Command
 pub fn tokensmith_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     command_in(dir, args).output().expect("tokensmith runs")
 }
+
+/// How one of several applies started at once ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RaceOutcome {
+    /// It executed steps (only such a run prints its journal), and succeeded.
+    Acted,
+    /// It waited for the locks and then found nothing to do.
+    WaitedIdle,
+    /// It failed fast, naming the holder (`locked` is the start of that message).
+    BackedOff,
+}
+
+/// Start `commands` at once, wait for all, and classify each run; `locked` is how a run that
+/// backs off names the busy place (e.g. "environment `demo` is locked by"). `check` sees every
+/// run's exit code and output first (a secret scan). Fails the test on any other ending.
+pub fn race(
+    commands: Vec<std::process::Command>,
+    locked: &str,
+    when: &str,
+    check: impl Fn(&str),
+) -> Vec<(RaceOutcome, String)> {
+    let children: Vec<_> = commands
+        .into_iter()
+        .map(|mut c| {
+            c.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("tokensmith starts")
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().expect("tokensmith runs");
+            let t = text(&out);
+            check(&t);
+            let outcome = if t.contains("journal:") {
+                assert_eq!(out.status.code(), Some(0), "{when}:\n{t}");
+                RaceOutcome::Acted
+            } else if out.status.code() == Some(0) {
+                assert!(t.contains("No changes"), "{when}:\n{t}");
+                RaceOutcome::WaitedIdle
+            } else {
+                assert!(t.contains(locked), "{when}:\n{t}");
+                RaceOutcome::BackedOff
+            };
+            (outcome, t)
+        })
+        .collect()
+}
+
+/// The outputs of a [`race`], one after the other, for a failure message.
+pub fn race_texts(runs: &[(RaceOutcome, String)]) -> String {
+    runs.iter()
+        .map(|(_, t)| t.as_str())
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
