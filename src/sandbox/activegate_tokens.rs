@@ -13,7 +13,7 @@ use super::auth::authenticate;
 use super::clock::IsoMillis;
 use super::errors::{ApiError, Handled, Reply};
 use super::mint::{self, TokenFormat};
-use super::paging::{HasId, Key, ListQuery};
+use super::paging::{HasId, Key, ListPage, ListQuery};
 use super::request::Call;
 use super::state::{ActiveGateTokenRecord, State};
 use super::token_create::{check_expiration, created, payload};
@@ -40,24 +40,14 @@ pub fn list(state: &mut State, call: &mut Call) -> Handled {
     let size_hint = 128 + page.len() * 256;
     Ok(Reply::ok_serialized(
         &ListPage {
-            active_gate_tokens: page.iter().map(|(_, t)| TokenView::of(t)).collect(),
+            list: "activeGateTokens",
+            items: page.iter().map(|(_, t)| TokenView::of(t)).collect(),
             next_page_key: next,
             page_size,
             total_count: total,
         },
         size_hint,
     ))
-}
-
-/// One page of the list; members by name, as the sandbox has always written them.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ListPage<'a> {
-    active_gate_tokens: Vec<TokenView<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_page_key: Option<String>,
-    page_size: usize,
-    total_count: usize,
 }
 
 /// `POST /api/v2/activeGateTokens`.
@@ -257,7 +247,8 @@ mod tests {
         };
         for next in [None, Some("KEY".to_owned())] {
             let page = ListPage {
-                active_gate_tokens: vec![TokenView::of(&full), TokenView::of(&bare)],
+                list: "activeGateTokens",
+                items: vec![TokenView::of(&full), TokenView::of(&bare)],
                 next_page_key: next.clone(),
                 page_size: 100,
                 total_count: 2,

@@ -15,7 +15,7 @@ use super::auth::{authenticate, Caller};
 use super::clock::parse_time_input;
 use super::errors::{ApiError, Handled, ParameterLocation, Reply, Violation};
 use super::mint::{self, TokenFormat};
-use super::paging::{HasId, Key, ListQuery};
+use super::paging::{HasId, Key, ListPage, ListQuery};
 use super::request::Call;
 use super::state::{ApiTokenRecord, Environment, State};
 use super::token_create::{check_expiration, created, payload};
@@ -85,30 +85,17 @@ pub fn list(state: &mut State, call: &mut Call) -> Handled {
     let size_hint = 128 + page.len() * 32 * fields.len();
     Ok(Reply::ok_serialized(
         &ListPage {
-            api_tokens: page
+            list: "apiTokens",
+            items: page
                 .iter()
                 .map(|(_, t)| TokenView { t, fields: &fields })
                 .collect(),
-            // On the last page the key is left out rather than `null` (REFERENCE.md §4.2 marks null
-            // vs absent UNCERTAIN; the 1.254 spec types it as a plain string and Dynatrace omits
-            // unset fields).
             next_page_key: next,
             page_size,
             total_count: total,
         },
         size_hint,
     ))
-}
-
-/// One page of the list, members in the order the sandbox has always written them (by name).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ListPage<'a> {
-    api_tokens: Vec<TokenView<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_page_key: Option<String>,
-    page_size: usize,
-    total_count: usize,
 }
 
 /// `POST /api/v2/apiTokens`.
@@ -773,7 +760,8 @@ mod tests {
         let order = written_order(DEFAULT_FIELDS.to_vec());
         for next in [None, Some("KEY".to_owned())] {
             let page = ListPage {
-                api_tokens: vec![
+                list: "apiTokens",
+                items: vec![
                     TokenView {
                         t: &full,
                         fields: &order,

@@ -10,7 +10,8 @@ use std::cmp::Ordering;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::errors::{ApiError, ParameterLocation};
 use super::request::Call;
@@ -21,6 +22,33 @@ use super::request::Call;
 pub enum Key {
     Time(i64),
     Text(String),
+}
+
+/// One page of a token list, written with its members by name (the list's name sorts before
+/// `nextPageKey`), as the sandbox has always written them. `nextPageKey` is left out on the
+/// last page rather than `null` (REFERENCE.md §4.2 marks null vs absent UNCERTAIN; the 1.254
+/// spec types it as a plain string and Dynatrace omits unset fields).
+pub struct ListPage<T> {
+    /// The list's member: `apiTokens`, `activeGateTokens`.
+    pub list: &'static str,
+    pub items: Vec<T>,
+    pub next_page_key: Option<String>,
+    pub page_size: usize,
+    pub total_count: usize,
+}
+
+impl<T: Serialize> Serialize for ListPage<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let members = 3 + usize::from(self.next_page_key.is_some());
+        let mut map = serializer.serialize_map(Some(members))?;
+        map.serialize_entry(self.list, &self.items)?;
+        if let Some(key) = &self.next_page_key {
+            map.serialize_entry("nextPageKey", key)?;
+        }
+        map.serialize_entry("pageSize", &self.page_size)?;
+        map.serialize_entry("totalCount", &self.total_count)?;
+        map.end()
+    }
 }
 
 #[derive(Serialize, Deserialize)]
