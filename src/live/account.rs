@@ -19,6 +19,7 @@ use futures::FutureExt;
 use reqwest::Method;
 
 use super::convert;
+use super::dates;
 use super::environment::segment;
 use super::error::{LiveError, Subject};
 use super::http::{Authorization, Call, HttpClient, Reply, Transport};
@@ -266,7 +267,7 @@ impl AccountWrite for AccountClient {
                 scope: token.scopes.iter().map(|s| s.to_string()).collect(),
                 resource: token.resources.clone(),
                 tags: None,
-                expiration_date: token.expires.map(convert::format_date),
+                expiration_date: token.expires.map(dates::format_date),
                 user_uuid: token.owner.clone(),
             };
             let call = Call::new(Method::POST, self.tokens_path())
@@ -307,7 +308,7 @@ impl AccountWrite for AccountClient {
     ) -> BoxFuture<'a, LiveResult<()>> {
         async move {
             let body = wire::PlatformTokenExpiration {
-                expiration_date: expires.map(convert::format_date),
+                expiration_date: expires.map(dates::format_date),
             };
             let path = format!("{}/expiration-date", self.token_path(id));
             self.send(Call::new(Method::PUT, path).json(&body), Operation::Manage)

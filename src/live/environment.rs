@@ -14,8 +14,10 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use super::convert::{self, BadDate};
+use super::dates;
 use super::error::{LiveError, Subject};
 use super::http::{Authorization, Call, HttpClient, Reply, Transport};
+use super::offload::{offload, HEAVY_BODY_BYTES, HEAVY_LIST_LEN};
 use super::traits::{
     ApiTokenChange, CreatedToken, Deletion, EnvironmentRead, EnvironmentWrite, LiveResult,
     NewActiveGateToken, NewApiToken, TenantTokens,
@@ -87,7 +89,7 @@ impl EnvironmentClient {
         )
     }
 
-    async fn paginate<P: DeserializeOwned, T>(
+    async fn paginate<P: DeserializeOwned + Send + 'static, T>(
         &self,
         path: &str,
         first_query: Vec<(&'static str, String)>,
@@ -99,7 +101,12 @@ impl EnvironmentClient {
         call.query = first_query;
         for _ in 0..MAX_PAGES {
             let reply = self.send(call).await?;
-            let (page, next) = split(reply.json::<P>()?);
+            let (reply, decoded) = offload(reply.body.len() >= HEAVY_BODY_BYTES, move || {
+                let decoded = reply.json::<P>();
+                (reply, decoded)
+            })
+            .await;
+            let (page, next) = split(decoded?);
             if items.is_empty() {
                 // The first (usually only) page is the list: no copy of every item.
                 items = page;
@@ -160,8 +167,12 @@ pub(crate) fn segment(s: &str) -> String {
 /// The tokens by id. The order is found on indices and applied in one pass, rather than by
 /// sorting the tokens themselves, which moves every (large) token many times.
 fn sorted(tokens: Vec<LiveToken>) -> Vec<LiveToken> {
+    if tokens.is_sorted_by(|a, b| a.id <= b.id) {
+        return tokens;
+    }
+    // Ids are unique (`check_list_ids`), so an unstable sort of indices is enough.
     let mut order: Vec<usize> = (0..tokens.len()).collect();
-    order.sort_by(|&a, &b| tokens[a].id.cmp(&tokens[b].id));
+    order.sort_unstable_by(|&a, &b| tokens[a].id.cmp(&tokens[b].id));
     let mut slots: Vec<Option<LiveToken>> = tokens.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(slots.len());
     out.extend(order.into_iter().filter_map(|i| slots[i].take()));
@@ -176,7 +187,7 @@ fn created(
 ) -> LiveResult<CreatedToken> {
     let expires = match expires.as_deref() {
         None | Some("") => None,
-        Some(v) => Some(convert::parse_date(v).ok_or_else(|| {
+        Some(v) => Some(dates::parse_date(v).ok_or_else(|| {
             bad_date(
                 reply,
                 BadDate {
@@ -225,14 +236,17 @@ impl EnvironmentRead for EnvironmentClient {
                     (p.api_tokens, p.next_page_key)
                 })
                 .await?;
-            convert::check_list_ids("apiTokens", "id", dtos.iter().map(|d| d.id.as_str()))
-                .map_err(|reason| malformed(&reply, reason))?;
-            let tokens = dtos
-                .into_iter()
-                .map(convert::api_token)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| bad_date(&reply, e))?;
-            Ok(sorted(tokens))
+            offload(dtos.len() >= HEAVY_LIST_LEN, move || {
+                convert::check_list_ids("apiTokens", "id", dtos.iter().map(|d| d.id.as_str()))
+                    .map_err(|reason| malformed(&reply, reason))?;
+                let tokens = dtos
+                    .into_iter()
+                    .map(convert::api_token)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| bad_date(&reply, e))?;
+                Ok(sorted(tokens))
+            })
+            .await
         }
         .boxed()
     }
@@ -296,14 +310,21 @@ impl EnvironmentRead for EnvironmentClient {
                     (p.active_gate_tokens, p.next_page_key)
                 })
                 .await?;
-            convert::check_list_ids("activeGateTokens", "id", dtos.iter().map(|d| d.id.as_str()))
+            offload(dtos.len() >= HEAVY_LIST_LEN, move || {
+                convert::check_list_ids(
+                    "activeGateTokens",
+                    "id",
+                    dtos.iter().map(|d| d.id.as_str()),
+                )
                 .map_err(|reason| malformed(&reply, reason))?;
-            let tokens = dtos
-                .into_iter()
-                .map(convert::activegate_token)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| bad_date(&reply, e))?;
-            Ok(sorted(tokens))
+                let tokens = dtos
+                    .into_iter()
+                    .map(convert::activegate_token)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| bad_date(&reply, e))?;
+                Ok(sorted(tokens))
+            })
+            .await
         }
         .boxed()
     }
@@ -365,7 +386,7 @@ impl EnvironmentWrite for EnvironmentClient {
             let body = wire::ApiTokenCreate {
                 name: token.name.clone(),
                 scopes: token.scopes.iter().map(|s| s.to_string()).collect(),
-                expiration_date: token.expires.map(convert::format_date),
+                expiration_date: token.expires.map(dates::format_date),
                 personal_access_token: token.personal_access_token.then_some(true),
             };
             let reply = self
@@ -416,7 +437,7 @@ impl EnvironmentWrite for EnvironmentClient {
             let body = wire::ActiveGateTokenCreate {
                 name: token.name.clone(),
                 active_gate_type: convert::activegate_type_name(token.activegate_type).to_owned(),
-                expiration_date: token.expires.map(convert::format_date),
+                expiration_date: token.expires.map(dates::format_date),
                 seed_token: Some(token.seed),
             };
             let reply = self

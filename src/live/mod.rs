@@ -10,7 +10,10 @@
 //!   Dynatrace's answers are recognised) and token redaction. [`pacing`]: the gate per
 //!   throttling domain (429 hints, `X-RateLimit-*` budgets) and the in-flight cap per host that
 //!   every request of a run shares.
-//! - [`wire`]: serde types of the JSON on the wire; [`convert`]: wire → `model::LiveToken`.
+//! - [`wire`]: serde types of the JSON on the wire; [`convert`]: wire → `model::LiveToken`;
+//!   [`dates`]: Dynatrace's timestamps both ways, read while a page is decoded;
+//!   [`offload`]: big pages are decoded and converted on the blocking pool, so a fleet's reads
+//!   use every core.
 //! - [`connect`]: spec environments and accounts → clients ([`Connector`], [`DefaultConnector`]).
 //! - [`metrics_ingest`]: metric lines sent to an environment's metrics ingest API.
 //! - [`snapshot`]: [`read_snapshot`], the bounded concurrent read of everything the spec names.
@@ -21,10 +24,12 @@
 pub mod account;
 pub mod connect;
 pub mod convert;
+pub mod dates;
 pub mod environment;
 pub mod error;
 pub mod http;
 pub mod metrics_ingest;
+pub mod offload;
 pub mod pacing;
 pub mod snapshot;
 pub mod traits;

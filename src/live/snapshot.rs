@@ -239,7 +239,7 @@ async fn read_environment(
             warnings.push(format!(
                 "environment `{}`: the management token {id} expires at {}{hint}",
                 env.name,
-                super::convert::format_date(expires),
+                super::dates::format_date(expires),
             ));
         }
     }

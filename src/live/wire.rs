@@ -10,7 +10,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::model::Secret;
+use super::dates::WireDate;
+use crate::model::{Scope, Secret};
 
 fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret<String>, D::Error> {
     String::deserialize(d).map(Secret::new)
@@ -30,13 +31,14 @@ pub struct ApiTokenDto {
     pub name: Option<String>,
     pub enabled: Option<bool>,
     pub owner: Option<String>,
-    pub creation_date: Option<String>,
-    pub expiration_date: Option<String>,
-    pub last_used_date: Option<String>,
+    pub creation_date: Option<WireDate>,
+    pub expiration_date: Option<WireDate>,
+    pub last_used_date: Option<WireDate>,
     pub last_used_ip_address: Option<String>,
-    pub modified_date: Option<String>,
+    pub modified_date: Option<WireDate>,
     pub personal_access_token: Option<bool>,
-    pub scopes: Option<Vec<String>>,
+    /// Read as [`Scope`]s in place: a scope of the catalogue is shared, not a string per token.
+    pub scopes: Option<Vec<Scope>>,
     pub additional_metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -100,9 +102,9 @@ pub struct ActiveGateTokenDto {
     pub id: String,
     pub name: Option<String>,
     pub owner: Option<String>,
-    pub creation_date: Option<String>,
-    pub expiration_date: Option<String>,
-    pub last_used_date: Option<String>,
+    pub creation_date: Option<WireDate>,
+    pub expiration_date: Option<WireDate>,
+    pub last_used_date: Option<WireDate>,
     pub seed_token: Option<bool>,
     /// `ENVIRONMENT` or `CLUSTER`; kept as a string so a new type does not break reading.
     pub active_gate_type: Option<String>,

@@ -6,19 +6,38 @@
 //! strings, never a closed enum: Dynatrace adds values every release, and a live token may carry a
 //! scope this catalogue has never heard of. Unknown live scopes are reported, not refused.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, LazyLock};
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+use serde::{Serialize, Serializer};
 
 /// One access-token scope, such as `apiTokens.read` or `InstallerDownload`.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(transparent)]
-pub struct Scope(pub String);
+///
+/// The text is shared: a scope of the catalogue is one allocation for the whole process, however
+/// many tokens hold it (a live read of 100,000 tokens holds hundreds of thousands of scopes).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+#[schemars(transparent)]
+pub struct Scope(Arc<str>);
+
+/// The catalogue's scopes, each allocated once.
+static KNOWN: LazyLock<HashMap<&'static str, Scope>> = LazyLock::new(|| {
+    CREATABLE_SCOPES
+        .iter()
+        .chain(LEGACY_ONLY_SCOPES)
+        .map(|s| (*s, Scope(Arc::from(*s))))
+        .collect()
+});
 
 impl Scope {
-    pub fn new(s: impl Into<String>) -> Self {
-        Scope(s.into())
+    pub fn new(s: impl AsRef<str>) -> Self {
+        let s = s.as_ref();
+        match KNOWN.get(s) {
+            Some(known) => known.clone(),
+            None => Scope(Arc::from(s)),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -87,7 +106,30 @@ impl fmt::Debug for Scope {
 
 impl From<&str> for Scope {
     fn from(s: &str) -> Self {
-        Scope(s.to_owned())
+        Scope::new(s)
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl Visitor<'_> for Text {
+            type Value = Scope;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a scope string")
+            }
+            // Read in place, so a known scope costs no allocation while a page is decoded.
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scope, E> {
+                Ok(Scope::new(v))
+            }
+        }
+        d.deserialize_str(Text)
     }
 }
 

@@ -94,6 +94,82 @@ async fn api_token_list_follows_pages_sending_only_the_key() {
     );
 }
 
+/// A page of `n` API tokens numbered from `first`, written in descending id order.
+fn big_page(first: usize, n: usize, next: Option<&str>) -> String {
+    let tokens: Vec<serde_json::Value> = (first..first + n)
+        .rev()
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("dt0c01.T{i:06}"), "name": format!("tok \"\u{e9}\"\t{i}"),
+                "enabled": i % 7 != 0, "owner": "ops@example.com",
+                "creationDate": "2026-01-01T00:00:00.000Z",
+                "expirationDate": if i % 3 == 0 { "" } else { "2027-01-01T00:00:00.000Z" },
+                "lastUsedDate": "2026-11-30T08:00:00.123Z", "lastUsedIpAddress": "10.0.0.1",
+                "personalAccessToken": false,
+                "scopes": ["metrics.ingest", "apiTokens.read", format!("future.scope{}", i % 5)]
+            })
+        })
+        .collect();
+    serde_json::json!({"totalCount": 4_500, "nextPageKey": next, "apiTokens": tokens}).to_string()
+}
+
+/// Pages of thousands of tokens are decoded on the blocking pool (`live::offload`), on a
+/// current-thread runtime too: every token arrives whole, sorted by id, with its dates read while
+/// decoding (a blank one is no date), escaped text unescaped and unknown scopes kept.
+#[tokio::test]
+async fn big_pages_are_decoded_whole_off_the_reading_task() {
+    let stub = start(|_, i| match i {
+        0 => Reply::json(200, big_page(1_500, 3_000, Some("PAGE2"))),
+        _ => Reply::json(200, big_page(0, 1_500, None)),
+    })
+    .await;
+    let (client, calls) = client(&stub);
+    let tokens = client.list_api_tokens().await.unwrap();
+    assert_eq!(calls.get(), 2);
+    assert_eq!(tokens.len(), 4_500);
+    for (i, t) in tokens.iter().enumerate() {
+        assert_eq!(t.id.as_str(), format!("dt0c01.T{i:06}"));
+        assert_eq!(t.name, format!("tok \"\u{e9}\"\t{i}"));
+        assert_eq!(t.enabled, i % 7 != 0);
+        assert_eq!(t.expires.is_none(), i % 3 == 0, "{i}");
+        assert_eq!(
+            t.last_used,
+            Some(time::macros::datetime!(2026-11-30 08:00:00.123 UTC))
+        );
+        assert_eq!(t.last_used_from.as_deref(), Some("10.0.0.1"));
+        let scopes: Vec<&str> = t.scopes.iter().map(Scope::as_str).collect();
+        let future = format!("future.scope{}", i % 5);
+        assert_eq!(
+            scopes,
+            ["apiTokens.read", future.as_str(), "metrics.ingest"]
+        );
+    }
+}
+
+/// A date that is not one, deep in a big page, fails the read naming the token, the field and
+/// the request; nothing of the page is taken as live state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_date_in_a_big_page_names_its_token() {
+    let stub = start(|_, _| {
+        let page = big_page(0, 3_000, None).replacen(
+            r#""creationDate":"2026-01-01T00:00:00.000Z","enabled":true,"expirationDate":"2027-01-01T00:00:00.000Z","id":"dt0c01.T002777""#,
+            r#""creationDate":"next tuesday","enabled":true,"expirationDate":"2027-01-01T00:00:00.000Z","id":"dt0c01.T002777""#,
+            1,
+        );
+        assert!(page.contains("next tuesday"), "the page has the bad date");
+        Reply::json(200, page)
+    })
+    .await;
+    let (client, _) = client(&stub);
+    let err = client.list_api_tokens().await.unwrap_err().to_string();
+    assert!(
+        err.contains(r#"token dt0c01.T002777: `creationDate` is not a date ("next tuesday")"#)
+            && err.contains("GET")
+            && err.contains("/api/v2/apiTokens"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn activegate_list_uses_its_page_size_and_managed_base_paths() {
     let stub = start(|_, _| {
