@@ -69,13 +69,17 @@ pub struct Confinement {
     base: PathBuf,
     /// The spec file, resolved.
     spec: Option<PathBuf>,
+    /// `base/.tokensmith`, where nothing may be written (built once: a spec has many targets).
+    state: PathBuf,
 }
 
 impl Confinement {
     /// The rules for targets of the spec at `spec_file` in `base_dir`.
     pub fn new(base_dir: &Path, spec_file: Option<&Path>) -> Confinement {
+        let base = resolve_real(&absolute(base_dir));
         Confinement {
-            base: resolve_real(&absolute(base_dir)),
+            state: base.join(STATE_DIR),
+            base,
             spec: spec_file.map(|s| resolve_real(&absolute(s))),
         }
     }
@@ -108,18 +112,16 @@ impl Confinement {
             return self.check(written);
         };
         let relative = !path.is_absolute();
-        let (dir, exists) = dirs
-            .resolved
-            .entry(parent.to_path_buf())
-            .or_insert_with(|| {
-                let dir = if relative {
-                    resolve_from(self.base.clone(), parent)
-                } else {
-                    resolve_real(parent)
-                };
-                let exists = std::fs::symlink_metadata(&dir).is_ok();
-                (dir, exists)
-            });
+        if !dirs.resolved.contains_key(parent) {
+            let dir = if relative {
+                resolve_from(self.base.clone(), parent)
+            } else {
+                resolve_real(parent)
+            };
+            let exists = std::fs::symlink_metadata(&dir).is_ok();
+            dirs.resolved.insert(parent.to_path_buf(), (dir, exists));
+        }
+        let (dir, exists) = &dirs.resolved[parent];
         let mut real = dir.join(leaf);
         let mut found = None;
         if *exists {
@@ -154,7 +156,7 @@ impl Confinement {
 
     /// The place rules on the resolved path `real`.
     fn allowed(&self, written: &str, relative: bool, real: &Path) -> Result<(), String> {
-        if real.starts_with(self.base.join(STATE_DIR)) {
+        if real.starts_with(&self.state) {
             return Err(format!(
                 "`{written}` is inside tokensmith's state directory `{STATE_DIR}/`"
             ));
