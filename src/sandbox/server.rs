@@ -345,40 +345,56 @@ async fn dispatch(
         dirty: false,
         env_base_url: String::new(),
     };
-    let (mut reply, now) = sandbox.with_state_for_request(|state| {
-        call.now = state.now();
-        let reply = match target {
-            Target::OAuth => {
-                if call.method == Method::POST {
-                    platform::token_endpoint(state, &mut call)
-                } else {
-                    ApiError::method_not_allowed().into()
-                }
-            }
-            Target::Account(segs) => route_account(state, &mut call, &segs),
-            Target::Environment { id, managed, rest } => {
-                let id = match id {
-                    Some(id) => Some(id),
-                    None => environment_by_host(state, host.as_deref()),
-                };
-                match id.filter(|id| state.environments.contains_key(id)) {
-                    None => ApiError::no_route().into(),
-                    Some(id) => {
-                        let host = host.clone().unwrap_or_else(|| "127.0.0.1".into());
-                        call.env_base_url = if managed {
-                            format!("http://{host}/e/{id}")
-                        } else {
-                            format!("http://{host}")
-                        };
-                        call.env_id = id;
-                        route_environment(state, &mut call, &rest)
+    // The handler runs under the state's lock and may save the state to disk: on the blocking
+    // pool, so neither a wait for the lock nor the file write holds up a runtime worker (with
+    // every worker blocked on the lock, no answer is written and no other connection is read).
+    let locked = sandbox.clone();
+    let work = tokio::task::spawn_blocking(move || {
+        let (reply, now) = locked.with_state_for_request(|state| {
+            call.now = state.now();
+            let reply = match target {
+                Target::OAuth => {
+                    if call.method == Method::POST {
+                        platform::token_endpoint(state, &mut call)
+                    } else {
+                        ApiError::method_not_allowed().into()
                     }
                 }
-            }
-            Target::Admin | Target::Unknown => ApiError::no_route().into(),
-        };
-        (reply, call.dirty)
+                Target::Account(segs) => route_account(state, &mut call, &segs),
+                Target::Environment { id, managed, rest } => {
+                    let id = match id {
+                        Some(id) => Some(id),
+                        None => environment_by_host(state, host.as_deref()),
+                    };
+                    match id.filter(|id| state.environments.contains_key(id)) {
+                        None => ApiError::no_route().into(),
+                        Some(id) => {
+                            let host = host.clone().unwrap_or_else(|| "127.0.0.1".into());
+                            call.env_base_url = if managed {
+                                format!("http://{host}/e/{id}")
+                            } else {
+                                format!("http://{host}")
+                            };
+                            call.env_id = id;
+                            route_environment(state, &mut call, &rest)
+                        }
+                    }
+                }
+                Target::Admin | Target::Unknown => ApiError::no_route().into(),
+            };
+            (reply, call.dirty)
+        });
+        (reply, now, call)
     });
+    let (mut reply, now, call) = match work.await {
+        Ok(done) => done,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only a runtime that is shutting down cancels a blocking task.
+        Err(e) => {
+            let reply = ApiError::new(503, format!("the sandbox is shutting down: {e}")).into();
+            return respond(reply, sandbox.now_millis());
+        }
+    };
     let env = (!call.env_id.is_empty()).then_some(call.env_id.as_str());
     let fault = decision
         .drop_after_commit
