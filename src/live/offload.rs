@@ -21,10 +21,28 @@ pub async fn offload<R: Send + 'static>(
     if !heavy {
         return work();
     }
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Only a runtime that is shutting down cancels a blocking task; nothing awaits us then.
-        Err(e) => panic!("decoding was cancelled: {e}"),
+    begin(work).finish().await
+}
+
+/// Start `work` on the blocking pool now, to be awaited later with [`Pending::finish`]: a page
+/// is decoded while the next one is fetched.
+pub fn begin<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> Pending<R> {
+    Pending(tokio::task::spawn_blocking(work))
+}
+
+/// Work started by [`begin`].
+#[must_use = "the work's result is only seen by awaiting `finish`"]
+pub struct Pending<R>(tokio::task::JoinHandle<R>);
+
+impl<R> Pending<R> {
+    /// The work's result. A panic in the work is resumed here, as if it had run inline.
+    pub async fn finish(self) -> R {
+        match self.0.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only a runtime that is shutting down cancels a blocking task; nothing awaits us
+            // then.
+            Err(e) => panic!("decoding was cancelled: {e}"),
+        }
     }
 }

@@ -42,6 +42,14 @@ pub struct ApiTokenDto {
     pub additional_metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// Only the `nextPageKey` of a list page: read before the page itself is decoded, skipping the
+/// list, so the next page can be fetched meanwhile.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PageKeyOnly {
+    pub next_page_key: Option<String>,
+}
+
 /// `ApiTokenList`: one page of `GET /api/v2/apiTokens`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]

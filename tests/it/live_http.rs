@@ -118,14 +118,22 @@ fn big_page(first: usize, n: usize, next: Option<&str>) -> String {
 /// decoding (a blank one is no date), escaped text unescaped and unknown scopes kept.
 #[tokio::test]
 async fn big_pages_are_decoded_whole_off_the_reading_task() {
-    let stub = start(|_, i| match i {
+    // Big, small (decoded inline), big: each page's key is read before the page is decoded.
+    let stub = start(|req, i| match i {
         0 => Reply::json(200, big_page(1_500, 3_000, Some("PAGE2"))),
-        _ => Reply::json(200, big_page(0, 1_500, None)),
+        1 => {
+            assert_eq!(req.param("nextPageKey"), Some("PAGE2"));
+            Reply::json(200, big_page(1_400, 100, Some("PAGE3")))
+        }
+        _ => {
+            assert_eq!(req.param("nextPageKey"), Some("PAGE3"));
+            Reply::json(200, big_page(0, 1_400, None))
+        }
     })
     .await;
     let (client, calls) = client(&stub);
     let tokens = client.list_api_tokens().await.unwrap();
-    assert_eq!(calls.get(), 2);
+    assert_eq!(calls.get(), 3);
     assert_eq!(tokens.len(), 4_500);
     for (i, t) in tokens.iter().enumerate() {
         assert_eq!(t.id.as_str(), format!("dt0c01.T{i:06}"));
@@ -144,6 +152,32 @@ async fn big_pages_are_decoded_whole_off_the_reading_task() {
             ["apiTokens.read", future.as_str(), "metrics.ingest"]
         );
     }
+}
+
+/// A server that sends the same `nextPageKey` again on big pages is refused, not followed for
+/// ever; a page that is not a list page fails naming the request.
+#[tokio::test]
+async fn big_pages_with_a_repeated_key_or_no_list_are_refused() {
+    let stub = start(|_, _| Reply::json(200, big_page(0, 3_000, Some("AGAIN")))).await;
+    let (repeating, calls) = client(&stub);
+    let err = repeating.list_api_tokens().await.unwrap_err().to_string();
+    assert!(err.contains("the same nextPageKey twice"), "{err}");
+    assert_eq!(calls.get(), 2);
+
+    let stub = start(|_, _| {
+        let filler = "x".repeat(100_000);
+        Reply::json(
+            200,
+            format!(r#"{{"nextPageKey":null,"apiTokens":"{filler}"}}"#),
+        )
+    })
+    .await;
+    let (no_list, _) = client(&stub);
+    let err = no_list.list_api_tokens().await.unwrap_err().to_string();
+    assert!(
+        err.contains("/api/v2/apiTokens") && err.contains("invalid type"),
+        "{err}"
+    );
 }
 
 /// A date that is not one, deep in a big page, fails the read naming the token, the field and
