@@ -89,24 +89,36 @@ impl EnvironmentClient {
         )
     }
 
-    /// Every page of a list, following `nextPageKey`. A big page is decoded on the blocking pool
-    /// while the next one is fetched: only its `nextPageKey` is read first (skipping the rest
-    /// costs a fraction of decoding it). At most one page is being decoded at a time, so at most
-    /// two pages' bodies are held.
+    /// Every token of a list, following `nextPageKey`: each page is decoded (`split` names its
+    /// list and key) and its entries turned into model tokens (`convert`). A big page is decoded
+    /// and converted on the blocking pool while the next one is fetched: only its `nextPageKey`
+    /// is read first (skipping the rest costs a fraction of decoding it). At most one page is
+    /// being decoded at a time, so at most two pages' bodies are held, and no page's wire
+    /// entries outlive it.
     async fn paginate<P, T>(
         &self,
         path: &str,
         first_query: Vec<(&'static str, String)>,
         split: fn(P) -> (Vec<T>, Option<String>),
-    ) -> LiveResult<(Vec<T>, Reply)>
+        convert: fn(T) -> Result<LiveToken, BadDate>,
+    ) -> LiveResult<(Vec<LiveToken>, Reply)>
     where
         P: DeserializeOwned + Send + 'static,
         T: Send + 'static,
     {
-        type Decoded<T> = (Reply, LiveResult<Vec<T>>);
-        async fn take<T>(
-            items: &mut Vec<T>,
-            decoding: Option<Pending<Decoded<T>>>,
+        type Decoded = (Reply, LiveResult<Vec<LiveToken>>);
+        let tokens_of = move |reply: &Reply, page: P| {
+            let (entries, next) = split(page);
+            let tokens = entries
+                .into_iter()
+                .map(convert)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad_date(reply, e));
+            (tokens, next)
+        };
+        async fn take(
+            items: &mut Vec<LiveToken>,
+            decoding: Option<Pending<Decoded>>,
         ) -> LiveResult<Option<Reply>> {
             let Some(pending) = decoding else {
                 return Ok(None);
@@ -123,7 +135,7 @@ impl EnvironmentClient {
         }
 
         let mut items = Vec::new();
-        let mut decoding: Option<Pending<Decoded<T>>> = None;
+        let mut decoding: Option<Pending<Decoded>> = None;
         let mut seen = HashSet::new();
         let mut call = Call::new(Method::GET, path);
         call.query = first_query;
@@ -133,15 +145,18 @@ impl EnvironmentClient {
                 let next = reply.json::<wire::PageKeyOnly>()?.next_page_key;
                 let label = reply.label().clone();
                 let started = begin(move || {
-                    let page = reply.json::<P>().map(|p| split(p).0);
+                    let page = match reply.json::<P>() {
+                        Ok(page) => tokens_of(&reply, page).0,
+                        Err(e) => Err(e),
+                    };
                     (reply, page)
                 });
                 take(&mut items, decoding.replace(started)).await?;
                 (next, label)
             } else {
                 take(&mut items, decoding.take()).await?;
-                let (page, next) = split(reply.json::<P>()?);
-                items.extend(page);
+                let (page, next) = tokens_of(&reply, reply.json::<P>()?);
+                items.extend(page?);
                 let label = reply.label().clone();
                 match next.filter(|k| !k.is_empty()) {
                     None => return Ok((items, reply)),
@@ -201,6 +216,21 @@ pub(crate) fn segment(s: &str) -> String {
         }
     }
     out
+}
+
+/// A whole list's tokens, refused if an entry has no id or an id is listed twice, sorted by id;
+/// on the blocking pool when the list is long. `reply` is the last page's, for the error.
+async fn checked_and_sorted(
+    list: &'static str,
+    tokens: Vec<LiveToken>,
+    reply: Reply,
+) -> LiveResult<Vec<LiveToken>> {
+    offload(tokens.len() >= HEAVY_LIST_LEN, move || {
+        convert::check_list_ids(list, "id", tokens.iter().map(|t| t.id.as_str()))
+            .map_err(|reason| malformed(&reply, reason))?;
+        Ok(sorted(tokens))
+    })
+    .await
 }
 
 /// The tokens by id. The order is found on small keys and applied in one pass, rather than by
@@ -288,22 +318,15 @@ impl EnvironmentRead for EnvironmentClient {
                 ("pageSize", API_TOKEN_PAGE_SIZE.to_string()),
                 ("fields", API_TOKEN_FIELDS.to_owned()),
             ];
-            let (dtos, reply) = self
-                .paginate(API_TOKENS, query, |p: wire::ApiTokenList| {
-                    (p.api_tokens, p.next_page_key)
-                })
+            let (tokens, reply) = self
+                .paginate(
+                    API_TOKENS,
+                    query,
+                    |p: wire::ApiTokenList| (p.api_tokens, p.next_page_key),
+                    convert::api_token,
+                )
                 .await?;
-            offload(dtos.len() >= HEAVY_LIST_LEN, move || {
-                convert::check_list_ids("apiTokens", "id", dtos.iter().map(|d| d.id.as_str()))
-                    .map_err(|reason| malformed(&reply, reason))?;
-                let tokens = dtos
-                    .into_iter()
-                    .map(convert::api_token)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| bad_date(&reply, e))?;
-                Ok(sorted(tokens))
-            })
-            .await
+            checked_and_sorted("apiTokens", tokens, reply).await
         }
         .boxed()
     }
@@ -362,26 +385,15 @@ impl EnvironmentRead for EnvironmentClient {
     fn list_activegate_tokens(&self) -> BoxFuture<'_, LiveResult<Vec<LiveToken>>> {
         async move {
             let query = vec![("pageSize", ACTIVEGATE_TOKEN_PAGE_SIZE.to_string())];
-            let (dtos, reply) = self
-                .paginate(ACTIVEGATE_TOKENS, query, |p: wire::ActiveGateTokenList| {
-                    (p.active_gate_tokens, p.next_page_key)
-                })
-                .await?;
-            offload(dtos.len() >= HEAVY_LIST_LEN, move || {
-                convert::check_list_ids(
-                    "activeGateTokens",
-                    "id",
-                    dtos.iter().map(|d| d.id.as_str()),
+            let (tokens, reply) = self
+                .paginate(
+                    ACTIVEGATE_TOKENS,
+                    query,
+                    |p: wire::ActiveGateTokenList| (p.active_gate_tokens, p.next_page_key),
+                    convert::activegate_token,
                 )
-                .map_err(|reason| malformed(&reply, reason))?;
-                let tokens = dtos
-                    .into_iter()
-                    .map(convert::activegate_token)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| bad_date(&reply, e))?;
-                Ok(sorted(tokens))
-            })
-            .await
+                .await?;
+            checked_and_sorted("activeGateTokens", tokens, reply).await
         }
         .boxed()
     }
