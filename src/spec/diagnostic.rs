@@ -13,23 +13,42 @@ use std::fmt;
 use std::io;
 
 /// Where a YAML node starts, and how many characters of its first line the caret underlines.
+///
+/// Every node of a spec's tree and every spanned field carries one, so it is kept in 12 bytes:
+/// a spec is refused long before it has 4 billion lines (and a longer underline is cut).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Span {
     /// 1-based line.
-    pub line: usize,
+    pub line: u32,
     /// 1-based column, in characters.
-    pub col: usize,
+    pub col: u32,
     /// Underlined width in characters (at least 1).
-    pub len: usize,
+    pub len: u32,
 }
 
 impl Span {
     pub fn new(line: usize, col: usize, len: usize) -> Span {
+        let narrow = |n: usize| u32::try_from(n.max(1)).unwrap_or(u32::MAX);
         Span {
-            line: line.max(1),
-            col: col.max(1),
-            len: len.max(1),
+            line: narrow(line),
+            col: narrow(col),
+            len: narrow(len),
         }
+    }
+
+    /// The 1-based line as an index type.
+    pub fn line(self) -> usize {
+        self.line as usize
+    }
+
+    /// The 1-based column as an index type.
+    pub fn col(self) -> usize {
+        self.col as usize
+    }
+
+    /// The underlined width as an index type.
+    pub fn width(self) -> usize {
+        self.len as usize
     }
 }
 
@@ -324,13 +343,13 @@ impl SourceFile {
 
     /// The printable location of a span, its width clipped to the line.
     pub fn locate(&self, span: Span) -> Location {
-        let excerpt = mask_secrets(self.line(span.line));
+        let excerpt = mask_secrets(self.line(span.line()));
         let chars = excerpt.chars().count();
-        let column = span.col.min(chars + 1).max(1);
-        let width = span.len.min((chars + 1).saturating_sub(column)).max(1);
+        let column = span.col().min(chars + 1).max(1);
+        let width = span.width().min((chars + 1).saturating_sub(column)).max(1);
         Location {
             file: self.name.clone(),
-            line: span.line,
+            line: span.line(),
             column,
             excerpt,
             width,

@@ -465,11 +465,11 @@ fn partial_entry(
     hidden.insert(place(key.span));
     let last = written
         .iter()
-        .map(|s| s.line)
+        .map(|s| s.line())
         .max()
-        .unwrap_or(key.span.line);
+        .unwrap_or(key.span.line());
     PartialEntry {
-        lines: (key.span.line, last.max(key.span.line)),
+        lines: (key.span.line(), last.max(key.span.line())),
         hidden,
         removed,
     }

@@ -94,7 +94,7 @@ pub(super) fn parse(source: &SourceFile, min_bytes: usize, parts: usize) -> Opti
         || entries
             .iter()
             .zip(&section.entries)
-            .any(|((key, _), (_, line))| key.span.line != *line)
+            .any(|((key, _), (_, line))| key.span.line() != *line)
         || entries.iter().any(|(key, _)| super::is_merge_key(key))
         || refuse_duplicates(source, &entries).is_err()
     {
@@ -106,7 +106,7 @@ pub(super) fn parse(source: &SourceFile, min_bytes: usize, parts: usize) -> Opti
         return None;
     };
     let (_, value) = sections.iter_mut().find(|(key, _)| {
-        key.span.line == section.key_line && key.as_scalar() == Some(section.name)
+        key.span.line() == section.key_line && key.as_scalar() == Some(section.name)
     })?;
     if !value.is_null() {
         return None;
