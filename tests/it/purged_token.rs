@@ -62,6 +62,9 @@ fn held(w: &World, rel: &str) -> String {
 #[test]
 fn an_expired_classic_token_purged_after_7_days_is_reported_as_such_and_recreated() {
     let w = World::new(UNATTENDED);
+    // The exec target writes into `out/`, which the file targets create only when they run
+    // first: deliveries of one token run concurrently, in no set order.
+    std::fs::create_dir_all(w.path("out")).unwrap();
     std::fs::create_dir_all(w.path("records")).unwrap();
     let r = w.apply();
     assert_eq!(r.code, Some(0), "{}", r.text);
