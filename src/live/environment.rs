@@ -141,38 +141,35 @@ impl EnvironmentClient {
         call.query = first_query;
         for _ in 0..MAX_PAGES {
             let reply = self.send(call).await?;
-            let (next, last) = if reply.body.len() >= HEAVY_BODY_BYTES {
+            let label = reply.label().clone();
+            // A small page is decoded here and its reply kept; a big one's reply comes back
+            // with its decoded page.
+            let (next, inline) = if reply.body.len() >= HEAVY_BODY_BYTES {
                 let next = reply.json::<wire::PageKeyOnly>()?.next_page_key;
-                let label = reply.label().clone();
                 let started = begin(move || {
-                    let page = match reply.json::<P>() {
-                        Ok(page) => tokens_of(&reply, page).0,
-                        Err(e) => Err(e),
-                    };
+                    let page = reply.json::<P>().and_then(|p| tokens_of(&reply, p).0);
                     (reply, page)
                 });
                 take(&mut items, decoding.replace(started)).await?;
-                (next, label)
+                (next, None)
             } else {
                 take(&mut items, decoding.take()).await?;
                 let (page, next) = tokens_of(&reply, reply.json::<P>()?);
                 items.extend(page?);
-                let label = reply.label().clone();
-                match next.filter(|k| !k.is_empty()) {
-                    None => return Ok((items, reply)),
-                    Some(key) => (Some(key), label),
-                }
+                (next, Some(reply))
             };
             match next.filter(|k| !k.is_empty()) {
                 None => {
-                    let reply = take(&mut items, decoding.take()).await?;
-                    return Ok((items, reply.expect("the last page was being decoded")));
+                    let decoded = take(&mut items, decoding.take()).await?;
+                    let last = decoded
+                        .or(inline)
+                        .expect("the last page's reply is at hand");
+                    return Ok((items, last));
                 }
                 Some(key) => {
                     if !seen.insert(key.clone()) {
-                        take(&mut items, decoding.take()).await?;
                         return Err(LiveError::Decode {
-                            request: Box::new(last),
+                            request: Box::new(label),
                             reason: "the server returned the same nextPageKey twice".into(),
                         });
                     }
