@@ -351,37 +351,7 @@ async fn dispatch(
     let locked = sandbox.clone();
     let work = tokio::task::spawn_blocking(move || {
         let (reply, now) = locked.with_state_for_request(|state| {
-            call.now = state.now();
-            let reply = match target {
-                Target::OAuth => {
-                    if call.method == Method::POST {
-                        platform::token_endpoint(state, &mut call)
-                    } else {
-                        ApiError::method_not_allowed().into()
-                    }
-                }
-                Target::Account(segs) => route_account(state, &mut call, &segs),
-                Target::Environment { id, managed, rest } => {
-                    let id = match id {
-                        Some(id) => Some(id),
-                        None => environment_by_host(state, host.as_deref()),
-                    };
-                    match id.filter(|id| state.environments.contains_key(id)) {
-                        None => ApiError::no_route().into(),
-                        Some(id) => {
-                            let host = host.clone().unwrap_or_else(|| "127.0.0.1".into());
-                            call.env_base_url = if managed {
-                                format!("http://{host}/e/{id}")
-                            } else {
-                                format!("http://{host}")
-                            };
-                            call.env_id = id;
-                            route_environment(state, &mut call, &rest)
-                        }
-                    }
-                }
-                Target::Admin | Target::Unknown => ApiError::no_route().into(),
-            };
+            let reply = route(state, &mut call, target, host.as_deref());
             (reply, call.dirty)
         });
         (reply, now, call)
@@ -407,6 +377,37 @@ async fn dispatch(
         reply.headers.extend(w.headers(now));
     }
     respond(reply, now)
+}
+
+/// A request to its handler, under the state's lock; `host` is the `Host` header, which names
+/// the environment when the path does not.
+fn route(
+    state: &mut super::state::State,
+    call: &mut Call,
+    target: Target,
+    host: Option<&str>,
+) -> Reply {
+    call.now = state.now();
+    match target {
+        Target::OAuth if call.method == Method::POST => platform::token_endpoint(state, call),
+        Target::OAuth => ApiError::method_not_allowed().into(),
+        Target::Account(segs) => route_account(state, call, &segs),
+        Target::Environment { id, managed, rest } => {
+            let id = id.or_else(|| environment_by_host(state, host));
+            let Some(id) = id.filter(|id| state.environments.contains_key(id)) else {
+                return ApiError::no_route().into();
+            };
+            let host = host.unwrap_or("127.0.0.1");
+            call.env_base_url = if managed {
+                format!("http://{host}/e/{id}")
+            } else {
+                format!("http://{host}")
+            };
+            call.env_id = id;
+            route_environment(state, call, &rest)
+        }
+        Target::Admin | Target::Unknown => ApiError::no_route().into(),
+    }
 }
 
 fn route_environment(state: &mut super::state::State, call: &mut Call, rest: &[String]) -> Reply {
