@@ -37,24 +37,54 @@ impl std::fmt::Display for BadDate {
 pub fn check_list_ids<'a>(
     list: &str,
     id_field: &str,
-    ids: impl IntoIterator<Item = &'a str>,
+    ids: impl IntoIterator<Item = &'a str> + Clone,
 ) -> Result<(), String> {
+    check_ids_present(list, id_field, ids.clone())?;
     let ids = ids.into_iter();
     let mut seen = std::collections::HashSet::with_capacity(ids.size_hint().0);
-    for (i, id) in ids.enumerate() {
-        if id.trim().is_empty() {
-            return Err(format!(
-                "malformed token list: entry {i} of `{list}` has no `{id_field}`"
-            ));
+    match ids.into_iter().find(|id| !seen.insert(*id)) {
+        Some(id) => Err(listed_twice(list, id_field, id)),
+        None => Ok(()),
+    }
+}
+
+/// The first half of [`check_list_ids`]: every entry has an id. The error names the entry by
+/// its place in the server's list.
+pub fn check_ids_present<'a>(
+    list: &str,
+    id_field: &str,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Result<(), String> {
+    match ids.into_iter().position(|id| id.trim().is_empty()) {
+        Some(i) => Err(format!(
+            "malformed token list: entry {i} of `{list}` has no `{id_field}`"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The second half of [`check_list_ids`] for a list already sorted by id, where a repeated id
+/// is its neighbour's: no set of every id is built.
+pub fn check_sorted_ids_distinct<'a>(
+    list: &str,
+    id_field: &str,
+    sorted: impl IntoIterator<Item = &'a str>,
+) -> Result<(), String> {
+    let mut previous = None;
+    for id in sorted {
+        if previous == Some(id) {
+            return Err(listed_twice(list, id_field, id));
         }
-        if !seen.insert(id) {
-            return Err(format!(
-                "malformed token list: `{list}` lists `{id_field}` {} more than once",
-                id.chars().take(60).collect::<String>()
-            ));
-        }
+        previous = Some(id);
     }
     Ok(())
+}
+
+fn listed_twice(list: &str, id_field: &str, id: &str) -> String {
+    format!(
+        "malformed token list: `{list}` lists `{id_field}` {} more than once",
+        id.chars().take(60).collect::<String>()
+    )
 }
 
 /// A date of the wire, read while decoding; one that was not a date names the token and field.
@@ -124,7 +154,7 @@ pub fn api_token(dto: ApiTokenDto) -> Result<LiveToken, BadDate> {
         expires,
         last_used,
         last_used_from: dto.last_used_ip_address,
-        scopes: dto.scopes.into_iter().flatten().collect(),
+        scopes: dto.scopes.unwrap_or_default(),
         activegate_type: None,
         seed: false,
         resources: Vec::new(),
@@ -210,6 +240,19 @@ mod tests {
         assert!(check_list_ids("apiTokens", "id", ["a", "a"])
             .unwrap_err()
             .contains("`apiTokens` lists `id` a more than once"));
+        // The halves the environment client uses around its sort say the same.
+        assert_eq!(
+            check_ids_present("apiTokens", "id", ["a", " "]).unwrap_err(),
+            "malformed token list: entry 1 of `apiTokens` has no `id`"
+        );
+        assert_eq!(
+            check_sorted_ids_distinct("apiTokens", "id", ["a", "b", "c"]),
+            Ok(())
+        );
+        assert_eq!(
+            check_sorted_ids_distinct("apiTokens", "id", ["a", "b", "b"]),
+            check_list_ids("apiTokens", "id", ["b", "a", "b"])
+        );
     }
 
     #[test]

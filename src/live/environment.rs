@@ -18,6 +18,7 @@ use super::dates;
 use super::error::{LiveError, Subject};
 use super::http::{Authorization, Call, HttpClient, Reply, Transport};
 use super::offload::{begin, offload, Pending, HEAVY_BODY_BYTES, HEAVY_LIST_LEN};
+use super::token_page::TokenPageSeed;
 use super::traits::{
     ApiTokenChange, CreatedToken, Deletion, EnvironmentRead, EnvironmentWrite, LiveResult,
     NewActiveGateToken, NewApiToken, TenantTokens,
@@ -89,32 +90,26 @@ impl EnvironmentClient {
         )
     }
 
-    /// Every token of a list, following `nextPageKey`: each page is decoded (`split` names its
-    /// list and key) and its entries turned into model tokens (`convert`). A big page is decoded
-    /// and converted on the blocking pool while the next one is fetched: only its `nextPageKey`
-    /// is read first (skipping the rest costs a fraction of decoding it). At most one page is
-    /// being decoded at a time, so at most two pages' bodies are held, and no page's wire
-    /// entries outlive it.
-    async fn paginate<P, T>(
+    /// Every token of a list, following `nextPageKey`: each page's member `list` is decoded
+    /// entry by entry, each entry turned into a model token by `convert` as it is read
+    /// (`token_page`). A big page is decoded on the blocking pool while the next one is fetched:
+    /// only its `nextPageKey` is read first (skipping the rest costs a fraction of decoding it).
+    /// At most one page is being decoded at a time, so at most two pages' bodies are held.
+    async fn paginate<T>(
         &self,
         path: &str,
         first_query: Vec<(&'static str, String)>,
-        split: fn(P) -> (Vec<T>, Option<String>),
+        list: &'static str,
         convert: fn(T) -> Result<LiveToken, BadDate>,
     ) -> LiveResult<(Vec<LiveToken>, Reply)>
     where
-        P: DeserializeOwned + Send + 'static,
-        T: Send + 'static,
+        T: DeserializeOwned + Send + 'static,
     {
         type Decoded = (Reply, LiveResult<Vec<LiveToken>>);
-        let tokens_of = move |reply: &Reply, page: P| {
-            let (entries, next) = split(page);
-            let tokens = entries
-                .into_iter()
-                .map(convert)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| bad_date(reply, e));
-            (tokens, next)
+        let page_of = move |reply: &Reply| -> LiveResult<(Vec<LiveToken>, Option<String>)> {
+            let page = reply.json_seed(TokenPageSeed::new(list, convert, reply.body.len()))?;
+            let tokens = page.tokens.map_err(|e| bad_date(reply, e))?;
+            Ok((tokens, page.next_page_key))
         };
         async fn take(
             items: &mut Vec<LiveToken>,
@@ -147,15 +142,15 @@ impl EnvironmentClient {
             let (next, inline) = if reply.body.len() >= HEAVY_BODY_BYTES {
                 let next = reply.json::<wire::PageKeyOnly>()?.next_page_key;
                 let started = begin(move || {
-                    let page = reply.json::<P>().and_then(|p| tokens_of(&reply, p).0);
+                    let page = page_of(&reply).map(|(tokens, _)| tokens);
                     (reply, page)
                 });
                 take(&mut items, decoding.replace(started)).await?;
                 (next, None)
             } else {
                 take(&mut items, decoding.take()).await?;
-                let (page, next) = tokens_of(&reply, reply.json::<P>()?);
-                items.extend(page?);
+                let (page, next) = page_of(&reply)?;
+                items.extend(page);
                 (next, Some(reply))
             };
             match next.filter(|k| !k.is_empty()) {
@@ -223,9 +218,12 @@ async fn checked_and_sorted(
     reply: Reply,
 ) -> LiveResult<Vec<LiveToken>> {
     offload(tokens.len() >= HEAVY_LIST_LEN, move || {
-        convert::check_list_ids(list, "id", tokens.iter().map(|t| t.id.as_str()))
+        convert::check_ids_present(list, "id", tokens.iter().map(|t| t.id.as_str()))
             .map_err(|reason| malformed(&reply, reason))?;
-        Ok(sorted(tokens))
+        let tokens = sorted(tokens);
+        convert::check_sorted_ids_distinct(list, "id", tokens.iter().map(|t| t.id.as_str()))
+            .map_err(|reason| malformed(&reply, reason))?;
+        Ok(tokens)
     })
     .await
 }
@@ -253,7 +251,8 @@ fn sorted(tokens: Vec<LiveToken>) -> Vec<LiveToken> {
         .enumerate()
         .map(|(i, t)| (head(t.id.as_str()), i))
         .collect();
-    // Ids are unique (`check_list_ids`), so an unstable sort is enough.
+    // Equal ids are refused after the sort (`check_sorted_ids_distinct`), so their order does
+    // not matter and an unstable sort is enough.
     order.sort_unstable_by(|(ha, a), (hb, b)| {
         ha.cmp(hb).then_with(|| tokens[*a].id.cmp(&tokens[*b].id))
     });
@@ -316,12 +315,7 @@ impl EnvironmentRead for EnvironmentClient {
                 ("fields", API_TOKEN_FIELDS.to_owned()),
             ];
             let (tokens, reply) = self
-                .paginate(
-                    API_TOKENS,
-                    query,
-                    |p: wire::ApiTokenList| (p.api_tokens, p.next_page_key),
-                    convert::api_token,
-                )
+                .paginate(API_TOKENS, query, "apiTokens", convert::api_token)
                 .await?;
             checked_and_sorted("apiTokens", tokens, reply).await
         }
@@ -386,7 +380,7 @@ impl EnvironmentRead for EnvironmentClient {
                 .paginate(
                     ACTIVEGATE_TOKENS,
                     query,
-                    |p: wire::ActiveGateTokenList| (p.active_gate_tokens, p.next_page_key),
+                    "activeGateTokens",
                     convert::activegate_token,
                 )
                 .await?;

@@ -326,19 +326,31 @@ pub struct Reply {
 impl Reply {
     /// Decode the body; the error names the request and never quotes a secret.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, LiveError> {
-        serde_json::from_slice(&self.body).map_err(|e| LiveError::Decode {
-            request: Box::new(self.label.clone()),
-            reason: if self.secret_response {
-                format!(
-                    "invalid JSON at line {} column {} ({:?})",
-                    e.line(),
-                    e.column(),
-                    e.classify()
-                )
-            } else {
-                redact(&e.to_string())
-            },
-        })
+        self.json_seed(std::marker::PhantomData)
+    }
+
+    /// The body read by a serde seed (a page decoded straight into model tokens), with the same
+    /// errors as [`Reply::json`].
+    pub fn json_seed<'a, S>(&'a self, seed: S) -> Result<S::Value, LiveError>
+    where
+        S: serde::de::DeserializeSeed<'a>,
+    {
+        let mut de = serde_json::Deserializer::from_slice(&self.body);
+        seed.deserialize(&mut de)
+            .and_then(|value| de.end().map(|()| value))
+            .map_err(|e| LiveError::Decode {
+                request: Box::new(self.label.clone()),
+                reason: if self.secret_response {
+                    format!(
+                        "invalid JSON at line {} column {} ({:?})",
+                        e.line(),
+                        e.column(),
+                        e.classify()
+                    )
+                } else {
+                    redact(&e.to_string())
+                },
+            })
     }
 
     pub fn label(&self) -> &RequestLabel {

@@ -11,6 +11,7 @@
 //!   throttling domain (429 hints, `X-RateLimit-*` budgets) and the in-flight cap per host that
 //!   every request of a run shares.
 //! - [`wire`]: serde types of the JSON on the wire; [`convert`]: wire → `model::LiveToken`;
+//!   [`token_page`]: a token list's page decoded straight into model tokens;
 //!   [`dates`]: Dynatrace's timestamps both ways, read while a page is decoded;
 //!   [`offload`]: big pages are decoded and converted on the blocking pool, so a fleet's reads
 //!   use every core.
@@ -32,6 +33,7 @@ pub mod metrics_ingest;
 pub mod offload;
 pub mod pacing;
 pub mod snapshot;
+pub mod token_page;
 pub mod traits;
 pub mod wire;
 

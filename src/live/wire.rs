@@ -8,6 +8,8 @@
 //!
 //! Conversion into `model::LiveToken` lives in `convert`; this module has no logic.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::dates::WireDate;
@@ -37,8 +39,9 @@ pub struct ApiTokenDto {
     pub last_used_ip_address: Option<String>,
     pub modified_date: Option<WireDate>,
     pub personal_access_token: Option<bool>,
-    /// Read as [`Scope`]s in place: a scope of the catalogue is shared, not a string per token.
-    pub scopes: Option<Vec<Scope>>,
+    /// Read as [`Scope`]s in place, straight into the set the model holds: a scope of the
+    /// catalogue is shared, not a string per token, and no list is built and sorted first.
+    pub scopes: Option<BTreeSet<Scope>>,
     pub additional_metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -50,15 +53,8 @@ pub struct PageKeyOnly {
     pub next_page_key: Option<String>,
 }
 
-/// `ApiTokenList`: one page of `GET /api/v2/apiTokens`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ApiTokenList {
-    pub total_count: Option<i64>,
-    pub page_size: Option<i64>,
-    pub next_page_key: Option<String>,
-    pub api_tokens: Vec<ApiTokenDto>,
-}
+// The list pages (`ApiTokenList`, `ActiveGateTokenList`) are read by `token_page`, entry by
+// entry into model tokens.
 
 /// `ApiTokenCreate`: body of `POST /api/v2/apiTokens`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -116,16 +112,6 @@ pub struct ActiveGateTokenDto {
     pub seed_token: Option<bool>,
     /// `ENVIRONMENT` or `CLUSTER`; kept as a string so a new type does not break reading.
     pub active_gate_type: Option<String>,
-}
-
-/// `ActiveGateTokenList`: one page of `GET /api/v2/activeGateTokens`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ActiveGateTokenList {
-    pub total_count: Option<i64>,
-    pub page_size: Option<i64>,
-    pub next_page_key: Option<String>,
-    pub active_gate_tokens: Vec<ActiveGateTokenDto>,
 }
 
 /// `ActiveGateTokenCreate`: body of `POST /api/v2/activeGateTokens`.
@@ -351,15 +337,6 @@ mod tests {
         assert_eq!(dto.id, "dt0c01.A");
         assert_eq!(dto.expiration_date, None);
         assert_eq!(dto.scopes.unwrap().len(), 2);
-    }
-
-    #[test]
-    fn list_tolerates_null_and_absent_page_key() {
-        let a: ApiTokenList =
-            serde_json::from_str(r#"{"totalCount":0,"nextPageKey":null}"#).unwrap();
-        let b: ApiTokenList = serde_json::from_str(r#"{"totalCount":0}"#).unwrap();
-        assert_eq!(a, b);
-        assert!(a.api_tokens.is_empty());
     }
 
     #[test]
