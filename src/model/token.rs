@@ -200,6 +200,11 @@ impl fmt::Display for Generation {
     }
 }
 
+/// Writes a marker's text, `[ts:<key>#<generation>]`: the one place its shape is spelled.
+fn write_tag(out: &mut impl fmt::Write, key: &TokenKey, generation: Generation) -> fmt::Result {
+    write!(out, "[ts:{key}#{generation}]")
+}
+
 /// The ownership marker carried at the end of a managed token's name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Marker {
@@ -214,7 +219,24 @@ impl Marker {
 
     /// The marker text, `[ts:<key>#<generation>]`.
     pub fn tag(&self) -> String {
-        format!("[ts:{}#{}]", self.key, self.generation)
+        let mut tag = String::new();
+        let _ = write_tag(&mut tag, &self.key, self.generation);
+        tag
+    }
+
+    /// The characters of the [`Marker::tag`] of `key` at `generation`, counted without building
+    /// it or the marker (validation checks the length of every token's name).
+    pub fn tag_chars(key: &TokenKey, generation: Generation) -> usize {
+        struct Count(usize);
+        impl fmt::Write for Count {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0 += s.chars().count();
+                Ok(())
+            }
+        }
+        let mut count = Count(0);
+        let _ = write_tag(&mut count, key, generation);
+        count.0
     }
 
     /// The full token name: the display name, shortened on a character boundary if needed so
@@ -289,6 +311,21 @@ mod tests {
         assert_eq!(name, "k8s operator [ts:k8s-operator#3]");
         assert_eq!(Marker::parse_name(&name), Some(m));
         assert_eq!(Marker::display_part(&name), "k8s operator");
+    }
+
+    #[test]
+    fn tag_chars_counts_the_tag() {
+        for (k, g) in [
+            ("a", 1),
+            ("k8s-operator", 3),
+            ("team/data-ingest.eu_1", 4_000_000_000),
+        ] {
+            let m = Marker::new(key(k), Generation(g));
+            assert_eq!(
+                Marker::tag_chars(&m.key, m.generation),
+                m.tag().chars().count()
+            );
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod targets;
 mod tokens;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::model::system_token;
@@ -54,8 +55,9 @@ pub struct Resolver<'a> {
     declared_envs: BTreeSet<String>,
     declared_accounts: BTreeSet<String>,
     default_owners: BTreeMap<String, String>,
-    /// Scope findings by (scope, personal access token): "did you mean" is costly to repeat.
-    scope_findings: BTreeMap<(String, bool), Option<Finding>>,
+    /// Scope findings ("did you mean" is costly to repeat), by personal access token (index 0:
+    /// no, 1: yes) and then scope, so a repeat is found by `&str` without a copy.
+    scope_findings: [BTreeMap<String, Option<Finding>>; 2],
     desired: Desired,
     sites: Sites,
     /// The spec file on disk, when there is one: file targets are then checked against the
@@ -93,7 +95,7 @@ impl<'a> Resolver<'a> {
             declared_envs: BTreeSet::new(),
             declared_accounts: BTreeSet::new(),
             default_owners: BTreeMap::new(),
-            scope_findings: BTreeMap::new(),
+            scope_findings: Default::default(),
             desired: Desired {
                 environments: BTreeMap::new(),
                 accounts: BTreeMap::new(),
@@ -551,7 +553,10 @@ impl<'a> Resolver<'a> {
         if let Some(f) = validate::check_name(&display, key, kind) {
             self.emit(f, span);
         }
-        Some(display.trim().to_owned())
+        match display.trim() {
+            trimmed if trimmed.len() == display.len() => Some(display),
+            trimmed => Some(trimmed.to_owned()),
+        }
     }
 
     pub(super) fn push_token(&mut self, token: DesiredToken, site: TokenSite) {
@@ -635,13 +640,13 @@ fn describe_vars(vars: &Vars) -> String {
     if vars.is_empty() {
         return String::new();
     }
-    format!(
-        " (with {})",
-        vars.iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+    let mut out = String::from(" (with ");
+    for (i, (k, v)) in vars.iter().enumerate() {
+        let comma = if i == 0 { "" } else { ", " };
+        let _ = write!(out, "{comma}{k}={v}");
+    }
+    out.push(')');
+    out
 }
 
 /// The OAuth scopes of an account: each list the spec gives, else its default.

@@ -131,14 +131,18 @@ impl Resolver<'_> {
                 );
             }
         }
-        let (targets, spans): (Vec<_>, Vec<_>) = {
-            let (t, s) = self.targets(list, vars);
-            t.into_iter()
-                .zip(s)
-                .filter(|(t, _)| !matches!(t, Target::DynakubeTenant(_)))
-                .unzip()
-        };
-        (targets, spans)
+        let (targets, spans) = self.targets(list, vars);
+        if !targets
+            .iter()
+            .any(|t| matches!(t, Target::DynakubeTenant(_)))
+        {
+            return (targets, spans);
+        }
+        targets
+            .into_iter()
+            .zip(spans)
+            .filter(|(t, _)| !matches!(t, Target::DynakubeTenant(_)))
+            .unzip()
     }
 
     pub(super) fn targets(
@@ -146,9 +150,17 @@ impl Resolver<'_> {
         list: &[Spanned<Target>],
         vars: &Vars,
     ) -> (Vec<Target>, Vec<Span>) {
-        let mut targets = Vec::new();
-        let mut spans = Vec::new();
+        let mut targets = Vec::with_capacity(list.len());
+        let mut spans = Vec::with_capacity(list.len());
         for t in list {
+            if !is_fleet(&t.value) {
+                // One target, rendered with the token's own variables: no copy of either.
+                if let Some(r) = self.target(t, vars) {
+                    targets.push(r);
+                    spans.push(t.span);
+                }
+                continue;
+            }
             let Some(fleet) = self.fleet(t, vars) else {
                 continue;
             };
@@ -173,6 +185,11 @@ impl Resolver<'_> {
         }
         (targets, spans)
     }
+}
+
+/// Whether `target` stands for several (an exec target with `for_each`, see `fleet`).
+fn is_fleet(target: &Target) -> bool {
+    matches!(target, Target::Exec(e) if e.for_each.is_some())
 }
 
 /// Warnings for exec programs given as a path (absolute, or relative to the spec's directory)

@@ -20,12 +20,15 @@ impl Resolver<'_> {
         let preset: Option<Preset> = spec.preset.as_ref().map(|p| p.value);
         let mut scopes: BTreeSet<Scope> = preset.map(|p| p.scopes().collect()).unwrap_or_default();
         for s in &spec.scopes {
-            let scope = Scope::new(s.value.clone());
-            let finding = self
-                .scope_findings
-                .entry((s.value.clone(), pat))
-                .or_insert_with(|| validate::check_scope(&scope, pat))
-                .clone();
+            let scope = Scope::new(&s.value);
+            let known = &mut self.scope_findings[usize::from(pat)];
+            let finding = match known.get(s.value.as_str()) {
+                Some(finding) => finding.clone(),
+                None => known
+                    .entry(s.value.clone())
+                    .or_insert(validate::check_scope(&scope, pat))
+                    .clone(),
+            };
             if let Some(f) = finding {
                 self.emit(f, s.span);
             }
@@ -38,7 +41,7 @@ impl Resolver<'_> {
         }
         let mut excluded = BTreeSet::new();
         for s in &spec.exclude_scopes {
-            let scope = Scope::new(s.value.clone());
+            let scope = Scope::new(&s.value);
             if !scope.is_creatable() && !scope.is_legacy_only() {
                 if let Some(f) = validate::check_scope(&scope, false) {
                     self.emit(f, s.span);

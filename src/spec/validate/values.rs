@@ -319,9 +319,9 @@ pub fn check_name(display: &str, key: &TokenKey, kind: TokenKind) -> Option<Find
         TokenKind::PlatformToken => MAX_PLATFORM_NAME_LEN,
         _ => MAX_NAME_LEN,
     };
-    let tag = Marker::new(key.clone(), NAME_CHECK_GENERATION).tag();
-    let total = display.trim().chars().count() + 1 + tag.chars().count();
+    let total = display.trim().chars().count() + 1 + Marker::tag_chars(key, NAME_CHECK_GENERATION);
     (total > max).then(|| {
+        let tag = Marker::new(key.clone(), NAME_CHECK_GENERATION).tag();
         Finding::error(format!(
             "the token name would be {total} characters with its marker `{tag}`; Dynatrace allows {max}"
         ))
