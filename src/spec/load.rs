@@ -9,6 +9,7 @@
 //! from the fields taken out are dropped ([`Parsed::drop_follow_ons`]). What the entries mean is
 //! decided in [`super::resolve`].
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -111,7 +112,8 @@ pub fn read(path: &Path) -> Result<Vec<u8>, Diagnostic> {
     if meta.len() > MAX_SPEC_BYTES as u64 {
         return Err(too_large(&name.to_string(), meta.len() as usize));
     }
-    let mut bytes = Vec::new();
+    // Room for the whole file and the byte that would show it grew: read in one piece.
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
     file.take(MAX_SPEC_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
@@ -139,26 +141,37 @@ fn too_large(file_name: &str, len: usize) -> Diagnostic {
 
 /// Bytes to text: refuses oversized input and invalid UTF-8 (naming the line, column and byte
 /// offset of the first bad byte).
-pub fn decode(bytes: &[u8], file_name: &str) -> Result<String, Diagnostic> {
+pub fn decode(bytes: Cow<'_, [u8]>, file_name: &str) -> Result<String, Diagnostic> {
     if bytes.len() > MAX_SPEC_BYTES {
         return Err(too_large(file_name, bytes.len()));
     }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Ok(text.strip_prefix('\u{feff}').unwrap_or(text).to_owned()),
-        Err(e) => {
-            let offset = e.valid_up_to();
-            let before = String::from_utf8_lossy(&bytes[..offset]);
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-            let lossy = SourceFile::new(file_name, String::from_utf8_lossy(bytes));
-            Err(Diagnostic::error(format!(
-                "the file is not valid UTF-8: byte 0x{:02x} at offset {offset}",
-                bytes[offset]
-            ))
-            .at(lossy.locate(Span::new(line, col, 1)))
-            .help("save the spec as UTF-8"))
-        }
-    }
+    // A spec read from disk is taken over as it is, not copied: it is the largest single
+    // allocation of a large spec's load.
+    let text = match bytes {
+        Cow::Owned(bytes) => String::from_utf8(bytes)
+            .map_err(|e| not_utf8(e.as_bytes(), e.utf8_error(), file_name))?,
+        Cow::Borrowed(bytes) => std::str::from_utf8(bytes)
+            .map_err(|e| not_utf8(bytes, e, file_name))?
+            .to_owned(),
+    };
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    })
+}
+
+fn not_utf8(bytes: &[u8], e: std::str::Utf8Error, file_name: &str) -> Diagnostic {
+    let offset = e.valid_up_to();
+    let before = String::from_utf8_lossy(&bytes[..offset]);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    let lossy = SourceFile::new(file_name, String::from_utf8_lossy(bytes));
+    Diagnostic::error(format!(
+        "the file is not valid UTF-8: byte 0x{:02x} at offset {offset}",
+        bytes[offset]
+    ))
+    .at(lossy.locate(Span::new(line, col, 1)))
+    .help("save the spec as UTF-8")
 }
 
 /// Splits the tree into sections and deserializes each entry, reporting every failure.
@@ -499,17 +512,28 @@ mod tests {
 
     #[test]
     fn invalid_utf8_names_the_place() {
-        let bytes = b"version: 1\nenvironments:\n  pr\xffod: {}\n";
-        let d = decode(bytes, "t.yaml").unwrap_err();
-        let loc = d.location.unwrap();
-        assert_eq!((loc.line, loc.column), (3, 5));
-        assert!(d.message.contains("offset 29"), "{}", d.message);
+        let bytes: &[u8] = b"version: 1\nenvironments:\n  pr\xffod: {}\n";
+        // Borrowed (a spec in memory) or owned (a spec read from disk): the same error.
+        for bytes in [Cow::Borrowed(bytes), Cow::Owned(bytes.to_vec())] {
+            let d = decode(bytes, "t.yaml").unwrap_err();
+            let loc = d.location.unwrap();
+            assert_eq!((loc.line, loc.column), (3, 5));
+            assert!(d.message.contains("offset 29"), "{}", d.message);
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_dropped_from_either() {
+        let bytes: &[u8] = b"\xef\xbb\xbfversion: 1\n";
+        for bytes in [Cow::Borrowed(bytes), Cow::Owned(bytes.to_vec())] {
+            assert_eq!(decode(bytes, "t.yaml").unwrap(), "version: 1\n");
+        }
     }
 
     #[test]
     fn oversized_input_is_refused_before_parsing() {
         let big = vec![b' '; MAX_SPEC_BYTES + 1];
-        assert!(decode(&big, "t.yaml")
+        assert!(decode(Cow::Owned(big), "t.yaml")
             .unwrap_err()
             .message
             .contains("8 MiB"));

@@ -23,7 +23,10 @@ pub mod types;
 pub mod validate;
 pub mod yaml;
 
+use std::borrow::Cow;
 use std::path::Path;
+
+use sha2::{Digest, Sha256};
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 pub use resolve::ValuesReader;
@@ -51,7 +54,13 @@ impl LoadedSpec {
 /// warning found.
 pub fn load(path: &Path) -> Result<LoadedSpec, Diagnostics> {
     let bytes = load::read(path).map_err(|d| Diagnostics::new(vec![d]))?;
-    load_with(&bytes, &path.display().to_string(), Some(path), None, None)
+    load_with(
+        Cow::Owned(bytes),
+        &path.display().to_string(),
+        Some(path),
+        None,
+        None,
+    )
 }
 
 /// The directory a spec file's relative paths resolve against.
@@ -78,7 +87,7 @@ pub fn load_bytes_with(
     file_name: &str,
     read: ValuesReader<'_>,
 ) -> Result<LoadedSpec, Diagnostics> {
-    load_with(bytes, file_name, None, None, Some(read))
+    load_with(Cow::Borrowed(bytes), file_name, None, None, Some(read))
 }
 
 /// Like [`load_bytes`], reading the `for_each` values files of exec targets (host lists)
@@ -88,19 +97,20 @@ pub fn load_bytes_in(
     file_name: &str,
     dir: Option<&Path>,
 ) -> Result<LoadedSpec, Diagnostics> {
-    load_with(bytes, file_name, None, dir, None)
+    load_with(Cow::Borrowed(bytes), file_name, None, dir, None)
 }
 
 /// Load a spec; `on_disk` is the spec file when it is one (file targets are then checked
 /// against the filesystem around it, and values files read next to it), `dir` a directory for
 /// values files otherwise.
 fn load_with(
-    bytes: &[u8],
+    bytes: Cow<'_, [u8]>,
     file_name: &str,
     on_disk: Option<&Path>,
     dir: Option<&Path>,
     read: Option<ValuesReader<'_>>,
 ) -> Result<LoadedSpec, Diagnostics> {
+    let (len, spec_hash) = (bytes.len(), Sha256::new().chain_update(&bytes));
     let text = load::decode(bytes, file_name).map_err(|d| Diagnostics::new(vec![d]))?;
     let source = diagnostic::SourceFile::new(file_name, text);
     let root = load::tree(&source).map_err(|d| Diagnostics::new(vec![d]))?;
@@ -122,12 +132,12 @@ fn load_with(
     // Freeing the tree and the entries of a spec with tens of thousands of tokens takes tens of
     // milliseconds; a large spec's are freed on another thread while this one finishes.
     let working_set = (root, parsed, sites);
-    if bytes.len() >= yaml::PARALLEL_MIN_BYTES {
+    if len >= yaml::PARALLEL_MIN_BYTES {
         std::thread::spawn(move || drop(working_set));
     } else {
         drop(working_set);
     }
-    let source_hash = fingerprint(bytes, &resolve::lock_values_files(&values_files));
+    let source_hash = fingerprint(spec_hash, &resolve::lock_values_files(&values_files));
     diags.extend(more);
     dedup(&mut diags);
     let diags = Diagnostics::new(diags);
@@ -141,12 +151,12 @@ fn load_with(
     })
 }
 
-/// SHA-256 (lowercase hex) of the spec's bytes, and of the values files it read, if any (so a
-/// saved plan goes stale when a host list changes).
-fn fingerprint(bytes: &[u8], values_files: &std::collections::BTreeMap<String, Vec<u8>>) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
-    hash.update(bytes);
+/// SHA-256 (lowercase hex) of the spec's bytes (`hash` has read them), and of the values files
+/// it read, if any (so a saved plan goes stale when a host list changes).
+fn fingerprint(
+    mut hash: Sha256,
+    values_files: &std::collections::BTreeMap<String, Vec<u8>>,
+) -> String {
     for (name, content) in values_files {
         hash.update(b"\0values-file\0");
         hash.update(name.as_bytes());

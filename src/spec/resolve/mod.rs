@@ -242,6 +242,9 @@ impl<'a> Resolver<'a> {
             }
             (fork.desired.tokens, fork.sites.tokens, fork.diags)
         });
+        let added: usize = parts.iter().map(|(tokens, _, _)| tokens.len()).sum();
+        self.desired.tokens.reserve_exact(added);
+        self.sites.tokens.reserve_exact(added);
         for (tokens, sites, diags) in parts {
             self.desired.tokens.extend(tokens);
             self.sites.tokens.extend(sites);
