@@ -29,6 +29,7 @@ pub fn run(args: &ValidateArgs, printer: &mut Printer) -> anyhow::Result<ExitSta
                 d.accounts.len(),
                 d.tenant_tokens.len()
             )?;
+            loaded.discard();
             Ok(ExitStatus::Success)
         }
         Err(diags) => {

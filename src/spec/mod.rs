@@ -131,12 +131,7 @@ fn load_with(
     parsed.drop_follow_ons(&mut more);
     // Freeing the tree and the entries of a spec with tens of thousands of tokens takes tens of
     // milliseconds; a large spec's are freed on another thread while this one finishes.
-    let working_set = (root, parsed, sites);
-    if len >= yaml::PARALLEL_MIN_BYTES {
-        std::thread::spawn(move || drop(working_set));
-    } else {
-        drop(working_set);
-    }
+    parallel::drop_off_thread((root, parsed, sites), is_large(len));
     let source_hash = fingerprint(spec_hash, &resolve::lock_values_files(&values_files));
     diags.extend(more);
     dedup(&mut diags);
@@ -150,6 +145,26 @@ fn load_with(
         source_hash,
     })
 }
+
+/// Whether a spec of `len` bytes is large enough to be parsed on every core and freed off the
+/// caller's thread.
+fn is_large(len: usize) -> bool {
+    len >= yaml::PARALLEL_MIN_BYTES
+}
+
+impl LoadedSpec {
+    /// Drops the spec, on a thread of its own when it is large (see
+    /// [`parallel::drop_off_thread`]): for a command that has what it needs and is about to
+    /// exit.
+    pub fn discard(self) {
+        let large = self.desired.tokens.len() >= LARGE_SPEC_TOKENS;
+        parallel::drop_off_thread(self, large);
+    }
+}
+
+/// A spec with this many tokens or more is freed off the caller's thread by
+/// [`LoadedSpec::discard`]: about as many as [`yaml::PARALLEL_MIN_BYTES`] of a plain spec hold.
+const LARGE_SPEC_TOKENS: usize = 4_000;
 
 /// SHA-256 (lowercase hex) of the spec's bytes (`hash` has read them), and of the values files
 /// it read, if any (so a saved plan goes stale when a host list changes).

@@ -15,6 +15,17 @@ pub fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// Drops `value` on a thread of its own when `large`, here otherwise. Freeing the tree, entries
+/// and tokens of a spec with tens of thousands of tokens takes tens of milliseconds that the
+/// caller need not wait for: a command that is about to exit does not wait for the thread.
+pub fn drop_off_thread<T: Send + 'static>(value: T, large: bool) {
+    if large {
+        std::thread::spawn(move || drop(value));
+    } else {
+        drop(value);
+    }
+}
+
 /// `work` applied to contiguous chunks of `items` of `chunk` items each (the last may be
 /// shorter); the results in chunk order. The chunks are shared out as threads become free, one
 /// thread per core at most, so a thread that meets slower items does not hold up the rest. A

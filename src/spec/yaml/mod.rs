@@ -147,8 +147,10 @@ impl Node {
 pub fn parse(source: &SourceFile) -> Result<Node, Diagnostic> {
     let cores = super::parallel::cores();
     if cores > 1 {
-        // More pieces than cores, so a core that finishes early takes another.
-        if let Some(node) = split::parse(source, split::MIN_BYTES, cores * 4) {
+        // More pieces than cores, so a core that finishes early takes another: with eight a
+        // core, the last piece is about a sixteenth of a two-core parse, the longest one core
+        // can be left working alone.
+        if let Some(node) = split::parse(source, split::MIN_BYTES, cores * 8) {
             return Ok(node);
         }
     }

@@ -80,7 +80,7 @@ pub(super) fn parse(source: &SourceFile, min_bytes: usize, parts: usize) -> Opti
         return None;
     }
 
-    let mut entries: Vec<(Node, Node)> = Vec::new();
+    let mut entries: Vec<(Node, Node)> = Vec::with_capacity(section.entries.len());
     let mut span: Option<Span> = None;
     for piece in results.into_iter().flatten() {
         let (node, _) = piece?;
