@@ -92,9 +92,10 @@ impl EnvironmentClient {
 
     /// Every token of a list, following `nextPageKey`: each page's member `list` is decoded
     /// entry by entry, each entry turned into a model token by `convert` as it is read
-    /// (`token_page`). A big page is decoded on the blocking pool while the next one is fetched:
-    /// only its `nextPageKey` is read first (skipping the rest costs a fraction of decoding it).
-    /// At most one page is being decoded at a time, so at most two pages' bodies are held.
+    /// (`token_page`). A big page is decoded on the blocking pool; one that names a next page is
+    /// decoded while the next one is fetched: only its `nextPageKey` is read first (skipping the
+    /// rest costs a fraction of decoding it). At most one page is being decoded at a time, so at
+    /// most two pages' bodies are held.
     async fn paginate<T>(
         &self,
         path: &str,
@@ -137,9 +138,11 @@ impl EnvironmentClient {
         for _ in 0..MAX_PAGES {
             let reply = self.send(call).await?;
             let label = reply.label().clone();
-            // A small page is decoded here and its reply kept; a big one's reply comes back
-            // with its decoded page.
-            let (next, inline) = if reply.body.len() >= HEAVY_BODY_BYTES {
+            // A small page is decoded here and its reply kept; a big one that names a next page
+            // comes back with its decoded page, and the last big one is decoded off this task
+            // and its reply kept.
+            let big = reply.body.len() >= HEAVY_BODY_BYTES;
+            let (next, inline) = if big && names_next_page(&reply.body) {
                 let next = reply.json::<wire::PageKeyOnly>()?.next_page_key;
                 let started = begin(move || {
                     let page = page_of(&reply).map(|(tokens, _)| tokens);
@@ -149,7 +152,14 @@ impl EnvironmentClient {
                 (next, None)
             } else {
                 take(&mut items, decoding.take()).await?;
-                let (page, next) = page_of(&reply)?;
+                let (reply, page) = offload(big, move || {
+                    let page = page_of(&reply);
+                    (reply, page)
+                })
+                .await;
+                // The key comes from the decoded page: a member name written with escapes,
+                // which the search below does not see, is still followed.
+                let (page, next) = page?;
                 items.extend(page);
                 (next, Some(reply))
             };
@@ -181,6 +191,15 @@ impl EnvironmentClient {
             reason: format!("more than {MAX_PAGES} pages"),
         })
     }
+}
+
+/// Whether a page's body may have a next page: it holds the member name `"nextPageKey"`. A
+/// byte search costs a small fraction of skipping through the JSON to find the member, which
+/// a one-page list (every environment of up to 10,000 tokens) would otherwise pay for nothing.
+/// It can be wrong only one way: a name written with escapes is missed, and the page is then
+/// decoded before the next is fetched rather than while, with its key read from the decode.
+fn names_next_page(body: &[u8]) -> bool {
+    memchr::memmem::find(body, br#""nextPageKey""#).is_some()
 }
 
 fn malformed(reply: &Reply, reason: String) -> LiveError {
