@@ -48,6 +48,14 @@ impl LoadedSpec {
     pub fn warnings(&self) -> Diagnostics {
         Diagnostics::new(self.warnings.clone())
     }
+
+    /// Drops the spec, on a thread of its own when it is large (see
+    /// [`parallel::drop_off_thread`]): for a command that has what it needs and is about to
+    /// exit.
+    pub fn discard(self) {
+        let large = self.desired.tokens.len() >= LARGE_SPEC_TOKENS;
+        parallel::drop_off_thread(self, large);
+    }
 }
 
 /// Reads, parses, resolves and validates the spec file at `path`. The error holds every error and
@@ -150,16 +158,6 @@ fn load_with(
 /// caller's thread.
 fn is_large(len: usize) -> bool {
     len >= yaml::PARALLEL_MIN_BYTES
-}
-
-impl LoadedSpec {
-    /// Drops the spec, on a thread of its own when it is large (see
-    /// [`parallel::drop_off_thread`]): for a command that has what it needs and is about to
-    /// exit.
-    pub fn discard(self) {
-        let large = self.desired.tokens.len() >= LARGE_SPEC_TOKENS;
-        parallel::drop_off_thread(self, large);
-    }
 }
 
 /// A spec with this many tokens or more is freed off the caller's thread by

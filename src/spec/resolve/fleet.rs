@@ -20,6 +20,18 @@ use crate::spec::de::Spanned;
 use crate::spec::template::{Vars, RESERVED};
 use crate::spec::validate::Finding;
 
+/// A target's `for_each`: values by variable name.
+type ForEach = BTreeMap<String, TargetValues>;
+
+/// The exec target and its `for_each` when `target` stands for a fleet; `None` for a target
+/// that stands for itself.
+pub(super) fn fleet_of(target: &Target) -> Option<(&ExecTarget, &ForEach)> {
+    match target {
+        Target::Exec(e) => e.for_each.as_ref().map(|for_each| (e, for_each)),
+        _ => None,
+    }
+}
+
 /// At most this many targets from one `for_each` of a target.
 pub const MAX_FLEET: usize = 100_000;
 
@@ -36,19 +48,16 @@ pub type ValuesReader<'r> = &'r (dyn Fn(&str) -> Result<Vec<u8>, String> + Sync)
 pub type ValuesFiles = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
 
 impl Resolver<'_> {
-    /// The targets `target` stands for: itself, or one per `for_each` combination (with the
-    /// variables to render each with). `None` after reporting an error.
+    /// The targets the exec target `exec` (written at `target`) stands for with its
+    /// `for_each`: one per combination of values, with the variables to render each with.
+    /// `None` after reporting an error.
     pub(super) fn fleet(
         &mut self,
         target: &Spanned<Target>,
+        exec: &ExecTarget,
+        for_each: &ForEach,
         vars: &Vars,
     ) -> Option<Vec<(Spanned<Target>, Vars)>> {
-        let Target::Exec(e) = &target.value else {
-            return Some(vec![(target.clone(), vars.clone())]);
-        };
-        let Some(for_each) = &e.for_each else {
-            return Some(vec![(target.clone(), vars.clone())]);
-        };
         let span = self
             .root
             .find_field(target.span, "for_each")
@@ -111,7 +120,7 @@ impl Resolver<'_> {
             span: target.span,
             value: Target::Exec(ExecTarget {
                 for_each: None,
-                ..e.clone()
+                ..exec.clone()
             }),
         };
         let mut combos: Vec<Vars> = vec![vars.clone()];

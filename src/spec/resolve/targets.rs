@@ -8,6 +8,7 @@ use crate::deliver::file::place;
 use crate::model::target::{DynakubeTenantTarget, WorkloadRef};
 use crate::model::{ExecTarget, FileTarget, KubernetesSecretTarget, Target};
 
+use super::fleet::fleet_of;
 use super::Resolver;
 use crate::spec::de::Spanned;
 use crate::spec::diagnostic::Span;
@@ -153,15 +154,15 @@ impl Resolver<'_> {
         let mut targets = Vec::with_capacity(list.len());
         let mut spans = Vec::with_capacity(list.len());
         for t in list {
-            if !is_fleet(&t.value) {
+            let Some((exec, for_each)) = fleet_of(&t.value) else {
                 // One target, rendered with the token's own variables: no copy of either.
                 if let Some(r) = self.target(t, vars) {
                     targets.push(r);
                     spans.push(t.span);
                 }
                 continue;
-            }
-            let Some(fleet) = self.fleet(t, vars) else {
+            };
+            let Some(fleet) = self.fleet(t, exec, for_each, vars) else {
                 continue;
             };
             let expanded = fleet.len() > 1;
@@ -185,11 +186,6 @@ impl Resolver<'_> {
         }
         (targets, spans)
     }
-}
-
-/// Whether `target` stands for several (an exec target with `for_each`, see `fleet`).
-fn is_fleet(target: &Target) -> bool {
-    matches!(target, Target::Exec(e) if e.for_each.is_some())
 }
 
 /// Warnings for exec programs given as a path (absolute, or relative to the spec's directory)
