@@ -335,27 +335,45 @@ impl Reply {
     where
         S: serde::de::DeserializeSeed<'a>,
     {
-        let mut de = serde_json::Deserializer::from_slice(&self.body);
-        seed.deserialize(&mut de)
-            .and_then(|value| de.end().map(|()| value))
-            .map_err(|e| LiveError::Decode {
-                request: Box::new(self.label.clone()),
-                reason: if self.secret_response {
-                    format!(
-                        "invalid JSON at line {} column {} ({:?})",
-                        e.line(),
-                        e.column(),
-                        e.classify()
-                    )
-                } else {
-                    redact(&e.to_string())
-                },
-            })
+        // A body that is UTF-8 as a whole is checked in one pass here and then read as text,
+        // instead of string by string as it is decoded (a page of 10,000 tokens holds about
+        // 100,000 strings). One that is not is read as bytes, so that its error says where.
+        let decoded = match std::str::from_utf8(&self.body) {
+            Ok(text) => decode(seed, serde_json::Deserializer::from_str(text)),
+            Err(_) => decode(seed, serde_json::Deserializer::from_slice(&self.body)),
+        };
+        decoded.map_err(|e| LiveError::Decode {
+            request: Box::new(self.label.clone()),
+            reason: if self.secret_response {
+                format!(
+                    "invalid JSON at line {} column {} ({:?})",
+                    e.line(),
+                    e.column(),
+                    e.classify()
+                )
+            } else {
+                redact(&e.to_string())
+            },
+        })
     }
 
     pub fn label(&self) -> &RequestLabel {
         &self.label
     }
+}
+
+/// `seed` read from `de`, which must then hold nothing but whitespace.
+fn decode<'a, S, R>(
+    seed: S,
+    mut de: serde_json::Deserializer<R>,
+) -> Result<S::Value, serde_json::Error>
+where
+    S: serde::de::DeserializeSeed<'a>,
+    R: serde_json::de::Read<'a>,
+{
+    let value = seed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
 }
 
 /// What every client of one run shares: the connection pool and TLS setup, the retry policy,
@@ -1011,5 +1029,50 @@ mod tests {
         assert_eq!(m, "<html>bad gateway</html>");
         let (m, _) = parse_error_body(StatusCode::BAD_GATEWAY, b"", false);
         assert_eq!(m, "Bad Gateway");
+    }
+
+    fn reply(body: &[u8]) -> Reply {
+        Reply {
+            status: 200,
+            body: body.to_vec(),
+            label: RequestLabel {
+                subject: Subject::Environment("prod".into()),
+                method: "GET".into(),
+                path: "/api/v2/apiTokens".into(),
+            },
+            secret_response: false,
+        }
+    }
+
+    #[test]
+    fn a_body_decodes_alike_read_as_text_or_as_bytes() {
+        #[derive(Debug, serde::Deserialize, PartialEq)]
+        struct Page {
+            name: String,
+            tags: Vec<String>,
+        }
+        let good =
+            reply("{\"name\":\"caf\u{e9} \\u00e9\",\"tags\":[\"a\",\"\u{1f511}\"]} \n".as_bytes());
+        let page: Page = good.json().unwrap();
+        assert_eq!(page.name, "caf\u{e9} \u{e9}");
+        assert_eq!(page.tags, ["a", "\u{1f511}"]);
+
+        // Not UTF-8 inside a string: the error names the place, as when every string was
+        // checked on its own.
+        let bad = reply(b"{\"name\":\"ab\xff\",\"tags\":[]}");
+        let err = bad.json::<Page>().unwrap_err().to_string();
+        assert!(err.contains("line 1 column"), "{err}");
+        assert!(
+            err.contains("environment `prod`: GET /api/v2/apiTokens"),
+            "{err}"
+        );
+
+        // Trailing data after the value is refused either way.
+        for body in [
+            &b"{\"name\":\"x\",\"tags\":[]} {}"[..],
+            b"{\"name\":\"\xff\",\"tags\":[]} {}",
+        ] {
+            assert!(reply(body).json::<Page>().is_err());
+        }
     }
 }
