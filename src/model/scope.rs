@@ -6,8 +6,10 @@
 //! strings, never a closed enum: Dynatrace adds values every release, and a live token may carry a
 //! scope this catalogue has never heard of. Unknown live scopes are reported, not refused.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
 use schemars::JsonSchema;
@@ -16,32 +18,44 @@ use serde::{Serialize, Serializer};
 
 /// One access-token scope, such as `apiTokens.read` or `InstallerDownload`.
 ///
-/// The text is shared: a scope of the catalogue is one allocation for the whole process, however
-/// many tokens hold it (a live read of 100,000 tokens holds hundreds of thousands of scopes).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+/// A scope of the catalogue is the catalogue's own `&'static str`: holding or copying it costs
+/// no allocation and no reference count (a live read of 100,000 tokens holds hundreds of
+/// thousands of scopes, decoded on several threads at once, which would all count up and down
+/// the same few shared counters). Any other scope shares one allocation between its copies.
+/// Equality, order and hash are the text's, whichever way it is held.
+#[derive(Clone, JsonSchema)]
 #[schemars(transparent)]
-pub struct Scope(Arc<str>);
+pub struct Scope(#[schemars(with = "String")] Text);
 
-/// The catalogue's scopes, each allocated once.
-static KNOWN: LazyLock<HashMap<&'static str, Scope>> = LazyLock::new(|| {
+#[derive(Clone)]
+enum Text {
+    Known(&'static str),
+    Other(Arc<str>),
+}
+
+/// The catalogue's scopes, for [`Scope::new`] to find a text's own static copy.
+static KNOWN: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     CREATABLE_SCOPES
         .iter()
         .chain(LEGACY_ONLY_SCOPES)
-        .map(|s| (*s, Scope(Arc::from(*s))))
+        .copied()
         .collect()
 });
 
 impl Scope {
     pub fn new(s: impl AsRef<str>) -> Self {
         let s = s.as_ref();
-        match KNOWN.get(s) {
-            Some(known) => known.clone(),
-            None => Scope(Arc::from(s)),
-        }
+        Scope(match KNOWN.get(s) {
+            Some(known) => Text::Known(known),
+            None => Text::Other(Arc::from(s)),
+        })
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Text::Known(s) => s,
+            Text::Other(s) => s,
+        }
     }
 
     /// Whether `POST /api/v2/apiTokens` accepts this scope today (§5.1).
@@ -92,15 +106,41 @@ impl Scope {
     }
 }
 
+impl PartialEq for Scope {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Scope {}
+
+impl PartialOrd for Scope {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scope {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Hash for Scope {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -112,7 +152,7 @@ impl From<&str> for Scope {
 
 impl Serialize for Scope {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -351,5 +391,47 @@ mod tests {
             Some("InstallerDownload")
         );
         assert_eq!(Scope::from("zzzzzzzz").suggest(), None);
+    }
+
+    #[test]
+    fn known_and_other_scopes_compare_by_their_text() {
+        use std::collections::{BTreeSet, HashSet};
+
+        let known = Scope::new(String::from("metrics.ingest"));
+        assert!(
+            matches!(known.0, Text::Known(_)),
+            "a catalogue scope is the static text"
+        );
+        let other = Scope::new("zz.custom");
+        assert!(matches!(other.0, Text::Other(_)));
+        assert_eq!(known, Scope::from("metrics.ingest"));
+        assert_ne!(known, other);
+
+        // Order is the text's: an unknown scope sorts among the known ones by its letters.
+        let set: BTreeSet<Scope> = ["logs.ingest", "a.custom", "metrics.ingest", "m.custom"]
+            .into_iter()
+            .map(Scope::new)
+            .collect();
+        let texts: Vec<&str> = set.iter().map(Scope::as_str).collect();
+        assert_eq!(
+            texts,
+            ["a.custom", "logs.ingest", "m.custom", "metrics.ingest"]
+        );
+        let hashed: HashSet<Scope> = [known.clone(), Scope::new("metrics.ingest"), other]
+            .into_iter()
+            .collect();
+        assert_eq!(hashed.len(), 2);
+
+        let json = serde_json::to_string(&set).unwrap();
+        assert_eq!(
+            json,
+            r#"["a.custom","logs.ingest","m.custom","metrics.ingest"]"#
+        );
+        let back: BTreeSet<Scope> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, set);
+        assert_eq!(
+            format!("{known} {known:?}"),
+            r#"metrics.ingest "metrics.ingest""#
+        );
     }
 }
