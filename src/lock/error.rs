@@ -44,7 +44,10 @@ pub enum LockError {
 /// What a lock name locks, for messages: "environment `prod`", or "account `main`" for the lock
 /// name `account-main` (`super::account_lock_name`).
 pub fn subject(name: &EnvName) -> String {
-    match name.as_str().strip_prefix("account-") {
+    match name
+        .as_str()
+        .strip_prefix(crate::model::ACCOUNT_LOCK_PREFIX)
+    {
         Some(account) => format!("account `{account}`"),
         None => format!("environment `{name}`"),
     }

@@ -43,7 +43,7 @@ use crate::model::EnvName;
 
 /// The lock name of the account `account` (its local lock file, ref and lease share it).
 pub fn account_lock_name(account: &str) -> EnvName {
-    EnvName::new(format!("account-{account}"))
+    EnvName::account_lock(account)
 }
 
 /// Where a spec's apply locks are kept, as the command line chose it.

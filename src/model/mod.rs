@@ -32,4 +32,4 @@ pub use target::{
     ExecTarget, FileFormat, FileTarget, Holder, KubernetesSecretTarget, Target, TargetAddress,
     TargetValues, ValuesFile,
 };
-pub use token::{EnvName, Generation, Marker, TokenId, TokenKey, TokenKind};
+pub use token::{EnvName, Generation, Marker, TokenId, TokenKey, TokenKind, ACCOUNT_LOCK_PREFIX};

@@ -100,6 +100,9 @@ impl fmt::Debug for TokenId {
     }
 }
 
+/// What an account's lock name starts with ([`EnvName::account_lock`]).
+pub const ACCOUNT_LOCK_PREFIX: &str = "account-";
+
 /// The name of an environment as declared in the spec (`prod`, `eu-managed`, `demo`).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
@@ -108,6 +111,14 @@ pub struct EnvName(pub String);
 impl EnvName {
     pub fn new(s: impl Into<String>) -> Self {
         EnvName(s.into())
+    }
+
+    /// The name under which the apply lock of account `account` is kept (its lock file, git
+    /// ref and lease): [`ACCOUNT_LOCK_PREFIX`] and the account's name. The spec refuses an
+    /// environment whose name is that of a declared account's lock, so that one lock name
+    /// never stands for two things.
+    pub fn account_lock(account: &str) -> Self {
+        EnvName(format!("{ACCOUNT_LOCK_PREFIX}{account}"))
     }
 
     pub fn as_str(&self) -> &str {

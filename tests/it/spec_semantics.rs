@@ -533,3 +533,50 @@ fn operator_tokens_in_keys_the_operator_does_not_read_warn() {
     );
     assert_eq!(spec.warnings[0].location.as_ref().unwrap().line, 11);
 }
+
+/// An account's apply lock is named `account-NAME`; an environment of that name would make one
+/// lock name stand for two things (one run would then wait on itself, and a lock message would
+/// call the environment an account). The spec refuses it at the account, naming both; an
+/// environment of that shape without such an account, or an account beside other names, loads.
+#[test]
+fn an_environment_named_like_an_accounts_lock_is_refused() {
+    let account = |name: &str| {
+        format!(
+            "accounts:
+  {name}:
+    uuid: 3f2b7c11-4c21-4d0d-9a3e-6a1c1a9e1e0d
+    client_id_env: DT_OAUTH_CLIENT_ID
+    client_secret_env: DT_OAUTH_CLIENT_SECRET
+"
+        )
+    };
+    let env = "  account-main: { url: 'https://xyz98765.live.dynatrace.com', token_env: DT_AM }\n";
+    let text = format!("{HEAD}{env}{}", account("main"));
+    let d = spec::load_str(&text, "t.yaml").expect_err("refused");
+    let errors: Vec<_> = d.errors().collect();
+    assert_eq!(errors.len(), 1, "{d}");
+    assert_eq!(
+        errors[0].message,
+        "account `main` and environment `account-main` would share the apply lock `account-main`"
+    );
+    let at = errors[0].location.as_ref().unwrap();
+    assert_eq!(
+        (at.file.as_str(), at.line, at.column),
+        ("t.yaml", 8, 3),
+        "{d}"
+    );
+    assert!(
+        d.to_string()
+            .contains("rename the account or the environment"),
+        "{d}"
+    );
+
+    for ok in [
+        format!("{HEAD}{env}{}", account("other")),
+        format!("{HEAD}{}", account("main")),
+    ] {
+        if let Err(d) = spec::load_str(&ok, "t.yaml") {
+            panic!("{d}\n{ok}");
+        }
+    }
+}

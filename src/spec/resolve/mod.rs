@@ -326,6 +326,20 @@ impl<'a> Resolver<'a> {
             if let Some(f) = validate::check_entry_name("account", &name.value) {
                 self.emit(f, name.span);
             }
+            let lock = EnvName::account_lock(&name.value);
+            if self.declared_envs.contains(lock.as_str()) {
+                self.error(
+                    name.span,
+                    format!(
+                        "account `{}` and environment `{lock}` would share the apply lock `{lock}`",
+                        name.value
+                    ),
+                    Some(format!(
+                        "rename the account or the environment: an account's lock is named `{}NAME`, and one lock cannot keep both",
+                        crate::model::ACCOUNT_LOCK_PREFIX
+                    )),
+                );
+            }
             let Some(spec) = &entry.spec else { continue };
             if !validate::is_uuid(&spec.uuid.value) {
                 self.error(
