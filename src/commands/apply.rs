@@ -89,7 +89,7 @@ pub fn run(
         first_locked.get_or_insert_with(Instant::now);
     }
     for account in session.desired.accounts.keys() {
-        let name = crate::lock::account_lock_name(account);
+        let name = crate::model::EnvName::account_lock(account);
         guards.push(locks.acquire(&name, commit.clone(), wait)?);
         first_locked.get_or_insert_with(Instant::now);
     }

@@ -5,7 +5,7 @@
 use super::session::{self, Session};
 use crate::cli::ForceUnlockArgs;
 use crate::live::ClientSettings;
-use crate::lock::{account_lock_name, LockStore, Locks};
+use crate::lock::{LockStore, Locks};
 use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
 
@@ -28,7 +28,7 @@ pub fn run(
             let account = desired
                 .accounts
                 .keys()
-                .find(|a| account_lock_name(a) == env)
+                .find(|a| EnvName::account_lock(a) == env)
                 .map(|a| a.to_string());
             let is_env = desired.environments.contains_key(&env);
             if is_env || account.is_some() {

@@ -52,7 +52,7 @@ pub fn run(
         guards.push(locks.acquire(env, commit.clone(), Duration::ZERO)?);
     }
     for account in session.desired.accounts.keys() {
-        let name = crate::lock::account_lock_name(account);
+        let name = crate::model::EnvName::account_lock(account);
         guards.push(locks.acquire(&name, commit.clone(), Duration::ZERO)?);
     }
     let world = runtime.block_on(session.read_world())?;

@@ -20,7 +20,7 @@ use crate::live::{
     SandboxEndpoint, SandboxResolver, Subject,
 };
 use crate::lock::lease::{AccountBoard, EnvironmentBoard, LeaseBoard, LeaseConnect};
-use crate::lock::{account_lock_name, Leases};
+use crate::lock::Leases;
 use crate::model::{
     Desired, EnvName, Environment, Home, LiveSnapshot, Secret, SpecDuration, Target,
     TargetSnapshot, TokenDetails,
@@ -294,7 +294,7 @@ impl Session {
             self.desired
                 .accounts
                 .iter()
-                .map(|(name, a)| (account_lock_name(name), (a.clone(), owner_of(name))))
+                .map(|(name, a)| (EnvName::account_lock(name), (a.clone(), owner_of(name))))
                 .collect(),
         );
         let names: Vec<EnvName> = environments

@@ -42,7 +42,7 @@ pub enum LockError {
 }
 
 /// What a lock name locks, for messages: "environment `prod`", or "account `main`" for the lock
-/// name `account-main` (`super::account_lock_name`).
+/// name `account-main` (`EnvName::account_lock`).
 pub fn subject(name: &EnvName) -> String {
     match name
         .as_str()

@@ -41,11 +41,6 @@ pub use lease::{LEASE_LIFETIME, STOP_STARTING_BEFORE_LEASE_ENDS};
 
 use crate::model::EnvName;
 
-/// The lock name of the account `account` (its local lock file, ref and lease share it).
-pub fn account_lock_name(account: &str) -> EnvName {
-    EnvName::account_lock(account)
-}
-
 /// Where a spec's apply locks are kept, as the command line chose it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockStore {
