@@ -40,9 +40,9 @@ pub fn check_list_ids<'a>(
     ids: impl IntoIterator<Item = &'a str> + Clone,
 ) -> Result<(), String> {
     check_ids_present(list, id_field, ids.clone())?;
-    let ids = ids.into_iter();
+    let mut ids = ids.into_iter();
     let mut seen = std::collections::HashSet::with_capacity(ids.size_hint().0);
-    match ids.into_iter().find(|id| !seen.insert(*id)) {
+    match ids.find(|id| !seen.insert(*id)) {
         Some(id) => Err(listed_twice(list, id_field, id)),
         None => Ok(()),
     }
