@@ -6,6 +6,7 @@ pub mod desired;
 pub mod duration;
 pub mod dynatrace_messages;
 pub mod encode;
+pub mod hash;
 pub mod live;
 pub mod policy;
 pub mod preset;

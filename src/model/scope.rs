@@ -7,7 +7,6 @@
 //! scope this catalogue has never heard of. Unknown live scopes are reported, not refused.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
@@ -36,13 +35,14 @@ enum Text {
 }
 
 /// The catalogue's scopes by their text, for [`Scope::new`] to find the entry.
-static KNOWN: LazyLock<HashMap<&'static str, &'static &'static str>> = LazyLock::new(|| {
-    CREATABLE_SCOPES
-        .iter()
-        .chain(LEGACY_ONLY_SCOPES)
-        .map(|entry| (*entry, entry))
-        .collect()
-});
+static KNOWN: LazyLock<super::hash::HashMap<&'static str, &'static &'static str>> =
+    LazyLock::new(|| {
+        CREATABLE_SCOPES
+            .iter()
+            .chain(LEGACY_ONLY_SCOPES)
+            .map(|entry| (*entry, entry))
+            .collect()
+    });
 
 impl Scope {
     pub fn new(s: impl AsRef<str>) -> Self {

@@ -189,7 +189,7 @@ impl Confinement {
 /// directory as written, its real path, and whether it exists.
 #[derive(Debug, Default)]
 pub struct ResolvedDirs {
-    resolved: std::collections::HashMap<PathBuf, (PathBuf, bool)>,
+    resolved: crate::model::hash::HashMap<PathBuf, (PathBuf, bool)>,
 }
 
 /// Checks that `written` (as the spec wrote it) may be a file target of the spec at

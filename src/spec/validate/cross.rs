@@ -3,7 +3,9 @@
 //! limit per owner and account.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::hash::{map_with_capacity, HashMap};
 
 use crate::model::{
     Desired, FileFormat, Home, Rotation, Target, TokenDetails, TokenKey, TokenKind,
@@ -122,7 +124,7 @@ fn duplicate_keys(
 ) -> BTreeSet<usize> {
     let mut repeats = BTreeSet::new();
     let mut seen: HashMap<(TokenKind, &Home, &TokenKey), usize> =
-        HashMap::with_capacity(desired.tokens.len());
+        map_with_capacity(desired.tokens.len());
     for (i, token) in desired.tokens.iter().enumerate() {
         match seen.entry((token.kind, &token.home, &token.key)) {
             Entry::Vacant(v) => {
@@ -260,8 +262,8 @@ fn shared_targets<'d>(
     let mut seen = Seen {
         desired,
         source,
-        addresses: HashMap::with_capacity(capacity),
-        files: HashMap::with_capacity(capacity),
+        addresses: map_with_capacity(capacity),
+        files: map_with_capacity(capacity),
     };
     // Formatting every target's address is most of the work: done on every core first.
     let addresses = crate::spec::parallel::by_chunks(&desired.tokens, 1_000, |tokens| {

@@ -8,7 +8,7 @@
 //! while a large plain spec is limited only by its byte size). It knows nothing about what a
 //! spec means.
 
-use std::collections::{HashMap, HashSet};
+use crate::model::hash::{map_with_capacity, HashMap, HashSet};
 use std::sync::Arc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
@@ -232,8 +232,8 @@ impl<'a> Builder<'a> {
             stack: Vec::new(),
             items: Vec::new(),
             pairs: Vec::new(),
-            anchors: HashMap::new(),
-            texts: HashSet::new(),
+            anchors: HashMap::default(),
+            texts: HashSet::default(),
             own: 0,
             added: 0,
             root: None,
@@ -495,7 +495,7 @@ impl<'a> Builder<'a> {
             }
             own.push((key, value));
         }
-        let mut taken: std::collections::HashSet<String> = own
+        let mut taken: HashSet<String> = own
             .iter()
             .filter_map(|(key, _)| key.as_scalar().map(str::to_owned))
             .collect();
@@ -538,7 +538,7 @@ fn refuse_duplicates(source: &SourceFile, entries: &[(Node, Node)]) -> Result<()
                 .map(|(_, first)| (text, span, first))
         })
     } else {
-        let mut seen: HashMap<&str, Span> = HashMap::with_capacity(entries.len());
+        let mut seen: HashMap<&str, Span> = map_with_capacity(entries.len());
         keys.into_iter()
             .find_map(|(text, span)| match seen.entry(text) {
                 std::collections::hash_map::Entry::Occupied(first) => {
