@@ -14,7 +14,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::model::{
-    Desired, DesiredTenantToken, DesiredToken, Endpoint, Home, Policy, Revoke, Rotation, Scope,
+    Desired, DesiredTenantToken, DesiredToken, Endpoint, Home, Policy, Revoke, Rotation, ScopeSet,
     Target, TargetAddress, TokenKey, TokenKind,
 };
 use crate::plan::home_label;
@@ -110,8 +110,8 @@ pub struct TokenDiff {
     pub home: Home,
     pub key: TokenKey,
     pub change: ChangeKind,
-    pub scopes_added: BTreeSet<Scope>,
-    pub scopes_removed: BTreeSet<Scope>,
+    pub scopes_added: ScopeSet,
+    pub scopes_removed: ScopeSet,
     pub targets_added: Vec<TargetAddress>,
     pub targets_removed: Vec<TargetAddress>,
     /// Name, policy (expiry, rotation, grace, revoke, verify usage), kind-specific details and
@@ -280,8 +280,8 @@ fn diff_tokens(base: &[DesiredToken], head: &[DesiredToken]) -> Vec<TokenDiff> {
             home,
             key,
             change: ChangeKind::Changed,
-            scopes_added: BTreeSet::new(),
-            scopes_removed: BTreeSet::new(),
+            scopes_added: ScopeSet::new(),
+            scopes_removed: ScopeSet::new(),
             targets_added: Vec::new(),
             targets_removed: Vec::new(),
             fields: Vec::new(),

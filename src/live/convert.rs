@@ -5,13 +5,11 @@
 //! know becomes `None`). A date that does not parse is an error naming the token and the field,
 //! because a wrong expiry would make a wrong plan (DESIGN.md invariant 7).
 
-use std::collections::BTreeSet;
-
 use time::OffsetDateTime;
 
 use super::dates::WireDate;
 use super::wire::{ActiveGateTokenDto, ApiTokenDto, PlatformTokenDto};
-use crate::model::{ActiveGateType, LiveToken, Scope, TokenId, TokenKind};
+use crate::model::{ActiveGateType, LiveToken, Scope, ScopeSet, TokenId, TokenKind};
 
 /// A date Dynatrace sent that this client cannot read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +111,7 @@ fn date_text(
     date(token, field, &value.as_deref().map(WireDate::read))
 }
 
-fn scopes(list: Option<Vec<String>>) -> BTreeSet<Scope> {
+fn scopes(list: Option<Vec<String>>) -> ScopeSet {
     list.into_iter().flatten().map(Scope::new).collect()
 }
 
@@ -179,7 +177,7 @@ pub fn activegate_token(dto: ActiveGateTokenDto) -> Result<LiveToken, BadDate> {
         expires,
         last_used,
         last_used_from: None,
-        scopes: BTreeSet::new(),
+        scopes: ScopeSet::new(),
         activegate_type: dto.active_gate_type.as_deref().and_then(activegate_type),
         seed: dto.seed_token.unwrap_or(false),
         resources: Vec::new(),

@@ -8,13 +8,11 @@
 //!
 //! Secrets leave these traits only as [`Secret`]; everything else is metadata.
 
-use std::collections::BTreeSet;
-
 use futures::future::BoxFuture;
 use time::OffsetDateTime;
 
 use super::error::LiveError;
-use crate::model::{ActiveGateType, EnvName, LiveToken, Scope, Secret, TokenId};
+use crate::model::{ActiveGateType, EnvName, LiveToken, ScopeSet, Secret, TokenId};
 
 /// The result of a Dynatrace call.
 pub type LiveResult<T> = Result<T, LiveError>;
@@ -79,7 +77,7 @@ pub trait EnvironmentRead: Send + Sync {
 pub struct NewApiToken {
     /// The full name, marker included.
     pub name: String,
-    pub scopes: BTreeSet<Scope>,
+    pub scopes: ScopeSet,
     /// `None` = never expires.
     pub expires: Option<OffsetDateTime>,
     pub personal_access_token: bool,
@@ -91,7 +89,7 @@ pub struct NewApiToken {
 pub struct ApiTokenChange {
     pub name: Option<String>,
     pub enabled: Option<bool>,
-    pub scopes: Option<BTreeSet<Scope>>,
+    pub scopes: Option<ScopeSet>,
 }
 
 /// A new ActiveGate token.
@@ -193,7 +191,7 @@ pub struct NewPlatformToken {
     /// The full name, marker included (at most 255 characters).
     pub name: String,
     /// Platform scopes (`storage:logs:read`, …).
-    pub scopes: BTreeSet<Scope>,
+    pub scopes: ScopeSet,
     /// `urn:dtenvironment:<id>` or `urn:dtaccount:<uuid>` entries.
     pub resources: Vec<String>,
     pub expires: Option<OffsetDateTime>,

@@ -8,12 +8,10 @@
 //!
 //! Conversion into `model::LiveToken` lives in `convert`; this module has no logic.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::dates::WireDate;
-use crate::model::{Scope, Secret};
+use crate::model::{ScopeSet, Secret};
 
 fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret<String>, D::Error> {
     String::deserialize(d).map(Secret::new)
@@ -39,9 +37,10 @@ pub struct ApiTokenDto {
     pub last_used_ip_address: Option<String>,
     pub modified_date: Option<WireDate>,
     pub personal_access_token: Option<bool>,
-    /// Read as [`Scope`]s in place, straight into the set the model holds: a scope of the
-    /// catalogue is shared, not a string per token, and no list is built and sorted first.
-    pub scopes: Option<BTreeSet<Scope>>,
+    /// Read as [`Scope`](crate::model::Scope)s straight into the set the model holds: a scope
+    /// of the catalogue is shared, not a string per token (a list that comes sorted is not
+    /// sorted again).
+    pub scopes: Option<ScopeSet>,
     pub additional_metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

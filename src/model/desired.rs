@@ -1,14 +1,14 @@
 //! The desired state: what the spec declares, after `for_each` expansion, templating, presets
 //! and defaults. This is what the planner consumes; it holds no secret and no spec syntax.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::duration::SpecDuration;
 use super::policy::Policy;
 use super::preset::Preset;
-use super::scope::Scope;
+use super::scope_set::ScopeSet;
 use super::target::Target;
 use super::token::{EnvName, TokenId, TokenKey, TokenKind};
 
@@ -108,7 +108,7 @@ pub struct DesiredToken {
     /// The human part of the name; the marker is appended when the token is created.
     pub display_name: String,
     /// For API and platform tokens; empty for ActiveGate tokens.
-    pub scopes: BTreeSet<Scope>,
+    pub scopes: ScopeSet,
     pub details: TokenDetails,
     pub policy: Policy,
     /// An existing unmanaged token to take over (by id) instead of creating a new one.

@@ -3,13 +3,13 @@
 //! A snapshot holds metadata only, never a secret. The tenant token is represented by its
 //! fingerprint. Fields Dynatrace may omit are `Option`s.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::desired::{AccountName, ActiveGateType};
-use super::scope::Scope;
+use super::scope_set::ScopeSet;
 use super::target::{Holder, TargetAddress};
 use super::token::{EnvName, TokenId, TokenKind};
 
@@ -74,7 +74,7 @@ pub struct LiveToken {
     /// `last_used`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_from: Option<String>,
-    pub scopes: BTreeSet<Scope>,
+    pub scopes: ScopeSet,
     pub activegate_type: Option<ActiveGateType>,
     pub seed: bool,
     /// Platform tokens: `urn:dtenvironment:…` / `urn:dtaccount:…`.

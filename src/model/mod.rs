@@ -12,6 +12,7 @@ pub mod policy;
 pub mod preset;
 pub mod redact;
 pub mod scope;
+pub mod scope_set;
 pub mod secret;
 pub mod system_token;
 pub mod target;
@@ -27,6 +28,7 @@ pub use live::{LiveAccount, LiveEnvironment, LiveSnapshot, LiveToken, TargetSnap
 pub use policy::{Policy, Revoke, Rotation};
 pub use preset::{PlatformPreset, Preset};
 pub use scope::Scope;
+pub use scope_set::ScopeSet;
 pub use secret::Secret;
 pub use system_token::SystemToken;
 pub use target::{

@@ -17,7 +17,7 @@ use time::{Duration, OffsetDateTime};
 use super::types::{Change, Reason};
 use crate::model::token::{CLASSIC_PURGE_AFTER_EXPIRY, MAX_NAME_LEN};
 use crate::model::{
-    DesiredToken, Holder, Home, LiveSnapshot, LiveToken, Marker, Rotation, Scope, Target,
+    DesiredToken, Holder, Home, LiveSnapshot, LiveToken, Marker, Rotation, ScopeSet, Target,
     TargetAddress, TargetSnapshot, TokenDetails, TokenId, TokenKey, TokenKind,
 };
 
@@ -148,7 +148,7 @@ pub(crate) struct TokenFacts<'a> {
     pub management_token: Option<(Marker, &'a LiveToken)>,
     /// Differences of the current generation that can be changed in place.
     pub name_change: Option<Change<String>>,
-    pub scope_change: Option<Change<BTreeSet<Scope>>>,
+    pub scope_change: Option<Change<ScopeSet>>,
     /// A difference that needs a new generation.
     pub replace: Option<Reason>,
     /// A scheduled rotation that is due.

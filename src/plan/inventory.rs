@@ -21,7 +21,7 @@ use super::types::Plan;
 use crate::model::token::CLASSIC_PURGE_AFTER_EXPIRY;
 use crate::model::{
     Desired, DesiredToken, Generation, Home, LiveSnapshot, LiveToken, Marker, Preset, Revoke,
-    Scope, SpecDuration, TargetSnapshot, TokenDetails, TokenId, TokenKey, TokenKind,
+    Scope, ScopeSet, SpecDuration, TargetSnapshot, TokenDetails, TokenId, TokenKey, TokenKind,
 };
 
 /// The version of the inventory's JSON form (2: classes with reasons, recommendations, scopes).
@@ -72,7 +72,7 @@ pub struct InventoryEntry {
     pub owner: Option<String>,
     pub enabled: bool,
     pub personal_access_token: bool,
-    pub scopes: BTreeSet<Scope>,
+    pub scopes: ScopeSet,
     #[serde(with = "time::serde::rfc3339::option")]
     pub created: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -597,24 +597,27 @@ impl Facts<'_> {
             return None;
         }
         // What the spec grants a managed token (its scopes and its preset's) is intended.
-        let granted: BTreeSet<Scope> = match self.spec {
+        let granted: ScopeSet = match self.spec {
             Some(d) => {
-                let mut g = d.scopes.clone();
-                if let TokenDetails::Api {
-                    preset: Some(p), ..
-                } = &d.details
-                {
-                    g.extend(p.scopes());
-                }
-                g
+                let preset = match &d.details {
+                    TokenDetails::Api {
+                        preset: Some(p), ..
+                    } => Some(*p),
+                    _ => None,
+                };
+                d.scopes
+                    .iter()
+                    .cloned()
+                    .chain(preset.into_iter().flat_map(Preset::scopes))
+                    .collect()
             }
-            None => BTreeSet::new(),
+            None => ScopeSet::new(),
         };
         let mut reasons = Vec::new();
         let management: Vec<&str> = t
             .scopes
             .iter()
-            .filter(|s| MANAGEMENT_GRADE_SCOPES.contains(&s.as_str()) && !granted.contains(*s))
+            .filter(|s| MANAGEMENT_GRADE_SCOPES.contains(&s.as_str()) && !granted.contains(s))
             .map(|s| s.as_str())
             .collect();
         if !management.is_empty() {
@@ -626,19 +629,18 @@ impl Facts<'_> {
         let beyond: Vec<&str> = if self.spec.is_some() {
             t.scopes
                 .iter()
-                .filter(|s| !granted.contains(*s) && !management.contains(&s.as_str()))
+                .filter(|s| !granted.contains(s) && !management.contains(&s.as_str()))
                 .map(|s| s.as_str())
                 .collect()
         } else if let Some(looks) = looks_like(t) {
-            let presets: BTreeSet<Scope> =
-                [Preset::DynatraceOperator, Preset::DataIngest, Preset::Paas]
-                    .into_iter()
-                    .flat_map(Preset::scopes)
-                    .collect();
+            let presets: ScopeSet = [Preset::DynatraceOperator, Preset::DataIngest, Preset::Paas]
+                .into_iter()
+                .flat_map(Preset::scopes)
+                .collect();
             let beyond: Vec<&str> = t
                 .scopes
                 .iter()
-                .filter(|s| !presets.contains(*s) && !management.contains(&s.as_str()))
+                .filter(|s| !presets.contains(s) && !management.contains(&s.as_str()))
                 .map(|s| s.as_str())
                 .collect();
             if !beyond.is_empty() {

@@ -4,7 +4,7 @@
 //! tests and with the `testing` feature, which the integration tests enable through the crate's
 //! dev-dependency on itself.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -13,8 +13,8 @@ use super::{plan, Plan, PlanError, PlanOptions};
 use crate::model::{
     Account, ActiveGateType, Desired, DesiredTenantToken, DesiredToken, Endpoint, EnvName,
     Environment, ExecTarget, FileFormat, FileTarget, Holder, Home, LiveAccount, LiveEnvironment,
-    LiveSnapshot, LiveToken, Policy, Preset, Revoke, Rotation, Scope, SpecDuration, Target,
-    TargetSnapshot, TokenDetails, TokenId, TokenKey, TokenKind, UnmanagedPolicy,
+    LiveSnapshot, LiveToken, Policy, Preset, Revoke, Rotation, Scope, ScopeSet, SpecDuration,
+    Target, TargetSnapshot, TokenDetails, TokenId, TokenKey, TokenKind, UnmanagedPolicy,
 };
 
 /// A fixed instant: 2026-01-01T00:00:00Z.
@@ -55,7 +55,7 @@ fn live_token(kind: TokenKind, id: &str, name: &str) -> LiveTokenBuilder {
         expires: None,
         last_used: None,
         last_used_from: None,
-        scopes: BTreeSet::new(),
+        scopes: ScopeSet::new(),
         activegate_type: (kind == TokenKind::ActivegateToken)
             .then_some(ActiveGateType::Environment),
         seed: false,
@@ -134,7 +134,7 @@ fn desired(kind: TokenKind, k: &str, home: Home, details: TokenDetails) -> Desir
         home,
         display_name: k.replace('-', " "),
         scopes: if kind == TokenKind::ActivegateToken {
-            BTreeSet::new()
+            ScopeSet::new()
         } else {
             [Scope::new("metrics.ingest")].into_iter().collect()
         },

@@ -47,7 +47,6 @@
 //!                 (target addresses), status_endpoint: bool, next: string }
 //! ```
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -55,8 +54,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
 use crate::model::{
-    EnvName, Generation, Home, Scope, SpecDuration, Target, TargetAddress, TokenDetails, TokenId,
-    TokenKey, TokenKind,
+    EnvName, Generation, Home, ScopeSet, SpecDuration, Target, TargetAddress, TokenDetails,
+    TokenId, TokenKey, TokenKind,
 };
 
 /// Version of the plan JSON. Bumped on any incompatible change.
@@ -186,7 +185,7 @@ pub enum Action {
         /// The full name, marker included.
         name: String,
         generation: Generation,
-        scopes: BTreeSet<Scope>,
+        scopes: ScopeSet,
         /// Lifetime; the applier computes the expiration date when it creates the token.
         expires_in: Option<SpecDuration>,
         details: TokenDetails,
@@ -200,7 +199,7 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<Change<String>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        scopes: Option<Change<BTreeSet<Scope>>>,
+        scopes: Option<Change<ScopeSet>>,
     },
     /// Take over an unmanaged token by renaming it to carry the marker.
     Adopt {

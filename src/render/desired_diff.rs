@@ -6,7 +6,7 @@
 use std::io;
 
 use crate::git::desired_diff::{ChangeKind, DesiredDiff, EntryDiff, FieldChange};
-use crate::model::{Scope, TargetAddress};
+use crate::model::{ScopeSet, TargetAddress};
 
 /// The most bytes the markdown section takes; entries beyond it are counted, not shown.
 pub const DESIRED_DIFF_BUDGET: usize = 20_000;
@@ -59,10 +59,7 @@ fn entries(diff: &DesiredDiff) -> Vec<Entry> {
     out
 }
 
-fn scopes_line(
-    added: &std::collections::BTreeSet<Scope>,
-    removed: &std::collections::BTreeSet<Scope>,
-) -> Option<String> {
+fn scopes_line(added: &ScopeSet, removed: &ScopeSet) -> Option<String> {
     let items: Vec<String> = added
         .iter()
         .map(|s| format!("+{s}"))

@@ -855,8 +855,12 @@ async fn updates_and_adoptions_compare_live_fields_first() {
     let mut h = h;
     for t in &mut h.desired.tokens {
         if t.key.as_str() == "operator" {
-            t.scopes
-                .insert(tokensmith::model::Scope::new("logs.ingest"));
+            t.scopes = t
+                .scopes
+                .iter()
+                .cloned()
+                .chain([tokensmith::model::Scope::new("logs.ingest")])
+                .collect();
         }
     }
     let p = h.plan().await;

@@ -4,14 +4,13 @@
 
 use crate::support::http_stub as live_stub;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use live_stub::{fast_settings, start, Reply, Stub};
 use tokensmith::live::{
     AccountClient, AccountConfig, AccountRead, AccountWrite, Deletion, NewPlatformToken, Transport,
 };
-use tokensmith::model::{OAuthScopes, Scope, Secret, TokenId, TokenKind};
+use tokensmith::model::{OAuthScopes, Scope, ScopeSet, Secret, TokenId, TokenKind};
 
 const UUID: &str = "5b9f7e0a-1111-2222-3333-444455556666";
 
@@ -222,7 +221,7 @@ async fn writes_use_the_documented_paths_and_bodies() {
     let created = client
         .create_platform_token(&NewPlatformToken {
             name: "p [ts:p#2]".into(),
-            scopes: BTreeSet::from([Scope::new("storage:logs:read")]),
+            scopes: ScopeSet::from([Scope::new("storage:logs:read")]),
             resources: vec!["urn:dtenvironment:abc12345".into()],
             expires: Some(time::macros::datetime!(2027-01-01 00:00:00 UTC)),
             owner: None,
@@ -333,7 +332,7 @@ async fn invalid_scope_names_the_client_the_scopes_asked_and_what_to_grant() {
     let err = client
         .create_platform_token(&NewPlatformToken {
             name: "p [ts:p#1]".into(),
-            scopes: BTreeSet::from([Scope::new("storage:logs:read")]),
+            scopes: ScopeSet::from([Scope::new("storage:logs:read")]),
             resources: Vec::new(),
             expires: None,
             owner: None,

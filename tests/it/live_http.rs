@@ -3,7 +3,6 @@
 
 use crate::support::http_stub as live_stub;
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use live_stub::{fast_settings, start, Reply, Stub, MGMT_ID, MGMT_TOKEN};
@@ -12,7 +11,7 @@ use tokensmith::live::{
     EnvironmentRead, EnvironmentWrite, LiveError, NewActiveGateToken, NewApiToken, Transport,
 };
 use tokensmith::model::dynatrace_messages as says;
-use tokensmith::model::{ActiveGateType, EnvName, Scope, Secret, TokenId, TokenKind};
+use tokensmith::model::{ActiveGateType, EnvName, Scope, ScopeSet, Secret, TokenId, TokenKind};
 
 const SECRET: &str = "dt0c01.ST2EY72KQINMH574WMNVI7YN.G3DFPBEJYMODIDAEX454M7YWBUVEFOWKPRVMWFASS64NFH52PX6BNDVFFM572RZM";
 
@@ -364,7 +363,7 @@ async fn idempotent_get_retries_502_and_504() {
 fn new_token() -> NewApiToken {
     NewApiToken {
         name: "op [ts:op#1]".into(),
-        scopes: BTreeSet::from([Scope::new("metrics.ingest"), Scope::new("settings.read")]),
+        scopes: ScopeSet::from([Scope::new("metrics.ingest"), Scope::new("settings.read")]),
         expires: Some(time::macros::datetime!(2027-01-01 00:00:00 UTC)),
         personal_access_token: false,
     }
@@ -539,7 +538,7 @@ async fn constraint_violations_are_named() {
     .await;
     let (client, _) = client(&stub);
     let change = ApiTokenChange {
-        scopes: Some(BTreeSet::new()),
+        scopes: Some(ScopeSet::new()),
         ..Default::default()
     };
     let err = client

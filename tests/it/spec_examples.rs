@@ -2,7 +2,6 @@
 //! conforms to the committed JSON Schema, and resolves to the desired state it describes. The
 //! committed schema matches the generated one (`tokensmith schema --check`).
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -159,7 +158,7 @@ fn load(name: &str) -> tokensmith::model::Desired {
     spec::load(Path::new(name)).unwrap().desired
 }
 
-fn scopes(list: &[&str]) -> BTreeSet<Scope> {
+fn scopes(list: &[&str]) -> tokensmith::model::ScopeSet {
     list.iter().map(|s| Scope::from(*s)).collect()
 }
 
@@ -344,7 +343,7 @@ fn platform_example_resolves_resources_and_owners() {
         operator.scopes,
         tokensmith::model::PlatformPreset::DynatraceOperator
             .scopes()
-            .collect::<BTreeSet<_>>()
+            .collect::<tokensmith::model::ScopeSet>()
     );
 }
 

@@ -11,7 +11,7 @@
 //! Not here: delivering the value (`deliver`), the clean-up of a created token no target took
 //! (`apply::cleanup`).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use time::OffsetDateTime;
 
@@ -21,7 +21,7 @@ use super::token_api::{config_error, TokenApi};
 use crate::live::{
     ApiFailure, CreatedToken, LiveResult, NewActiveGateToken, NewApiToken, NewPlatformToken,
 };
-use crate::model::{Holder, LiveToken, Marker, Scope, SpecDuration, TokenDetails, TokenId};
+use crate::model::{Holder, LiveToken, Marker, ScopeSet, SpecDuration, TokenDetails, TokenId};
 use crate::plan::Step;
 
 /// How often a create is tried when its outcome keeps being unknown.
@@ -30,7 +30,7 @@ pub(crate) const MAX_CREATE_ATTEMPTS: u32 = 3;
 /// What a create step asks for.
 pub(super) struct CreateRequest<'s> {
     pub name: &'s str,
-    pub scopes: &'s BTreeSet<Scope>,
+    pub scopes: &'s ScopeSet,
     pub expires_in: Option<SpecDuration>,
     pub details: &'s TokenDetails,
 }

@@ -67,7 +67,7 @@ impl Run<'_> {
                 let created = api
                     .create_api_token(&NewApiToken {
                         name: RecordNotes::default().name(),
-                        scopes: BTreeSet::from([record_scope()]),
+                        scopes: std::iter::once(record_scope()).collect(),
                         expires: None,
                         personal_access_token: false,
                     })

@@ -4,13 +4,11 @@
 //!
 //! Not here: deciding what to change (`plan`).
 
-use std::collections::BTreeSet;
-
 use super::error::StepError;
 use super::run::{Done, Run, StepResult};
 use super::token_api::TokenApi;
 use crate::live::{ApiTokenChange, EnvironmentApi};
-use crate::model::{LiveToken, Scope, TokenId};
+use crate::model::{LiveToken, ScopeSet, TokenId};
 use crate::plan::{Change, Step};
 
 impl Run<'_> {
@@ -35,7 +33,7 @@ impl Run<'_> {
         step: &Step,
         token: &TokenId,
         name: Option<&Change<String>>,
-        scopes: Option<&Change<BTreeSet<Scope>>>,
+        scopes: Option<&Change<ScopeSet>>,
     ) -> StepResult {
         let (client, current) = self.live_api_token(step, token).await?;
         let change = ApiTokenChange {

@@ -585,7 +585,6 @@ impl Drop for HeldLease {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
 
     fn token(id: &str, name: &str, created: OffsetDateTime, ttl_h: i64) -> LiveToken {
         LiveToken {
@@ -600,7 +599,7 @@ mod tests {
             expires: Some(created + time::Duration::hours(ttl_h)),
             last_used: None,
             last_used_from: None,
-            scopes: BTreeSet::new(),
+            scopes: crate::model::ScopeSet::new(),
             activegate_type: None,
             seed: false,
             resources: Vec::new(),

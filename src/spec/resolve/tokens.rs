@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::model::{
-    ActiveGateType, DesiredToken, EnvName, Home, Preset, Scope, TokenDetails, TokenKind,
+    ActiveGateType, DesiredToken, EnvName, Home, Preset, Scope, ScopeSet, TokenDetails, TokenKind,
 };
 
 use super::{describe_vars, Resolver};
@@ -96,7 +96,7 @@ impl Resolver<'_> {
         let pat = spec.personal_access_token.as_ref().is_some_and(|p| p.value);
         self.check_delivers(&entry.key, &spec.deliver, spec.adopt.is_some());
         let policy = self.policy(&spec.policy(), defaults, TokenKind::ApiToken, key_span);
-        let scopes = self.api_scopes(spec, pat, key_span);
+        let scopes = ScopeSet::from(self.api_scopes(spec, pat, key_span));
         let combos = self.combinations(spec.for_each.as_ref(), key_span);
         let instances: usize = combos.len() * spec.environments.value.len();
         let adopt = self.adopt(spec.adopt.as_ref(), TokenKind::ApiToken, instances);
@@ -199,7 +199,7 @@ impl Resolver<'_> {
                     key: key.clone(),
                     home: Home::Environment(env),
                     display_name: display,
-                    scopes: BTreeSet::new(),
+                    scopes: ScopeSet::new(),
                     details: TokenDetails::Activegate {
                         activegate_type,
                         seed,
@@ -249,6 +249,7 @@ impl Resolver<'_> {
                 Some("add `scopes: [storage:logs:read, …]` or `preset: dynatrace-operator`".into()),
             );
         }
+        let scopes = ScopeSet::from(scopes);
         let account_name = spec.account.value.clone();
         let account = self.desired.accounts.get(&account_name).cloned();
         if !self.declared_accounts.contains(&account_name) {

@@ -90,7 +90,7 @@ impl FakeEnv {
                 expires: None,
                 last_used: None,
                 last_used_from: None,
-                scopes: BTreeSet::new(),
+                scopes: tokensmith::model::ScopeSet::new(),
                 activegate_type: None,
                 seed: false,
                 resources: Vec::new(),
@@ -178,7 +178,7 @@ impl FakeEnv {
         kind: TokenKind,
         name: &str,
         expires: Option<OffsetDateTime>,
-        scopes: BTreeSet<tokensmith::model::Scope>,
+        scopes: tokensmith::model::ScopeSet,
         ag_type: Option<tokensmith::model::ActiveGateType>,
         seed: bool,
     ) -> LiveResult<CreatedToken> {
@@ -402,7 +402,7 @@ impl EnvironmentWrite for FakeEnv {
             TokenKind::ActivegateToken,
             &token.name,
             token.expires,
-            BTreeSet::new(),
+            tokensmith::model::ScopeSet::new(),
             Some(token.activegate_type),
             token.seed,
         ))
