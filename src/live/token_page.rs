@@ -242,6 +242,30 @@ mod tests {
     }
 
     #[test]
+    fn scopes_are_a_set_in_any_order_the_server_sends_and_only_strings() {
+        let p = page(
+            r#"{"apiTokens":[{"id":"a","scopes":["metrics.ingest","z.custom","metrics.ingest","DataExport","z.custom"]},{"id":"b","scopes":null},{"id":"c","scopes":[]},{"id":"d"}]}"#,
+        )
+        .unwrap();
+        let tokens = p.tokens.unwrap();
+        let scopes =
+            |i: usize| -> Vec<&str> { tokens[i].scopes.iter().map(|s| s.as_str()).collect() };
+        // Sorted by text (upper case first) and without repeats, as a set.
+        assert_eq!(scopes(0), ["DataExport", "metrics.ingest", "z.custom"]);
+        for i in 1..4 {
+            assert!(scopes(i).is_empty(), "token {i}");
+        }
+        for body in [
+            r#"{"apiTokens":[{"id":"a","scopes":[7]}]}"#,
+            r#"{"apiTokens":[{"id":"a","scopes":[null]}]}"#,
+            r#"{"apiTokens":[{"id":"a","scopes":"metrics.ingest"}]}"#,
+            r#"{"apiTokens":[{"id":"a","scopes":{"metrics.ingest":true}}]}"#,
+        ] {
+            assert!(page(body).is_err(), "{body}");
+        }
+    }
+
+    #[test]
     fn a_bad_date_names_the_first_token_and_a_broken_page_wins_over_it() {
         let bad = page(
             r#"{"apiTokens":[{"id":"a"},{"id":"b","expirationDate":"soon"},{"id":"c","lastUsedDate":"never"}]}"#,
