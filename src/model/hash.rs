@@ -10,7 +10,7 @@
 pub type HashMap<K, V> = std::collections::HashMap<K, V, RandomState>;
 /// A `HashSet` with [`RandomState`].
 pub type HashSet<T> = std::collections::HashSet<T, RandomState>;
-/// aHash's random keys, drawn once per process.
+/// aHash's keys: seeded at random once per process, and different for every map.
 pub type RandomState = ahash::RandomState;
 
 /// An empty map with room for `n` entries.
