@@ -247,8 +247,8 @@ fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>) {
                 Reason::SecretUnavailable => Some("no target holds the newest generation and Dynatrace shows a value only once; a new generation replaces it".to_owned()),
                 _ => None,
             };
-            let (_, delivers) = create_generation(draft, facts, reason, replaces, note);
-            retire_never_delivered(draft, facts, Some(&delivers));
+            let (create, delivers) = create_generation(draft, facts, reason, replaces, note);
+            retire_never_delivered(draft, facts, Some(&successor(create, delivers)));
             retire_against_new(draft, facts);
             draft.forecast.push(forecast_entry(facts, None, true));
         }
@@ -272,11 +272,12 @@ fn plan_token_steps(draft: &mut Draft, facts: &TokenFacts<'_>) {
             // generation goes to every target).
             let delivering;
             if let Some(reason) = replacing {
-                let (_, delivers) =
+                let (create, delivers) =
                     create_generation(draft, facts, reason, Some(current.id.clone()), None);
-                revoke_same_run(draft, facts, current, &delivers);
-                retire_never_delivered(draft, facts, Some(&delivers));
                 delivering = !delivers.is_empty();
+                let successor = successor(create, delivers);
+                revoke_same_run(draft, facts, current, &successor);
+                retire_never_delivered(draft, facts, Some(&successor));
             } else {
                 update_in_place(draft, facts, current);
                 let first = draft.steps.len();
@@ -323,6 +324,11 @@ fn forecast_entry(
         rotation_due: next_rotation(d.policy.rotation, created, expires),
         changed_by_plan,
     }
+}
+
+/// The steps a predecessor's revoke waits for: its successor's create, then every delivery.
+fn successor(create: StepId, delivers: Vec<StepId>) -> Vec<StepId> {
+    std::iter::once(create).chain(delivers).collect()
 }
 
 /// Create the next generation and deliver it to every target.
@@ -594,7 +600,7 @@ fn adopt(draft: &mut Draft, facts: &TokenFacts<'_>, token: &LiveToken) {
             // Only an adopted token is retired by key: without the rename it stays unmanaged.
             create.depends_on.push(adopt_id.clone());
         }
-        revoke_same_run(draft, facts, token, &delivers);
+        revoke_same_run(draft, facts, token, &successor(create_id, delivers));
         draft.forecast.push(forecast_entry(facts, None, true));
         return;
     }

@@ -111,12 +111,14 @@ fn revoke_step(d: &DesiredToken, token: &LiveToken, reason: Reason) -> Step {
 }
 
 /// With zero grace and nothing to wait for, the predecessor is revoked in the same run, after
-/// every delivery of its successor.
+/// its successor's steps: `successor` is the create and every delivery. The create is among
+/// them even when there is nothing to deliver, so a create the plan drops later (the platform
+/// token limit) takes this revoke with it, and no token is revoked without its successor.
 pub(super) fn revoke_same_run(
     draft: &mut Draft,
     facts: &TokenFacts<'_>,
     current: &LiveToken,
-    delivers: &[StepId],
+    successor: &[StepId],
 ) {
     let d = facts.desired;
     let must_wait = d.policy.grace.as_secs() > 0
@@ -142,20 +144,20 @@ pub(super) fn revoke_same_run(
         return;
     }
     let mut s = revoke_step(d, current, Reason::GraceElapsed);
-    s.depends_on = delivers.to_vec();
+    s.depends_on = successor.to_vec();
     draft.push(s);
 }
 
 /// Delete generations that never reached a target (their value is lost). A used one is left
 /// alone: something holds it that tokensmith cannot see.
 ///
-/// When this plan creates a newer generation (`new_delivers` are its deliveries), a used one is
-/// superseded by it and retired like any predecessor: in this run with zero grace, later
-/// otherwise.
+/// When this plan creates a newer generation (`successor`: its create and deliveries), a used
+/// one is superseded by it and retired like any predecessor: in this run with zero grace,
+/// later otherwise.
 pub(super) fn retire_never_delivered(
     draft: &mut Draft,
     facts: &TokenFacts<'_>,
-    new_delivers: Option<&[StepId]>,
+    successor: Option<&[StepId]>,
 ) {
     let d = facts.desired;
     let unreadable = facts
@@ -163,8 +165,8 @@ pub(super) fn retire_never_delivered(
         .iter()
         .any(|t| t.state == TargetState::Unreadable);
     for token in &facts.never_delivered {
-        if let (Some(delivers), Some(_)) = (new_delivers, token.last_used) {
-            revoke_same_run(draft, facts, token, delivers);
+        if let (Some(successor), Some(_)) = (successor, token.last_used) {
+            revoke_same_run(draft, facts, token, successor);
             continue;
         }
         if token.last_used.is_some() || unreadable {

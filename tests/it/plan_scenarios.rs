@@ -627,6 +627,57 @@ fn platform_token_limit_blocks_the_rotation() {
 }
 
 #[test]
+fn a_rotation_blocked_by_the_platform_limit_revokes_nothing_even_with_zero_grace_and_no_target() {
+    // Zero grace and no target: the predecessor's revoke has no delivery to wait for, so it
+    // must wait for the create itself; when the limit removes the create, the revoke goes too.
+    // (Found by plan_properties::applying_a_plan_converges: the plan disabled the current
+    // generation and created none.)
+    let mut w = World::new()
+        .account("main")
+        .want(
+            want_platform("grail-reader", "main")
+                .scopes(&["storage:logs:read"])
+                .grace("0s"),
+        )
+        .live_platform(
+            "main",
+            platform("dt0s16.CUR", "grail reader [ts:grail-reader#1]")
+                .lifetime(t0() - days(25), 30)
+                .scopes(&["storage:logs:read"]),
+        );
+    for i in 0..9 {
+        w = w.live_platform(
+            "main",
+            platform(&format!("dt0s16.OTHER{i}"), &format!("other {i}")),
+        );
+    }
+    let plan = w.plan().unwrap();
+    assert!(plan.is_blocked());
+    assert!(plan.steps.is_empty(), "{:#?}", plan.steps);
+    // With one slot free, the rotation creates the successor and revokes its predecessor
+    // after it, in the same run.
+    w.live
+        .accounts
+        .get_mut("main")
+        .unwrap()
+        .platform_tokens
+        .pop();
+    let plan = w.plan().unwrap();
+    assert!(!plan.is_blocked());
+    let create = plan
+        .steps
+        .iter()
+        .find(|s| matches!(s.action, Action::Create { .. }))
+        .expect("a create");
+    let revoke = plan
+        .steps
+        .iter()
+        .find(|s| matches!(&s.action, Action::Disable { token, .. } | Action::Delete { token, .. } if token.as_str() == "dt0s16.CUR"))
+        .expect("the predecessor is revoked in this run");
+    assert!(revoke.depends_on.contains(&create.id), "{revoke:#?}");
+}
+
+#[test]
 fn blocked_platform_rotation_keeps_the_current_forecast() {
     let mut w = World::new()
         .account("main")
@@ -813,7 +864,20 @@ fn zero_grace_revokes_in_the_same_run_after_delivery() {
         .iter()
         .find(|s| s.action.is_destructive())
         .unwrap();
-    assert_eq!(revoke.depends_on.len(), 1);
+    // After the successor's create and its one delivery.
+    let verbs: Vec<&str> = revoke
+        .depends_on
+        .iter()
+        .map(|id| {
+            plan.steps
+                .iter()
+                .find(|s| &s.id == id)
+                .unwrap()
+                .action
+                .verb()
+        })
+        .collect();
+    assert_eq!(verbs, ["rotate", "deliver"]);
     insta::assert_snapshot!(text);
 }
 
