@@ -51,11 +51,6 @@ impl ScopeSet {
         self.iter().filter(move |s| !other.contains(s))
     }
 
-    /// The scopes as a sorted slice without repeats.
-    pub fn as_slice(&self) -> &[Scope] {
-        &self.0
-    }
-
     fn from_vec(mut scopes: Vec<Scope>) -> Self {
         if !scopes.is_sorted_by(|a, b| a < b) {
             scopes.sort_unstable();
@@ -90,15 +85,6 @@ impl<'a> IntoIterator for &'a ScopeSet {
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
-    }
-}
-
-impl IntoIterator for ScopeSet {
-    type Item = Scope;
-    type IntoIter = std::vec::IntoIter<Scope>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.into_vec().into_iter()
     }
 }
 
@@ -178,7 +164,7 @@ mod tests {
         );
         let s = set(&["metrics.ingest", "logs.ingest"]);
         assert_eq!(
-            std::mem::size_of_val(s.as_slice()),
+            std::mem::size_of_val(&*s.0),
             2 * std::mem::size_of::<Scope>()
         );
     }

@@ -593,34 +593,45 @@ fn tenant_rotation_partial_is_resumed() {
     insta::assert_snapshot!(text);
 }
 
-#[test]
-fn platform_token_limit_blocks_the_rotation() {
-    let mut w = World::new()
-        .account("main")
-        .want(want_platform("grail-reader", "main").scopes(&["storage:logs:read"]))
-        .live_platform(
-            "main",
-            platform("dt0s16.CUR", "grail reader [ts:grail-reader#1]")
-                .lifetime(t0() - days(25), 30)
-                .scopes(&["storage:logs:read"]),
-        );
+/// Account `main` whose owner holds the 10 platform tokens Dynatrace allows: `want`'s current
+/// generation, due for rotation, and 9 others.
+fn grail_reader_at_the_owner_limit(want: DesiredTokenBuilder) -> World {
+    let mut w = World::new().account("main").want(want).live_platform(
+        "main",
+        platform("dt0s16.CUR", "grail reader [ts:grail-reader#1]")
+            .lifetime(t0() - days(25), 30)
+            .scopes(&["storage:logs:read"]),
+    );
     for i in 0..9 {
         w = w.live_platform(
             "main",
             platform(&format!("dt0s16.OTHER{i}"), &format!("other {i}")),
         );
     }
-    let (plan, text) = snap(&w);
-    assert!(plan.is_blocked());
-    assert!(!plan.has_changes());
-    insta::assert_snapshot!(text);
-    // With one slot free the rotation is planned.
+    w
+}
+
+/// One of the other tokens of account `main` goes, freeing a slot under the owner limit.
+fn free_one_slot(w: &mut World) {
     w.live
         .accounts
         .get_mut("main")
         .unwrap()
         .platform_tokens
         .pop();
+}
+
+#[test]
+fn platform_token_limit_blocks_the_rotation() {
+    let mut w = grail_reader_at_the_owner_limit(
+        want_platform("grail-reader", "main").scopes(&["storage:logs:read"]),
+    );
+    let (plan, text) = snap(&w);
+    assert!(plan.is_blocked());
+    assert!(!plan.has_changes());
+    insta::assert_snapshot!(text);
+    // With one slot free the rotation is planned.
+    free_one_slot(&mut w);
     let plan = w.plan().unwrap();
     assert!(!plan.is_blocked());
     assert_eq!(plan.summary.rotate, 1);
@@ -632,36 +643,17 @@ fn a_rotation_blocked_by_the_platform_limit_revokes_nothing_even_with_zero_grace
     // must wait for the create itself; when the limit removes the create, the revoke goes too.
     // (Found by plan_properties::applying_a_plan_converges: the plan disabled the current
     // generation and created none.)
-    let mut w = World::new()
-        .account("main")
-        .want(
-            want_platform("grail-reader", "main")
-                .scopes(&["storage:logs:read"])
-                .grace("0s"),
-        )
-        .live_platform(
-            "main",
-            platform("dt0s16.CUR", "grail reader [ts:grail-reader#1]")
-                .lifetime(t0() - days(25), 30)
-                .scopes(&["storage:logs:read"]),
-        );
-    for i in 0..9 {
-        w = w.live_platform(
-            "main",
-            platform(&format!("dt0s16.OTHER{i}"), &format!("other {i}")),
-        );
-    }
+    let mut w = grail_reader_at_the_owner_limit(
+        want_platform("grail-reader", "main")
+            .scopes(&["storage:logs:read"])
+            .grace("0s"),
+    );
     let plan = w.plan().unwrap();
     assert!(plan.is_blocked());
     assert!(plan.steps.is_empty(), "{:#?}", plan.steps);
     // With one slot free, the rotation creates the successor and revokes its predecessor
     // after it, in the same run.
-    w.live
-        .accounts
-        .get_mut("main")
-        .unwrap()
-        .platform_tokens
-        .pop();
+    free_one_slot(&mut w);
     let plan = w.plan().unwrap();
     assert!(!plan.is_blocked());
     let create = plan
@@ -679,21 +671,9 @@ fn a_rotation_blocked_by_the_platform_limit_revokes_nothing_even_with_zero_grace
 
 #[test]
 fn blocked_platform_rotation_keeps_the_current_forecast() {
-    let mut w = World::new()
-        .account("main")
-        .want(want_platform("grail-reader", "main").scopes(&["storage:logs:read"]))
-        .live_platform(
-            "main",
-            platform("dt0s16.CUR", "grail reader [ts:grail-reader#1]")
-                .lifetime(t0() - days(25), 30)
-                .scopes(&["storage:logs:read"]),
-        );
-    for i in 0..9 {
-        w = w.live_platform(
-            "main",
-            platform(&format!("dt0s16.OTHER{i}"), &format!("other {i}")),
-        );
-    }
+    let w = grail_reader_at_the_owner_limit(
+        want_platform("grail-reader", "main").scopes(&["storage:logs:read"]),
+    );
     let plan = w.plan().unwrap();
     assert!(plan.pending.is_empty());
     assert_eq!(
