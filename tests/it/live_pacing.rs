@@ -4,7 +4,6 @@
 //! flight at once.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use tokensmith::sandbox::{spawn, Faults, Sandbox, Seed};
 
 use crate::support::binary_world::World;
 use crate::support::http_stub::MGMT_TOKEN;
+use crate::support::saturation::Saturation;
 use crate::support::tok;
 
 /// Client settings whose retries honour a one-second `Retry-After` in full (the window of the
@@ -123,30 +123,12 @@ async fn without_rate_limit_headers_one_429_per_window_after_the_first() {
     assert!(per_window.len() >= 2, "{per_window:?}");
 }
 
-/// A server that answers every token list after `delay`, counting requests in flight per
-/// listener and across all of them.
-struct Counting {
-    in_flight: Arc<AtomicUsize>,
-    max: Arc<AtomicUsize>,
-}
-
-async fn counting_host(delay: Duration, total: Arc<Counting>) -> (String, Arc<Counting>) {
-    let mine = Arc::new(Counting {
-        in_flight: Arc::default(),
-        max: Arc::default(),
-    });
-    let counters = mine.clone();
+/// A host answering every token list once `gate` lets its request (`host`, a group) through.
+async fn gated_host(gate: Arc<Saturation>, host: usize) -> String {
     let app = axum::Router::new().fallback(move |req: Request| {
-        let (mine, total) = (counters.clone(), total.clone());
+        let gate = gate.clone();
         async move {
-            for c in [&mine, &total] {
-                let now = c.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                c.max.fetch_max(now, Ordering::SeqCst);
-            }
-            tokio::time::sleep(delay).await;
-            for c in [&mine, &total] {
-                c.in_flight.fetch_sub(1, Ordering::SeqCst);
-            }
+            gate.pass(host).await;
             let body = if req.uri().path().ends_with("/activeGateTokens") {
                 r#"{"totalCount":0,"activeGateTokens":[]}"#
             } else {
@@ -162,20 +144,19 @@ async fn counting_host(delay: Duration, total: Arc<Counting>) -> (String, Arc<Co
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, mine)
+    base
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_in_flight_are_capped_per_host_not_globally() {
-    let total = Arc::new(Counting {
-        in_flight: Arc::default(),
-        max: Arc::default(),
-    });
-    let delay = Duration::from_millis(50);
-    let (managed, on_managed) = counting_host(delay, total.clone()).await;
-    let (saas, on_saas) = counting_host(delay, total.clone()).await;
+    let settings = settings();
+    let cap = settings.max_in_flight_per_host;
+    // 20 Managed environments behind one host, 20 more behind another: 40 lists per host.
+    // Well inside the client's request timeout (10 s), so a failing client is not retried.
+    let gate = Arc::new(Saturation::new(2, cap, 40, Duration::from_secs(2)));
+    let managed = gated_host(gate.clone(), 0).await;
+    let saas = gated_host(gate.clone(), 1).await;
     std::env::set_var("TS_TEST_PACING_TOKEN", MGMT_TOKEN);
-    // 20 Managed environments behind one host, 20 more behind another.
     let environments = (0..40)
         .map(|i| {
             let host = if i < 20 { &managed } else { &saas };
@@ -197,17 +178,17 @@ async fn requests_in_flight_are_capped_per_host_not_globally() {
         tenant_tokens: Vec::new(),
         unmanaged: UnmanagedPolicy::default(),
     };
-    let settings = settings();
     let connector = DefaultConnector::new(&settings).unwrap();
     let read = read_snapshot(&desired, &[], &connector, 128).await.unwrap();
     assert_eq!(read.snapshot.environments.len(), 40);
     assert_eq!(read.api_calls, 80);
-    let cap = settings.max_in_flight_per_host;
-    // 40 requests start at once per host and each takes 50 ms: the cap is reached, never passed.
-    assert_eq!(on_managed.max.load(Ordering::SeqCst), cap);
-    assert_eq!(on_saas.max.load(Ordering::SeqCst), cap);
+    let st = gate.counts();
+    assert_eq!(st.done, [40, 40]);
+    // 40 requests start at once per host and none is answered before the host is saturated:
+    // the cap is reached, never passed.
+    assert_eq!(st.max, [cap, cap]);
     // The two hosts are served side by side: no global cap of one host's size.
-    assert!(total.max.load(Ordering::SeqCst) > cap);
+    assert_eq!(st.total_max, 2 * cap);
 }
 
 const TOKENS: &str = r#"

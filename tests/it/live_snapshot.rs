@@ -2,9 +2,9 @@
 //! the concurrency bound, and the default connector's credential handling.
 
 use crate::support::http_stub as live_stub;
+use crate::support::saturation::Saturation;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -335,11 +335,11 @@ async fn sandbox_endpoints_go_through_the_resolver() {
     );
 }
 
-/// An in-memory environment that records how many environments are being read at once.
+/// An in-memory environment whose token list passes `gate` (one group for all environments),
+/// which counts how many environments are being read at once.
 struct SlowEnvironment {
     name: EnvName,
-    in_flight: Arc<AtomicUsize>,
-    max_in_flight: Arc<AtomicUsize>,
+    gate: Arc<Saturation>,
 }
 
 impl EnvironmentRead for SlowEnvironment {
@@ -348,10 +348,7 @@ impl EnvironmentRead for SlowEnvironment {
     }
     fn list_api_tokens(&self) -> BoxFuture<'_, LiveResult<Vec<LiveToken>>> {
         async move {
-            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.gate.pass(0).await;
             Ok(Vec::new())
         }
         .boxed()
@@ -421,8 +418,7 @@ impl EnvironmentWrite for SlowEnvironment {
 }
 
 struct FakeConnector {
-    in_flight: Arc<AtomicUsize>,
-    max_in_flight: Arc<AtomicUsize>,
+    gate: Arc<Saturation>,
 }
 
 impl Connector for FakeConnector {
@@ -433,8 +429,7 @@ impl Connector for FakeConnector {
         async move {
             Ok(Arc::new(SlowEnvironment {
                 name: env.name.clone(),
-                in_flight: self.in_flight.clone(),
-                max_in_flight: self.max_in_flight.clone(),
+                gate: self.gate.clone(),
             }) as Arc<dyn EnvironmentApi>)
         }
         .boxed()
@@ -461,12 +456,15 @@ async fn environments_are_read_concurrently_within_the_bound() {
     let spec = desired(envs);
     for bound in [1, 3] {
         let connector = FakeConnector {
-            in_flight: Arc::default(),
-            max_in_flight: Arc::default(),
+            gate: Arc::new(Saturation::new(1, bound, 10, Duration::from_secs(2))),
         };
         let read = read_snapshot(&spec, &[], &connector, bound).await.unwrap();
         assert_eq!(read.snapshot.environments.len(), 10);
-        assert_eq!(connector.max_in_flight.load(Ordering::SeqCst), bound);
+        let seen = connector.gate.counts();
+        assert_eq!(seen.done, [10]);
+        // No environment is answered before `bound` are being read: the bound is reached,
+        // never passed.
+        assert_eq!(seen.max, [bound]);
     }
 }
 

@@ -8,12 +8,15 @@
 //! - `sandbox_client`: a seeded sandbox and an HTTP client for its API (sandbox_*).
 //! - `http_stub`: a scripted HTTP server recording every request (live_*).
 //! - `k8s_double`: a Kubernetes API double (deliver_kube).
+//! - `saturation`: a gate that holds requests until a concurrency cap is reached, so cap tests
+//!   assert exact counts without timing (live_pacing, live_snapshot).
 
 pub mod apply_harness;
 pub mod binary_world;
 pub mod http_stub;
 pub mod k8s_double;
 pub mod sandbox_client;
+pub mod saturation;
 
 /// A syntactically valid classic access token whose id and secret parts are all `c`.
 pub fn tok(c: char) -> String {
