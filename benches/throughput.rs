@@ -19,7 +19,10 @@
 //!     costs this machine, sandbox and client sharing its cores, which no concurrency removes);
 //!     the same requests, latency included, received by a client that decodes nothing (the
 //!     sandbox's serving and the transport alone, so what is left of the goal for decoding
-//!     shows); and the calls (lower bound 2 per environment). Goal: ≤ 1.5× the floor.
+//!     shows); the same read against servers that replay the sandbox's recorded answers after
+//!     the same latency and do nothing else (tokensmith's own read, as in production, where the
+//!     servers' CPU is not on this machine); and the calls (lower bound 2 per environment).
+//!     Goal: ≤ 1.5× the floor.
 //!
 //! The figures of plan_scale (one Managed host), plan_memory (100,000 tokens planned) and
 //! spec_scale (5,000- and 50,000-token specs) are in those benchmarks.
@@ -32,7 +35,7 @@
 // A benchmark reports its figures on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -269,7 +272,26 @@ async fn fleet_read(a: &Args) -> anyhow::Result<()> {
 
     // The same 200 requests, latency included, by a client that only receives the bodies: what
     // the sandbox's serving and the transport cost on this machine before any decoding.
-    let (transport, transport_cpu, bytes) = receive_only(&addrs).await?;
+    let (transport, transport_cpu, bytes, recorded) = receive_only(&addrs).await?;
+
+    // The same read against servers that replay those answers: what tokensmith's own read
+    // costs when, as in production, the servers' CPU is not on this machine.
+    let replayed = replay(recorded, Duration::from_millis(a.latency_ms)).await?;
+    let replayed = fleet_spec(a.envs, |i| format!("http://{}/e/env{i:03}", replayed[i]))?;
+    let connector = DefaultConnector::new(&ClientSettings::default())?;
+    let (started, cpu_started) = (Instant::now(), cpu_time());
+    let read_replayed = read_snapshot(
+        &replayed.desired,
+        &only,
+        &connector,
+        ENVIRONMENT_CONCURRENCY,
+    )
+    .await?;
+    let (own_time, own_cpu) = (started.elapsed(), cpu_time() - cpu_started);
+    assert_eq!(
+        read_replayed.snapshot, read.snapshot,
+        "the replay reads the same fleet"
+    );
 
     let started = Instant::now();
     let planned = plan(
@@ -318,6 +340,13 @@ async fn fleet_read(a: &Args) -> anyhow::Result<()> {
         1.5 * floor_ms as f64 - ms(transport)
     );
     println!(
+        "    tokensmith's own read, against servers that replay those answers after the same latency and cost this machine nothing else: {:.0} ms (CPU {:.0} ms, client and replay sockets); ratio {:.2}× the round-trip floor of {floor_ms} ms (goal ≤ 1.5×); {:.2}× the issue's reading of {sequential_ms} ms",
+        ms(own_time),
+        ms(own_cpu),
+        ms(own_time) / floor_ms as f64,
+        ms(own_time) / sequential_ms as f64
+    );
+    println!(
         "    plan (pure): {:.1} ms for {} steps",
         ms(plan_time),
         planned.steps.len()
@@ -325,11 +354,15 @@ async fn fleet_read(a: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One environment's list answers as the sandbox gave them, by path: what a replay serves.
+type Recorded = HashMap<String, (reqwest::header::HeaderMap, axum::body::Bytes)>;
+
 /// Every list request of the read, all at once (one connection each, as the read opens), with
-/// the bodies received and dropped: wall time, CPU time and bytes.
+/// the bodies received and not decoded: wall time, CPU time, bytes, and the answers by
+/// environment.
 async fn receive_only(
     addrs: &[std::net::SocketAddr],
-) -> anyhow::Result<(Duration, Duration, usize)> {
+) -> anyhow::Result<(Duration, Duration, usize, Vec<Recorded>)> {
     use tokensmith::live::environment::{
         ACTIVEGATE_TOKEN_PAGE_SIZE, API_TOKEN_FIELDS, API_TOKEN_PAGE_SIZE,
     };
@@ -355,11 +388,49 @@ async fn receive_only(
         );
     }
     let (started, cpu_started) = (Instant::now(), cpu_time());
-    let bodies = futures::future::try_join_all(requests.into_iter().map(|r| async move {
+    let answers = futures::future::try_join_all(requests.into_iter().map(|r| async move {
         let response = r.send().await?.error_for_status()?;
-        response.bytes().await
+        let (path, headers) = (response.url().path().to_owned(), response.headers().clone());
+        Ok::<_, reqwest::Error>((path, headers, response.bytes().await?))
     }))
     .await?;
     let (took, cpu) = (started.elapsed(), cpu_time() - cpu_started);
-    Ok((took, cpu, bodies.iter().map(|b| b.len()).sum()))
+    let bytes = answers.iter().map(|(_, _, b)| b.len()).sum();
+    let mut recorded = vec![Recorded::new(); addrs.len()];
+    for (i, (path, headers, body)) in answers.into_iter().enumerate() {
+        recorded[i / 2].insert(path, (headers, body));
+    }
+    Ok((took, cpu, bytes, recorded))
+}
+
+/// One server per environment that answers each list with the sandbox's recorded answer after
+/// `latency`, doing no other work: servers whose CPU is not this machine's, as real
+/// environments' are. A request for anything not recorded is a 404, which fails the read.
+async fn replay(
+    recorded: Vec<Recorded>,
+    latency: Duration,
+) -> anyhow::Result<Vec<std::net::SocketAddr>> {
+    let mut addrs = Vec::with_capacity(recorded.len());
+    for answers in recorded {
+        let answers = std::sync::Arc::new(answers);
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let answers = answers.clone();
+            async move {
+                tokio::time::sleep(latency).await;
+                let mut response = axum::response::Response::new(axum::body::Body::empty());
+                match answers.get(uri.path()) {
+                    Some((headers, body)) => {
+                        *response.headers_mut() = headers.clone();
+                        *response.body_mut() = axum::body::Body::from(body.clone());
+                    }
+                    None => *response.status_mut() = axum::http::StatusCode::NOT_FOUND,
+                }
+                response
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        addrs.push(listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    Ok(addrs)
 }
