@@ -207,7 +207,9 @@ pub fn run(
     if args.format == Format::Markdown {
         render::apply_result_markdown(&report, printer.out())?;
     }
-    writeln!(printer.err(), "journal: {}", journal.display())?;
+    // Shown resolved (`/repo/.tokensmith/…`, not `/elsewhere/../repo/…`) once it exists.
+    let shown = std::fs::canonicalize(&journal).unwrap_or(journal);
+    writeln!(printer.err(), "journal: {}", shown.display())?;
     for guard in guards {
         let (env, id) = (guard.info().environment.clone(), guard.info().id.clone());
         match guard.release() {

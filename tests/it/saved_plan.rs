@@ -64,6 +64,12 @@ fn assert_applied(out: &Output, root: &Path, before: usize) {
         root.join("examples/out").is_dir(),
         "values delivered: {all}"
     );
+    // The journal is named where it is, whichever directory the apply ran from.
+    let journal = std::fs::canonicalize(root.join("examples/.tokensmith/journal.jsonl")).unwrap();
+    assert!(
+        all.contains(&format!("journal: {}\n", journal.display())),
+        "{all}"
+    );
 }
 
 #[test]
