@@ -48,7 +48,8 @@
 //!
 //! - **Due**: `rotate_every` has passed since the last rotation, taken as the earliest `since`
 //!   among readable targets holding the active fingerprint (when the first target received it).
-//!   When no target records that, the schedule is unknown: a warning, no rotation.
+//!   When no target records that, the schedule is unknown: no rotation, and a warning unless
+//!   the plan delivers to a readable target (a first run), whose apply records the time.
 //! - No rotation open: readable targets that hold nothing or another tenant token get the active
 //!   token; no start or finish.
 
@@ -320,13 +321,6 @@ pub(crate) fn plan_tenant(
         (Some(every), Some(last)) => Some(last + every.to_time()),
         _ => None,
     };
-    if tenant.rotate_every.is_some() && last_rotation.is_none() && !view.targets.is_empty() {
-        draft.warn(
-            "tenant_schedule_unknown",
-            format!("no target of the tenant token of `{env}` records when it was written; its rotation schedule is unknown and it is not rotated on schedule"),
-        );
-    }
-
     let steps_before = draft.steps.len();
     let prefix = format!("{env}/{}", TokenKind::TenantToken);
     let mk = |id: String, reason: Reason, action: Action, deps: Vec<StepId>| Step {
@@ -550,6 +544,31 @@ pub(crate) fn plan_tenant(
             deliver_all(draft, &refresh, Vec::new());
         }
     }
+    // The schedule counts from the earliest target that records when it was written. Without
+    // one it is unknown, unless this plan delivers to a target that will record it (a first
+    // run writing empty targets): its apply starts the schedule, so there is nothing to warn of.
+    let starts_schedule = draft.steps[steps_before..].iter().any(|s| match &s.action {
+        Action::Deliver {
+            token: TokenSource::TenantToken,
+            address,
+            ..
+        } => view
+            .targets
+            .iter()
+            .any(|t| &t.address == address && t.state != TenantTargetState::Unknown),
+        _ => false,
+    });
+    if tenant.rotate_every.is_some()
+        && last_rotation.is_none()
+        && !view.targets.is_empty()
+        && !starts_schedule
+    {
+        draft.warn(
+            "tenant_schedule_unknown",
+            format!("no target of the tenant token of `{env}` records when it was written; its rotation schedule is unknown and it is not rotated on schedule"),
+        );
+    }
+
     // Changed by this plan: it starts, delivers, finishes or cancels a rotation (not merely
     // waiting for the grace of one that is open).
     let acts = draft.steps[steps_before..]

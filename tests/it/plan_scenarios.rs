@@ -1044,8 +1044,43 @@ fn tenant_first_run_delivers_to_empty_targets_without_rotating() {
     let (plan, text) = snap(&w);
     let verbs: Vec<&str> = plan.steps.iter().map(|s| s.action.verb()).collect();
     assert_eq!(verbs, ["deliver"]);
-    assert_eq!(plan.warnings[0].code, "tenant_schedule_unknown");
+    // The delivery to the file records when it was written: the apply starts the schedule, so
+    // the first plan does not warn that it is unknown.
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     insta::assert_snapshot!(text);
+}
+
+#[test]
+fn a_tenant_schedule_no_target_can_record_is_reported_unknown() {
+    let schedule_unknown = |w: &World| {
+        let plan = w.plan().unwrap();
+        plan.warnings
+            .iter()
+            .any(|w| w.code == "tenant_schedule_unknown")
+    };
+    // Every target is write-only: nothing this plan writes records a time.
+    let write_only = tenant_world(Holder::WriteOnly, Holder::WriteOnly);
+    assert!(schedule_unknown(&write_only));
+    // The file holds the active token, written outside tokensmith (no time): nothing to
+    // deliver, and nothing tells when the token was written.
+    let written_outside = tenant_world(
+        Holder::TenantToken {
+            fingerprint: "aaaaaaaaaaaa".into(),
+            since: None,
+        },
+        Holder::WriteOnly,
+    );
+    assert!(written_outside.plan().unwrap().steps.is_empty());
+    assert!(schedule_unknown(&written_outside));
+    // Once the file records its time, the schedule is known.
+    let recorded = tenant_world(
+        Holder::TenantToken {
+            fingerprint: "aaaaaaaaaaaa".into(),
+            since: Some(t0() - days(10)),
+        },
+        Holder::WriteOnly,
+    );
+    assert!(!schedule_unknown(&recorded));
 }
 
 #[test]
