@@ -26,10 +26,13 @@
 //! - [`cli`] and [`commands`]: argument parsing, the typed settings it resolves to once, the
 //!   one module that reads environment variables (`cli::env_vars`), and thin per-subcommand
 //!   adapters; [`output`]: the printer (the one door for output) and exit status.
+//! - [`bounded_read`]: reading a file a user, spec or plan names: regular files only, never
+//!   blocking on a FIFO, never further than a limit.
 //!
 //! Dependencies point one way: commands → lock/git/apply/plan/render → spec/model/live traits.
 
 pub mod apply;
+pub mod bounded_read;
 pub mod cli;
 pub mod commands;
 pub mod deliver;

@@ -20,6 +20,7 @@ use anyhow::Context;
 
 use super::session::{self, Session};
 use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRENCY};
+use crate::bounded_read::read_capped_to_string;
 use crate::cli::LeakArgs;
 use crate::deliver::Deliver;
 use crate::live::{ClientSettings, Connector};
@@ -191,7 +192,9 @@ fn read_secret(args: &LeakArgs) -> anyhow::Result<Secret<String>> {
     let mut text = String::new();
     match &args.secret_file {
         Some(path) => {
-            text = std::fs::read_to_string(path)
+            // A pipe is fine (`--secret-file <(pass show …)`); a token is short, so the read
+            // stops at 64 KiB whatever the file is.
+            text = read_capped_to_string(path, 64 << 10)
                 .with_context(|| format!("--secret-file {}", path.display()))?
         }
         None => {

@@ -13,9 +13,10 @@ use std::net::SocketAddr;
 use anyhow::Context;
 
 use super::sandbox_admin;
+use crate::bounded_read::read_regular_to_string;
 use crate::cli::settings::{listen_hint, SandboxServeSettings, SandboxSettings};
 use crate::output::{ExitStatus, Printer};
-use crate::sandbox::{persist, serve, Sandbox, Seed};
+use crate::sandbox::{persist, serve, Sandbox, Seed, MAX_SEED_BYTES};
 
 const BUILT_IN_SEED: &str = include_str!("../../examples/sandbox/seed.yaml");
 
@@ -36,7 +37,7 @@ fn serve_until_stopped(
 ) -> anyhow::Result<ExitStatus> {
     let (seed_text, seed_name) = match &args.seed {
         Some(path) => (
-            std::fs::read_to_string(path)
+            read_regular_to_string(path, MAX_SEED_BYTES)
                 .with_context(|| format!("cannot read the seed file {}", path.display()))?,
             path.display().to_string(),
         ),

@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::session;
+use crate::bounded_read::read_regular_to_string;
 use crate::cli::settings::EmbeddedSandboxArgs;
 use crate::model::{Endpoint, SpecDuration};
 use crate::output::{ExitStatus, Printer};
 use crate::sandbox::clock::{real_now, Millis};
-use crate::sandbox::{embedded, persist, Seed};
+use crate::sandbox::{embedded, persist, Seed, MAX_SEED_BYTES};
 
 /// The embedded sandbox a command works on.
 struct Picked {
@@ -86,7 +87,7 @@ pub fn seed(
     let Some(picked) = pick(args, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let text = std::fs::read_to_string(file)
+    let text = read_regular_to_string(file, MAX_SEED_BYTES)
         .with_context(|| format!("cannot read the seed file {}", file.display()))?;
     let seed = Seed::from_yaml(&text).with_context(|| format!("in {}", file.display()))?;
     let (state, state_file) = embedded::reseed(&picked.name, &picked.state_dir, &seed)

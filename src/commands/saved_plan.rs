@@ -11,8 +11,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::bounded_read::read_regular;
 use crate::git::repo;
 use crate::plan::{Plan, FORMAT_VERSION};
+
+/// The largest plan file read: far above a plan of the largest spec (8 MiB, about 50,000
+/// tokens, each created and delivered), and a bound for a file that is not a plan at all.
+const MAX_PLAN_BYTES: u64 = 1 << 30;
 
 /// Where the spec a plan was computed from lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,8 +108,8 @@ pub fn write(out: &Path, plan: &Plan, spec: &SpecLocation) -> anyhow::Result<()>
 /// Read a plan file: the plan, and where its spec is (`None` for a plan saved before the
 /// location was recorded).
 pub fn read(path: &Path) -> anyhow::Result<(Plan, Option<SpecLocation>)> {
-    let bytes =
-        fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
+    let bytes = read_regular(path, MAX_PLAN_BYTES)
+        .with_context(|| format!("cannot read the plan {}", path.display()))?;
     let mut value: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| {
         format!(
             "{} is not a plan saved by `tokensmith plan --out`",

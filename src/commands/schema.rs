@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 
+use crate::bounded_read::read_regular_to_string;
 use crate::cli::SchemaArgs;
 use crate::output::{ExitStatus, Printer};
 use crate::spec::schema::schema_json;
@@ -13,7 +14,8 @@ pub fn run(args: &SchemaArgs, printer: &mut Printer) -> anyhow::Result<ExitStatu
         printer.out().write_all(current.as_bytes())?;
         return Ok(ExitStatus::Success);
     };
-    let committed = std::fs::read_to_string(path)
+    // Far above the schema's size (about 100 KB); a bound for a file that is not one.
+    let committed = read_regular_to_string(path, 64 << 20)
         .with_context(|| format!("cannot read the schema `{}`", path.display()))?;
     if committed == current {
         writeln!(printer.out(), "{} is up to date", path.display())?;

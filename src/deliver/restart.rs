@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use super::error::DeliverError;
 use super::file::{atomic, sidecar};
 use super::{exec, file, Delivered, DeliveryContext, Record};
+use crate::bounded_read::read_regular;
 use crate::model::{FileTarget, Holder, Secret, Target};
 
 /// The marker's suffix, after the file's name.
@@ -47,10 +48,10 @@ fn real_path(path: &Path) -> PathBuf {
 }
 
 fn read_opt(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
+    match read_regular(path, file::MAX_FILE_BYTES) {
         Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use super::backend::{HeldLock, LockBackend};
 use super::error::{FileLockError, LockError};
 use super::holder::{lock_id, LockInfo};
+use crate::bounded_read::read_regular;
 use crate::model::EnvName;
 
 /// The lock directory of one spec (`.tokensmith/locks/` next to it).
@@ -189,7 +190,9 @@ fn write_new(path: &Path, info: &LockInfo) -> Result<(), LockError> {
 }
 
 fn read(path: &Path) -> Result<Option<LockInfo>, LockError> {
-    match fs::read(path) {
+    // A lock file is a few hundred bytes; anything planted in its place is refused, not waited
+    // on or read to the end.
+    match read_regular(path, 1 << 20) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| {
             FileLockError::Corrupt {
                 path: path.to_path_buf(),
@@ -197,8 +200,8 @@ fn read(path: &Path) -> Result<Option<LockInfo>, LockError> {
             }
             .into()
         }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(io_error(path, source)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(source) => Err(io_error(path, source.into())),
     }
 }
 

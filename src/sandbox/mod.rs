@@ -49,7 +49,7 @@ use time::OffsetDateTime;
 pub use clock::Millis;
 pub use faults::{FailPath, Faults, Rate, ServerError};
 pub use log::LogEntry;
-pub use seed::Seed;
+pub use seed::{Seed, MAX_SEED_BYTES};
 pub use server::{serve, serve_until, spawn};
 pub use state::{DataPoint, DemoCredentials, Payload, State};
 

@@ -12,6 +12,10 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::state::State;
+use crate::bounded_read::read_regular;
+
+/// The largest state file read: a sandbox of a million tokens takes a few hundred MB.
+pub const MAX_STATE_BYTES: u64 = 1 << 30;
 
 /// Write `state` to `path` atomically.
 pub fn save(path: &Path, state: &State) -> anyhow::Result<()> {
@@ -48,7 +52,7 @@ pub fn save(path: &Path, state: &State) -> anyhow::Result<()> {
 
 /// Read a state file written by [`save`].
 pub fn load(path: &Path) -> anyhow::Result<State> {
-    let bytes = fs::read(path)
+    let bytes = read_regular(path, MAX_STATE_BYTES)
         .with_context(|| format!("cannot read the sandbox state {}", path.display()))?;
     serde_json::from_slice(&bytes).with_context(|| {
         format!(

@@ -215,6 +215,10 @@ fn active() -> String {
     "ACTIVE".into()
 }
 
+/// The largest seed file read: a seed declares a world and generates bulk tokens by count, so
+/// it is small; this bounds a file that is not a seed.
+pub const MAX_SEED_BYTES: u64 = 64 << 20;
+
 impl Seed {
     pub fn from_yaml(text: &str) -> anyhow::Result<Seed> {
         serde_yaml::from_str(text)

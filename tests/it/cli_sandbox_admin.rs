@@ -5,17 +5,7 @@
 
 use std::process::Output;
 
-use crate::support::{text, tokensmith_in as tokensmith};
-
-fn quickstart() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        "examples/quickstart.yaml",
-        dir.path().join("tokensmith.yaml"),
-    )
-    .unwrap();
-    dir
-}
+use crate::support::{quickstart_dir as quickstart, text, tokensmith_in as tokensmith};
 
 fn ok(out: &Output) -> String {
     let all = text(out);

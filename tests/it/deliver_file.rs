@@ -778,10 +778,7 @@ async fn the_spec_the_state_directory_and_places_outside_are_never_written() {
 #[tokio::test]
 async fn a_fifo_or_device_target_errors_instead_of_hanging() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("pipe");
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let fifo = crate::support::mkfifo(&dir.path().join("pipe"));
     let d = spec_deliverer(dir.path());
     for path in ["pipe", "/dev/zero"] {
         let t = file(path, FileFormat::Env, Some("TOKEN"), None);

@@ -34,6 +34,7 @@ mod live_hostile;
 mod live_http;
 mod live_pacing;
 mod live_snapshot;
+mod odd_files;
 mod plan_properties;
 mod plan_render;
 mod plan_scale;

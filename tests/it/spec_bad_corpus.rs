@@ -217,10 +217,7 @@ fn a_missing_file_is_an_error_not_a_panic() {
 #[test]
 fn a_fifo_or_device_as_the_spec_is_refused_without_blocking_or_reading_forever() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("spec.yaml");
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let fifo = crate::support::mkfifo(&dir.path().join("spec.yaml"));
     for path in [fifo.as_path(), Path::new("/dev/zero")] {
         let (tx, rx) = std::sync::mpsc::channel();
         let owned = path.to_path_buf();

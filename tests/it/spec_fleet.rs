@@ -184,7 +184,7 @@ fn the_host_list_must_be_a_regular_file_inside_the_spec_directory() {
         ),
         (
             "{ host: { file: sub } }".into(),
-            "`sub` is not a regular file",
+            "cannot read `sub`: it is a directory, and only regular files are read",
         ),
         (
             "{ host: { file: missing.txt } }".into(),

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use super::error::{DeliverError, HolderText};
 use super::record::{holder_from, same_token, Parsed, Record};
 use super::{Delivered, DeliveryContext, Verified};
+use crate::bounded_read::{read_regular_to_string, ReadError};
 use crate::model::{FileFormat, FileTarget, Holder, Secret, Target};
 
 /// A failure before it is tied to a target address.
@@ -189,43 +190,18 @@ pub fn loose_mode(ctx: &DeliveryContext, f: &FileTarget) -> Option<String> {
     })
 }
 
-/// Reads a regular file as text; `None` when it does not exist. The file is opened without
-/// blocking (a FIFO would otherwise wait for a writer) and refused unless it is a regular file.
+/// Reads a regular file as text; `None` when it does not exist. A FIFO, device or directory
+/// is refused without waiting, and a file over [`MAX_FILE_BYTES`] is not a token file.
 fn read_text(path: &Path) -> Result<Option<String>, Fail> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Fail::Io("read", path.to_path_buf(), e)),
-    };
-    let meta = file
-        .metadata()
-        .map_err(|e| Fail::Io("read", path.to_path_buf(), e))?;
-    if !meta.is_file() {
-        return Err(Fail::Content(format!(
-            "`{}` is not a regular file; only regular files are read or written",
+    match read_regular_to_string(path, MAX_FILE_BYTES) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(ReadError::Io(e)) => Err(Fail::Io("read", path.to_path_buf(), e)),
+        Err(e) => Err(Fail::Content(format!(
+            "cannot read `{}`: {e}",
             path.display()
-        )));
+        ))),
     }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Fail::Io("read", path.to_path_buf(), e))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(Fail::Content(format!(
-            "`{}` is larger than {} MiB; not a token file",
-            path.display(),
-            MAX_FILE_BYTES / (1024 * 1024)
-        )));
-    }
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| Fail::Content(format!("`{}` is not UTF-8 text", path.display())))
 }
 
 fn key_of(f: &FileTarget) -> Result<&str, Fail> {

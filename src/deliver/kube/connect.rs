@@ -9,6 +9,7 @@
 //! service account, `proxy-url`, `tls-server-name` and custom certificate authorities. This
 //! module only picks the files, names the context and describes failures; it builds no request.
 
+use crate::bounded_read::read_regular_to_string;
 use crate::cli::env_vars;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -221,7 +222,7 @@ fn trim_token_file(auth: &mut kube::config::AuthInfo) -> Result<(), String> {
     if auth.token.is_some() {
         return Ok(());
     }
-    let text = std::fs::read_to_string(&path)
+    let text = read_regular_to_string(std::path::Path::new(&path), 1 << 20)
         .map_err(|e| format!("cannot read the token file `{path}`: {e}"))?;
     if text.trim() != text {
         auth.token = Some(secrecy::SecretString::from(text.trim().to_owned()));

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::Resolver;
+use crate::bounded_read::read_regular;
 use crate::model::{ExecTarget, Target, TargetValues};
 use crate::spec::de::Spanned;
 use crate::spec::template::{Vars, RESERVED};
@@ -283,13 +284,7 @@ fn read_inside(base: &Path, written: &str) -> Result<Vec<u8>, Finding> {
     if !real.starts_with(&base_real) {
         return Err(outside(written));
     }
-    let meta = std::fs::metadata(&real)
-        .map_err(|e| Finding::error(format!("cannot read `{written}`: {e}")))?;
-    if !meta.is_file() {
-        return Err(Finding::error(format!("`{written}` is not a regular file")));
-    }
-    if meta.len() > MAX_VALUES_FILE {
-        return Err(too_large(written));
-    }
-    std::fs::read(&real).map_err(|e| Finding::error(format!("cannot read `{written}`: {e}")))
+    // Checked on the opened file, so a FIFO swapped in after the checks above cannot hang it.
+    read_regular(&real, MAX_VALUES_FILE)
+        .map_err(|e| Finding::error(format!("cannot read `{written}`: {e}")))
 }

@@ -32,6 +32,26 @@ pub fn id_of(token: &str) -> String {
     token.rsplit_once('.').unwrap().0.to_owned()
 }
 
+/// A FIFO at `path` (no writer: a reader that opens it blocking waits forever).
+pub fn mkfifo(path: &std::path::Path) -> std::path::PathBuf {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    path.to_path_buf()
+}
+
+/// A directory holding a copy of `examples/quickstart.yaml` as `tokensmith.yaml` (one
+/// `sandbox://demo`, whose state the binary keeps beside it).
+pub fn quickstart_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        "examples/quickstart.yaml",
+        dir.path().join("tokensmith.yaml"),
+    )
+    .unwrap();
+    dir
+}
+
 /// Standard output followed by standard error of a finished command, lossily decoded.
 pub fn text(o: &std::process::Output) -> String {
     format!(

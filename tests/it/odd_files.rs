@@ -1,0 +1,180 @@
+//! Odd files wherever tokensmith reads one besides the spec (which `spec_bad_corpus` covers): a
+//! saved plan, a sandbox seed and state file, a leaked secret, a lock file, a committed schema.
+//! Each is fed a FIFO with no writer, an endless device behind a symlink, a directory or a file
+//! over its limit, and must end with a clear error naming the file and what is wrong with it,
+//! never a hang (the real binary runs against a deadline) and never a change.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::{command_in, mkfifo, quickstart_dir as quickstart};
+
+/// Far above what any of these runs takes; reaching it means the run hangs.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The real binary in `dir` with `args` and an empty stdin; its exit code and output, or a
+/// failed test if it is still running at the deadline (it is killed then).
+fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let child = command_in(dir, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tokensmith starts");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(DEADLINE) {
+        Ok(out) => {
+            let out = out.unwrap();
+            (out.status.code(), crate::support::text(&out))
+        }
+        Err(_) => {
+            // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("`tokensmith {}` hangs", args.join(" "));
+        }
+    }
+}
+
+/// A FIFO, a symlink to `/dev/zero` and a directory, named `NAME.fifo.EXT`, `NAME.zero.EXT`
+/// and `NAME.dir.EXT` in `dir`, with the words each error must contain.
+fn odd_files(dir: &Path, name: &str, ext: &str) -> Vec<(String, &'static str)> {
+    mkfifo(&dir.join(format!("{name}.fifo.{ext}")));
+    std::os::unix::fs::symlink("/dev/zero", dir.join(format!("{name}.zero.{ext}"))).unwrap();
+    std::fs::create_dir(dir.join(format!("{name}.dir.{ext}"))).unwrap();
+    vec![
+        (format!("{name}.fifo.{ext}"), "it is a FIFO"),
+        (format!("{name}.zero.{ext}"), "it is a device"),
+        (format!("{name}.dir.{ext}"), "it is a directory"),
+    ]
+}
+
+#[test]
+fn odd_saved_plans_are_refused_naming_the_plan() {
+    let dir = quickstart();
+    for (file, what) in odd_files(dir.path(), "p", "plan") {
+        let (code, text) = run(dir.path(), &["apply", &file, "--auto-approve"]);
+        assert_eq!(code, Some(1), "{file}: {text}");
+        assert!(
+            text.contains(&format!("cannot read the plan {file}")),
+            "{text}"
+        );
+        assert!(text.contains(what), "{file}: {text}");
+    }
+    assert!(
+        !dir.path().join(".tokensmith").exists(),
+        "nothing was started"
+    );
+}
+
+#[test]
+fn odd_seed_and_state_files_are_refused_by_the_sandbox_commands() {
+    let dir = quickstart();
+    for (file, what) in odd_files(dir.path(), "seed", "yaml") {
+        let (code, text) = run(dir.path(), &["sandbox", "seed", &file, "--name", "demo"]);
+        assert_ne!(code, Some(0), "{file}: {text}");
+        assert!(
+            text.contains(&format!("cannot read the seed file {file}")),
+            "{text}"
+        );
+        assert!(text.contains(what), "{file}: {text}");
+
+        let (code, text) = run(
+            dir.path(),
+            &["sandbox", "--seed", &file, "--listen", "127.0.0.1:0"],
+        );
+        assert_ne!(code, Some(0), "{file}: {text}");
+        assert!(text.contains(what), "{file}: {text}");
+    }
+    for (file, what) in odd_files(dir.path(), "state", "json") {
+        let (code, text) = run(
+            dir.path(),
+            &["sandbox", "--state", &file, "--listen", "127.0.0.1:0"],
+        );
+        assert_ne!(code, Some(0), "{file}: {text}");
+        assert!(
+            text.contains(&format!("cannot read the sandbox state {file}")),
+            "{text}"
+        );
+        assert!(text.contains(what), "{file}: {text}");
+    }
+}
+
+#[test]
+fn an_odd_embedded_sandbox_state_stops_plan_with_its_path() {
+    let dir = quickstart();
+    let state_dir = dir.path().join(".tokensmith/sandbox");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    mkfifo(&state_dir.join("demo.json"));
+    let (code, text) = run(dir.path(), &["plan"]);
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains(".tokensmith/sandbox/demo.json"), "{text}");
+    assert!(text.contains("it is a FIFO"), "{text}");
+}
+
+#[test]
+fn a_lock_file_replaced_by_a_fifo_stops_apply_with_its_path() {
+    let dir = quickstart();
+    let locks = dir.path().join(".tokensmith/locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    mkfifo(&locks.join("demo.lock"));
+    let (code, text) = run(dir.path(), &["apply", "--auto-approve"]);
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("demo.lock"), "{text}");
+    assert!(text.contains("it is a FIFO"), "{text}");
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing was delivered: {text}"
+    );
+}
+
+#[test]
+fn a_leaked_secret_file_is_read_from_a_pipe_but_never_without_end() {
+    let dir = quickstart();
+    // `/dev/zero` is read up to the limit and refused: a token is far shorter.
+    let (code, text) = run(
+        dir.path(),
+        &["leak", "--secret-file", "/dev/zero", "--auto-approve"],
+    );
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("--secret-file /dev/zero"), "{text}");
+    assert!(text.contains("larger than the limit of 64 KiB"), "{text}");
+    let (code, text) = run(
+        dir.path(),
+        &["leak", "--secret-file", ".", "--auto-approve"],
+    );
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("it is a directory"), "{text}");
+    // A pipe with a writer (the shell's `<(pass show …)`) is read: the run gets past reading
+    // the secret and answers about the secret itself (no token of this spec's world).
+    let pipe = mkfifo(&dir.path().join("secret.pipe"));
+    let writer = std::thread::spawn(move || std::fs::write(pipe, b"not a token\n").unwrap());
+    let (code, text) = run(
+        dir.path(),
+        &["leak", "--secret-file", "secret.pipe", "--auto-approve"],
+    );
+    writer.join().unwrap();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("the leaked token is not a valid token of any environment"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_odd_schema_to_check_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, what) in odd_files(dir.path(), "schema", "json") {
+        let (code, text) = run(dir.path(), &["schema", "--check", &file]);
+        assert_ne!(code, Some(0), "{file}: {text}");
+        assert!(
+            text.contains(&format!("cannot read the schema `{file}`")),
+            "{text}"
+        );
+        assert!(text.contains(what), "{file}: {text}");
+    }
+}
