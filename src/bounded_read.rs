@@ -59,6 +59,21 @@ fn lower(e: &io::Error) -> String {
 /// The whole of the regular file `path`, at most `limit` bytes; a FIFO, socket, device or
 /// directory is refused without waiting, and a larger file is refused.
 pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let (file, len) = open_regular(path, limit)?;
+    // Room for the whole file and the byte that would show it grew: read in one piece.
+    let room = usize::try_from(len).unwrap_or(usize::MAX).saturating_add(1);
+    read_bounded(file, limit, room)
+}
+
+/// Whether `path` is a regular file of at most `limit` bytes, for a file another library
+/// reads by path (a kubeconfig, which kube-rs reads and whose relative paths it resolves).
+/// The file could change between this check and that read; it guards against a wrong path,
+/// not against a race.
+pub fn check_regular(path: &Path, limit: u64) -> Result<(), ReadError> {
+    open_regular(path, limit).map(drop)
+}
+
+fn open_regular(path: &Path, limit: u64) -> Result<(File, u64), ReadError> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -70,11 +85,7 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     if meta.len() > limit {
         return Err(ReadError::TooLarge(limit));
     }
-    // Room for the whole file and the byte that would show it grew: read in one piece.
-    let room = usize::try_from(meta.len())
-        .unwrap_or(usize::MAX)
-        .saturating_add(1);
-    read_bounded(file, limit, room)
+    Ok((file, meta.len()))
 }
 
 /// `path` as text (see [`read_regular`]); invalid UTF-8 is an error.

@@ -1188,3 +1188,35 @@ async fn several_kubeconfig_files_merge_and_token_files_are_trimmed() {
         "{failures:?}"
     );
 }
+
+/// A FIFO (or a device) in the `KUBECONFIG` list is refused by name before kube-rs reads it,
+/// instead of blocking the run until something writes to it. The preflight runs on a thread of
+/// its own, so a read that blocks fails the test at the deadline instead of hanging it.
+#[test]
+fn a_fifo_in_the_kubeconfig_list_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = crate::support::mkfifo(&dir.path().join("config"));
+    for path in [fifo, std::path::PathBuf::from("/dev/zero")] {
+        let settings = KubeSettings {
+            kubeconfig: vec![path.clone()],
+            ..KubeSettings::default()
+        };
+        let base = dir.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            let d = Deliverer::new(DeliveryContext::with_kube(&base, settings));
+            let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+            let failures = rt.block_on(d.preflight(std::slice::from_ref(&t)));
+            let _ = tx.send(format!("{failures:?}"));
+        });
+        let text = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the preflight does not block on the kubeconfig");
+        assert!(
+            text.contains(&format!("cannot read the kubeconfig `{}`", path.display())),
+            "{text}"
+        );
+        assert!(text.contains("only regular files are read"), "{text}");
+    }
+}

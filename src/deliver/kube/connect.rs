@@ -9,7 +9,7 @@
 //! service account, `proxy-url`, `tls-server-name` and custom certificate authorities. This
 //! module only picks the files, names the context and describes failures; it builds no request.
 
-use crate::bounded_read::read_regular_to_string;
+use crate::bounded_read::{check_regular, read_regular_to_string};
 use crate::cli::env_vars;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -120,6 +120,10 @@ fn load_kubeconfig(settings: &KubeSettings) -> Result<Option<Kubeconfig>, String
         if !path.exists() {
             continue;
         }
+        // kube-rs reads the file by path (and resolves the paths inside it against its
+        // directory); a FIFO or device in its place is refused before it could block.
+        check_regular(path, 64 << 20)
+            .map_err(|e| format!("cannot read the kubeconfig `{}`: {e}", path.display()))?;
         let file = Kubeconfig::read_from(path)
             .map_err(|e| format!("`{}` is not a usable kubeconfig: {e}", path.display()))?;
         merged = Some(match merged {
