@@ -108,7 +108,12 @@ pub fn read_capped_to_string(path: &Path, limit: u64) -> Result<String, ReadErro
     String::from_utf8(read_capped(path, limit)?).map_err(|_| ReadError::NotText)
 }
 
-fn read_bounded(file: File, limit: u64, room: usize) -> Result<Vec<u8>, ReadError> {
+/// At most `limit` bytes of a stream (standard input) as text; more is refused.
+pub fn read_stream_to_string(stream: impl Read, limit: u64) -> Result<String, ReadError> {
+    String::from_utf8(read_bounded(stream, limit, 8 * 1024)?).map_err(|_| ReadError::NotText)
+}
+
+fn read_bounded(file: impl Read, limit: u64, room: usize) -> Result<Vec<u8>, ReadError> {
     let mut bytes = Vec::with_capacity(room.min(usize::try_from(limit).unwrap_or(usize::MAX)));
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {

@@ -12,7 +12,6 @@
 //! while the leaked token is still valid. Deciding the steps
 //! is the planner's (`--replace` with zero grace); executing them is the applier's.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use anyhow::Context;
 
 use super::session::{self, Session};
 use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRENCY};
-use crate::bounded_read::read_capped_to_string;
+use crate::bounded_read::{read_capped_to_string, read_stream_to_string};
 use crate::cli::LeakArgs;
 use crate::deliver::Deliver;
 use crate::live::{ClientSettings, Connector};
@@ -187,22 +186,19 @@ pub fn run(
     Ok(ExitStatus::Success)
 }
 
+/// The most read of a leaked secret: a token is far shorter, and the read stops here whatever
+/// the file or stream is.
+const MAX_SECRET_BYTES: u64 = 64 << 10;
+
 /// The secret, from `--secret-file` or stdin, trimmed.
 fn read_secret(args: &LeakArgs) -> anyhow::Result<Secret<String>> {
-    let mut text = String::new();
-    match &args.secret_file {
-        Some(path) => {
-            // A pipe is fine (`--secret-file <(pass show …)`); a token is short, so the read
-            // stops at 64 KiB whatever the file is.
-            text = read_capped_to_string(path, 64 << 10)
-                .with_context(|| format!("--secret-file {}", path.display()))?
-        }
-        None => {
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("cannot read the leaked secret from stdin")?;
-        }
-    }
+    let text = match &args.secret_file {
+        // A pipe is fine (`--secret-file <(pass show …)`).
+        Some(path) => read_capped_to_string(path, MAX_SECRET_BYTES)
+            .with_context(|| format!("--secret-file {}", path.display()))?,
+        None => read_stream_to_string(std::io::stdin().lock(), MAX_SECRET_BYTES)
+            .context("cannot read the leaked secret from stdin")?,
+    };
     let value = text.trim().to_owned();
     if value.is_empty() {
         anyhow::bail!("no secret given: pipe it to stdin or pass --secret-file");

@@ -16,8 +16,13 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// The real binary in `dir` with `args` and an empty stdin; its exit code and output, or a
 /// failed test if it is still running at the deadline (it is killed then).
 fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    run_with_stdin(dir, args, Stdio::null())
+}
+
+/// [`run`] with `stdin`.
+fn run_with_stdin(dir: &Path, args: &[&str], stdin: Stdio) -> (Option<i32>, String) {
     let child = command_in(dir, args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -143,6 +148,16 @@ fn a_leaked_secret_file_is_read_from_a_pipe_but_never_without_end() {
     assert_ne!(code, Some(0), "{text}");
     assert!(text.contains("--secret-file /dev/zero"), "{text}");
     assert!(text.contains("larger than the limit of 64 KiB"), "{text}");
+    // Standard input is bounded the same way.
+    let zero = std::fs::File::open("/dev/zero").unwrap();
+    let (code, text) = run_with_stdin(dir.path(), &["leak", "--auto-approve"], zero.into());
+    assert_ne!(code, Some(0), "{text}");
+    assert!(
+        text.contains(
+            "cannot read the leaked secret from stdin: it is larger than the limit of 64 KiB"
+        ),
+        "{text}"
+    );
     let (code, text) = run(
         dir.path(),
         &["leak", "--secret-file", ".", "--auto-approve"],
