@@ -131,8 +131,9 @@ impl Default for ClientSettings {
 }
 
 /// Whether `url` may be used with plain `http`: only when its host is a loopback address
-/// (an IP in 127.0.0.0/8, `::1`) or exactly `localhost`. A name that merely starts with `127.`
-/// (`127.0.0.1.nip.io`) resolves wherever its owner wants and is not loopback.
+/// (an IP in 127.0.0.0/8, `::1`) or exactly `localhost`, which [`Transport`] resolves to those
+/// addresses itself. A name that merely starts with `127.` (`127.0.0.1.nip.io`) resolves
+/// wherever its owner wants and is not loopback.
 pub fn plain_http_allowed(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -389,7 +390,16 @@ pub struct Transport {
 
 impl Transport {
     pub fn new(settings: &ClientSettings) -> Result<Self, LiveError> {
+        // `localhost` is the one name plain http may use (`plain_http_allowed`); it is pinned to
+        // the loopback addresses instead of asking the system's resolver, which a changed hosts
+        // file or a DNS server answering for `localhost` could point elsewhere. (The port of
+        // these addresses is ignored: the URL's is used.)
+        let loopback = [
+            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+            std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+        ];
         let client = reqwest::Client::builder()
+            .resolve_to_addrs("localhost", &loopback)
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
             .redirect(same_origin_redirects())

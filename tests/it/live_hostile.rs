@@ -47,6 +47,19 @@ async fn plain_http_to_a_name_that_starts_with_127_is_refused_before_sending() {
     }
 }
 
+/// `localhost` is resolved by the transport itself (to 127.0.0.1 and ::1), not by the system:
+/// a plain-http base at `localhost` reaches a server on 127.0.0.1 and the token goes nowhere
+/// else. (That a hosts file pointing `localhost` elsewhere is ignored cannot be shown without
+/// changing the machine's hosts file; this pins that the override keeps `localhost` working.)
+#[tokio::test]
+async fn plain_http_to_localhost_reaches_the_loopback_server() {
+    let stub = start(|_, _| Reply::json(200, r#"{"totalCount":0,"apiTokens":[]}"#)).await;
+    let port = stub.base.rsplit_once(':').unwrap().1.to_owned();
+    let client = client_at(&format!("http://localhost:{port}"), &fast_settings()).unwrap();
+    assert!(client.list_api_tokens().await.unwrap().is_empty());
+    assert_eq!(stub.count(), 1);
+}
+
 #[tokio::test]
 async fn a_redirect_to_another_origin_is_not_followed() {
     let elsewhere = start(|_, _| Reply::json(200, r#"{"apiTokens":[]}"#)).await;
