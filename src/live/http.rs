@@ -40,7 +40,7 @@ use tokio::sync::Semaphore;
 use super::error::{redact, LiveError, RequestLabel, Subject, Violation};
 use super::pacing::{Answer, Gate, Pacing, RateLimit, Slot};
 use super::wire::{ErrorEnvelope, FlatError};
-use crate::model::Secret;
+use crate::model::{plain_http_allowed, Secret};
 
 /// When and how often to retry.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,19 +127,6 @@ impl Default for ClientSettings {
             retry: RetryPolicy::default(),
             max_in_flight_per_host: DEFAULT_MAX_IN_FLIGHT_PER_HOST,
         }
-    }
-}
-
-/// Whether `url` may be used with plain `http`: only when its host is a loopback address
-/// (an IP in 127.0.0.0/8, `::1`) or exactly `localhost`, which [`Transport`] resolves to those
-/// addresses itself. A name that merely starts with `127.` (`127.0.0.1.nip.io`) resolves
-/// wherever its owner wants and is not loopback.
-pub fn plain_http_allowed(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name == "localhost",
-        None => false,
     }
 }
 

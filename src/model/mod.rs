@@ -8,6 +8,7 @@ pub mod dynatrace_messages;
 pub mod encode;
 pub mod hash;
 pub mod live;
+pub mod loopback;
 pub mod policy;
 pub mod preset;
 pub mod redact;
@@ -25,6 +26,7 @@ pub use desired::{
 };
 pub use duration::SpecDuration;
 pub use live::{LiveAccount, LiveEnvironment, LiveSnapshot, LiveToken, TargetSnapshot};
+pub use loopback::{loopback_ip, plain_http_allowed};
 pub use policy::{Policy, Revoke, Rotation};
 pub use preset::{PlatformPreset, Preset};
 pub use scope::Scope;

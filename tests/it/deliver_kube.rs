@@ -1220,3 +1220,37 @@ fn a_fifo_in_the_kubeconfig_list_is_refused_without_blocking() {
         assert!(text.contains("only regular files are read"), "{text}");
     }
 }
+
+/// A kubeconfig whose server is plain http anywhere but a loopback address is refused before
+/// any request: a token value would cross the network in clear text. `localhost` is refused too
+/// (kube-rs asks the system's resolver, which a hosts file can point elsewhere), with the way
+/// out named; the double on 127.0.0.1 over http is served, as every other test here shows.
+#[tokio::test]
+async fn a_plain_http_api_server_off_loopback_is_refused_before_any_request() {
+    let double = K8sDouble::start(API_TOKEN).await;
+    let port = double.url().rsplit_once(':').unwrap().1.to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    for server in [
+        "http://10.0.0.1:6443".to_owned(),
+        "http://kubernetes.example:8080".to_owned(),
+        format!("http://localhost:{port}"),
+    ] {
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: c\n  cluster: {{server: '{server}'}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: {API_TOKEN}}}\n"
+        );
+        let d = deliverer_for(dir.path(), &kubeconfig);
+        let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+        let failures = d.preflight(std::slice::from_ref(&t)).await;
+        let text = format!("{failures:?}");
+        assert!(text.contains("uses plain http"), "{server}: {text}");
+        assert!(text.contains("127.0.0.1"), "{server}: {text}");
+        let err = d
+            .deliver(&t, &Secret::from(SECRET), &record())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("uses plain http"), "{server}: {err}");
+        assert!(!err.contains(SECRET), "{err}");
+    }
+    assert!(double.requests().is_empty(), "nothing reached the server");
+}

@@ -11,6 +11,7 @@
 
 use crate::bounded_read::{check_regular, read_regular_to_string};
 use crate::cli::env_vars;
+use crate::model::loopback_ip;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -113,6 +114,22 @@ impl ClientCache {
     }
 }
 
+/// Secret values are written to the API server: over plain http only to a loopback address (a
+/// `kubectl proxy` on this machine, a test cluster), as every other secret tokensmith sends.
+/// kube-rs resolves names through the system, so `localhost` is not taken on trust here: the
+/// address must be written (`127.0.0.1`).
+fn refuse_cleartext(server: &str, context: &str) -> Result<(), String> {
+    let Ok(url) = url::Url::parse(server) else {
+        return Ok(());
+    };
+    if url.scheme() == "http" && !loopback_ip(&url) {
+        return Err(format!(
+            "context `{context}` ({server}) uses plain http; token values go to a Kubernetes API server over https, or over http only to a loopback address such as 127.0.0.1 (`kubectl proxy`)"
+        ));
+    }
+    Ok(())
+}
+
 /// The kubeconfig files that exist, merged; `None` when there is none.
 fn load_kubeconfig(settings: &KubeSettings) -> Result<Option<Kubeconfig>, String> {
     let mut merged: Option<Kubeconfig> = None;
@@ -206,6 +223,7 @@ pub async fn connect(settings: &KubeSettings, context: Option<&str>) -> Result<C
         .to_string()
         .trim_end_matches('/')
         .to_owned();
+    refuse_cleartext(&server, &context_name)?;
     let client = kube::Client::try_from(config)
         .map_err(|e| format!("context `{context_name}` ({server}): {}", cause(&e)))?;
     Ok(Connection {

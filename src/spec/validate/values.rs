@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::live::http::plain_http_allowed;
+use crate::model::plain_http_allowed;
 use crate::model::token::{Generation, Marker, MAX_NAME_LEN};
 use crate::model::{Endpoint, Preset, Scope, TokenKey, TokenKind};
 
