@@ -7,6 +7,7 @@ use std::path::Path;
 use super::desired_diff::{diff, DesiredDiff};
 use super::repo::{discover, regular_file_at_ref, spec_at_ref, GitError, SpecCommit};
 use crate::model::Desired;
+use crate::spec::resolve::MAX_VALUES_FILE;
 use crate::spec::{self, Diagnostics, LoadedSpec};
 
 /// A spec loaded from a commit, and that commit (never dirty).
@@ -44,8 +45,13 @@ pub fn load_at_ref(spec_path: &Path, reference: &str) -> Result<LoadedAtRef, AtR
         let repo = repo
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        regular_file_at_ref(&repo, &at.commit.commit, &format!("{dir}{rel}"))
-            .map_err(|e| e.to_string())
+        regular_file_at_ref(
+            &repo,
+            &at.commit.commit,
+            &format!("{dir}{rel}"),
+            MAX_VALUES_FILE,
+        )
+        .map_err(|e| e.to_string())
     };
     let spec = spec::load_bytes_with(&at.bytes, &at.file_name, &read).map_err(|diagnostics| {
         AtRefError::Spec {

@@ -10,6 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use git2::{Repository, Status, StatusOptions};
 
 use crate::plan::Inputs;
+use crate::spec::load::MAX_SPEC_BYTES;
 
 /// Where a spec sits in git.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,14 @@ pub enum GitError {
         reference: String,
         commit: String,
         path: String,
+    },
+    #[error("`{path}` at `{reference}` (commit {commit}) is {size} bytes, larger than the limit of {limit} bytes")]
+    TooLarge {
+        reference: String,
+        commit: String,
+        path: String,
+        size: u64,
+        limit: u64,
     },
     #[error("git: {context}: {source}")]
     Git {
@@ -179,11 +188,13 @@ fn is_dirty(repo: &Repository, path_in_repo: &str) -> Result<bool, GitError> {
 }
 
 /// The bytes of `path_in_repo` as committed at `reference` (a branch, tag, `HEAD~1`, a commit
-/// id: anything `git rev-parse` accepts), read from git objects.
+/// id: anything `git rev-parse` accepts), read from git objects. A blob over `limit` bytes is
+/// refused from its header, before it is inflated: a pull request can commit a file of any size.
 pub fn read_at_ref(
     repo: &Repository,
     reference: &str,
     path_in_repo: &str,
+    limit: u64,
 ) -> Result<Vec<u8>, GitError> {
     let commit = resolve(repo, reference)?;
     let commit_id = commit.id().to_string();
@@ -201,6 +212,21 @@ pub fn read_at_ref(
         }
         Err(e) => return Err(git(format!("looking up {path_in_repo} at {commit_id}"))(e)),
     };
+    if entry.kind() == Some(git2::ObjectType::Blob) {
+        let (size, _) = repo
+            .odb()
+            .and_then(|odb| odb.read_header(entry.id()))
+            .map_err(git(format!("reading {path_in_repo} at {commit_id}")))?;
+        if size as u64 > limit {
+            return Err(GitError::TooLarge {
+                reference: reference.to_owned(),
+                commit: commit_id,
+                path: path_in_repo.to_owned(),
+                size: size as u64,
+                limit,
+            });
+        }
+    }
     let object = entry
         .to_object(repo)
         .map_err(git(format!("reading {path_in_repo} at {commit_id}")))?;
@@ -221,6 +247,7 @@ pub fn regular_file_at_ref(
     repo: &Repository,
     reference: &str,
     path_in_repo: &str,
+    limit: u64,
 ) -> Result<Vec<u8>, GitError> {
     let commit = resolve(repo, reference)?;
     let tree = commit
@@ -235,7 +262,7 @@ pub fn regular_file_at_ref(
             });
         }
     }
-    read_at_ref(repo, reference, path_in_repo)
+    read_at_ref(repo, reference, path_in_repo, limit)
 }
 
 /// The full commit id `reference` points at.
@@ -279,7 +306,7 @@ pub struct SpecAtRef {
 pub fn spec_at_ref(spec_path: &Path, reference: &str) -> Result<SpecAtRef, GitError> {
     let (repo, path_in_repo) = discover(spec_path)?;
     let commit = resolve_commit(&repo, reference)?;
-    let bytes = read_at_ref(&repo, &commit, &path_in_repo)?;
+    let bytes = read_at_ref(&repo, &commit, &path_in_repo, MAX_SPEC_BYTES as u64)?;
     Ok(SpecAtRef {
         bytes,
         file_name: format!("{path_in_repo}@{}", &commit[..12.min(commit.len())]),

@@ -117,20 +117,20 @@ fn read_at_ref_reads_git_objects_without_touching_the_tree() {
     let (repo, path) = discover(&spec).unwrap();
     assert_eq!(path, "config/tokensmith.yaml");
     assert_eq!(
-        read_at_ref(&repo, "HEAD", &path).unwrap(),
+        read_at_ref(&repo, "HEAD", &path, LIMIT).unwrap(),
         b"version: 1 # v2\n"
     );
     assert_eq!(
-        read_at_ref(&repo, "HEAD~1", &path).unwrap(),
+        read_at_ref(&repo, "HEAD~1", &path, LIMIT).unwrap(),
         b"version: 1 # v1\n"
     );
     assert_eq!(
-        read_at_ref(&repo, "v1", &path).unwrap(),
+        read_at_ref(&repo, "v1", &path, LIMIT).unwrap(),
         b"version: 1 # v1\n"
     );
     let v1 = git(root, &["rev-parse", "v1"]);
     assert_eq!(
-        read_at_ref(&repo, &v1, &path).unwrap(),
+        read_at_ref(&repo, &v1, &path, LIMIT).unwrap(),
         b"version: 1 # v1\n"
     );
     // The working tree is as we left it.
@@ -139,7 +139,7 @@ fn read_at_ref_reads_git_objects_without_touching_the_tree() {
         "version: 1 # uncommitted\n"
     );
 
-    let err = read_at_ref(&repo, "no-such-branch", &path).unwrap_err();
+    let err = read_at_ref(&repo, "no-such-branch", &path, LIMIT).unwrap_err();
     assert!(matches!(err, GitError::UnknownRef { .. }), "{err:?}");
     assert!(
         err.to_string().contains("unknown git ref `no-such-branch`"),
@@ -147,7 +147,7 @@ fn read_at_ref_reads_git_objects_without_touching_the_tree() {
     );
     assert!(err.to_string().contains("git fetch"), "{err}");
 
-    let err = read_at_ref(&repo, "v1", "config/other.yaml").unwrap_err();
+    let err = read_at_ref(&repo, "v1", "config/other.yaml", LIMIT).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, GitError::FileAbsent { .. }), "{err:?}");
     assert!(
@@ -156,9 +156,25 @@ fn read_at_ref_reads_git_objects_without_touching_the_tree() {
     );
     assert!(msg.contains(&v1), "{msg}");
 
-    let err = read_at_ref(&repo, "HEAD", "config").unwrap_err();
+    let err = read_at_ref(&repo, "HEAD", "config", LIMIT).unwrap_err();
     assert!(matches!(err, GitError::NotAFile { .. }), "{err:?}");
+
+    // A blob over the limit is refused from its header: "version: 1 # v2\n" is 16 bytes.
+    assert_eq!(read_at_ref(&repo, "HEAD", &path, 16).unwrap().len(), 16);
+    let err = read_at_ref(&repo, "HEAD", &path, 15).unwrap_err();
+    assert!(
+        matches!(err, GitError::TooLarge { size: 16, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("is 16 bytes, larger than the limit of 15 bytes"),
+        "{err}"
+    );
 }
+
+/// Any blob is larger than this test's files; the limit itself is tested above.
+const LIMIT: u64 = 1 << 20;
 
 #[test]
 fn spec_at_ref_records_the_ref_commit_as_clean() {

@@ -11,6 +11,7 @@ mod fleet;
 mod policy;
 mod targets;
 mod tokens;
+pub use fleet::MAX_VALUES_FILE;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
