@@ -1254,3 +1254,18 @@ async fn a_plain_http_api_server_off_loopback_is_refused_before_any_request() {
     }
     assert!(double.requests().is_empty(), "nothing reached the server");
 }
+
+/// `insecure-skip-tls-verify: true` on a server off loopback is refused the same way: TLS that
+/// accepts any certificate sends the value to whoever answers.
+#[tokio::test]
+async fn a_cluster_that_skips_tls_verification_off_loopback_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: c\n  cluster: {{server: 'https://10.0.0.1:6443', insecure-skip-tls-verify: true}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: {API_TOKEN}}}\n"
+    );
+    let d = deliverer_for(dir.path(), &kubeconfig);
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    let text = format!("{:?}", d.preflight(std::slice::from_ref(&t)).await);
+    assert!(text.contains("skips TLS verification"), "{text}");
+    assert!(text.contains("certificate-authority"), "{text}");
+}

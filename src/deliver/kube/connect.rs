@@ -114,7 +114,8 @@ impl ClientCache {
     }
 }
 
-/// Secret values are written to the API server: over plain http only to a loopback address (a
+/// Secret values are written to the API server: over verified TLS, or (with or without TLS)
+/// only to a loopback address. Plain http: only to a loopback address (a
 /// `kubectl proxy` on this machine, a test cluster), as every other secret tokensmith sends.
 /// kube-rs resolves names through the system, so `localhost` is not taken on trust here: the
 /// address must be written (`127.0.0.1`).
@@ -224,6 +225,11 @@ pub async fn connect(settings: &KubeSettings, context: Option<&str>) -> Result<C
         .trim_end_matches('/')
         .to_owned();
     refuse_cleartext(&server, &context_name)?;
+    if config.accept_invalid_certs && !url::Url::parse(&server).is_ok_and(|u| loopback_ip(&u)) {
+        return Err(format!(
+            "context `{context_name}` ({server}) skips TLS verification (`insecure-skip-tls-verify: true`): token values would go to whoever answers for that address; give the cluster its `certificate-authority` or `certificate-authority-data` instead"
+        ));
+    }
     let client = kube::Client::try_from(config)
         .map_err(|e| format!("context `{context_name}` ({server}): {}", cause(&e)))?;
     Ok(Connection {
