@@ -39,6 +39,30 @@ pub const KUBERNETES_SERVICE_HOST: &str = "KUBERNETES_SERVICE_HOST";
 /// Set in a pod: the in-cluster Kubernetes API server's port.
 pub const KUBERNETES_SERVICE_PORT: &str = "KUBERNETES_SERVICE_PORT";
 
+/// The proxy of https requests, as curl reads it (the upper-case name first).
+pub const HTTPS_PROXY: [&str; 2] = ["HTTPS_PROXY", "https_proxy"];
+/// The proxy of every scheme, when no https proxy is set (tokensmith uses it for https only).
+pub const ALL_PROXY: [&str; 2] = ["ALL_PROXY", "all_proxy"];
+/// Hosts that bypass the proxy, comma-separated (curl's format).
+pub const NO_PROXY: [&str; 2] = ["NO_PROXY", "no_proxy"];
+
+/// The first of `names` that is set to a non-empty value.
+fn first_set(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
+/// The proxy for https requests: `HTTPS_PROXY`, else `ALL_PROXY` (either case).
+pub fn https_proxy() -> Option<String> {
+    first_set(&HTTPS_PROXY).or_else(|| first_set(&ALL_PROXY))
+}
+
+/// The hosts that bypass the proxy (`NO_PROXY`, either case).
+pub fn no_proxy() -> Option<String> {
+    first_set(&NO_PROXY)
+}
+
 /// Whether `NO_COLOR` is set to a non-empty value.
 pub fn no_color() -> bool {
     std::env::var_os(NO_COLOR).is_some_and(|v| !v.is_empty())

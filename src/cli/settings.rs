@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use super::env_vars;
 pub use super::EmbeddedSandboxArgs;
 use super::{
     ApplyArgs, Cli, Command, CompletionShell, DriftArgs, ForceUnlockArgs, GitArgs, InventoryArgs,
@@ -20,7 +21,7 @@ use super::{
     SandboxArgs, SandboxClockAction, SandboxCommand, SandboxServeArgs, SchemaArgs, SpecArgs,
     ValidateArgs, DEFAULT_SPEC_FILE,
 };
-use crate::live::ClientSettings;
+use crate::live::{ClientSettings, ProxySettings};
 use crate::model::SpecDuration;
 use crate::plan::ReplaceRequest;
 use crate::render::Format;
@@ -238,7 +239,13 @@ impl Cli {
             Command::Man => CommandSettings::Man,
         };
         Ok(Settings {
-            client: ClientSettings::default(),
+            client: ClientSettings {
+                proxy: ProxySettings {
+                    https: env_vars::https_proxy(),
+                    no_proxy: env_vars::no_proxy(),
+                },
+                ..ClientSettings::default()
+            },
             command,
         })
     }

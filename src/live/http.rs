@@ -116,6 +116,9 @@ pub struct ClientSettings {
     /// Requests in flight to one host (scheme, host, port) at most, across every environment
     /// it serves.
     pub max_in_flight_per_host: usize,
+    /// The proxy of https requests; none by default (the command line fills it in from the
+    /// environment).
+    pub proxy: ProxySettings,
 }
 
 impl Default for ClientSettings {
@@ -126,7 +129,29 @@ impl Default for ClientSettings {
             deadline: Duration::from_secs(120),
             retry: RetryPolicy::default(),
             max_in_flight_per_host: DEFAULT_MAX_IN_FLIGHT_PER_HOST,
+            proxy: ProxySettings::default(),
         }
+    }
+}
+
+/// The proxy https requests go through (`HTTPS_PROXY`, else `ALL_PROXY`) and the hosts that
+/// bypass it (`NO_PROXY`, in curl's format). Over https the proxy only relays an encrypted
+/// tunnel (`CONNECT`). Plain http, allowed only to loopback, never goes through a proxy: the
+/// proxy would read the token in clear text (reqwest's default, every system proxy for every
+/// scheme, did exactly that with `HTTP_PROXY` set).
+#[derive(Clone, Default, PartialEq)]
+pub struct ProxySettings {
+    pub https: Option<String>,
+    pub no_proxy: Option<String>,
+}
+
+impl std::fmt::Debug for ProxySettings {
+    // A proxy URL may carry a password (`http://user:secret@proxy:3128`): not printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxySettings")
+            .field("https", &self.https.as_ref().map(|_| "<set>"))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
     }
 }
 
@@ -385,7 +410,24 @@ impl Transport {
             std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
             std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
         ];
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder().no_proxy();
+        if let Some(url) = &settings.proxy.https {
+            // The URL is not echoed: it may hold the proxy's password.
+            let proxy = reqwest::Proxy::https(url.as_str())
+                .map_err(|_| LiveError::Client {
+                    reason: "the https proxy (HTTPS_PROXY or ALL_PROXY) is not a usable URL"
+                        .to_owned(),
+                })?
+                .no_proxy(
+                    settings
+                        .proxy
+                        .no_proxy
+                        .as_deref()
+                        .and_then(reqwest::NoProxy::from_string),
+                );
+            builder = builder.proxy(proxy);
+        }
+        let client = builder
             .resolve_to_addrs("localhost", &loopback)
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)

@@ -41,7 +41,7 @@ pub use account::{AccountClient, AccountConfig};
 pub use connect::{Connector, DefaultConnector, SandboxEndpoint, SandboxResolver};
 pub use environment::EnvironmentClient;
 pub use error::{redact, ApiFailure, LiveError, RequestLabel, Subject, Violation};
-pub use http::{CallCounter, ClientSettings, RetryPolicy, Transport};
+pub use http::{CallCounter, ClientSettings, ProxySettings, RetryPolicy, Transport};
 pub use snapshot::{read_snapshot, read_snapshot_reporting, SnapshotError, SnapshotRead};
 pub use traits::{
     AccountApi, AccountRead, AccountWrite, ApiTokenChange, CreatedToken, Deletion, EnvironmentApi,

@@ -1269,3 +1269,28 @@ async fn a_cluster_that_skips_tls_verification_off_loopback_is_refused() {
     assert!(text.contains("skips TLS verification"), "{text}");
     assert!(text.contains("certificate-authority"), "{text}");
 }
+
+/// kube-rs takes `HTTPS_PROXY` for every scheme; a plain-http API server on loopback is still
+/// written to directly, or the proxy would read the Secret's value in clear text. (nextest runs
+/// each test in a process of its own, so setting the variable here touches no other test.)
+#[tokio::test]
+async fn a_plain_http_loopback_api_server_is_never_reached_through_a_proxy() {
+    let proxy = crate::support::recording_proxy::RecordingProxy::start();
+    std::env::set_var("HTTPS_PROXY", &proxy.url);
+    let double = K8sDouble::start(API_TOKEN).await;
+    assert!(double.url().starts_with("http://127.0.0.1:"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = deliverer(dir.path(), &double, API_TOKEN);
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    d.deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        SECRET.as_bytes()
+    );
+    assert_eq!(proxy.seen(), Vec::<String>::new());
+    std::env::remove_var("HTTPS_PROXY");
+}

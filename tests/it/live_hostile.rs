@@ -1,13 +1,17 @@
 //! The environment client against hostile or broken servers (issue 10): no cleartext
-//! credentials to a host that only looks like loopback, no redirect to another origin, bounded
-//! response bodies, one deadline per request, and malformed token lists refused by name.
+//! credentials to a host that only looks like loopback or to a proxy, no redirect to another
+//! origin, bounded response bodies, one deadline per request, and malformed token lists refused
+//! by name.
 
 use crate::support::http_stub as live_stub;
+use crate::support::recording_proxy::RecordingProxy;
 
 use std::time::{Duration, Instant};
 
 use live_stub::{fast_settings, start, Reply, MGMT_TOKEN};
-use tokensmith::live::{ClientSettings, EnvironmentClient, EnvironmentRead, LiveError, Transport};
+use tokensmith::live::{
+    ClientSettings, EnvironmentClient, EnvironmentRead, LiveError, ProxySettings, Transport,
+};
 use tokensmith::model::{EnvName, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -211,4 +215,70 @@ async fn token_lists_with_duplicate_ids_are_errors() {
         .to_string();
     assert!(err.contains("environment `prod`"), "{err}");
     assert!(err.contains("dt0g02.A more than once"), "{err}");
+}
+
+/// With every proxy variable set, the real binary still talks to the sandbox on loopback
+/// directly: a proxy would read the management token in clear text (reqwest's default, and
+/// what this binary did before, sent every request of this apply to it). The apply converges
+/// and the proxy sees nothing.
+#[test]
+fn plain_http_to_loopback_never_goes_through_a_proxy() {
+    use crate::support::binary_world::World;
+    let proxy = RecordingProxy::start();
+    let w = World::new(
+        "api_tokens:\n  ci: { environments: [demo], scopes: [metrics.ingest], deliver: [{ file: { path: out/ci } }] }\n",
+    );
+    // Only the http proxy (the variable that names plain http), then every proxy variable.
+    let http_only = ["HTTP_PROXY", "http_proxy"];
+    let every = [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ];
+    for (i, names) in [&http_only[..], &every[..]].into_iter().enumerate() {
+        let env: Vec<(&str, &str)> = names.iter().map(|&n| (n, proxy.url.as_str())).collect();
+        if i == 0 {
+            let run = w.run_with_env(&["apply", "--auto-approve"], &env);
+            assert_eq!(run.code, Some(0), "{}", run.text);
+        }
+        let plan = w.run_with_env(&["plan", "--detailed-exitcode"], &env);
+        assert_eq!(plan.code, Some(0), "{names:?}: {}", plan.text);
+        assert_eq!(proxy.seen(), Vec::<String>::new(), "{names:?}");
+    }
+}
+
+/// Over https the proxy is used (a `CONNECT` tunnel, so it relays ciphertext only), except for
+/// a host `NO_PROXY` names.
+#[tokio::test]
+async fn https_goes_through_the_proxy_as_a_tunnel_unless_no_proxy_names_the_host() {
+    let proxy = RecordingProxy::start();
+    let base = "https://abc12345.live.example.invalid";
+    let mut settings = fast_settings();
+    settings.retry.max_attempts = 1;
+    settings.proxy = ProxySettings {
+        https: Some(proxy.url.clone()),
+        no_proxy: None,
+    };
+    assert!(client_at(base, &settings)
+        .unwrap()
+        .list_api_tokens()
+        .await
+        .is_err());
+    let seen = proxy.seen();
+    assert!(!seen.is_empty(), "the proxy was not used");
+    assert!(
+        seen.iter()
+            .all(|l| l.starts_with("CONNECT abc12345.live.example.invalid:443 ")),
+        "{seen:?}"
+    );
+    settings.proxy.no_proxy = Some("localhost, .example.invalid".to_owned());
+    assert!(client_at(base, &settings)
+        .unwrap()
+        .list_api_tokens()
+        .await
+        .is_err());
+    assert_eq!(proxy.seen().len(), seen.len(), "NO_PROXY was not honoured");
 }

@@ -225,6 +225,11 @@ pub async fn connect(settings: &KubeSettings, context: Option<&str>) -> Result<C
         .trim_end_matches('/')
         .to_owned();
     refuse_cleartext(&server, &context_name)?;
+    if server.starts_with("http://") {
+        // Loopback only (above), and never through a proxy: kube-rs takes `HTTPS_PROXY` for
+        // every scheme, and a proxy would read the Secret's value in clear text.
+        config.proxy_url = None;
+    }
     if config.accept_invalid_certs && !url::Url::parse(&server).is_ok_and(|u| loopback_ip(&u)) {
         return Err(format!(
             "context `{context_name}` ({server}) skips TLS verification (`insecure-skip-tls-verify: true`): token values would go to whoever answers for that address; give the cluster its `certificate-authority` or `certificate-authority-data` instead"

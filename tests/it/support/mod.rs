@@ -8,6 +8,7 @@
 //! - `sandbox_client`: a seeded sandbox and an HTTP client for its API (sandbox_*).
 //! - `http_stub`: a scripted HTTP server recording every request (live_*).
 //! - `k8s_double`: a Kubernetes API double (deliver_kube).
+//! - `recording_proxy`: a proxy that records request lines and forwards nothing.
 //! - `saturation`: a gate that holds requests until a concurrency cap is reached, so cap tests
 //!   assert exact counts without timing (live_pacing, live_snapshot).
 
@@ -15,6 +16,7 @@ pub mod apply_harness;
 pub mod binary_world;
 pub mod http_stub;
 pub mod k8s_double;
+pub mod recording_proxy;
 pub mod sandbox_client;
 pub mod saturation;
 
