@@ -1294,3 +1294,158 @@ async fn a_plain_http_loopback_api_server_is_never_reached_through_a_proxy() {
     assert_eq!(proxy.seen(), Vec::<String>::new());
     std::env::remove_var("HTTPS_PROXY");
 }
+
+/// A server on loopback that reads one request and answers 200 with a chunked body that never
+/// ends: `drip` sends a byte every 100 ms (each byte restarts kube-rs's read timeout), otherwise
+/// 1 MiB chunks as fast as it can. Returns its URL.
+fn endless_api_server(drip: bool) -> String {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+                );
+                let chunk = if drip {
+                    b"1\r\n \r\n".to_vec()
+                } else {
+                    let mut c = b"100000\r\n".to_vec();
+                    c.extend(std::iter::repeat_n(b' ', 1 << 20));
+                    c.extend(b"\r\n");
+                    c
+                };
+                while stream.write_all(&chunk).is_ok() {
+                    if drip {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// An API server (or whatever answers for its address) that drips its answer a byte at a time,
+/// or streams one without end, is cut off: each request has one deadline for its whole answer
+/// and a body cap, and the error names the target's server and what it did. Without the bounds
+/// the drip holds the apply for ever (kube-rs's read timeout restarts with every byte) and the
+/// flood fills the memory. Run on a thread of its own, so a hang fails the test at the deadline.
+#[test]
+fn an_api_server_that_drips_or_floods_its_answer_is_cut_off_naming_it() {
+    for (drip, expect) in [
+        (true, "the API server did not finish its answer within 2 s"),
+        (false, "the API server's answer is larger than 16 MiB"),
+    ] {
+        let url = endless_api_server(drip);
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: c\n  cluster: {{server: '{url}'}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: {API_TOKEN}}}\n"
+        );
+        let path = dir.path().join("kubeconfig");
+        fs::write(&path, kubeconfig).unwrap();
+        let mut settings = KubeSettings::kubeconfig_file(path);
+        settings.answer_deadline = Duration::from_secs(2);
+        let base = dir.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            let d = Deliverer::new(DeliveryContext::with_kube(&base, settings));
+            let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+            let started = std::time::Instant::now();
+            let err = rt
+                .block_on(d.deliver(&t, &Secret::from(SECRET), &record()))
+                .unwrap_err()
+                .to_string();
+            let _ = tx.send((err, started.elapsed()));
+        });
+        let (err, took) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the delivery is cut off instead of waiting for the answer to end");
+        assert!(err.contains(expect), "{err}");
+        assert!(err.contains(&url), "the error names the server: {err}");
+        assert!(
+            !err.contains(SECRET_PART) && !err.contains(API_TOKEN),
+            "{err}"
+        );
+        if drip {
+            assert!(
+                took >= Duration::from_secs(2),
+                "cut off at the deadline, not before: {took:?}"
+            );
+        }
+    }
+}
+
+/// `NO_PROXY` applies to Kubernetes API servers as to Dynatrace: kube-rs takes `HTTPS_PROXY`
+/// but not `NO_PROXY`, so a cluster the proxy cannot reach failed where kubectl bypasses the
+/// proxy. A cluster's own `proxy-url` still wins over `NO_PROXY`, as with kubectl. (nextest runs
+/// each test in a process of its own, so setting the variable here touches no other test.)
+#[tokio::test]
+async fn no_proxy_sends_an_https_api_server_direct_unless_the_cluster_names_a_proxy() {
+    use base64::Engine;
+    let proxy = crate::support::recording_proxy::RecordingProxy::start();
+    std::env::set_var("HTTPS_PROXY", &proxy.url);
+    let pki = k8s_double::TestPki::generate();
+    let double = K8sDouble::start_tls(API_TOKEN, &pki).await;
+    let host_port = double.url().trim_start_matches("https://").to_owned();
+    let config = double.kubeconfig("prod", API_TOKEN).replace(
+        "    server: ",
+        &format!(
+            "    certificate-authority-data: {}\n    server: ",
+            base64::engine::general_purpose::STANDARD.encode(&pki.ca_pem)
+        ),
+    );
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    let attempt = |config: String, no_proxy: Option<&str>| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        fs::write(&path, config).unwrap();
+        let mut settings = KubeSettings::kubeconfig_file(path);
+        settings.no_proxy = no_proxy.map(str::to_owned);
+        let d = Deliverer::new(DeliveryContext::with_kube(dir.path(), settings));
+        let t = t.clone();
+        async move {
+            let _dir = dir;
+            d.deliver(&t, &Secret::from(SECRET), &record()).await
+        }
+    };
+
+    // Through the environment's proxy (which answers 502): the tunnel is asked for, and fails.
+    let err = attempt(config.clone(), Some("example.com, 10.0.0.0/8"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        proxy.seen(),
+        vec![format!("CONNECT {host_port} HTTP/1.1")],
+        "{err}"
+    );
+
+    // NO_PROXY names the address: straight to the API server.
+    for no_proxy in ["127.0.0.1", "127.0.0.0/8", "*"] {
+        attempt(config.clone(), Some(no_proxy)).await.unwrap();
+    }
+    assert_eq!(proxy.seen().len(), 1, "{:?}", proxy.seen());
+    assert_eq!(
+        double
+            .secret_value("dynatrace", "dynakube", "apiToken")
+            .unwrap(),
+        SECRET.as_bytes()
+    );
+
+    // The cluster's own proxy-url: used although NO_PROXY names the address.
+    let explicit = config.replace(
+        "    server: ",
+        &format!("    proxy-url: {}\n    server: ", proxy.url),
+    );
+    attempt(explicit, Some("127.0.0.1")).await.unwrap_err();
+    assert_eq!(proxy.seen().len(), 2, "{:?}", proxy.seen());
+    std::env::remove_var("HTTPS_PROXY");
+}

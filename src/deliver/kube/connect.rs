@@ -7,8 +7,13 @@
 //! (EKS `aws eks get-token`, GKE `gke-gcloud-auth-plugin`, AKS `kubelogin`, refreshed on
 //! expiry), OIDC auth providers, client certificates, tokens and token files, the in-cluster
 //! service account, `proxy-url`, `tls-server-name` and custom certificate authorities. This
-//! module only picks the files, names the context and describes failures; it builds no request.
+//! module picks the files, names the context, refuses what would expose a token value (plain
+//! http or unverified TLS off loopback, a proxy for plain http), adds what kube-rs leaves out
+//! (`NO_PROXY`, [`super::no_proxy`]; a deadline and a size cap for each answer,
+//! [`super::bounded`]) and describes failures; it builds no request.
 
+use super::bounded::{Bounds, BoundsLayer, Exceeded, MAX_ANSWER_BYTES};
+use super::no_proxy::bypasses_proxy;
 use crate::bounded_read::{check_regular, read_regular_to_string};
 use crate::cli::env_vars;
 use crate::model::loopback_ip;
@@ -30,10 +35,19 @@ pub struct KubeSettings {
     /// How long a delivery to a Secret the Dynatrace Operator reads waits for the DynaKube to
     /// report on the new token (see [`super::operator`]).
     pub operator_wait: Duration,
+    /// How long one request may take to be answered in full, headers and body (see
+    /// [`super::bounded`]).
+    pub answer_deadline: Duration,
+    /// `NO_PROXY`: hosts reached directly although `HTTPS_PROXY` is set (see [`super::no_proxy`]).
+    pub no_proxy: Option<String>,
 }
 
 /// The default of [`KubeSettings::operator_wait`]: a touched DynaKube reconciles within seconds.
 pub const DEFAULT_OPERATOR_WAIT: Duration = Duration::from_secs(60);
+
+/// The default of [`KubeSettings::answer_deadline`]: an API server answers a get or a patch in
+/// well under a second; a minute leaves room for an exec plugin that fetches credentials.
+pub const DEFAULT_ANSWER_DEADLINE: Duration = Duration::from_secs(60);
 
 impl Default for KubeSettings {
     fn default() -> Self {
@@ -41,6 +55,8 @@ impl Default for KubeSettings {
             kubeconfig: Vec::new(),
             in_cluster: false,
             operator_wait: DEFAULT_OPERATOR_WAIT,
+            answer_deadline: DEFAULT_ANSWER_DEADLINE,
+            no_proxy: None,
         }
     }
 }
@@ -61,6 +77,7 @@ impl KubeSettings {
         KubeSettings {
             kubeconfig,
             in_cluster,
+            no_proxy: env_vars::no_proxy(),
             ..KubeSettings::default()
         }
     }
@@ -168,7 +185,7 @@ pub async fn connect(settings: &KubeSettings, context: Option<&str>) -> Result<C
             format!("looked at {}", paths.join(", "))
         }
     };
-    let (mut config, context_name) = match load_kubeconfig(settings)? {
+    let (mut config, context_name, explicit_proxy) = match load_kubeconfig(settings)? {
         Some(kubeconfig) => {
             let contexts: Vec<String> =
                 kubeconfig.contexts.iter().map(|c| c.name.clone()).collect();
@@ -176,6 +193,7 @@ pub async fn connect(settings: &KubeSettings, context: Option<&str>) -> Result<C
                 .map(str::to_owned)
                 .or_else(|| kubeconfig.current_context.clone())
                 .unwrap_or_default();
+            let explicit_proxy = cluster_proxy_url(&kubeconfig, &context_name).is_some();
             let options = KubeConfigOptions {
                 context: context.map(str::to_owned),
                 ..KubeConfigOptions::default()
@@ -198,12 +216,12 @@ pub async fn connect(settings: &KubeSettings, context: Option<&str>) -> Result<C
                     ),
                     other => format!("context `{context_name}`: {other}"),
                 })?;
-            (config, context_name)
+            (config, context_name, explicit_proxy)
         }
         None if settings.in_cluster && context.is_none() => {
             let config = kube::Config::incluster()
                 .map_err(|e| format!("the in-cluster service account is not usable: {e}"))?;
-            (config, "in-cluster".to_owned())
+            (config, "in-cluster".to_owned(), false)
         }
         None => {
             return Err(match context {
@@ -230,18 +248,57 @@ pub async fn connect(settings: &KubeSettings, context: Option<&str>) -> Result<C
         // every scheme, and a proxy would read the Secret's value in clear text.
         config.proxy_url = None;
     }
+    // A proxy from the environment yields to `NO_PROXY`, as with kubectl; a cluster's own
+    // `proxy-url` is used whatever `NO_PROXY` says (kubectl does the same).
+    if !explicit_proxy
+        && config.cluster_url.host().is_some_and(|host| {
+            settings
+                .no_proxy
+                .as_deref()
+                .is_some_and(|list| bypasses_proxy(list, host))
+        })
+    {
+        config.proxy_url = None;
+    }
     if config.accept_invalid_certs && !url::Url::parse(&server).is_ok_and(|u| loopback_ip(&u)) {
         return Err(format!(
             "context `{context_name}` ({server}) skips TLS verification (`insecure-skip-tls-verify: true`): token values would go to whoever answers for that address; give the cluster its `certificate-authority` or `certificate-authority-data` instead"
         ));
     }
-    let client = kube::Client::try_from(config)
-        .map_err(|e| format!("context `{context_name}` ({server}): {}", cause(&e)))?;
+    let bounds = BoundsLayer(Bounds {
+        deadline: settings.answer_deadline,
+        max_body: MAX_ANSWER_BYTES,
+    });
+    let client = kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| format!("context `{context_name}` ({server}): {}", cause(&e)))?
+        .with_layer(&bounds)
+        .build();
     Ok(Connection {
         client,
         context: context_name,
         server,
     })
+}
+
+/// The `proxy-url` the kubeconfig gives the cluster of `context`, if any.
+fn cluster_proxy_url<'k>(kubeconfig: &'k Kubeconfig, context: &str) -> Option<&'k str> {
+    let cluster = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == context)?
+        .context
+        .as_ref()?
+        .cluster
+        .as_str();
+    kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster)?
+        .cluster
+        .as_ref()?
+        .proxy_url
+        .as_deref()
+        .filter(|p| !p.is_empty())
 }
 
 /// kube-rs sends a token file's content as it is, but kubectl (client-go) trims it, so a file
@@ -314,6 +371,9 @@ pub fn cause(e: &kube::Error) -> String {
 
 /// A transport failure: find the io or TLS error in the chain and name it.
 fn transport_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(bound) = Exceeded::in_chain(e) {
+        return bound.to_string();
+    }
     let text = chain(e);
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {

@@ -29,8 +29,10 @@
 //! restarts. Plan-time checks live in [`preflight`]; connections and error causes in
 //! [`connect`].
 
+pub mod bounded;
 pub mod connect;
 mod follow_up;
+mod no_proxy;
 pub mod operator;
 pub mod preflight;
 pub mod tenant;
@@ -119,6 +121,9 @@ fn kube_err(
     let reason = match failure.status {
         None if matches!(e, kube::Error::Auth(_)) => {
             format!("{} for {}", failure.cause, conn.describe())
+        }
+        None if bounded::Exceeded::in_chain(e).is_some() => {
+            format!("{}: {}", conn.describe(), failure.cause)
         }
         None => format!("cannot reach the API server {}: {}", conn.describe(), failure.cause),
         Some(403) => format!(
