@@ -632,21 +632,26 @@ async fn a_lost_create_race_falls_back_to_a_patch() {
     );
 }
 
+/// An exec plugin: `script` as an executable `get-token.sh` in `dir`.
+fn write_plugin(dir: &Path, script: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let plugin = dir.join("get-token.sh");
+    fs::write(&plugin, script).unwrap();
+    fs::set_permissions(&plugin, fs::Permissions::from_mode(0o755)).unwrap();
+    plugin
+}
+
 /// An exec credential plugin (as EKS, GKE and AKS kubeconfigs use): a script printing an
 /// ExecCredential. kube-rs runs it and sends its token.
 #[tokio::test]
 async fn an_exec_plugin_kubeconfig_delivers() {
-    use std::os::unix::fs::PermissionsExt;
     let double = K8sDouble::start(API_TOKEN).await;
     double.accept_token("exec-issued-token", "exec-user");
     let dir = tempfile::tempdir().unwrap();
-    let plugin = dir.path().join("get-token.sh");
-    fs::write(
-        &plugin,
+    let plugin = write_plugin(
+        dir.path(),
         "#!/bin/sh\n# prints what `aws eks get-token` prints\necho \"$1 $2\" > \"$(dirname \"$0\")/plugin-args\"\ncat <<'JSON'\n{\"apiVersion\": \"client.authentication.k8s.io/v1beta1\", \"kind\": \"ExecCredential\", \"status\": {\"token\": \"exec-issued-token\"}}\nJSON\n",
-    )
-    .unwrap();
-    fs::set_permissions(&plugin, fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let user = format!(
         "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      args: [--cluster-name, prod]\n      interactiveMode: Never\n",
         plugin.display()
@@ -1189,6 +1194,25 @@ async fn several_kubeconfig_files_merge_and_token_files_are_trimmed() {
     );
 }
 
+/// `work` on a thread of its own with a runtime of its own, which is dropped before the result
+/// comes back: a delivery that blocks (or leaves the runtime waiting on something) fails the
+/// test after `within`, naming `what`, instead of hanging it.
+fn on_own_thread<T: Send + 'static>(
+    within: Duration,
+    what: &str,
+    work: impl FnOnce(&tokio::runtime::Runtime) -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let result = work(&rt);
+        drop(rt);
+        let _ = tx.send(result);
+    });
+    rx.recv_timeout(within)
+        .unwrap_or_else(|_| panic!("not done within {within:?}: {what}"))
+}
+
 /// A FIFO (or a device) in the `KUBECONFIG` list is refused by name before kube-rs reads it,
 /// instead of blocking the run until something writes to it. The preflight runs on a thread of
 /// its own, so a read that blocks fails the test at the deadline instead of hanging it.
@@ -1202,17 +1226,15 @@ fn a_fifo_in_the_kubeconfig_list_is_refused_without_blocking() {
             ..KubeSettings::default()
         };
         let base = dir.path().to_path_buf();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            let d = Deliverer::new(DeliveryContext::with_kube(&base, settings));
-            let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
-            let failures = rt.block_on(d.preflight(std::slice::from_ref(&t)));
-            let _ = tx.send(format!("{failures:?}"));
-        });
-        let text = rx
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .expect("the preflight does not block on the kubeconfig");
+        let text = on_own_thread(
+            Duration::from_secs(20),
+            "the preflight does not block on the kubeconfig",
+            move |rt| {
+                let d = Deliverer::new(DeliveryContext::with_kube(&base, settings));
+                let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+                format!("{:?}", rt.block_on(d.preflight(std::slice::from_ref(&t))))
+            },
+        );
         assert!(
             text.contains(&format!("cannot read the kubeconfig `{}`", path.display())),
             "{text}"
@@ -1354,21 +1376,20 @@ fn an_api_server_that_drips_or_floods_its_answer_is_cut_off_naming_it() {
         let mut settings = KubeSettings::kubeconfig_file(path);
         settings.answer_deadline = Duration::from_secs(2);
         let base = dir.path().to_path_buf();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            let d = Deliverer::new(DeliveryContext::with_kube(&base, settings));
-            let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
-            let started = std::time::Instant::now();
-            let err = rt
-                .block_on(d.deliver(&t, &Secret::from(SECRET), &record()))
-                .unwrap_err()
-                .to_string();
-            let _ = tx.send((err, started.elapsed()));
-        });
-        let (err, took) = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the delivery is cut off instead of waiting for the answer to end");
+        let (err, took) = on_own_thread(
+            Duration::from_secs(30),
+            "the delivery is cut off instead of waiting for the answer to end",
+            move |rt| {
+                let d = Deliverer::new(DeliveryContext::with_kube(&base, settings));
+                let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+                let started = std::time::Instant::now();
+                let err = rt
+                    .block_on(d.deliver(&t, &Secret::from(SECRET), &record()))
+                    .unwrap_err()
+                    .to_string();
+                (err, started.elapsed())
+            },
+        );
         assert!(err.contains(expect), "{err}");
         assert!(err.contains(&url), "the error names the server: {err}");
         assert!(
@@ -1448,4 +1469,54 @@ async fn no_proxy_sends_an_https_api_server_direct_unless_the_cluster_names_a_pr
     attempt(explicit, Some("127.0.0.1")).await.unwrap_err();
     assert_eq!(proxy.seen().len(), 2, "{:?}", proxy.seen());
     std::env::remove_var("HTTPS_PROXY");
+}
+
+/// An exec plugin that never finishes (one waiting for a login that CI cannot give) is given up
+/// at the answer deadline with the plugin named, instead of holding the apply and its lock:
+/// kube-rs runs the plugin and waits for it without a limit. The runtime is dropped before the
+/// result is reported, so a runtime left waiting on the plugin fails the test too; the failed
+/// context is remembered, so the delivery after the preflight does not start the plugin again.
+#[test]
+fn an_exec_plugin_that_never_finishes_is_given_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = write_plugin(
+        dir.path(),
+        "#!/bin/sh\necho started >> \"$(dirname \"$0\")/plugin-runs\"\nexec sleep 600\n",
+    );
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: c\n  cluster: {{server: 'https://10.255.255.1:6443'}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      interactiveMode: Never\n",
+        plugin.display()
+    );
+    let path = dir.path().join("kubeconfig");
+    fs::write(&path, kubeconfig).unwrap();
+    let mut settings = KubeSettings::kubeconfig_file(path);
+    settings.answer_deadline = Duration::from_secs(2);
+    let base = dir.path().to_path_buf();
+    let (preflight, err) = on_own_thread(
+        Duration::from_secs(30),
+        "the plugin is given up instead of waited for",
+        move |rt| {
+            let d = Deliverer::new(DeliveryContext::with_kube(&base, settings));
+            let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+            let failures = rt.block_on(d.preflight(std::slice::from_ref(&t)));
+            let err = rt
+                .block_on(d.deliver(&t, &Secret::from(SECRET), &record()))
+                .unwrap_err()
+                .to_string();
+            (format!("{failures:?}"), err)
+        },
+    );
+    for text in [&preflight, &err] {
+        assert!(
+            text.contains("the credentials were not ready within 2 s")
+                && text.contains(&format!("exec plugin `{}`", plugin.display()))
+                && text.contains("context `prod` (https://10.255.255.1:6443)"),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(dir.path().join("plugin-runs")).unwrap(),
+        "started\n",
+        "one wait per context, not one per target"
+    );
 }

@@ -108,11 +108,16 @@ impl Connection {
 }
 
 /// Lazily created connections, one per kubeconfig context (`None`: the current context or the
-/// in-cluster configuration).
+/// in-cluster configuration). A context that cannot be connected is remembered too: connecting
+/// asks no API server, so the answer would not change within a run, and an exec plugin that
+/// hangs is waited for once, not once per target.
 #[derive(Default)]
 pub struct ClientCache {
-    clients: tokio::sync::Mutex<HashMap<Option<String>, Arc<Connection>>>,
+    clients: tokio::sync::Mutex<HashMap<Option<String>, Connected>>,
 }
+
+/// A context's connection, or why there is none.
+type Connected = Result<Arc<Connection>, String>;
 
 impl ClientCache {
     pub async fn get(
@@ -123,11 +128,11 @@ impl ClientCache {
         let mut clients = self.clients.lock().await;
         let key = context.map(str::to_owned);
         if let Some(c) = clients.get(&key) {
-            return Ok(c.clone());
+            return c.clone();
         }
-        let connection = Arc::new(connect(settings, context).await?);
+        let connection = connect(settings, context).await.map(Arc::new);
         clients.insert(key, connection.clone());
-        Ok(connection)
+        connection
     }
 }
 
@@ -269,8 +274,26 @@ pub async fn connect(settings: &KubeSettings, context: Option<&str>) -> Result<C
         deadline: settings.answer_deadline,
         max_body: MAX_ANSWER_BYTES,
     });
-    let client = kube::client::ClientBuilder::try_from(config)
-        .map_err(|e| format!("context `{context_name}` ({server}): {}", cause(&e)))?
+    let plugin = config.auth_info.exec.as_ref().map(|e| e.command.clone());
+    let client = on_own_thread(settings.answer_deadline, move || {
+        kube::client::ClientBuilder::try_from(config)
+    })
+    .await
+    .ok_or(None)
+    .and_then(|built| built.map_err(Some))
+    .map_err(|e| match e {
+            Some(e) => format!("context `{context_name}` ({server}): {}", cause(&e)),
+            None => format!(
+                "context `{context_name}` ({server}): the credentials were not ready within {} s{}",
+                settings.answer_deadline.as_secs_f64(),
+                plugin
+                    .flatten()
+                    .map(|c| format!(
+                        ": the kubeconfig's exec plugin `{c}` did not finish (is it waiting for a login?)"
+                    ))
+                    .unwrap_or_default()
+            ),
+        })?
         .with_layer(&bounds)
         .build();
     Ok(Connection {
@@ -278,6 +301,24 @@ pub async fn connect(settings: &KubeSettings, context: Option<&str>) -> Result<C
         context: context_name,
         server,
     })
+}
+
+/// `build` on a thread of its own, given up after `deadline` (`None`). Building kube-rs's
+/// client stack runs the kubeconfig's exec plugin (`aws eks get-token`, `kubelogin`, …) and
+/// waits for it without a limit; a plugin that waits for a login would hold the apply, and its
+/// lock, for ever. The thread, not one of the runtime's, ends with the plugin or the process.
+async fn on_own_thread<T: Send + 'static>(
+    deadline: Duration,
+    build: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("kube-credentials".to_owned())
+        .spawn(move || {
+            let _ = tx.send(build());
+        })
+        .ok()?;
+    tokio::time::timeout(deadline, rx).await.ok()?.ok()
 }
 
 /// The `proxy-url` the kubeconfig gives the cluster of `context`, if any.
