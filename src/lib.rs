@@ -27,7 +27,8 @@
 //!   one module that reads environment variables (`cli::env_vars`), and thin per-subcommand
 //!   adapters; [`output`]: the printer (the one door for output) and exit status.
 //! - [`bounded_read`]: reading a file a user, spec or plan names: regular files only, never
-//!   blocking on a FIFO, never further than a limit.
+//!   blocking on a FIFO, never further than a limit. [`process_group`]: child processes with a
+//!   deadline, killed with everything they started.
 //!
 //! Dependencies point one way: commands → lock/git/apply/plan/render → spec/model/live traits.
 
@@ -42,6 +43,7 @@ pub mod lock;
 pub mod model;
 pub mod output;
 pub mod plan;
+pub mod process_group;
 pub mod render;
 pub mod sandbox;
 pub mod spec;

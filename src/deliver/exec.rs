@@ -26,6 +26,7 @@ use super::error::{DeliverError, HolderText};
 use super::record::{holder_from, same_token, Record};
 use super::{exec_env, redact, Delivered, DeliveryContext, Verified};
 use crate::model::{ExecTarget, Holder, Secret, Target, TokenId};
+use crate::process_group::kill_group;
 
 /// The literal an argument carries where the value goes when `secret_in_argv` is set.
 pub const ARGV_PLACEHOLDER: &str = "{{ secret }}";
@@ -341,17 +342,6 @@ pub(super) async fn run_follow_up(
     };
     let out = run(ctx, target, &e, argv, feed).await?;
     check_status(target, name, &out, Some(redact_value))
-}
-
-/// Kill the command's whole process group (it is its own group leader).
-fn kill_group(pid: Option<u32>) {
-    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-        // SAFETY: kill(2) with a negative pid signals the process group we created for the
-        // child; it touches no memory.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-    }
 }
 
 fn check_status(

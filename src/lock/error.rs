@@ -92,6 +92,12 @@ pub enum GitRemoteLockError {
     Changed { remote: String, reference: String },
     #[error("`git {command}` failed: {stderr}")]
     GitCommand { command: String, stderr: String },
+    #[error("`git {command}` with remote `{remote}` did not finish within {} s and was stopped; check that the remote is reachable from here (`git ls-remote {remote}`)", after.as_secs_f64())]
+    TimedOut {
+        command: String,
+        remote: String,
+        after: std::time::Duration,
+    },
     #[error("could not run `git` (needed for locks in a git remote): {0}; install git or use the local lock")]
     Spawn(#[source] std::io::Error),
     #[error("git repository {path}: {context}: {source}")]

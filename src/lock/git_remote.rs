@@ -33,6 +33,7 @@ use super::backend::{HeldLock, LockBackend};
 use super::error::{GitRemoteLockError, LockError};
 use super::holder::LockInfo;
 use crate::model::EnvName;
+use crate::process_group::output_within;
 
 /// The ref holding `env`'s lock. Environment names are percent-encoded to a safe alphabet
 /// (`eu/managed` becomes `eu%2Fmanaged`), so every name makes one valid ref component.
@@ -54,7 +55,12 @@ pub struct GitRemoteLocks {
     repo_dir: PathBuf,
     remote: String,
     poll: Duration,
+    command_deadline: Duration,
 }
+
+/// How long one `git` command (a push, an `ls-remote`, a fetch) may take before it is killed:
+/// each moves one small commit or lists one ref.
+pub const GIT_COMMAND_DEADLINE: Duration = Duration::from_secs(120);
 
 impl GitRemoteLocks {
     /// `repo_dir`: a local repository (the CI checkout); `remote`: a remote name (`origin`), URL
@@ -64,7 +70,14 @@ impl GitRemoteLocks {
             repo_dir: repo_dir.into(),
             remote: remote.into(),
             poll: Duration::from_secs(2),
+            command_deadline: GIT_COMMAND_DEADLINE,
         }
+    }
+
+    /// How long one `git` command may take (default [`GIT_COMMAND_DEADLINE`]).
+    pub fn with_command_deadline(mut self, deadline: Duration) -> Self {
+        self.command_deadline = deadline;
+        self
     }
 
     /// How often a waiting acquire asks the remote again (default 2 s).
@@ -300,15 +313,22 @@ impl GitRemoteLocks {
     }
 
     fn run(&self, args: &[&str]) -> Result<std::process::Output, GitRemoteLockError> {
-        Command::new("git")
-            .arg("-C")
+        let mut git = Command::new("git");
+        git.arg("-C")
             .arg(&self.repo_dir)
             .args(args)
             // Never wait for a password prompt on a CI runner.
             .env("GIT_TERMINAL_PROMPT", "0")
-            .env("LC_ALL", "C")
-            .output()
-            .map_err(GitRemoteLockError::Spawn)
+            .env("LC_ALL", "C");
+        // A remote that stops answering (a stalled server, a firewall that drops packets)
+        // would hold the apply for ever: git has no overall timeout of its own.
+        output_within(&mut git, self.command_deadline)
+            .map_err(GitRemoteLockError::Spawn)?
+            .ok_or_else(|| GitRemoteLockError::TimedOut {
+                command: args.first().copied().unwrap_or_default().to_owned(),
+                remote: redact_urls(&self.remote),
+                after: self.command_deadline,
+            })
     }
 }
 

@@ -410,6 +410,55 @@ fn an_unreachable_remote_is_a_clean_error() {
     assert!(err.to_string().starts_with("`git push` failed"), "{err}");
 }
 
+/// A remote that accepts the connection and then never answers (a stalled server, a firewall
+/// that drops packets) stops the acquire at the command deadline with the remote named, instead
+/// of holding the apply for ever: git has no overall timeout of its own. The URL's credentials
+/// are not in the error.
+#[test]
+fn a_remote_that_never_answers_is_given_up_at_the_deadline() {
+    let (_dir, _remote, runners) = remote_and_runners(1);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let url = format!("http://ci-bot:hunter2@127.0.0.1:{port}/locks.git");
+    let locks =
+        GitRemoteLocks::new(&runners[0], url).with_command_deadline(Duration::from_millis(1500));
+    // On a thread of its own: a hang fails the test at the guard instead of holding it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let err = locks
+            .acquire(&EnvName::new("prod"), None, Duration::ZERO)
+            .unwrap_err();
+        let _ = tx.send((err, started.elapsed()));
+    });
+    let (err, took) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the acquire gives up instead of waiting for the remote");
+    assert!(
+        matches!(
+            err,
+            LockError::GitRemote(GitRemoteLockError::TimedOut { .. })
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("`git push` with remote `http://"), "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{port}/locks.git")),
+        "{text}"
+    );
+    assert!(text.contains("did not finish within 1.5 s"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}
+
 const SPEC_V1: &str = "\
 version: 1
 environments:
