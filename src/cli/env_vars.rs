@@ -63,6 +63,15 @@ pub fn no_proxy() -> Option<String> {
     first_set(&NO_PROXY)
 }
 
+/// The names of the variables set to a (Unicode) value `holds_secret` accepts: what a child
+/// process that inherits this environment must not see.
+pub fn names_whose_value(holds_secret: impl Fn(&str) -> bool) -> Vec<String> {
+    std::env::vars_os()
+        .filter(|(_, v)| v.to_str().is_some_and(&holds_secret))
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect()
+}
+
 /// Whether `NO_COLOR` is set to a non-empty value.
 pub fn no_color() -> bool {
     std::env::var_os(NO_COLOR).is_some_and(|v| !v.is_empty())

@@ -77,6 +77,7 @@ pub fn run(
     let locks = Locks::for_spec(
         &session.spec_path,
         &LockStore::from_lock_remote(args.lock_remote.as_deref()),
+        session.loaded.desired.credential_vars(),
     )
     .with_leases(session.leases(runtime.handle().clone()));
     let commit = session.commit.as_ref().map(|c| c.commit.clone());
@@ -179,6 +180,7 @@ pub fn run(
         // The session's deliverer with the fan-out bound of this run.
         let deliver: Arc<dyn Deliver> = Arc::new(Deliverer::new(
             DeliveryContext::new(session.base_dir.clone())
+                .with_hidden_env(session.loaded.desired.credential_vars())
                 .with_exec_concurrency(args.exec_concurrency)
                 .with_operator_wait(args.operator_wait),
         ));

@@ -15,15 +15,18 @@ pub fn run(
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
     let env = EnvName::new(args.env.as_str());
-    let mut locks = Locks::for_spec(
-        &args.spec.file,
-        &LockStore::from_lock_remote(args.lock_remote.as_deref()),
-    );
+    let store = LockStore::from_lock_remote(args.lock_remote.as_deref());
+    let mut locks = Locks::for_spec(&args.spec.file, &store, []);
     let runtime = session::runtime()?;
     // The lease needs the environment's (or account's) endpoint from the spec; a spec that does
     // not load still lets the local lock be released.
     match session::load_spec(&args.spec.file, None, printer)? {
         Some(source) => {
+            locks = Locks::for_spec(
+                &args.spec.file,
+                &store,
+                source.loaded.desired.credential_vars(),
+            );
             let desired = &source.loaded.desired;
             let account = desired
                 .accounts

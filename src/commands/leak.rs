@@ -44,8 +44,12 @@ pub fn run(
     // Like `apply`: every environment and account is locked for the whole run, locally and by
     // the lease kept in each environment.
     let runtime = session::runtime()?;
-    let locks = Locks::for_spec(&session.spec_path, &LockStore::from_lock_remote(None))
-        .with_leases(session.leases(runtime.handle().clone()));
+    let locks = Locks::for_spec(
+        &session.spec_path,
+        &LockStore::from_lock_remote(None),
+        session.loaded.desired.credential_vars(),
+    )
+    .with_leases(session.leases(runtime.handle().clone()));
     let commit = session.commit.as_ref().map(|c| c.commit.clone());
     let mut guards = Vec::new();
     for env in session.desired.environments.keys() {

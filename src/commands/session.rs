@@ -164,7 +164,9 @@ impl Session {
         let sandboxes = sandbox_resolver(sandbox_state_dir(&base_dir));
         let connector = DefaultConnector::new(client)?.with_sandbox_resolver(sandboxes);
         let deliverer = Arc::new(Deliverer::new(
-            DeliveryContext::new(base_dir.clone()).with_spec_file(spec_path),
+            DeliveryContext::new(base_dir.clone())
+                .with_spec_file(spec_path)
+                .with_hidden_env(source.loaded.desired.credential_vars()),
         ));
         Ok(Session {
             spec_path: spec_path.to_path_buf(),

@@ -123,6 +123,15 @@ impl DeliveryContext {
         Self::with_kube(base_dir, KubeSettings::from_env())
     }
 
+    /// Child processes this context starts without choosing their whole environment (a
+    /// kubeconfig's exec plugin) do not get these variables (the spec's credentials).
+    pub fn with_hidden_env<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Self {
+        self.kube
+            .hidden_env
+            .extend(names.into_iter().map(str::to_owned));
+        self
+    }
+
     /// A context with explicit Kubernetes settings (tests, or a CLI flag).
     pub fn with_kube(base_dir: impl Into<PathBuf>, kube: KubeSettings) -> Self {
         DeliveryContext {

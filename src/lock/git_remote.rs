@@ -32,6 +32,7 @@ use git2::{Oid, Repository};
 use super::backend::{HeldLock, LockBackend};
 use super::error::{GitRemoteLockError, LockError};
 use super::holder::LockInfo;
+use crate::model::redact::variables_holding_secrets;
 use crate::model::EnvName;
 use crate::process_group::output_within;
 
@@ -56,6 +57,7 @@ pub struct GitRemoteLocks {
     remote: String,
     poll: Duration,
     command_deadline: Duration,
+    hidden_env: Vec<String>,
 }
 
 /// How long one `git` command (a push, an `ls-remote`, a fetch) may take before it is killed:
@@ -71,7 +73,15 @@ impl GitRemoteLocks {
             remote: remote.into(),
             poll: Duration::from_secs(2),
             command_deadline: GIT_COMMAND_DEADLINE,
+            hidden_env: Vec::new(),
         }
+    }
+
+    /// Variables `git` does not get (the spec's credentials), besides every variable whose
+    /// value holds a Dynatrace token.
+    pub fn with_hidden_env<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Self {
+        self.hidden_env.extend(names.into_iter().map(str::to_owned));
+        self
     }
 
     /// How long one `git` command may take (default [`GIT_COMMAND_DEADLINE`]).
@@ -320,6 +330,11 @@ impl GitRemoteLocks {
             // Never wait for a password prompt on a CI runner.
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("LC_ALL", "C");
+        // git, its hooks, credential helpers and ssh would otherwise inherit the management
+        // tokens.
+        for name in variables_holding_secrets(self.hidden_env.iter().map(String::as_str)) {
+            git.env_remove(name);
+        }
         // A remote that stops answering (a stalled server, a firewall that drops packets)
         // would hold the apply for ever: git has no overall timeout of its own.
         output_within(&mut git, self.command_deadline)

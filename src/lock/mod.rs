@@ -110,15 +110,22 @@ impl Drop for ApplyLock {
 
 impl Locks {
     /// The locks of the spec at `spec_path`, kept in `store`: the one constructor the `apply`
-    /// and `force-unlock` commands share, so both always look in the same place.
-    pub fn for_spec(spec_path: &Path, store: &LockStore) -> Self {
+    /// and `force-unlock` commands share, so both always look in the same place. `credentials`:
+    /// the variables the spec names as credentials, which `git` (for a remote) does not get.
+    pub fn for_spec<'a>(
+        spec_path: &Path,
+        store: &LockStore,
+        credentials: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
         let dir = match spec_path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => Path::new(".").to_path_buf(),
         };
         match store {
             LockStore::Files => Locks::new(FileLocks::new(dir.join(".tokensmith").join("locks"))),
-            LockStore::GitRemote(remote) => Locks::new(GitRemoteLocks::new(dir, remote.clone())),
+            LockStore::GitRemote(remote) => {
+                Locks::new(GitRemoteLocks::new(dir, remote.clone()).with_hidden_env(credentials))
+            }
         }
     }
 
@@ -200,7 +207,7 @@ mod tests {
     fn local_locks_through_the_common_door() {
         let dir = tempfile::tempdir().unwrap();
         let spec = dir.path().join("tokensmith.yaml");
-        let locks = Locks::for_spec(&spec, &LockStore::Files);
+        let locks = Locks::for_spec(&spec, &LockStore::Files, []);
         let env = EnvName::new("prod");
         let guard = locks.acquire(&env, None, Duration::ZERO).unwrap();
         assert!(dir.path().join(".tokensmith/locks/prod.lock").exists());

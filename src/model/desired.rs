@@ -24,6 +24,23 @@ pub struct Desired {
     pub unmanaged: UnmanagedPolicy,
 }
 
+impl Desired {
+    /// The variables the spec names as credentials: management tokens (`token_env`) and OAuth
+    /// client ids and secrets (`client_id_env`, `client_secret_env`). Spec commands never get
+    /// them, nor does any other child process.
+    pub fn credential_vars(&self) -> std::collections::BTreeSet<&str> {
+        self.environments
+            .values()
+            .filter_map(|e| e.token_env.as_deref())
+            .chain(
+                self.accounts
+                    .values()
+                    .flat_map(|a| [a.client_id_env.as_str(), a.client_secret_env.as_str()]),
+            )
+            .collect()
+    }
+}
+
 /// The name of an account as declared in the spec.
 pub type AccountName = String;
 

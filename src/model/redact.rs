@@ -52,6 +52,19 @@ pub fn token_spans(text: &str) -> Vec<TokenSpan> {
     out
 }
 
+/// The environment variables that a child process tokensmith starts without choosing its whole
+/// environment (`git` for a lock kept in a remote, a kubeconfig's exec plugin) must not inherit:
+/// every variable whose value holds a Dynatrace token, whatever its name, and the credential
+/// variables the spec names (`named`, whatever their values look like). Exec targets get a clean
+/// environment instead (`deliver::exec`).
+pub fn variables_holding_secrets<'a>(named: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut names = crate::cli::env_vars::names_whose_value(|v| !token_spans(v).is_empty());
+    names.extend(named.into_iter().map(str::to_owned));
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Whether `text` is exactly one token secret and nothing else.
 pub fn is_token_secret(text: &str) -> bool {
     matches!(token_spans(text).as_slice(), [span] if span.whole() == (0..text.len()))
@@ -117,6 +130,22 @@ mod tests {
             "ST2EY72KQINMH574WMNVI7YN",
             "G3DF".repeat(16)
         )
+    }
+
+    /// (nextest runs each test in a process of its own, so the variables touch no other test.)
+    #[test]
+    fn variables_holding_tokens_or_named_as_credentials_are_hidden() {
+        std::env::set_var("TS_TEST_TOKEN_IN_VALUE", format!("Api-Token {}", secret()));
+        std::env::set_var("TS_TEST_NAMED", "not token-shaped");
+        std::env::set_var("TS_TEST_PLAIN", "dt0c01.ST2EY72KQINMH574WMNVI7YN");
+        let hidden = variables_holding_secrets(["TS_TEST_NAMED", "TS_TEST_UNSET"]);
+        for name in ["TS_TEST_TOKEN_IN_VALUE", "TS_TEST_NAMED", "TS_TEST_UNSET"] {
+            assert!(hidden.iter().any(|h| h == name), "{name} in {hidden:?}");
+        }
+        assert!(
+            !hidden.iter().any(|h| h == "TS_TEST_PLAIN"),
+            "a token id alone is no secret: {hidden:?}"
+        );
     }
 
     #[test]

@@ -1520,3 +1520,41 @@ fn an_exec_plugin_that_never_finishes_is_given_up_naming_it() {
         "one wait per context, not one per target"
     );
 }
+
+/// A kubeconfig's exec plugin is started by kube-rs with this process's environment, which holds
+/// the management tokens: it gets neither a variable whose value holds a Dynatrace token nor one
+/// the spec names as a credential, and still everything else (an `aws` plugin needs its own
+/// `AWS_*`). (nextest runs each test in a process of its own, so the variables touch no other
+/// test.)
+#[tokio::test]
+async fn an_exec_plugin_gets_no_management_token_in_its_environment() {
+    std::env::set_var("TS_MANAGEMENT_TOKEN", SECRET);
+    std::env::set_var("TS_SPEC_NAMED", "named as a credential in the spec");
+    std::env::set_var("TS_VISIBLE", "kept");
+    let double = K8sDouble::start(API_TOKEN).await;
+    double.accept_token("exec-issued-token", "exec-user");
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = write_plugin(
+        dir.path(),
+        "#!/bin/sh\nenv > \"$(dirname \"$0\")/plugin-env\"\ncat <<'JSON'\n{\"apiVersion\": \"client.authentication.k8s.io/v1beta1\", \"kind\": \"ExecCredential\", \"status\": {\"token\": \"exec-issued-token\"}}\nJSON\n",
+    );
+    let user = format!(
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      interactiveMode: Never\n",
+        plugin.display()
+    );
+    let path = dir.path().join("kubeconfig");
+    fs::write(&path, double.kubeconfig_with_user("prod", &user)).unwrap();
+    let d = Deliverer::new(
+        DeliveryContext::with_kube(dir.path(), KubeSettings::kubeconfig_file(path))
+            .with_hidden_env(["TS_SPEC_NAMED"]),
+    );
+    let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+    d.deliver(&t, &Secret::from(SECRET), &record())
+        .await
+        .unwrap();
+    let env = fs::read_to_string(dir.path().join("plugin-env")).unwrap();
+    assert!(env.contains("TS_VISIBLE=kept\n"), "{env}");
+    assert!(!env.contains(SECRET_PART), "{env}");
+    assert!(!env.contains("TS_MANAGEMENT_TOKEN"), "{env}");
+    assert!(!env.contains("TS_SPEC_NAMED"), "{env}");
+}

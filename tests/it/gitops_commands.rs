@@ -504,6 +504,79 @@ fn two_appliers_with_a_git_remote_lock_never_apply_twice() {
     assert_eq!(remote_locks(root), "", "the lock ref was released");
 }
 
+/// `git`, which a remote lock runs with this process's environment (for its credential helpers,
+/// ssh agent and proxies), gets neither a variable whose value holds a Dynatrace token nor one
+/// the spec names as a credential. A `git` first on `PATH` records its environment and hands
+/// over to the real one.
+#[test]
+fn git_for_a_remote_lock_gets_no_management_token_in_its_environment() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, _remote) = repo_with_origin();
+    let root = dir.path();
+    // The spec names a credential variable; blank, so the sandbox's own token is used.
+    let spec = std::fs::read_to_string(root.join(SPEC)).unwrap().replace(
+        "    url: sandbox://demo",
+        "    url: sandbox://demo\n    token_env: DT_DEMO_TOKEN",
+    );
+    assert!(spec.contains("token_env: DT_DEMO_TOKEN"));
+    std::fs::write(root.join(SPEC), spec).unwrap();
+    commit(root, "name the token variable");
+
+    let real_git = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let dump = bin.path().join("git-env");
+    std::fs::write(
+        bin.path().join("git"),
+        format!(
+            "#!/bin/sh\nenv >> \"{}\"\nexec {} \"$@\"\n",
+            dump.display(),
+            real_git.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        bin.path().join("git"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":")
+    );
+    let secret = format!("dt0c01.ST2EY72KQINMH574WMNVI7YN.{}", "G3DF".repeat(16));
+    let out = command(
+        root,
+        &["apply", "--auto-approve", "--lock-remote", "origin"],
+    )
+    .env("PATH", path)
+    .env("SOME_OTHER_TOOL_TOKEN", &secret)
+    .env("DT_DEMO_TOKEN", "   ")
+    .env("TS_VISIBLE", "kept")
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_applied_once(root);
+    let env = std::fs::read_to_string(&dump).unwrap();
+    assert!(
+        env.contains("TS_VISIBLE=kept\n"),
+        "git ran with the rest: {env}"
+    );
+    assert!(!env.contains("G3DFG3DF"), "{env}");
+    assert!(!env.contains("SOME_OTHER_TOOL_TOKEN"), "{env}");
+    assert!(!env.contains("DT_DEMO_TOKEN"), "{env}");
+}
+
 /// The lines of OpenMetrics text, checked for the terminator.
 fn openmetrics(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();

@@ -17,6 +17,7 @@ use super::no_proxy::bypasses_proxy;
 use crate::bounded_read::{check_regular, read_regular_to_string};
 use crate::cli::env_vars;
 use crate::model::loopback_ip;
+use crate::model::redact::variables_holding_secrets;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +41,9 @@ pub struct KubeSettings {
     pub answer_deadline: Duration,
     /// `NO_PROXY`: hosts reached directly although `HTTPS_PROXY` is set (see [`super::no_proxy`]).
     pub no_proxy: Option<String>,
+    /// Variables the spec names as credentials; a kubeconfig's exec plugin does not get them,
+    /// nor any variable whose value holds a Dynatrace token.
+    pub hidden_env: Vec<String>,
 }
 
 /// The default of [`KubeSettings::operator_wait`]: a touched DynaKube reconciles within seconds.
@@ -57,6 +61,7 @@ impl Default for KubeSettings {
             operator_wait: DEFAULT_OPERATOR_WAIT,
             answer_deadline: DEFAULT_ANSWER_DEADLINE,
             no_proxy: None,
+            hidden_env: Vec::new(),
         }
     }
 }
@@ -239,6 +244,7 @@ pub async fn connect(settings: &KubeSettings, context: Option<&str>) -> Result<C
         }
     };
     trim_token_file(&mut config.auth_info)?;
+    hide_secrets_from_plugins(&mut config.auth_info, &settings.hidden_env);
     config.connect_timeout = Some(Duration::from_secs(10));
     config.read_timeout = Some(Duration::from_secs(30));
     config.write_timeout = Some(Duration::from_secs(30));
@@ -340,6 +346,33 @@ fn cluster_proxy_url<'k>(kubeconfig: &'k Kubeconfig, context: &str) -> Option<&'
         .proxy_url
         .as_deref()
         .filter(|p| !p.is_empty())
+}
+
+/// kube-rs starts a kubeconfig's exec plugin (and a `cmd-path` auth provider) with this
+/// process's whole environment, which holds the management tokens. It drops the variables it
+/// is told to: every variable holding a Dynatrace token and the spec's credential variables.
+fn hide_secrets_from_plugins(auth: &mut kube::config::AuthInfo, named: &[String]) {
+    let hidden = variables_holding_secrets(named.iter().map(String::as_str));
+    if let Some(exec) = auth.exec.as_mut() {
+        exec.drop_env
+            .get_or_insert_with(Vec::new)
+            .extend(hidden.iter().cloned());
+    }
+    if let Some(provider) = auth.auth_provider.as_mut() {
+        // A space-separated list: kube-rs splits it on spaces (variable names have none).
+        let mut drop = provider
+            .config
+            .get("cmd-drop-env")
+            .cloned()
+            .unwrap_or_default();
+        for name in &hidden {
+            drop.push(' ');
+            drop.push_str(name);
+        }
+        provider
+            .config
+            .insert("cmd-drop-env".to_owned(), drop.trim().to_owned());
+    }
 }
 
 /// kube-rs sends a token file's content as it is, but kubectl (client-go) trims it, so a file

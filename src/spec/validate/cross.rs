@@ -54,17 +54,7 @@ fn credentials_passed_to_commands(
     source: &SourceFile,
     out: &mut Vec<Diagnostic>,
 ) {
-    let credentials: BTreeSet<&str> = desired
-        .environments
-        .values()
-        .filter_map(|e| e.token_env.as_deref())
-        .chain(
-            desired
-                .accounts
-                .values()
-                .flat_map(|a| [a.client_id_env.as_str(), a.client_secret_env.as_str()]),
-        )
-        .collect();
+    let credentials: BTreeSet<&str> = desired.credential_vars();
     let tokens = desired
         .tokens
         .iter()
