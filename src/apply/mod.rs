@@ -39,7 +39,7 @@ pub use env::{
 };
 pub use execute::{execute, ApplyError};
 pub use fanout::{is_exec_delivery, FanoutCounts};
-pub use fresh::{check_fresh, Stale, StaleInput};
+pub use fresh::{check_as_planned, check_fresh, NotAsPlanned, Stale, StaleInput};
 pub use journal::{Journal, JournalEntry, DEFAULT_JOURNAL};
 pub use progress::{NoProgress, PlainProgress, Progress};
 pub use report::{ApplyReport, Cleanup, CleanupAction, Outcome, StepReport};

@@ -120,6 +120,16 @@ pub fn run(
                 writeln!(printer.err(), "error: {stale}")?;
                 return Ok(ExitStatus::Failure);
             }
+            if let Err(edited) = apply::check_as_planned(
+                &plan,
+                &session.desired,
+                &world.live,
+                &world.targets,
+                &session.plan_options(None),
+            ) {
+                writeln!(printer.err(), "error: {edited}")?;
+                return Ok(ExitStatus::Failure);
+            }
             // The targets are checked again: a cluster reachable at plan time may not be now.
             plan.checks
                 .retain(|c| c.code != plan::Reason::TargetUnusable);

@@ -204,6 +204,7 @@ impl Inputs {
             targets: targets_fingerprint(targets),
             spec_commit,
             dirty,
+            replace: Vec::new(),
         }
     }
 

@@ -155,13 +155,16 @@ pub fn plan(
     Ok(Plan {
         format_version: FORMAT_VERSION,
         generated_at: now,
-        inputs: Inputs::compute(
-            &opts.spec_hash,
-            live,
-            targets,
-            opts.spec_commit.clone(),
-            opts.dirty,
-        ),
+        inputs: Inputs {
+            replace: opts.replace.iter().map(ToString::to_string).collect(),
+            ..Inputs::compute(
+                &opts.spec_hash,
+                live,
+                targets,
+                opts.spec_commit.clone(),
+                opts.dirty,
+            )
+        },
         steps,
         forecast: draft.forecast,
         pending: draft.pending,

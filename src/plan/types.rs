@@ -128,6 +128,9 @@ pub struct Inputs {
     pub spec_commit: Option<String>,
     /// Whether the spec had uncommitted changes.
     pub dirty: bool,
+    /// `plan --replace` requests (`KEY[@ENV]`), so `apply PLAN` can plan the same again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replace: Vec<String>,
 }
 
 /// A step's identity, unique within a plan and stable across runs for the same inputs:

@@ -204,6 +204,7 @@ fn inputs(commit: Option<&str>, dirty: bool) -> Inputs {
         targets: "t".into(),
         spec_commit: commit.map(str::to_owned),
         dirty,
+        replace: Vec::new(),
     }
 }
 

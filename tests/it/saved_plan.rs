@@ -240,3 +240,115 @@ fn a_plan_made_at_spec_ref_applies_the_spec_of_that_commit_not_the_working_tree(
         "refused before anything: {all}"
     );
 }
+
+/// Edit the saved plan `root/p.plan` with `edit`.
+fn edit_plan(root: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = root.join("p.plan");
+    let mut plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut plan);
+    std::fs::write(&path, serde_json::to_vec_pretty(&plan).unwrap()).unwrap();
+}
+
+/// A plan file travels between CI jobs as an artifact. One edited after `plan --out` (a
+/// delivery sent elsewhere, a step dropped, a step added) is refused before any change: its
+/// inputs still match, but its steps are not what the spec plans from them at the plan's time.
+/// Without the check the edited delivery wrote the tenant token where the edit said.
+#[test]
+fn an_edited_saved_plan_is_refused_and_changes_nothing() {
+    let dir = repo();
+    let root = dir.path();
+    let stolen = root.join("stolen-tenant-token");
+    let stolen_path = stolen.to_str().unwrap().to_owned();
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let edits: Vec<(&str, Edit)> = vec![
+        (
+            "a delivery sent elsewhere",
+            Box::new(move |plan| {
+                let last = plan["steps"].as_array_mut().unwrap().last_mut().unwrap();
+                last["action"]["target"]["file"]["path"] = stolen_path.clone().into();
+            }),
+        ),
+        (
+            "a step dropped",
+            Box::new(|plan| {
+                plan["steps"].as_array_mut().unwrap().remove(0);
+            }),
+        ),
+        (
+            "a step repeated",
+            Box::new(|plan| {
+                let steps = plan["steps"].as_array_mut().unwrap();
+                let last = steps.last().unwrap().clone();
+                steps.push(last);
+            }),
+        ),
+    ];
+    for (what, edit) in edits {
+        plan(root);
+        edit_plan(root, edit);
+        let before = api_tokens(root);
+        let out = tokensmith(root, &["apply", "p.plan", "--auto-approve"]);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{what}: {all}");
+        assert!(
+            all.contains("the plan file is not what its spec plans")
+                && all.contains("nothing was changed"),
+            "{what}: {all}"
+        );
+        assert_eq!(api_tokens(root), before, "{what}: nothing was created");
+        assert!(
+            !stolen.exists(),
+            "{what}: the token went where the edit said"
+        );
+        assert!(
+            !root.join("examples/out").exists(),
+            "{what}: nothing delivered"
+        );
+    }
+    // The same plan, unedited, applies.
+    plan(root);
+    let before = api_tokens(root);
+    let out = tokensmith(root, &["apply", "p.plan", "--auto-approve"]);
+    assert_applied(&out, root, before);
+}
+
+/// `plan --replace KEY --out` records the request, so the saved plan (a rotation the schedule
+/// does not call for) applies; the same file with the request taken out is refused.
+#[test]
+fn a_saved_plan_made_with_replace_applies_and_without_the_request_is_refused() {
+    let dir = repo();
+    let root = dir.path();
+    let out = tokensmith(root, &["apply", "-f", SPEC, "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let held = || std::fs::read_to_string(root.join("examples/out/ci-token.env")).unwrap();
+    let first = held();
+
+    let replace = |root: &Path| {
+        let out = tokensmith(
+            root,
+            &["plan", "-f", SPEC, "--replace", "ci", "--out", "p.plan"],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    };
+    replace(root);
+    edit_plan(root, |plan| {
+        assert_eq!(plan["inputs"]["replace"], serde_json::json!(["ci"]));
+        plan["inputs"].as_object_mut().unwrap().remove("replace");
+    });
+    let out = tokensmith(root, &["apply", "p.plan", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("not what its spec plans"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(held(), first);
+
+    replace(root);
+    let out = tokensmith(root, &["apply", "p.plan", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_ne!(held(), first, "the ci token was rotated");
+    let out = tokensmith(root, &["plan", "-f", SPEC, "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
