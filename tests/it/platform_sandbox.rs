@@ -1068,3 +1068,92 @@ fn two_checkouts_applying_environments_and_an_account_at_once_never_both_act_nor
         }
     }
 }
+
+#[test]
+fn sigkilled_account_applies_never_leave_a_file_with_a_revoked_token_and_one_apply_recovers() {
+    // Platform token rotations (`grace: 0s`, `revoke: delete`: the predecessor goes as soon as
+    // its successor is delivered), each apply killed with SIGKILL right after the k-th request
+    // the sandbox answers, k swept over every request a whole rotation makes (the OAuth token,
+    // the lease, the reads, creates, deliveries between them, deletes, the lease's release):
+    // where the kill lands follows from progress, not from a clock. After every kill each file
+    // still holds a token the account has, active; one apply afterwards finishes the job: no
+    // lease left, one token per key, and the plan after it is empty.
+    use tokensmith::sandbox::{faults::Latency, Faults};
+    let w = PlatformWorld::account_only();
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    // Each answer 20 ms late, so a kill lands before the next request is answered.
+    let slow = |seed: u64| Faults {
+        seed,
+        latency: Some(Latency { ms: 20, rate: 1.0 }),
+        ..Faults::default()
+    };
+    // The requests of one whole rotation.
+    w.sandbox.advance_clock(time::Duration::days(2)).unwrap();
+    w.sandbox.clear_request_log();
+    let (code, text) = w.apply(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    let requests = w.sandbox.request_log().len();
+    assert!(requests >= 8, "{requests} requests");
+
+    let files_hold_active_tokens = |when: &str| {
+        let tokens = w.sandbox.snapshot().accounts[ACCOUNT]
+            .platform_tokens
+            .clone();
+        for key in ["reader", "writer"] {
+            for id in w.file_ids(&format!("out/{key}")) {
+                let t = tokens.get(&id).unwrap_or_else(|| {
+                    panic!("{when}: out/{key} holds {id}, which the account no longer has")
+                });
+                assert_eq!(t.status, "ACTIVE", "{when}: out/{key} holds {id}");
+            }
+        }
+    };
+    // Kills that left a rotation half done: a successor created, or a file already changed.
+    let mut mid_rotation = 0;
+    for k in 1..=requests {
+        let when = format!("killed after request {k} of {requests}");
+        let held_before = [w.file_ids("out/reader"), w.file_ids("out/writer")];
+        w.sandbox.advance_clock(time::Duration::days(2)).unwrap();
+        w.sandbox.set_faults(slow(k as u64)).unwrap();
+        w.sandbox.clear_request_log();
+        let mut child = w
+            .command_in(w.dir.path(), &["apply", "--auto-approve"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while w.sandbox.request_log().len() < k
+            && child.try_wait().unwrap().is_none()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        child.kill().ok(); // SIGKILL
+        child.wait().unwrap();
+        w.sandbox.set_faults(Faults::default()).unwrap();
+        files_hold_active_tokens(&format!("{when}, after the kill"));
+        let managed = w.sandbox.snapshot().accounts[ACCOUNT]
+            .platform_tokens
+            .values()
+            .filter(|t| t.name.contains("[ts:reader#") || t.name.contains("[ts:writer#"))
+            .count();
+        let changed = [w.file_ids("out/reader"), w.file_ids("out/writer")] != held_before;
+        if managed > 2 || changed {
+            mid_rotation += 1;
+        }
+
+        let (code, text) = w.apply(&[]);
+        assert_eq!(code, Some(0), "{when}: recovery apply:\n{text}");
+        w.check_account_files(&format!("{when}, after recovery"));
+        let count = w.sandbox.snapshot().accounts[ACCOUNT].platform_tokens.len();
+        assert_eq!(count, 2, "{when}: one token per key after recovery");
+        w.assert_plan_empty(&[], &format!("{when}, after recovery"));
+    }
+    println!("{requests} kill points; {mid_rotation} kills left a rotation half done");
+    assert!(
+        mid_rotation >= 2,
+        "only {mid_rotation} of {requests} kills came after the first create"
+    );
+}
