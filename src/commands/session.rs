@@ -99,7 +99,7 @@ pub struct World {
     /// Targets whose read command was not run ([`CommandTrust`]), with why.
     pub commands_not_run: Vec<String>,
     pub api_calls: u64,
-    /// Plan-time checks of the Kubernetes targets ([`crate::deliver::kube::preflight`]).
+    /// Plan-time checks of the Kubernetes targets ([`fn@crate::deliver::kube::preflight`]).
     pub preflight: Vec<PreflightFailure>,
 }
 

@@ -1,6 +1,6 @@
 //! Why a delivery, read or verification failed. Every variant names the target by its
 //! secret-free address; reasons are built by this module's callers from secret-free parts only
-//! (command output passes through [`super::redact`] first).
+//! (command output passes through `redact` first).
 
 use std::path::PathBuf;
 

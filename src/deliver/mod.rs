@@ -1,7 +1,7 @@
 //! Delivery: writing a token's secret value to the places that consume it, and reading back
 //! which token each place holds.
 //!
-//! One file per target kind ([`file`], [`exec`], [`kube`]) behind one trait, [`Deliver`], with
+//! One file per target kind ([`mod@file`], [`exec`], [`kube`]) behind one trait, [`Deliver`], with
 //! three operations:
 //! - `read_holder`: which token the target holds now (by id, or the tenant token by
 //!   fingerprint), or that it is absent, write-only or unreadable. Never fails: a failure is a
@@ -298,7 +298,7 @@ impl Deliverer {
         read_all(self, targets, concurrency).await
     }
 
-    /// Plan-time checks of the Kubernetes targets among `targets` (see [`kube::preflight`]).
+    /// Plan-time checks of the Kubernetes targets among `targets` (see [`fn@kube::preflight`]).
     pub async fn preflight(&self, targets: &[Target]) -> Vec<PreflightFailure> {
         kube::preflight(&self.ctx, targets).await
     }

@@ -8,7 +8,7 @@
 //! never given the value, its output redacted. When the command fails, the file and sidecar are
 //! put back as they were, so the target holds its previous token again and the delivery fails
 //! like any other (the applier's clean-up then cancels or keeps the rotation as usual). While a
-//! marker is there, [`read_holder`] reports the target as holding an unknown token, so a run
+//! marker is there, `read_holder` reports the target as holding an unknown token, so a run
 //! killed between the write and the restart is delivered again and the restart runs then.
 //!
 //! Not here: the file formats ([`super::file`]), how a command is run ([`super::exec`]).

@@ -7,7 +7,7 @@
 //! [`LockInfo`] and fails with the same [`LockError`] (held by another run, not locked, a wrong
 //! id, or the backend's own failure).
 //!
-//! - [`file`]: files under `.tokensmith/locks/` next to the spec, for runs that share a disk.
+//! - [`mod@file`]: files under `.tokensmith/locks/` next to the spec, for runs that share a disk.
 //! - [`git_remote`]: refs in a git remote, for CI runners that share nothing (`--lock-remote`).
 //! - [`lease`]: a lease kept in the Dynatrace environment (or account) itself, for runs on
 //!   different machines that share nothing else. `apply` always adds it as the last layer

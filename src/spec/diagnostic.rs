@@ -213,7 +213,7 @@ impl fmt::Display for Diagnostic {
 }
 
 /// Every finding of one load, errors and warnings, in file order. Returned as the error of
-/// [`crate::spec::load`] when at least one is an error.
+/// [`fn@crate::spec::load`] when at least one is an error.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Diagnostics {
     pub items: Vec<Diagnostic>,

@@ -1,6 +1,6 @@
 //! The desired-state language: reading `tokensmith.yaml` into [`crate::model::Desired`].
 //!
-//! The pipeline is [`load`]: bytes (size and UTF-8 checked) → a located YAML tree ([`yaml`],
+//! The pipeline is [`fn@load`]: bytes (size and UTF-8 checked) → a located YAML tree ([`yaml`],
 //! bounded against alias bombs) → typed entries ([`types`] via the tree deserializer [`de`]) →
 //! templates and `for_each` rendered, defaults and presets applied ([`resolve`], [`template`]) →
 //! semantic checks ([`validate`]). Every problem is a [`Diagnostic`] with `file:line:column` and a
@@ -79,12 +79,12 @@ pub fn spec_dir(spec_path: &Path) -> std::path::PathBuf {
     }
 }
 
-/// Like [`load`], for a spec held in memory (tests, a spec read from a git blob).
+/// Like [`fn@load`], for a spec held in memory (tests, a spec read from a git blob).
 pub fn load_str(text: &str, file_name: &str) -> Result<LoadedSpec, Diagnostics> {
     load_bytes(text.as_bytes(), file_name)
 }
 
-/// Like [`load`], for raw bytes that may not be UTF-8.
+/// Like [`fn@load`], for raw bytes that may not be UTF-8.
 pub fn load_bytes(bytes: &[u8], file_name: &str) -> Result<LoadedSpec, Diagnostics> {
     load_bytes_in(bytes, file_name, None)
 }

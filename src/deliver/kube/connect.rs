@@ -9,7 +9,7 @@
 //! service account, `proxy-url`, `tls-server-name` and custom certificate authorities. This
 //! module picks the files, names the context, refuses what would expose a token value (plain
 //! http or unverified TLS off loopback, a proxy for plain http), adds what kube-rs leaves out
-//! (`NO_PROXY`, [`super::no_proxy`]; a deadline and a size cap for each answer,
+//! (`NO_PROXY`, `no_proxy`; a deadline and a size cap for each answer,
 //! [`super::bounded`]) and describes failures; it builds no request.
 
 use super::bounded::{Bounds, BoundsLayer, Exceeded, MAX_ANSWER_BYTES};
@@ -39,7 +39,7 @@ pub struct KubeSettings {
     /// How long one request may take to be answered in full, headers and body (see
     /// [`super::bounded`]).
     pub answer_deadline: Duration,
-    /// `NO_PROXY`: hosts reached directly although `HTTPS_PROXY` is set (see [`super::no_proxy`]).
+    /// `NO_PROXY`: hosts reached directly although `HTTPS_PROXY` is set (see the `no_proxy` module).
     pub no_proxy: Option<String>,
     /// Variables the spec names as credentials; a kubeconfig's exec plugin does not get them,
     /// nor any variable whose value holds a Dynatrace token.

@@ -21,12 +21,12 @@
 //!   token the operator rejected and why, and the delivery fails with the operator's message,
 //!   so the predecessor is never revoked and the new token is cleaned up.
 //! - no verdict in time: the delivery succeeds with a warning; while the annotation stands,
-//!   [`read_holder`] reports the target unreadable with the reason, so no plan revokes the
+//!   `read_holder` reports the target unreadable with the reason, so no plan revokes the
 //!   predecessor until the operator reports the new token valid.
 //!
-//! Follow-ups ([`follow_up`]), run on every delivery (so a resumed apply finishes what a crashed
+//! Follow-ups (`follow_up`), run on every delivery (so a resumed apply finishes what a crashed
 //! one started) and reported as warnings rather than failures: the DynaKube touch and workload
-//! restarts. Plan-time checks live in [`preflight`]; connections and error causes in
+//! restarts. Plan-time checks live in [`mod@preflight`]; connections and error causes in
 //! [`connect`].
 
 pub mod bounded;

@@ -142,7 +142,7 @@ impl Node {
 
 /// Parses one YAML document into a located tree. An empty document is a null scalar.
 ///
-/// A large spec is parsed on every core when its layout allows ([`split`]); the tree is the
+/// A large spec is parsed on every core when its layout allows (`split`); the tree is the
 /// same either way.
 pub fn parse(source: &SourceFile) -> Result<Node, Diagnostic> {
     let cores = super::parallel::cores();
