@@ -280,26 +280,28 @@ pub async fn connect(settings: &KubeSettings, context: Option<&str>) -> Result<C
         deadline: settings.answer_deadline,
         max_body: MAX_ANSWER_BYTES,
     });
-    let plugin = config.auth_info.exec.as_ref().map(|e| e.command.clone());
-    let client = on_own_thread(settings.answer_deadline, move || {
+    let plugin = config
+        .auth_info
+        .exec
+        .as_ref()
+        .and_then(|e| e.command.clone());
+    let built = on_own_thread(settings.answer_deadline, move || {
         kube::client::ClientBuilder::try_from(config)
     })
-    .await
-    .ok_or(None)
-    .and_then(|built| built.map_err(Some))
-    .map_err(|e| match e {
-            Some(e) => format!("context `{context_name}` ({server}): {}", cause(&e)),
-            None => format!(
-                "context `{context_name}` ({server}): the credentials were not ready within {} s{}",
-                settings.answer_deadline.as_secs_f64(),
-                plugin
-                    .flatten()
-                    .map(|c| format!(
-                        ": the kubeconfig's exec plugin `{c}` did not finish (is it waiting for a login?)"
-                    ))
-                    .unwrap_or_default()
-            ),
-        })?
+    .await;
+    let client = match built {
+        Some(Ok(builder)) => builder,
+        Some(Err(e)) => return Err(format!("context `{context_name}` ({server}): {}", cause(&e))),
+        None => {
+            let plugin = plugin
+                .map(|c| format!(": the kubeconfig's exec plugin `{c}` did not finish (is it waiting for a login?)"))
+                .unwrap_or_default();
+            return Err(format!(
+                "context `{context_name}` ({server}): the credentials were not ready within {} s{plugin}",
+                settings.answer_deadline.as_secs_f64()
+            ));
+        }
+    }
         .with_layer(&bounds)
         .build();
     Ok(Connection {
