@@ -1558,3 +1558,52 @@ async fn an_exec_plugin_gets_no_management_token_in_its_environment() {
     assert!(!env.contains("TS_MANAGEMENT_TOKEN"), "{env}");
     assert!(!env.contains("TS_SPEC_NAMED"), "{env}");
 }
+
+/// kube-rs refreshes an exec plugin's token inside a request when it expires within a minute,
+/// running the plugin synchronously. A plugin that hangs on a refresh (its earlier runs gave
+/// tokens good for 30 s) ends the delivery at the answer deadline instead of blocking it: the
+/// request runs on a runtime of its own, and the runtime the delivery ran on is dropped before
+/// the result is reported, so a thread left waiting on the plugin fails the test too.
+#[test]
+fn an_exec_plugin_that_hangs_when_refreshing_its_token_is_given_up() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let double = rt.block_on(K8sDouble::start(API_TOKEN));
+    double.accept_token("exec-issued-token", "exec-user");
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = write_plugin(
+        dir.path(),
+        "#!/bin/sh\nd=\"$(dirname \"$0\")\"\necho run >> \"$d/plugin-runs\"\nif [ \"$(wc -l < \"$d/plugin-runs\")\" -gt 3 ]; then exec sleep 600; fi\nexp=$(date -u -d '+30 seconds' +%Y-%m-%dT%H:%M:%SZ)\ncat <<JSON\n{\"apiVersion\": \"client.authentication.k8s.io/v1beta1\", \"kind\": \"ExecCredential\", \"status\": {\"token\": \"exec-issued-token\", \"expirationTimestamp\": \"$exp\"}}\nJSON\n",
+    );
+    let user = format!(
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      interactiveMode: Never\n",
+        plugin.display()
+    );
+    let path = dir.path().join("kubeconfig");
+    fs::write(&path, double.kubeconfig_with_user("prod", &user)).unwrap();
+    let mut settings = KubeSettings::kubeconfig_file(path);
+    settings.answer_deadline = Duration::from_secs(2);
+    let base = dir.path().to_path_buf();
+    let err = on_own_thread(
+        Duration::from_secs(30),
+        "the refresh is given up instead of waited for",
+        move |rt| {
+            let d = Deliverer::new(DeliveryContext::with_kube(&base, settings));
+            let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+            rt.block_on(d.deliver(&t, &Secret::from(SECRET), &record()))
+                .unwrap_err()
+                .to_string()
+        },
+    );
+    assert!(
+        err.contains("did not finish its answer within 2 s") && err.contains(&double.url()),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("plugin-runs")).unwrap(),
+        "run\nrun\nrun\nrun\n",
+        "the client was built (the runs before the last), and the run that hangs is a refresh \
+         inside a request: the answer deadline, not the build's, ended it"
+    );
+    drop(double);
+    drop(rt);
+}

@@ -4,8 +4,10 @@
 //! arrives: an API server (or whatever answers for its address) that drips an answer a byte at
 //! a time, or streams one without end, would hold the apply and its lock for ever, or fill the
 //! memory. This layer, added on top of kube-rs's own stack, gives each request one deadline for
-//! its whole answer (headers and body together) and refuses a body larger than a cap. The
-//! errors name what happened; the connection code adds the context and the server.
+//! its whole answer (headers and body together) and refuses a body larger than a cap, and runs
+//! the request on a runtime of its own, where an exec plugin that kube-rs runs synchronously to
+//! refresh a token cannot block the caller past the deadline. The errors name what happened;
+//! the connection code adds the context and the server.
 
 use std::fmt;
 use std::future::Future;
@@ -95,12 +97,31 @@ pub struct Bounded<S> {
     bounds: Bounds,
 }
 
+/// The runtime every request of a Kubernetes client runs on. kube-rs refreshes an exec plugin's
+/// expiring token inside a request, running the plugin synchronously, so a plugin that hangs
+/// there blocks the thread that polls the request. Here that is one of this runtime's threads,
+/// not the apply's, and the caller's deadline still ends the wait. It is never dropped, so a
+/// thread still blocked on a plugin does not hold up the end of the process.
+fn requests_runtime() -> &'static tokio::runtime::Handle {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("kube-requests")
+                .enable_all()
+                .build()
+                .expect("a runtime for Kubernetes requests can be started")
+        })
+        .handle()
+}
+
 impl<S, ReqBody, B> Service<Request<ReqBody>> for Bounded<S>
 where
     S: Service<Request<ReqBody>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
+    S::Error: Into<BoxError> + Send + 'static,
     S::Future: Send + 'static,
-    B: Body<Data = Bytes> + Unpin,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: Into<BoxError>,
 {
     type Response = Response<BoundedBody<B>>;
@@ -115,11 +136,16 @@ where
         let bounds = self.bounds;
         let deadline = Instant::now() + bounds.deadline;
         let answer = self.inner.call(request);
+        let mut running = requests_runtime().spawn(answer);
         Box::pin(async move {
-            let response = tokio::time::timeout_at(deadline, answer)
-                .await
-                .map_err(|_| Exceeded::Deadline(bounds.deadline))?
-                .map_err(Into::into)?;
+            let joined = match tokio::time::timeout_at(deadline, &mut running).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    running.abort();
+                    return Err(Exceeded::Deadline(bounds.deadline).into());
+                }
+            };
+            let response = joined.map_err(BoxError::from)?.map_err(Into::into)?;
             Ok(response.map(|inner| BoundedBody {
                 inner,
                 deadline: Box::pin(tokio::time::sleep_until(deadline)),
