@@ -43,11 +43,24 @@ fn deliverer(dir: &Path, double: &K8sDouble, token: &str) -> Deliverer {
     deliverer_for(dir, &double.kubeconfig("prod", token))
 }
 
-/// A deliverer with exactly this kubeconfig, waiting at most 3s for the operator.
-fn deliverer_for(dir: &Path, kubeconfig: &str) -> Deliverer {
+/// A kubeconfig whose current context `prod` reaches `server` as the user whose `user:` body
+/// is `user` (lines indented by four spaces).
+fn prod_kubeconfig(server: &str, user: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: c\n  cluster: {{server: '{server}'}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user:\n{user}"
+    )
+}
+
+/// `kubeconfig` written as `dir/kubeconfig`; its path.
+fn kubeconfig_file(dir: &Path, kubeconfig: &str) -> std::path::PathBuf {
     let path = dir.join("kubeconfig");
     fs::write(&path, kubeconfig).unwrap();
-    let mut settings = KubeSettings::kubeconfig_file(path);
+    path
+}
+
+/// A deliverer with exactly this kubeconfig, waiting at most 3s for the operator.
+fn deliverer_for(dir: &Path, kubeconfig: &str) -> Deliverer {
+    let mut settings = KubeSettings::kubeconfig_file(kubeconfig_file(dir, kubeconfig));
     settings.operator_wait = Duration::from_secs(3);
     Deliverer::new(DeliveryContext::with_kube(dir, settings))
 }
@@ -632,6 +645,15 @@ async fn a_lost_create_race_falls_back_to_a_patch() {
     );
 }
 
+/// A kubeconfig `user:` body (for [`K8sDouble::kubeconfig_with_user`]) that runs `plugin`
+/// non-interactively, with `extra` lines (indented by six spaces) in its `exec:`.
+fn exec_user(plugin: &Path, extra: &str) -> String {
+    format!(
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n{extra}      interactiveMode: Never\n",
+        plugin.display()
+    )
+}
+
 /// An exec plugin: `script` as an executable `get-token.sh` in `dir`.
 fn write_plugin(dir: &Path, script: &str) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -652,10 +674,7 @@ async fn an_exec_plugin_kubeconfig_delivers() {
         dir.path(),
         "#!/bin/sh\n# prints what `aws eks get-token` prints\necho \"$1 $2\" > \"$(dirname \"$0\")/plugin-args\"\ncat <<'JSON'\n{\"apiVersion\": \"client.authentication.k8s.io/v1beta1\", \"kind\": \"ExecCredential\", \"status\": {\"token\": \"exec-issued-token\"}}\nJSON\n",
     );
-    let user = format!(
-        "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      args: [--cluster-name, prod]\n      interactiveMode: Never\n",
-        plugin.display()
-    );
+    let user = exec_user(&plugin, "      args: [--cluster-name, prod]\n");
     let d = deliverer_for(dir.path(), &double.kubeconfig_with_user("prod", &user));
     let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
     assert!(d.preflight(std::slice::from_ref(&t)).await.is_empty());
@@ -1257,9 +1276,7 @@ async fn a_plain_http_api_server_off_loopback_is_refused_before_any_request() {
         "http://kubernetes.example:8080".to_owned(),
         format!("http://localhost:{port}"),
     ] {
-        let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: c\n  cluster: {{server: '{server}'}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: {API_TOKEN}}}\n"
-        );
+        let kubeconfig = prod_kubeconfig(&server, &format!("    token: {API_TOKEN}\n"));
         let d = deliverer_for(dir.path(), &kubeconfig);
         let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
         let failures = d.preflight(std::slice::from_ref(&t)).await;
@@ -1368,12 +1385,8 @@ fn an_api_server_that_drips_or_floods_its_answer_is_cut_off_naming_it() {
     ] {
         let url = endless_api_server(drip);
         let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: c\n  cluster: {{server: '{url}'}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: {API_TOKEN}}}\n"
-        );
-        let path = dir.path().join("kubeconfig");
-        fs::write(&path, kubeconfig).unwrap();
-        let mut settings = KubeSettings::kubeconfig_file(path);
+        let kubeconfig = prod_kubeconfig(&url, &format!("    token: {API_TOKEN}\n"));
+        let mut settings = KubeSettings::kubeconfig_file(kubeconfig_file(dir.path(), &kubeconfig));
         settings.answer_deadline = Duration::from_secs(2);
         let base = dir.path().to_path_buf();
         let (err, took) = on_own_thread(
@@ -1427,9 +1440,7 @@ async fn no_proxy_sends_an_https_api_server_direct_unless_the_cluster_names_a_pr
     let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
     let attempt = |config: String, no_proxy: Option<&str>| {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("kubeconfig");
-        fs::write(&path, config).unwrap();
-        let mut settings = KubeSettings::kubeconfig_file(path);
+        let mut settings = KubeSettings::kubeconfig_file(kubeconfig_file(dir.path(), &config));
         settings.no_proxy = no_proxy.map(str::to_owned);
         let d = Deliverer::new(DeliveryContext::with_kube(dir.path(), settings));
         let t = t.clone();
@@ -1483,12 +1494,8 @@ fn an_exec_plugin_that_never_finishes_is_given_up_naming_it() {
         dir.path(),
         "#!/bin/sh\necho started >> \"$(dirname \"$0\")/plugin-runs\"\nexec sleep 600\n",
     );
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters:\n- name: c\n  cluster: {{server: 'https://10.255.255.1:6443'}}\ncontexts:\n- name: prod\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      interactiveMode: Never\n",
-        plugin.display()
-    );
-    let path = dir.path().join("kubeconfig");
-    fs::write(&path, kubeconfig).unwrap();
+    let kubeconfig = prod_kubeconfig("https://10.255.255.1:6443", &exec_user(&plugin, ""));
+    let path = kubeconfig_file(dir.path(), &kubeconfig);
     let mut settings = KubeSettings::kubeconfig_file(path);
     settings.answer_deadline = Duration::from_secs(2);
     let base = dir.path().to_path_buf();
@@ -1538,12 +1545,10 @@ async fn an_exec_plugin_gets_no_management_token_in_its_environment() {
         dir.path(),
         "#!/bin/sh\nenv > \"$(dirname \"$0\")/plugin-env\"\ncat <<'JSON'\n{\"apiVersion\": \"client.authentication.k8s.io/v1beta1\", \"kind\": \"ExecCredential\", \"status\": {\"token\": \"exec-issued-token\"}}\nJSON\n",
     );
-    let user = format!(
-        "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      interactiveMode: Never\n",
-        plugin.display()
+    let path = kubeconfig_file(
+        dir.path(),
+        &double.kubeconfig_with_user("prod", &exec_user(&plugin, "")),
     );
-    let path = dir.path().join("kubeconfig");
-    fs::write(&path, double.kubeconfig_with_user("prod", &user)).unwrap();
     let d = Deliverer::new(
         DeliveryContext::with_kube(dir.path(), KubeSettings::kubeconfig_file(path))
             .with_hidden_env(["TS_SPEC_NAMED"]),
@@ -1574,12 +1579,10 @@ fn an_exec_plugin_that_hangs_when_refreshing_its_token_is_given_up() {
         dir.path(),
         "#!/bin/sh\nd=\"$(dirname \"$0\")\"\necho run >> \"$d/plugin-runs\"\nif [ \"$(wc -l < \"$d/plugin-runs\")\" -gt 3 ]; then exec sleep 600; fi\nexp=$(date -u -d '+30 seconds' +%Y-%m-%dT%H:%M:%SZ)\ncat <<JSON\n{\"apiVersion\": \"client.authentication.k8s.io/v1beta1\", \"kind\": \"ExecCredential\", \"status\": {\"token\": \"exec-issued-token\", \"expirationTimestamp\": \"$exp\"}}\nJSON\n",
     );
-    let user = format!(
-        "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {}\n      interactiveMode: Never\n",
-        plugin.display()
+    let path = kubeconfig_file(
+        dir.path(),
+        &double.kubeconfig_with_user("prod", &exec_user(&plugin, "")),
     );
-    let path = dir.path().join("kubeconfig");
-    fs::write(&path, double.kubeconfig_with_user("prod", &user)).unwrap();
     let mut settings = KubeSettings::kubeconfig_file(path);
     settings.answer_deadline = Duration::from_secs(2);
     let base = dir.path().to_path_buf();

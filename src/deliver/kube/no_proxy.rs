@@ -5,7 +5,8 @@
 //! comma-separated entries, whitespace ignored; `*` matches every host; an IP address, or a
 //! network with a prefix length (`10.0.0.0/8`), matches addresses in it; any other entry is a
 //! domain that matches itself and its subdomains, with or without a leading dot. Ports are not
-//! compared.
+//! compared. (`reqwest::NoProxy` parses the same list but keeps its matching private, so it
+//! cannot answer for a kube-rs client.)
 
 use std::net::IpAddr;
 
