@@ -567,6 +567,7 @@ fn git_for_a_remote_lock_gets_no_management_token_in_its_environment() {
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_applied_once(root);
+    assert_nothing_to_do(root);
     let env = std::fs::read_to_string(&dump).unwrap();
     assert!(
         env.contains("TS_VISIBLE=kept\n"),

@@ -306,11 +306,13 @@ fn an_edited_saved_plan_is_refused_and_changes_nothing() {
             "{what}: nothing delivered"
         );
     }
-    // The same plan, unedited, applies.
+    // The same plan, unedited, applies, and nothing is left to do.
     plan(root);
     let before = api_tokens(root);
     let out = tokensmith(root, &["apply", "p.plan", "--auto-approve"]);
     assert_applied(&out, root, before);
+    let out = tokensmith(root, &["plan", "-f", SPEC, "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
 /// `plan --replace KEY --out` records the request, so the saved plan (a rotation the schedule
