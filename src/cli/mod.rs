@@ -33,6 +33,17 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,
 
+    /// How long one Kubernetes request may take, answer and credentials included: raise it
+    /// when a kubeconfig's exec plugin waits for an interactive login (e.g. `5m`).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        env = "TOKENSMITH_KUBE_TIMEOUT",
+        global = true
+    )]
+    pub kube_timeout: String,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -21,6 +21,7 @@ use super::{
     SandboxArgs, SandboxClockAction, SandboxCommand, SandboxServeArgs, SchemaArgs, SpecArgs,
     ValidateArgs, DEFAULT_SPEC_FILE,
 };
+use crate::deliver::KubeSettings;
 use crate::live::{ClientSettings, ProxySettings};
 use crate::model::SpecDuration;
 use crate::plan::ReplaceRequest;
@@ -29,9 +30,18 @@ use crate::render::Format;
 /// Everything a command needs from the command line, resolved.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// How every Dynatrace and account client connects, times out and retries.
-    pub client: ClientSettings,
+    pub connect: Connections,
     pub command: CommandSettings,
+}
+
+/// How tokensmith reaches the systems it reads and writes.
+#[derive(Debug, Clone, Default)]
+pub struct Connections {
+    /// How every Dynatrace and account client connects, times out and retries.
+    pub dynatrace: ClientSettings,
+    /// Where Kubernetes configuration comes from and how long an API server, or a kubeconfig's
+    /// exec plugin fetching credentials, may take (`--kube-timeout`).
+    pub kubernetes: KubeSettings,
 }
 
 /// One subcommand's resolved settings.
@@ -238,13 +248,23 @@ impl Cli {
             Command::Completions(args) => CommandSettings::Completions(args.shell),
             Command::Man => CommandSettings::Man,
         };
+        let answer_deadline = wait_flag("--kube-timeout", &self.kube_timeout)?;
+        if answer_deadline.is_zero() {
+            anyhow::bail!("--kube-timeout: must be at least 1s");
+        }
         Ok(Settings {
-            client: ClientSettings {
-                proxy: ProxySettings {
-                    https: env_vars::https_proxy(),
-                    no_proxy: env_vars::no_proxy(),
+            connect: Connections {
+                dynatrace: ClientSettings {
+                    proxy: ProxySettings {
+                        https: env_vars::https_proxy(),
+                        no_proxy: env_vars::no_proxy(),
+                    },
+                    ..ClientSettings::default()
                 },
-                ..ClientSettings::default()
+                kubernetes: KubeSettings {
+                    answer_deadline,
+                    ..KubeSettings::from_env()
+                },
             },
             command,
         })

@@ -13,10 +13,9 @@ use anyhow::Context;
 use super::saved_plan::{self, SpecRef};
 use super::session::{self, Session};
 use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, Progress, DEFAULT_CONCURRENCY};
-use crate::cli::settings::ApplySettings;
-use crate::deliver::{Deliver, Deliverer, DeliveryContext};
+use crate::cli::settings::{ApplySettings, Connections};
+use crate::deliver::{Deliver, Deliverer};
 use crate::git::repo::{check_plan_commit, has_commit, CommitMismatch};
-use crate::live::ClientSettings;
 use crate::lock::{LockStore, Locks, LEASE_LIFETIME, STOP_STARTING_BEFORE_LEASE_ENDS};
 use crate::output::{ExitStatus, Printer};
 use crate::plan::{self, Plan};
@@ -25,7 +24,7 @@ use crate::render::{self, Format};
 
 pub fn run(
     args: ApplySettings,
-    client: &ClientSettings,
+    connect: &Connections,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
     let (saved, recorded_spec) = match args.plan.as_deref() {
@@ -63,7 +62,7 @@ pub fn run(
     let Some(source) = session::load_spec(&spec_file, spec_ref, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&spec_file, source, &args.envs, &args.accounts, client)?;
+    let session = Session::new(&spec_file, source, &args.envs, &args.accounts, connect)?;
     if let Some(plan) = &saved {
         if !args.allow_other_commit {
             check_commit(plan, &session)?;
@@ -189,8 +188,8 @@ pub fn run(
     let report = runtime.block_on(async {
         // The session's deliverer with the fan-out bound of this run.
         let deliver: Arc<dyn Deliver> = Arc::new(Deliverer::new(
-            DeliveryContext::new(session.base_dir.clone())
-                .with_hidden_env(session.loaded.desired.credential_vars())
+            session
+                .delivery_context()
                 .with_exec_concurrency(args.exec_concurrency)
                 .with_operator_wait(args.operator_wait),
         ));

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::plan::write_metrics;
 use super::session::{self, Session};
-use crate::cli::settings::DriftSettings;
+use crate::cli::settings::{Connections, DriftSettings};
 use crate::live::metrics_ingest::send_metric_lines;
 use crate::live::{ClientSettings, Connector, Transport};
 use crate::model::{Holder, Home, Target, TargetAddress, TokenKind};
@@ -19,7 +19,7 @@ use crate::{plan, render};
 
 pub fn run(
     args: DriftSettings,
-    client: &ClientSettings,
+    connect: &Connections,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
     let report_args = &args.report;
@@ -31,7 +31,7 @@ pub fn run(
         source,
         &report_args.envs,
         &report_args.accounts,
-        client,
+        connect,
     )?;
     session.restrict_commands(report_args.no_exec, None)?;
     let runtime = session::runtime()?;
@@ -65,7 +65,12 @@ pub fn run(
             write_metrics(path, &metrics)?;
         }
         if args.send_metrics {
-            runtime.block_on(send_metrics(&session, &metrics, client, printer))?;
+            runtime.block_on(send_metrics(
+                &session,
+                &metrics,
+                &connect.dynatrace,
+                printer,
+            ))?;
         }
     }
     Ok(if report.has_drift() {

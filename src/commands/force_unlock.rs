@@ -3,15 +3,15 @@
 //! environment of the spec or `account-NAME` for one of its accounts.
 
 use super::session::{self, Session};
+use crate::cli::settings::Connections;
 use crate::cli::ForceUnlockArgs;
-use crate::live::ClientSettings;
 use crate::lock::{LockStore, Locks};
 use crate::model::EnvName;
 use crate::output::{ExitStatus, Printer};
 
 pub fn run(
     args: &ForceUnlockArgs,
-    client: &ClientSettings,
+    connect: &Connections,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
     let env = EnvName::new(args.env.as_str());
@@ -40,7 +40,7 @@ pub fn run(
                     Some(a) if !is_env => (Vec::new(), vec![a]),
                     _ => (vec![args.env.clone()], Vec::new()),
                 };
-                let session = Session::new(&args.spec.file, source, &envs, &accounts, client)?;
+                let session = Session::new(&args.spec.file, source, &envs, &accounts, connect)?;
                 locks = locks.with_leases(session.leases(runtime.handle().clone()));
             }
         }

@@ -4,22 +4,21 @@
 //! inputs).
 
 use super::session::{self, Session};
-use crate::cli::settings::InventorySettings;
+use crate::cli::settings::{Connections, InventorySettings};
 use crate::cli::{InventoryClass, InventoryFormat};
-use crate::live::ClientSettings;
 use crate::output::{ExitStatus, Printer};
 use crate::plan::{ClassFilter, InventoryFilter, TokenClass, TokenStatus};
 use crate::{plan, render};
 
 pub fn run(
     args: InventorySettings,
-    client: &ClientSettings,
+    connect: &Connections,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
     let Some(source) = session::load_spec(&args.spec.file, None, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let mut session = Session::new(&args.spec.file, source, &args.envs, &args.accounts, client)?;
+    let mut session = Session::new(&args.spec.file, source, &args.envs, &args.accounts, connect)?;
     session.restrict_commands(args.no_exec, None)?;
     let world = session::runtime()?.block_on(session.read_world_shown(printer.progress_bars()))?;
     for w in world.warnings.iter().chain(&world.commands_not_run) {

@@ -20,9 +20,10 @@ use anyhow::Context;
 use super::session::{self, Session};
 use crate::apply::{self, ApplyEnv, ApplyOptions, PlainProgress, DEFAULT_CONCURRENCY};
 use crate::bounded_read::{read_capped_to_string, read_stream_to_string};
+use crate::cli::settings::Connections;
 use crate::cli::LeakArgs;
 use crate::deliver::Deliver;
-use crate::live::{ClientSettings, Connector};
+use crate::live::Connector;
 use crate::lock::{LockStore, Locks};
 use crate::model::{
     Home, LiveSnapshot, LiveToken, Marker, Secret, SpecDuration, TokenId, TokenKind,
@@ -33,14 +34,14 @@ use crate::render;
 
 pub fn run(
     args: LeakArgs,
-    client: &ClientSettings,
+    connect: &Connections,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
     let secret = read_secret(&args)?;
     let Some(source) = session::load_spec(&args.spec.file, None, printer)? else {
         return Ok(ExitStatus::Failure);
     };
-    let session = Session::new(&args.spec.file, source, &[], &[], client)?;
+    let session = Session::new(&args.spec.file, source, &[], &[], connect)?;
     // Like `apply`: every environment and account is locked for the whole run, locally and by
     // the lease kept in each environment.
     let runtime = session::runtime()?;

@@ -22,17 +22,17 @@ use crate::output::{ExitStatus, Printer};
 
 /// Run a resolved command line and return the process exit status.
 pub fn run(settings: Settings, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
-    let client = &settings.client;
+    let connect = &settings.connect;
     match settings.command {
         CommandSettings::Validate(args) => validate::run(&args, printer),
         CommandSettings::Schema(args) => schema::run(&args, printer),
-        CommandSettings::Plan(args) => plan::run(args, client, printer),
-        CommandSettings::Apply(args) => apply::run(args, client, printer),
-        CommandSettings::Drift(args) => drift::run(args, client, printer),
-        CommandSettings::Inventory(args) => inventory::run(args, client, printer),
+        CommandSettings::Plan(args) => plan::run(args, connect, printer),
+        CommandSettings::Apply(args) => apply::run(args, connect, printer),
+        CommandSettings::Drift(args) => drift::run(args, connect, printer),
+        CommandSettings::Inventory(args) => inventory::run(args, connect, printer),
         CommandSettings::Sandbox(args) => sandbox::run(&args, printer),
-        CommandSettings::ForceUnlock(args) => force_unlock::run(&args, client, printer),
-        CommandSettings::Leak(args) => leak::run(args, client, printer),
+        CommandSettings::ForceUnlock(args) => force_unlock::run(&args, connect, printer),
+        CommandSettings::Leak(args) => leak::run(args, connect, printer),
         CommandSettings::Completions(shell) => completions::completions(shell, printer),
         CommandSettings::Man => completions::man(printer),
     }

@@ -7,9 +7,8 @@ use anyhow::Context;
 
 use super::saved_plan::{self, SpecLocation, SpecRef};
 use super::session::{self, Session};
-use crate::cli::settings::PlanSettings;
+use crate::cli::settings::{Connections, PlanSettings};
 use crate::git;
-use crate::live::ClientSettings;
 use crate::output::{ExitStatus, Printer};
 use crate::plan;
 use crate::render::metrics::{write_openmetrics, Metrics};
@@ -17,14 +16,14 @@ use crate::render::{self, Format};
 
 pub fn run(
     args: PlanSettings,
-    client: &ClientSettings,
+    connect: &Connections,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
     let Some(source) = session::load_spec(&args.spec.file, args.git.spec_ref.as_deref(), printer)?
     else {
         return Ok(ExitStatus::Failure);
     };
-    let mut session = Session::new(&args.spec.file, source, &args.envs, &args.accounts, client)?;
+    let mut session = Session::new(&args.spec.file, source, &args.envs, &args.accounts, connect)?;
     session.restrict_commands(args.no_exec, args.base.as_deref())?;
     let output = args.format;
     let world = session::runtime()?.block_on(session.read_world_shown(printer.progress_bars()))?;

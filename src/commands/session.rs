@@ -12,12 +12,13 @@ use anyhow::Context;
 use futures::FutureExt;
 use time::OffsetDateTime;
 
-use crate::deliver::{Deliverer, DeliveryContext, PreflightFailure};
+use crate::cli::settings::Connections;
+use crate::deliver::{Deliverer, DeliveryContext, KubeSettings, PreflightFailure};
 use crate::git::at_ref::{load_at_ref, AtRefError};
 use crate::git::repo::{spec_commit, SpecCommit};
 use crate::live::{
-    read_snapshot_reporting, ClientSettings, Connector, DefaultConnector, LiveError,
-    SandboxEndpoint, SandboxResolver, Subject,
+    read_snapshot_reporting, Connector, DefaultConnector, LiveError, SandboxEndpoint,
+    SandboxResolver, Subject,
 };
 use crate::lock::lease::{AccountBoard, EnvironmentBoard, LeaseBoard, LeaseConnect};
 use crate::lock::Leases;
@@ -50,6 +51,20 @@ pub struct Session {
     pub deliverer: Arc<Deliverer>,
     /// Which `read_command`s reading the targets may run.
     pub commands: CommandTrust,
+}
+
+/// The delivery context for a spec at `spec_path`: relative targets under `base_dir`, the spec
+/// file itself out of every file target's reach, the spec's credentials (`desired` is the
+/// whole spec) hidden from the programs a kubeconfig starts, and the run's Kubernetes settings.
+fn delivery_context(
+    base_dir: &Path,
+    spec_path: &Path,
+    desired: &Desired,
+    kube: &KubeSettings,
+) -> DeliveryContext {
+    DeliveryContext::with_kube(base_dir, kube.clone())
+        .with_spec_file(spec_path)
+        .with_hidden_env(desired.credential_vars())
 }
 
 /// Which spec commands (`read_command`s) reading the targets may run. A spec can come from a
@@ -150,24 +165,25 @@ pub fn load_spec(
 
 impl Session {
     /// A session over a loaded spec; `envs` restricts it to some environments and `accounts` to
-    /// some accounts (empty = all). `client` says how every Dynatrace and account client
-    /// connects, times out and retries.
+    /// some accounts (empty = all). `connect` says how every Dynatrace and account client
+    /// connects, times out and retries, and where Kubernetes configuration comes from.
     pub fn new(
         spec_path: &Path,
         source: SpecSource,
         envs: &[String],
         accounts: &[String],
-        client: &ClientSettings,
+        connect: &Connections,
     ) -> anyhow::Result<Session> {
         let base_dir = spec_dir(spec_path);
         let desired = select(&source.loaded.desired, envs, accounts)?;
         let sandboxes = sandbox_resolver(sandbox_state_dir(&base_dir));
-        let connector = DefaultConnector::new(client)?.with_sandbox_resolver(sandboxes);
-        let deliverer = Arc::new(Deliverer::new(
-            DeliveryContext::new(base_dir.clone())
-                .with_spec_file(spec_path)
-                .with_hidden_env(source.loaded.desired.credential_vars()),
-        ));
+        let connector = DefaultConnector::new(&connect.dynatrace)?.with_sandbox_resolver(sandboxes);
+        let deliverer = Arc::new(Deliverer::new(delivery_context(
+            &base_dir,
+            spec_path,
+            &source.loaded.desired,
+            &connect.kubernetes,
+        )));
         Ok(Session {
             spec_path: spec_path.to_path_buf(),
             base_dir,
@@ -178,6 +194,13 @@ impl Session {
             deliverer,
             commands: CommandTrust::All,
         })
+    }
+
+    /// A delivery context like the one the session reads targets with (see
+    /// [`delivery_context`]), sharing its Kubernetes connections and file locks: an apply
+    /// builds its deliverer from one, with its own fan-out bounds.
+    pub fn delivery_context(&self) -> DeliveryContext {
+        self.deliverer.context().sibling()
     }
 
     /// Trust no spec command (`--no-exec`), or only those unchanged since `base` (`--base`).

@@ -92,8 +92,10 @@ pub struct DeliveryContext {
     pub read_concurrency: usize,
     /// Where kubeconfig files and the in-cluster configuration are found.
     pub kube: KubeSettings,
-    kube_clients: kube::ClientCache,
-    file_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    /// Shared with [`DeliveryContext::sibling`]s: one connection per context in a run.
+    kube_clients: Arc<kube::ClientCache>,
+    /// Shared with siblings: one writer per file in a process.
+    file_locks: Arc<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>,
     /// The file place rules for `base_dir` and `spec_file`, resolved on first use.
     confinement: std::sync::OnceLock<file::place::Confinement>,
     /// Bounds the exec targets' commands running at once.
@@ -140,10 +142,28 @@ impl DeliveryContext {
             exec_timeout: DEFAULT_EXEC_TIMEOUT,
             read_concurrency: DEFAULT_READ_CONCURRENCY,
             kube,
-            kube_clients: kube::ClientCache::default(),
-            file_locks: Mutex::new(HashMap::new()),
+            kube_clients: Arc::default(),
+            file_locks: Arc::default(),
             confinement: std::sync::OnceLock::new(),
             exec_slots: ExecSlots::new(DEFAULT_EXEC_CONCURRENCY),
+        }
+    }
+
+    /// A context with this one's settings that shares its Kubernetes connections and its file
+    /// locks (an apply's deliverer beside the one that read the targets: a kubeconfig's exec
+    /// plugin is run for one client per context, not one per deliverer), with bounds of its own
+    /// to set.
+    pub fn sibling(&self) -> Self {
+        DeliveryContext {
+            base_dir: self.base_dir.clone(),
+            spec_file: self.spec_file.clone(),
+            exec_timeout: self.exec_timeout,
+            read_concurrency: self.read_concurrency,
+            kube: self.kube.clone(),
+            kube_clients: Arc::clone(&self.kube_clients),
+            file_locks: Arc::clone(&self.file_locks),
+            confinement: self.confinement.clone(),
+            exec_slots: ExecSlots::new(self.exec_slots.limit),
         }
     }
 

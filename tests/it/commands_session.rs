@@ -4,8 +4,8 @@
 //! session reads: `--env` narrows environments and leaves accounts in, `--account` narrows
 //! accounts.
 
+use tokensmith::cli::settings::Connections;
 use tokensmith::commands::session::{self, load_spec, Session};
-use tokensmith::live::ClientSettings;
 use tokensmith::output::Printer;
 
 /// Set only by this test (nextest runs each test in its own process).
@@ -24,7 +24,7 @@ fn token_env_wins_over_the_sandbox_token_for_every_caller() {
     let source = load_spec(&spec, None, &mut printer)
         .unwrap()
         .expect("the spec is valid");
-    let session = Session::new(&spec, source, &[], &[], &ClientSettings::default()).unwrap();
+    let session = Session::new(&spec, source, &[], &[], &Connections::default()).unwrap();
     let demo = session
         .desired
         .environments

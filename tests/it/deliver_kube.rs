@@ -1610,3 +1610,102 @@ fn an_exec_plugin_that_hangs_when_refreshing_its_token_is_given_up() {
     drop(double);
     drop(rt);
 }
+
+/// `--kube-timeout` (or `TOKENSMITH_KUBE_TIMEOUT`) is how long one Kubernetes request may take,
+/// credentials included. A plugin slower than it (one waiting for an interactive login) fails
+/// the apply before anything changes, and the error says which flag gives it longer; with a
+/// longer timeout the same plugin finishes and the apply delivers. The apply's deliverer shares
+/// the connections its read of the targets made, so it runs the plugin no more than a plan.
+#[test]
+fn a_slow_exec_plugin_gets_the_time_kube_timeout_gives() {
+    use crate::support::binary_world::World;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let double = rt.block_on(K8sDouble::start(API_TOKEN));
+    double.accept_token("exec-issued-token", "exec-user");
+    let w = World::new(
+        "api_tokens:\n  operator:\n    environments: [demo]\n    scopes: [activeGateTokenManagement.create, entities.read, settings.read, settings.write, DataExport, InstallerDownload]\n    deliver:\n      - kubernetes_secret: { context: prod, namespace: dynatrace, name: dynakube, key: apiToken }\n",
+    );
+    let plugin = write_plugin(
+        w.path("").as_path(),
+        "#!/bin/sh\necho run >> \"$(dirname \"$0\")/plugin-runs\"\nsleep 2\ncat <<'JSON'\n{\"apiVersion\": \"client.authentication.k8s.io/v1beta1\", \"kind\": \"ExecCredential\", \"status\": {\"token\": \"exec-issued-token\"}}\nJSON\n",
+    );
+    let kubeconfig = kubeconfig_file(
+        w.path("").as_path(),
+        &double.kubeconfig_with_user("prod", &exec_user(&plugin, "")),
+    );
+    let kubeconfig = kubeconfig.display().to_string();
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut env = vec![("KUBECONFIG", kubeconfig.as_str())];
+        env.extend_from_slice(extra);
+        env
+    };
+
+    let before = w.live().len();
+    let short = w.run_with_env(
+        &["apply", "--auto-approve", "--kube-timeout", "1s"],
+        &with(&[]),
+    );
+    assert_eq!(short.code, Some(1), "{}", short.text);
+    assert!(
+        short
+            .text
+            .contains("the credentials were not ready within 1 s")
+            && short.text.contains("--kube-timeout"),
+        "{}",
+        short.text
+    );
+    assert_eq!(w.live().len(), before, "nothing created");
+    assert_eq!(
+        double.secret_value("dynatrace", "dynakube", "apiToken"),
+        None
+    );
+
+    // The variable does what the flag does.
+    let from_env = w.run_with_env(
+        &["apply", "--auto-approve"],
+        &with(&[("TOKENSMITH_KUBE_TIMEOUT", "1s")]),
+    );
+    assert_eq!(from_env.code, Some(1), "{}", from_env.text);
+    assert!(
+        from_env.text.contains("not ready within 1 s"),
+        "{}",
+        from_env.text
+    );
+
+    let runs = || {
+        fs::read_to_string(w.path("plugin-runs"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let before = runs();
+    let long = w.run_with_env(
+        &["apply", "--auto-approve"],
+        &with(&[("TOKENSMITH_KUBE_TIMEOUT", "20s")]),
+    );
+    assert_eq!(long.code, Some(0), "{}", long.text);
+    let by_apply = runs() - before;
+    let held = double
+        .secret_value("dynatrace", "dynakube", "apiToken")
+        .expect("the Secret was written");
+    assert!(held.starts_with(b"dt0c01."), "an API token was delivered");
+    let plan = w.run_with_env(
+        &["plan", "--detailed-exitcode"],
+        &with(&[("TOKENSMITH_KUBE_TIMEOUT", "20s")]),
+    );
+    assert_eq!(plan.code, Some(0), "the next plan is empty:\n{}", plan.text);
+    let by_plan = runs() - before - by_apply;
+    assert!(
+        by_plan > 0 && by_apply == by_plan,
+        "the apply ran the plugin {by_apply} times, a plan {by_plan}"
+    );
+
+    for (value, says) in [
+        ("0s", "--kube-timeout: must be at least 1s"),
+        ("soon", "--kube-timeout: "),
+    ] {
+        let bad = w.run_with_env(&["plan", "--kube-timeout", value], &with(&[]));
+        assert_eq!(bad.code, Some(1), "{}", bad.text);
+        assert!(bad.text.contains(says), "{value}: {}", bad.text);
+    }
+}

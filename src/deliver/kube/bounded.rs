@@ -47,7 +47,7 @@ impl fmt::Display for Exceeded {
         match self {
             Exceeded::Deadline(d) => write!(
                 f,
-                "the API server did not finish its answer within {} s",
+                "the API server did not finish its answer within {} s (--kube-timeout)",
                 d.as_secs_f64()
             ),
             Exceeded::Body(limit) => write!(
@@ -259,7 +259,7 @@ mod tests {
         let at_cap = collect(bounded(4, 256, 1024)).await.unwrap_err();
         assert_eq!(
             at_cap,
-            "the API server did not finish its answer within 0.2 s after 1024"
+            "the API server did not finish its answer within 0.2 s (--kube-timeout) after 1024"
         );
         let over = collect(bounded(5, 256, 1024)).await.unwrap_err();
         assert!(

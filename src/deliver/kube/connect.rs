@@ -294,7 +294,7 @@ pub async fn connect(settings: &KubeSettings, context: Option<&str>) -> Result<C
         Some(Err(e)) => return Err(format!("context `{context_name}` ({server}): {}", cause(&e))),
         None => {
             let plugin = plugin
-                .map(|c| format!(": the kubeconfig's exec plugin `{c}` did not finish (is it waiting for a login?)"))
+                .map(|c| format!(": the kubeconfig's exec plugin `{c}` did not finish (if it waits for an interactive login, give it longer with --kube-timeout, e.g. 5m)"))
                 .unwrap_or_default();
             return Err(format!(
                 "context `{context_name}` ({server}): the credentials were not ready within {} s{plugin}",
