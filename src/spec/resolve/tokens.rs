@@ -4,14 +4,49 @@
 use std::collections::BTreeSet;
 
 use crate::model::{
-    ActiveGateType, DesiredToken, EnvName, Home, Preset, Scope, ScopeSet, TokenDetails, TokenKind,
+    ActiveGateType, DesiredToken, EnvName, Home, Policy, Preset, Scope, ScopeSet, Target,
+    TokenDetails, TokenKind,
 };
 
 use super::{describe_vars, Resolver};
+use crate::spec::de::Spanned;
 use crate::spec::diagnostic::Span;
 use crate::spec::load::Entry;
-use crate::spec::types::{ActiveGateTokenSpec, ApiTokenSpec, PlatformTokenSpec, PolicySpec};
+use crate::spec::types::{
+    ActiveGateTokenSpec, ApiTokenSpec, ForEach, PlatformTokenSpec, PolicySpec,
+};
 use crate::spec::validate::{self, TokenSite};
+
+/// The fields of an environment-homed entry its instances are rendered from.
+struct InstanceFields<'s> {
+    name: Option<&'s Spanned<String>>,
+    for_each: Option<&'s ForEach>,
+    environments: &'s Spanned<Vec<Spanned<String>>>,
+    adopt: Option<&'s Spanned<String>>,
+    deliver: &'s [Spanned<Target>],
+}
+
+/// The [`InstanceFields`] of an API or ActiveGate token spec: the same fields by name in two
+/// spec types.
+macro_rules! instance_fields {
+    ($spec:expr) => {
+        InstanceFields {
+            name: $spec.name.as_ref(),
+            for_each: $spec.for_each.as_ref(),
+            environments: &$spec.environments,
+            adopt: $spec.adopt.as_ref(),
+            deliver: &$spec.deliver,
+        }
+    };
+}
+
+/// What every instance of an entry has alike.
+struct InstanceShared {
+    kind: TokenKind,
+    scopes: ScopeSet,
+    details: TokenDetails,
+    policy: Policy,
+}
 
 impl Resolver<'_> {
     /// The scopes of an API token: the preset's, plus `scopes`, minus `exclude_scopes`, each
@@ -97,60 +132,29 @@ impl Resolver<'_> {
         self.check_delivers(&entry.key, &spec.deliver, spec.adopt.is_some());
         let policy = self.policy(&spec.policy(), defaults, TokenKind::ApiToken, key_span);
         let scopes = ScopeSet::from(self.api_scopes(spec, pat, key_span));
-        let combos = self.combinations(spec.for_each.as_ref(), key_span);
-        let instances: usize = combos.len() * spec.environments.value.len();
-        let adopt = self.adopt(spec.adopt.as_ref(), TokenKind::ApiToken, instances);
-        for vars in combos {
-            let Some(key) = self.key(&entry.key, &vars) else {
-                continue;
-            };
-            for env in self.environments_of(&spec.environments, &vars) {
-                let mut vars = vars.clone();
-                vars.insert("env".into(), env.to_string());
-                let Some(display) = self.display_name(
-                    spec.name.as_ref(),
-                    &key,
-                    key_span,
-                    &vars,
-                    TokenKind::ApiToken,
-                ) else {
-                    continue;
-                };
-                let (deliver, target_spans) = self.access_token_targets(&spec.deliver, &vars);
-                for (t, span) in deliver.iter().zip(&target_spans) {
-                    let preset = spec.preset.as_ref().map(|p| p.value);
-                    if let Some(f) = validate::targets::check_operator_key(preset, t) {
-                        let span = f
-                            .field
-                            .and_then(|field| self.root.find_field(*span, field))
-                            .unwrap_or(*span);
-                        self.emit(f, span);
-                    }
+        let preset = spec.preset.as_ref().map(|p| p.value);
+        let shared = InstanceShared {
+            kind: TokenKind::ApiToken,
+            scopes,
+            details: TokenDetails::Api {
+                personal_access_token: pat,
+                preset,
+            },
+            policy,
+        };
+        let fields = instance_fields!(spec);
+        // The operator reads each Secret key with its own scope check.
+        self.environment_instances(entry, fields, shared, |r, deliver, spans| {
+            for (t, span) in deliver.iter().zip(spans) {
+                if let Some(f) = validate::targets::check_operator_key(preset, t) {
+                    let span = f
+                        .field
+                        .and_then(|field| r.root.find_field(*span, field))
+                        .unwrap_or(*span);
+                    r.emit(f, span);
                 }
-                let token = DesiredToken {
-                    kind: TokenKind::ApiToken,
-                    key: key.clone(),
-                    home: Home::Environment(env),
-                    display_name: display,
-                    scopes: scopes.clone(),
-                    details: TokenDetails::Api {
-                        personal_access_token: pat,
-                        preset: spec.preset.as_ref().map(|p| p.value),
-                    },
-                    policy: policy.clone(),
-                    adopt: adopt.clone(),
-                    deliver,
-                };
-                self.push_token(
-                    token,
-                    TokenSite {
-                        key: key_span,
-                        targets: target_spans,
-                        vars: describe_vars(&vars),
-                    },
-                );
             }
-        }
+        });
     }
 
     /// One desired ActiveGate token per `for_each` combination and environment.
@@ -168,43 +172,59 @@ impl Resolver<'_> {
             TokenKind::ActivegateToken,
             key_span,
         );
-        let combos = self.combinations(spec.for_each.as_ref(), key_span);
-        let instances = combos.len() * spec.environments.value.len();
-        let adopt = self.adopt(spec.adopt.as_ref(), TokenKind::ActivegateToken, instances);
-        let activegate_type = spec
-            .activegate_type
-            .as_ref()
-            .map(|t| t.value)
-            .unwrap_or(ActiveGateType::Environment);
-        let seed = spec.seed.as_ref().is_some_and(|s| s.value);
+        let shared = InstanceShared {
+            kind: TokenKind::ActivegateToken,
+            scopes: ScopeSet::new(),
+            details: TokenDetails::Activegate {
+                activegate_type: spec
+                    .activegate_type
+                    .as_ref()
+                    .map(|t| t.value)
+                    .unwrap_or(ActiveGateType::Environment),
+                seed: spec.seed.as_ref().is_some_and(|s| s.value),
+            },
+            policy,
+        };
+        let fields = instance_fields!(spec);
+        self.environment_instances(entry, fields, shared, |_, _, _| {});
+    }
+
+    /// The instances of an environment-homed entry (API and ActiveGate tokens): one per
+    /// `for_each` combination and environment, each with its key, display name and targets
+    /// rendered for its variables (`env` among them), `check_targets` run on its targets.
+    fn environment_instances<T>(
+        &mut self,
+        entry: &Entry<T>,
+        fields: InstanceFields<'_>,
+        shared: InstanceShared,
+        mut check_targets: impl FnMut(&mut Self, &[Target], &[Span]),
+    ) {
+        let key_span = entry.key.span;
+        let combos = self.combinations(fields.for_each, key_span);
+        let instances = combos.len() * fields.environments.value.len();
+        let adopt = self.adopt(fields.adopt, shared.kind, instances);
         for vars in combos {
             let Some(key) = self.key(&entry.key, &vars) else {
                 continue;
             };
-            for env in self.environments_of(&spec.environments, &vars) {
+            for env in self.environments_of(fields.environments, &vars) {
                 let mut vars = vars.clone();
                 vars.insert("env".into(), env.to_string());
-                let Some(display) = self.display_name(
-                    spec.name.as_ref(),
-                    &key,
-                    key_span,
-                    &vars,
-                    TokenKind::ActivegateToken,
-                ) else {
+                let Some(display) =
+                    self.display_name(fields.name, &key, key_span, &vars, shared.kind)
+                else {
                     continue;
                 };
-                let (deliver, target_spans) = self.access_token_targets(&spec.deliver, &vars);
+                let (deliver, target_spans) = self.access_token_targets(fields.deliver, &vars);
+                check_targets(self, &deliver, &target_spans);
                 let token = DesiredToken {
-                    kind: TokenKind::ActivegateToken,
+                    kind: shared.kind,
                     key: key.clone(),
                     home: Home::Environment(env),
                     display_name: display,
-                    scopes: ScopeSet::new(),
-                    details: TokenDetails::Activegate {
-                        activegate_type,
-                        seed,
-                    },
-                    policy: policy.clone(),
+                    scopes: shared.scopes.clone(),
+                    details: shared.details.clone(),
+                    policy: shared.policy.clone(),
                     adopt: adopt.clone(),
                     deliver,
                 };
