@@ -1372,6 +1372,57 @@ fn endless_api_server(drip: bool) -> String {
     url
 }
 
+/// A listener that accepts connections and never says anything: not a TLS server hello, not a
+/// status line. Its URL with `scheme`.
+fn silent_api_server(scheme: &str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("{scheme}://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            held.push(stream);
+        }
+    });
+    url
+}
+
+/// Whatever answers for a cluster's address may accept the connection and then say nothing: a
+/// TLS handshake that never completes, or a plain-http request that never gets a status line.
+/// The answer deadline covers the connection too, so the delivery fails at it, naming the
+/// server, instead of holding the apply and its lock.
+#[test]
+fn an_api_server_that_accepts_and_never_answers_is_given_up_at_the_deadline() {
+    for scheme in ["https", "http"] {
+        let url = silent_api_server(scheme);
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = prod_kubeconfig(&url, &format!("    token: {API_TOKEN}\n"));
+        let mut settings = KubeSettings::kubeconfig_file(kubeconfig_file(dir.path(), &kubeconfig));
+        settings.answer_deadline = Duration::from_secs(2);
+        let base = dir.path().to_path_buf();
+        let (err, took) = on_own_thread(
+            Duration::from_secs(30),
+            "the silent server is given up instead of waited for",
+            move |rt| {
+                let d = Deliverer::new(DeliveryContext::with_kube(&base, settings));
+                let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+                let started = std::time::Instant::now();
+                let err = rt
+                    .block_on(d.deliver(&t, &Secret::from(SECRET), &record()))
+                    .unwrap_err()
+                    .to_string();
+                (err, started.elapsed())
+            },
+        );
+        assert!(
+            err.contains("did not finish its answer within 2 s") && err.contains(&url),
+            "{scheme}: {err}"
+        );
+        assert!(took >= Duration::from_secs(2), "{scheme}: {took:?}");
+        assert!(!err.contains(API_TOKEN), "{err}");
+    }
+}
+
 /// An API server (or whatever answers for its address) that drips its answer a byte at a time,
 /// or streams one without end, is cut off: each request has one deadline for its whole answer
 /// and a body cap, and the error names the target's server and what it did. Without the bounds
