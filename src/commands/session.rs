@@ -196,8 +196,9 @@ impl Session {
         })
     }
 
-    /// A delivery context like the one the session reads targets with (see
-    /// [`delivery_context`]), sharing its Kubernetes connections and file locks: an apply
+    /// A delivery context like the one the session reads targets with (relative targets under
+    /// the spec's directory, the spec file out of reach, the spec's credentials hidden from a
+    /// kubeconfig's programs), sharing its Kubernetes connections and file locks: an apply
     /// builds its deliverer from one, with its own fan-out bounds.
     pub fn delivery_context(&self) -> DeliveryContext {
         self.deliverer.context().sibling()
