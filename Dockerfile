@@ -7,8 +7,9 @@
 #
 # Stage 1 builds for musl on Alpine, so the binary is fully static (TLS is rustls with built-in
 # root certificates, libgit2 is compiled in without network transports; nothing is loaded at run
-# time; it allocates with mimalloc, as musl's own malloc made parsing a large spec four times
-# slower). Stage 2 is distroless/static: no shell, no package manager, user 65532 ("nonroot").
+# time; it allocates with mimalloc, as musl's own malloc made parsing a large spec three to four
+# times slower). Stage 2 is distroless/static: no shell, no package manager, user 65532
+# ("nonroot").
 # The image runs `validate`, `plan`, `apply`, `drift`, `inventory`, `sandbox` and
 # `force-unlock`; what it cannot do is run programs that are not in it: `--lock-remote` (which
 # pushes with the `git` command line) and `exec` delivery targets need an image that adds them.

@@ -8,7 +8,7 @@ use tokensmith::cli::Cli;
 use tokensmith::output::Printer;
 
 /// The static musl build (the Docker image) allocates with mimalloc: musl's own malloc made a
-/// large spec's validation four times slower (figures in Cargo.toml).
+/// large spec's validation three to four times slower (figures in Cargo.toml).
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
