@@ -19,8 +19,10 @@ use std::path::Path;
 /// Why a file was not read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// Its text is the I/O error's own, so it is not also given as the source (an error chain
+    /// would say it twice).
     #[error("{}", lower(.0))]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// A FIFO, socket, device or directory (`what` says which).
     #[error("it is {0}, and only regular files are read")]
     NotRegular(&'static str),
@@ -28,6 +30,12 @@ pub enum ReadError {
     TooLarge(u64),
     #[error("it is not UTF-8 text")]
     NotText,
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> ReadError {
+        ReadError::Io(e)
+    }
 }
 
 impl ReadError {

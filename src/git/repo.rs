@@ -56,23 +56,21 @@ pub enum GitError {
         size: u64,
         limit: u64,
     },
-    #[error("git: {context}: {source}")]
-    Git {
-        context: String,
-        #[source]
-        source: git2::Error,
-    },
-    #[error("spec path {path}: {source}")]
+    #[error("git: {context}: {cause}")]
+    Git { context: String, cause: git2::Error },
+    #[error("spec path {path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
 fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
     let context = context.into();
-    move |source| GitError::Git { context, source }
+    move |source| GitError::Git {
+        context,
+        cause: source,
+    }
 }
 
 /// The repository containing `spec_path` (searched upwards from the spec's directory) and the
@@ -86,7 +84,7 @@ pub fn discover(spec_path: &Path) -> Result<(Repository, String), GitError> {
         },
         _ => GitError::Git {
             context: format!("opening the repository around {}", spec_path.display()),
-            source: e,
+            cause: e,
         },
     })?;
     let root = repo
@@ -97,7 +95,7 @@ pub fn discover(spec_path: &Path) -> Result<(Repository, String), GitError> {
         .to_path_buf();
     let root = root.canonicalize().map_err(|source| GitError::Io {
         path: root.clone(),
-        source,
+        cause: source,
     })?;
     let relative = absolute
         .strip_prefix(&root)
@@ -122,7 +120,7 @@ fn absolute_spec_path(spec_path: &Path) -> Result<PathBuf, GitError> {
         .filter(|c| matches!(c, Component::Normal(_)))
         .ok_or_else(|| GitError::Io {
             path: spec_path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
+            cause: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
         })?;
     let dir = match spec_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -130,7 +128,7 @@ fn absolute_spec_path(spec_path: &Path) -> Result<PathBuf, GitError> {
     };
     let dir = dir.canonicalize().map_err(|source| GitError::Io {
         path: dir.clone(),
-        source,
+        cause: source,
     })?;
     Ok(dir.join(file_name.as_os_str()))
 }

@@ -64,29 +64,23 @@ impl LockError {
 /// Failures of the local file lock.
 #[derive(Debug, thiserror::Error)]
 pub enum FileLockError {
-    #[error("lock file {path} is not readable: {source}; inspect and delete it by hand")]
+    #[error("lock file {path} is not readable: {cause}; inspect and delete it by hand")]
     Corrupt {
         path: PathBuf,
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
-    #[error("lock file {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("lock file {path}: {cause}")]
+    Io { path: PathBuf, cause: io::Error },
 }
 
 /// Failures of the lock kept in a git remote.
 #[derive(Debug, thiserror::Error)]
 pub enum GitRemoteLockError {
-    #[error("lock ref {reference} in remote `{remote}` does not hold a tokensmith lock: {source}; inspect it with `git fetch {remote} {reference} && git log -1 FETCH_HEAD`")]
+    #[error("lock ref {reference} in remote `{remote}` does not hold a tokensmith lock: {cause}; inspect it with `git fetch {remote} {reference} && git log -1 FETCH_HEAD`")]
     Corrupt {
         remote: String,
         reference: String,
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("lock ref {reference} in remote `{remote}` changed while it was being released; run the command again")]
     Changed { remote: String, reference: String },
@@ -99,12 +93,11 @@ pub enum GitRemoteLockError {
         after: std::time::Duration,
     },
     #[error("could not run `git` (needed for locks in a git remote): {0}; install git or use the local lock")]
-    Spawn(#[source] std::io::Error),
-    #[error("git repository {path}: {context}: {source}")]
+    Spawn(std::io::Error),
+    #[error("git repository {path}: {context}: {cause}")]
     Repo {
         path: PathBuf,
         context: String,
-        #[source]
-        source: git2::Error,
+        cause: git2::Error,
     },
 }

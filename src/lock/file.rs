@@ -196,7 +196,7 @@ fn read(path: &Path) -> Result<Option<LockInfo>, LockError> {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| {
             FileLockError::Corrupt {
                 path: path.to_path_buf(),
-                source,
+                cause: source,
             }
             .into()
         }),
@@ -209,7 +209,7 @@ fn read(path: &Path) -> Result<Option<LockInfo>, LockError> {
 fn io_error(path: &Path, source: io::Error) -> LockError {
     FileLockError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
     .into()
 }

@@ -181,7 +181,7 @@ impl GitRemoteLocks {
         Repository::open(&self.repo_dir).map_err(|source| GitRemoteLockError::Repo {
             path: self.repo_dir.clone(),
             context: "opening".to_owned(),
-            source,
+            cause: source,
         })
     }
 
@@ -190,7 +190,7 @@ impl GitRemoteLocks {
         move |source| GitRemoteLockError::Repo {
             path: self.repo_dir.clone(),
             context,
-            source,
+            cause: source,
         }
     }
 
@@ -257,7 +257,7 @@ impl GitRemoteLocks {
             .map_err(|source| GitRemoteLockError::Corrupt {
                 remote: self.remote.clone(),
                 reference: reference.to_owned(),
-                source,
+                cause: source,
             })
     }
 

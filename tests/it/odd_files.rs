@@ -70,6 +70,15 @@ fn odd_saved_plans_are_refused_naming_the_plan() {
         );
         assert!(text.contains(what), "{file}: {text}");
     }
+    // A plan that is not there: the reason once, not once per layer of the error.
+    let (code, text) = run(dir.path(), &["apply", "missing.plan", "--auto-approve"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("cannot read the plan missing.plan"), "{text}");
+    assert_eq!(
+        text.matches("o such file or directory").count(),
+        1,
+        "{text}"
+    );
     assert!(
         !dir.path().join(".tokensmith").exists(),
         "nothing was started"
@@ -192,4 +201,28 @@ fn an_odd_schema_to_check_is_refused() {
         );
         assert!(text.contains(what), "{file}: {text}");
     }
+}
+
+/// An error says its cause once: the chain the binary prints (`error: a: b: c`) does not repeat
+/// a cause the message already quotes. Two that did: a lock in the git remote of a directory that
+/// is no repository, and a lock directory that a file stands in the way of.
+#[test]
+fn errors_say_their_cause_once() {
+    let dir = quickstart();
+    let (code, text) = run(
+        dir.path(),
+        &["apply", "--lock-remote", "origin", "--auto-approve"],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(
+        text.matches("could not find repository").count(),
+        1,
+        "{text}"
+    );
+    std::fs::create_dir_all(dir.path().join(".tokensmith")).unwrap();
+    std::fs::write(dir.path().join(".tokensmith/locks"), "").unwrap();
+    let (code, text) = run(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("lock file"), "{text}");
+    assert_eq!(text.matches("File exists").count(), 1, "{text}");
 }

@@ -82,7 +82,7 @@ impl Run<'_> {
                     .await
                     .map_err(|source| StepError::DeleteUndelivered {
                         token: t.id.clone(),
-                        source,
+                        cause: source,
                     })?;
             }
             if first_look {
@@ -162,7 +162,7 @@ impl Run<'_> {
                 None => self.token_api(step)?.list().await.map_err(|source| {
                     StepError::LookForMarker {
                         marker: marker.clone(),
-                        source,
+                        cause: source,
                     }
                 })?,
             };

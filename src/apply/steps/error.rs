@@ -22,7 +22,7 @@ pub(crate) enum StepError {
     Live(#[from] LiveError),
     /// The management token could not be identified, so nothing may be revoked.
     #[error("cannot tell which token tokensmith authenticates with, so nothing is revoked: {0}")]
-    CallerUnknown(#[source] LiveError),
+    CallerUnknown(LiveError),
     /// Acting on the token tokensmith authenticates with would lock it out.
     #[error("refusing to {verb} token {token}: it is the management token tokensmith authenticates with in environment `{env}`")]
     ManagementToken {
@@ -49,19 +49,11 @@ pub(crate) enum StepError {
     #[error("the name `{name}` carries no tokensmith marker")]
     NoMarker { name: String },
     /// Listing the tokens to look for the marker failed.
-    #[error("cannot look for tokens marked {marker}: {source}")]
-    LookForMarker {
-        marker: Marker,
-        #[source]
-        source: LiveError,
-    },
+    #[error("cannot look for tokens marked {marker}: {cause}")]
+    LookForMarker { marker: Marker, cause: LiveError },
     /// An orphan of an interrupted run could not be deleted before creating.
-    #[error("cannot delete the undelivered token {token}: {source}")]
-    DeleteUndelivered {
-        token: TokenId,
-        #[source]
-        source: LiveError,
-    },
+    #[error("cannot delete the undelivered token {token}: {cause}")]
+    DeleteUndelivered { token: TokenId, cause: LiveError },
     /// Every create attempt ended with an unknown outcome.
     #[error("creating the token marked {marker} kept failing with an unknown outcome ({attempts} attempts); run apply again, it looks for the marker first")]
     CreateOutcomeUnknown { marker: Marker, attempts: u32 },
@@ -76,10 +68,10 @@ pub(crate) enum StepError {
     Deliver(DeliverError),
     /// The target was written, but reading it back did not show the value.
     #[error("delivered, but the check afterwards failed: {0}")]
-    Verify(#[source] DeliverError),
+    Verify(DeliverError),
     /// The active tenant token could not be read for a delivery.
     #[error("cannot read the active tenant token: {0}")]
-    ReadTenantToken(#[source] LiveError),
+    ReadTenantToken(LiveError),
     /// The token an update or adopt is about no longer exists.
     #[error("token {token} no longer exists; plan again")]
     TokenGone { token: TokenId },
@@ -98,10 +90,6 @@ pub(crate) enum StepError {
         active: String,
     },
     /// The record of the open rotation could not be kept.
-    #[error("cannot keep tokensmith's record of the tenant rotation of `{env}`: {source}")]
-    TenantRecord {
-        env: EnvName,
-        #[source]
-        source: LiveError,
-    },
+    #[error("cannot keep tokensmith's record of the tenant rotation of `{env}`: {cause}")]
+    TenantRecord { env: EnvName, cause: LiveError },
 }

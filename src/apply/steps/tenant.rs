@@ -48,7 +48,7 @@ impl Run<'_> {
             .await
             .map_err(|source| StepError::TenantRecord {
                 env: env.clone(),
-                source,
+                cause: source,
             })?;
         Ok(tenant_record::records(&tokens))
     }
@@ -58,7 +58,7 @@ impl Run<'_> {
         let api = self.tenant_api(env)?;
         let record_error = |source| StepError::TenantRecord {
             env: env.clone(),
-            source,
+            cause: source,
         };
         let id = match self.tenant_records(env).await?.into_iter().next() {
             Some(r) if !r.enabled => return Ok(()),
@@ -96,7 +96,7 @@ impl Run<'_> {
                 .await
                 .map_err(|source| StepError::TenantRecord {
                     env: env.clone(),
-                    source,
+                    cause: source,
                 })?;
             deleted += 1;
         }
@@ -126,7 +126,7 @@ impl Run<'_> {
             .await
             .map_err(|source| StepError::TenantRecord {
                 env: env.clone(),
-                source,
+                cause: source,
             })
     }
 
