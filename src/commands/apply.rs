@@ -69,6 +69,9 @@ pub fn run(
         }
     }
 
+    // A `--replace` that names no token is refused before anything is locked or read.
+    plan::check_replace(&session.desired, &args.replace)?;
+
     // Lock every selected environment before reading anything, so what is planned (or checked
     // for freshness) is what this run alone changes: the local (or git-remote) lock, then a
     // lease kept in each environment itself, which holds across machines.

@@ -25,6 +25,8 @@ pub fn run(
     };
     let mut session = Session::new(&args.spec.file, source, &args.envs, &args.accounts, connect)?;
     session.restrict_commands(args.no_exec, args.base.as_deref())?;
+    // A `--replace` that names no token is refused before anything is read.
+    plan::check_replace(&session.desired, &args.replace)?;
     let output = args.format;
     let world = session::runtime()?.block_on(session.read_world_shown(printer.progress_bars()))?;
     for w in &world.warnings {

@@ -33,6 +33,6 @@ pub use inventory::{
     InventoryEntry, InventoryFilter, LifeEvent, LifeEventKind, Recommendation, TokenClass,
     TokenStatus,
 };
-pub use planner::plan;
+pub use planner::{check_replace, plan};
 pub use retire::{REVOKED_SUFFIX, SUPERSEDED_SUFFIX};
 pub use types::*;

@@ -57,6 +57,20 @@ use crate::model::{
     TokenDetails, TokenId, TokenKind,
 };
 
+/// Whether every `--replace` request names a token of `desired`: checked by [`plan`], and by
+/// the commands before they lock or read anything.
+pub fn check_replace(desired: &Desired, replace: &[ReplaceRequest]) -> Result<(), PlanError> {
+    match replace.iter().find(|request| {
+        !desired
+            .tokens
+            .iter()
+            .any(|t| request.names(&t.key, &t.home))
+    }) {
+        Some(unknown) => Err(PlanError::UnknownReplace(unknown.to_string())),
+        None => Ok(()),
+    }
+}
+
 /// Compute the plan. See the module docs for the decisions it makes.
 pub fn plan(
     desired: &Desired,
@@ -70,15 +84,7 @@ pub fn plan(
             return Err(PlanError::MissingEnvironment(env.clone()));
         }
     }
-    for request in &opts.replace {
-        if !desired
-            .tokens
-            .iter()
-            .any(|t| request.names(&t.key, &t.home))
-        {
-            return Err(PlanError::UnknownReplace(request.to_string()));
-        }
-    }
+    check_replace(desired, &opts.replace)?;
     let mut draft = Draft::default();
 
     let index = LiveIndex::new(live);

@@ -53,9 +53,18 @@ fn apply_replace_rotates_the_named_token_now_and_the_next_plan_is_empty() {
         p.text
     );
 
-    let unknown = w.run(&["plan", "--replace", "cd"]);
-    assert_eq!(unknown.code, Some(1), "{}", unknown.text);
-    assert!(unknown.text.contains("--replace cd"), "{}", unknown.text);
+    // A request that names no token is refused before anything is locked or read.
+    let calls = w.sandbox.request_log().len();
+    for args in [
+        &["plan", "--replace", "cd"][..],
+        &["apply", "--auto-approve", "--replace", "cd"],
+    ] {
+        let unknown = w.run(args);
+        assert_eq!(unknown.code, Some(1), "{}", unknown.text);
+        assert!(unknown.text.contains("--replace cd"), "{}", unknown.text);
+        assert!(!unknown.text.contains("lock acquired"), "{}", unknown.text);
+    }
+    assert_eq!(w.sandbox.request_log().len(), calls, "nothing was read");
 
     let r = w.run(&["apply", "--auto-approve", "--replace", "ci"]);
     assert_eq!(r.code, Some(0), "{}", r.text);
