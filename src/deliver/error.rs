@@ -10,13 +10,12 @@ use crate::model::{Holder, TargetAddress};
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
     /// A file could not be read, written or renamed.
-    #[error("{address}: cannot {action} `{}`: {source}", path.display())]
+    #[error("{address}: cannot {action} `{}`: {cause}", path.display())]
     Io {
         address: TargetAddress,
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The target's content or settings do not allow the update (key missing, unsupported
     /// layout, ambiguous section, bad mode).

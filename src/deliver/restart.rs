@@ -70,7 +70,7 @@ fn io_error(target: &Target, action: &'static str, path: &Path, source: io::Erro
         address: target.address(),
         action,
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 

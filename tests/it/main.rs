@@ -23,6 +23,7 @@ mod deliver_file;
 mod deliver_kube;
 mod deliver_kube_tenant;
 mod deliver_restart;
+mod error_texts;
 mod gitops_ci;
 mod gitops_commands;
 mod gitops_desired_diff;

@@ -45,7 +45,7 @@ impl Fail {
                 address: target.address(),
                 action,
                 path,
-                source,
+                cause: source,
             },
             Fail::Content(reason) => DeliverError::Content {
                 address: target.address(),
