@@ -1372,6 +1372,27 @@ fn endless_api_server(drip: bool) -> String {
     url
 }
 
+/// A delivery to a Secret on the API server at `url`, with a 2 s answer deadline, on a thread of
+/// its own (a hang fails the test after 30 s, saying `why` it should not have hung): its error
+/// and how long it took.
+fn failed_delivery_with_a_2s_deadline(url: &str, why: &str) -> (String, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = prod_kubeconfig(url, &format!("    token: {API_TOKEN}\n"));
+    let mut settings = KubeSettings::kubeconfig_file(kubeconfig_file(dir.path(), &kubeconfig));
+    settings.answer_deadline = Duration::from_secs(2);
+    let base = dir.path().to_path_buf();
+    on_own_thread(Duration::from_secs(30), why, move |rt| {
+        let d = Deliverer::new(DeliveryContext::with_kube(&base, settings));
+        let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
+        let started = std::time::Instant::now();
+        let err = rt
+            .block_on(d.deliver(&t, &Secret::from(SECRET), &record()))
+            .unwrap_err()
+            .to_string();
+        (err, started.elapsed())
+    })
+}
+
 /// A listener that accepts connections and never says anything: not a TLS server hello, not a
 /// status line. Its URL with `scheme`.
 fn silent_api_server(scheme: &str) -> String {
@@ -1395,24 +1416,9 @@ fn silent_api_server(scheme: &str) -> String {
 fn an_api_server_that_accepts_and_never_answers_is_given_up_at_the_deadline() {
     for scheme in ["https", "http"] {
         let url = silent_api_server(scheme);
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = prod_kubeconfig(&url, &format!("    token: {API_TOKEN}\n"));
-        let mut settings = KubeSettings::kubeconfig_file(kubeconfig_file(dir.path(), &kubeconfig));
-        settings.answer_deadline = Duration::from_secs(2);
-        let base = dir.path().to_path_buf();
-        let (err, took) = on_own_thread(
-            Duration::from_secs(30),
+        let (err, took) = failed_delivery_with_a_2s_deadline(
+            &url,
             "the silent server is given up instead of waited for",
-            move |rt| {
-                let d = Deliverer::new(DeliveryContext::with_kube(&base, settings));
-                let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
-                let started = std::time::Instant::now();
-                let err = rt
-                    .block_on(d.deliver(&t, &Secret::from(SECRET), &record()))
-                    .unwrap_err()
-                    .to_string();
-                (err, started.elapsed())
-            },
         );
         assert!(
             err.contains("did not finish its answer within 2 s") && err.contains(&url),
@@ -1435,24 +1441,9 @@ fn an_api_server_that_drips_or_floods_its_answer_is_cut_off_naming_it() {
         (false, "the API server's answer is larger than 16 MiB"),
     ] {
         let url = endless_api_server(drip);
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = prod_kubeconfig(&url, &format!("    token: {API_TOKEN}\n"));
-        let mut settings = KubeSettings::kubeconfig_file(kubeconfig_file(dir.path(), &kubeconfig));
-        settings.answer_deadline = Duration::from_secs(2);
-        let base = dir.path().to_path_buf();
-        let (err, took) = on_own_thread(
-            Duration::from_secs(30),
+        let (err, took) = failed_delivery_with_a_2s_deadline(
+            &url,
             "the delivery is cut off instead of waiting for the answer to end",
-            move |rt| {
-                let d = Deliverer::new(DeliveryContext::with_kube(&base, settings));
-                let t = Target::KubernetesSecret(target(Some("prod"), "apiToken"));
-                let started = std::time::Instant::now();
-                let err = rt
-                    .block_on(d.deliver(&t, &Secret::from(SECRET), &record()))
-                    .unwrap_err()
-                    .to_string();
-                (err, started.elapsed())
-            },
         );
         assert!(err.contains(expect), "{err}");
         assert!(err.contains(&url), "the error names the server: {err}");
