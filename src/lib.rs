@@ -27,12 +27,14 @@
 //!   one module that reads environment variables (`cli::env_vars`), and thin per-subcommand
 //!   adapters; [`output`]: the printer (the one door for output) and exit status.
 //! - [`bounded_read`]: reading a file a user, spec or plan names: regular files only, never
-//!   blocking on a FIFO, never further than a limit. [`process_group`]: child processes with a
+//!   blocking on a FIFO, never further than a limit. [`atomic_write`]: its counterpart for the
+//!   files tokensmith writes (secrets, saved plans, metrics). [`process_group`]: child processes with a
 //!   deadline, killed with everything they started.
 //!
 //! Dependencies point one way: commands → lock/git/apply/plan/render → spec/model/live traits.
 
 pub mod apply;
+pub mod atomic_write;
 pub mod bounded_read;
 pub mod cli;
 pub mod commands;

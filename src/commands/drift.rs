@@ -23,6 +23,9 @@ pub fn run(
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
     let report_args = &args.report;
+    if let Some(path) = &args.metrics_file {
+        super::check_output_file("--metrics-file", path)?;
+    }
     let Some(source) = session::load_spec(&report_args.spec.file, None, printer)? else {
         return Ok(ExitStatus::Failure);
     };

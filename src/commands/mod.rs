@@ -17,6 +17,8 @@ pub mod schema;
 pub mod session;
 pub mod validate;
 
+use std::path::Path;
+
 use crate::cli::settings::{CommandSettings, Settings};
 use crate::output::{ExitStatus, Printer};
 
@@ -36,4 +38,15 @@ pub fn run(settings: Settings, printer: &mut Printer) -> anyhow::Result<ExitStat
         CommandSettings::Completions(shell) => completions::completions(shell, printer),
         CommandSettings::Man => completions::man(printer),
     }
+}
+
+/// Refuse an output file (`--out`, `--metrics-file`) that cannot be written before the command
+/// locks or reads anything, rather than after a long read.
+fn check_output_file(flag: &str, path: &Path) -> anyhow::Result<()> {
+    crate::atomic_write::check_destination(path).map_err(|why| {
+        anyhow::anyhow!(
+            "{flag} {}: {why}; nothing was read or changed",
+            path.display()
+        )
+    })
 }

@@ -1,8 +1,6 @@
 //! `tokensmith plan`: load the spec, read live Dynatrace and the targets, plan, render, and
 //! optionally save the plan for `apply PLAN`.
 
-use std::fs;
-
 use anyhow::Context;
 
 use super::saved_plan::{self, SpecLocation, SpecRef};
@@ -19,6 +17,12 @@ pub fn run(
     connect: &Connections,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
+    if let Some(out) = &args.out {
+        super::check_output_file("--out", out)?;
+    }
+    if let Some(path) = &args.metrics_file {
+        super::check_output_file("--metrics-file", path)?;
+    }
     let Some(source) = session::load_spec(&args.spec.file, args.git.spec_ref.as_deref(), printer)?
     else {
         return Ok(ExitStatus::Failure);
@@ -136,8 +140,8 @@ pub fn run(
 pub(crate) fn write_metrics(path: &std::path::Path, metrics: &Metrics) -> anyhow::Result<()> {
     let mut text = Vec::new();
     write_openmetrics(metrics, &mut text)?;
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, &text)
-        .and_then(|()| fs::rename(&tmp, path))
+    // Readable by others (0644 for a new file): a node exporter's textfile collector may run as
+    // another user, and the numbers hold no secret.
+    crate::atomic_write::write_atomic(path, &text, 0o644)
         .with_context(|| format!("cannot write metrics to {}", path.display()))
 }

@@ -5,12 +5,12 @@
 //! records REF and its commit, so `apply PLAN` reads the spec at that commit rather than the
 //! working tree's. Planning and freshness are not here.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_write::write_atomic;
 use crate::bounded_read::read_regular;
 use crate::git::repo;
 use crate::plan::{Plan, FORMAT_VERSION};
@@ -102,7 +102,10 @@ struct SavedPlanOut<'a> {
 /// Write `plan` and where its spec is to `out`.
 pub fn write(out: &Path, plan: &Plan, spec: &SpecLocation) -> anyhow::Result<()> {
     let json = serde_json::to_vec_pretty(&SavedPlanOut { plan, spec }).expect("plans serialize");
-    fs::write(out, json).with_context(|| format!("cannot write the plan to {}", out.display()))
+    // Atomic: an `apply` started meanwhile never reads half a plan, and a FIFO or symlink at
+    // `out` is replaced rather than written through. A plan holds no secret.
+    write_atomic(out, &json, 0o644)
+        .with_context(|| format!("cannot write the plan to {}", out.display()))
 }
 
 /// Read a plan file: the plan, and where its spec is (`None` for a plan saved before the

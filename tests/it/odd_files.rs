@@ -226,3 +226,59 @@ fn errors_say_their_cause_once() {
     assert!(text.contains("lock file"), "{text}");
     assert_eq!(text.matches("File exists").count(), 1, "{text}");
 }
+
+/// Odd places to write to: a FIFO or a symlink at `plan --out` is replaced by the plan (a plain
+/// write would wait for a reader forever, or write through the link), and an output path that
+/// cannot be written (a directory, or a file where a directory must be) is refused before
+/// anything is read, locked or started.
+#[test]
+fn odd_output_files_are_replaced_or_refused_before_the_read() {
+    let dir = quickstart();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    for (args, why) in [
+        (&["plan", "--out", "d"][..], "it is a directory"),
+        (&["plan", "--out", "file/p.plan"], "file is not a directory"),
+        (&["plan", "--metrics-file", "d"], "it is a directory"),
+        (
+            &["drift", "--metrics-file", "file/m.prom"],
+            "file is not a directory",
+        ),
+    ] {
+        let (code, text) = run(dir.path(), args);
+        assert_eq!(code, Some(1), "{args:?}: {text}");
+        assert!(
+            text.contains(&format!(
+                "{} {}: {why}; nothing was read or changed",
+                args[1], args[2]
+            )),
+            "{args:?}: {text}"
+        );
+        assert!(
+            !dir.path().join(".tokensmith").exists(),
+            "{args:?}: nothing was started"
+        );
+    }
+
+    mkfifo(&dir.path().join("fifo.plan"));
+    let (code, text) = run(dir.path(), &["plan", "--out", "fifo.plan"]);
+    assert_eq!(code, Some(0), "{text}");
+    let elsewhere = dir.path().join("elsewhere.txt");
+    std::fs::write(&elsewhere, "not a plan").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, dir.path().join("link.plan")).unwrap();
+    let (code, text) = run(dir.path(), &["plan", "--out", "link.plan"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&elsewhere).unwrap(),
+        "not a plan",
+        "the link's target is not written through"
+    );
+    for plan in ["fifo.plan", "link.plan"] {
+        let meta = std::fs::symlink_metadata(dir.path().join(plan)).unwrap();
+        assert!(meta.is_file(), "{plan} is now a plan file");
+    }
+    let (code, text) = run(dir.path(), &["apply", "fifo.plan", "--auto-approve"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = run(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "the next plan is empty: {text}");
+}
