@@ -25,14 +25,14 @@ pub enum ApplyError {
     /// The plan carries a blocking check (the platform token limit).
     #[error("the plan is blocked and nothing was applied: {0}")]
     Blocked(String),
-    /// The journal could not be opened.
+    /// The journal could not be opened. The message quotes the cause, so it is not also the
+    /// error's source (the printed chain would say it twice).
     #[error(
-        "cannot open the journal `{path}`: {source}; pass `--journal PATH` to write it elsewhere"
+        "cannot open the journal `{path}`: {cause}; pass `--journal PATH` to write it elsewhere"
     )]
     Journal {
         path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -54,9 +54,9 @@ pub async fn execute(
         return Err(ApplyError::Blocked(messages.join("; ")));
     }
     let journal = match &opts.journal {
-        Some(path) => Journal::open(path).map_err(|source| ApplyError::Journal {
+        Some(path) => Journal::open(path).map_err(|cause| ApplyError::Journal {
             path: path.clone(),
-            source,
+            cause,
         })?,
         None => Journal::disabled(),
     };

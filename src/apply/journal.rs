@@ -9,6 +9,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -49,12 +50,35 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Append to the file at `path`, creating it and its directory.
+    /// Append to the file at `path`, creating it and its directory. A FIFO or socket there is
+    /// refused: opening a FIFO for writing waits for a reader, which would hang the apply before
+    /// its first step (the open does not block, so one swapped in after the look is refused
+    /// too). A device such as `/dev/null` is allowed.
     pub fn open(path: &Path) -> io::Result<Journal> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let refuse = |kind: &fs::FileType| {
+            let what = if kind.is_fifo() {
+                "a FIFO"
+            } else if kind.is_socket() {
+                "a socket"
+            } else {
+                return Ok(());
+            };
+            Err(io::Error::other(format!(
+                "it is {what}; the journal is appended to a file"
+            )))
+        };
+        if let Ok(meta) = fs::metadata(path) {
+            refuse(&meta.file_type())?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?;
+        refuse(&file.metadata()?.file_type())?;
         Ok(Journal::to_writer(Box::new(file)))
     }
 

@@ -24,13 +24,19 @@ fn quoted_sources(text: &str) -> Vec<String> {
     let lines: Vec<&str> = text.lines().collect();
     let mut found = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let Some(at) = line.find("#[error(\"") else {
+        let Some(at) = line.find("#[error(") else {
             continue;
         };
-        let message = &line[at..];
+        // The attribute, over as many lines as rustfmt gave it (`#[error(\n "…"\n)]`).
+        let mut message = line[at..].to_owned();
+        let mut end = i;
+        while !lines[end].trim_end().ends_with(")]") && end + 1 < lines.len() {
+            end += 1;
+            message.push_str(lines[end].trim());
+        }
         // The variant: up to the end of its fields (`},` for named fields, `),` for a tuple).
         let mut fields = Vec::new();
-        for next in &lines[i + 1..] {
+        for next in &lines[end + 1..] {
             fields.push(*next);
             let t = next.trim();
             if t == "}," || t.ends_with("),") || t.starts_with("#[error(") {
@@ -81,8 +87,16 @@ fn the_check_finds_each_way_a_message_can_quote_its_source() {
     Tuple(#[from] io::Error),
     #[error("{}", lower(.0))]
     Argument(#[from] io::Error),
+    #[error(
+        "cannot open the journal `{path}`: {source}; pass `--journal PATH` to write it elsewhere"
+    )]
+    Wrapped {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 "#;
-    assert_eq!(quoted_sources(bad).len(), 4, "{:?}", quoted_sources(bad));
+    assert_eq!(quoted_sources(bad).len(), 5, "{:?}", quoted_sources(bad));
     let good = r#"
     #[error("cannot read {path}: {cause}")]
     Plain { path: String, cause: io::Error },
@@ -90,6 +104,14 @@ fn the_check_finds_each_way_a_message_can_quote_its_source() {
     Api(#[source] LiveError),
     #[error(transparent)]
     Live(#[from] LiveError),
+    #[error(
+        "a long message that names {path} and says what to do about it, over two lines"
+    )]
+    Wrapped {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 "#;
     assert!(
         quoted_sources(good).is_empty(),

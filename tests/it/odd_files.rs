@@ -2,7 +2,8 @@
 //! saved plan, a sandbox seed and state file, a leaked secret, a lock file, a committed schema.
 //! Each is fed a FIFO with no writer, an endless device behind a symlink, a directory or a file
 //! over its limit, and must end with a clear error naming the file and what is wrong with it,
-//! never a hang (the real binary runs against a deadline) and never a change.
+//! never a hang (the real binary runs against a deadline) and never a change. The files it
+//! writes besides targets (a saved plan, a metrics file, the journal) get the same treatment.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -144,6 +145,34 @@ fn a_lock_file_replaced_by_a_fifo_stops_apply_with_its_path() {
         !dir.path().join("out").exists(),
         "nothing was delivered: {text}"
     );
+}
+
+/// A journal replaced by a FIFO (or a socket) stops the apply before its first step, naming the
+/// journal, once: opening a FIFO for writing would wait for a reader forever. `--journal` to a
+/// device such as `/dev/null` is allowed, and the apply goes on from there.
+#[test]
+fn a_journal_replaced_by_a_fifo_stops_apply_before_any_step() {
+    let dir = quickstart();
+    std::fs::create_dir_all(dir.path().join(".tokensmith")).unwrap();
+    mkfifo(&dir.path().join(".tokensmith/journal.jsonl"));
+    let (code, text) = run(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("cannot open the journal `./.tokensmith/journal.jsonl`: it is a FIFO"),
+        "{text}"
+    );
+    assert_eq!(text.matches("it is a FIFO").count(), 1, "{text}");
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing was delivered: {text}"
+    );
+    let (code, text) = run(
+        dir.path(),
+        &["apply", "--auto-approve", "--journal", "/dev/null"],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = run(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "the next plan is empty: {text}");
 }
 
 #[test]
