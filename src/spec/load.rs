@@ -109,6 +109,7 @@ pub fn read(path: &Path) -> Result<Vec<u8>, Diagnostic> {
             ),
         );
     }
+    check_real_location(path, &file)?;
     if meta.len() > MAX_SPEC_BYTES as u64 {
         return Err(too_large(&name.to_string(), meta.len() as usize));
     }
@@ -121,6 +122,66 @@ pub fn read(path: &Path) -> Result<Vec<u8>, Diagnostic> {
         return Err(too_large(&name.to_string(), bytes.len()));
     }
     Ok(bytes)
+}
+
+/// Where a spec may really be. Git stores symlinks, so a pull request can turn the spec into a
+/// link to any file of the machine that runs its plan check, and tokensmith quotes the lines of
+/// a spec it cannot parse: `tokensmith.yaml -> /proc/self/environ` would print the CI job's
+/// environment, `-> ~/.aws/credentials` its keys. So the opened file (as the kernel names it,
+/// after every link) must not be one of the kernel's (`/proc`, `/sys`, `/dev`), and a spec
+/// inside a git repository (a `.git` above it, as the path is written) must resolve to a file
+/// inside that repository. A spec outside any repository may link anywhere else: whoever wrote
+/// the link is the user running tokensmith.
+fn check_real_location(path: &Path, file: &std::fs::File) -> Result<(), Diagnostic> {
+    use std::os::fd::AsRawFd;
+    let name = path.display();
+    // The opened file's own path, so a link swapped after the open cannot mislead the check.
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .or_else(|_| std::fs::canonicalize(path))
+        .map_err(|e| Diagnostic::error(format!("cannot read `{name}`: {}", lower(&e))))?;
+    if ["/proc", "/sys", "/dev"]
+        .iter()
+        .any(|k| real.starts_with(k))
+    {
+        return Err(Diagnostic::error(format!(
+            "cannot read `{name}`: it resolves to `{}`, a file of the kernel, not a spec",
+            real.display()
+        ))
+        .help("pass the spec file with `-f FILE`; a spec is a YAML file a user wrote"));
+    }
+    let absolute = std::path::absolute(path)
+        .map_err(|e| Diagnostic::error(format!("cannot read `{name}`: {}", lower(&e))))?;
+    // `..` taken lexically (`specs/../x.yaml` is in the directory that holds `specs`).
+    let mut written = std::path::PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                written.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => written.push(other),
+        }
+    }
+    let repository = written
+        .ancestors()
+        .skip(1)
+        .find(|dir| dir.join(".git").exists());
+    if let Some(root) = repository {
+        let root_real = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        if !real.starts_with(&root_real) {
+            return Err(Diagnostic::error(format!(
+                "cannot read `{name}`: it resolves to `{}`, outside its git repository `{}`",
+                real.display(),
+                root_real.display()
+            ))
+            .help(
+                "a spec in a repository must be a file of that repository: a committed symlink could \
+                 otherwise make tokensmith read, and quote in its errors, any file of the machine; \
+                 pass the real path with `-f FILE`",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn lower(e: &std::io::Error) -> String {

@@ -231,3 +231,57 @@ fn a_fifo_or_device_as_the_spec_is_refused_without_blocking_or_reading_forever()
         assert!(text.contains(&path.display().to_string()), "{text}");
     }
 }
+
+/// A spec that is a symlink (git stores them, so a pull request can make one) to a file of the
+/// kernel or to a file outside its repository is refused before it is parsed: tokensmith quotes
+/// the lines of a spec it cannot parse, so `tokensmith.yaml -> /proc/self/environ` would print
+/// the CI job's environment and `-> ~/.aws/credentials` its keys. A link inside the repository
+/// is a spec like any other.
+#[test]
+fn a_spec_linked_to_a_kernel_file_or_out_of_its_repository_is_refused_unread() {
+    const CANARY: &str = "canary-3f9a1c-not-for-output";
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("specs")).unwrap();
+    let init = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&repo)
+        .status()
+        .unwrap();
+    assert!(init.success());
+    std::fs::copy("examples/quickstart.yaml", repo.join("specs/real.yaml")).unwrap();
+    // Outside the repository: a credentials file, which is not YAML a spec could be.
+    std::fs::write(
+        dir.path().join("credentials"),
+        format!("[default]\naws_secret_access_key = {CANARY}\n"),
+    )
+    .unwrap();
+    let link = |name: &str, to: &str| std::os::unix::fs::symlink(to, repo.join(name)).unwrap();
+    link("environ.yaml", "/proc/self/environ");
+    link("credentials.yaml", "../credentials");
+    link("inside.yaml", "specs/real.yaml");
+
+    for (spec, says) in [
+        ("environ.yaml", "a file of the kernel, not a spec"),
+        ("credentials.yaml", "outside its git repository"),
+    ] {
+        for format in ["human", "github"] {
+            let out =
+                crate::support::command_in(&repo, &["validate", "-f", spec, "--format", format])
+                    .env("TS_TEST_CANARY", CANARY)
+                    .output()
+                    .unwrap();
+            let text = crate::support::text(&out);
+            assert_eq!(out.status.code(), Some(1), "{spec}: {text}");
+            assert!(text.contains(says), "{spec}: {text}");
+            assert!(
+                !text.contains(CANARY),
+                "{spec} leaks what it links to: {text}"
+            );
+        }
+    }
+    let out = crate::support::command_in(&repo, &["validate", "-f", "inside.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", crate::support::text(&out));
+}
