@@ -28,7 +28,7 @@
 //!   adapters; [`output`]: the printer (the one door for output) and exit status.
 //! - [`bounded_read`]: reading a file a user, spec or plan names: regular files only, never
 //!   blocking on a FIFO, never further than a limit. [`atomic_write`]: its counterpart for the
-//!   files tokensmith writes (secrets, saved plans, metrics). [`process_group`]: child processes with a
+//!   files tokensmith writes (secrets, saved plans, metrics). [`paths`]: paths as written. [`process_group`]: child processes with a
 //!   deadline, killed with everything they started.
 //!
 //! Dependencies point one way: commands → lock/git/apply/plan/render → spec/model/live traits.
@@ -44,6 +44,7 @@ pub mod live;
 pub mod lock;
 pub mod model;
 pub mod output;
+pub mod paths;
 pub mod plan;
 pub mod process_group;
 pub mod render;

@@ -78,10 +78,15 @@ pub enum CommandTrust {
     /// `--no-exec`.
     None,
     /// `plan --base REF`: exec targets identical (command, read command, `env:`) to one in the
-    /// spec at `reference`.
+    /// spec at `reference`, whose read command names no file of the repository that is new or
+    /// changed against it (`changed`: the target and the first such file). An unchanged line
+    /// that runs `./reader.sh` is not trusted when the pull request rewrote `reader.sh`. Only
+    /// files named as whole arguments are compared: what a script reads or sources by itself is
+    /// not followed (`--no-exec` runs nothing).
     Unchanged {
         reference: String,
         trusted: std::collections::BTreeSet<Target>,
+        changed: std::collections::BTreeMap<Target, String>,
     },
 }
 
@@ -96,7 +101,18 @@ impl CommandTrust {
                 "target `{}`: its read_command was not run (--no-exec); treated as write-only",
                 target.address()
             )),
-            CommandTrust::Unchanged { reference, trusted } => (!trusted.contains(target)).then(|| {
+            CommandTrust::Unchanged {
+                reference,
+                changed,
+                ..
+            } if changed.contains_key(target) => Some(format!(
+                "target `{}`: its read_command runs `{}`, which is new or changed against `{reference}`; it was not run; treated as write-only",
+                target.address(),
+                changed[target]
+            )),
+            CommandTrust::Unchanged {
+                reference, trusted, ..
+            } => (!trusted.contains(target)).then(|| {
                 format!(
                     "target `{}`: its read_command is new or changed against `{reference}` and was not run; treated as write-only",
                     target.address()
@@ -104,6 +120,37 @@ impl CommandTrust {
             }),
         }
     }
+}
+
+/// The trusted exec targets whose read command names a file of the spec's repository that is
+/// new or changed against `reference`, with that file as the argument names it. An argument
+/// names a file when, taken as a path from the spec's directory (where commands run), something
+/// is there; options (`-x`, `--flag=…`) are skipped.
+fn changed_files_run(
+    spec_path: &Path,
+    base_dir: &Path,
+    reference: &str,
+    trusted: &std::collections::BTreeSet<Target>,
+) -> anyhow::Result<std::collections::BTreeMap<Target, String>> {
+    /// Far above any script; a larger file is taken as changed rather than read.
+    const MAX_SCRIPT_BYTES: u64 = 64 << 20;
+    let mut changed = std::collections::BTreeMap::new();
+    let (repo, _) = crate::git::repo::discover(spec_path)?;
+    let base = base_dir.canonicalize()?;
+    for target in trusted {
+        let Target::Exec(e) = target else { continue };
+        let Some(argv) = e.read_command.as_ref() else {
+            continue;
+        };
+        for arg in argv.iter().filter(|a| !a.is_empty() && !a.starts_with('-')) {
+            let path = crate::paths::lexically_normal(&base.join(arg));
+            if crate::git::repo::file_changed_since(&repo, reference, &path, MAX_SCRIPT_BYTES)? {
+                changed.insert(target.clone(), arg.clone());
+                break;
+            }
+        }
+    }
+    Ok(changed)
 }
 
 /// Everything read from outside: the planner's inputs.
@@ -211,9 +258,14 @@ impl Session {
         } else if let Some(reference) = base {
             let at = load_at_ref(&self.spec_path, reference)
                 .with_context(|| format!("--base {reference}"))?;
+            let trusted: std::collections::BTreeSet<Target> =
+                all_targets(&at.spec.desired).into_iter().collect();
+            let changed = changed_files_run(&self.spec_path, &self.base_dir, reference, &trusted)
+                .with_context(|| format!("--base {reference}"))?;
             CommandTrust::Unchanged {
                 reference: reference.to_owned(),
-                trusted: all_targets(&at.spec.desired).into_iter().collect(),
+                trusted,
+                changed,
             }
         } else {
             CommandTrust::All

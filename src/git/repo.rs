@@ -263,6 +263,56 @@ pub fn regular_file_at_ref(
     read_at_ref(repo, reference, path_in_repo, limit)
 }
 
+/// Whether the working-tree file at `path` (absolute, inside the working tree of `repo`) is
+/// new or differs from the same path at `reference`: its bytes, or for a symlink the path it
+/// links to (what git stores for one). A directory, or a path outside the working tree, is not
+/// a file git tracks and counts as unchanged; a file over `limit` counts as changed.
+pub fn file_changed_since(
+    repo: &Repository,
+    reference: &str,
+    path: &Path,
+    limit: u64,
+) -> Result<bool, GitError> {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(root) = repo.workdir().and_then(|w| w.canonicalize().ok()) else {
+        return Ok(false);
+    };
+    let Ok(inside) = path.strip_prefix(&root) else {
+        return Ok(false);
+    };
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(false);
+    };
+    let now = if meta.is_symlink() {
+        std::fs::read_link(path)
+            .map(|to| to.as_os_str().as_bytes().to_vec())
+            .map_err(|cause| GitError::Io {
+                path: path.to_path_buf(),
+                cause,
+            })?
+    } else if meta.is_file() {
+        if meta.len() > limit {
+            return Ok(true);
+        }
+        std::fs::read(path).map_err(|cause| GitError::Io {
+            path: path.to_path_buf(),
+            cause,
+        })?
+    } else {
+        return Ok(false);
+    };
+    let in_repo = inside
+        .to_string_lossy()
+        .replace(std::path::MAIN_SEPARATOR, "/");
+    match read_at_ref(repo, reference, &in_repo, limit) {
+        Ok(then) => Ok(then != now),
+        Err(
+            GitError::FileAbsent { .. } | GitError::NotAFile { .. } | GitError::TooLarge { .. },
+        ) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
 /// The full commit id `reference` points at.
 pub fn resolve_commit(repo: &Repository, reference: &str) -> Result<String, GitError> {
     Ok(resolve(repo, reference)?.id().to_string())

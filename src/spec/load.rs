@@ -152,16 +152,7 @@ fn check_real_location(path: &Path, file: &std::fs::File) -> Result<(), Diagnost
     let absolute = std::path::absolute(path)
         .map_err(|e| Diagnostic::error(format!("cannot read `{name}`: {}", lower(&e))))?;
     // `..` taken lexically (`specs/../x.yaml` is in the directory that holds `specs`).
-    let mut written = std::path::PathBuf::new();
-    for part in absolute.components() {
-        match part {
-            std::path::Component::ParentDir => {
-                written.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => written.push(other),
-        }
-    }
+    let written = crate::paths::lexically_normal(&absolute);
     let repository = written
         .ancestors()
         .skip(1)

@@ -70,10 +70,16 @@ fn quickstart_repo() -> (tempfile::TempDir, String) {
 
 /// Commit the spec and `.gitignore` on top of HEAD (if any); returns the new commit id.
 fn commit(dir: &Path, message: &str) -> String {
+    commit_with(dir, &[], message)
+}
+
+/// [`commit`], with the files `extra` (paths in the repository) too.
+fn commit_with(dir: &Path, extra: &[&str], message: &str) -> String {
     let repo = git2::Repository::open(dir).unwrap();
     let mut index = repo.index().unwrap();
-    index.add_path(Path::new(SPEC)).unwrap();
-    index.add_path(Path::new(".gitignore")).unwrap();
+    for path in [SPEC, ".gitignore"].iter().chain(extra) {
+        index.add_path(Path::new(path)).unwrap();
+    }
     index.write().unwrap();
     let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
     let who = git2::Signature::now("t", "t@example.com").unwrap();
@@ -737,6 +743,61 @@ fn plan_base_does_not_run_read_commands_new_against_the_base_and_no_exec_runs_no
         ran.exists(),
         "a read command unchanged against the base did not run"
     );
+}
+
+/// The line of a read command can stay as it was while the script it runs changes: a pull
+/// request that rewrites `reader.sh` (here to leave a second file, as it could read the
+/// process's environment) does not get it run by `plan --base`, nor one that adds a script an
+/// unchanged line names. Once merged (committed), the script is trusted again.
+#[test]
+fn plan_base_does_not_run_an_unchanged_read_command_whose_script_changed() {
+    let (dir, _) = quickstart_repo();
+    let root = dir.path();
+    std::fs::write(root.join("reader.sh"), "touch command-ran\n").unwrap();
+    edit_spec(root, |spec| {
+        probe_token(spec)
+            .replace("read_command: [touch, command-ran]", "read_command: [sh, reader.sh]")
+            .replace(
+                "activegate_tokens:",
+                "  probe2:\n    name: probe token 2\n    environments: [demo]\n    scopes: [metrics.ingest]\n    deliver:\n      - exec: { command: [\"true\", \"2\"], secret_env: TOKEN, read_command: [sh, ./scripts/later.sh] }\n\nactivegate_tokens:",
+            )
+    });
+    commit_with(root, &["reader.sh"], "probe with a script");
+    let ran = root.join("command-ran");
+    let out = tokensmith(root, &["plan", "--base", "HEAD"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(ran.exists(), "the committed script runs: {}", text(&out));
+    std::fs::remove_file(&ran).unwrap();
+
+    // The pull request: the spec's lines stay, the script changes and the missing one appears.
+    std::fs::write(root.join("reader.sh"), "touch command-ran\ntouch stolen\n").unwrap();
+    std::fs::create_dir(root.join("scripts")).unwrap();
+    std::fs::write(root.join("scripts/later.sh"), "touch stolen-later\n").unwrap();
+    let out = tokensmith(root, &["plan", "--base", "HEAD"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for file in ["command-ran", "stolen", "stolen-later"] {
+        assert!(!root.join(file).exists(), "{file}: {}", text(&out));
+    }
+    for named in ["reader.sh", "./scripts/later.sh"] {
+        assert!(
+            text(&out).contains(&format!(
+                "its read_command runs `{named}`, which is new or changed against `HEAD`; it was not run"
+            )),
+            "{named}: {}",
+            text(&out)
+        );
+    }
+
+    commit_with(root, &["reader.sh", "scripts/later.sh"], "new scripts");
+    let out = tokensmith(root, &["plan", "--base", "HEAD"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for file in ["command-ran", "stolen", "stolen-later"] {
+        assert!(
+            root.join(file).exists(),
+            "{file} once merged: {}",
+            text(&out)
+        );
+    }
 }
 
 #[test]
