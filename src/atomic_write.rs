@@ -25,10 +25,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<(
         _ => PathBuf::from("."),
     };
     if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)?;
+        create_private_dir_all(&dir)?;
     }
     let name = path
         .file_name()
@@ -69,6 +66,16 @@ pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> io::Result<(
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// Create `dir` and its missing parents readable only by the owner (0700, whatever the umask
+/// allows beyond it): a directory made to hold a token, a journal or locks should not list them
+/// to everyone, nor let anyone plant a link in it. Existing directories are left as they are.
+pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Whether [`write_atomic`] can place a file at `path`, checked before a command does its work

@@ -50,13 +50,20 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Append to the file at `path`, creating it and its directory. A FIFO or socket there is
-    /// refused: opening a FIFO for writing waits for a reader, which would hang the apply before
-    /// its first step (the open does not block, so one swapped in after the look is refused
-    /// too). A device such as `/dev/null` is allowed.
+    /// Append to the file at `path`, creating it (0600) and its directory (0700). A FIFO or
+    /// socket there is refused: opening a FIFO for writing waits for a reader, which would hang
+    /// the apply before its first step (the open does not block, so one swapped in after the
+    /// look is refused too). A device such as `/dev/null` is allowed. A symlink is refused, not
+    /// followed: one committed to the repository as `.tokensmith/journal.jsonl` would have every
+    /// apply append to a file of its choosing (`~/.bashrc`); pass the real path to `--journal`.
     pub fn open(path: &Path) -> io::Result<Journal> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir)?;
+            crate::atomic_write::create_private_dir_all(dir)?;
+        }
+        if fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
+            return Err(io::Error::other(
+                "it is a symlink; the journal is not written through one",
+            ));
         }
         let refuse = |kind: &fs::FileType| {
             let what = if kind.is_fifo() {
@@ -76,7 +83,8 @@ impl Journal {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
-            .custom_flags(libc::O_NONBLOCK)
+            .mode(0o600)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
             .open(path)?;
         refuse(&file.metadata()?.file_type())?;
         Ok(Journal::to_writer(Box::new(file)))

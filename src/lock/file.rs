@@ -15,6 +15,7 @@
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -47,7 +48,8 @@ impl FileLocks {
         wait: Duration,
     ) -> Result<FileLockGuard, LockError> {
         let path = self.path(env);
-        fs::create_dir_all(&self.dir).map_err(|source| io_error(&self.dir, source))?;
+        crate::atomic_write::create_private_dir_all(&self.dir)
+            .map_err(|source| io_error(&self.dir, source))?;
         let info = LockInfo::for_this_process(env, commit);
         // The lock appears with its content in one step: written to a file of our own, then
         // hard-linked to the lock's name (which fails if it exists). Creating the lock file
@@ -178,9 +180,12 @@ fn release(path: &Path, id: &str) -> Result<(), LockError> {
 /// Create `path` (which must not exist) holding `info`, flushed to disk.
 fn write_new(path: &Path, info: &LockInfo) -> Result<(), LockError> {
     let io = |source| io_error(path, source);
+    // At most readable by others (who is holding it) and writable by its owner only, whatever
+    // the umask allows beyond that.
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0o644)
         .open(path)
         .map_err(io)?;
     let json = serde_json::to_vec_pretty(info).expect("lock info serializes");

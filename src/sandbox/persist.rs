@@ -23,7 +23,8 @@ pub fn save(path: &Path, state: &State) -> anyhow::Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    crate::atomic_write::create_private_dir_all(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     let name = path
         .file_name()
         .and_then(|n| n.to_str())

@@ -175,6 +175,55 @@ fn a_journal_replaced_by_a_fifo_stops_apply_before_any_step() {
     assert_eq!(code, Some(0), "the next plan is empty: {text}");
 }
 
+/// A journal that is a symlink (committed to the repository as `.tokensmith/journal.jsonl`, it
+/// would have every apply append to a file of its choosing) is refused and its target left
+/// alone. And the files an apply makes for itself are private whatever the umask: under
+/// `umask 000` the directories are 0700 and the journal 0600, not 0777 and 0666, so no other
+/// user can plant such a link.
+#[test]
+fn the_journal_is_not_written_through_a_symlink_and_the_run_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = quickstart();
+    let root = dir.path();
+    let mode = |p: &str| {
+        std::fs::metadata(root.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let bashrc = root.join("fake-bashrc");
+    std::fs::write(&bashrc, "# mine\n").unwrap();
+    std::fs::create_dir(root.join(".tokensmith")).unwrap();
+    std::os::unix::fs::symlink(&bashrc, root.join(".tokensmith/journal.jsonl")).unwrap();
+    let (code, text) = run(root, &["apply", "--auto-approve"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("it is a symlink"), "{text}");
+    assert_eq!(std::fs::read_to_string(&bashrc).unwrap(), "# mine\n");
+    assert!(!root.join("out").exists(), "nothing was delivered: {text}");
+
+    std::fs::remove_dir_all(root.join(".tokensmith")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_tokensmith");
+    let out = std::process::Command::new("sh")
+        .args(["-c", "umask 000 && exec \"$0\" apply --auto-approve", bin])
+        .current_dir(root)
+        .env("NO_COLOR", "1")
+        .env_remove("CI")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", crate::support::text(&out));
+    for (path, want) in [
+        (".tokensmith", 0o700),
+        (".tokensmith/locks", 0o700),
+        (".tokensmith/sandbox", 0o700),
+        (".tokensmith/journal.jsonl", 0o600),
+        (".tokensmith/sandbox/demo.json", 0o600),
+        ("out", 0o700),
+    ] {
+        assert_eq!(mode(path), want, "{path} is {:o}", mode(path));
+    }
+}
+
 #[test]
 fn a_leaked_secret_file_is_read_from_a_pipe_but_never_without_end() {
     let dir = quickstart();
