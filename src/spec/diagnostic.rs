@@ -169,15 +169,17 @@ impl Diagnostic {
             )?;
             writeln!(w, "{pad} {}", paint.bold(BLUE, "|"))?;
             let excerpt = loc.excerpt.replace('\t', " ");
+            let (excerpt, column, width) =
+                excerpt_window(excerpt.trim_end(), loc.column.saturating_sub(1), loc.width);
             writeln!(
                 w,
                 "{} {} {}",
                 paint.bold(BLUE, &loc.line.to_string()),
                 paint.bold(BLUE, "|"),
-                excerpt.trim_end()
+                excerpt
             )?;
-            let indent = " ".repeat(loc.column.saturating_sub(1));
-            let carets = "^".repeat(loc.width.max(1));
+            let indent = " ".repeat(column);
+            let carets = "^".repeat(width.max(1));
             let label = self
                 .label
                 .as_deref()
@@ -202,6 +204,35 @@ impl Diagnostic {
         }
         Ok(())
     }
+}
+
+/// The characters of an excerpt line shown around the finding: a line of a generated spec
+/// can be hundreds of kilobytes (a flow mapping nested a thousand deep), and an error prints
+/// the part that matters, not the whole line.
+const EXCERPT_CHARS: usize = 120;
+
+/// `line` cut to [`EXCERPT_CHARS`] around `column` (0-based, in characters) with `…` where it
+/// was cut, and the column and caret width within what is shown.
+fn excerpt_window(line: &str, column: usize, width: usize) -> (String, usize, usize) {
+    let count = line.chars().count();
+    if count <= EXCERPT_CHARS {
+        return (line.to_owned(), column, width);
+    }
+    let start = column
+        .saturating_sub(EXCERPT_CHARS / 3)
+        .min(count - EXCERPT_CHARS);
+    let end = start + EXCERPT_CHARS;
+    let mut shown: String = line.chars().skip(start).take(EXCERPT_CHARS).collect();
+    let lead = usize::from(start > 0);
+    if start > 0 {
+        shown.insert(0, '…');
+    }
+    if end < count {
+        shown.push('…');
+    }
+    let column = column - start + lead;
+    let width = width.min((end + lead).saturating_sub(column + start - lead).max(1));
+    (shown, column, width)
 }
 
 impl fmt::Display for Diagnostic {
@@ -439,6 +470,21 @@ mod tests {
         assert_eq!((loc.column, loc.excerpt.as_str()), (9, "  prod: 3"));
         let mixed = SourceFile::new("crlf.yaml", "a: 1\r\nb: 2\n");
         assert_eq!(mixed.line(2), "b: 2");
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_finding() {
+        let line = format!("{}[bad]{}", "a".repeat(5000), "b".repeat(5000));
+        let (shown, column, width) = excerpt_window(&line, 5000, 5);
+        assert!(shown.chars().count() <= EXCERPT_CHARS + 2, "{shown}");
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        let under: String = shown.chars().skip(column).take(width).collect();
+        assert_eq!(under, "[bad]");
+        // Short lines are shown whole; a finding at the end of a long one keeps its place.
+        assert_eq!(excerpt_window("key: x", 5, 1), ("key: x".into(), 5, 1));
+        let (shown, column, width) = excerpt_window(&line, 10_004, 1);
+        assert_eq!(shown.chars().nth(column), Some('b'), "{shown}");
+        assert_eq!(width, 1);
     }
 
     #[test]
