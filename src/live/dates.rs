@@ -66,10 +66,21 @@ impl Serialize for WireDate {
 /// same without an offset (read as UTC).
 pub fn parse_date(value: &str) -> Option<OffsetDateTime> {
     let value = value.trim();
-    if let Some(t) = parse_utc_millis(value) {
-        return Some(t);
-    }
-    parse_date_general(value)
+    parse_utc_millis(value)
+        .or_else(|| parse_date_general(value))
+        .and_then(within_reach)
+}
+
+/// The latest year a date from a server may have. The planner adds spec durations (at most 100
+/// years each) to these dates, and `time` ends at year 9999: a server's `9999-12-31` would
+/// otherwise make that arithmetic overflow. A later date is not one Dynatrace writes (a token
+/// that never expires has no expiration date), so it is read as no date at all would be: as
+/// unreadable, an error naming the environment and the field.
+pub const LATEST_YEAR: i32 = 9000;
+
+/// `t`, when its year is at most [`LATEST_YEAR`].
+pub fn within_reach(t: OffsetDateTime) -> Option<OffsetDateTime> {
+    (t.year() <= LATEST_YEAR).then_some(t)
 }
 
 /// The shape every date of the environment APIs has, `yyyy-MM-ddTHH:mm:ss.SSSZ`, read digit by
@@ -245,5 +256,16 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn dates_past_the_latest_year_are_not_read() {
+        assert_eq!(parse_date("9999-12-31T23:59:59.000Z"), None);
+        assert_eq!(parse_date("9001-01-01T00:00:00Z"), None);
+        assert!(parse_date("9000-12-31T23:59:59.000Z").is_some());
+        assert!(matches!(
+            WireDate::read("9999-12-31T23:59:59.000Z"),
+            WireDate::Unreadable(_)
+        ));
     }
 }

@@ -198,6 +198,40 @@ async fn token_lists_without_ids_are_errors_naming_environment_and_field() {
     assert!(err.contains("`apiTokens`") && err.contains("`id`"), "{err}");
 }
 
+/// Dates at the end of `time`'s range (year 9999) made the planner's arithmetic overflow and
+/// the binary panic: a token's date that far is refused by name, and a `Date` header that far
+/// is ignored (the local clock stands in), so nothing downstream adds to year 9999.
+#[tokio::test]
+async fn dates_at_the_end_of_time_are_refused_or_ignored_not_added_to() {
+    use tokensmith::live::EnvironmentRead;
+    let stub = start(|_, _| {
+        Reply::json(
+            200,
+            r#"{"apiTokens":[{"id":"dt0c01.AAAA","lastUsedDate":"9999-12-31T23:59:59.000Z"}]}"#,
+        )
+        .header("date", "Fri, 31 Dec 9999 23:59:59 GMT")
+    })
+    .await;
+    let client = client_at(&stub.base, &fast_settings()).unwrap();
+    let err = client.list_api_tokens().await.unwrap_err().to_string();
+    assert!(err.contains("environment `prod`"), "{err}");
+    assert!(err.contains("lastUsedDate"), "{err}");
+    assert_eq!(
+        client.server_time(),
+        None,
+        "a Date of year 9999 is not the server's time"
+    );
+
+    let stub = start(|_, _| {
+        Reply::json(200, r#"{"apiTokens":[{"id":"dt0c01.AAAA"}]}"#)
+            .header("date", "Sun, 22 Nov 2026 10:00:02 GMT")
+    })
+    .await;
+    let client = client_at(&stub.base, &fast_settings()).unwrap();
+    client.list_api_tokens().await.unwrap();
+    assert!(client.server_time().is_some(), "an ordinary Date is kept");
+}
+
 #[tokio::test]
 async fn token_lists_with_duplicate_ids_are_errors() {
     let stub = start(|_, _| {

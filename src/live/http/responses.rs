@@ -163,9 +163,12 @@ pub fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
+    // A `Date` of year 9999 would overflow the planner's arithmetic on "now"; it is ignored like
+    // a header that does not parse (the local clock is used).
     time::PrimitiveDateTime::parse(value.trim(), format)
         .ok()
         .map(|t| t.assume_utc())
+        .and_then(crate::live::dates::within_reach)
 }
 
 #[cfg(test)]
