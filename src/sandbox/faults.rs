@@ -42,6 +42,10 @@ pub struct Faults {
     /// Carry out a write (POST/PUT/DELETE), then close the connection without answering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_after_commit: Option<Rate>,
+    /// Carry out a write, then answer this 5xx without a `Retry-After`, as a proxy does whose
+    /// upstream reset after taking the request (Envoy answers 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_after_commit: Option<ServerError>,
     /// Dynatrace-style throttling: more than this many API requests within one (real) minute
     /// are answered 429 until the minute is over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,6 +128,8 @@ pub struct Decision {
     pub reject: Option<(u16, Option<u64>, &'static str)>,
     /// Handle the request, then drop the connection (writes only).
     pub drop_after_commit: bool,
+    /// Handle the request, then answer this status instead of its reply (writes only).
+    pub error_after_commit: Option<u16>,
     /// The throttling window this request was counted in, when a limit is configured.
     pub window: Option<Window>,
     /// The rejection is the request limit's (not an injected 429).
@@ -240,6 +246,11 @@ impl FaultDice {
         if let Some(r) = &faults.drop_after_commit {
             if self.rng.random_bool(r.rate.clamp(0.0, 1.0)) && write {
                 d.drop_after_commit = true;
+            }
+        }
+        if let Some(e) = &faults.error_after_commit {
+            if self.rng.random_bool(e.rate.clamp(0.0, 1.0)) && write && !d.drop_after_commit {
+                d.error_after_commit = Some(e.status);
             }
         }
         d

@@ -366,9 +366,18 @@ async fn dispatch(
         }
     };
     let env = (!call.env_id.is_empty()).then_some(call.env_id.as_str());
-    let fault = decision
+    let mut fault = decision
         .drop_after_commit
         .then(|| "dropped connection after commit".to_owned());
+    if let Some(status) = decision.error_after_commit {
+        // Envoy's words for an upstream that reset after taking the request.
+        reply = ApiError::new(
+            status,
+            "upstream connect error or disconnect/reset before headers. reset reason: connection termination (injected by the sandbox)",
+        )
+        .into();
+        fault = Some(format!("answered {status} after commit"));
+    }
     sandbox.log_request(call.method.as_str(), &logged_path, reply.status, env, fault);
     if decision.drop_after_commit {
         conn.kill.store(true, Ordering::SeqCst);

@@ -484,6 +484,18 @@ fn fault_storms_converge_without_duplicates_or_orphans() {
             },
         ),
         (
+            // A proxy's 503 after the create was made: not a refusal, so not sent again.
+            "503 after commit",
+            Faults {
+                seed: 13,
+                error_after_commit: Some(ServerError {
+                    rate: 0.5,
+                    status: 503,
+                }),
+                ..Faults::default()
+            },
+        ),
+        (
             "everything",
             Faults {
                 seed: 11,

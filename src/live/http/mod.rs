@@ -2,12 +2,16 @@
 //! the call counter.
 //!
 //! [`HttpClient::send`] sends one logical request and retries it when that is safe:
-//! - 429 and 503 (the server did not process the request): always, for any method, waiting for
-//!   `Retry-After` (seconds or HTTP-date) or `X-RateLimit-Reset` (Unix microseconds) when
-//!   present, else exponential backoff with jitter; every wait is capped by the policy.
-//! - 502, 504 and connection errors: for idempotent requests only. A create (`POST` that makes a
-//!   token) that fails after it may have reached the server becomes [`LiveError::Ambiguous`],
-//!   never a blind retry (DESIGN.md invariant 2). A connection that could not be established at
+//! - 429 (the server refused the request unprocessed), and a 503 that says when to come back
+//!   (`Retry-After` or `X-RateLimit-Reset`): always, for any method, waiting for that hint
+//!   (seconds, HTTP-date or Unix microseconds) when present, else exponential backoff with
+//!   jitter; every wait is capped by the policy.
+//! - 502, 504, a 503 without a hint and connection errors: for idempotent requests only. A
+//!   create (`POST` that makes a token) that fails after it may have reached the server becomes
+//!   [`LiveError::Ambiguous`], never a blind retry (DESIGN.md invariant 2). CHOICE: a bare 503
+//!   counts as "may have reached it" because a proxy answers one when its upstream resets after
+//!   taking the request (Envoy does); Dynatrace's own 503 is a refusal, and retrying it blindly
+//!   made a second token with the same marker. A connection that could not be established at
 //!   all is safe to retry for every request.
 //!
 //! Guards against a hostile or broken server: plain `http` is used only for a loopback host
@@ -302,22 +306,23 @@ impl HttpClient {
                     });
                 }
                 Ok((status, headers, body)) => {
+                    let hinted = server_hint(&headers, OffsetDateTime::now_utc()).is_some();
                     let retryable = match status.as_u16() {
-                        429 | 503 => true,
+                        429 => true,
+                        503 => hinted || call.idempotent,
                         502 | 504 => call.idempotent,
                         _ => false,
                     };
                     if retryable && !last {
                         // A 429, or a 503 with a hint, holds the domain's gate: the next attempt
                         // waits there with every other request to the domain.
-                        let held = status.as_u16() == 429
-                            || server_hint(&headers, OffsetDateTime::now_utc()).is_some();
+                        let held = status.as_u16() == 429 || hinted;
                         if !held {
                             tokio::time::sleep(self.retry.backoff(attempt)).await;
                         }
                         continue;
                     }
-                    if !call.idempotent && matches!(status.as_u16(), 502 | 504) {
+                    if !call.idempotent && matches!(status.as_u16(), 502..=504) && !hinted {
                         return Err(LiveError::Ambiguous {
                             request: Box::new(label),
                             reason: format!(
