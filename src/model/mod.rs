@@ -11,6 +11,7 @@ pub mod live;
 pub mod loopback;
 pub mod policy;
 pub mod preset;
+pub mod printable;
 pub mod redact;
 pub mod scope;
 pub mod scope_set;

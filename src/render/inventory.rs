@@ -1,6 +1,7 @@
 //! The inventory for a terminal (grouped by recommendation, each token with its owner, scopes,
 //! use, expiry and reasons), as markdown with counts first, and as CSV for spreadsheets.
 
+use crate::model::printable::printable;
 use std::collections::BTreeMap;
 use std::io;
 
@@ -36,14 +37,15 @@ pub(crate) fn compact_scopes<'a>(scopes: impl IntoIterator<Item = &'a Scope>) ->
     if parts.is_empty() {
         "(none)".to_owned()
     } else {
-        parts.join(", ")
+        // A scope the catalogue does not know is the server's text.
+        printable(&parts.join(", "))
     }
 }
 
 /// `2026-11-30 from 10.0.0.7`, or `never`.
 pub(crate) fn last_used(e: &InventoryEntry) -> String {
     match (e.last_used, &e.last_used_from) {
-        (Some(t), Some(ip)) => format!("{} from {ip}", day(t)),
+        (Some(t), Some(ip)) => format!("{} from {}", day(t), printable(ip)),
         (Some(t), None) => day(t),
         (None, _) => "never".to_owned(),
     }
@@ -124,9 +126,9 @@ pub fn inventory_human(inv: &Inventory, color: bool, out: &mut dyn io::Write) ->
                 "  {} {} {} {:?}  owner {}",
                 home_label(&e.home),
                 e.kind,
-                st.bold(e.id.as_str()),
+                st.bold(&printable(e.id.as_str())),
                 e.name,
-                e.owner.as_deref().unwrap_or("unknown")
+                printable(e.owner.as_deref().unwrap_or("unknown"))
             )?;
             if !e.scopes.is_empty() {
                 writeln!(out, "      scopes   {}", compact_scopes(&e.scopes))?;
@@ -140,13 +142,13 @@ pub fn inventory_human(inv: &Inventory, color: bool, out: &mut dyn io::Write) ->
             )?;
             writeln!(out, "      status   {}", classes(e))?;
             for f in &e.findings {
-                writeln!(out, "      {:<8} {}", short(f.class), f.reason)?;
+                writeln!(out, "      {:<8} {}", short(f.class), printable(&f.reason))?;
             }
             writeln!(
                 out,
                 "      {} {}",
                 st.bold(&format!("{:<8}", action.as_str())),
-                e.recommendation.why
+                printable(&e.recommendation.why)
             )?;
         }
         writeln!(out)?;
@@ -270,10 +272,12 @@ pub fn inventory_csv(inv: &Inventory, out: &mut dyn io::Write) -> io::Result<()>
 }
 
 fn csv_cell(cell: &str) -> String {
+    // Control characters escaped first (the file may well be printed to a CI log).
+    let cell = printable(cell);
     let cell = if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{cell}")
     } else {
-        cell.to_owned()
+        cell
     };
     if cell.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", cell.replace('"', "\"\""))
@@ -309,5 +313,6 @@ mod tests {
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_cell("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(csv_cell("\u{1b}]0;x\u{7}"), "\\u{1b}]0;x\\u{7}");
     }
 }

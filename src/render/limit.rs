@@ -54,6 +54,7 @@ impl Limited {
 /// Text for a markdown table cell or list item: pipes escaped, no newlines, in a code span.
 pub(crate) fn code(s: &str) -> String {
     let s = s.replace('|', "\\|").replace(['\n', '\r'], " ");
+    let s = crate::model::printable::printable(&s);
     if s.contains('`') {
         format!("`` {s} ``")
     } else {
@@ -63,8 +64,10 @@ pub(crate) fn code(s: &str) -> String {
 
 /// Plain text for markdown: pipes and angle brackets escaped, no newlines.
 pub(crate) fn text(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace(['\n', '\r'], " ")
+    crate::model::printable::printable(
+        &s.replace('|', "\\|")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace(['\n', '\r'], " "),
+    )
 }

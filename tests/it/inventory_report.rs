@@ -353,3 +353,27 @@ fn the_html_report_renders_in_a_browser_with_rows_timeline_and_a_working_filter(
     );
     eprintln!("screenshot: {}", png.display());
 }
+
+/// A token's owner, last-used address and unknown scope are the server's text: escape sequences
+/// and line breaks in them are shown escaped in every text format, so a listed token cannot
+/// clear the terminal, retitle it or forge a line (`::error::…` in a GitHub Actions log).
+#[test]
+fn control_characters_from_the_server_are_shown_escaped_in_every_format() {
+    let tokens = r#"      - { name: odd, owner: "mallory\e[2J\e]0;pwned\a\r\n::error::forged", scopes: ["metrics.read", "x\e[31m"], created: now-5d, last_used: now-1d, last_used_ip: "10.0.0.9\e[2J" }"#;
+    let w = World::with_tokens(SPEC, tokens);
+    let applied = w.apply();
+    assert_eq!(applied.code, Some(0), "{}", applied.text);
+    for format in ["human", "markdown", "csv"] {
+        let out = stdout_of(&w, &["inventory", "--format", format]);
+        assert!(out.contains("mallory"), "{format}: {out}");
+        assert!(
+            !out.contains(['\u{1b}', '\u{7}', '\r']),
+            "{format} prints a control character: {out:?}"
+        );
+        assert!(
+            !out.lines().any(|l| l.starts_with("::error::")),
+            "{format} lets the owner forge a line: {out}"
+        );
+        assert!(out.contains("\\u{1b}[2J"), "{format}: {out}");
+    }
+}

@@ -232,6 +232,23 @@ async fn dates_at_the_end_of_time_are_refused_or_ignored_not_added_to() {
     assert!(client.server_time().is_some(), "an ordinary Date is kept");
 }
 
+/// An error message is the server's text: escape sequences and line breaks in it, in the
+/// error envelope or in a body that is not one, are escaped, so the printed error cannot drive
+/// the terminal or forge a line of its own.
+#[tokio::test]
+async fn control_characters_in_error_bodies_are_escaped() {
+    for body in [
+        r#"{"error":{"code":403,"message":"\u001b[2J\u001b]0;pwned\u0007\r\nerror: forged line"}}"#,
+        "\u{1b}[2J plain text\r\nerror: forged line",
+    ] {
+        let stub = start(move |_, _| Reply::json(403, body)).await;
+        let client = client_at(&stub.base, &fast_settings()).unwrap();
+        let err = client.list_api_tokens().await.unwrap_err().to_string();
+        assert!(!err.contains(['\u{1b}', '\u{7}', '\r', '\n']), "{err:?}");
+        assert!(err.contains("\\u{1b}[2J"), "{err}");
+    }
+}
+
 #[tokio::test]
 async fn token_lists_with_duplicate_ids_are_errors() {
     let stub = start(|_, _| {

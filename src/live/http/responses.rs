@@ -53,7 +53,7 @@ pub fn parse_error_body(
                     (None, d, c) => d.or(c),
                 };
                 if let Some(text) = text {
-                    return (redact(&text), Vec::new());
+                    return (server_text(&text), Vec::new());
                 }
             }
         }
@@ -66,21 +66,30 @@ pub fn parse_error_body(
     }
     let start: String = raw.chars().take(200).collect();
     let more = if raw.chars().count() > 200 { "…" } else { "" };
-    (redact(&format!("{start}{more}")), Vec::new())
+    (server_text(&format!("{start}{more}")), Vec::new())
+}
+
+/// A server's text as tokensmith shows it: token secrets redacted, control characters escaped
+/// (a message is the server's to choose, and printed raw it could drive the terminal).
+fn server_text(text: &str) -> String {
+    crate::model::printable::printable(&redact(text))
 }
 
 fn from_error_body(
     error: crate::live::wire::ErrorBody,
     fallback: impl Fn() -> String,
 ) -> (String, Vec<Violation>) {
-    let message = error.message.map(|m| redact(&m)).unwrap_or_else(fallback);
+    let message = error
+        .message
+        .map(|m| server_text(&m))
+        .unwrap_or_else(fallback);
     let violations = error
         .constraint_violations
         .unwrap_or_default()
         .into_iter()
         .map(|v| Violation {
-            path: v.path.map(|p| redact(&p)),
-            message: redact(
+            path: v.path.map(|p| server_text(&p)),
+            message: server_text(
                 v.message
                     .as_deref()
                     .or(v.description.as_deref())
