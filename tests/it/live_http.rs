@@ -415,6 +415,57 @@ async fn create_is_retried_after_429_and_a_hinted_503_since_the_server_did_not_p
     assert_eq!(stub.count(), 3);
 }
 
+/// A server reporting no requests left until a reset a month away holds the domain no longer
+/// than any other wait (`max_delay`): the create after it is sent and made, not left waiting
+/// for the whole deadline and then called "may or may not have taken effect".
+#[tokio::test]
+async fn a_rate_limit_reset_far_away_is_held_no_longer_than_any_wait() {
+    let month_us =
+        (time::OffsetDateTime::now_utc() + time::Duration::days(30)).unix_timestamp() * 1_000_000;
+    let stub = start(move |req, _| {
+        if req.method == "POST" {
+            Reply::json(
+                201,
+                format!(r#"{{"id":"dt0c01.ST2EY72KQINMH574WMNVI7YN","token":"{SECRET}"}}"#),
+            )
+        } else {
+            Reply::json(200, r#"{"apiTokens":[]}"#)
+                .header("x-ratelimit-remaining", "0")
+                .header("x-ratelimit-limit", "50")
+                .header("x-ratelimit-reset", &month_us.to_string())
+        }
+    })
+    .await;
+    let (client, _) = client(&stub);
+    client.list_api_tokens().await.unwrap();
+    let started = Instant::now();
+    client.create_api_token(&new_token()).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the create waited {:?} for a reset a month away",
+        started.elapsed()
+    );
+}
+
+/// A create still waiting to be sent when the deadline comes was never taken: the error says
+/// so and is not ambiguous (no marker to look for).
+#[tokio::test]
+async fn a_create_never_sent_by_the_deadline_is_not_ambiguous() {
+    let stub =
+        start(|_, _| Reply::error(429, "Too many requests").header("retry-after", "60")).await;
+    let mut settings = fast_settings();
+    settings.deadline = Duration::from_millis(600);
+    settings.retry.max_delay = Duration::from_secs(60);
+    let (client, _) = client_with(&stub, &settings);
+    let err = client.create_api_token(&new_token()).await.unwrap_err();
+    assert!(!err.is_ambiguous(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("not sent within the overall deadline"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn create_after_a_gateway_error_is_ambiguous_and_not_retried() {
     // A bare 503 too: a proxy answers one when its upstream resets after taking the request, and

@@ -44,7 +44,7 @@ pub use responses::{parse_error_body, parse_http_date, rate_limit, server_hint};
 pub use settings::{ClientSettings, ProxySettings, RetryPolicy, DEFAULT_MAX_IN_FLIGHT_PER_HOST};
 pub use transport::{CallCounter, Transport};
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -147,16 +147,31 @@ impl HttpClient {
     pub async fn send(&self, call: &Call, auth: Authorization<'_>) -> Result<Reply, LiveError> {
         let label = self.label(call);
         let attempts = AtomicU64::new(0);
-        match tokio::time::timeout(self.deadline, self.attempts(call, auth, &label, &attempts))
-            .await
+        // Whether an attempt is on the wire: a deadline met while waiting to send (for the
+        // rate limit, or between attempts) leaves a create that was never taken, not one that
+        // may have been.
+        let sending = AtomicBool::new(false);
+        match tokio::time::timeout(
+            self.deadline,
+            self.attempts(call, auth, &label, &attempts, &sending),
+        )
+        .await
         {
             Ok(result) => result,
             Err(_) => {
-                let reason = format!(
-                    "no answer within the overall deadline of {} s (retries included)",
-                    self.deadline.as_secs()
-                );
-                if call.idempotent {
+                let on_the_wire = sending.load(Ordering::Relaxed);
+                let reason = if on_the_wire {
+                    format!(
+                        "no answer within the overall deadline of {} s (retries included)",
+                        self.deadline.as_secs()
+                    )
+                } else {
+                    format!(
+                        "not sent within the overall deadline of {} s: still waiting for the server's rate limit or between retries",
+                        self.deadline.as_secs()
+                    )
+                };
+                if call.idempotent || !on_the_wire {
                     Err(LiveError::Transport {
                         request: Box::new(label),
                         reason,
@@ -178,6 +193,7 @@ impl HttpClient {
         auth: Authorization<'_>,
         label: &RequestLabel,
         attempts: &AtomicU64,
+        sending: &AtomicBool,
     ) -> Result<Reply, LiveError> {
         let label = label.clone();
         let url = format!("{}{}", self.base, call.path);
@@ -226,6 +242,7 @@ impl HttpClient {
             let slot = Slot::enter(self.gate.clone(), self.host.clone()).await;
             self.calls.bump();
             attempts.fetch_add(1, Ordering::Relaxed);
+            sending.store(true, Ordering::Relaxed);
             let outcome = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
@@ -263,6 +280,7 @@ impl HttpClient {
                 }
                 Err(e) => Err(e),
             };
+            sending.store(false, Ordering::Relaxed);
             match &outcome {
                 Ok((status, headers, _)) => {
                     let status = status.as_u16();
@@ -276,9 +294,15 @@ impl HttpClient {
                     if status == 429 {
                         self.calls.bump_throttled();
                     }
+                    // A reset far away (a month, a year 9999) is held no longer than any other
+                    // wait: past the cap the budget is forgotten and a 429 says the rest.
+                    let rate_limit = rate_limit(headers, now).map(|mut rl| {
+                        rl.reset_in = rl.reset_in.min(self.retry.max_delay);
+                        rl
+                    });
                     slot.answered(Answer {
                         status,
-                        rate_limit: rate_limit(headers, now),
+                        rate_limit,
                         hold,
                     });
                 }
