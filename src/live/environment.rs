@@ -37,6 +37,14 @@ pub const API_TOKEN_FIELDS: &str =
 /// A pagination loop that has not ended after this many pages (ten million API tokens) is a
 /// server bug, not data.
 const MAX_PAGES: usize = 1_000;
+/// CHOICE: the most tokens one list may hold, five times the largest environment the
+/// benchmarks plan (100,000): far beyond any real environment, and a bound on what a server
+/// that pages forever can make this client hold (a token takes a few hundred bytes).
+pub const MAX_TOKENS_PER_LIST: usize = 500_000;
+/// CHOICE: how long one list may take, all its pages together. Each request has its own
+/// deadline; a server answering each page just inside it could otherwise keep a plan busy for
+/// hours. Ten minutes is far beyond a real list (100,000 tokens read in seconds).
+pub const LIST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
 const API_TOKENS: &str = "/api/v2/apiTokens";
 const ACTIVEGATE_TOKENS: &str = "/api/v2/activeGateTokens";
@@ -135,8 +143,21 @@ impl EnvironmentClient {
         let mut seen = HashSet::new();
         let mut call = Call::new(Method::GET, path);
         call.query = first_query;
-        for _ in 0..MAX_PAGES {
-            let reply = self.send(call).await?;
+        let started = tokio::time::Instant::now();
+        for page in 0..MAX_PAGES {
+            let reply =
+                match tokio::time::timeout_at(started + LIST_DEADLINE, self.send(call)).await {
+                    Ok(reply) => reply?,
+                    Err(_) => {
+                        return Err(LiveError::Decode {
+                            request: Box::new(self.label_of(path)),
+                            reason: format!(
+                                "the list did not end within {} s ({page} pages read)",
+                                LIST_DEADLINE.as_secs()
+                            ),
+                        })
+                    }
+                };
             let label = reply.label().clone();
             // A small page is decoded here and its reply kept; a big one that names a next page
             // comes back with its decoded page, and the last big one is decoded off this task
@@ -172,6 +193,14 @@ impl EnvironmentClient {
                     return Ok((items, last));
                 }
                 Some(key) => {
+                    if items.len() > MAX_TOKENS_PER_LIST {
+                        return Err(LiveError::Decode {
+                            request: Box::new(label),
+                            reason: format!(
+                                "more than {MAX_TOKENS_PER_LIST} tokens in one list, and the server names yet another page"
+                            ),
+                        });
+                    }
                     if !seen.insert(key.clone()) {
                         return Err(LiveError::Decode {
                             request: Box::new(label),
@@ -183,13 +212,18 @@ impl EnvironmentClient {
             }
         }
         Err(LiveError::Decode {
-            request: Box::new(super::error::RequestLabel {
-                subject: self.http.subject().clone(),
-                method: "GET".into(),
-                path: path.into(),
-            }),
+            request: Box::new(self.label_of(path)),
             reason: format!("more than {MAX_PAGES} pages"),
         })
+    }
+
+    /// How a list's errors name it: the environment, `GET` and the list's path.
+    fn label_of(&self, path: &str) -> super::error::RequestLabel {
+        super::error::RequestLabel {
+            subject: self.http.subject().clone(),
+            method: "GET".into(),
+            path: path.into(),
+        }
     }
 }
 

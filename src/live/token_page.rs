@@ -19,6 +19,11 @@ use serde::Deserialize;
 use super::convert::BadDate;
 use crate::model::LiveToken;
 
+/// The largest page Dynatrace serves (`pageSize` of the API token list at most 10,000; the
+/// ActiveGate list 3,000). A page with more entries is refused while it is read: a server's
+/// 64 MiB page of bare ids would otherwise become over a million tokens in memory.
+pub const LARGEST_PAGE: usize = 10_000;
+
 /// A page's tokens and the key of the next page.
 #[derive(Debug)]
 pub struct TokenPage {
@@ -47,7 +52,6 @@ impl<T> TokenPageSeed<T> {
         body_len: usize,
     ) -> Self {
         const BYTES_PER_ENTRY: usize = 150;
-        const LARGEST_PAGE: usize = 10_000;
         TokenPageSeed {
             list,
             convert,
@@ -165,7 +169,14 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EntriesSeed<T> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut tokens = Vec::with_capacity(self.expected);
         let mut bad = None;
+        let mut read = 0;
         while let Some(entry) = seq.next_element::<T>()? {
+            read += 1;
+            if read > LARGEST_PAGE {
+                return Err(de::Error::custom(format!(
+                    "more than {LARGEST_PAGE} tokens in one page, more than any page Dynatrace serves"
+                )));
+            }
             // After a bad date the rest is still decoded: a page that is not valid JSON is
             // reported as such, whatever its entries say.
             if bad.is_none() {
@@ -198,6 +209,18 @@ mod tests {
     fn ids(page: &TokenPage) -> Vec<&str> {
         let tokens = page.tokens.as_ref().expect("dates read");
         tokens.iter().map(|t| t.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_page_larger_than_any_dynatrace_serves_is_refused_while_read() {
+        let entries: Vec<String> = (0..=LARGEST_PAGE)
+            .map(|i| format!(r#"{{"id":"dt0c01.{i:024}"}}"#))
+            .collect();
+        let body = format!(r#"{{"apiTokens":[{}]}}"#, entries.join(","));
+        let err = page(&body).unwrap_err().to_string();
+        assert!(err.contains("more than 10000 tokens in one page"), "{err}");
+        let body = format!(r#"{{"apiTokens":[{}]}}"#, entries[..LARGEST_PAGE].join(","));
+        assert_eq!(ids(&page(&body).unwrap()).len(), LARGEST_PAGE);
     }
 
     #[test]

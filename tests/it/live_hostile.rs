@@ -249,6 +249,40 @@ async fn control_characters_in_error_bodies_are_escaped() {
     }
 }
 
+/// A server that names one more page forever, each full, is stopped at a bound on what one list
+/// may hold, not when memory runs out; the error names the environment and the list.
+#[tokio::test]
+async fn a_list_that_never_ends_is_stopped_at_its_token_bound() {
+    use tokensmith::live::environment::MAX_TOKENS_PER_LIST;
+    let pages = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let served = pages.clone();
+    let stub = start(move |_, _| {
+        let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let entries: Vec<String> = (0..10_000)
+            .map(|i| format!(r#"{{"id":"dt0c01.{n:012}{i:012}"}}"#))
+            .collect();
+        Reply::json(
+            200,
+            format!(
+                r#"{{"apiTokens":[{}],"nextPageKey":"k{n}"}}"#,
+                entries.join(",")
+            ),
+        )
+    })
+    .await;
+    let client = client_at(&stub.base, &fast_settings()).unwrap();
+    let err = client.list_api_tokens().await.unwrap_err().to_string();
+    assert!(err.contains("environment `prod`"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "more than {MAX_TOKENS_PER_LIST} tokens in one list"
+        )),
+        "{err}"
+    );
+    let served = pages.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(served <= MAX_TOKENS_PER_LIST / 10_000 + 3, "{served} pages");
+}
+
 #[tokio::test]
 async fn token_lists_with_duplicate_ids_are_errors() {
     let stub = start(|_, _| {
