@@ -62,7 +62,8 @@ pub struct Resolver<'a> {
     desired: Desired,
     sites: Sites,
     /// The spec file on disk, when there is one: file targets are then checked against the
-    /// filesystem (not the spec, not `.tokensmith/`, relative paths inside its directory).
+    /// filesystem (not the spec, not `.tokensmith/` or `.git/`, relative paths inside its
+    /// directory).
     spec_file: Option<std::path::PathBuf>,
     /// The place rules for file targets, resolved once from `spec_file`.
     confinement: Option<crate::deliver::file::place::Confinement>,
