@@ -31,8 +31,8 @@ pub const MAX_TOKENS: usize = 100_000;
 /// Longest rendered value, and longest value a template filter takes or makes.
 pub const MAX_RENDERED_LEN: usize = 4_096;
 
-/// At most this many minijinja instructions in one rendering. `{{ cluster }}` takes 2, a
-/// variable with two filters 4; a template needs more than a few dozen only to waste time.
+/// At most this many minijinja instructions in one rendering. A variable with a filter or two
+/// takes a handful; a template needs more than a few dozen only to waste time.
 pub const FUEL: u64 = 256;
 
 /// The filters a template may use: on strings, each refusing a value longer than
