@@ -9,8 +9,8 @@
 //!
 //! This module does no network I/O and reads only the spec file itself, plus, for a spec on
 //! disk, the metadata of file targets' places (`deliver::file::place`: not the spec, not
-//! `.tokensmith/`, relative paths inside the spec's directory, regular files only). Relative
-//! paths stay relative (to the spec's directory, which the deliverer resolves).
+//! `.tokensmith/` or `.git/`, relative paths inside the spec's directory, regular files only).
+//! Relative paths stay relative (to the spec's directory, which the deliverer resolves).
 
 pub mod de;
 pub mod diagnostic;

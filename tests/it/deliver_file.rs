@@ -733,12 +733,14 @@ fn spec_deliverer(dir: &Path) -> Deliverer {
 }
 
 #[tokio::test]
-async fn the_spec_the_state_directory_and_places_outside_are_never_written() {
+async fn the_spec_the_state_directory_git_and_places_outside_are_never_written() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     fs::write(root.join("tokensmith.yaml"), "version: 1\n").unwrap();
     fs::create_dir_all(root.join(".tokensmith/sandbox")).unwrap();
     fs::write(root.join(".tokensmith/sandbox/demo.json"), "{}").unwrap();
+    fs::create_dir(root.join(".git")).unwrap();
+    fs::write(root.join(".git/config"), "[core]\n").unwrap();
     let outside = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(outside.path(), root.join("elsewhere")).unwrap();
     let sub = root.join("sub");
@@ -748,6 +750,7 @@ async fn the_spec_the_state_directory_and_places_outside_are_never_written() {
         "tokensmith.yaml",
         "./sub/../tokensmith.yaml",
         ".tokensmith/sandbox/demo.json",
+        ".git/config",
         "../escaped.env",
         "elsewhere/x.env",
         "sub",
@@ -770,6 +773,10 @@ async fn the_spec_the_state_directory_and_places_outside_are_never_written() {
     assert_eq!(
         fs::read_to_string(root.join(".tokensmith/sandbox/demo.json")).unwrap(),
         "{}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join(".git/config")).unwrap(),
+        "[core]\n"
     );
     assert!(!root.parent().unwrap().join("escaped.env").exists());
     assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);

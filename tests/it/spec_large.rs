@@ -103,3 +103,48 @@ fn a_name_repeated_far_apart_in_a_large_spec_is_a_duplicate_key() {
     assert_eq!(first.message, "duplicate key `t00007`");
     assert_eq!(first.location.as_ref().unwrap().line, line_of(5_000));
 }
+
+/// A spec past `MAX_TOKENS` is refused at the `for_each` of the entry that crosses the limit,
+/// counted before any token is made. The reviewer's spec had 2,000 entries like these (30 × 33
+/// = 990 combinations each), and made 1,980,000 tokens in 82 s and 2.2 GB before it was used;
+/// 120 of them are past the limit.
+#[test]
+fn a_spec_past_the_token_limit_is_refused_at_the_for_each_that_crosses_it() {
+    let values = |prefix: &str, n: usize| {
+        (0..n)
+            .map(|i| format!("{prefix}{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (xs, ys) = (values("x", 30), values("y", 33));
+    let mut text =
+        String::from("version: 1\nenvironments:\n  prod: { url: sandbox://prod }\napi_tokens:\n");
+    let head_lines = text.lines().count();
+    for i in 0..120 {
+        text.push_str(&format!(
+            "  t{i:03}-{{{{ x }}}}-{{{{ y }}}}:\n    for_each: {{ x: [{xs}], y: [{ys}] }}\n    environments: [prod]\n    scopes: [metrics.ingest]\n"
+        ));
+    }
+    let started = std::time::Instant::now();
+    let Err(d) = load(&text) else {
+        panic!("a spec of 118,800 tokens loaded")
+    };
+    let elapsed = started.elapsed();
+    let errors: Vec<_> = d.errors().collect();
+    assert_eq!(errors.len(), 1, "{d}");
+    // 101 entries make 99,990 tokens; the 102nd (index 101) crosses 100,000.
+    assert_eq!(
+        errors[0].message,
+        "the spec makes more than 100000 tokens: 99990 before this entry and 990 from it"
+    );
+    let at = errors[0].location.as_ref().unwrap();
+    assert_eq!(
+        (at.line, at.column),
+        (head_lines + 4 * 101 + 2, "    for_each: ".len() + 1),
+        "{d}"
+    );
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "refusing took {elapsed:?}"
+    );
+}

@@ -580,3 +580,48 @@ fn an_environment_named_like_an_accounts_lock_is_refused() {
         }
     }
 }
+
+/// A file target in a `.git/` directory (`apply` once replaced `.git/config` with the token) is
+/// refused at its path, for a spec in memory (read from a commit) and on disk alike, once.
+#[test]
+fn a_file_target_in_a_git_directory_is_refused_at_its_path() {
+    let body = "api_tokens:
+  ci:
+    environments: [prod]
+    scopes: [metrics.ingest]
+    deliver:
+      - file: { path: .git/config }
+      - file: { path: 'sub/.Git/hooks/post-checkout' }
+      - file: { path: .github/ci-token }
+";
+    let expected = vec![
+        (
+            11,
+            23,
+            "`.git/config` is inside a git directory `.git/`".to_owned(),
+        ),
+        (
+            12,
+            23,
+            "`sub/.Git/hooks/post-checkout` is inside a git directory `.git/`".to_owned(),
+        ),
+    ];
+    let located = |d: &Diagnostics| -> Vec<(usize, usize, String)> {
+        d.errors()
+            .map(|e| {
+                let at = e.location.as_ref().unwrap();
+                (at.line, at.column, e.message.clone())
+            })
+            .collect()
+    };
+    assert_eq!(located(&errors(body)), expected);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".git")).unwrap();
+    std::fs::write(dir.path().join(".git/config"), "[core]\n").unwrap();
+    let path = dir.path().join("tokensmith.yaml");
+    std::fs::write(&path, format!("{HEAD}{body}")).unwrap();
+    let Err(d) = spec::load(&path) else {
+        panic!("a spec writing into .git/ loaded")
+    };
+    assert_eq!(located(&d), expected);
+}

@@ -6,11 +6,11 @@
 //! a comment line for `env`, `properties` and `yaml` ([`lines`], [`yaml`]); the `<path>.tokensmith`
 //! [`sidecar`] for `raw` and `json` ([`json`]). Relative paths resolve against the spec's
 //! directory; symlinks are followed, so the file they point to is replaced, not the link.
-//! Every read and write first checks the place ([`place`]: not the spec, not `.tokensmith/`,
-//! a relative path stays inside the spec's directory, only regular files), and files are opened
-//! without blocking and read up to [`MAX_FILE_BYTES`], so a FIFO or device cannot hang a run.
-//! An existing file whose mode is looser than the target's `mode` (0600 by default) is
-//! tightened to it on write.
+//! Every read and write first checks the place ([`place`]: not the spec, not `.tokensmith/` or
+//! `.git/`, a relative path stays inside the spec's directory, only regular files), and files
+//! are opened without blocking and read up to [`MAX_FILE_BYTES`], so a FIFO or device cannot
+//! hang a run. An existing file whose mode is looser than the target's `mode` (0600 by default)
+//! is tightened to it on write.
 //!
 //! Creating what is missing: `raw`, `env`, `properties` and `yaml` files and keys are created
 //! (a `yaml` key as block mappings along its dotted path); `json` files and keys must exist

@@ -1,7 +1,9 @@
 //! Where a file target may be: the one rule `validate` and the writer both apply.
 //!
-//! A file target is never the spec file itself nor anything under the `.tokensmith/` state
-//! directory next to it (the sandbox's state, journals, locks). A relative path must stay inside
+//! A file target is never the spec file itself, nor anything under the `.tokensmith/` state
+//! directory next to it (the sandbox's state, journals, locks), nor anything in a `.git/`
+//! directory anywhere (a token written over `.git/config` or into `.git/hooks/` breaks the
+//! repository or is run by it). A relative path must stay inside
 //! the spec's directory once `..` and symlinks are resolved; an absolute path may be anywhere
 //! (ActiveGate configuration lives under `/var/lib/dynatrace/`). What exists at the place must be
 //! a regular file: a directory, FIFO or device is refused, never opened. This module decides;
@@ -11,6 +13,24 @@ use std::path::{Component, Path, PathBuf};
 
 /// The state directory's name, next to the spec.
 pub const STATE_DIR: &str = ".tokensmith";
+
+/// Git's directory, where no file target may be. Matched in any case, as git itself does: a
+/// case-insensitive filesystem opens `.GIT/config` as `.git/config`.
+pub const GIT_DIR: &str = ".git";
+
+/// Why `written` cannot be a file target as spelled: a component of it is [`GIT_DIR`]. The
+/// spelling alone decides, so a spec read from a commit is checked as well as one on disk.
+pub fn in_git_dir(written: &str) -> Option<String> {
+    has_git_dir(Path::new(written))
+        .then(|| format!("`{written}` is inside a git directory `{GIT_DIR}/`"))
+}
+
+fn has_git_dir(path: &Path) -> bool {
+    path.components().any(|c| {
+        matches!(c, Component::Normal(name)
+            if name.as_encoded_bytes().eq_ignore_ascii_case(GIT_DIR.as_bytes()))
+    })
+}
 
 /// The spelling of a target path that identifies it: `.` components and repeated or trailing
 /// `/` removed (`./out//x.env` is `out/x.env`). `..` is kept: what it means depends on symlinks.
@@ -161,6 +181,15 @@ impl Confinement {
                 "`{written}` is inside tokensmith's state directory `{STATE_DIR}/`"
             ));
         }
+        if let Some(reason) = in_git_dir(written) {
+            return Err(reason);
+        }
+        // Through a symlink: only below the spec's directory, which may itself be anywhere.
+        if has_git_dir(real.strip_prefix(&self.base).unwrap_or(real)) {
+            return Err(format!(
+                "`{written}` leads into a git directory `{GIT_DIR}/` (after resolving symlinks)"
+            ));
+        }
         if self.spec.as_deref() == Some(real) {
             return Err(format!("`{written}` is the spec file itself"));
         }
@@ -231,6 +260,8 @@ mod tests {
         std::fs::create_dir(base.join("sub")).unwrap();
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), base.join("link")).unwrap();
+        std::fs::create_dir(base.join(".git")).unwrap();
+        std::os::unix::fs::symlink(base.join(".git"), base.join("gitlink")).unwrap();
         let rules = Confinement::new(base, Some(&spec));
         let mut dirs = ResolvedDirs::default();
         // Both checks, the second twice (its directory then comes from the cache), agree.
@@ -243,10 +274,23 @@ mod tests {
         assert!(ok("out/x.env").is_ok());
         assert!(ok("sub/../x.env").is_ok());
         assert!(ok("/tmp/anywhere.env").is_ok());
+        for near in [
+            ".github/token",
+            "repo.git/token",
+            ".gitignore",
+            ".git-token",
+        ] {
+            assert!(ok(near).is_ok(), "{near}");
+        }
         for (bad, why) in [
             ("tokensmith.yaml", "spec file"),
             ("./sub/../tokensmith.yaml", "spec file"),
             (".tokensmith/sandbox/demo.json", "state directory"),
+            (".git/config", "inside a git directory `.git/`"),
+            ("./sub/.git/hooks/pre-commit", "inside a git directory"),
+            (".GIT/config", "inside a git directory"),
+            ("/tmp/repo/.git/config", "inside a git directory"),
+            ("gitlink/config", "leads into a git directory"),
             ("../escape.env", "leaves the spec's directory"),
             ("link/x.env", "leaves the spec's directory"),
             ("sub", "directory"),

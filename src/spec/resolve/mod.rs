@@ -62,7 +62,8 @@ pub struct Resolver<'a> {
     desired: Desired,
     sites: Sites,
     /// The spec file on disk, when there is one: file targets are then checked against the
-    /// filesystem (not the spec, not `.tokensmith/`, relative paths inside its directory).
+    /// filesystem (not the spec, not `.tokensmith/` or `.git/`, relative paths inside its
+    /// directory).
     spec_file: Option<std::path::PathBuf>,
     /// The place rules for file targets, resolved once from `spec_file`.
     confinement: Option<crate::deliver::file::place::Confinement>,
@@ -162,13 +163,15 @@ impl<'a> Resolver<'a> {
             .map(|d| d.policy())
             .unwrap_or_default();
         self.check_level(&defaults);
-        self.each_entry(&parsed.api_tokens, &defaults, Resolver::api_token);
-        self.each_entry(
-            &parsed.activegate_tokens,
-            &defaults,
-            Resolver::activegate_token,
-        );
-        self.each_entry(&parsed.platform_tokens, &defaults, Resolver::platform_token);
+        if !self.over_token_limit(parsed) {
+            self.each_entry(&parsed.api_tokens, &defaults, Resolver::api_token);
+            self.each_entry(
+                &parsed.activegate_tokens,
+                &defaults,
+                Resolver::activegate_token,
+            );
+            self.each_entry(&parsed.platform_tokens, &defaults, Resolver::platform_token);
+        }
         self.tenant_tokens(&parsed.tenant_token);
         if let Some(u) = &parsed.unmanaged {
             let prune = u.prune.as_ref().is_some_and(|p| p.value);
@@ -221,6 +224,57 @@ impl<'a> Resolver<'a> {
         let cross = validate::cross_check(&self.desired, &self.sites, self.source);
         self.diags.extend(cross);
         (self.desired, self.sites, self.diags)
+    }
+
+    /// Whether the token entries make more than [`template::MAX_TOKENS`] tokens, counted in
+    /// file order from the number of `for_each` values and environments, before anything is
+    /// built: a spec of millions of tokens is refused at once. The entry that crosses the limit
+    /// is reported at its `for_each`; then no entry is expanded (the spec cannot be used, and
+    /// expanding up to the limit would only make the refusal slow).
+    fn over_token_limit(&mut self, parsed: &Parsed) -> bool {
+        // (key, `for_each`, number of environments) of each entry that parsed.
+        let api = parsed.api_tokens.iter().filter_map(|e| {
+            let s = e.spec.as_ref()?;
+            Some((&e.key, s.for_each.as_ref(), s.environments.value.len()))
+        });
+        let activegate = parsed.activegate_tokens.iter().filter_map(|e| {
+            let s = e.spec.as_ref()?;
+            Some((&e.key, s.for_each.as_ref(), s.environments.value.len()))
+        });
+        let platform = parsed.platform_tokens.iter().filter_map(|e| {
+            let s = e.spec.as_ref()?;
+            Some((&e.key, s.for_each.as_ref(), 1))
+        });
+        let mut total: usize = 0;
+        for (key, for_each, environments) in api.chain(activegate).chain(platform) {
+            let combinations = template::combination_count(for_each);
+            if combinations > template::MAX_COMBINATIONS {
+                // Refused on its own by `combinations`, and makes no token.
+                continue;
+            }
+            let tokens = combinations.saturating_mul(environments);
+            let before = total;
+            total = total.saturating_add(tokens);
+            if total > template::MAX_TOKENS {
+                let span = for_each
+                    .and_then(|_| self.root.value_of(key.span))
+                    .and_then(|v| v.find_field(v.span, "for_each"))
+                    .unwrap_or(key.span);
+                self.error(
+                    span,
+                    format!(
+                        "the spec makes more than {} tokens: {before} before this entry and {tokens} from it",
+                        template::MAX_TOKENS
+                    ),
+                    Some(format!(
+                        "a spec makes at most {} tokens, counting each `for_each` combination in each environment; no token entry was checked further",
+                        template::MAX_TOKENS
+                    )),
+                );
+                return true;
+            }
+        }
+        false
     }
 
     /// Resolves every entry of a token section that parsed, with `one`, in order. A large

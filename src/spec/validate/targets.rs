@@ -117,6 +117,9 @@ pub fn check_target(target: &Target) -> Vec<Finding> {
             if f.path.trim().is_empty() {
                 out.push(Finding::error("the file path is empty").field("path"));
             }
+            if let Some(reason) = crate::deliver::file::place::in_git_dir(&f.path) {
+                out.push(Finding::error(reason).field("path"));
+            }
             if f.path.contains(['\0', '\n', '\r']) {
                 out.push(
                     Finding::error("the file path contains a NUL byte or a line break")

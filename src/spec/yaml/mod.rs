@@ -113,6 +113,22 @@ impl Node {
         }
     }
 
+    /// The value of the mapping entry whose key is the node at `key` (an entry of a section,
+    /// found from its key's span).
+    pub fn value_of(&self, key: Span) -> Option<&Node> {
+        match &self.kind {
+            NodeKind::Scalar { .. } => None,
+            NodeKind::Seq(items) => items.iter().find_map(|n| n.value_of(key)),
+            NodeKind::Map(entries) => entries.iter().find_map(|(k, v)| {
+                if k.span == key {
+                    Some(v)
+                } else {
+                    v.value_of(key)
+                }
+            }),
+        }
+    }
+
     /// Whether this node or one inside it starts at `span`.
     pub fn contains(&self, span: Span) -> bool {
         self.find_node(span).is_some()
