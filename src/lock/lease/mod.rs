@@ -363,20 +363,7 @@ impl Attempt<'_> {
         if let Some(active) = leases.iter().find(|l| l.active) {
             return Ok(Err(Loss::Held(Box::new(active.info.clone()))));
         }
-        // The value is never read: the lease is a name and a date, not a credential.
-        let created = self
-            .board
-            .create(lease_name(false, info), now + LEASE_LIFETIME)
-            .await;
-        let mut mine = match created {
-            Ok(id) => id,
-            Err(e) => {
-                // The create may have taken effect (a lost answer): remove a lease with our
-                // nonce, so that it does not hold the environment until it expires.
-                self.remove_nonce(&info.id).await;
-                return Err(self.api(e));
-            }
-        };
+        let mut mine = self.create_lease(info, now).await?;
         let outcome = self.contend(info, &mut mine, settle).await;
         match &outcome {
             Ok(Ok(())) => {}
@@ -390,6 +377,50 @@ impl Attempt<'_> {
             Ok(()) => Ok(mine),
             Err(holder) => Err(holder),
         })
+    }
+
+    /// Make our lease (step 1). A create whose answer was lost (a dropped connection, a
+    /// proxy's 503) may have taken effect: the lease is then looked for by its nonce, and made
+    /// again only when it is not there, as an apply does with a token's marker. Two tries after
+    /// the first; then every lease with our nonce is removed, so that none holds the
+    /// environment until it expires, and the error stands.
+    async fn create_lease(
+        &self,
+        info: &LockInfo,
+        now: OffsetDateTime,
+    ) -> Result<TokenId, LockError> {
+        let mut last = None;
+        for _ in 0..3 {
+            // The value is never read: the lease is a name and a date, not a credential.
+            match self
+                .board
+                .create(lease_name(false, info), now + LEASE_LIFETIME)
+                .await
+            {
+                Ok(id) => return Ok(id),
+                Err(e) if e.is_ambiguous() => {
+                    if let Ok((leases, _)) = self.leases().await {
+                        let ours: Vec<&Lease> =
+                            leases.iter().filter(|l| l.nonce == info.id).collect();
+                        if let [one] = ours.as_slice() {
+                            return Ok(one.id.clone());
+                        }
+                        if ours.is_empty() {
+                            last = Some(e);
+                            continue;
+                        }
+                    }
+                    last = Some(e);
+                    break;
+                }
+                Err(e) => {
+                    last = Some(e);
+                    break;
+                }
+            }
+        }
+        self.remove_nonce(&info.id).await;
+        Err(self.api(last.expect("a try failed")))
     }
 
     /// Delete every lease carrying `nonce`, best effort.
