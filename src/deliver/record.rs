@@ -137,6 +137,12 @@ impl Record {
                 Some(of_value) if &of_value != id => Err(format!(
                     "the value is token {of_value} but the record says {id}"
                 )),
+                // A `dt0…` id has a `dt0…` value (only old-format tokens, whose ids are not of
+                // that shape, have opaque values): a server that answered a create with some
+                // other text has not given the token's value.
+                None if is_token_id(id.as_str()) => Err(format!(
+                    "the value is not a Dynatrace token, but the record says {id}"
+                )),
                 _ => Ok(()),
             },
             Record::Tenant { fingerprint, .. } => {
@@ -305,6 +311,30 @@ pub fn is_comment_line(line: &str) -> bool {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn a_token_record_is_matched_only_by_that_tokens_value() {
+        let id = TokenId::new("dt0c01.ST2EY72KQINMH574WMNVI7YN");
+        let record = Record::token(id.clone(), None);
+        let own = Secret::new(format!("{id}.{}", "S".repeat(64)));
+        assert_eq!(record.check_matches(&own), Ok(()));
+        let other = Secret::new(format!(
+            "dt0c01.AAAAAAAAAAAAAAAAAAAAAAAA.{}",
+            "S".repeat(64)
+        ));
+        assert!(record
+            .check_matches(&other)
+            .unwrap_err()
+            .contains("the value is token"));
+        // A create answered with text that is no token at all.
+        let garbage = Secret::new("garbage".to_owned());
+        let err = record.check_matches(&garbage).unwrap_err();
+        assert!(err.contains("not a Dynatrace token"), "{err}");
+        assert!(!err.contains("garbage"), "the value is not quoted: {err}");
+        // An old-format token (its id is not of the dt0 shape) has an opaque value.
+        let old = Record::token(TokenId::new("a1b2c3d4e5f6a7b8c9d0e"), None);
+        assert_eq!(old.check_matches(&garbage), Ok(()));
+    }
 
     #[test]
     fn records_round_trip() {
