@@ -122,9 +122,9 @@ pub fn read(path: &Path) -> anyhow::Result<(Plan, Option<SpecLocation>)> {
     let found = value.get("format_version").and_then(|v| v.as_u64());
     anyhow::ensure!(
         found == Some(u64::from(FORMAT_VERSION)),
-        "{} has plan format_version {:?}; this tokensmith reads version {FORMAT_VERSION}; re-run `tokensmith plan --out`",
+        "{} has plan format_version {}; this tokensmith reads version {FORMAT_VERSION}; re-run `tokensmith plan --out`",
         path.display(),
-        found
+        found.map_or_else(|| "none".to_owned(), |v| v.to_string())
     );
     let spec = match value.as_object_mut().and_then(|o| o.remove("spec")) {
         Some(spec) => Some(serde_json::from_value(spec).with_context(|| {

@@ -283,6 +283,32 @@ async fn a_list_that_never_ends_is_stopped_at_its_token_bound() {
     assert!(served <= MAX_TOKENS_PER_LIST / 10_000 + 3, "{served} pages");
 }
 
+/// A server that echoes the management token in an error gets it shown as `<redacted>`, also
+/// when the token does not have Dynatrace's `dt0…` shape that the general redaction knows.
+#[tokio::test]
+async fn an_echoed_management_token_of_any_shape_is_redacted() {
+    const ODD_TOKEN: &str = "MySuperSecretMgmtValue-123";
+    let stub = start(|req, _| {
+        let sent = req.header("authorization").unwrap_or("").to_owned();
+        Reply::error(400, &format!("bad credential: {sent}"))
+    })
+    .await;
+    let transport = Transport::new(&fast_settings()).unwrap();
+    let client = EnvironmentClient::new(
+        EnvName::new("prod"),
+        &stub.base,
+        Secret::from(ODD_TOKEN),
+        &transport,
+    )
+    .unwrap();
+    let err = client.list_api_tokens().await.unwrap_err().to_string();
+    assert!(!err.contains(ODD_TOKEN), "{err}");
+    assert!(
+        err.contains("bad credential: Api-Token <redacted>"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn token_lists_with_duplicate_ids_are_errors() {
     let stub = start(|_, _| {

@@ -18,6 +18,23 @@ pub enum Authorization<'a> {
     None,
 }
 
+impl Authorization<'_> {
+    /// `text` with every occurrence of this credential replaced by `<redacted>`: a server may
+    /// echo what it was sent, and a credential need not have the `dt0…` shape that the general
+    /// redaction recognises. Credentials shorter than 8 characters are not searched for (they
+    /// would match ordinary words; no real credential is that short).
+    pub fn hide_in(&self, text: String) -> String {
+        let secret = match self {
+            Authorization::ApiToken(t) | Authorization::Bearer(t) => t.expose(),
+            Authorization::None => return text,
+        };
+        if secret.len() < 8 || !text.contains(secret.as_str()) {
+            return text;
+        }
+        text.replace(secret.as_str(), crate::model::redact::REDACTED)
+    }
+}
+
 /// A request body; never printed.
 pub enum Body {
     Json(Vec<u8>),

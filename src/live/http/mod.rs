@@ -356,6 +356,17 @@ impl HttpClient {
                     }
                     let (message, violations) =
                         parse_error_body(status, &body, call.secret_response);
+                    // The credential this request sent, echoed back, is hidden whatever its
+                    // shape (the redaction above knows Dynatrace's token format only).
+                    let hide = |text: String| auth.hide_in(text);
+                    let message = hide(message);
+                    let violations = violations
+                        .into_iter()
+                        .map(|v| super::error::Violation {
+                            path: v.path.map(hide),
+                            message: hide(v.message),
+                        })
+                        .collect();
                     return Err(LiveError::Status {
                         request: Box::new(label),
                         status: status.as_u16(),
