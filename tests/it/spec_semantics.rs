@@ -625,3 +625,32 @@ fn a_file_target_in_a_git_directory_is_refused_at_its_path() {
     };
     assert_eq!(located(&d), expected);
 }
+
+/// A file target named like the sidecar tokensmith keeps beside a raw or json file
+/// (`out/y.tokensmith` beside `out/y`) is refused at its path: apply wrote `out/y`, then failed
+/// on a "sidecar" that was a token, and left a `y.tokensmith.tokensmith` behind.
+#[test]
+fn a_file_target_named_like_a_sidecar_is_refused_at_its_path() {
+    let d = errors(
+        "api_tokens:
+  a:
+    environments: [prod]
+    scopes: [metrics.ingest]
+    deliver:
+      - file: { path: out/y }
+  b:
+    environments: [prod]
+    scopes: [metrics.ingest]
+    deliver:
+      - file: { path: out/y.tokensmith }
+",
+    );
+    let e = d.errors().next().expect("an error");
+    assert_eq!(
+        e.message,
+        "`out/y.tokensmith` is the name of the sidecar tokensmith keeps beside `out/y` (a raw or json file's record)"
+    );
+    let at = e.location.as_ref().unwrap();
+    assert_eq!((at.line, at.column), (16, 23));
+    assert_eq!(d.errors().count(), 1, "{d}");
+}

@@ -120,6 +120,22 @@ pub fn check_target(target: &Target) -> Vec<Finding> {
             if let Some(reason) = crate::deliver::file::place::in_git_dir(&f.path) {
                 out.push(Finding::error(reason).field("path"));
             }
+            // `<file>.tokensmith` is the sidecar tokensmith keeps beside a raw or json file:
+            // a target of that name would be overwritten by it, or overwrite it.
+            if let Some(holder) = f
+                .path
+                .strip_suffix(".tokensmith")
+                .filter(|h| !h.is_empty() && !h.ends_with('/'))
+            {
+                out.push(
+                    Finding::error(format!(
+                        "`{}` is the name of the sidecar tokensmith keeps beside `{holder}` (a raw or json file's record)",
+                        f.path
+                    ))
+                    .field("path")
+                    .help("choose a file name that does not end in `.tokensmith`"),
+                );
+            }
             if f.path.contains(['\0', '\n', '\r']) {
                 out.push(
                     Finding::error("the file path contains a NUL byte or a line break")
