@@ -76,11 +76,11 @@ impl Templates {
     /// - the environment starts empty: no functions (`range`, `dict`, `namespace`) and only the
     ///   [`FILTERS`], each refusing a value longer than [`MAX_RENDERED_LEN`] (`replace`, which
     ///   can lengthen it, a result longer than that too);
-    /// - [`refused_operator`] refuses, before anything renders, the operators that make a
+    /// - `refused_operator` refuses, before anything renders, the operators that make a
     ///   string longer than their operands: `*` (repetition), `~` and `+` (joining; a chain of
     ///   them over a long `for_each` value grows as the square of its length). Text between
     ///   templates joins values instead: `{{ a }}-{{ b }}`;
-    /// - the output goes through [`Capped`], which stops the rendering at the first byte past
+    /// - the output goes through `Capped`, which stops the rendering at the first byte past
     ///   [`MAX_RENDERED_LEN`] (`{{ v }}{{ v }}…` over a long value, or a literal list);
     /// - [`FUEL`] bounds the instructions, and so the time (a filter chain on a long value).
     ///
