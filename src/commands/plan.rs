@@ -53,6 +53,19 @@ pub fn run(
             code: "read_command_not_run".into(),
             message: message.clone(),
         }));
+    // A target that could not be read is planned as if it were missing: say why.
+    plan.warnings
+        .extend(world.targets.holders.iter().filter_map(|(address, holder)| {
+            let crate::model::Holder::Unreadable { reason } = holder else {
+                return None;
+            };
+            Some(plan::Warning {
+                code: "target_unreadable".into(),
+                message: format!(
+                    "target `{address}` could not be read ({reason}); it is planned as if it held nothing"
+                ),
+            })
+        }));
     plan.warnings.extend(
         session::all_targets(&session.desired)
             .iter()

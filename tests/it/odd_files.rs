@@ -360,3 +360,34 @@ fn odd_output_files_are_replaced_or_refused_before_the_read() {
     let (code, text) = run(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(code, Some(0), "the next plan is empty: {text}");
 }
+
+/// A raw target that already holds a file of several lines (a config file the spec names by
+/// mistake) is not a file tokensmith wrote: the plan warns that it cannot be read, the apply
+/// refuses to replace it and deletes the token it made for it, and the file keeps every line.
+#[test]
+fn a_raw_target_holding_a_file_of_several_lines_is_not_replaced() {
+    let dir = quickstart();
+    let root = dir.path();
+    let file = root.join("out/data-ingest-token");
+    std::fs::create_dir_all(root.join("out")).unwrap();
+    std::fs::write(&file, "name = prod\nurl = https://example.com\n").unwrap();
+    let (code, text) = run(root, &["plan"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("holds 2 lines, and a raw target holds one value"),
+        "{text}"
+    );
+    assert!(text.contains("(target_unreadable)"), "{text}");
+    let (code, text) = run(root, &["apply", "--auto-approve"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("holds 2 lines"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "name = prod\nurl = https://example.com\n"
+    );
+    std::fs::remove_file(&file).unwrap();
+    let (code, text) = run(root, &["apply", "--auto-approve"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = run(root, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "the next plan is empty: {text}");
+}

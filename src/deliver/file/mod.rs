@@ -244,7 +244,7 @@ fn read_state(path: &Path, f: &FileTarget) -> Result<Option<State>, Fail> {
     };
     let state = match f.format {
         FileFormat::Raw => State {
-            value: Some(content.trim_end_matches(['\n', '\r']).to_owned()),
+            value: Some(raw_value(path, &content)?.to_owned()),
             record: read_sidecar(path)?.get(sidecar_key(f)),
         },
         FileFormat::Env | FileFormat::Properties => {
@@ -280,6 +280,22 @@ fn read_state(path: &Path, f: &FileTarget) -> Result<Option<State>, Fail> {
     Ok(Some(state))
 }
 
+/// The value a raw file holds: its one line. A file of several lines is not one tokensmith
+/// wrote (a raw target holds a token and nothing else), and replacing it would lose what it
+/// holds (a spec naming `config.ini` as a raw target emptied it of everything but the token),
+/// so it is refused when read, which stops the plan, and again before a write.
+fn raw_value<'c>(path: &Path, content: &'c str) -> Result<&'c str, Fail> {
+    let value = content.trim_end_matches(['\n', '\r']);
+    if value.contains(['\n', '\r']) {
+        return Err(Fail::Content(format!(
+            "`{}` holds {} lines, and a raw target holds one value: it is not a file tokensmith wrote; move it away or choose another path",
+            path.display(),
+            value.lines().count()
+        )));
+    }
+    Ok(value)
+}
+
 /// Put a file back as it was before an edit: its old bytes, or no file.
 fn restore(path: &Path, original: Option<&str>, mode: u32) -> Result<(), Fail> {
     match original {
@@ -305,7 +321,12 @@ fn write_value(
         ))
     };
     let new_content = match f.format {
-        FileFormat::Raw => value.expose().clone(),
+        FileFormat::Raw => {
+            if let Some(old) = existing.as_deref() {
+                raw_value(path, old)?;
+            }
+            value.expose().clone()
+        }
         FileFormat::Env | FileFormat::Properties => {
             let dialect = if f.format == FileFormat::Env {
                 lines::Dialect::Env
