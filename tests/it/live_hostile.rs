@@ -73,6 +73,11 @@ async fn a_redirect_to_another_origin_is_not_followed() {
     let err = client.list_api_tokens().await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("another origin"), "{text}");
+    // Both stubs are on 127.0.0.1: only the port tells the origins apart, so it is named.
+    assert!(
+        text.contains(&format!("another origin ({})", elsewhere.base)),
+        "{text}"
+    );
     assert!(text.contains("environment `prod`"), "{text}");
     assert_eq!(elsewhere.count(), 0, "the other origin was contacted");
     assert_eq!(stub.count(), 1, "a refused redirect is not retried");

@@ -25,7 +25,18 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
         let first = attempt.previous().first().map(origin);
         let next = origin(attempt.url());
         if first.as_ref() != Some(&next) {
-            let to = format!("{}://{}", next.0, attempt.url().host_str().unwrap_or("?"));
+            // The port too: `http://127.0.0.1:9999` is another origin than `http://127.0.0.1`,
+            // and a message without it would name what looks like the configured origin.
+            let port = attempt
+                .url()
+                .port()
+                .map(|p| format!(":{p}"))
+                .unwrap_or_default();
+            let to = format!(
+                "{}://{}{port}",
+                next.0,
+                attempt.url().host_str().unwrap_or("?")
+            );
             attempt.error(RedirectRefused(format!(
                 "the server redirected to another origin ({to}); API calls do not follow redirects to another origin"
             )))
