@@ -130,7 +130,8 @@ fn read_bounded(file: impl Read, limit: u64, room: usize) -> Result<Vec<u8>, Rea
     Ok(bytes)
 }
 
-fn kind_of(kind: &std::fs::FileType) -> &'static str {
+/// What a file that is not a regular one is, for an error ("it is a FIFO").
+pub(crate) fn kind_of(kind: &std::fs::FileType) -> &'static str {
     if kind.is_dir() {
         "a directory"
     } else if kind.is_fifo() {

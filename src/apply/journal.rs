@@ -66,16 +66,13 @@ impl Journal {
             ));
         }
         let refuse = |kind: &fs::FileType| {
-            let what = if kind.is_fifo() {
-                "a FIFO"
-            } else if kind.is_socket() {
-                "a socket"
-            } else {
-                return Ok(());
-            };
-            Err(io::Error::other(format!(
-                "it is {what}; the journal is appended to a file"
-            )))
+            if kind.is_fifo() || kind.is_socket() {
+                return Err(io::Error::other(format!(
+                    "it is {}; the journal is appended to a file",
+                    crate::bounded_read::kind_of(kind)
+                )));
+            }
+            Ok(())
         };
         if let Ok(meta) = fs::metadata(path) {
             refuse(&meta.file_type())?;

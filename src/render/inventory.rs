@@ -216,8 +216,9 @@ pub fn inventory_markdown(inv: &Inventory, out: &mut dyn io::Write) -> io::Resul
     out.write_all(md.finish().as_bytes())
 }
 
-/// One row per token (RFC 4180 quoting). Cells that a spreadsheet would run as a formula
-/// (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) get a leading `'`: token
+/// One row per token (RFC 4180 quoting). Control characters are escaped (a leading tab or
+/// carriage return then cannot start a formula), and cells that a spreadsheet would run as a
+/// formula (starting with `=`, `+`, `-` or `@`) get a leading `'`: token
 /// names are chosen by whoever created the token.
 pub fn inventory_csv(inv: &Inventory, out: &mut dyn io::Write) -> io::Result<()> {
     let header = [
@@ -272,14 +273,15 @@ pub fn inventory_csv(inv: &Inventory, out: &mut dyn io::Write) -> io::Result<()>
 }
 
 fn csv_cell(cell: &str) -> String {
-    // Control characters escaped first (the file may well be printed to a CI log).
+    // Control characters escaped first (the file may well be printed to a CI log), so no
+    // tab, carriage return or line break is left to defuse or quote.
     let cell = printable(cell);
-    let cell = if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let cell = if cell.starts_with(['=', '+', '-', '@']) {
         format!("'{cell}")
     } else {
         cell
     };
-    if cell.contains([',', '"', '\n', '\r']) {
+    if cell.contains([',', '"']) {
         format!("\"{}\"", cell.replace('"', "\"\""))
     } else {
         cell

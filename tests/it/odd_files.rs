@@ -46,6 +46,14 @@ fn run_with_stdin(dir: &Path, args: &[&str], stdin: Stdio) -> (Option<i32>, Stri
     }
 }
 
+/// `tokensmith ARGS` (an apply) in `dir` succeeds, and the next plan is empty.
+fn apply_converges(dir: &Path, args: &[&str]) {
+    let (code, text) = run(dir, args);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = run(dir, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "the next plan is empty: {text}");
+}
+
 /// A FIFO, a symlink to `/dev/zero` and a directory, named `NAME.fifo.EXT`, `NAME.zero.EXT`
 /// and `NAME.dir.EXT` in `dir`, with the words each error must contain.
 fn odd_files(dir: &Path, name: &str, ext: &str) -> Vec<(String, &'static str)> {
@@ -166,13 +174,10 @@ fn a_journal_replaced_by_a_fifo_stops_apply_before_any_step() {
         !dir.path().join("out").exists(),
         "nothing was delivered: {text}"
     );
-    let (code, text) = run(
+    apply_converges(
         dir.path(),
         &["apply", "--auto-approve", "--journal", "/dev/null"],
     );
-    assert_eq!(code, Some(0), "{text}");
-    let (code, text) = run(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(code, Some(0), "the next plan is empty: {text}");
 }
 
 /// A journal that is a symlink (committed to the repository as `.tokensmith/journal.jsonl`, it
@@ -355,10 +360,7 @@ fn odd_output_files_are_replaced_or_refused_before_the_read() {
         let meta = std::fs::symlink_metadata(dir.path().join(plan)).unwrap();
         assert!(meta.is_file(), "{plan} is now a plan file");
     }
-    let (code, text) = run(dir.path(), &["apply", "fifo.plan", "--auto-approve"]);
-    assert_eq!(code, Some(0), "{text}");
-    let (code, text) = run(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(code, Some(0), "the next plan is empty: {text}");
+    apply_converges(dir.path(), &["apply", "fifo.plan", "--auto-approve"]);
 }
 
 /// A raw target that already holds a file of several lines (a config file the spec names by
@@ -386,8 +388,5 @@ fn a_raw_target_holding_a_file_of_several_lines_is_not_replaced() {
         "name = prod\nurl = https://example.com\n"
     );
     std::fs::remove_file(&file).unwrap();
-    let (code, text) = run(root, &["apply", "--auto-approve"]);
-    assert_eq!(code, Some(0), "{text}");
-    let (code, text) = run(root, &["plan", "--detailed-exitcode"]);
-    assert_eq!(code, Some(0), "the next plan is empty: {text}");
+    apply_converges(root, &["apply", "--auto-approve"]);
 }

@@ -281,11 +281,14 @@ impl HttpClient {
                 Err(e) => Err(e),
             };
             sending.store(false, Ordering::Relaxed);
+            // Whether the answer said when to come back (`Retry-After`, `X-RateLimit-Reset`).
+            let mut hinted = false;
             match &outcome {
                 Ok((status, headers, _)) => {
                     let status = status.as_u16();
                     let now = OffsetDateTime::now_utc();
                     let hint = server_hint(headers, now);
+                    hinted = hint.is_some();
                     let hold = match (status, hint) {
                         (429, Some(hint)) | (503, Some(hint)) => Some(self.retry.hinted(hint)),
                         (429, None) => Some(self.retry.backoff(attempt)),
@@ -329,8 +332,7 @@ impl HttpClient {
                         secret_response: call.secret_response,
                     });
                 }
-                Ok((status, headers, body)) => {
-                    let hinted = server_hint(&headers, OffsetDateTime::now_utc()).is_some();
+                Ok((status, _, body)) => {
                     let retryable = match status.as_u16() {
                         429 => true,
                         503 => hinted || call.idempotent,

@@ -389,38 +389,31 @@ impl Attempt<'_> {
         info: &LockInfo,
         now: OffsetDateTime,
     ) -> Result<TokenId, LockError> {
-        let mut last = None;
-        for _ in 0..3 {
+        let mut tries = 0;
+        let failed = loop {
+            tries += 1;
             // The value is never read: the lease is a name and a date, not a credential.
-            match self
+            let e = match self
                 .board
                 .create(lease_name(false, info), now + LEASE_LIFETIME)
                 .await
             {
                 Ok(id) => return Ok(id),
-                Err(e) if e.is_ambiguous() => {
-                    if let Ok((leases, _)) = self.leases().await {
-                        let ours: Vec<&Lease> =
-                            leases.iter().filter(|l| l.nonce == info.id).collect();
-                        if let [one] = ours.as_slice() {
-                            return Ok(one.id.clone());
-                        }
-                        if ours.is_empty() {
-                            last = Some(e);
-                            continue;
-                        }
-                    }
-                    last = Some(e);
-                    break;
-                }
-                Err(e) => {
-                    last = Some(e);
-                    break;
-                }
+                Err(e) if e.is_ambiguous() => e,
+                Err(e) => break e,
+            };
+            let Ok((leases, _)) = self.leases().await else {
+                break e;
+            };
+            let ours: Vec<&Lease> = leases.iter().filter(|l| l.nonce == info.id).collect();
+            match ours.as_slice() {
+                [one] => return Ok(one.id.clone()),
+                [] if tries < 3 => continue,
+                _ => break e,
             }
-        }
+        };
         self.remove_nonce(&info.id).await;
-        Err(self.api(last.expect("a try failed")))
+        Err(self.api(failed))
     }
 
     /// Delete every lease carrying `nonce`, best effort.
