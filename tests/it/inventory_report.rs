@@ -363,6 +363,7 @@ fn control_characters_from_the_server_are_shown_escaped_in_every_format() {
     let w = World::with_tokens(SPEC, tokens);
     let applied = w.apply();
     assert_eq!(applied.code, Some(0), "{}", applied.text);
+    w.assert_plan_empty("after the apply");
     for format in ["human", "markdown", "csv"] {
         let out = stdout_of(&w, &["inventory", "--format", format]);
         assert!(out.contains("mallory"), "{format}: {out}");

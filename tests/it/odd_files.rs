@@ -217,6 +217,8 @@ fn the_journal_is_not_written_through_a_symlink_and_the_run_files_are_private() 
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", crate::support::text(&out));
+    let (code, text) = run(root, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "the next plan is empty: {text}");
     for (path, want) in [
         (".tokensmith", 0o700),
         (".tokensmith/locks", 0o700),
